@@ -1,0 +1,211 @@
+"""The contracts between phone, onboard unit and backend (DESIGN.md sections 2 and 3).
+
+This module is the one place both ``onboard`` and ``backend`` import for the wire format.
+It imports neither of them (only the standard library and pydantic), so the backend can
+use it without pulling in bleak or anything else of the agent.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import struct
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# --- BLE advertisement (DESIGN §2) -------------------------------------------------------
+
+TOKEN_INTERVAL_S: Final = 600
+"""Length of one token interval in seconds; the phone rotates token and MAC with it."""
+
+TOKEN_LABEL: Final = b"BIBO-TOKEN-v1"
+"""Domain-separation prefix of the token HMAC input."""
+
+TOKEN_BYTES: Final = 16
+DEVICE_KEY_BYTES: Final = 32
+PAYLOAD_VERSION: Final = 0x01
+PAYLOAD_BYTES: Final = 1 + TOKEN_BYTES + 1
+
+SERVICE_UUID16: Final = 0xFFB1
+SERVICE_UUID: Final = "0000ffb1-0000-1000-8000-00805f9b34fb"
+"""Full form of the default 16-bit service UUID; a deployment may register its own."""
+
+
+def interval_of(unix_ms: int) -> int:
+    """The token interval that contains ``unix_ms`` (UTC epoch milliseconds)."""
+    return unix_ms // (TOKEN_INTERVAL_S * 1000)
+
+
+def token_for_interval(device_key: bytes, interval: int) -> bytes:
+    """``HMAC-SHA256(K, b"BIBO-TOKEN-v1" || i.to_bytes(4, "big"))[:16]``."""
+    if len(device_key) != DEVICE_KEY_BYTES:
+        raise ValueError(f"device_key: expected {DEVICE_KEY_BYTES} bytes, got {len(device_key)}")
+    msg = TOKEN_LABEL + interval.to_bytes(4, "big")
+    return hmac.new(device_key, msg, hashlib.sha256).digest()[:TOKEN_BYTES]
+
+
+class PayloadError(enum.Enum):
+    """Why service data was not a bibo payload (counted by the agent, never raised past it)."""
+
+    WRONG_LENGTH = "wrong_length"
+    UNKNOWN_VERSION = "unknown_version"
+
+
+class Payload(BaseModel):
+    """A decoded advertisement payload: the 10-minute token and calibrated tx power (dBm at 1 m)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: bytes
+    tx_power: int
+
+
+def encode_payload(token: bytes, tx_power_dbm: int) -> bytes:
+    """``version || token || tx_power`` (18 bytes); tx power is a signed byte in dBm."""
+    if len(token) != TOKEN_BYTES:
+        raise ValueError(f"token: expected {TOKEN_BYTES} bytes, got {len(token)}")
+    return struct.pack(">B16sb", PAYLOAD_VERSION, token, tx_power_dbm)
+
+
+def decode_payload(data: bytes) -> Payload | PayloadError:
+    """Decode service data; a malformed payload is returned as its reason, never raised."""
+    if len(data) != PAYLOAD_BYTES:
+        return PayloadError.WRONG_LENGTH
+    version, token, tx = struct.unpack(">B16sb", data)
+    if version != PAYLOAD_VERSION:
+        return PayloadError.UNKNOWN_VERSION
+    return Payload(token=token, tx_power=tx)
+
+
+# --- Upload (DESIGN §3) ------------------------------------------------------------------
+
+WIRE_VERSION: Final = 1
+TIMESTAMP_HEADER: Final = "X-Bibo-Timestamp"
+SIGNATURE_HEADER: Final = "X-Bibo-Signature"
+MAX_CLOCK_SKEW_MS: Final = 300_000
+"""Requests whose signed timestamp is further than this from the backend clock are refused."""
+
+STOP_ID_PATTERN: Final = r"^de:\d{5}:[0-9A-Za-z_:]+$"
+TOKEN_HEX_PATTERN: Final = r"^[0-9a-f]{32}$"
+
+EpochMs = Annotated[int, Field(strict=True, ge=0, description="UTC epoch milliseconds")]
+StopId = Annotated[str, StringConstraints(pattern=STOP_ID_PATTERN)]
+TokenHex = Annotated[str, StringConstraints(pattern=TOKEN_HEX_PATTERN)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+
+
+def sign(secret: bytes, timestamp_ms: int, raw_body: bytes) -> str:
+    """``hex(HMAC-SHA256(vehicle_secret, timestamp || "." || raw_body))``."""
+    msg = str(timestamp_ms).encode("ascii") + b"." + raw_body
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def signature_valid(secret: bytes, timestamp_header: str, raw_body: bytes, signature: str) -> bool:
+    """Constant-time check of a request signature (the timestamp exactly as sent)."""
+    if not re.fullmatch(r"\d{1,15}", timestamp_header):
+        return False
+    return hmac.compare_digest(sign(secret, int(timestamp_header), raw_body), signature.lower())
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    t: EpochMs
+
+
+class PositionEvent(_Event):
+    type: Literal["position"] = "position"
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    speed_mps: float | None = Field(default=None, ge=0)
+
+
+class ArrivalEvent(_Event):
+    type: Literal["arrival"] = "arrival"
+    stop_id: StopId
+
+
+class DepartureEvent(_Event):
+    type: Literal["departure"] = "departure"
+    stop_id: StopId
+
+
+class DoorsOpenEvent(_Event):
+    type: Literal["doors_open"] = "doors_open"
+
+
+class DoorsClosedEvent(_Event):
+    type: Literal["doors_closed"] = "doors_closed"
+
+
+class JourneyEvent(_Event):
+    type: Literal["journey"] = "journey"
+    line: Identifier
+    journey_id: Identifier
+    direction: int = Field(ge=0, le=1)
+
+
+Event = Annotated[
+    PositionEvent
+    | ArrivalEvent
+    | DepartureEvent
+    | DoorsOpenEvent
+    | DoorsClosedEvent
+    | JourneyEvent,
+    Field(discriminator="type"),
+]
+
+
+class Sightings(BaseModel):
+    """Columnar sightings: row k is token[k] heard n[k] times in the window from t[k].
+
+    ``rssi`` is the strongest RSSI in dBm in that window, ``tx`` the advertised tx power
+    (dBm at 1 m) or null.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    t: list[EpochMs] = Field(default_factory=list)
+    token: list[TokenHex] = Field(default_factory=list)
+    rssi: list[Annotated[int, Field(strict=True, ge=-127, le=20)]] = Field(default_factory=list)
+    n: list[Annotated[int, Field(strict=True, ge=1)]] = Field(default_factory=list)
+    tx: list[Annotated[int, Field(strict=True, ge=-127, le=127)] | None] = Field(
+        default_factory=list
+    )
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Sightings:
+        lengths = {k: len(getattr(self, k)) for k in ("t", "token", "rssi", "n", "tx")}
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            raise ValueError(f"all sightings arrays must have the same length (got {detail})")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+class Batch(BaseModel):
+    """One upload from an onboard unit; ``(vehicle_id, boot_id, seq)`` is its identity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    vehicle_id: Identifier
+    unit_id: Identifier
+    boot_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    seq: Annotated[int, Field(strict=True, ge=0)]
+    sent_at: EpochMs
+    window_ms: Annotated[int, Field(strict=True, gt=0, le=60_000)]
+    events: list[Event] = Field(default_factory=list)
+    sightings: Sightings = Field(default_factory=Sightings)
+
+
+class BatchAccepted(BaseModel):
+    """The backend's answer to an upload (HTTP 200 whether new or a duplicate)."""
+
+    inserted: int
+    duplicate: bool

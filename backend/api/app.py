@@ -1,0 +1,81 @@
+"""The FastAPI application factory and the in-process background reconciliation."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+
+import fare_engine
+from backend import repository, services
+from backend.api.routes import router
+from backend.const import RECONCILE_INTERVAL_S
+from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def reconcile_dirty_days(app: FastAPI) -> int:
+    """Reconcile each service day that received data since its last reconciliation."""
+    factory = app.state.sessions
+    with factory() as session:
+        days = repository.dirty_days(session)
+    for day in days:
+        with transaction(factory) as session:
+            summary = services.reconcile_day(session, day, app.state.clock())
+        log.info("reconciled %s: %d trips", day, summary.trips)
+    return len(days)
+
+
+async def _reconcile_loop(app: FastAPI) -> None:
+    while True:
+        await asyncio.sleep(RECONCILE_INTERVAL_S)
+        try:
+            await run_in_threadpool(reconcile_dirty_days, app)
+        except Exception:
+            log.exception("background reconciliation failed; retrying next round")
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    clock: Clock = utc_now,
+    migrate: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.reconcile_in_background:
+            task = asyncio.create_task(_reconcile_loop(app))
+        yield
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    if migrate:
+        upgrade(engine)
+    app = FastAPI(title="bibo", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.clock = clock
+    app.state.tariff = fare_engine.load_tariff()
+    app.include_router(router)
+    return app

@@ -1,0 +1,60 @@
+"""Request dependencies: the per-request session (committed at the boundary) and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend import models, repository
+from backend.security import token_hash
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    factory: sessionmaker[Session] = request.app.state.sessions
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _unauthorized(what: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail=f"{what} token required as 'Authorization: Bearer <token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def current_operator(session: SessionDep, credentials: Credentials) -> models.Operator:
+    if credentials is None:
+        raise _unauthorized("an operator")
+    operator = repository.operator_by_token(session, token_hash(credentials.credentials))
+    if operator is None:
+        raise _unauthorized("a valid operator")
+    return operator
+
+
+def current_passenger(session: SessionDep, credentials: Credentials) -> models.Passenger:
+    if credentials is None:
+        raise _unauthorized("a passenger")
+    passenger = repository.passenger_by_token(session, token_hash(credentials.credentials))
+    if passenger is None:
+        raise _unauthorized("a valid passenger")
+    return passenger
+
+
+CurrentOperator = Annotated[models.Operator, Depends(current_operator)]
+CurrentPassenger = Annotated[models.Passenger, Depends(current_passenger)]

@@ -1,0 +1,67 @@
+"""Pydantic shapes of the HTTP API (separate from the ORM models)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RiderCategory = Literal["adult", "child", "infant"]
+
+
+class StopOut(BaseModel):
+    stop_id: str
+    name: str
+    lat: float
+    lon: float
+
+
+class PassengerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rider_category: RiderCategory = Field(
+        description="adult; child (6-14, child fares); infant (under 6, rides free)"
+    )
+
+
+class PassengerOut(BaseModel):
+    passenger_id: str
+    token: str
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    device_key: str = Field(description="base64 of the 32-byte device key; shown once")
+
+
+class TripOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    trip_id: str
+    service_day: dt.date
+    device_id: str
+    passenger_id: str
+    vehicle_id: str
+    journey_id: str
+    line: str
+    board_stop_id: str
+    board_time: int = Field(description="UTC epoch ms")
+    alight_stop_id: str
+    alight_time: int = Field(description="UTC epoch ms")
+    confidence: float
+
+
+class ReconcileOut(BaseModel):
+    service_day: dt.date
+    vehicles: int
+    sightings: int
+    resolved: int
+    trips: int
+
+
+class ChargeOut(BaseModel):
+    passenger_id: str
+    trips: int
+    total_cents: int
+    singles_total_cents: int

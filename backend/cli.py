@@ -1,0 +1,190 @@
+"""The ``bibo`` command line (DESIGN §4). The database comes from ``BIBO_DATABASE_URL``.
+
+This module is the composition root of the console script: the backend's own commands live
+here; ``onboard``, ``fares`` and the simulator's commands are delegated by module name, so
+the backend's code never imports the agent or the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from sqlalchemy import Engine
+
+from backend import repository, services
+from backend.api.schemas import StopOut, TripOut
+from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.settings import get_settings
+from backend.timeutil import parse_day
+
+USAGE_ERROR = 2
+
+# Commands implemented by other parts: name -> module with ``main(argv) -> int``.
+DELEGATED = {
+    "onboard": "onboard.cli",
+    "fares": "backend.fares_cli",
+    "demo": "simulator.cli",
+    "simulate": "simulator.cli",
+}
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit code 2."""
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _engine() -> Engine:
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.api.app import create_app
+
+    app = create_app(engine=_engine(), migrate=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_vehicles_add(args: argparse.Namespace) -> int:
+    try:
+        with transaction(make_sessionmaker(_engine())) as session:
+            secret = services.register_vehicle(session, args.vehicle_id)
+    except repository.AlreadyExistsError as exc:
+        raise CliError(str(exc)) from None
+    _out(f"vehicle {args.vehicle_id} registered; its upload secret (shown once):")
+    _out(secret.hex())
+    return 0
+
+
+def cmd_operators_add(args: argparse.Namespace) -> int:
+    with transaction(make_sessionmaker(_engine())) as session:
+        token = services.register_operator(session, args.name)
+    _out(f"operator {args.name} created; API token (shown once):")
+    _out(token)
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    with transaction(make_sessionmaker(_engine())) as session:
+        summary = services.reconcile_day(session, args.day, dt.datetime.now(dt.UTC))
+    _out(
+        f"service day {summary.service_day}: {summary.vehicles} vehicles, "
+        f"{summary.sightings} sightings ({summary.resolved} resolved), {summary.trips} trips"
+    )
+    return 0
+
+
+def cmd_trips(args: argparse.Namespace) -> int:
+    with make_sessionmaker(_engine())() as session:
+        trips = [TripOut.model_validate(t) for t in repository.day_trips(session, args.day)]
+    if args.format == "json":
+        _out(json.dumps([t.model_dump(mode="json") for t in trips], indent=2))
+    else:
+        for t in trips:
+            _out(
+                f"{t.trip_id} {t.vehicle_id} {t.line} {t.device_id} "
+                f"{t.board_stop_id} -> {t.alight_stop_id} conf={t.confidence:.2f}"
+            )
+    return 0
+
+
+def cmd_stops(args: argparse.Namespace) -> int:
+    import fare_engine
+
+    stops = [
+        StopOut(stop_id=s.stop_id, name=s.name, lat=s.lat, lon=s.lon)
+        for s in fare_engine.load_tariff().stops()
+    ]
+    if args.format == "json":
+        _out(json.dumps([s.model_dump() for s in stops], indent=2, ensure_ascii=False))
+    else:
+        for s in stops:
+            _out(f"{s.stop_id}\t{s.name}\t{s.lat:.5f}\t{s.lon:.5f}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bibo", description="bibo - Bluetooth be-in/be-out ticketing")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> _Parser:
+        p: _Parser = sub.add_parser(name, help=help_)
+        p.set_defaults(func=func)
+        return p
+
+    serve = command("serve", cmd_serve, help_="run the backend (migrations applied on start)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+
+    vehicles = sub.add_parser("vehicles", help="manage vehicles")
+    vsub = vehicles.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    vadd = vsub.add_parser("add", help="register a vehicle; prints its secret once")
+    vadd.add_argument("vehicle_id")
+    vadd.set_defaults(func=cmd_vehicles_add)
+
+    operators = sub.add_parser("operators", help="manage operators")
+    osub = operators.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    oadd = osub.add_parser("add", help="create an operator; prints an API token once")
+    oadd.add_argument("name")
+    oadd.set_defaults(func=cmd_operators_add)
+
+    rec = command("reconcile", cmd_reconcile, help_="reconcile a service day now")
+    rec.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")
+
+    trips = command("trips", cmd_trips, help_="the reconciled trips of a service day")
+    trips.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")
+    trips.add_argument("--format", choices=["json", "text"], default="text")
+
+    stops = command("stops", cmd_stops, help_="the stops known to bibo")
+    stops.add_argument("--format", choices=["json", "text"], default="text")
+
+    for name, module in DELEGATED.items():
+        sub.add_parser(name, help=f"(see 'bibo {name} --help'; implemented in {module})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[args_list[0]])
+        delegated_main: Callable[[list[str]], int] = module.main
+        skip = 0 if args_list[0] in ("demo", "simulate") else 1
+        return delegated_main(args_list[skip:])
+    args = build_parser().parse_args(args_list)
+    try:
+        result: int = args.func(args)
+    except CliError as exc:
+        sys.stderr.write(f"bibo: {exc}\n")
+        return USAGE_ERROR
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

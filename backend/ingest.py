@@ -1,0 +1,231 @@
+"""Signed, idempotent batch ingest (DESIGN §3): authenticate, decode, validate, store once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import zlib
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from backend import models, repository
+from backend.const import MAX_BODY_BYTES
+from backend.timeutil import service_day_of
+from onboard import wire
+
+
+class IngestErrorReason(enum.Enum):
+    MISSING_AUTH = "missing_auth"
+    UNKNOWN_VEHICLE = "unknown_vehicle"
+    STALE_TIMESTAMP = "stale_timestamp"
+    BAD_SIGNATURE = "bad_signature"
+    BODY_TOO_LARGE = "body_too_large"
+    BAD_ENCODING = "bad_encoding"
+    INVALID_BATCH = "invalid_batch"
+    IDENTITY_CONFLICT = "identity_conflict"
+
+
+_STATUS = {
+    IngestErrorReason.MISSING_AUTH: 401,
+    IngestErrorReason.UNKNOWN_VEHICLE: 401,
+    IngestErrorReason.STALE_TIMESTAMP: 401,
+    IngestErrorReason.BAD_SIGNATURE: 401,
+    IngestErrorReason.BODY_TOO_LARGE: 413,
+    IngestErrorReason.BAD_ENCODING: 400,
+    IngestErrorReason.INVALID_BATCH: 422,
+    IngestErrorReason.IDENTITY_CONFLICT: 422,
+}
+
+
+class IngestError(Exception):
+    """A refused upload; ``detail`` follows FastAPI's shape (``loc``, ``msg``, ``type``)."""
+
+    def __init__(self, reason: IngestErrorReason, detail: list[dict[str, Any]] | str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.status = _STATUS[reason]
+        self.detail = detail
+
+
+def authenticate(
+    session: Session,
+    vehicle_id: str,
+    timestamp: str | None,
+    signature: str | None,
+    raw_body: bytes,
+    now_ms: int,
+) -> None:
+    """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness."""
+    if not timestamp or not signature:
+        raise IngestError(
+            IngestErrorReason.MISSING_AUTH,
+            f"headers {wire.TIMESTAMP_HEADER} and {wire.SIGNATURE_HEADER} are required",
+        )
+    secret = repository.vehicle_secret(session, vehicle_id)
+    if secret is None:
+        raise IngestError(IngestErrorReason.UNKNOWN_VEHICLE, f"unknown vehicle {vehicle_id!r}")
+    if not timestamp.isdigit() or abs(int(timestamp) - now_ms) > wire.MAX_CLOCK_SKEW_MS:
+        raise IngestError(
+            IngestErrorReason.STALE_TIMESTAMP,
+            f"{wire.TIMESTAMP_HEADER} must be unix ms within "
+            f"{wire.MAX_CLOCK_SKEW_MS // 1000} s of the server clock ({now_ms}), got {timestamp!r}",
+        )
+    if not wire.signature_valid(secret, timestamp, raw_body, signature):
+        raise IngestError(
+            IngestErrorReason.BAD_SIGNATURE, f"{wire.SIGNATURE_HEADER} does not match the body"
+        )
+
+
+def decode_body(raw_body: bytes, content_encoding: str | None) -> bytes:
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity":
+        body = raw_body
+    elif encoding == "gzip":
+        try:
+            decompressor = zlib.decompressobj(wbits=31)
+            body = decompressor.decompress(raw_body, MAX_BODY_BYTES + 1)
+        except zlib.error as exc:
+            raise IngestError(IngestErrorReason.BAD_ENCODING, f"body is not gzip: {exc}") from None
+    else:
+        raise IngestError(
+            IngestErrorReason.BAD_ENCODING,
+            f"Content-Encoding must be gzip or absent, got {content_encoding!r}",
+        )
+    if len(body) > MAX_BODY_BYTES:
+        raise IngestError(
+            IngestErrorReason.BODY_TOO_LARGE, f"body exceeds {MAX_BODY_BYTES} bytes uncompressed"
+        )
+    return body
+
+
+def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
+    try:
+        batch = wire.Batch.model_validate_json(body)
+    except ValidationError as exc:
+        detail = [
+            {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise IngestError(IngestErrorReason.INVALID_BATCH, detail) from None
+    if batch.vehicle_id != path_vehicle_id:
+        raise IngestError(
+            IngestErrorReason.INVALID_BATCH,
+            [
+                {
+                    "loc": ["body", "vehicle_id"],
+                    "msg": f"must equal the vehicle in the URL ({path_vehicle_id!r}), "
+                    f"got {batch.vehicle_id!r}",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return batch
+
+
+def fingerprint(batch: wire.Batch) -> bytes:
+    """What makes two batches "the same": everything but ``sent_at``, which a resend may renew."""
+    return hashlib.sha256(batch.model_dump_json(exclude={"sent_at"}).encode()).digest()
+
+
+def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.BatchAccepted:
+    """Store a batch once; a resend answers ``duplicate``, a different body is refused."""
+    digest = fingerprint(batch)
+    batch_id = repository.insert_batch(
+        session,
+        {
+            "vehicle_id": batch.vehicle_id,
+            "unit_id": batch.unit_id,
+            "boot_id": batch.boot_id,
+            "seq": batch.seq,
+            "fingerprint": digest,
+            "sent_at": batch.sent_at,
+            "window_ms": batch.window_ms,
+            "n_events": len(batch.events),
+            "n_sightings": len(batch.sightings),
+            "received_at": now,
+        },
+    )
+    if batch_id is None:
+        stored = repository.batch_fingerprint(session, batch.vehicle_id, batch.boot_id, batch.seq)
+        if stored != digest:
+            raise IngestError(
+                IngestErrorReason.IDENTITY_CONFLICT,
+                [
+                    {
+                        "loc": ["body", "seq"],
+                        "msg": f"batch (vehicle_id={batch.vehicle_id!r}, boot_id="
+                        f"{batch.boot_id!r}, seq={batch.seq}) was stored before with another body",
+                        "type": "identity_conflict",
+                    }
+                ],
+            )
+        return wire.BatchAccepted(inserted=0, duplicate=True)
+
+    days: set[dt.date] = set()
+    events = []
+    for event in batch.events:
+        day = service_day_of(event.t)
+        days.add(day)
+        row = event.model_dump()
+        events.append(
+            {
+                "batch_id": batch_id,
+                "vehicle_id": batch.vehicle_id,
+                "service_day": day,
+                "t": event.t,
+                "type": event.type,
+                "stop_id": row.get("stop_id"),
+                "lat": row.get("lat"),
+                "lon": row.get("lon"),
+                "speed_mps": row.get("speed_mps"),
+                "line": row.get("line"),
+                "journey_id": row.get("journey_id"),
+                "direction": row.get("direction"),
+            }
+        )
+    s = batch.sightings
+    sightings = []
+    for t, token, rssi, n, tx in zip(s.t, s.token, s.rssi, s.n, s.tx, strict=True):
+        day = service_day_of(t)
+        days.add(day)
+        sightings.append(
+            {
+                "batch_id": batch_id,
+                "vehicle_id": batch.vehicle_id,
+                "service_day": day,
+                "t": t,
+                "token": bytes.fromhex(token),
+                "rssi": rssi,
+                "n": n,
+                "tx": tx,
+            }
+        )
+    repository.insert_rows(session, models.VehicleEvent, events)
+    repository.insert_rows(session, models.Sighting, sightings)
+    repository.mark_days_dirty(session, days, now)
+    return wire.BatchAccepted(inserted=len(events) + len(sightings), duplicate=False)
+
+
+def ingest(
+    session: Session,
+    vehicle_id: str,
+    headers: dict[str, str],
+    raw_body: bytes,
+    now: dt.datetime,
+) -> wire.BatchAccepted:
+    """The whole upload path for one request; the caller commits."""
+    now_ms = int(now.timestamp() * 1000)
+    authenticate(
+        session,
+        vehicle_id,
+        headers.get(wire.TIMESTAMP_HEADER.lower()),
+        headers.get(wire.SIGNATURE_HEADER.lower()),
+        raw_body,
+        now_ms,
+    )
+    body = decode_body(raw_body, headers.get("content-encoding"))
+    batch = parse_batch(body, vehicle_id)
+    return store_batch(session, batch, now)

@@ -1,0 +1,162 @@
+"""ORM models (SQLAlchemy 2). Times from the wire stay UTC epoch milliseconds (BigInteger);
+bookkeeping timestamps are timezone-aware."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _created_at() -> Mapped[dt.datetime]:
+    return mapped_column(
+        DateTime(timezone=True), default=lambda: dt.datetime.now(dt.UTC), nullable=False
+    )
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The backend must hold the secret itself to check HMAC signatures.
+    secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+
+    operator_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Passenger(Base):
+    __tablename__ = "passengers"
+
+    passenger_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rider_category: Mapped[str] = mapped_column(String(20))
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    passenger_id: Mapped[str] = mapped_column(ForeignKey("passengers.passenger_id"), index=True)
+    device_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("vehicle_id", "boot_id", "seq"),)
+
+    batch_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.vehicle_id"))
+    unit_id: Mapped[str] = mapped_column(String(64))
+    boot_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sent_at: Mapped[int] = mapped_column(BigInteger)
+    window_ms: Mapped[int] = mapped_column(Integer)
+    n_events: Mapped[int] = mapped_column(Integer)
+    n_sightings: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = _created_at()
+
+
+class VehicleEvent(Base):
+    __tablename__ = "vehicle_events"
+    __table_args__ = (Index("ix_vehicle_events_day_vehicle_t", "service_day", "vehicle_id", "t"),)
+
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.batch_id", ondelete="CASCADE"))
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    service_day: Mapped[dt.date] = mapped_column(Date)
+    t: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    stop_id: Mapped[str | None] = mapped_column(String(64))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    line: Mapped[str | None] = mapped_column(String(64))
+    journey_id: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class Sighting(Base):
+    """Raw sightings are personal data: deleted after the retention period."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (Index("ix_sightings_day_vehicle_t", "service_day", "vehicle_id", "t"),)
+
+    sighting_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.batch_id", ondelete="CASCADE"))
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    service_day: Mapped[dt.date] = mapped_column(Date)
+    t: Mapped[int] = mapped_column(BigInteger)
+    token: Mapped[bytes] = mapped_column(LargeBinary(16))
+    rssi: Mapped[int] = mapped_column(SmallInteger)
+    n: Mapped[int] = mapped_column(Integer)
+    tx: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class Trip(Base):
+    __tablename__ = "trips"
+    __table_args__ = (Index("ix_trips_day_vehicle", "service_day", "vehicle_id"),)
+
+    trip_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    service_day: Mapped[dt.date] = mapped_column(Date)
+    device_id: Mapped[str] = mapped_column(String(40), index=True)
+    passenger_id: Mapped[str] = mapped_column(String(40), index=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    journey_id: Mapped[str] = mapped_column(String(64))
+    line: Mapped[str] = mapped_column(String(64))
+    board_stop_id: Mapped[str] = mapped_column(String(64))
+    board_time: Mapped[int] = mapped_column(BigInteger)
+    alight_stop_id: Mapped[str] = mapped_column(String(64))
+    alight_time: Mapped[int] = mapped_column(BigInteger)
+    confidence: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class ReconcileUnit(Base):
+    """A service day that received data since it was last reconciled."""
+
+    __tablename__ = "reconcile_units"
+
+    service_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    dirty: Mapped[bool] = mapped_column(default=True)
+    data_received_at: Mapped[dt.datetime] = _created_at()
+    reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

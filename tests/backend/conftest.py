@@ -1,0 +1,96 @@
+"""Backend fixtures: a registered vehicle and operator, and a signed-upload helper."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from backend import services
+from backend.db import make_sessionmaker, transaction
+from onboard import wire
+
+T0 = 1_795_421_200_000  # 2026-11-21 07:06:40 Europe/Berlin
+
+
+@dataclass
+class Vehicle:
+    vehicle_id: str
+    secret: bytes
+
+
+@pytest.fixture
+def vehicle(engine: Engine) -> Vehicle:
+    with transaction(make_sessionmaker(engine)) as session:
+        secret = services.register_vehicle(session, "RLG-4711")
+    return Vehicle("RLG-4711", secret)
+
+
+@pytest.fixture
+def operator_token(engine: Engine) -> str:
+    with transaction(make_sessionmaker(engine)) as session:
+        return services.register_operator(session, "Leitstelle Soest")
+
+
+def batch_body(vehicle_id: str = "RLG-4711", seq: int = 1, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "version": 1,
+        "vehicle_id": vehicle_id,
+        "unit_id": "obu-4711-a",
+        "boot_id": "5b0e1c1e-7d8a-4c2b-9a57-0f5f3a1f9e21",
+        "seq": seq,
+        "sent_at": T0 + 34_567,
+        "window_ms": 1000,
+        "events": [
+            {"t": T0, "type": "position", "lat": 51.5711, "lon": 8.1057, "speed_mps": 8.3},
+            {"t": T0 + 1000, "type": "arrival", "stop_id": "de:05974:1001"},
+            {"t": T0 + 3000, "type": "doors_open"},
+            {"t": T0 + 20000, "type": "doors_closed"},
+            {"t": T0 + 22000, "type": "departure", "stop_id": "de:05974:1001"},
+            {"t": T0 - 100000, "type": "journey", "line": "R61", "journey_id": "R61-0712",
+             "direction": 1},
+        ],
+        "sightings": {
+            "t": [T0 + 1000, T0 + 1000, T0 + 2000],
+            "token": ["3f1c" + "0" * 28, "9a0b" + "1" * 28, "3f1c" + "0" * 28],
+            "rssi": [-61, -83, -59],
+            "n": [4, 1, 5],
+            "tx": [-8, -12, None],
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+async def post_batch(
+    client: httpx.AsyncClient,
+    vehicle: Vehicle,
+    body: dict[str, Any] | bytes,
+    *,
+    compress: bool = False,
+    timestamp_ms: int | None = None,
+    secret: bytes | None = None,
+    path_vehicle: str | None = None,
+) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if compress:
+        raw = gzip.compress(raw)
+        headers["Content-Encoding"] = "gzip"
+    ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    headers[wire.TIMESTAMP_HEADER] = str(ts)
+    headers[wire.SIGNATURE_HEADER] = wire.sign(secret or vehicle.secret, ts, raw)
+    return await client.post(
+        f"/v1/vehicles/{path_vehicle or vehicle.vehicle_id}/batches", content=raw, headers=headers
+    )
+
+
+def new_boot_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,158 @@
+"""Signed, idempotent batch ingest through the real FastAPI app (DESIGN §3)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine
+
+from backend import models, repository
+from backend.db import make_sessionmaker
+from tests.backend.conftest import batch_body, post_batch
+
+
+def counts(engine: Engine) -> tuple[int, int, int]:
+    with make_sessionmaker(engine)() as session:
+        return (
+            repository.count_rows(session, models.Batch),
+            repository.count_rows(session, models.VehicleEvent),
+            repository.count_rows(session, models.Sighting),
+        )
+
+
+async def test_upload_round_trip_stores_events_and_sightings(client, vehicle, engine):
+    response = await post_batch(client, vehicle, batch_body())
+    assert response.status_code == 200, response.text
+    assert response.json() == {"inserted": 9, "duplicate": False}
+    assert counts(engine) == (1, 6, 3)
+
+
+async def test_gzip_body_is_accepted(client, vehicle, engine):
+    response = await post_batch(client, vehicle, batch_body(), compress=True)
+    assert response.status_code == 200, response.text
+    assert counts(engine) == (1, 6, 3)
+
+
+async def test_same_batch_twice_is_stored_once(client, vehicle, engine):
+    first = await post_batch(client, vehicle, batch_body())
+    second = await post_batch(client, vehicle, batch_body(), compress=True)
+    assert first.json()["duplicate"] is False
+    assert second.status_code == 200
+    assert second.json() == {"inserted": 0, "duplicate": True}
+    assert counts(engine) == (1, 6, 3)
+
+
+async def test_resend_with_new_sent_at_is_still_a_duplicate(client, vehicle):
+    await post_batch(client, vehicle, batch_body())
+    again = await post_batch(client, vehicle, batch_body(sent_at=batch_body()["sent_at"] + 9000))
+    assert again.json() == {"inserted": 0, "duplicate": True}
+
+
+async def test_same_identity_with_another_body_is_refused(client, vehicle, engine):
+    await post_batch(client, vehicle, batch_body())
+    other = batch_body()
+    other["sightings"]["rssi"] = [-70, -83, -59]
+    response = await post_batch(client, vehicle, other)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "seq"]
+    assert counts(engine) == (1, 6, 3)
+
+
+async def test_next_seq_is_a_new_batch(client, vehicle, engine):
+    await post_batch(client, vehicle, batch_body(seq=1))
+    response = await post_batch(client, vehicle, batch_body(seq=2))
+    assert response.json()["duplicate"] is False
+    assert counts(engine)[0] == 2
+
+
+async def test_bad_signature_is_401(client, vehicle, engine):
+    response = await post_batch(client, vehicle, batch_body(), secret=b"x" * 32)
+    assert response.status_code == 401
+    assert "X-Bibo-Signature" in response.json()["detail"]
+    assert counts(engine) == (0, 0, 0)
+
+
+async def test_stale_timestamp_is_401(client, vehicle):
+    stale = int(time.time() * 1000) - 301_000
+    response = await post_batch(client, vehicle, batch_body(), timestamp_ms=stale)
+    assert response.status_code == 401
+    assert "X-Bibo-Timestamp" in response.json()["detail"]
+
+
+async def test_timestamp_within_300_s_is_accepted(client, vehicle):
+    early = int(time.time() * 1000) - 290_000
+    response = await post_batch(client, vehicle, batch_body(), timestamp_ms=early)
+    assert response.status_code == 200
+
+
+async def test_missing_signature_headers_are_401(client, vehicle):
+    response = await client.post(
+        f"/v1/vehicles/{vehicle.vehicle_id}/batches", json=batch_body()
+    )
+    assert response.status_code == 401
+
+
+async def test_unknown_vehicle_is_401(client, vehicle):
+    response = await post_batch(
+        client, vehicle, batch_body(vehicle_id="VKU-0001"), path_vehicle="VKU-0001"
+    )
+    assert response.status_code == 401
+
+
+async def test_vehicle_cannot_upload_as_another(client, vehicle):
+    response = await post_batch(client, vehicle, batch_body(vehicle_id="VKU-0001"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "vehicle_id"]
+
+
+async def test_sightings_of_unequal_length_are_422(client, vehicle, engine):
+    body = batch_body()
+    body["sightings"]["n"] = [4, 1]
+    response = await post_batch(client, vehicle, body)
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "sightings"]
+    assert "same length" in detail["msg"]
+    assert counts(engine) == (0, 0, 0)
+
+
+async def test_malformed_field_is_422_naming_it(client, vehicle):
+    body = batch_body()
+    body["sightings"]["rssi"][1] = "-83"
+    body["events"][1]["stop_id"] = "Soest Bf"
+    response = await post_batch(client, vehicle, body)
+    assert response.status_code == 422
+    locs = [d["loc"] for d in response.json()["detail"]]
+    assert ["body", "sightings", "rssi", 1] in locs
+    assert ["body", "events", 1, "arrival", "stop_id"] in locs
+
+
+async def test_missing_field_is_422_naming_it(client, vehicle):
+    body = batch_body()
+    del body["seq"]
+    response = await post_batch(client, vehicle, body)
+    assert response.status_code == 422
+    assert ["body", "seq"] in [d["loc"] for d in response.json()["detail"]]
+
+
+async def test_invalid_json_is_422(client, vehicle):
+    response = await post_batch(client, vehicle, b"{not json")
+    assert response.status_code == 422
+
+
+async def test_unknown_content_encoding_is_400(client, vehicle):
+    raw = b"{}"
+    ts = int(time.time() * 1000)
+    from onboard import wire
+
+    response = await client.post(
+        f"/v1/vehicles/{vehicle.vehicle_id}/batches",
+        content=raw,
+        headers={
+            "Content-Encoding": "br",
+            wire.TIMESTAMP_HEADER: str(ts),
+            wire.SIGNATURE_HEADER: wire.sign(vehicle.secret, ts, raw),
+        },
+    )
+    assert response.status_code == 400
+    assert "Content-Encoding" in response.json()["detail"]

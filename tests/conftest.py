@@ -1,0 +1,87 @@
+"""Shared fixtures: a fresh database per test run on SQLite and on PostgreSQL.
+
+PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth). Without it the
+PostgreSQL variants skip with the reason, unless BIBO_REQUIRE_POSTGRES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine, create_engine, text
+
+from backend.api.app import create_app
+from backend.db import make_engine, upgrade
+from backend.models import Base
+from backend.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BIBO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test run and dropped after it."""
+    admin = create_engine(
+        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    name = f"bibo_test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}: {exc}"
+        if os.environ.get("BIBO_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"BIBO_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bibo.sqlite3"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database, emptied after the test."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        engine.dispose()
+
+
+@pytest.fixture
+def app(engine: Engine, database_url: str) -> FastAPI:
+    settings = Settings(database_url=database_url, reconcile_in_background=False)
+    return create_app(settings=settings, engine=engine, migrate=False)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bibo.test") as client:
+        yield client

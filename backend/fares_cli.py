@@ -1,0 +1,122 @@
+"""`bibo fares …`: price one passenger's trips (`bill`) or one journey (`quote`).
+
+`main(argv)` takes the arguments after `bibo`, e.g. ["bill", "--trips", "t.json"].
+Output goes to stdout; any error is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import NoReturn
+from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter, ValidationError
+
+from fare_engine import (
+    FareInputError,
+    TariffError,
+    Trip,
+    best_price,
+    load_tariff,
+    quote,
+)
+from fare_engine.bill import format_cents
+
+EXIT_USAGE = 2
+_TRIPS = TypeAdapter(list[Trip])
+
+
+class _UsageError(Exception):
+    """A problem with the command line or its input; one line for stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bibo fares", description="Fares of the bibo tariff.")
+    parser.add_argument("--tariff", default="ruhr_lippe_2026", help="tariff id")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    bill = sub.add_parser("bill", help="best price for one passenger's trips")
+    bill.add_argument("--trips", required=True, help="JSON file: list of trips (epoch ms)")
+    bill.add_argument("--format", choices=["json", "text"], default="json")
+    bill.add_argument("--tariff", default=argparse.SUPPRESS, help="tariff id")
+    q = sub.add_parser("quote", help="single-ticket price of one journey")
+    q.add_argument("--from", dest="from_stop", required=True, help="boarding stop id")
+    q.add_argument("--to", dest="to_stop", required=True, help="alighting stop id")
+    q.add_argument("--at", help="ISO time of travel (default now; without offset: Europe/Berlin)")
+    q.add_argument("--rider", default="adult", help="rider category (adult, child, infant)")
+    q.add_argument("--format", choices=["json", "text"], default="json")
+    q.add_argument("--tariff", default=argparse.SUPPRESS, help="tariff id")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run `fares bill|quote`; returns the process exit code."""
+    args_list = argv[1:] if argv[:1] == ["fares"] else argv
+    try:
+        args = _build_parser().parse_args(args_list)
+        out = _bill(args) if args.command == "bill" else _quote(args)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except (_UsageError, FareInputError, TariffError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    sys.stdout.write(out)
+    return 0
+
+
+def _bill(args: argparse.Namespace) -> str:
+    path = Path(args.trips)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _UsageError(f"--trips {path}: cannot be read: {exc.strerror}") from None
+    try:
+        trips = _TRIPS.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise _UsageError(
+            f"--trips {path}: trips{loc}: {first['msg']}"
+            " (expected a JSON list of {board_stop_id, alight_stop_id, board_time,"
+            " alight_time, rider_category}, times in UTC epoch ms)"
+        ) from None
+    bill = best_price(trips, load_tariff(args.tariff))
+    return bill.to_json() + "\n" if args.format == "json" else bill.to_text()
+
+
+def _quote(args: argparse.Namespace) -> str:
+    tariff = load_tariff(args.tariff)
+    at_ms = _parse_at(args.at, tariff.spec.timezone)
+    result = quote(tariff, args.from_stop, args.to_stop, at_ms, args.rider)
+    if args.format == "json":
+        return result.model_dump_json(indent=2) + "\n"
+    return (
+        f"{tariff.stop_name(result.from_stop_id)} → {tariff.stop_name(result.to_stop_id)}: "
+        f"EinzelTicket Preisstufe {result.level} ({result.rider_category}) "
+        f"{format_cents(result.price_cents)}, valid {result.validity_minutes} min\n"
+    )
+
+
+def _parse_at(text: str | None, timezone: str) -> int:
+    if text is None:
+        return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _UsageError(
+            f"--at {text!r}: not an ISO time (expected e.g. 2026-03-02T07:10+01:00)"
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(timezone))
+    return int(at.timestamp() * 1000)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Tariff data files of the fare engine (TOML), read via importlib.resources."""

@@ -107,7 +107,9 @@ def signature_valid(secret: bytes, timestamp_header: str, raw_body: bytes, signa
     """Constant-time check of a request signature (the timestamp exactly as sent)."""
     if not re.fullmatch(r"\d{1,15}", timestamp_header):
         return False
-    return hmac.compare_digest(sign(secret, int(timestamp_header), raw_body), signature.lower())
+    msg = timestamp_header.encode("ascii") + b"." + raw_body
+    expected = hmac.new(secret, msg, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.lower())
 
 
 class _Event(BaseModel):
@@ -172,7 +174,7 @@ class Sightings(BaseModel):
     token: list[TokenHex] = Field(default_factory=list)
     rssi: list[Annotated[int, Field(strict=True, ge=-127, le=20)]] = Field(default_factory=list)
     n: list[Annotated[int, Field(strict=True, ge=1)]] = Field(default_factory=list)
-    tx: list[Annotated[int, Field(strict=True, ge=-127, le=127)] | None] = Field(
+    tx: list[Annotated[int, Field(strict=True, ge=-128, le=127)] | None] = Field(
         default_factory=list
     )
 

@@ -1,0 +1,64 @@
+"""Unmocked: the installed bleak still has the names and fields the agent relies on.
+
+If one of these fails after a bleak upgrade, ``onboard/scanner.py`` needs adapting.
+No scan is started (CI has no Bluetooth adapter).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+from bleak import BleakScanner
+from bleak.args.bluez import BlueZScannerArgs
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+
+
+def test_advertisement_data_has_the_fields_we_use():
+    fields = AdvertisementData._fields
+
+    for name in ("service_data", "service_uuids", "rssi", "tx_power", "local_name"):
+        assert name in fields
+    assert set(fields) == {
+        "local_name",
+        "manufacturer_data",
+        "service_data",
+        "service_uuids",
+        "tx_power",
+        "rssi",
+        "platform_data",
+    }, "make_advertisement must fill every field"
+
+
+def test_advertisement_data_field_types():
+    hints = typing.get_type_hints(AdvertisementData)
+
+    assert hints["service_data"] == dict[str, bytes]
+    assert hints["rssi"] is int
+    assert hints["tx_power"] == typing.Optional[int]  # noqa: UP045 - bleak's own spelling
+
+
+def test_ble_device_constructor_takes_address_name_details():
+    params = inspect.signature(BLEDevice.__init__).parameters
+
+    assert list(params)[1:4] == ["address", "name", "details"]
+
+
+def test_bleak_scanner_accepts_our_keyword_arguments():
+    params = inspect.signature(BleakScanner.__init__).parameters
+
+    for name in ("detection_callback", "service_uuids", "scanning_mode", "bluez"):
+        assert name in params
+    assert params["scanning_mode"].default == "active"
+    assert "adapter" in BlueZScannerArgs.__annotations__
+
+
+def test_bleak_scanner_has_async_start_and_stop():
+    assert inspect.iscoroutinefunction(BleakScanner.start)
+    assert inspect.iscoroutinefunction(BleakScanner.stop)
+
+
+def test_bleak_error_is_an_exception():
+    assert issubclass(BleakError, Exception)

@@ -1,0 +1,1 @@
+"""bibo simulator: network, timetable, people, BLE radio, ground truth and scoring."""

@@ -28,6 +28,12 @@ router = APIRouter(prefix="/v1")
 ServiceDay = Annotated[dt.date, Query(description="service day YYYY-MM-DD (03:00-03:00 local)")]
 
 
+@router.get("/health")
+def health() -> dict[str, str]:
+    """Liveness for load balancers and the demo's start-up wait."""
+    return {"status": "ok"}
+
+
 @router.get("/stops", response_model=list[StopOut])
 def list_stops(request: Request, _operator: CurrentOperator) -> list[StopOut]:
     return [

@@ -54,8 +54,13 @@ def batch_body(vehicle_id: str = "RLG-4711", seq: int = 1, **overrides: Any) -> 
             {"t": T0 + 3000, "type": "doors_open"},
             {"t": T0 + 20000, "type": "doors_closed"},
             {"t": T0 + 22000, "type": "departure", "stop_id": "de:05974:1001"},
-            {"t": T0 - 100000, "type": "journey", "line": "R61", "journey_id": "R61-0712",
-             "direction": 1},
+            {
+                "t": T0 - 100000,
+                "type": "journey",
+                "line": "R61",
+                "journey_id": "R61-0712",
+                "direction": 1,
+            },
         ],
         "sightings": {
             "t": [T0 + 1000, T0 + 1000, T0 + 2000],

@@ -86,9 +86,7 @@ async def test_timestamp_within_300_s_is_accepted(client, vehicle):
 
 
 async def test_missing_signature_headers_are_401(client, vehicle):
-    response = await client.post(
-        f"/v1/vehicles/{vehicle.vehicle_id}/batches", json=batch_body()
-    )
+    response = await client.post(f"/v1/vehicles/{vehicle.vehicle_id}/batches", json=batch_body())
     assert response.status_code == 401
 
 

@@ -1,0 +1,439 @@
+"""``bibo demo``: a whole simulated service day through every real part of bibo.
+
+The backend runs as its own process (``bibo serve`` on loopback, SQLite in a work directory);
+vehicles and an operator are provisioned with the ``bibo`` commands; every bus runs the real
+onboard agent, fed by the simulator through the fake scanner with real bleak types, and
+uploads signed batches over real HTTP. Then the day is reconciled, priced and scored against
+the simulator's ground truth. The simulator talks to the backend only over HTTP and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from onboard import wire
+from onboard.agent import Agent, AgentConfig
+from onboard.outbox import Outbox
+from onboard.scanner import make_advertisement
+from onboard.uploader import Uploader
+from simulator.day import Advert, DayConfig, DayPlan, ground_truth, plan_day, vehicle_timeline
+from simulator.network import load_network
+from simulator.scoring import DetectedTrip, Scores, score
+from simulator.timetable import Vehicle
+
+DEMO_UPLOAD_INTERVAL_MS: Final = 300_000
+"""One batch per simulated 5 minutes: a real bus uploads every 10 s, but the demo replays a
+whole day in about a minute, and 30 times fewer requests keep it inside that budget."""
+
+DEMO_TICK_EVERY_MS: Final = 30_000
+"""Simulated time between agent ticks; each tick is one durable outbox commit (an fsync)."""
+
+DEMO_REGISTRATION_CONCURRENCY: Final = 8
+"""Concurrent sign-ups; more only queues on the single SQLite writer."""
+
+DEMO_SERVER_START_TIMEOUT_S: Final = 30.0
+"""How long to wait for ``bibo serve`` to answer before giving up with its log."""
+
+DEFAULT_DAY = dt.date(2026, 11, 17)
+"""A Tuesday: an ordinary weekday, fixed so a seed always means the same day."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    buses: int = 6
+    passengers: int = 120
+    bystanders: int = 40
+    seed: int = 1
+    day: dt.date = DEFAULT_DAY
+    workdir: Path = Path("bibo-demo")
+    upload_interval_ms: int = DEMO_UPLOAD_INTERVAL_MS
+    quiet: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    scores: Scores
+    charges: list[dict[str, Any]]
+    trips: list[dict[str, Any]]
+    adverts: int
+    batches: int
+    bystander_encounters: int
+
+    @property
+    def revenue_cents(self) -> int:
+        return sum(int(c["total_cents"]) for c in self.charges)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "scores": self.scores.as_dict(),
+            "revenue_cents": self.revenue_cents,
+            "charges": self.charges,
+            "adverts": self.adverts,
+            "batches": self.batches,
+            "bystander_encounters": self.bystander_encounters,
+        }
+
+
+class DemoError(Exception):
+    """A step of the demo failed; the message says which and why."""
+
+
+# --- the backend process ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _bibo(args: Sequence[str], env: Mapping[str, str]) -> str:
+    """Run a ``bibo`` command in its own process and return its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise DemoError(f"'bibo {' '.join(args)}' failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1].strip()
+
+
+@contextlib.contextmanager
+def backend_server(env: Mapping[str, str], port: int, log: Path) -> Iterator[str]:
+    """``bibo serve`` on loopback; terminated on exit, Ctrl-C included."""
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backend.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=dict(env),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + DEMO_SERVER_START_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    raise DemoError(f"the backend exited with {proc.returncode}; see {log}")
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{url}/v1/health", timeout=1.0).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise DemoError(
+                        f"the backend did not answer within "
+                        f"{DEMO_SERVER_START_TIMEOUT_S:.0f} s; see {log}"
+                    )
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# --- the simulated day through the agents -----------------------------------------------
+
+
+async def register_persons(
+    client: httpx.AsyncClient, plan: DayPlan
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Sign every simulated app user up; returns device keys and device ids by person id."""
+    keys: dict[str, bytes] = {}
+    device_ids: dict[str, str] = {}
+    limit = asyncio.Semaphore(DEMO_REGISTRATION_CONCURRENCY)
+
+    async def one(person_id: str, category: str) -> None:
+        async with limit:
+            r = await client.post("/v1/passengers", json={"rider_category": category})
+            _expect(r, 201, "passenger sign-up")
+            passenger = r.json()
+            r = await client.post(
+                f"/v1/passengers/{passenger['passenger_id']}/devices",
+                headers={"Authorization": f"Bearer {passenger['token']}"},
+            )
+            _expect(r, 201, "device registration")
+            keys[person_id] = base64.b64decode(r.json()["device_key"])
+            device_ids[person_id] = r.json()["device_id"]
+
+    await asyncio.gather(*(one(p.person_id, p.rider_category) for p in plan.persons))
+    return keys, device_ids
+
+
+def _expect(response: httpx.Response, status: int, what: str) -> None:
+    if response.status_code != status:
+        raise DemoError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
+
+
+class SimClock:
+    """The data clock of one simulated bus (UTC epoch ms), advanced by the simulator."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = start_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+async def run_bus(
+    plan: DayPlan,
+    vehicle_id: str,
+    secret: bytes,
+    keys: Mapping[str, bytes],
+    client: httpx.AsyncClient,
+    base_url: str,
+    options: DemoOptions,
+    on_progress: Any,
+) -> tuple[int, int]:
+    """Drive one bus's real agent through the day; returns (adverts, batches delivered)."""
+    vehicle = plan.vehicle(vehicle_id)
+    clock = SimClock(vehicle.journeys[0].start_ms)
+    outbox = Outbox(
+        options.workdir / f"outbox-{vehicle_id}.sqlite3",
+        vehicle_id,
+        f"obu-{vehicle_id.lower()}",
+        str(uuid.uuid4()),
+    )
+    uploader = Uploader(
+        client, base_url, vehicle_id, secret, wall_clock=lambda: int(time.time() * 1000)
+    )
+    config = AgentConfig(
+        vehicle_id=vehicle_id,
+        unit_id=f"obu-{vehicle_id.lower()}",
+        upload_interval_ms=options.upload_interval_ms,
+    )
+    agent = Agent(config, outbox, uploader, clock)
+    uuid_ = config.service_uuid
+    adverts = 0
+    next_tick: int | None = None
+    try:
+        for item in vehicle_timeline(plan, vehicle_id, keys, options.seed):
+            t = item.t_ms if isinstance(item, Advert) else item.t
+            if next_tick is None:
+                next_tick = t + DEMO_TICK_EVERY_MS
+            while t >= next_tick:
+                clock.now_ms = next_tick
+                await agent.tick()
+                on_progress(next_tick)
+                next_tick += DEMO_TICK_EVERY_MS
+            clock.now_ms = t
+            if isinstance(item, Advert):
+                device, adv = make_advertisement(
+                    address=item.address,
+                    service_data={uuid_: wire.encode_payload(item.token, item.tx_power)},
+                    rssi=item.rssi,
+                )
+                agent.on_advertisement(device, adv)
+                adverts += 1
+            else:
+                agent.on_event(item)
+        clock.now_ms += DEMO_TICK_EVERY_MS
+        await agent.drain()
+        if outbox.pending_count():
+            raise DemoError(f"{vehicle_id}: {outbox.pending_count()} batches not delivered")
+        return adverts, agent.stats.batches_delivered
+    finally:
+        outbox.close()
+
+
+async def simulate(
+    options: DemoOptions,
+    env: Mapping[str, str],
+    base_url: str,
+    operator_token: str,
+    secrets: Mapping[str, bytes],
+    plan: DayPlan,
+    console: Console,
+) -> DemoResult:
+    auth = {"Authorization": f"Bearer {operator_token}"}
+    limits = httpx.Limits(max_connections=DEMO_REGISTRATION_CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
+        keys, device_ids = await register_persons(client, plan)
+        spans = {v.vehicle_id: _span(v) for v in plan.vehicles}
+        total = sum(end - start for start, end in spans.values())
+        adverts = batches = 0
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=options.quiet,
+        ) as progress:
+            task = progress.add_task("buses driving", total=total)
+            done_before = 0
+            for vehicle_id, (start, end) in spans.items():
+                progress.update(task, description=f"bus {vehicle_id}")
+
+                def advance(t_ms: int, start: int = start, base: int = done_before) -> None:
+                    progress.update(task, completed=base + max(0, t_ms - start))
+
+                a, b = await run_bus(
+                    plan, vehicle_id, secrets[vehicle_id], keys, client, base_url, options, advance
+                )
+                adverts += a
+                batches += b
+                done_before += end - start
+                progress.update(task, completed=done_before)
+
+        day = options.day.isoformat()
+        r = await client.post(f"/v1/reconcile?service_day={day}", headers=auth, timeout=600)
+        _expect(r, 200, "reconcile")
+        r = await client.get(f"/v1/trips?service_day={day}", headers=auth)
+        _expect(r, 200, "trips")
+        trips: list[dict[str, Any]] = r.json()
+        r = await client.get(f"/v1/charges?service_day={day}", headers=auth)
+        _expect(r, 200, "charges")
+        charges: list[dict[str, Any]] = r.json()
+
+    truth = ground_truth(plan, device_ids)
+    person_of_device = {d: p for p, d in device_ids.items()}
+    detected = [
+        DetectedTrip(
+            device_id=t["device_id"],
+            vehicle_id=t["vehicle_id"],
+            journey_id=t["journey_id"],
+            board_stop_id=t["board_stop_id"],
+            board_time=t["board_time"],
+            alight_stop_id=t["alight_stop_id"],
+            alight_time=t["alight_time"],
+        )
+        for t in trips
+    ]
+    return DemoResult(
+        score(truth, detected, person_of_device),
+        charges,
+        trips,
+        adverts,
+        batches,
+        len(truth.bystander_encounters),
+    )
+
+
+def _span(vehicle: Vehicle) -> tuple[int, int]:
+    return vehicle.journeys[0].start_ms, vehicle.journeys[-1].end_ms
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Provision, serve, simulate, reconcile, price and score one day; stop the server."""
+    console = console or Console(stderr=True, quiet=options.quiet)
+    workdir = options.workdir
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "BIBO_DATABASE_URL": f"sqlite:///{workdir.resolve()}/bibo.sqlite3",
+        "BIBO_RECONCILE_IN_BACKGROUND": "false",
+    }
+
+    plan = plan_day(
+        load_network(),
+        DayConfig(options.day, options.buses, options.passengers, options.bystanders),
+        options.seed,
+    )
+    console.log(
+        f"planned {options.day}: {len(plan.vehicles)} buses, "
+        f"{len(plan.trips)} trips of {options.passengers} passengers, "
+        f"{options.bystanders} bystanders"
+    )
+    secrets = {
+        v.vehicle_id: bytes.fromhex(_last_line(_bibo(["vehicles", "add", v.vehicle_id], env)))
+        for v in plan.vehicles
+    }
+    operator_token = _last_line(_bibo(["operators", "add", "demo operator"], env))
+    with backend_server(env, _free_port(), workdir / "server.log") as url:
+        console.log(f"backend serving at {url} (log: {workdir / 'server.log'})")
+        return asyncio.run(simulate(options, env, url, operator_token, secrets, plan, console))
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def report(result: DemoResult, console: Console) -> None:
+    s = result.scores
+    table = Table(title="Trip detection against ground truth")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in [
+        ("true trips", str(s.truth_trips)),
+        ("detected trips", str(s.detected_trips)),
+        ("precision", _pct(s.precision)),
+        ("recall", _pct(s.recall)),
+        ("F1", f"{s.f1:.3f}"),
+        ("exact boarding stop", _pct(s.board_stop_accuracy)),
+        ("exact alighting stop", _pct(s.alight_stop_accuracy)),
+        (
+            "bystanders wrongly charged",
+            f"{s.bystanders_charged} of {result.bystander_encounters} encounters",
+        ),
+        ("adverts heard / batches uploaded", f"{result.adverts} / {result.batches}"),
+    ]:
+        table.add_row(name, value)
+    console.print(table)
+
+    charges = Table(title="Charges per passenger (best price of the day)")
+    for col in ("passenger", "trips", "charged €", "single tickets €"):
+        charges.add_column(col, justify="right" if col != "passenger" else "left")
+    for c in result.charges[:15]:
+        charges.add_row(
+            c["passenger_id"],
+            str(c["trips"]),
+            f"{c['total_cents'] / 100:.2f}",
+            f"{c['singles_total_cents'] / 100:.2f}",
+        )
+    if len(result.charges) > 15:
+        charges.add_row(f"… {len(result.charges) - 15} more", "", "", "")
+    console.print(charges)
+    console.print(
+        f"[bold]Total revenue: {result.revenue_cents / 100:.2f} €[/bold] "
+        f"from {len(result.charges)} passengers"
+    )
+
+
+def write_json(result: DemoResult, path: Path) -> None:
+    path.write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")

@@ -1,0 +1,144 @@
+"""The bus network (stops and lines) the simulator plays on, loaded from a TOML file."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from simulator.const import EARTH_RADIUS_M, NETWORK_VERSION
+
+
+class NetworkError(ValueError):
+    """The network file is malformed; the message names the field and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """A bus stop; ``stop_id`` is a DHID, ``lat``/``lon`` WGS84 degrees."""
+
+    stop_id: str
+    name: str
+    municipality: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A bus line; ``stops`` are stop ids in direction 0 (direction 1 is the reverse)."""
+
+    line: str
+    name: str
+    operator: str
+    stops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    """Stops by id and lines in file order."""
+
+    version: int
+    stops: Mapping[str, Stop]
+    lines: tuple[Line, ...]
+    _lines_by_id: Mapping[str, Line] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lines_by_id", {ln.line: ln for ln in self.lines})
+
+    def stop(self, stop_id: str) -> Stop:
+        """The stop with this id (KeyError names the id)."""
+        try:
+            return self.stops[stop_id]
+        except KeyError:
+            raise KeyError(f"unknown stop_id {stop_id!r}") from None
+
+    def line(self, line: str) -> Line:
+        """The line with this id, e.g. ``"R61"``."""
+        try:
+            return self._lines_by_id[line]
+        except KeyError:
+            raise KeyError(f"unknown line {line!r}") from None
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS84 points given in degrees."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def stop_distance_m(a: Stop, b: Stop) -> float:
+    """Straight-line distance in metres between two stops."""
+    return haversine_m(a.lat, a.lon, b.lat, b.lon)
+
+
+def _field(table: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
+    if key not in table:
+        raise NetworkError(f"{where}.{key}: missing")
+    value = table[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, typ) or isinstance(value, bool):
+        raise NetworkError(f"{where}.{key}: expected {typ.__name__}, got {value!r}")
+    return value
+
+
+def parse_network(data: Mapping[str, Any]) -> Network:
+    """Build a :class:`Network` from the parsed TOML document, checking version and references."""
+    version = data.get("version")
+    if version != NETWORK_VERSION:
+        raise NetworkError(f"version: expected {NETWORK_VERSION}, got {version!r}")
+    stops: dict[str, Stop] = {}
+    for k, raw in enumerate(data.get("stops", [])):
+        where = f"stops[{k}]"
+        stop = Stop(
+            stop_id=_field(raw, "stop_id", str, where),
+            name=_field(raw, "name", str, where),
+            municipality=_field(raw, "municipality", str, where),
+            lat=_field(raw, "lat", float, where),
+            lon=_field(raw, "lon", float, where),
+        )
+        if not (-90 <= stop.lat <= 90 and -180 <= stop.lon <= 180):
+            raise NetworkError(f"{where}: coordinates out of range ({stop.lat}, {stop.lon})")
+        if stop.stop_id in stops:
+            raise NetworkError(f"{where}.stop_id: duplicate {stop.stop_id!r}")
+        stops[stop.stop_id] = stop
+    lines: list[Line] = []
+    seen: set[str] = set()
+    for k, raw in enumerate(data.get("lines", [])):
+        where = f"lines[{k}]"
+        stop_ids = _field(raw, "stops", list, where)
+        for sid in stop_ids:
+            if sid not in stops:
+                raise NetworkError(f"{where}.stops: unknown stop_id {sid!r}")
+        if len(stop_ids) < 2 or len(set(stop_ids)) != len(stop_ids):
+            raise NetworkError(f"{where}.stops: need >= 2 distinct stops, got {stop_ids!r}")
+        line = Line(
+            line=_field(raw, "line", str, where),
+            name=_field(raw, "name", str, where),
+            operator=_field(raw, "operator", str, where),
+            stops=tuple(stop_ids),
+        )
+        if line.line in seen:
+            raise NetworkError(f"{where}.line: duplicate {line.line!r}")
+        seen.add(line.line)
+        lines.append(line)
+    if not lines:
+        raise NetworkError("lines: the network has no lines")
+    return Network(version=version, stops=stops, lines=tuple(lines))
+
+
+def load_network(path: Path | None = None) -> Network:
+    """Load a network TOML file; without ``path`` the built-in ``simulator/data/network.toml``."""
+    if path is None:
+        text = resources.files("simulator").joinpath("data/network.toml").read_text("utf-8")
+    else:
+        text = path.read_text("utf-8")
+    return parse_network(tomllib.loads(text))

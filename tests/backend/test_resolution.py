@@ -1,0 +1,59 @@
+"""Token resolution across interval boundaries and with phone clock skew (DESIGN §2)."""
+
+import numpy as np
+
+from backend.resolution import UNRESOLVED, TokenResolver
+from onboard import wire
+
+KEY_A = bytes(range(32))
+KEY_B = bytes(range(1, 33))
+BOUNDARY_MS = 2_992_369 * 600_000  # start of interval 2992369
+
+
+def resolver() -> TokenResolver:
+    return TokenResolver.for_span(
+        [("dev_a", KEY_A), ("dev_b", KEY_B)], BOUNDARY_MS - 3_600_000, BOUNDARY_MS + 3_600_000
+    )
+
+
+def token_at(key: bytes, phone_ms: int) -> bytes:
+    return wire.token_for_interval(key, wire.interval_of(phone_ms))
+
+
+def resolve_one(t_ms: int, token: bytes) -> int:
+    return int(resolver().resolve(np.array([t_ms], dtype=np.int64), [token])[0])
+
+
+def test_both_tokens_around_a_boundary_resolve_to_the_device():
+    before = token_at(KEY_A, BOUNDARY_MS - 1)
+    after = token_at(KEY_A, BOUNDARY_MS)
+    assert before != after
+    # The scanner hears both within the same second around the boundary.
+    assert resolve_one(BOUNDARY_MS - 500, before) == 0
+    assert resolve_one(BOUNDARY_MS - 500, after) == 0
+    assert resolve_one(BOUNDARY_MS + 500, before) == 0
+    assert resolve_one(BOUNDARY_MS + 500, after) == 0
+
+
+def test_phone_clock_60_s_ahead_or_behind_still_resolves():
+    for skew_ms in (-60_000, -1_000, 1_000, 60_000):
+        for scanner_ms in (BOUNDARY_MS - 30_000, BOUNDARY_MS + 30_000, BOUNDARY_MS + 300_000):
+            token = token_at(KEY_B, scanner_ms + skew_ms)
+            assert resolve_one(scanner_ms, token) == 1, (skew_ms, scanner_ms)
+
+
+def test_a_token_far_out_of_its_time_does_not_resolve():
+    # A token replayed 30 minutes later is not accepted.
+    token = token_at(KEY_A, BOUNDARY_MS)
+    assert resolve_one(BOUNDARY_MS + 1_800_000, token) == UNRESOLVED
+
+
+def test_unknown_tokens_stay_unresolved():
+    stranger = token_at(bytes(32), BOUNDARY_MS)
+    assert resolve_one(BOUNDARY_MS, stranger) == UNRESOLVED
+
+
+def test_resolve_is_vectorised_over_rows():
+    times = np.array([BOUNDARY_MS, BOUNDARY_MS, BOUNDARY_MS], dtype=np.int64)
+    tokens = [token_at(KEY_B, BOUNDARY_MS), b"\0" * 16, token_at(KEY_A, BOUNDARY_MS)]
+    assert resolver().resolve(times, tokens).tolist() == [1, UNRESOLVED, 0]

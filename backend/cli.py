@@ -12,10 +12,11 @@ import datetime as dt
 import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
-from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend import repository, services
 from backend.api.schemas import StopOut, TripOut
@@ -43,10 +44,15 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _engine() -> Engine:
+@contextmanager
+def _database() -> Iterator[sessionmaker[Session]]:
+    """The configured database, migrated; its connections are closed on exit."""
     engine = make_engine(get_settings().database_url)
-    upgrade(engine)
-    return engine
+    try:
+        upgrade(engine)
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 def _day(text: str) -> dt.date:
@@ -61,14 +67,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from backend.api.app import create_app
 
-    app = create_app(engine=_engine(), migrate=False)
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)
+    app = create_app(engine=engine, migrate=False)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
 def cmd_vehicles_add(args: argparse.Namespace) -> int:
     try:
-        with transaction(make_sessionmaker(_engine())) as session:
+        with _database() as factory, transaction(factory) as session:
             secret = services.register_vehicle(session, args.vehicle_id)
     except repository.AlreadyExistsError as exc:
         raise CliError(str(exc)) from None
@@ -78,7 +86,7 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
 
 
 def cmd_operators_add(args: argparse.Namespace) -> int:
-    with transaction(make_sessionmaker(_engine())) as session:
+    with _database() as factory, transaction(factory) as session:
         token = services.register_operator(session, args.name)
     _out(f"operator {args.name} created; API token (shown once):")
     _out(token)
@@ -86,7 +94,7 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    with transaction(make_sessionmaker(_engine())) as session:
+    with _database() as factory, transaction(factory) as session:
         summary = services.reconcile_day(session, args.day, dt.datetime.now(dt.UTC))
     _out(
         f"service day {summary.service_day}: {summary.vehicles} vehicles, "
@@ -96,7 +104,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_trips(args: argparse.Namespace) -> int:
-    with make_sessionmaker(_engine())() as session:
+    with _database() as factory, factory() as session:
         trips = [TripOut.model_validate(t) for t in repository.day_trips(session, args.day)]
     if args.format == "json":
         _out(json.dumps([t.model_dump(mode="json") for t in trips], indent=2))

@@ -37,6 +37,7 @@ from onboard.agent import Agent, AgentConfig
 from onboard.outbox import Outbox
 from onboard.scanner import make_advertisement
 from onboard.uploader import Uploader
+from simulator.const import DEFAULT_SERVICE_END, DEFAULT_SERVICE_START
 from simulator.day import Advert, DayConfig, DayPlan, ground_truth, plan_day, vehicle_timeline
 from simulator.network import load_network
 from simulator.scoring import DetectedTrip, Scores, score
@@ -68,6 +69,8 @@ class DemoOptions:
     day: dt.date = DEFAULT_DAY
     workdir: Path = Path("bibo-demo")
     upload_interval_ms: int = DEMO_UPLOAD_INTERVAL_MS
+    service_start: dt.time = DEFAULT_SERVICE_START
+    service_end: dt.time = DEFAULT_SERVICE_END
     quiet: bool = False
 
 
@@ -367,11 +370,15 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         "BIBO_RECONCILE_IN_BACKGROUND": "false",
     }
 
-    plan = plan_day(
-        load_network(),
-        DayConfig(options.day, options.buses, options.passengers, options.bystanders),
-        options.seed,
+    config = DayConfig(
+        options.day,
+        options.buses,
+        options.passengers,
+        options.bystanders,
+        service_start=options.service_start,
+        service_end=options.service_end,
     )
+    plan = plan_day(load_network(), config, options.seed)
     console.log(
         f"planned {options.day}: {len(plan.vehicles)} buses, "
         f"{len(plan.trips)} trips of {options.passengers} passengers, "

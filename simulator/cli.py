@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 from rich.console import Console
@@ -66,8 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    # A plain kill must stop the backend process too: unwind like Ctrl-C does.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     console = Console()
     options = DemoOptions(
         buses=args.buses,

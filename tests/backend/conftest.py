@@ -17,7 +17,7 @@ from backend import services
 from backend.db import make_sessionmaker, transaction
 from onboard import wire
 
-T0 = 1_795_421_200_000  # 2026-11-21 07:06:40 Europe/Berlin
+T0 = 1_795_421_200_000  # Mon 2026-11-23 09:06:40 Europe/Berlin
 
 
 @dataclass

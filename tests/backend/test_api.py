@@ -114,3 +114,17 @@ async def test_uploaded_ride_becomes_a_trip(client, vehicle, operator_token):
     charges = (await client.get(f"/v1/charges?service_day={day}", headers=auth)).json()
     assert [c["passenger_id"] for c in charges] == [passenger_id]
     assert charges[0]["total_cents"] > 0
+
+
+async def test_the_service_reconciles_days_that_received_data(app, client, vehicle, engine):
+    from backend.api.app import reconcile_dirty_days
+    from backend.db import make_sessionmaker
+    from backend.repository import dirty_days
+
+    await post_batch(client, vehicle, batch_body())
+    with make_sessionmaker(engine)() as session:
+        assert dirty_days(session) == [service_day_of(T0)]
+    assert reconcile_dirty_days(app) == 1
+    with make_sessionmaker(engine)() as session:
+        assert dirty_days(session) == []
+    assert reconcile_dirty_days(app) == 0

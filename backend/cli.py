@@ -14,8 +14,10 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import repository, services
@@ -26,13 +28,17 @@ from backend.timeutil import parse_day
 
 USAGE_ERROR = 2
 
-# Commands implemented by other parts: name -> module with ``main(argv) -> int``.
+# Commands implemented by other parts: name -> module with ``main(argv) -> int``. The
+# simulator's module takes its command name as the first argument; the others do not.
 DELEGATED = {
     "onboard": "onboard.cli",
     "fares": "backend.fares_cli",
     "demo": "simulator.cli",
     "simulate": "simulator.cli",
+    "replay": "simulator.cli",
+    "evaluate": "simulator.cli",
 }
+KEEPS_COMMAND_NAME = frozenset({"simulator.cli"})
 
 
 class CliError(Exception):
@@ -90,6 +96,24 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
         token = services.register_operator(session, args.name)
     _out(f"operator {args.name} created; API token (shown once):")
     _out(token)
+    return 0
+
+
+def cmd_devices_import(args: argparse.Namespace) -> int:
+    try:
+        doc = services.DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
+    except OSError as exc:
+        raise CliError(f"{args.file}: cannot be read: {exc.strerror}") from None
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in err["loc"])
+        raise CliError(f"{args.file}: {where}: {err['msg']}") from None
+    try:
+        with _database() as factory, transaction(factory) as session:
+            created, present = services.import_devices(session, doc)
+    except repository.AlreadyExistsError as exc:
+        raise CliError(f"{args.file}: {exc}") from None
+    _out(f"{created} devices imported, {present} already present")
     return 0
 
 
@@ -163,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     oadd.add_argument("name")
     oadd.set_defaults(func=cmd_operators_add)
 
+    devices = sub.add_parser("devices", help="manage passenger devices")
+    dsub = devices.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    dimp = dsub.add_parser(
+        "import", help="import passengers and device keys from a versioned JSON file"
+    )
+    dimp.add_argument("file", metavar="FILE")
+    dimp.set_defaults(func=cmd_devices_import)
+
     rec = command("reconcile", cmd_reconcile, help_="reconcile a service day now")
     rec.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")
 
@@ -183,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[args_list[0]])
         delegated_main: Callable[[list[str]], int] = module.main
-        skip = 0 if args_list[0] in ("demo", "simulate") else 1
+        skip = 0 if DELEGATED[args_list[0]] in KEEPS_COMMAND_NAME else 1
         return delegated_main(args_list[skip:])
     args = build_parser().parse_args(args_list)
     try:

@@ -56,6 +56,7 @@ def add_passenger(
             passenger_id=passenger_id, rider_category=rider_category, token_sha256=token_sha256
         )
     )
+    session.flush()  # devices reference it; the ORM has no relationship to order the inserts
 
 
 def passenger_by_token(session: Session, token_sha256: bytes) -> models.Passenger | None:

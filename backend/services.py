@@ -7,8 +7,10 @@ import base64
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 import fare_engine
@@ -17,6 +19,9 @@ from backend.reconciliation import VehicleObservations, reconcile
 from backend.resolution import UNRESOLVED, TokenResolver
 from backend.security import new_api_token, new_id, new_secret, token_hash
 from backend.timeutil import service_day_bounds
+from onboard.wire import DEVICE_KEY_BYTES
+
+RiderCategory = Literal["adult", "child", "infant"]
 
 
 def register_vehicle(session: Session, vehicle_id: str) -> bytes:
@@ -58,6 +63,66 @@ def register_device(session: Session, passenger_id: str) -> NewDevice:
     device_id = new_id("dev")
     repository.add_device(session, device_id, passenger_id, key)
     return NewDevice(device_id=device_id, device_key_b64=base64.b64encode(key).decode("ascii"))
+
+
+class DeviceImport(BaseModel):
+    """One device in a ``bibo devices import`` file (simulations, migrations)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passenger_id: str = Field(min_length=1, max_length=40)
+    device_id: str = Field(min_length=1, max_length=40)
+    rider_category: RiderCategory
+    device_key: str = Field(description="base64 of the 32-byte device key")
+
+    @field_validator("device_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("expected base64") from None
+        if len(raw) != DEVICE_KEY_BYTES:
+            raise ValueError(f"expected {DEVICE_KEY_BYTES} bytes, got {len(raw)}")
+        return value
+
+
+class DeviceImportFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    devices: list[DeviceImport]
+
+
+def import_devices(session: Session, doc: DeviceImportFile) -> tuple[int, int]:
+    """Create the passengers and devices of ``doc``; returns (created, already present).
+
+    Re-importing the same file changes nothing; a known device id with another key is
+    refused (``AlreadyExistsError``). Imported passengers get no usable API token.
+    """
+    known = {device_id: key for device_id, key, _ in repository.all_devices(session)}
+    known_passengers = set(
+        repository.passenger_categories(session, sorted({d.passenger_id for d in doc.devices}))
+    )
+    created = present = 0
+    for d in doc.devices:
+        key = base64.b64decode(d.device_key)
+        if d.device_id in known:
+            if known[d.device_id] != key:
+                raise repository.AlreadyExistsError(
+                    f"device {d.device_id!r} exists with another key"
+                )
+            present += 1
+            continue
+        if d.passenger_id not in known_passengers:
+            repository.add_passenger(
+                session, d.passenger_id, d.rider_category, token_hash(new_api_token("pt"))
+            )
+            known_passengers.add(d.passenger_id)
+        repository.add_device(session, d.device_id, d.passenger_id, key)
+        known[d.device_id] = key
+        created += 1
+    return created, present
 
 
 @dataclass(frozen=True)

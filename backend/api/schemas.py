@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RiderCategory = Literal["adult", "child", "infant"]
+from backend.services import RiderCategory
 
 
 class StopOut(BaseModel):

@@ -66,3 +66,60 @@ def test_bad_day_is_exit_2_without_traceback(cli):
     with pytest.raises(SystemExit) as exc:
         cli("trips", "--day", "21.11.2026")
     assert exc.value.code == 2
+
+
+def _devices_file(tmp_path, key_b64="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="):
+    path = tmp_path / "devices.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "devices": [
+                    {
+                        "passenger_id": "pas_sim_p0001",
+                        "device_id": "dev_sim_p0001",
+                        "rider_category": "child",
+                        "device_key": key_b64,
+                    },
+                ],
+            }
+        )
+    )
+    return path
+
+
+def test_devices_import_is_idempotent(cli, tmp_path):
+    path = _devices_file(tmp_path)
+    assert cli("devices", "import", str(path))[1].strip() == "1 devices imported, 0 already present"
+    assert cli("devices", "import", str(path))[1].strip() == "0 devices imported, 1 already present"
+
+
+def test_devices_import_refuses_another_key_for_a_known_device(cli, tmp_path):
+    cli("devices", "import", str(_devices_file(tmp_path)))
+    other = _devices_file(tmp_path, key_b64="AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+    code, _, err = cli("devices", "import", str(other))
+    assert code == 2
+    assert "dev_sim_p0001" in err
+
+
+def test_devices_import_names_the_bad_field(cli, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "devices": [
+                    {
+                        "passenger_id": "p",
+                        "device_id": "d",
+                        "rider_category": "adult",
+                        "device_key": "AAEC",
+                    },
+                ],
+            }
+        )
+    )
+    code, _, err = cli("devices", "import", str(path))
+    assert code == 2
+    assert "devices.0.device_key" in err
+    assert "32 bytes" in err

@@ -117,9 +117,13 @@ def cmd_devices_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    with _database() as factory, transaction(factory) as session:
-        summary = services.reconcile_day(session, args.day, dt.datetime.now(dt.UTC))
+    with _database() as factory:
+        summary = services.reconcile_day(factory, args.day, services.ResolverCache(), _utc_now)
     _out(
         f"service day {summary.service_day}: {summary.vehicles} vehicles, "
         f"{summary.sightings} sightings ({summary.resolved} resolved), {summary.trips} trips"
@@ -153,6 +157,33 @@ def cmd_stops(args: argparse.Namespace) -> int:
     else:
         for s in stops:
             _out(f"{s.stop_id}\t{s.name}\t{s.lat:.5f}\t{s.lon:.5f}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from backend.worker import run_worker
+
+    settings = get_settings()
+    with _database() as factory:
+        return run_worker(factory, settings, poll_s=args.poll_seconds, once=args.once)
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from backend.maintenance import apply_retention, ensure_partitions
+    from backend.timeutil import service_day_of
+
+    settings = get_settings()
+    today = args.today or service_day_of(int(_utc_now().timestamp() * 1000))
+    with _database() as factory, transaction(factory) as session:
+        result = apply_retention(
+            session, today, settings.sightings_retention_days, settings.trips_retention_days
+        )
+        created = ensure_partitions(session, today)
+    _out(
+        f"sightings before {result.sightings_before} removed: {result.sightings_deleted} rows, "
+        f"{result.partitions_dropped} partitions; {result.trips_deleted} old trips removed; "
+        f"{len(created)} partitions created"
+    )
     return 0
 
 
@@ -197,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = command("reconcile", cmd_reconcile, help_="reconcile a service day now")
     rec.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")
+
+    worker = command("worker", cmd_worker, help_="claim and do reconciliation work units")
+    worker.add_argument("--once", action="store_true", help="do what is pending, then exit")
+    worker.add_argument("--poll-seconds", type=float, default=None, metavar="S")
+
+    retention = command(
+        "retention", cmd_retention, help_="delete raw sightings past their retention period"
+    )
+    retention.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD")
 
     trips = command("trips", cmd_trips, help_="the reconciled trips of a service day")
     trips.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")

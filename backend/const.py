@@ -1,5 +1,6 @@
 """Tuning constants of the backend, each with the reason for its value."""
 
+import datetime as dt
 from typing import Final
 
 SERVICE_DAY_TZ: Final = "Europe/Berlin"
@@ -15,17 +16,68 @@ TOKEN_RESOLUTION_INTERVALS: Final = (-1, 0, 1)
 """Token intervals tried around a sighting's own: phone clocks may be off by up to 60 s, so a
 sighting near a boundary may carry the previous or the next interval's token."""
 
-MIN_SEGMENT_PRESENCE: Final = 0.3
-"""Share of a between-stops segment's windows in which a device must be heard to count as on
-board for that segment. Riders are heard in most 1 s windows while the bus moves; people left
-at a stop are not heard at all once the bus is a few hundred metres away."""
+# --- reconciliation model (backend/reconciliation.py) -----------------------------------
 
-MAX_SEGMENT_GAP: Final = 1
-"""Unheard segments bridged inside one ride: a short stretch of lost adverts (body shadow,
-crowding) must not split one trip into two."""
+PARTS_PER_STRETCH: Final = 4
+"""A stretch between stops is cut in four parts: a rider is heard in all of them, a car
+alongside or a person passed by only in some."""
 
-RECONCILE_INTERVAL_S: Final = 30.0
-"""How often the service reconciles service days that received data (first version)."""
+HEAR_PROB_GRID: Final = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
+"""Per-window hearing rates a phone may have in one part of a stretch (advertising interval,
+carry position, crowd, a body in the way); the model averages over them instead of assuming
+one rate for every phone and moment."""
+
+FAR_HEAR_PROB: Final = 0.01
+"""Per-window chance of hearing a phone that is not near the bus (a stray long-range advert)."""
+
+NEAR_PART_PROB: Final = 0.3
+"""Prior that a non-rider is near the bus in one part of a stretch (traffic alongside)."""
+
+PATH_LOSS_IN_DB: Final = 64.0
+PATH_LOSS_OUT_DB: Final = 80.0
+PATH_LOSS_SIGMA_DB: Final = 5.0
+"""Median calibrated path loss (advertised tx power minus RSSI, dB) of a rider inside (a few
+metres, no body loss) and of a phone outside (further, through the bus body); the spread
+covers carry position, shadowing and tx calibration errors of +-5 dB."""
+
+MIN_WINDOWS_FOR_PATH_LOSS: Final = 3
+"""A median over fewer heard windows says too little about distance to be used."""
+
+P_BOARD: Final = 0.02
+"""Chance that a given nearby device boards at a stop (most phones near a stop do not)."""
+
+P_ALIGHT: Final = 0.15
+"""Chance that a rider alights at a given stop (a typical ride is 4-8 stops)."""
+
+MIN_PARTIAL_STRETCH_MS: Final = 10_000
+"""The stretch under way counts once the bus has been moving this long."""
+
+CLOSE_AFTER_SILENCE_MS: Final = 45_000
+"""A rider unheard this long after the bus reached a stop has alighted there; riders on board
+are heard about twice a second, so 45 s of silence is decisive, and the be-out is known well
+inside the two minutes a rider may wait."""
+
+DEFAULT_TX_POWER_DBM: Final = -8
+"""Used for calibration when an advert carries no tx power (a typical phone's value)."""
+
+RECONCILE_INTERVAL_S: Final = 5.0
+"""How often the service and ``bibo worker`` look for units with new data: with uploads every
+10 s and the 45 s silence rule this keeps a be-out well inside two minutes."""
+
+WORK_LEASE: Final = dt.timedelta(minutes=5)
+"""A claimed unit is a worker's for this long; a crashed worker's unit is redone after it.
+A region-day vehicle unit takes well under a second, so five minutes is generous."""
+
+TOKEN_CACHE_INTERVALS: Final = 12
+"""Token intervals (10 min each) whose tokens a process keeps: two hours covers late uploads of
+every bus without recomputing, and a whole day is computed interval by interval."""
+
+PARTITIONS_AHEAD_DAYS: Final = 2
+"""PostgreSQL partitions of ``sightings`` are created for today and the next two service days,
+so a day's data never lands in the default partition while maintenance runs daily."""
+
+MAINTENANCE_INTERVAL_S: Final = 3600.0
+"""``bibo worker`` applies retention and creates partitions hourly (cheap, idempotent)."""
 
 SECRET_BYTES: Final = 32
 """Length of vehicle secrets, API tokens and device keys (256 bit)."""

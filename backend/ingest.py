@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend import models, repository
 from backend.const import MAX_BODY_BYTES
-from backend.timeutil import service_day_of
+from backend.timeutil import service_day_bounds, service_day_of
 from onboard import wire
 
 
@@ -125,6 +125,22 @@ def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
     return batch
 
 
+class _ServiceDays:
+    """``service_day_of`` for many times, cheap when they fall in the same service day."""
+
+    def __init__(self) -> None:
+        self.seen: set[dt.date] = set()
+        self._lo = self._hi = 0
+        self._day: dt.date | None = None
+
+    def __call__(self, t_ms: int) -> dt.date:
+        if self._day is None or not self._lo <= t_ms < self._hi:
+            self._day = service_day_of(t_ms)
+            self._lo, self._hi = service_day_bounds(self._day)
+            self.seen.add(self._day)
+        return self._day
+
+
 def fingerprint(batch: wire.Batch) -> bytes:
     """What makes two batches "the same": everything but ``sent_at``, which a resend may renew."""
     return hashlib.sha256(batch.model_dump_json(exclude={"sent_at"}).encode()).digest()
@@ -187,25 +203,15 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
             }
         )
     s = batch.sightings
+    day_of = _ServiceDays()
     sightings = []
-    for t, token, rssi, n, tx in zip(s.t, s.token, s.rssi, s.n, s.tx, strict=True):
-        day = service_day_of(t)
-        days.add(day)
-        sightings.append(
-            {
-                "batch_id": batch_id,
-                "vehicle_id": batch.vehicle_id,
-                "service_day": day,
-                "t": t,
-                "token": bytes.fromhex(token),
-                "rssi": rssi,
-                "n": n,
-                "tx": tx,
-            }
-        )
+    for k, (t, token, rssi, n, tx) in enumerate(zip(s.t, s.token, s.rssi, s.n, s.tx, strict=True)):
+        day = day_of(t)
+        sightings.append((day, batch_id, k, batch.vehicle_id, t, bytes.fromhex(token), rssi, n, tx))
+    days |= day_of.seen
     repository.insert_rows(session, models.VehicleEvent, events)
-    repository.insert_rows(session, models.Sighting, sightings)
-    repository.mark_days_dirty(session, days, now)
+    repository.insert_sightings(session, sightings)
+    repository.mark_dirty(session, {(day, batch.vehicle_id) for day in days}, now)
     return wire.BatchAccepted(inserted=len(events) + len(sightings), duplicate=False)
 
 

@@ -116,15 +116,22 @@ class VehicleEvent(Base):
 
 
 class Sighting(Base):
-    """Raw sightings are personal data: deleted after the retention period."""
+    """Raw sightings are personal data: deleted after the retention period.
+
+    Keyed by service day first: on PostgreSQL the table is partitioned by service day, so
+    retention drops whole partitions and a day's reconciliation reads one partition.
+    ``k`` is the row's index inside its batch.
+    """
 
     __tablename__ = "sightings"
-    __table_args__ = (Index("ix_sightings_day_vehicle_t", "service_day", "vehicle_id", "t"),)
+    __table_args__ = (Index("ix_sightings_vehicle_day_t", "vehicle_id", "service_day", "t"),)
 
-    sighting_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.batch_id", ondelete="CASCADE"))
+    service_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("batches.batch_id", ondelete="CASCADE"), primary_key=True
+    )
+    k: Mapped[int] = mapped_column(Integer, primary_key=True)
     vehicle_id: Mapped[str] = mapped_column(String(64))
-    service_day: Mapped[dt.date] = mapped_column(Date)
     t: Mapped[int] = mapped_column(BigInteger)
     token: Mapped[bytes] = mapped_column(LargeBinary(16))
     rssi: Mapped[int] = mapped_column(SmallInteger)
@@ -148,15 +155,37 @@ class Trip(Base):
     alight_stop_id: Mapped[str] = mapped_column(String(64))
     alight_time: Mapped[int] = mapped_column(BigInteger)
     confidence: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    """Evidence for the trip (summed log-likelihood ratio); decides cross-vehicle conflicts."""
+    status: Mapped[str] = mapped_column(String(8), default="closed")
+    """``open`` while the rider is still on board at the newest data, else ``closed``."""
+    alight_known_at: Mapped[int | None] = mapped_column(BigInteger)
+    """Data time (UTC epoch ms) of the newest upload when the alighting stop became known."""
+    conflict_lost: Mapped[bool] = mapped_column(default=False)
+    """Overlaps a more likely trip of the same device on another vehicle: not billed."""
     created_at: Mapped[dt.datetime] = _created_at()
 
 
-class ReconcileUnit(Base):
-    """A service day that received data since it was last reconciled."""
+DAY_UNIT: str = "*"
+"""``vehicle_id`` of the work unit that settles a whole service day (cross-vehicle conflicts)."""
 
-    __tablename__ = "reconcile_units"
+
+class WorkUnit(Base):
+    """Reconciliation work: one vehicle's service day, or (``DAY_UNIT``) the day's conflicts.
+
+    Ingest marks units dirty; workers claim dirty units with ``FOR UPDATE SKIP LOCKED`` and a
+    lease, so a crashed worker's unit is taken over once the lease runs out.
+    """
+
+    __tablename__ = "work_units"
+    __table_args__ = (Index("ix_work_units_dirty", "dirty", "service_day"),)
 
     service_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     dirty: Mapped[bool] = mapped_column(default=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    """Bumped by every upload that touches the unit; a worker's result only cleans the unit
+    when no upload came in while it worked."""
     data_received_at: Mapped[dt.datetime] = _created_at()
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

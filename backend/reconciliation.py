@@ -1,8 +1,16 @@
 """Trip reconstruction from vehicle events and resolved sightings: pure functions, no I/O.
 
-First version (DESIGN §5 describes where it goes next): a device is on board for the stretch
-between two stops when it is heard in enough of that stretch's windows while the bus moves.
-People at a stop are heard only while the bus dwells, so they never ride a stretch.
+Model (DESIGN §5): per device and vehicle journey, a two-state (out/in) hidden Markov chain
+over the stretches between stops. The state may change only at a stop (doors open), so
+boarding and alighting stops follow from the decoded states. Each stretch's evidence is
+scored by how a rider would be heard there (in every part of the stretch, at a short,
+tx-calibrated path loss) against how a non-rider would (only in parts of it — a car
+alongside, a person passed by — or far away). Viterbi decodes the states, forward-backward
+gives the confidence, and a device rides one vehicle at a time.
+
+Incremental use: the newest stretch may still be under way (``data_end_ms``); a rider's
+alighting is only *closed* once the device has been unheard for ``CLOSE_AFTER_SILENCE_MS``
+after the bus reached that stop, so a be-out is known about a minute after alighting.
 """
 
 from __future__ import annotations
@@ -15,7 +23,23 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from backend.const import MAX_SEGMENT_GAP, MIN_SEGMENT_PRESENCE
+from backend.const import (
+    CLOSE_AFTER_SILENCE_MS,
+    FAR_HEAR_PROB,
+    HEAR_PROB_GRID,
+    MIN_PARTIAL_STRETCH_MS,
+    MIN_WINDOWS_FOR_PATH_LOSS,
+    NEAR_PART_PROB,
+    P_ALIGHT,
+    P_BOARD,
+    PARTS_PER_STRETCH,
+    PATH_LOSS_IN_DB,
+    PATH_LOSS_OUT_DB,
+    PATH_LOSS_SIGMA_DB,
+)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +56,11 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class StopVisit:
+    """A call at a stop; ``departure`` is None while the bus still stands there."""
+
     stop_id: str
     arrival: int
-    departure: int
+    departure: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +70,25 @@ class Journey:
     line: str
     direction: int
     visits: tuple[StopVisit, ...]
+    complete: bool
+    """A later journey has started: nobody is still riding this one."""
 
 
 @dataclass(frozen=True, slots=True)
 class VehicleObservations:
-    """One vehicle's resolved sightings, sorted by time: window start (ms) and device index."""
+    """One vehicle's resolved sightings, sorted by time.
+
+    ``t`` window starts (UTC epoch ms), ``device`` indexes into the day's device list,
+    ``path_loss`` advertised tx power minus RSSI (dB; a calibrated distance measure).
+    ``data_end_ms`` is the newest data time the vehicle has uploaded (events or sightings).
+    """
 
     vehicle_id: str
-    t: npt.NDArray[np.int64]
+    t: IntArray
     device: npt.NDArray[np.int32]
+    path_loss: FloatArray
     window_ms: int
+    data_end_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,25 +103,31 @@ class DetectedTrip:
     alight_stop_id: str
     alight_time: int
     confidence: float
+    score: float
+    """Summed log-likelihood ratio of the ridden stretches (decides conflicts)."""
+    status: str
+    """``closed`` when the alighting is decided, ``open`` while the rider may still be on."""
+    alight_known_at: int | None
+    """Data time (epoch ms) from which the alighting stop was decided, or None if open."""
 
 
 def journeys_from_events(vehicle_id: str, events: Iterable[EventRecord]) -> list[Journey]:
     """Cut a vehicle's event stream into journeys with their stop visits.
 
     A ``journey`` event starts a journey; an ``arrival`` opens a stop visit and the matching
-    ``departure`` closes it. A visit never departed (the terminus) ends at its arrival.
+    ``departure`` closes it. Duplicate events (a resent batch) are harmless.
     """
     journeys: list[Journey] = []
     current: EventRecord | None = None
     visits: list[StopVisit] = []
     open_stop: tuple[str, int] | None = None
 
-    def close() -> None:
+    def close(complete: bool) -> None:
         nonlocal open_stop
         if open_stop is not None:
-            visits.append(StopVisit(open_stop[0], open_stop[1], open_stop[1]))
+            visits.append(StopVisit(open_stop[0], open_stop[1], None))
             open_stop = None
-        if current is not None and len(visits) >= 2:
+        if current is not None and visits:
             journeys.append(
                 Journey(
                     vehicle_id=vehicle_id,
@@ -94,69 +135,196 @@ def journeys_from_events(vehicle_id: str, events: Iterable[EventRecord]) -> list
                     line=current.line or "",
                     direction=current.direction or 0,
                     visits=tuple(visits),
+                    complete=complete,
                 )
             )
         visits.clear()
 
-    for event in sorted(events, key=lambda e: e.t):
+    ordered = sorted(set(events), key=lambda e: (e.t, e.type != "journey", e.type, e.stop_id))
+    for event in ordered:
         if event.type == "journey":
-            close()
+            if current is not None and event.journey_id == current.journey_id:
+                continue
+            close(complete=True)
             current = event
         elif current is None or event.stop_id is None:
             continue
         elif event.type == "arrival":
+            if open_stop is not None and open_stop[0] == event.stop_id:
+                continue
             if open_stop is not None:
                 visits.append(StopVisit(open_stop[0], open_stop[1], open_stop[1]))
             open_stop = (event.stop_id, event.t)
         elif event.type == "departure":
             if open_stop is not None and open_stop[0] == event.stop_id:
                 visits.append(StopVisit(event.stop_id, open_stop[1], event.t))
-            else:
+            elif not visits or visits[-1].stop_id != event.stop_id:
                 visits.append(StopVisit(event.stop_id, event.t, event.t))
             open_stop = None
-    close()
+    close(complete=False)
     return journeys
 
 
-def segment_presence(
-    journey: Journey, obs: VehicleObservations, n_devices: int
-) -> npt.NDArray[np.float64]:
-    """Share of each between-stops segment's windows in which each device was heard.
+@dataclass(frozen=True, slots=True)
+class Stretches:
+    """The between-stops stretches of a journey: stretch k runs from visit k to visit k+1.
 
-    Shape ``(n_devices, n_segments)``; segment k runs from the departure at visit k to the
-    arrival at visit k+1.
+    The last one may be *partial* (the bus left visit k and has not arrived anywhere yet);
+    it then ends at the data end and has no arrival visit.
     """
-    starts = np.array([v.departure for v in journey.visits[:-1]], dtype=np.int64)
-    ends = np.array([v.arrival for v in journey.visits[1:]], dtype=np.int64)
-    n_windows = np.maximum(1, np.ceil((ends - starts) / obs.window_ms))
-    presence = np.zeros((n_devices, len(starts)), dtype=np.float64)
-    lo, hi = np.searchsorted(obs.t, [starts[0], ends[-1]])
-    t, device = obs.t[lo:hi], obs.device[lo:hi]
-    seg = np.searchsorted(starts, t, side="right") - 1
-    inside = (seg >= 0) & (t < ends[np.clip(seg, 0, None)])
+
+    start: IntArray
+    end: IntArray
+    partial: bool
+
+
+def stretches(journey: Journey, data_end_ms: int) -> Stretches:
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in zip(journey.visits, journey.visits[1:], strict=False):
+        starts.append(a.departure if a.departure is not None else a.arrival)
+        ends.append(b.arrival)
+    last = journey.visits[-1]
+    partial = (
+        not journey.complete
+        and last.departure is not None
+        and data_end_ms - last.departure >= MIN_PARTIAL_STRETCH_MS
+    )
+    if partial and last.departure is not None:
+        starts.append(last.departure)
+        ends.append(data_end_ms)
+    return Stretches(np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), partial)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Per (device, stretch): the emission log-likelihood ratio in vs out, and when each
+    device was last heard in the journey (epoch ms, -1 if never)."""
+
+    devices: npt.NDArray[np.int32]
+    llr: FloatArray
+    last_heard: IntArray
+
+
+def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
+    # The binomial coefficient is the same under every hypothesis and cancels out.
+    return np.asarray(heard * np.log(p) + (total - heard) * np.log1p(-p), dtype=np.float64)
+
+
+def _logmeanexp(stack: FloatArray, axis: int) -> FloatArray:
+    top = stack.max(axis=axis, keepdims=True)
+    out = top + np.log(np.mean(np.exp(stack - top), axis=axis, keepdims=True))
+    return np.asarray(np.squeeze(out, axis=axis), dtype=np.float64)
+
+
+def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretches) -> Evidence:
+    """Score every device heard on the journey's stretches (vectorised over devices)."""
+    n_str = len(parts.start)
+    empty = Evidence(np.zeros(0, dtype=np.int32), np.zeros((0, n_str)), np.zeros(0, dtype=np.int64))
+    if n_str == 0:
+        return empty
+    lo, hi = np.searchsorted(obs.t, [journey.visits[0].arrival, parts.end[-1]])
+    t, dev, pl = obs.t[lo:hi], obs.device[lo:hi], obs.path_loss[lo:hi]
+    # Last heard anywhere in the journey, dwells included (a rider leaving is heard there).
+    heard_devices, last_index = np.unique(dev[::-1], return_index=True)
+    last_seen = dict(zip(heard_devices.tolist(), t[::-1][last_index].tolist(), strict=True))
+    k = np.searchsorted(parts.start, t, side="right") - 1
+    inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
     if not inside.any():
-        return presence
-    # A device may show two tokens in one window near an interval boundary: count windows.
-    keys = np.unique(np.stack([device[inside], seg[inside], t[inside]]), axis=1)
-    np.add.at(presence, (keys[0], keys[1]), 1.0)
-    return np.asarray(np.minimum(presence / n_windows, 1.0), dtype=np.float64)
+        return empty
+    t, dev, pl, k = t[inside], dev[inside], pl[inside], k[inside]
+    devices, d_idx = np.unique(dev, return_inverse=True)
+    n_dev = len(devices)
+
+    # One row per (device, stretch, window): several tokens in a window count once.
+    key = (d_idx.astype(np.int64) * n_str + k) * (1 << 42) + (t - parts.start[0])
+    order = np.lexsort((pl, key))
+    key, pl, t, k, d_idx = key[order], pl[order], t[order], k[order], d_idx[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    t, k, d_idx, pl = t[first], k[first], d_idx[first], pl[first]  # strongest per window
+
+    length = (parts.end - parts.start).astype(np.float64)
+    n_windows = np.maximum(1.0, np.ceil(length / obs.window_ms))
+    part = np.minimum(
+        ((t - parts.start[k]) * PARTS_PER_STRETCH / np.maximum(length[k], 1)).astype(np.int64),
+        PARTS_PER_STRETCH - 1,
+    )
+    heard = np.zeros((n_dev, n_str, PARTS_PER_STRETCH))
+    np.add.at(heard, (d_idx, k, part), 1.0)
+    per_part = np.broadcast_to((n_windows / PARTS_PER_STRETCH)[None, :, None], heard.shape)
+    heard = np.minimum(heard, per_part)
+    grid = np.array(HEAR_PROB_GRID)
+
+    # In: every part heard at some rate (how well a phone is heard varies with the crowd
+    # and how it is carried). Out: each part either near the bus (heard at some rate: a car
+    # alongside, a person passed by) or far from it (almost never heard).
+    mix = _logmeanexp(np.stack([_binomial_loglik(heard, per_part, p) for p in grid]), axis=0)
+    far = _binomial_loglik(heard, per_part, FAR_HEAR_PROB)
+    near_or_far = np.logaddexp(np.log(NEAR_PART_PROB) + mix, np.log1p(-NEAR_PART_PROB) + far)
+    llr = (mix - near_or_far).sum(axis=2)
+
+    # Calibrated path loss: a rider is metres away inside, a non-rider further and outside.
+    cell = d_idx.astype(np.int64) * n_str + k
+    order = np.lexsort((pl, cell))
+    cell_sorted, pl_sorted = cell[order], pl[order]
+    bounds = np.flatnonzero(np.r_[True, cell_sorted[1:] != cell_sorted[:-1], True])
+    starts, stops = bounds[:-1], bounds[1:]
+    enough = stops - starts >= MIN_WINDOWS_FOR_PATH_LOSS
+    median = pl_sorted[(starts + stops) // 2][enough]
+    d, s = np.divmod(cell_sorted[starts][enough], n_str)
+    llr[d, s] += ((median - PATH_LOSS_OUT_DB) ** 2 - (median - PATH_LOSS_IN_DB) ** 2) / (
+        2 * PATH_LOSS_SIGMA_DB**2
+    )
+
+    last_heard = np.array([last_seen[int(d)] for d in devices], dtype=np.int64)
+    return Evidence(devices.astype(np.int32), llr, last_heard)
+
+
+def decode(llr: FloatArray) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """Viterbi path (True = in) and posterior P(in) per (device, stretch).
+
+    The chain starts out; at each stop a device boards with ``P_BOARD`` and a rider alights
+    with ``P_ALIGHT``. Emissions are the log-likelihood ratios (out has log-likelihood 0).
+    """
+    n_dev, n_str = llr.shape
+    log_t = np.log(np.array([[1 - P_BOARD, P_BOARD], [P_ALIGHT, 1 - P_ALIGHT]]))
+    emis = np.stack([np.zeros_like(llr), llr], axis=2)  # (dev, str, state)
+
+    score = np.log(np.array([1 - P_BOARD, P_BOARD]))[None, :] + emis[:, 0]
+    back = np.zeros((n_dev, n_str, 2), dtype=np.int8)
+    for s in range(1, n_str):
+        cand = score[:, :, None] + log_t[None, :, :]  # (dev, from, to)
+        back[:, s] = np.argmax(cand, axis=1)
+        score = cand.max(axis=1) + emis[:, s]
+    path = np.zeros((n_dev, n_str), dtype=np.int8)
+    path[:, -1] = np.argmax(score, axis=1)
+    for s in range(n_str - 1, 0, -1):
+        path[:, s - 1] = back[np.arange(n_dev), s, path[:, s]]
+
+    fwd = np.zeros((n_dev, n_str, 2))
+    fwd[:, 0] = np.log(np.array([1 - P_BOARD, P_BOARD]))[None, :] + emis[:, 0]
+    for s in range(1, n_str):
+        fwd[:, s] = _logsumexp2(fwd[:, s - 1][:, :, None] + log_t[None], axis=1) + emis[:, s]
+    bwd = np.zeros((n_dev, n_str, 2))
+    for s in range(n_str - 2, -1, -1):
+        bwd[:, s] = _logsumexp2(log_t[None] + (emis[:, s + 1] + bwd[:, s + 1])[:, None, :], 2)
+    joint = fwd + bwd
+    posterior = np.exp(joint[:, :, 1] - np.logaddexp(joint[:, :, 0], joint[:, :, 1]))
+    return path.astype(bool), np.asarray(posterior, dtype=np.float64)
+
+
+def _logsumexp2(x: FloatArray, axis: int) -> FloatArray:
+    top = x.max(axis=axis, keepdims=True)
+    out = top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))
+    return np.asarray(np.squeeze(out, axis=axis), dtype=np.float64)
 
 
 def _runs(on: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """Maximal runs ``(first, last)`` of on-board segments, bridging short unheard gaps."""
-    idx = np.flatnonzero(on)
-    if idx.size == 0:
-        return []
-    runs: list[tuple[int, int]] = []
-    first = last = int(idx[0])
-    for k in idx[1:]:
-        if k - last - 1 <= MAX_SEGMENT_GAP:
-            last = int(k)
-        else:
-            runs.append((first, last))
-            first = last = int(k)
-    runs.append((first, last))
-    return runs
+    """Maximal runs ``(first, last)`` of in-vehicle stretches."""
+    padded = np.r_[False, on, False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def trip_id(vehicle_id: str, journey_id: str, device_id: str, board_time: int) -> str:
@@ -165,55 +333,83 @@ def trip_id(vehicle_id: str, journey_id: str, device_id: str, board_time: int) -
     return "trp_" + digest.hexdigest()[:20]
 
 
-def reconcile_vehicle(
-    journeys: Sequence[Journey],
-    obs: VehicleObservations,
-    device_ids: Sequence[str],
+def reconcile_journey(
+    journey: Journey, obs: VehicleObservations, device_ids: Sequence[str]
 ) -> list[DetectedTrip]:
-    """The trips ridden on one vehicle, from its journeys and resolved sightings."""
+    parts = stretches(journey, obs.data_end_ms)
+    evidence = stretch_evidence(journey, obs, parts)
+    if len(evidence.devices) == 0:
+        return []
+    path, posterior = decode(evidence.llr)
+    n_str = len(parts.start)
     trips: list[DetectedTrip] = []
-    for journey in journeys:
-        presence = segment_presence(journey, obs, len(device_ids))
-        on_board = presence >= MIN_SEGMENT_PRESENCE
-        for device in np.flatnonzero(on_board.any(axis=1)):
-            for first, last in _runs(on_board[device]):
-                board, alight = journey.visits[first], journey.visits[last + 1]
-                device_id = device_ids[int(device)]
-                trips.append(
-                    DetectedTrip(
-                        trip_id=trip_id(
-                            obs.vehicle_id, journey.journey_id, device_id, board.departure
-                        ),
-                        device_id=device_id,
-                        vehicle_id=obs.vehicle_id,
-                        journey_id=journey.journey_id,
-                        line=journey.line,
-                        board_stop_id=board.stop_id,
-                        board_time=board.departure,
-                        alight_stop_id=alight.stop_id,
-                        alight_time=alight.arrival,
-                        confidence=round(float(presence[device, first : last + 1].mean()), 4),
-                    )
+    for row, device in enumerate(evidence.devices):
+        for first, last in _runs(path[row]):
+            board = journey.visits[first]
+            board_time = board.departure if board.departure is not None else board.arrival
+            still_riding = parts.partial and last == n_str - 1
+            if still_riding:
+                alight = journey.visits[-1]
+                alight_time = obs.data_end_ms
+            else:
+                alight = journey.visits[last + 1]
+                alight_time = alight.arrival
+            silent_from = max(int(evidence.last_heard[row]), alight.arrival)
+            decided_at = silent_from + CLOSE_AFTER_SILENCE_MS
+            closed = not still_riding and (journey.complete or obs.data_end_ms >= decided_at)
+            device_id = device_ids[int(device)]
+            trips.append(
+                DetectedTrip(
+                    trip_id=trip_id(obs.vehicle_id, journey.journey_id, device_id, board_time),
+                    device_id=device_id,
+                    vehicle_id=obs.vehicle_id,
+                    journey_id=journey.journey_id,
+                    line=journey.line,
+                    board_stop_id=board.stop_id,
+                    board_time=board_time,
+                    alight_stop_id=alight.stop_id,
+                    alight_time=alight_time,
+                    confidence=round(float(posterior[row, first : last + 1].min()), 4),
+                    score=round(float(evidence.llr[row, first : last + 1].sum()), 3),
+                    status="closed" if closed else "open",
+                    alight_known_at=min(decided_at, obs.data_end_ms) if closed else None,
                 )
+            )
     return trips
 
 
-def resolve_conflicts(trips: Iterable[DetectedTrip]) -> list[DetectedTrip]:
-    """A device rides one vehicle at a time: of overlapping trips keep the more confident."""
+def reconcile_vehicle(
+    events: Iterable[EventRecord], obs: VehicleObservations, device_ids: Sequence[str]
+) -> list[DetectedTrip]:
+    """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts)."""
+    trips: list[DetectedTrip] = []
+    for journey in journeys_from_events(obs.vehicle_id, events):
+        trips.extend(reconcile_journey(journey, obs, device_ids))
+    return sorted(trips, key=lambda t: (t.board_time, t.device_id))
+
+
+def conflict_losers(trips: Iterable[DetectedTrip]) -> set[str]:
+    """Trip ids that overlap a more likely trip of the same device on another vehicle.
+
+    A device rides one vehicle at a time. Of overlapping trips the one with the larger
+    evidence score wins; ties go to the smaller trip id, so the result does not depend on
+    the order trips are given in.
+    """
     by_device: dict[str, list[DetectedTrip]] = defaultdict(list)
     for trip in trips:
         by_device[trip.device_id].append(trip)
-    kept: list[DetectedTrip] = []
+    losers: set[str] = set()
     for device_trips in by_device.values():
-        chosen: list[DetectedTrip] = []
-        for trip in sorted(device_trips, key=lambda t: (-t.confidence, t.board_time, t.trip_id)):
-            if all(
-                trip.alight_time <= other.board_time or trip.board_time >= other.alight_time
-                for other in chosen
+        kept: list[DetectedTrip] = []
+        for trip in sorted(device_trips, key=lambda t: (-t.score, t.trip_id)):
+            if any(
+                trip.board_time < other.alight_time and other.board_time < trip.alight_time
+                for other in kept
             ):
-                chosen.append(trip)
-        kept.extend(chosen)
-    return sorted(kept, key=lambda t: (t.board_time, t.vehicle_id, t.device_id))
+                losers.add(trip.trip_id)
+            else:
+                kept.append(trip)
+    return losers
 
 
 def reconcile(
@@ -221,9 +417,10 @@ def reconcile(
     observations: Sequence[VehicleObservations],
     device_ids: Sequence[str],
 ) -> list[DetectedTrip]:
-    """All trips of a service day across vehicles, conflicts resolved."""
+    """All trips of a service day across vehicles, with conflicts removed."""
     trips: list[DetectedTrip] = []
     for obs in observations:
-        journeys = journeys_from_events(obs.vehicle_id, events_by_vehicle.get(obs.vehicle_id, []))
-        trips.extend(reconcile_vehicle(journeys, obs, device_ids))
-    return resolve_conflicts(trips)
+        trips.extend(reconcile_vehicle(events_by_vehicle.get(obs.vehicle_id, []), obs, device_ids))
+    losers = conflict_losers(trips)
+    kept = [t for t in trips if t.trip_id not in losers]
+    return sorted(kept, key=lambda t: (t.board_time, t.vehicle_id, t.device_id))

@@ -1,59 +1,69 @@
 """Token resolution: which registered device advertised a 10-minute token (DESIGN §2).
 
-Only the backend holds the device keys, so only here can tokens be linked to a device.
+Only the backend holds the device keys, so only here can tokens be linked to a device. The
+token of every device is computed per interval on demand and kept for a few intervals, so
+incremental reconciliation does not recompute a whole day's tokens on every upload.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from backend.const import TOKEN_RESOLUTION_INTERVALS
+from backend.const import TOKEN_CACHE_INTERVALS, TOKEN_RESOLUTION_INTERVALS
 from onboard.wire import TOKEN_INTERVAL_S, token_for_interval
 
-_INTERVAL_MS = TOKEN_INTERVAL_S * 1000
+INTERVAL_MS = TOKEN_INTERVAL_S * 1000
 UNRESOLVED = -1
 
 
 class TokenResolver:
-    """Maps (token, time) to a device index for a range of token intervals.
+    """Maps (token, time) to an index into ``devices`` (a sequence of ``(device_id, key)``).
 
-    ``devices`` is a sequence of ``(device_id, device_key)``; resolution returns indexes into
-    it. A token resolves only when its interval is within one of the sighting's own (phones'
-    clocks are off by up to 60 s, so the neighbour intervals must be accepted).
+    A token resolves only when its interval is one of the sighting's own interval and its
+    neighbours: phone clocks are off by up to 60 s, so near a boundary either token is heard.
     """
 
     def __init__(
-        self, devices: Sequence[tuple[str, bytes]], first_interval: int, last_interval: int
+        self, devices: Sequence[tuple[str, bytes]], cache_intervals: int = TOKEN_CACHE_INTERVALS
     ) -> None:
         self.device_ids = [device_id for device_id, _ in devices]
-        lo = first_interval + min(TOKEN_RESOLUTION_INTERVALS)
-        hi = last_interval + max(TOKEN_RESOLUTION_INTERVALS)
-        self._table: dict[bytes, tuple[int, int]] = {}
-        for index, (_, key) in enumerate(devices):
-            for interval in range(lo, hi + 1):
-                self._table[token_for_interval(key, interval)] = (index, interval)
+        self._keys = [key for _, key in devices]
+        self._cache: OrderedDict[int, dict[bytes, int]] = OrderedDict()
+        self._cache_size = cache_intervals
 
-    @classmethod
-    def for_span(
-        cls, devices: Sequence[tuple[str, bytes]], start_ms: int, end_ms: int
-    ) -> TokenResolver:
-        """A resolver for sightings in ``[start_ms, end_ms)`` (UTC epoch ms)."""
-        return cls(devices, start_ms // _INTERVAL_MS, (end_ms - 1) // _INTERVAL_MS)
+    def tokens_of(self, interval: int) -> dict[bytes, int]:
+        """Every device's token for ``interval`` (cached, least recently used dropped)."""
+        table = self._cache.get(interval)
+        if table is None:
+            table = {token_for_interval(key, interval): i for i, key in enumerate(self._keys)}
+            self._cache[interval] = table
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(interval)
+        return table
 
     def resolve(
         self, t_ms: npt.NDArray[np.int64], tokens: Sequence[bytes]
     ) -> npt.NDArray[np.int32]:
-        """Device index per sighting, or ``UNRESOLVED`` (a stranger, or a token out of time)."""
+        """Device index per sighting, or ``UNRESOLVED`` (a stranger, or a token out of time).
+
+        Rows are best given sorted by time: intervals are then computed once each.
+        """
         out = np.full(len(tokens), UNRESOLVED, dtype=np.int32)
-        own_interval = t_ms // _INTERVAL_MS
-        for row, token in enumerate(tokens):
-            hit = self._table.get(token)
-            if hit is None:
-                continue
-            index, interval = hit
-            if interval - int(own_interval[row]) in TOKEN_RESOLUTION_INTERVALS:
-                out[row] = index
+        own = (t_ms // INTERVAL_MS).astype(np.int64)
+        for interval in np.unique(own):
+            rows = np.flatnonzero(own == interval)
+            tables = [self.tokens_of(int(interval) + d) for d in TOKEN_RESOLUTION_INTERVALS]
+            for row in rows:
+                token = tokens[int(row)]
+                for table in tables:
+                    hit = table.get(token)
+                    if hit is not None:
+                        out[row] = hit
+                        break
         return out

@@ -5,23 +5,29 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import fare_engine
 from backend import repository
-from backend.reconciliation import VehicleObservations, reconcile
+from backend.const import DEFAULT_TX_POWER_DBM, WORK_LEASE
+from backend.db import transaction
+from backend.models import DAY_UNIT
+from backend.reconciliation import VehicleObservations, conflict_losers, reconcile_vehicle
 from backend.resolution import UNRESOLVED, TokenResolver
 from backend.security import new_api_token, new_id, new_secret, token_hash
-from backend.timeutil import service_day_bounds
 from onboard.wire import DEVICE_KEY_BYTES
 
 RiderCategory = Literal["adult", "child", "infant"]
+
+log = logging.getLogger(__name__)
 
 
 def register_vehicle(session: Session, vehicle_id: str) -> bytes:
@@ -125,6 +131,110 @@ def import_devices(session: Session, doc: DeviceImportFile) -> tuple[int, int]:
     return created, present
 
 
+class ResolverCache:
+    """One token resolver per process, rebuilt when devices were registered or removed."""
+
+    def __init__(self) -> None:
+        self._version: tuple[int, str | None] | None = None
+        self._resolver = TokenResolver([])
+        self._passenger_of: dict[str, str] = {}
+
+    def get(self, session: Session) -> tuple[TokenResolver, dict[str, str]]:
+        version = repository.device_registry_version(session)
+        if version != self._version:
+            devices = repository.all_devices(session)
+            self._resolver = TokenResolver([(d, key) for d, key, _ in devices])
+            self._passenger_of = {d: p for d, _, p in devices}
+            self._version = version
+        return self._resolver, self._passenger_of
+
+
+@dataclass(frozen=True)
+class VehicleDayResult:
+    sightings: int
+    resolved: int
+    trips: int
+
+
+def reconcile_vehicle_day(
+    session: Session, day: dt.date, vehicle_id: str, resolvers: ResolverCache
+) -> VehicleDayResult:
+    """Rebuild one vehicle's trips of one service day from everything stored for it."""
+    resolver, passenger_of = resolvers.get(session)
+    data = repository.vehicle_day_sightings(session, day, vehicle_id)
+    t = np.asarray(data.t, dtype=np.int64)
+    device = resolver.resolve(t, data.token)
+    known = device != UNRESOLVED
+    tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=np.float64)
+    path_loss = tx - np.asarray(data.rssi, dtype=np.float64)
+    obs = VehicleObservations(
+        vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data.data_end_ms
+    )
+    events = repository.vehicle_day_events(session, day, vehicle_id)
+    trips = reconcile_vehicle(events, obs, resolver.device_ids)
+    repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of)
+    return VehicleDayResult(len(data.t), int(known.sum()), len(trips))
+
+
+def settle_day(session: Session, day: dt.date) -> int:
+    """Cross-vehicle conflicts of a day: a device rides one vehicle at a time. Returns losers."""
+    losers = conflict_losers(repository.day_trip_candidates(session, day))
+    repository.set_conflict_losers(session, day, losers)
+    return len(losers)
+
+
+def run_unit(
+    session: Session, unit: repository.ClaimedUnit, resolvers: ResolverCache, now: dt.datetime
+) -> VehicleDayResult | None:
+    """Do one claimed unit of work and release it (in the caller's transaction)."""
+    result = None
+    if unit.vehicle_id == DAY_UNIT:
+        settle_day(session, unit.service_day)
+    else:
+        result = reconcile_vehicle_day(session, unit.service_day, unit.vehicle_id, resolvers)
+        # The day's conflicts are settled again after this vehicle's trips changed.
+        repository.mark_dirty(session, {(unit.service_day, DAY_UNIT)}, now)
+    repository.complete_unit(session, unit, now)
+    return result
+
+
+@dataclass(frozen=True)
+class WorkDone:
+    unit: repository.ClaimedUnit
+    result: VehicleDayResult | None
+
+
+def work_once(
+    sessions: sessionmaker[Session],
+    resolvers: ResolverCache,
+    clock: Callable[[], dt.datetime],
+    day: dt.date | None = None,
+) -> WorkDone | None:
+    """Claim and do one unit of reconciliation work; None when there is nothing to do.
+
+    A failure leaves the unit leased; another worker takes it over when the lease expires.
+    """
+    with transaction(sessions) as session:
+        unit = repository.claim_unit(session, clock(), WORK_LEASE, day=day)
+    if unit is None:
+        return None
+    with transaction(sessions) as session:
+        return WorkDone(unit, run_unit(session, unit, resolvers, clock()))
+
+
+def work_until_idle(
+    sessions: sessionmaker[Session],
+    resolvers: ResolverCache,
+    clock: Callable[[], dt.datetime],
+    day: dt.date | None = None,
+) -> list[WorkDone]:
+    """Do units until none is left (or all left are leased by others)."""
+    done: list[WorkDone] = []
+    while (work := work_once(sessions, resolvers, clock, day)) is not None:
+        done.append(work)
+    return done
+
+
 @dataclass(frozen=True)
 class ReconcileSummary:
     service_day: dt.date
@@ -134,34 +244,36 @@ class ReconcileSummary:
     trips: int
 
 
-def reconcile_day(session: Session, day: dt.date, now: dt.datetime) -> ReconcileSummary:
-    """Rebuild every trip of a service day from what is stored (deterministic, idempotent)."""
-    devices = repository.all_devices(session)
-    start_ms, end_ms = service_day_bounds(day)
-    resolver = TokenResolver.for_span([(d, key) for d, key, _ in devices], start_ms, end_ms)
-    passenger_of = {device_id: passenger_id for device_id, _, passenger_id in devices}
-
-    observations = []
-    n_sightings = n_resolved = 0
-    for vehicle_id, (times, tokens, window_ms) in repository.day_sightings(session, day).items():
-        t = np.asarray(times, dtype=np.int64)
-        device = resolver.resolve(t, tokens)
-        known = device != UNRESOLVED
-        n_sightings += len(times)
-        n_resolved += int(known.sum())
-        observations.append(VehicleObservations(vehicle_id, t[known], device[known], window_ms))
-
-    trips = reconcile(repository.day_events(session, day), observations, resolver.device_ids)
-    repository.replace_trips(session, day, trips, passenger_of)
-    repository.mark_day_reconciled(session, day, now)
-    return ReconcileSummary(day, len(observations), n_sightings, n_resolved, len(trips))
+def reconcile_day(
+    sessions: sessionmaker[Session],
+    day: dt.date,
+    resolvers: ResolverCache,
+    clock: Callable[[], dt.datetime],
+) -> ReconcileSummary:
+    """Reconcile everything received for a service day now, then settle its conflicts."""
+    with transaction(sessions) as session:
+        vehicles = repository.day_vehicles(session, day)
+        repository.mark_dirty(session, {(day, v) for v in vehicles}, clock())
+    results = [w.result for w in work_until_idle(sessions, resolvers, clock, day=day) if w.result]
+    with sessions() as session:
+        trips = len(repository.day_trips(session, day))
+    return ReconcileSummary(
+        day,
+        len(vehicles),
+        sum(r.sightings for r in results),
+        sum(r.resolved for r in results),
+        trips,
+    )
 
 
 @dataclass(frozen=True)
 class PassengerCharge:
+    """A passenger's best price for a day, or why it could not be priced (``error``)."""
+
     passenger_id: str
     trips: int
-    bill: fare_engine.Bill
+    bill: fare_engine.Bill | None
+    error: str | None = None
 
 
 def day_charges(
@@ -181,7 +293,12 @@ def day_charges(
                 rider_category=categories[row.passenger_id],
             )
         )
-    return [
-        PassengerCharge(pid, len(trips), fare_engine.best_price(trips, tariff))
-        for pid, trips in sorted(by_passenger.items())
-    ]
+    charges = []
+    for pid, trips in sorted(by_passenger.items()):
+        try:
+            charges.append(PassengerCharge(pid, len(trips), fare_engine.best_price(trips, tariff)))
+        except fare_engine.FareInputError as exc:
+            # One unpriceable passenger (a stop the tariff lacks) must not hide the others.
+            log.warning("cannot price %s on %s: %s", pid, day, exc)
+            charges.append(PassengerCharge(pid, len(trips), None, str(exc)))
+    return charges

@@ -17,7 +17,10 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL; default a SQLite file in the working directory.",
     )
-    sightings_retention_days: int = Field(default=14, ge=1)
+    sightings_retention_days: int = Field(
+        default=14, ge=1, description="raw sightings are personal data: kept for disputes only"
+    )
+    trips_retention_days: int = Field(default=365, ge=1)
     reconcile_in_background: bool = Field(
         default=True, description="Reconcile service days that received data, every 30 s."
     )

@@ -13,10 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 import fare_engine
-from backend import repository, services
+from backend import services
 from backend.api.routes import router
 from backend.const import RECONCILE_INTERVAL_S
-from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.db import make_engine, make_sessionmaker, upgrade
 from backend.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -28,23 +28,20 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def reconcile_dirty_days(app: FastAPI) -> int:
-    """Reconcile each service day that received data since its last reconciliation."""
-    factory = app.state.sessions
-    with factory() as session:
-        days = repository.dirty_days(session)
-    for day in days:
-        with transaction(factory) as session:
-            summary = services.reconcile_day(session, day, app.state.clock())
-        log.info("reconciled %s: %d trips", day, summary.trips)
-    return len(days)
+def reconcile_dirty_units(app: FastAPI) -> int:
+    """Reconcile every vehicle-day (and day) that received data since it was last done."""
+    state = app.state
+    done = services.work_until_idle(state.sessions, state.resolvers, state.clock)
+    if done:
+        log.info("reconciled %d units", len(done))
+    return len(done)
 
 
 async def _reconcile_loop(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(RECONCILE_INTERVAL_S)
         try:
-            await run_in_threadpool(reconcile_dirty_days, app)
+            await run_in_threadpool(reconcile_dirty_units, app)
         except Exception:
             log.exception("background reconciliation failed; retrying next round")
 
@@ -76,6 +73,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.clock = clock
+    app.state.resolvers = services.ResolverCache()
     app.state.tariff = fare_engine.load_tariff()
     app.include_router(router)
     return app

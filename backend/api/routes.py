@@ -102,9 +102,10 @@ def list_trips(
 
 @router.post("/reconcile", response_model=ReconcileOut)
 def reconcile_now(
-    request: Request, session: SessionDep, _operator: CurrentOperator, service_day: ServiceDay
+    request: Request, _operator: CurrentOperator, service_day: ServiceDay
 ) -> ReconcileOut:
-    summary = services.reconcile_day(session, service_day, request.app.state.clock())
+    state = request.app.state
+    summary = services.reconcile_day(state.sessions, service_day, state.resolvers, state.clock)
     return ReconcileOut(**summary.__dict__)
 
 
@@ -116,8 +117,9 @@ def list_charges(
         ChargeOut(
             passenger_id=c.passenger_id,
             trips=c.trips,
-            total_cents=c.bill.total_cents,
-            singles_total_cents=c.bill.singles_total_cents,
+            total_cents=c.bill.total_cents if c.bill else None,
+            singles_total_cents=c.bill.singles_total_cents if c.bill else None,
+            error=c.error,
         )
         for c in services.day_charges(session, service_day, request.app.state.tariff)
     ]

@@ -62,5 +62,6 @@ class ReconcileOut(BaseModel):
 class ChargeOut(BaseModel):
     passenger_id: str
     trips: int
-    total_cents: int
-    singles_total_cents: int
+    total_cents: int | None = Field(description="best price; null when it cannot be priced")
+    singles_total_cents: int | None
+    error: str | None = Field(default=None, description="why the trips could not be priced")

@@ -117,14 +117,14 @@ async def test_uploaded_ride_becomes_a_trip(client, vehicle, operator_token):
 
 
 async def test_the_service_reconciles_days_that_received_data(app, client, vehicle, engine):
-    from backend.api.app import reconcile_dirty_days
+    from backend.api.app import reconcile_dirty_units
     from backend.db import make_sessionmaker
-    from backend.repository import dirty_days
+    from backend.repository import dirty_units
 
     await post_batch(client, vehicle, batch_body())
     with make_sessionmaker(engine)() as session:
-        assert dirty_days(session) == [service_day_of(T0)]
-    assert reconcile_dirty_days(app) == 1
+        assert dirty_units(session) == [(service_day_of(T0), "*"), (service_day_of(T0), "RLG-4711")]
+    assert reconcile_dirty_units(app) == 2
     with make_sessionmaker(engine)() as session:
-        assert dirty_days(session) == []
-    assert reconcile_dirty_days(app) == 0
+        assert dirty_units(session) == []
+    assert reconcile_dirty_units(app) == 0

@@ -11,9 +11,7 @@ BOUNDARY_MS = 2_992_369 * 600_000  # start of interval 2992369
 
 
 def resolver() -> TokenResolver:
-    return TokenResolver.for_span(
-        [("dev_a", KEY_A), ("dev_b", KEY_B)], BOUNDARY_MS - 3_600_000, BOUNDARY_MS + 3_600_000
-    )
+    return TokenResolver([("dev_a", KEY_A), ("dev_b", KEY_B)])
 
 
 def token_at(key: bytes, phone_ms: int) -> bytes:
@@ -57,3 +55,11 @@ def test_resolve_is_vectorised_over_rows():
     times = np.array([BOUNDARY_MS, BOUNDARY_MS, BOUNDARY_MS], dtype=np.int64)
     tokens = [token_at(KEY_B, BOUNDARY_MS), b"\0" * 16, token_at(KEY_A, BOUNDARY_MS)]
     assert resolver().resolve(times, tokens).tolist() == [1, UNRESOLVED, 0]
+
+
+def test_only_a_few_intervals_are_kept():
+    r = TokenResolver([("dev_a", KEY_A)], cache_intervals=3)
+    for interval in range(10):
+        r.tokens_of(interval)
+    assert list(r._cache) == [7, 8, 9]
+    assert r.tokens_of(9)[wire.token_for_interval(KEY_A, 9)] == 0

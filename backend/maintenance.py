@@ -1,0 +1,108 @@
+"""Housekeeping: raw-sighting retention and, on PostgreSQL, the service-day partitions.
+
+Raw sightings are personal data: they are kept only as long as disputes need them
+(``BIBO_SIGHTINGS_RETENTION_DAYS``, default 14); trips are kept 12 months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from backend import models
+from backend.const import PARTITIONS_AHEAD_DAYS
+
+log = logging.getLogger(__name__)
+
+
+def partition_name(day: dt.date) -> str:
+    return f"sightings_p{day:%Y%m%d}"
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def sighting_partitions(session: Session) -> dict[str, dt.date]:
+    """The per-day partitions of ``sightings`` on PostgreSQL (name -> service day)."""
+    rows = session.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'sightings'"
+        )
+    )
+    out = {}
+    for (name,) in rows:
+        if name.startswith("sightings_p"):
+            digits = name[len("sightings_p") :]
+            out[name] = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    return out
+
+
+def ensure_partitions(session: Session, today: dt.date) -> list[str]:
+    """Create the partitions of today and the next days before their data arrives.
+
+    A day whose rows already sit in the default partition keeps them there (creating its
+    partition would have to move them); retention removes them from there in time.
+    """
+    if not _postgres(session):
+        return []
+    existing = set(sighting_partitions(session))
+    created = []
+    for offset in range(PARTITIONS_AHEAD_DAYS + 1):
+        day = today + dt.timedelta(days=offset)
+        name = partition_name(day)
+        if name in existing:
+            continue
+        in_default = session.execute(
+            text("SELECT 1 FROM sightings_default WHERE service_day = :d LIMIT 1"), {"d": day}
+        ).first()
+        if in_default:
+            continue
+        try:
+            with session.begin_nested():
+                session.execute(
+                    text(
+                        f"CREATE TABLE {name} PARTITION OF sightings "
+                        f"FOR VALUES FROM ('{day.isoformat()}') "
+                        f"TO ('{(day + dt.timedelta(days=1)).isoformat()}')"
+                    )
+                )
+            created.append(name)
+        except DBAPIError as exc:  # a concurrent upload put the day's first rows in default
+            log.info("partition %s not created now: %s", name, exc.orig)
+    return created
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    sightings_before: dt.date
+    partitions_dropped: int
+    sightings_deleted: int
+    trips_deleted: int
+
+
+def apply_retention(
+    session: Session, today: dt.date, sightings_days: int, trips_days: int
+) -> RetentionResult:
+    """Delete raw sightings of service days older than ``sightings_days`` and trips older
+    than ``trips_days`` (service days before ``today`` minus the period)."""
+    cutoff = today - dt.timedelta(days=sightings_days)
+    dropped = 0
+    if _postgres(session):
+        for name, day in sorted(sighting_partitions(session).items()):
+            if day < cutoff:
+                session.execute(text(f"DROP TABLE {name}"))
+                dropped += 1
+    deleted = session.execute(delete(models.Sighting).where(models.Sighting.service_day < cutoff))
+    trips = session.execute(
+        delete(models.Trip).where(models.Trip.service_day < today - dt.timedelta(days=trips_days))
+    )
+    return RetentionResult(
+        cutoff, dropped, getattr(deleted, "rowcount", 0), getattr(trips, "rowcount", 0)
+    )

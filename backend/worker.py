@@ -1,0 +1,75 @@
+"""``bibo worker``: a reconciliation worker process. Several may run against one PostgreSQL
+database; they share the work through leased, ``SKIP LOCKED``-claimed work units."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend import services
+from backend.const import MAINTENANCE_INTERVAL_S, RECONCILE_INTERVAL_S
+from backend.db import transaction
+from backend.maintenance import apply_retention, ensure_partitions
+from backend.settings import Settings
+from backend.timeutil import service_day_of
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def maintain(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) -> None:
+    today = service_day_of(int(now.timestamp() * 1000))
+    with transaction(sessions) as session:
+        result = apply_retention(
+            session, today, settings.sightings_retention_days, settings.trips_retention_days
+        )
+        ensure_partitions(session, today)
+    log.info(
+        "retention: %d sightings and %d partitions before %s removed",
+        result.sightings_deleted,
+        result.partitions_dropped,
+        result.sightings_before,
+    )
+
+
+def run_worker(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    poll_s: float | None = None,
+    once: bool = False,
+    stop: threading.Event | None = None,
+) -> int:
+    """Work until stopped (SIGTERM/SIGINT finish the current unit first) or, with ``once``,
+    until nothing is left. Returns the process exit code."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+
+        def _stop(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    resolvers = services.ResolverCache()
+    next_maintenance = 0.0
+    while not stop.is_set():
+        if time.monotonic() >= next_maintenance:
+            maintain(sessions, settings, _utc_now())
+            next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL_S
+        while not stop.is_set():
+            done = services.work_once(sessions, resolvers, _utc_now)
+            if done is None:
+                break
+            log.info("reconciled %s %s", done.unit.service_day, done.unit.vehicle_id)
+        if once:
+            break
+        stop.wait(RECONCILE_INTERVAL_S if poll_s is None else poll_s)
+    return 0

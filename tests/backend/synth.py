@@ -1,0 +1,103 @@
+"""Hand-made upload batches of a clean journey: riders heard every second on board, people
+at stops heard only while the bus dwells. For backend tests that need realistic uploads
+without the simulator."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from onboard import wire
+
+DWELL_MS, DRIVE_MS = 30_000, 120_000
+
+
+@dataclass(frozen=True)
+class Rider:
+    key: bytes
+    board: int
+    alight: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    key: bytes
+    stop: int
+
+
+def journey_batches(
+    vehicle_id: str,
+    journey_id: str,
+    stops: list[str],
+    t0: int,
+    riders: list[Rider],
+    waiting: list[Waiting] = (),  # type: ignore[assignment]
+    *,
+    boot_id: str = "boot-1",
+    first_seq: int = 0,
+    chunk_ms: int = 60_000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Upload bodies of one journey starting at ``t0`` (epoch ms), cut every ``chunk_ms``."""
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = [
+        {
+            "t": t0 - 30_000,
+            "type": "journey",
+            "line": journey_id.split("-")[0],
+            "journey_id": journey_id,
+            "direction": 0,
+        }
+    ]
+    arrival = [t0 + k * (DWELL_MS + DRIVE_MS) for k in range(len(stops))]
+    for k, stop in enumerate(stops):
+        events += [
+            {"t": arrival[k], "type": "arrival", "stop_id": stop},
+            {"t": arrival[k] + 2_000, "type": "doors_open"},
+            {"t": arrival[k] + DWELL_MS - 2_000, "type": "doors_closed"},
+            {"t": arrival[k] + DWELL_MS, "type": "departure", "stop_id": stop},
+        ]
+    rows: list[tuple[int, str, int, int]] = []
+    for r in riders:
+        for t in range(arrival[r.board] + 5_000, arrival[r.alight] + 3_000, 1000):
+            if rng.random() < 0.85:
+                rows.append((t, _token(r.key, t), rng.randint(-68, -55), rng.randint(1, 3)))
+    for w in waiting:
+        for t in range(arrival[w.stop], arrival[w.stop] + DWELL_MS, 1000):
+            if rng.random() < 0.6:
+                rows.append((t, _token(w.key, t), rng.randint(-86, -74), 1))
+    rows.sort()
+    end = arrival[-1] + DWELL_MS
+    bodies = []
+    seq = first_seq
+    for start in range(t0 - 30_000, end + 1, chunk_ms):
+        chunk_events = [e for e in events if start <= e["t"] < start + chunk_ms]
+        chunk_rows = [r for r in rows if start <= r[0] < start + chunk_ms]
+        if not chunk_events and not chunk_rows:
+            continue
+        bodies.append(
+            {
+                "version": 1,
+                "vehicle_id": vehicle_id,
+                "unit_id": f"obu-{vehicle_id}",
+                "boot_id": boot_id,
+                "seq": seq,
+                "sent_at": start + chunk_ms,
+                "window_ms": 1000,
+                "events": chunk_events,
+                "sightings": {
+                    "t": [r[0] for r in chunk_rows],
+                    "token": [r[1] for r in chunk_rows],
+                    "rssi": [r[2] for r in chunk_rows],
+                    "n": [r[3] for r in chunk_rows],
+                    "tx": [-8] * len(chunk_rows),
+                },
+            }
+        )
+        seq += 1
+    return bodies
+
+
+def _token(key: bytes, t_ms: int) -> str:
+    return wire.token_for_interval(key, wire.interval_of(t_ms)).hex()

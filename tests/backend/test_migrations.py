@@ -1,0 +1,81 @@
+"""Migrations upgrade a database created by the previous release, data included."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+
+from backend.db import alembic_config, make_engine
+
+
+def migrate(engine, revision: str, down: bool = False) -> None:
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+@pytest.fixture
+def fresh_engine(database_url):
+    engine = make_engine(database_url)
+    migrate(engine, "base", down=True)
+    yield engine
+    migrate(engine, "head")
+    engine.dispose()
+
+
+def test_release_0001_database_upgrades_with_its_sightings(fresh_engine):
+    engine = fresh_engine
+    migrate(engine, "0001")
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO vehicles (vehicle_id, secret, created_at) VALUES ('V1', :s, :n)"),
+            {"s": b"x" * 32, "n": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO batches (vehicle_id, unit_id, boot_id, seq, fingerprint, sent_at, "
+                "window_ms, n_events, n_sightings, received_at) "
+                "VALUES ('V1', 'u', 'b', 1, :f, 1, 1000, 0, 3, :n)"
+            ),
+            {"f": b"f" * 32, "n": now},
+        )
+        batch_id = conn.execute(text("SELECT batch_id FROM batches")).scalar_one()
+        for t in (3000, 1000, 2000):
+            conn.execute(
+                text(
+                    "INSERT INTO sightings (batch_id, vehicle_id, service_day, t, token, rssi, "
+                    "n, tx) VALUES (:b, 'V1', :d, :t, :tok, -60, 1, -8)"
+                ),
+                {"b": batch_id, "d": dt.date(2026, 11, 20), "t": t, "tok": bytes(16)},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO reconcile_units (service_day, dirty, data_received_at) "
+                "VALUES (:d, TRUE, :n)"
+            ),
+            {"d": dt.date(2026, 11, 20), "n": now},
+        )
+
+    migrate(engine, "head")
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT k, t FROM sightings ORDER BY k")).all()
+        assert [tuple(r) for r in rows] == [(0, 3000), (1, 1000), (2, 2000)]
+        units = conn.execute(text("SELECT vehicle_id, dirty FROM work_units")).all()
+        assert [(u[0], bool(u[1])) for u in units] == [("V1", True)]
+    columns = {c["name"] for c in inspect(engine).get_columns("trips")}
+    assert {"status", "alight_known_at", "conflict_lost", "score"} <= columns
+    assert "reconcile_units" not in inspect(engine).get_table_names()
+
+
+def test_downgrade_and_upgrade_again(fresh_engine):
+    migrate(fresh_engine, "head")
+    migrate(fresh_engine, "0001", down=True)
+    assert "reconcile_units" in inspect(fresh_engine).get_table_names()
+    migrate(fresh_engine, "head")
+    assert "work_units" in inspect(fresh_engine).get_table_names()

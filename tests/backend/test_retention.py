@@ -1,0 +1,82 @@
+"""Raw sightings are deleted after their retention period; trips stay (issue 6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from backend import models, repository, services
+from backend.db import make_sessionmaker, transaction
+from backend.maintenance import apply_retention, ensure_partitions, sighting_partitions
+from backend.timeutil import service_day_bounds
+from tests.backend.conftest import post_batch
+from tests.backend.synth import Rider, journey_batches
+
+TODAY = dt.date(2026, 11, 21)
+OLD, RECENT = TODAY - dt.timedelta(days=15), TODAY - dt.timedelta(days=13)
+STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
+
+
+def day_start(day: dt.date) -> int:
+    return service_day_bounds(day)[0] + 6 * 3_600_000
+
+
+async def test_old_sightings_go_recent_ones_and_trips_stay(client, app, engine, vehicle):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        ensure_partitions(session, RECENT)  # PostgreSQL: RECENT has its own partition
+        device = services.register_device(
+            session, services.register_passenger(session, "adult").passenger_id
+        )
+    import base64
+
+    key = base64.b64decode(device.device_key_b64)
+    for n, day in enumerate((OLD, RECENT)):
+        for body in journey_batches(
+            vehicle.vehicle_id,
+            f"R61-{n}",
+            STOPS,
+            day_start(day),
+            [Rider(key, 0, 3)],
+            boot_id=f"boot-{n}",
+        ):
+            assert (await post_batch(client, vehicle, body)).status_code == 200
+        state = app.state
+        services.reconcile_day(state.sessions, day, state.resolvers, state.clock)
+
+    with transaction(sessions) as session:
+        result = apply_retention(session, TODAY, sightings_days=14, trips_days=365)
+    assert result.sightings_before == TODAY - dt.timedelta(days=14)
+    assert result.sightings_deleted > 0 or result.partitions_dropped > 0
+
+    with sessions() as session:
+        days = set(session.scalars(select(models.Sighting.service_day).distinct()))
+        assert days == {RECENT}
+        assert len(repository.day_trips(session, OLD)) == 1
+        assert len(repository.day_trips(session, RECENT)) == 1
+
+    with transaction(sessions) as session:
+        result = apply_retention(session, TODAY + dt.timedelta(days=400), 14, 365)
+    assert result.trips_deleted == 2
+
+
+def test_partitions_are_made_ahead_and_dropped_after_retention(engine):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        created = ensure_partitions(session, TODAY)
+        if engine.dialect.name != "postgresql":
+            assert created == []  # SQLite has no partitions: retention deletes rows
+            return
+        assert sorted(sighting_partitions(session).values())[-3:] == [
+            TODAY,
+            TODAY + dt.timedelta(days=1),
+            TODAY + dt.timedelta(days=2),
+        ]
+        assert ensure_partitions(session, TODAY) == []
+    with transaction(sessions) as session:
+        result = apply_retention(session, TODAY + dt.timedelta(days=20), 14, 365)
+        assert result.partitions_dropped >= 3
+        assert all(
+            day >= TODAY + dt.timedelta(days=6) for day in sighting_partitions(session).values()
+        )

@@ -1,0 +1,129 @@
+"""Reconciliation work units: claimed once, leased, and shared by parallel workers."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+
+import pytest
+
+from backend import repository, services
+from backend.db import make_sessionmaker, transaction
+from backend.models import DAY_UNIT
+from backend.timeutil import service_day_of
+from tests.backend.conftest import Vehicle, post_batch
+from tests.backend.synth import Rider, journey_batches
+
+T0 = 1_795_420_000_000
+DAY = service_day_of(T0)
+VEHICLES = [f"RLG-{n}" for n in range(4701, 4709)]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+async def loaded(engine, client):
+    """Eight buses of one day, each with riders; everything uploaded, nothing reconciled."""
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        secrets = {v: services.register_vehicle(session, v) for v in VEHICLES}
+        devices = [
+            services.register_device(
+                session, services.register_passenger(session, "adult").passenger_id
+            )
+            for _ in range(12)
+        ]
+    keys = [base64.b64decode(d.device_key_b64) for d in devices]
+    for n, vehicle_id in enumerate(VEHICLES):
+        stops = [f"de:05978:2{n}{k:02d}" for k in range(6)]
+        riders = [Rider(keys[(n + i) % 12], i % 3, 3 + i % 3) for i in range(3)]
+        for body in journey_batches(vehicle_id, f"S20-{n}", stops, T0 + n * 3_600_000, riders):
+            response = await post_batch(client, Vehicle(vehicle_id, secrets[vehicle_id]), body)
+            assert response.status_code == 200
+    return sessions
+
+
+def snapshot(sessions):
+    with sessions() as session:
+        return sorted(
+            (t.trip_id, t.device_id, t.board_stop_id, t.alight_stop_id, t.conflict_lost)
+            for t in repository.day_trip_candidates_rows(session, DAY)
+        )
+
+
+def test_a_unit_is_clean_after_its_work_and_dirty_again_on_new_data(engine, loaded):
+    sessions = loaded
+    done = services.work_until_idle(sessions, services.ResolverCache(), utc_now)
+    assert {w.unit.vehicle_id for w in done} == {*VEHICLES, DAY_UNIT}
+    with sessions() as session:
+        assert repository.dirty_units(session) == []
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, VEHICLES[0])}, utc_now())
+    with sessions() as session:
+        assert repository.dirty_units(session) == [(DAY, DAY_UNIT), (DAY, VEHICLES[0])]
+
+
+def test_a_leased_unit_is_not_claimed_twice(engine, loaded):
+    sessions = loaded
+    now = utc_now()
+    with transaction(sessions) as session:
+        first = repository.claim_unit(session, now, dt.timedelta(minutes=5))
+    with transaction(sessions) as session:
+        second = repository.claim_unit(session, now, dt.timedelta(minutes=5))
+    assert first is not None
+    assert second is not None
+    assert (first.service_day, first.vehicle_id) != (second.service_day, second.vehicle_id)
+    # After the lease runs out, a crashed worker's unit is taken over.
+    later = now + dt.timedelta(minutes=6)
+    with transaction(sessions) as session:
+        again = repository.claim_unit(session, later, dt.timedelta(minutes=5))
+    assert again is not None
+    assert (again.service_day, again.vehicle_id) == (first.service_day, first.vehicle_id)
+
+
+def test_new_data_during_work_keeps_the_unit_dirty(engine, loaded):
+    sessions = loaded
+    now = utc_now()
+    with transaction(sessions) as session:
+        unit = repository.claim_unit(session, now, dt.timedelta(minutes=5))
+    assert unit is not None
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(unit.service_day, unit.vehicle_id)}, now)
+    with transaction(sessions) as session:
+        assert repository.complete_unit(session, unit, now) is False
+    with sessions() as session:
+        assert (unit.service_day, unit.vehicle_id) in repository.dirty_units(session)
+
+
+# FOR UPDATE SKIP LOCKED is PostgreSQL's; on SQLite one worker runs (one writer anyway).
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_parallel_workers_produce_what_one_produces(engine, loaded):
+    sessions = loaded
+    services.work_until_idle(sessions, services.ResolverCache(), utc_now)
+    one_worker = snapshot(sessions)
+    assert len(one_worker) == 3 * len(VEHICLES)
+
+    with transaction(sessions) as session:
+        repository.delete_day_trips(session, DAY)
+        repository.mark_dirty(session, {(DAY, v) for v in VEHICLES}, utc_now())
+    claimed: list[list[str]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        for done in services.work_until_idle(sessions, services.ResolverCache(), utc_now):
+            claimed[i].append(done.unit.vehicle_id)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    vehicle_units = [v for c in claimed for v in c if v != DAY_UNIT]
+    assert sorted(vehicle_units) == sorted(VEHICLES)  # each vehicle-day done exactly once
+    assert snapshot(sessions) == one_worker

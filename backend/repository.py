@@ -164,21 +164,27 @@ def _upsert(session: Session, model: type[models.Base]) -> Any:
 def mark_dirty(session: Session, units: set[tuple[dt.date, str]], now: dt.datetime) -> None:
     """Mark units ``(service_day, vehicle_id)`` (and their days' conflict units) dirty."""
     w = models.WorkUnit
-    keys = set(units) | {(day, models.DAY_UNIT) for day, _ in units}
-    for day, vehicle_id in sorted(keys):
-        stmt = _upsert(session, w).values(
-            service_day=day,
-            vehicle_id=vehicle_id,
-            dirty=True,
-            generation=1,
-            data_received_at=now,
+    keys = sorted(set(units) | {(day, models.DAY_UNIT) for day, _ in units})
+    if not keys:
+        return
+    stmt = _upsert(session, w).values(
+        [
+            {
+                "service_day": d,
+                "vehicle_id": v,
+                "dirty": True,
+                "generation": 1,
+                "data_received_at": now,
+            }
+            for d, v in keys
+        ]
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["service_day", "vehicle_id"],
+            set_={"dirty": True, "generation": w.generation + 1, "data_received_at": now},
         )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["service_day", "vehicle_id"],
-                set_={"dirty": True, "generation": w.generation + 1, "data_received_at": now},
-            )
-        )
+    )
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,16 @@ CLOSE_AFTER_SILENCE_MS: Final = 45_000
 are heard about twice a second, so 45 s of silence is decisive, and the be-out is known well
 inside the two minutes a rider may wait."""
 
+MAX_TRANSFER_WAIT_MS: Final = 30 * 60_000
+"""A trip boarded within 30 min of alighting from another continues the same journey (rural
+connections run every 30-60 min, and single tickets allow changes for 90 min or more)."""
+
+EARTH_RADIUS_M: Final = 6_371_008.8
+"""Mean Earth radius (IUGG), for distances between stops."""
+
+MAX_TRANSFER_WALK_M: Final = 400.0
+"""Stops this close count as one hub for a change of vehicle (the bays of a bus station)."""
+
 DEFAULT_TX_POWER_DBM: Final = -8
 """Used for calibration when an advert carries no tx power (a typical phone's value)."""
 

@@ -161,6 +161,8 @@ class Trip(Base):
     """``open`` while the rider is still on board at the newest data, else ``closed``."""
     alight_known_at: Mapped[int | None] = mapped_column(BigInteger)
     """Data time (UTC epoch ms) of the newest upload when the alighting stop became known."""
+    chain_id: Mapped[str | None] = mapped_column(String(40))
+    """The first trip of the journey this trip belongs to (changes of vehicle at hubs)."""
     conflict_lost: Mapped[bool] = mapped_column(default=False)
     """Overlaps a more likely trip of the same device on another vehicle: not billed."""
     created_at: Mapped[dt.datetime] = _created_at()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
+    MAX_TRANSFER_WAIT_MS,
     MIN_PARTIAL_STRETCH_MS,
     MIN_WINDOWS_FOR_PATH_LOSS,
     NEAR_PART_PROB,
@@ -410,6 +411,32 @@ def conflict_losers(trips: Iterable[DetectedTrip]) -> set[str]:
             else:
                 kept.append(trip)
     return losers
+
+
+def transfer_chains(
+    trips: Iterable[DetectedTrip], walkable: Callable[[str, str], bool]
+) -> dict[str, str]:
+    """Join a device's trips into journeys: a trip boarded soon after the previous one
+    alighted, at the same stop or one a short walk away (a hub), continues its journey.
+
+    Returns the chain id (the first trip's id) of every trip; fares treat a chain as one
+    journey with changes of vehicle.
+    """
+    by_device: dict[str, list[DetectedTrip]] = defaultdict(list)
+    for trip in trips:
+        by_device[trip.device_id].append(trip)
+    chain: dict[str, str] = {}
+    for device_trips in by_device.values():
+        previous: DetectedTrip | None = None
+        for trip in sorted(device_trips, key=lambda t: (t.board_time, t.trip_id)):
+            joined = (
+                previous is not None
+                and 0 <= trip.board_time - previous.alight_time <= MAX_TRANSFER_WAIT_MS
+                and walkable(previous.alight_stop_id, trip.board_stop_id)
+            )
+            chain[trip.trip_id] = chain[previous.trip_id] if joined and previous else trip.trip_id
+            previous = trip
+    return chain
 
 
 def reconcile(

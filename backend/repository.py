@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -425,14 +425,25 @@ def delete_day_trips(session: Session, day: dt.date) -> None:
     session.execute(delete(models.Trip).where(models.Trip.service_day == day))
 
 
-def set_conflict_losers(session: Session, day: dt.date, losers: set[str]) -> None:
+def settle_trips(session: Session, day: dt.date, losers: set[str], chains: dict[str, str]) -> None:
+    """Store the day-level decisions: conflict losers and journey chains (changed rows only)."""
     t = models.Trip
-    session.execute(
-        update(t)
-        .where(t.service_day == day, t.conflict_lost != t.trip_id.in_(losers))
-        .values(conflict_lost=t.trip_id.in_(losers))
-        .execution_options(synchronize_session=False)
-    )
+    rows = session.execute(
+        select(t.trip_id, t.conflict_lost, t.chain_id).where(t.service_day == day)
+    ).all()
+    changes = [
+        {"id": trip_id, "lost": trip_id in losers, "chain": chains.get(trip_id, trip_id)}
+        for trip_id, lost, chain in rows
+        if lost != (trip_id in losers) or chain != chains.get(trip_id, trip_id)
+    ]
+    if changes:
+        table = models.Base.metadata.tables["trips"]
+        session.connection().execute(
+            update(table)
+            .where(table.c.trip_id == bindparam("id"))
+            .values(conflict_lost=bindparam("lost"), chain_id=bindparam("chain")),
+            changes,
+        )
 
 
 def day_trips(session: Session, day: dt.date) -> list[models.Trip]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +19,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import fare_engine
 from backend import repository
-from backend.const import DEFAULT_TX_POWER_DBM, WORK_LEASE
+from backend.const import (
+    DEFAULT_TX_POWER_DBM,
+    EARTH_RADIUS_M,
+    MAX_TRANSFER_WALK_M,
+    WORK_LEASE,
+)
 from backend.db import transaction
 from backend.models import DAY_UNIT
-from backend.reconciliation import VehicleObservations, conflict_losers, reconcile_vehicle
+from backend.reconciliation import (
+    VehicleObservations,
+    conflict_losers,
+    reconcile_vehicle,
+    transfer_chains,
+)
 from backend.resolution import UNRESOLVED, TokenResolver
 from backend.security import new_api_token, new_id, new_secret, token_hash
 from onboard.wire import DEVICE_KEY_BYTES
@@ -177,10 +189,43 @@ def reconcile_vehicle_day(
 
 
 def settle_day(session: Session, day: dt.date) -> int:
-    """Cross-vehicle conflicts of a day: a device rides one vehicle at a time. Returns losers."""
-    losers = conflict_losers(repository.day_trip_candidates(session, day))
-    repository.set_conflict_losers(session, day, losers)
+    """Day-level decisions across vehicles: a device rides one vehicle at a time, and trips
+    joined at hubs form one journey. Returns the number of conflict losers."""
+    candidates = repository.day_trip_candidates(session, day)
+    losers = conflict_losers(candidates)
+    kept = [t for t in candidates if t.trip_id not in losers]
+    chains = transfer_chains(kept, stop_walkable())
+    repository.settle_trips(session, day, losers, chains)
     return len(losers)
+
+
+@functools.cache
+def _stop_positions() -> dict[str, tuple[float, float]]:
+    return {s.stop_id: (s.lat, s.lon) for s in fare_engine.load_tariff().stops()}
+
+
+def stop_walkable() -> Callable[[str, str], bool]:
+    """Whether a change between two stops is a short walk (same stop or a hub's bays)."""
+    positions = _stop_positions()
+
+    def walkable(a: str, b: str) -> bool:
+        if a == b:
+            return True
+        if a not in positions or b not in positions:
+            return False
+        return haversine_m(*positions[a], *positions[b]) <= MAX_TRANSFER_WALK_M
+
+    return walkable
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 def run_unit(

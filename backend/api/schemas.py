@@ -49,6 +49,10 @@ class TripOut(BaseModel):
     alight_stop_id: str
     alight_time: int = Field(description="UTC epoch ms")
     confidence: float
+    status: str = Field(description="open while the rider may still be on board, else closed")
+    chain_id: str | None = Field(
+        default=None, description="first trip of the journey (changes of vehicle at hubs)"
+    )
 
 
 class ReconcileOut(BaseModel):

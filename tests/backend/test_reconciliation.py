@@ -161,3 +161,39 @@ def test_conflicts_do_not_depend_on_order():
 def test_trip_ids_are_deterministic():
     rows = heard(0, arrival(0), arrival(3))
     assert [t.trip_id for t in one_bus(rows)] == [t.trip_id for t in one_bus(rows[::-1])]
+
+
+def test_a_change_of_bus_at_a_hub_continues_the_journey():
+    from backend.reconciliation import DetectedTrip, transfer_chains
+
+    def trip(tid, device, vehicle, board_stop, board, alight_stop, alight):
+        return DetectedTrip(
+            tid,
+            device,
+            vehicle,
+            "j",
+            "L",
+            board_stop,
+            board,
+            alight_stop,
+            alight,
+            1.0,
+            10.0,
+            "closed",
+            alight,
+        )
+
+    minute = 60_000
+    trips = [
+        trip("a1", "d1", "V1", "s1", 0, "hub-bay-1", 20 * minute),
+        trip("a2", "d1", "V2", "hub-bay-2", 28 * minute, "s9", 50 * minute),  # change at hub
+        trip("a3", "d1", "V3", "s9", 200 * minute, "s1", 220 * minute),  # much later: new
+        trip("b1", "d2", "V2", "hub-bay-2", 28 * minute, "s9", 50 * minute),  # other device
+    ]
+    hub = {"hub-bay-1", "hub-bay-2"}
+
+    def walkable(a, b):
+        return a == b or {a, b} <= hub
+
+    chains = transfer_chains(trips, walkable)
+    assert chains == {"a1": "a1", "a2": "a1", "a3": "a3", "b1": "b1"}

@@ -113,6 +113,7 @@ def upgrade() -> None:
             sa.Column("status", sa.String(length=8), nullable=False, server_default="closed")
         )
         batch.add_column(sa.Column("alight_known_at", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("chain_id", sa.String(length=40), nullable=True))
         batch.add_column(
             sa.Column("conflict_lost", sa.Boolean(), nullable=False, server_default=sa.false())
         )
@@ -121,6 +122,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("trips") as batch:
         batch.drop_column("conflict_lost")
+        batch.drop_column("chain_id")
         batch.drop_column("alight_known_at")
         batch.drop_column("status")
         batch.drop_column("score")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,12 +53,19 @@ class Vehicle(Base):
     created_at: Mapped[dt.datetime] = _created_at()
 
 
+OPERATOR_ROLES = ("viewer", "agent", "admin")
+"""viewer reads; agent also resolves disputes and corrects trips; admin also manages operators."""
+
+
 class Operator(Base):
     __tablename__ = "operators"
 
     operator_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     token_sha256: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    role: Mapped[str] = mapped_column(String(10), default="admin")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    """scrypt hash for the web login (``scrypt$n$r$p$salt$hash``); None: API token only."""
     created_at: Mapped[dt.datetime] = _created_at()
 
 
@@ -155,6 +163,7 @@ class Trip(Base):
     alight_stop_id: Mapped[str] = mapped_column(String(64))
     alight_time: Mapped[int] = mapped_column(BigInteger)
     confidence: Mapped[float] = mapped_column(Float)
+    stops_travelled: Mapped[int | None] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     """Evidence for the trip (summed log-likelihood ratio); decides cross-vehicle conflicts."""
     status: Mapped[str] = mapped_column(String(8), default="closed")
@@ -191,3 +200,95 @@ class WorkUnit(Base):
     data_received_at: Mapped[dt.datetime] = _created_at()
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- billing, disputes, corrections (issue 7) ----------------------------------------------
+
+
+class TripCorrection(Base):
+    """An operator's correction of a reconciled trip; the newest per trip applies.
+
+    Kept apart from ``trips`` because reconciliation rewrites those: a correction survives
+    any re-reconciliation of the day. ``cancelled`` removes the trip from billing.
+    """
+
+    __tablename__ = "trip_corrections"
+    __table_args__ = (Index("ix_trip_corrections_trip", "trip_id", "correction_id"),)
+
+    correction_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    trip_id: Mapped[str] = mapped_column(String(40))
+    board_stop_id: Mapped[str | None] = mapped_column(String(64))
+    alight_stop_id: Mapped[str | None] = mapped_column(String(64))
+    cancelled: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(500))
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    dispute_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Dispute(Base):
+    """A passenger contests a trip; an agent accepts (cancel), adjusts or rejects it."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status", "status", "created_at"),)
+
+    dispute_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    trip_id: Mapped[str] = mapped_column(String(40))
+    passenger_id: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    resolution: Mapped[str | None] = mapped_column(String(1000))
+    resolved_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = _created_at()
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(Base):
+    """The billing ledger: append-only (database triggers refuse UPDATE and DELETE).
+
+    A correction is a ``reversal`` of an earlier ``charge`` plus a new ``charge``. Kept
+    8 years (§147 AO); ``passenger_id`` is a random id, so once the account is deleted the
+    entries stay as a pseudonymised record that still balances.
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_passenger_month", "passenger_id", "month"),)
+
+    entry_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    passenger_id: Mapped[str] = mapped_column(String(40))
+    month: Mapped[str] = mapped_column(String(7))
+    """Billing month ``YYYY-MM`` (Europe/Berlin)."""
+    kind: Mapped[str] = mapped_column(String(10))
+    """``charge`` or ``reversal``."""
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reverses: Mapped[int | None] = mapped_column(BigInteger)
+    explanation: Mapped[str] = mapped_column(Text)
+    """The fare engine's bill (JSON) behind a charge, or why a reversal was made."""
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Invoice(Base):
+    """A closed month's invoice; a re-bill after a correction issues the next version."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("passenger_id", "month", "version"),)
+
+    invoice_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    passenger_id: Mapped[str] = mapped_column(String(40), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    version: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    document: Mapped[str] = mapped_column(Text)
+    """The invoice as JSON (bill, trips, ledger balance)."""
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class LoginAttempt(Base):
+    """Failed operator logins, for throttling guessing."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_name_at", "name", "attempted_at"),)
+
+    attempt_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    attempted_at: Mapped[dt.datetime] = _created_at()

@@ -104,6 +104,8 @@ class DetectedTrip:
     alight_stop_id: str
     alight_time: int
     confidence: float
+    stops_travelled: int
+    """Stops passed after boarding up to and including the alighting stop (Kurzstrecke)."""
     score: float
     """Summed log-likelihood ratio of the ridden stretches (decides conflicts)."""
     status: str
@@ -371,6 +373,7 @@ def reconcile_journey(
                     alight_stop_id=alight.stop_id,
                     alight_time=alight_time,
                     confidence=round(float(posterior[row, first : last + 1].min()), 4),
+                    stops_travelled=last - first + 1,
                     score=round(float(evidence.llr[row, first : last + 1].sum()), 3),
                     status="closed" if closed else "open",
                     alight_known_at=min(decided_at, obs.data_end_ms) if closed else None,

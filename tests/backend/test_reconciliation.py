@@ -177,10 +177,11 @@ def test_a_change_of_bus_at_a_hub_continues_the_journey():
             board,
             alight_stop,
             alight,
-            1.0,
-            10.0,
-            "closed",
-            alight,
+            confidence=1.0,
+            stops_travelled=3,
+            score=10.0,
+            status="closed",
+            alight_known_at=alight,
         )
 
     minute = 60_000

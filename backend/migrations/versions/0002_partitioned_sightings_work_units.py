@@ -109,6 +109,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("trips") as batch:
         batch.add_column(sa.Column("score", sa.Float(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("stops_travelled", sa.Integer(), nullable=True))
         batch.add_column(
             sa.Column("status", sa.String(length=8), nullable=False, server_default="closed")
         )
@@ -125,6 +126,7 @@ def downgrade() -> None:
         batch.drop_column("chain_id")
         batch.drop_column("alight_known_at")
         batch.drop_column("status")
+        batch.drop_column("stops_travelled")
         batch.drop_column("score")
     op.create_table(
         "reconcile_units",

@@ -89,5 +89,9 @@ so a day's data never lands in the default partition while maintenance runs dail
 MAINTENANCE_INTERVAL_S: Final = 3600.0
 """``bibo worker`` applies retention and creates partitions hourly (cheap, idempotent)."""
 
+DAY_CLOSE_GRACE: Final = dt.timedelta(hours=6)
+"""A service day is billed this long after it ended: an onboard unit offline overnight has
+uploaded by then, so the ledger is not churned by late data (later data re-bills anyway)."""
+
 SECRET_BYTES: Final = 32
 """Length of vehicle secrets, API tokens and device keys (256 bit)."""

@@ -262,23 +262,24 @@ def close_month(session: Session, month: str, now: dt.datetime) -> list[models.I
     passengers = set(repository.passengers_with_trips(session, first, last))
     passengers |= set(repository.passengers_with_ledger(session, month))
     for passenger_id in sorted(passengers):
-        if repository.passenger_category(session, passenger_id) is None:
-            continue  # deleted account: its invoices were issued before, nothing new
-        rebill(session, passenger_id, month, last, now)
-        total, document = invoice_document(session, passenger_id, month)
-        text = json.dumps(document, sort_keys=True)
-        latest = repository.latest_invoice(session, passenger_id, month)
-        if latest is not None and latest.document == text:
-            continue
-        issued.append(
-            repository.add_invoice(
-                session,
-                passenger_id,
-                month,
-                (latest.version + 1) if latest else 1,
-                total,
-                text,
-                now,
-            )
-        )
+        invoice = close_month_for(session, passenger_id, month, now)
+        if invoice is not None:
+            issued.append(invoice)
     return issued
+
+
+def close_month_for(
+    session: Session, passenger_id: str, month: str, now: dt.datetime
+) -> models.Invoice | None:
+    """Re-bill one passenger's ended month and issue an invoice if it is new or changed."""
+    if repository.passenger_category(session, passenger_id) is None:
+        return None  # deleted account: its invoices were issued before, nothing new
+    _, last = month_days(month)
+    rebill(session, passenger_id, month, last, now)
+    total, document = invoice_document(session, passenger_id, month)
+    text = json.dumps(document, sort_keys=True)
+    latest = repository.latest_invoice(session, passenger_id, month)
+    if latest is not None and latest.document == text:
+        return None
+    version = (latest.version + 1) if latest else 1
+    return repository.add_invoice(session, passenger_id, month, version, total, text, now)

@@ -92,9 +92,13 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
 
 
 def cmd_operators_add(args: argparse.Namespace) -> int:
-    with _database() as factory, transaction(factory) as session:
-        token = services.register_operator(session, args.name)
-    _out(f"operator {args.name} created; API token (shown once):")
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    try:
+        with _database() as factory, transaction(factory) as session:
+            token = services.register_operator(session, args.name, args.role, password)
+    except (ValueError, repository.AlreadyExistsError) as exc:
+        raise CliError(str(exc)) from None
+    _out(f"operator {args.name} ({args.role}) created; API token (shown once):")
     _out(token)
     return 0
 
@@ -216,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     osub = operators.add_subparsers(dest="action", required=True, parser_class=_Parser)
     oadd = osub.add_parser("add", help="create an operator; prints an API token once")
     oadd.add_argument("name")
+    oadd.add_argument("--role", choices=["viewer", "agent", "admin"], default="admin")
+    oadd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a web-login password from the first line of standard input",
+    )
     oadd.set_defaults(func=cmd_operators_add)
 
     devices = sub.add_parser("devices", help="manage passenger devices")

@@ -93,5 +93,11 @@ DAY_CLOSE_GRACE: Final = dt.timedelta(hours=6)
 """A service day is billed this long after it ended: an onboard unit offline overnight has
 uploaded by then, so the ledger is not churned by late data (later data re-bills anyway)."""
 
+TRACE_MARGIN_MS: Final = 5 * 60_000
+"""The review plot shows five minutes before boarding and after alighting."""
+
+MIN_PASSWORD_LENGTH: Final = 10
+"""Operator web passwords: long enough that throttled online guessing gets nowhere."""
+
 SECRET_BYTES: Final = 32
 """Length of vehicle secrets, API tokens and device keys (256 bit)."""

@@ -35,11 +35,27 @@ def vehicle_secret(session: Session, vehicle_id: str) -> bytes | None:
     )
 
 
-def add_operator(session: Session, name: str, token_sha256: bytes) -> int:
-    operator = models.Operator(name=name, token_sha256=token_sha256)
+def add_operator(
+    session: Session,
+    name: str,
+    token_sha256: bytes,
+    role: str = "admin",
+    password_hash: str | None = None,
+) -> int:
+    operator = models.Operator(
+        name=name, token_sha256=token_sha256, role=role, password_hash=password_hash
+    )
     session.add(operator)
     session.flush()
     return operator.operator_id
+
+
+def operator_by_name(session: Session, name: str) -> models.Operator | None:
+    """The operator who logs in with this name (one with a password)."""
+    o = models.Operator
+    return session.scalar(
+        select(o).where(o.name == name, o.password_hash.is_not(None)).order_by(o.operator_id)
+    )
 
 
 def operator_by_token(session: Session, token_sha256: bytes) -> models.Operator | None:
@@ -617,3 +633,27 @@ def add_invoice(
     session.add(invoice)
     session.flush()
     return invoice
+
+
+def passenger_invoices(session: Session, passenger_id: str) -> list[models.Invoice]:
+    i = models.Invoice
+    return list(
+        session.scalars(
+            select(i).where(i.passenger_id == passenger_id).order_by(i.month, i.version)
+        )
+    )
+
+
+def passenger_disputes(session: Session, passenger_id: str) -> list[models.Dispute]:
+    d = models.Dispute
+    return list(
+        session.scalars(select(d).where(d.passenger_id == passenger_id).order_by(d.dispute_id))
+    )
+
+
+def disputes(session: Session, status: str | None) -> list[models.Dispute]:
+    d = models.Dispute
+    stmt = select(d).order_by(d.created_at, d.dispute_id)
+    if status is not None:
+        stmt = stmt.where(d.status == status)
+    return list(session.scalars(stmt))

@@ -23,10 +23,11 @@ from backend.const import (
     DEFAULT_TX_POWER_DBM,
     EARTH_RADIUS_M,
     MAX_TRANSFER_WALK_M,
+    MIN_PASSWORD_LENGTH,
     WORK_LEASE,
 )
 from backend.db import transaction
-from backend.models import DAY_UNIT
+from backend.models import DAY_UNIT, OPERATOR_ROLES
 from backend.reconciliation import (
     VehicleObservations,
     conflict_losers,
@@ -34,7 +35,7 @@ from backend.reconciliation import (
     transfer_chains,
 )
 from backend.resolution import UNRESOLVED, TokenResolver
-from backend.security import new_api_token, new_id, new_secret, token_hash
+from backend.security import hash_password, new_api_token, new_id, new_secret, token_hash
 from onboard.wire import DEVICE_KEY_BYTES
 
 RiderCategory = Literal["adult", "child", "infant"]
@@ -49,10 +50,24 @@ def register_vehicle(session: Session, vehicle_id: str) -> bytes:
     return secret
 
 
-def register_operator(session: Session, name: str) -> str:
-    """Create an operator and return its API token (only its hash is stored)."""
+def register_operator(
+    session: Session, name: str, role: str = "admin", password: str | None = None
+) -> str:
+    """Create an operator and return its API token (only its hash is stored).
+
+    With a password the operator can also log in to the web pages (by name).
+    """
+    if role not in OPERATOR_ROLES:
+        raise ValueError(f"role: expected one of {', '.join(OPERATOR_ROLES)}, got {role!r}")
+    if password is not None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"password: expected at least {MIN_PASSWORD_LENGTH} characters")
+        if repository.operator_by_name(session, name) is not None:
+            raise repository.AlreadyExistsError(f"an operator named {name!r} can log in already")
     token = new_api_token("op")
-    repository.add_operator(session, name, token_hash(token))
+    repository.add_operator(
+        session, name, token_hash(token), role, hash_password(password) if password else None
+    )
     return token
 
 

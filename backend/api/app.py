@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 
 import fare_engine
 from backend import services
+from backend.api.operator_routes import router as operator_router
+from backend.api.passenger_routes import router as passenger_router
 from backend.api.routes import router
 from backend.const import RECONCILE_INTERVAL_S
 from backend.db import make_engine, make_sessionmaker, upgrade
@@ -76,4 +78,6 @@ def create_app(
     app.state.resolvers = services.ResolverCache()
     app.state.tariff = fare_engine.load_tariff()
     app.include_router(router)
+    app.include_router(passenger_router)
+    app.include_router(operator_router)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -58,3 +58,33 @@ def current_passenger(session: SessionDep, credentials: Credentials) -> models.P
 
 CurrentOperator = Annotated[models.Operator, Depends(current_operator)]
 CurrentPassenger = Annotated[models.Passenger, Depends(current_passenger)]
+
+
+def _require_role(minimum: str) -> Callable[[models.Operator], models.Operator]:
+    rank = models.OPERATOR_ROLES.index(minimum)
+
+    def check(operator: CurrentOperator) -> models.Operator:
+        if models.OPERATOR_ROLES.index(operator.role) < rank:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"needs the {minimum!r} role; operator {operator.name!r} is "
+                f"{operator.role!r}",
+            )
+        return operator
+
+    return check
+
+
+AgentOperator = Annotated[models.Operator, Depends(_require_role("agent"))]
+AdminOperator = Annotated[models.Operator, Depends(_require_role("admin"))]
+
+
+def own_passenger(passenger_id: str, me: CurrentPassenger) -> models.Passenger:
+    """The passenger named in the path, if it is the caller; otherwise 404 (not 403, so
+    passenger ids cannot be probed)."""
+    if me.passenger_id != passenger_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="passenger not found")
+    return me
+
+
+OwnPassenger = Annotated[models.Passenger, Depends(own_passenger)]

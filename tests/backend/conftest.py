@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import time
@@ -99,3 +100,64 @@ async def post_batch(
 
 def new_boot_id() -> str:
     return str(uuid.uuid4())
+
+
+@dataclass
+class Rider:
+    passenger_id: str
+    token: str
+    device_id: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+RIDE_STOPS = [f"de:05974:10{k:02d}" for k in range(1, 11)]
+RIDE_DAYS = [dt.date(2026, 11, d) for d in (3, 4, 5)]
+
+
+@pytest.fixture
+async def riders(client, app, engine, vehicle) -> list[Rider]:
+    """Passengers A (adult) and B (child), each riding Soest -> Lippstadt on three November
+    mornings on the same bus; uploaded and reconciled."""
+    import base64
+
+    from backend.timeutil import service_day_bounds
+    from tests.backend.synth import Rider as SynthRider
+    from tests.backend.synth import journey_batches
+
+    out = []
+    keys = []
+    with transaction(make_sessionmaker(engine)) as session:
+        for category in ("adult", "child"):
+            passenger = services.register_passenger(session, category)
+            device = services.register_device(session, passenger.passenger_id)
+            out.append(Rider(passenger.passenger_id, passenger.token, device.device_id))
+            keys.append(base64.b64decode(device.device_key_b64))
+    for n, day in enumerate(RIDE_DAYS):
+        t0 = service_day_bounds(day)[0] + 4 * 3_600_000
+        trips = [SynthRider(keys[0], 0, 8), SynthRider(keys[1], 1, 5)]
+        for body in journey_batches(
+            vehicle.vehicle_id,
+            f"R61-{n}",
+            RIDE_STOPS,
+            t0,
+            trips,
+            boot_id=f"b{n}",
+            chunk_ms=600_000,
+        ):
+            assert (await post_batch(client, vehicle, body)).status_code == 200
+        state = app.state
+        services.reconcile_day(state.sessions, day, state.resolvers, state.clock)
+    return out
+
+
+@pytest.fixture
+def operators(engine) -> dict[str, str]:
+    """An API token per role."""
+    with transaction(make_sessionmaker(engine)) as session:
+        return {
+            role: services.register_operator(session, f"{role} one", role)
+            for role in ("viewer", "agent", "admin")
+        }

@@ -1,0 +1,209 @@
+"""The operator's API: review trips (with their RSSI trace), disputes, corrections, billing.
+
+Roles: a viewer reads; an agent also resolves disputes and corrects trips; an admin also
+closes months. The operator web pages (``backend/web``) use the same services.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, model_validator
+
+from backend import billing, repository, reviews
+from backend.api.deps import AdminOperator, AgentOperator, CurrentOperator, SessionDep
+from backend.disputes import DisputeError, DisputeErrorReason, Resolution, correct_trip
+from backend.disputes import resolve_dispute as resolve
+
+router = APIRouter(prefix="/v1", tags=["operator"])
+
+DisputeStatus = Annotated[
+    str | None, Query(alias="status", pattern="^(open|accepted|adjusted|rejected)$")
+]
+
+
+class DisputeRow(BaseModel):
+    dispute_id: int
+    trip_id: str
+    passenger_id: str
+    status: str
+    reason: str
+    resolution: str | None
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+class ResolveIn(BaseModel):
+    action: Resolution
+    note: str = Field(default="", max_length=1000)
+    board_stop_id: str | None = None
+    alight_stop_id: str | None = None
+
+    @model_validator(mode="after")
+    def _adjust_needs_a_stop(self) -> ResolveIn:
+        if self.action is Resolution.ADJUST and not (self.board_stop_id or self.alight_stop_id):
+            raise ValueError("action 'adjust' needs board_stop_id or alight_stop_id")
+        return self
+
+
+class CorrectionIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+    board_stop_id: str | None = None
+    alight_stop_id: str | None = None
+    cancelled: bool = False
+
+
+class RebilledOut(BaseModel):
+    month: str
+    total_cents: int
+    invoice_version: int | None
+
+
+def _now(request: Request) -> dt.datetime:
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
+def _known_stop(request: Request, field: str, stop_id: str | None) -> None:
+    if stop_id is not None and stop_id not in {s.stop_id for s in request.app.state.tariff.stops()}:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {"loc": ["body", field], "msg": f"unknown stop {stop_id!r}", "type": "value_error"}
+            ],
+        )
+
+
+def _dispute_error(exc: DisputeError) -> HTTPException:
+    codes = {DisputeErrorReason.NOT_FOUND: 404, DisputeErrorReason.NOTHING_TO_CHANGE: 422}
+    return HTTPException(codes.get(exc.reason, 409), detail=str(exc))
+
+
+@router.get("/disputes", response_model=list[DisputeRow])
+def list_disputes(
+    session: SessionDep,
+    _operator: CurrentOperator,
+    status_: Annotated[
+        str | None, Query(alias="status", pattern="^(open|accepted|adjusted|rejected)$")
+    ] = "open",
+) -> list[DisputeRow]:
+    return [
+        DisputeRow.model_validate(d, from_attributes=True)
+        for d in repository.disputes(session, status_)
+    ]
+
+
+@router.post("/disputes/{dispute_id}/resolve", response_model=DisputeRow)
+def resolve_dispute(
+    dispute_id: int,
+    body: ResolveIn,
+    request: Request,
+    session: SessionDep,
+    operator: AgentOperator,
+) -> DisputeRow:
+    _known_stop(request, "board_stop_id", body.board_stop_id)
+    _known_stop(request, "alight_stop_id", body.alight_stop_id)
+    try:
+        dispute, _ = resolve(
+            session,
+            dispute_id,
+            operator.operator_id,
+            body.action,
+            body.note,
+            _now(request),
+            board_stop_id=body.board_stop_id,
+            alight_stop_id=body.alight_stop_id,
+        )
+    except DisputeError as exc:
+        raise _dispute_error(exc) from None
+    return DisputeRow.model_validate(dispute, from_attributes=True)
+
+
+@router.post("/trips/{trip_id}/corrections", response_model=RebilledOut)
+def correct(
+    trip_id: str,
+    body: CorrectionIn,
+    request: Request,
+    session: SessionDep,
+    operator: AgentOperator,
+) -> RebilledOut:
+    _known_stop(request, "board_stop_id", body.board_stop_id)
+    _known_stop(request, "alight_stop_id", body.alight_stop_id)
+    try:
+        rebilled = correct_trip(
+            session,
+            trip_id,
+            operator.operator_id,
+            body.reason,
+            _now(request),
+            board_stop_id=body.board_stop_id,
+            alight_stop_id=body.alight_stop_id,
+            cancelled=body.cancelled,
+        )
+    except DisputeError as exc:
+        raise _dispute_error(exc) from None
+    return RebilledOut(**rebilled.__dict__)
+
+
+@router.get("/trips/{trip_id}")
+def trip_detail(trip_id: str, session: SessionDep, _operator: CurrentOperator) -> dict[str, Any]:
+    detail = reviews.trip_detail(session, trip_id)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
+    return detail
+
+
+@router.get("/trips/{trip_id}/trace")
+def trip_trace(trip_id: str, session: SessionDep, _operator: CurrentOperator) -> dict[str, Any]:
+    """The device's RSSI trace on that vehicle around the trip, with the stop and door
+    events and the inferred in-vehicle interval (for the review plot)."""
+    trace = reviews.trip_trace(session, trip_id)
+    if trace is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
+    return trace.as_dict()
+
+
+@router.get("/trips.csv")
+def trips_csv(
+    session: SessionDep,
+    _operator: CurrentOperator,
+    service_day: Annotated[dt.date, Query()],
+    line: str | None = None,
+    vehicle_id: str | None = None,
+    max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+) -> Response:
+    rows = reviews.filter_trips(
+        repository.day_trips(session, service_day), line, vehicle_id, max_confidence
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(reviews.CSV_COLUMNS)
+    for t in rows:
+        writer.writerow([getattr(t, c) for c in reviews.CSV_COLUMNS])
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="trips-{service_day}.csv"'},
+    )
+
+
+@router.post("/billing/close-month", response_model=list[RebilledOut])
+def close_month(
+    request: Request,
+    session: SessionDep,
+    _operator: AdminOperator,
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+) -> list[RebilledOut]:
+    try:
+        invoices = billing.close_month(session, month, _now(request))
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    return [
+        RebilledOut(month=i.month, total_cents=i.total_cents, invoice_version=i.version)
+        for i in invoices
+    ]

@@ -183,15 +183,16 @@ def rebill(
         return RebillResult(passenger_id, month, 0, changed=False)
     first, last = month_days(month)
     trips = effective_trips(session, passenger_id, first, min(last, through_day))
-    bill = price(trips, category) if trips else None
-    total = bill.total_cents if bill else 0
     fingerprint = trips_fingerprint(trips)
     live = repository.live_charges(session, passenger_id, month)
-    if len(live) == (1 if bill else 0) and all(
-        e.amount_cents == total and json.loads(e.explanation)["trips_fingerprint"] == fingerprint
-        for e in live
+    if len(live) == (1 if trips else 0) and all(
+        json.loads(e.explanation)["trips_fingerprint"] == fingerprint for e in live
     ):
+        # Same trips, same price: the fare engine is exact and deterministic.
+        total = live[0].amount_cents if live else 0
         return RebillResult(passenger_id, month, total, changed=False)
+    bill = price(trips, category) if trips else None
+    total = bill.total_cents if bill else 0
     for entry in live:
         repository.post_ledger_entry(
             session,
@@ -275,10 +276,12 @@ def close_month_for(
     if repository.passenger_category(session, passenger_id) is None:
         return None  # deleted account: its invoices were issued before, nothing new
     _, last = month_days(month)
-    rebill(session, passenger_id, month, last, now)
+    result = rebill(session, passenger_id, month, last, now)
+    latest = repository.latest_invoice(session, passenger_id, month)
+    if latest is not None and not result.changed:
+        return None  # nothing changed since the invoice was issued
     total, document = invoice_document(session, passenger_id, month)
     text = json.dumps(document, sort_keys=True)
-    latest = repository.latest_invoice(session, passenger_id, month)
     if latest is not None and latest.document == text:
         return None
     version = (latest.version + 1) if latest else 1

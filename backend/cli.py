@@ -72,11 +72,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.api.app import create_app
+    from backend.observability import configure_logging
 
     engine = make_engine(get_settings().database_url)
     upgrade(engine)
     app = create_app(engine=engine, migrate=False)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    configure_logging(args.log_level)
+    # One JSON line per request comes from bibo's middleware (with its request id).
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=None,
+        access_log=False,
+    )
     return 0
 
 

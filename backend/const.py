@@ -12,6 +12,25 @@ SERVICE_DAY_START_HOUR: Final = 3
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """Largest accepted upload after decompression; a 10 s batch of a full bus is ~100 KB."""
 
+MAX_UPLOAD_BYTES: Final = 2 * 1024 * 1024
+"""Largest upload as sent (compressed): catch-up batches of 5,000 rows are ~150 KB gzip."""
+
+MAX_SIGHTINGS_PER_BATCH: Final = 20_000
+MAX_EVENTS_PER_BATCH: Final = 10_000
+"""Row limits per batch (the agent seals at most 5,000 sightings and 2,000 events)."""
+
+VEHICLE_UPLOADS_PER_S: Final = 2.0
+VEHICLE_UPLOAD_BURST: Final = 30.0
+"""A unit uploads every 10 s; catching up after an outage it may send faster, but more than
+two batches a second sustained means a runaway unit."""
+
+SIGNUPS_PER_S: Final = 1.0
+SIGNUP_BURST: Final = 20.0
+"""Passenger sign-ups per client address (the public route): a person signs up once."""
+
+RATE_LIMIT_KEYS: Final = 100_000
+"""Keys a rate limiter remembers; the least recently seen are forgotten beyond that."""
+
 TOKEN_RESOLUTION_INTERVALS: Final = (-1, 0, 1)
 """Token intervals tried around a sighting's own: phone clocks may be off by up to 60 s, so a
 sighting near a boundary may carry the previous or the next interval's token."""

@@ -6,13 +6,14 @@ import datetime as dt
 import enum
 import hashlib
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from backend import models, repository
-from backend.const import MAX_BODY_BYTES
+from backend.const import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, MAX_SIGHTINGS_PER_BATCH
 from backend.timeutil import service_day_bounds, service_day_of
 from onboard import wire
 
@@ -26,6 +27,7 @@ class IngestErrorReason(enum.Enum):
     BAD_ENCODING = "bad_encoding"
     INVALID_BATCH = "invalid_batch"
     IDENTITY_CONFLICT = "identity_conflict"
+    RATE_LIMITED = "rate_limited"
 
 
 _STATUS = {
@@ -37,17 +39,24 @@ _STATUS = {
     IngestErrorReason.BAD_ENCODING: 400,
     IngestErrorReason.INVALID_BATCH: 422,
     IngestErrorReason.IDENTITY_CONFLICT: 422,
+    IngestErrorReason.RATE_LIMITED: 429,
 }
 
 
 class IngestError(Exception):
     """A refused upload; ``detail`` follows FastAPI's shape (``loc``, ``msg``, ``type``)."""
 
-    def __init__(self, reason: IngestErrorReason, detail: list[dict[str, Any]] | str) -> None:
+    def __init__(
+        self,
+        reason: IngestErrorReason,
+        detail: list[dict[str, Any]] | str,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.status = _STATUS[reason]
         self.detail = detail
+        self.retry_after_s = retry_after_s
 
 
 def authenticate(
@@ -110,6 +119,21 @@ def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
             for err in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
         raise IngestError(IngestErrorReason.INVALID_BATCH, detail) from None
+    for name, count, limit in (
+        ("sightings", len(batch.sightings), MAX_SIGHTINGS_PER_BATCH),
+        ("events", len(batch.events), MAX_EVENTS_PER_BATCH),
+    ):
+        if count > limit:
+            raise IngestError(
+                IngestErrorReason.BODY_TOO_LARGE,
+                [
+                    {
+                        "loc": ["body", name],
+                        "msg": f"at most {limit} rows per batch, got {count}",
+                        "type": "too_long",
+                    }
+                ],
+            )
     if batch.vehicle_id != path_vehicle_id:
         raise IngestError(
             IngestErrorReason.INVALID_BATCH,
@@ -221,8 +245,13 @@ def ingest(
     headers: dict[str, str],
     raw_body: bytes,
     now: dt.datetime,
+    admit: Callable[[str], float] | None = None,
 ) -> wire.BatchAccepted:
-    """The whole upload path for one request; the caller commits."""
+    """The whole upload path for one request; the caller commits.
+
+    ``admit(vehicle_id)`` is the rate limit, asked once the vehicle is authenticated (so a
+    stranger cannot use up a vehicle's allowance): 0 to go ahead, else seconds to wait.
+    """
     now_ms = int(now.timestamp() * 1000)
     authenticate(
         session,
@@ -232,6 +261,12 @@ def ingest(
         raw_body,
         now_ms,
     )
+    if admit is not None and (wait := admit(vehicle_id)) > 0:
+        raise IngestError(
+            IngestErrorReason.RATE_LIMITED,
+            f"vehicle {vehicle_id!r} uploads too often; retry in {wait:.1f} s",
+            retry_after_s=wait,
+        )
     body = decode_body(raw_body, headers.get("content-encoding"))
     batch = parse_batch(body, vehicle_id)
     return store_batch(session, batch, now)

@@ -181,6 +181,7 @@ class VehicleDayResult:
     sightings: int
     resolved: int
     trips: int
+    confidences: tuple[float, ...] = ()
 
 
 def reconcile_vehicle_day(
@@ -200,7 +201,9 @@ def reconcile_vehicle_day(
     events = repository.vehicle_day_events(session, day, vehicle_id)
     trips = reconcile_vehicle(events, obs, resolver.device_ids)
     repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of)
-    return VehicleDayResult(len(data.t), int(known.sum()), len(trips))
+    return VehicleDayResult(
+        len(data.t), int(known.sum()), len(trips), tuple(t.confidence for t in trips)
+    )
 
 
 def settle_day(session: Session, day: dt.date) -> int:

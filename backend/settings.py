@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import secrets
+from typing import Literal
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///bibo.sqlite3"
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development"})
 
 
 class Settings(BaseSettings):
@@ -22,8 +26,26 @@ class Settings(BaseSettings):
     )
     trips_retention_days: int = Field(default=365, ge=1)
     reconcile_in_background: bool = Field(
-        default=True, description="Reconcile service days that received data, every 30 s."
+        default=True, description="Reconcile vehicle-days that received data, every 5 s."
     )
+    environment: Literal["development", "production"] = "development"
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs operator web sessions. Random per process in development; "
+        "must be set (and shared by all API processes) in production.",
+        repr=False,
+    )
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_production(self) -> Settings:
+        if self.secret_key is None and self.environment == "development":
+            self.secret_key = secrets.token_urlsafe(32)
+        key = self.secret_key or ""
+        if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+            raise ValueError(
+                "BIBO_SECRET_KEY: set a random value of at least 32 characters in production"
+            )
+        return self
 
 
 def get_settings() -> Settings:

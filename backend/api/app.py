@@ -5,21 +5,31 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 import fare_engine
-from backend import services
+from backend import observability, services
+from backend.api.deps import no_unknown_query_parameters
 from backend.api.operator_routes import router as operator_router
 from backend.api.passenger_routes import router as passenger_router
 from backend.api.routes import router
-from backend.const import RECONCILE_INTERVAL_S
+from backend.const import (
+    RECONCILE_INTERVAL_S,
+    SIGNUP_BURST,
+    SIGNUPS_PER_S,
+    VEHICLE_UPLOAD_BURST,
+    VEHICLE_UPLOADS_PER_S,
+)
 from backend.db import make_engine, make_sessionmaker, upgrade
+from backend.limits import RateLimiter
 from backend.settings import Settings, get_settings
+from backend.web import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,11 @@ def reconcile_dirty_units(app: FastAPI) -> int:
     """Reconcile every vehicle-day (and day) that received data since it was last done."""
     state = app.state
     done = services.work_until_idle(state.sessions, state.resolvers, state.clock)
+    for work in done:
+        kind = "day" if work.result is None else "vehicle_day"
+        state.metrics.units.labels(kind).inc()
+        for confidence in work.result.confidences if work.result else ():
+            state.metrics.confidence.observe(confidence)
     if done:
         log.info("reconciled %d units", len(done))
     return len(done)
@@ -70,14 +85,25 @@ def create_app(
 
     if migrate:
         upgrade(engine)
-    app = FastAPI(title="bibo", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="bibo",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(no_unknown_query_parameters)],
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.clock = clock
     app.state.resolvers = services.ResolverCache()
+    app.state.vehicle_limiter = RateLimiter(
+        VEHICLE_UPLOADS_PER_S, VEHICLE_UPLOAD_BURST, time.monotonic
+    )
+    app.state.signup_limiter = RateLimiter(SIGNUPS_PER_S, SIGNUP_BURST, time.monotonic)
+    observability.install(app)
     app.state.tariff = fare_engine.load_tariff()
     app.include_router(router)
     app.include_router(passenger_router)
     app.include_router(operator_router)
+    install_web(app, settings)
     return app

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import models, repository
@@ -88,3 +92,47 @@ def own_passenger(passenger_id: str, me: CurrentPassenger) -> models.Passenger:
 
 
 OwnPassenger = Annotated[models.Passenger, Depends(own_passenger)]
+
+
+def _iso_date_only(value: object) -> object:
+    # A bare number would otherwise pass as days since 1970; only YYYY-MM-DD is a day here.
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ServiceDay = Annotated[
+    dt.date,
+    Query(description="service day YYYY-MM-DD (03:00-03:00 Europe/Berlin)"),
+    BeforeValidator(_iso_date_only),
+]
+MONTH_PATTERN = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
+"""``YYYY-MM`` from 1970 on (year 0 is no billing month)."""
+
+
+def no_unknown_query_parameters(request: Request) -> None:
+    """A query parameter the route does not know is refused, not silently ignored (a typo
+    such as ``?serviceday=`` would otherwise return an unfiltered answer)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:
+        node = stack.pop()
+        known.update(p.alias for p in node.query_params)
+        stack.extend(node.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter; expected one of {sorted(known) or 'none'}",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )

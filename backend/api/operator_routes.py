@@ -9,18 +9,27 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
-from backend import billing, repository, reviews
-from backend.api.deps import AdminOperator, AgentOperator, CurrentOperator, SessionDep
+from backend import billing, models, repository, reviews
+from backend.api.deps import (
+    MONTH_PATTERN,
+    AdminOperator,
+    AgentOperator,
+    CurrentOperator,
+    ServiceDay,
+    SessionDep,
+)
+from backend.api.schemas import errors
 from backend.disputes import DisputeError, DisputeErrorReason, Resolution, correct_trip
 from backend.disputes import resolve_dispute as resolve
+from onboard.wire import StopId
 
-router = APIRouter(prefix="/v1", tags=["operator"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=errors(400, 401, 403, 404, 409, 422))
 
 DisputeStatus = Annotated[
     str | None, Query(alias="status", pattern="^(open|accepted|adjusted|rejected)$")
@@ -38,24 +47,37 @@ class DisputeRow(BaseModel):
     resolved_at: dt.datetime | None
 
 
-class ResolveIn(BaseModel):
-    action: Resolution
+class DecideIn(BaseModel):
+    """Accept (the trip is cancelled) or reject a dispute."""
+
+    action: Literal["accept", "reject"]
     note: str = Field(default="", max_length=1000)
-    board_stop_id: str | None = None
-    alight_stop_id: str | None = None
-
-    @model_validator(mode="after")
-    def _adjust_needs_a_stop(self) -> ResolveIn:
-        if self.action is Resolution.ADJUST and not (self.board_stop_id or self.alight_stop_id):
-            raise ValueError("action 'adjust' needs board_stop_id or alight_stop_id")
-        return self
 
 
-class CorrectionIn(BaseModel):
+class AdjustIn(BaseModel):
+    """The trip was ridden, between these stops."""
+
+    action: Literal["adjust"]
+    note: str = Field(default="", max_length=1000)
+    board_stop_id: StopId
+    alight_stop_id: StopId
+
+
+ResolveIn = Annotated[DecideIn | AdjustIn, Field(discriminator="action")]
+
+
+class CancelIn(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
-    board_stop_id: str | None = None
-    alight_stop_id: str | None = None
-    cancelled: bool = False
+    cancelled: Literal[True]
+
+
+class RestopIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+    board_stop_id: StopId
+    alight_stop_id: StopId
+
+
+CorrectionIn = CancelIn | RestopIn
 
 
 class RebilledOut(BaseModel):
@@ -98,26 +120,34 @@ def list_disputes(
     ]
 
 
+DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 @router.post("/disputes/{dispute_id}/resolve", response_model=DisputeRow)
 def resolve_dispute(
-    dispute_id: int,
+    dispute_id: DbId,
     body: ResolveIn,
     request: Request,
     session: SessionDep,
     operator: AgentOperator,
 ) -> DisputeRow:
-    _known_stop(request, "board_stop_id", body.board_stop_id)
-    _known_stop(request, "alight_stop_id", body.alight_stop_id)
+    if session.get(models.Dispute, dispute_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"dispute {dispute_id} not found")
+    board = alight = None
+    if isinstance(body, AdjustIn):
+        board, alight = body.board_stop_id, body.alight_stop_id
+        _known_stop(request, "board_stop_id", board)
+        _known_stop(request, "alight_stop_id", alight)
     try:
         dispute, _ = resolve(
             session,
             dispute_id,
             operator.operator_id,
-            body.action,
+            Resolution(body.action),
             body.note,
             _now(request),
-            board_stop_id=body.board_stop_id,
-            alight_stop_id=body.alight_stop_id,
+            board_stop_id=board,
+            alight_stop_id=alight,
         )
     except DisputeError as exc:
         raise _dispute_error(exc) from None
@@ -132,8 +162,13 @@ def correct(
     session: SessionDep,
     operator: AgentOperator,
 ) -> RebilledOut:
-    _known_stop(request, "board_stop_id", body.board_stop_id)
-    _known_stop(request, "alight_stop_id", body.alight_stop_id)
+    if session.get(models.Trip, trip_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
+    board = alight = None
+    if isinstance(body, RestopIn):
+        board, alight = body.board_stop_id, body.alight_stop_id
+        _known_stop(request, "board_stop_id", board)
+        _known_stop(request, "alight_stop_id", alight)
     try:
         rebilled = correct_trip(
             session,
@@ -141,9 +176,9 @@ def correct(
             operator.operator_id,
             body.reason,
             _now(request),
-            board_stop_id=body.board_stop_id,
-            alight_stop_id=body.alight_stop_id,
-            cancelled=body.cancelled,
+            board_stop_id=board,
+            alight_stop_id=alight,
+            cancelled=isinstance(body, CancelIn),
         )
     except DisputeError as exc:
         raise _dispute_error(exc) from None
@@ -168,11 +203,15 @@ def trip_trace(trip_id: str, session: SessionDep, _operator: CurrentOperator) ->
     return trace.as_dict()
 
 
-@router.get("/trips.csv")
+@router.get(
+    "/trips.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the trips as CSV"}},
+)
 def trips_csv(
     session: SessionDep,
     _operator: CurrentOperator,
-    service_day: Annotated[dt.date, Query()],
+    service_day: ServiceDay,
     line: str | None = None,
     vehicle_id: str | None = None,
     max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
@@ -197,7 +236,7 @@ def close_month(
     request: Request,
     session: SessionDep,
     _operator: AdminOperator,
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    month: Annotated[str, Query(pattern=MONTH_PATTERN)],
 ) -> list[RebilledOut]:
     try:
         invoices = billing.close_month(session, month, _now(request))

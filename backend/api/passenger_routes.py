@@ -7,21 +7,24 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from backend import accounts, billing, models, repository
-from backend.api.deps import OwnPassenger, SessionDep
+from backend.api.deps import MONTH_PATTERN, OwnPassenger, SessionDep
 from backend.api.rendering import render_invoice
+from backend.api.schemas import errors
 from backend.disputes import DisputeError, DisputeErrorReason, open_dispute
 from backend.timeutil import service_day_of
 
-router = APIRouter(prefix="/v1/passengers/{passenger_id}", tags=["passenger"])
+router = APIRouter(
+    prefix="/v1/passengers/{passenger_id}",
+    tags=["passenger"],
+    responses=errors(400, 401, 404, 409, 422),
+)
 
-Month = Annotated[
-    str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; default now")
-]
+Month = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default now")]
 
 
 class PassengerTripOut(BaseModel):
@@ -152,6 +155,9 @@ def my_invoices(session: SessionDep, me: OwnPassenger) -> list[InvoiceOut]:
     ]
 
 
+InvoiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 def _own_invoice(session: SessionDep, me: models.Passenger, invoice_id: int) -> models.Invoice:
     invoice = session.get(models.Invoice, invoice_id)
     if invoice is None or invoice.passenger_id != me.passenger_id:
@@ -160,7 +166,7 @@ def _own_invoice(session: SessionDep, me: models.Passenger, invoice_id: int) -> 
 
 
 @router.get("/invoices/{invoice_id}")
-def my_invoice(invoice_id: int, session: SessionDep, me: OwnPassenger) -> dict[str, Any]:
+def my_invoice(invoice_id: InvoiceId, session: SessionDep, me: OwnPassenger) -> dict[str, Any]:
     invoice = _own_invoice(session, me, invoice_id)
     document: dict[str, Any] = json.loads(invoice.document)
     return document | {"invoice_id": invoice.invoice_id, "invoice_version": invoice.version}
@@ -168,7 +174,7 @@ def my_invoice(invoice_id: int, session: SessionDep, me: OwnPassenger) -> dict[s
 
 @router.get("/invoices/{invoice_id}/html", response_class=HTMLResponse)
 def my_invoice_html(
-    invoice_id: int, request: Request, session: SessionDep, me: OwnPassenger
+    invoice_id: InvoiceId, request: Request, session: SessionDep, me: OwnPassenger
 ) -> HTMLResponse:
     invoice = _own_invoice(session, me, invoice_id)
     return HTMLResponse(render_invoice(invoice, _stop_names(request)))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import math
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from backend import repository, services
-from backend.api.deps import CurrentOperator, CurrentPassenger, SessionDep
+from backend.api.deps import CurrentOperator, CurrentPassenger, ServiceDay, SessionDep
 from backend.api.schemas import (
     ChargeOut,
     DeviceOut,
@@ -19,13 +19,14 @@ from backend.api.schemas import (
     ReconcileOut,
     StopOut,
     TripOut,
+    errors,
 )
+from backend.const import MAX_UPLOAD_BYTES
 from backend.ingest import IngestError, ingest
 from onboard import wire
 
-router = APIRouter(prefix="/v1")
-
-ServiceDay = Annotated[dt.date, Query(description="service day YYYY-MM-DD (03:00-03:00 local)")]
+router = APIRouter(prefix="/v1", responses=errors(400, 422))
+OPERATOR_ERRORS = errors(401)
 
 
 @router.get("/health")
@@ -34,7 +35,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/stops", response_model=list[StopOut])
+@router.get("/stops", response_model=list[StopOut], responses=OPERATOR_ERRORS)
 def list_stops(request: Request, _operator: CurrentOperator) -> list[StopOut]:
     return [
         StopOut(stop_id=s.stop_id, name=s.name, lat=s.lat, lon=s.lon)
@@ -42,8 +43,20 @@ def list_stops(request: Request, _operator: CurrentOperator) -> list[StopOut]:
     ]
 
 
-@router.post("/passengers", response_model=PassengerOut, status_code=status.HTTP_201_CREATED)
-def create_passenger(body: PassengerIn, session: SessionDep) -> PassengerOut:
+@router.post(
+    "/passengers",
+    response_model=PassengerOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(429),
+)
+def create_passenger(body: PassengerIn, request: Request, session: SessionDep) -> PassengerOut:
+    client = request.client.host if request.client else "unknown"
+    if (wait := request.app.state.signup_limiter.allow(client)) > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many sign-ups from this address; retry in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     passenger = services.register_passenger(session, body.rider_category)
     return PassengerOut(passenger_id=passenger.passenger_id, token=passenger.token)
 
@@ -52,6 +65,7 @@ def create_passenger(body: PassengerIn, session: SessionDep) -> PassengerOut:
     "/passengers/{passenger_id}/devices",
     response_model=DeviceOut,
     status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 404),
 )
 def create_device(passenger_id: str, session: SessionDep, me: CurrentPassenger) -> DeviceOut:
     if me.passenger_id != passenger_id:
@@ -64,7 +78,7 @@ def create_device(passenger_id: str, session: SessionDep, me: CurrentPassenger) 
 @router.post(
     "/vehicles/{vehicle_id}/batches",
     response_model=wire.BatchAccepted,
-    responses={401: {}, 413: {}, 422: {}},
+    responses=errors(401, 413, 429),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -78,29 +92,58 @@ async def upload_batch(
     x_bibo_timestamp: Annotated[str | None, Header()] = None,
     x_bibo_signature: Annotated[str | None, Header()] = None,
 ) -> wire.BatchAccepted | JSONResponse:
-    raw = await request.body()
+    state = request.app.state
+    metrics = state.metrics
+    raw = await _read_limited(request)
+    if raw is None:
+        metrics.batches.labels("too_large").inc()
+        return JSONResponse(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            content={"detail": f"upload exceeds {MAX_UPLOAD_BYTES} bytes as sent"},
+        )
     headers = {k.lower(): v for k, v in request.headers.items()}
-    factory = request.app.state.sessions
-    clock = request.app.state.clock
 
     def work() -> wire.BatchAccepted:
-        with factory() as session, session.begin():
-            return ingest(session, vehicle_id, headers, raw, clock())
+        with state.sessions() as session, session.begin():
+            return ingest(
+                session, vehicle_id, headers, raw, state.clock(), state.vehicle_limiter.allow
+            )
 
     try:
-        return await run_in_threadpool(work)
+        accepted = await run_in_threadpool(work)
     except IngestError as exc:
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+        metrics.batches.labels(exc.reason.value).inc()
+        extra = {}
+        if exc.retry_after_s is not None:
+            extra["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return JSONResponse(status_code=exc.status, content={"detail": exc.detail}, headers=extra)
+    metrics.batches.labels("duplicate" if accepted.duplicate else "new").inc()
+    metrics.sightings.inc(accepted.inserted)
+    return accepted
 
 
-@router.get("/trips", response_model=list[TripOut])
+async def _read_limited(request: Request) -> bytes | None:
+    """The raw body, or None once it grows past ``MAX_UPLOAD_BYTES`` (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.get("/trips", response_model=list[TripOut], responses=OPERATOR_ERRORS)
 def list_trips(
     session: SessionDep, _operator: CurrentOperator, service_day: ServiceDay
 ) -> list[TripOut]:
     return [TripOut.model_validate(t) for t in repository.day_trips(session, service_day)]
 
 
-@router.post("/reconcile", response_model=ReconcileOut)
+@router.post("/reconcile", response_model=ReconcileOut, responses=OPERATOR_ERRORS)
 def reconcile_now(
     request: Request, _operator: CurrentOperator, service_day: ServiceDay
 ) -> ReconcileOut:
@@ -109,7 +152,7 @@ def reconcile_now(
     return ReconcileOut(**summary.__dict__)
 
 
-@router.get("/charges", response_model=list[ChargeOut])
+@router.get("/charges", response_model=list[ChargeOut], responses=OPERATOR_ERRORS)
 def list_charges(
     request: Request, session: SessionDep, _operator: CurrentOperator, service_day: ServiceDay
 ) -> list[ChargeOut]:

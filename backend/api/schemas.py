@@ -69,3 +69,26 @@ class ChargeOut(BaseModel):
     total_cents: int | None = Field(description="best price; null when it cannot be priced")
     singles_total_cents: int | None
     error: str | None = Field(default=None, description="why the trips could not be priced")
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: ``detail`` is a message, or a list of ``{loc, msg, type}`` per field."""
+
+    detail: str | list[dict[str, object]]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for the refusals a route may give."""
+    text = {
+        400: "malformed request",
+        401: "missing or invalid credentials",
+        403: "the operator's role does not allow this",
+        404: "not found (or not yours)",
+        409: "conflicts with the current state",
+        413: "too large",
+        422: "invalid input; the detail names the field",
+        429: "too many requests",
+    }
+    # Content spelled out: a route answering HTML or CSV still refuses in JSON.
+    content = {"application/json": {"schema": ErrorOut.model_json_schema()}}
+    return {code: {"content": content, "description": text[code]} for code in codes}

@@ -89,7 +89,11 @@ async def test_a_viewer_cannot_correct_trips_or_resolve_disputes(client, riders,
     assert (await client.get(f"/v1/trips/{trip_id}", headers=viewer)).status_code == 200
     r = await client.post(
         f"/v1/trips/{trip_id}/corrections",
-        json={"reason": "wrong stop", "alight_stop_id": "de:05974:1006"},
+        json={
+            "reason": "wrong stop",
+            "board_stop_id": "de:05974:1001",
+            "alight_stop_id": "de:05974:1006",
+        },
         headers=viewer,
     )
     assert r.status_code == 403
@@ -112,13 +116,17 @@ async def test_an_agent_corrects_but_cannot_close_months(client, riders, operato
     agent = {"Authorization": f"Bearer {operators['agent']}"}
     r = await client.post(
         f"/v1/trips/{trip_id}/corrections",
-        json={"reason": "left earlier", "alight_stop_id": "de:05974:1006"},
+        json={
+            "reason": "left earlier",
+            "board_stop_id": "de:05974:1001",
+            "alight_stop_id": "de:05974:1006",
+        },
         headers=agent,
     )
     assert r.status_code == 200
     r = await client.post(
         f"/v1/trips/{trip_id}/corrections",
-        json={"reason": "typo", "alight_stop_id": "de:99999:1"},
+        json={"reason": "typo", "board_stop_id": "de:05974:1001", "alight_stop_id": "de:99999:1"},
         headers=agent,
     )
     assert r.status_code == 422

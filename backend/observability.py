@@ -1,0 +1,168 @@
+"""Prometheus metrics and structured (JSON) logs with request ids.
+
+Metrics live in one registry per app (tests build many apps). Counters are per process;
+the reconciliation lag is read from the database at scrape time, so it is right whichever
+process is scraped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import func, select
+
+from backend import models
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
+
+log = logging.getLogger("bibo.http")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "bibo_http_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "bibo_http_request_seconds", "HTTP request duration", ["route"], registry=r
+        )
+        self.batches = Counter(
+            "bibo_ingest_batches", "Uploaded batches by result", ["result"], registry=r
+        )
+        self.sightings = Counter(
+            "bibo_ingest_sightings", "Sightings stored from new batches", registry=r
+        )
+        self.units = Counter(
+            "bibo_reconcile_units", "Reconciliation work units done", ["kind"], registry=r
+        )
+        self.confidence = Histogram(
+            "bibo_trip_confidence",
+            "Confidence of reconciled trips",
+            buckets=(0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
+            registry=r,
+        )
+        self.billing_runs = Counter(
+            "bibo_billing_runs", "Billing runs by kind", ["kind"], registry=r
+        )
+        self.lag = Gauge(
+            "bibo_reconciliation_lag_seconds",
+            "Age of the oldest upload not yet reconciled (0 when all is done)",
+            registry=r,
+        )
+
+    def scrape(self, lag_seconds: float) -> bytes:
+        self.lag.set(lag_seconds)
+        return generate_latest(self.registry)
+
+
+def reconciliation_lag_seconds(app: FastAPI) -> float:
+    w = models.WorkUnit
+    with app.state.sessions() as session:
+        oldest = session.scalar(select(func.min(w.data_received_at)).where(w.dirty.is_(True)))
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:  # SQLite returns naive UTC
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    now: dt.datetime = app.state.clock()
+    lag: float = (now - oldest).total_seconds()
+    return max(0.0, lag)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id of the request being served."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": request_id_var.get(),
+        }
+        for key in ("method", "path", "status", "duration_ms", "vehicle_id"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def install(app: FastAPI) -> Metrics:
+    """Request ids, access logs and metrics for every request; ``GET /metrics``."""
+    metrics = Metrics()
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = rid
+            return response
+        finally:
+            elapsed = time.perf_counter() - start
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.requests.labels(template, str(status)).inc()
+            metrics.latency.labels(template).observe(elapsed)
+            log.info(
+                "%s %s %d",
+                request.method,
+                template,
+                status,
+                extra={
+                    "method": request.method,
+                    "path": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
+            request_id_var.reset(token)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(
+            metrics.scrape(reconciliation_lag_seconds(app)), media_type=CONTENT_TYPE_LATEST
+        )
+
+    return metrics

@@ -1,0 +1,159 @@
+"""SQL the operator pages need beyond ``backend.repository``: dashboard aggregates, trip
+lists across days, a journey's stops and the login throttle's failed attempts.
+
+Like the repository, functions take a session and never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from backend import models
+
+
+def trips_per_day(session: Session, first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """Billed trips (conflict losers left out) per service day in ``[first, last]``."""
+    t = models.Trip
+    rows = session.execute(
+        select(t.service_day, func.count())
+        .where(t.service_day >= first, t.service_day <= last, t.conflict_lost.is_(False))
+        .group_by(t.service_day)
+    )
+    return {day: int(count) for day, count in rows}
+
+
+def confidences(session: Session, first: dt.date, last: dt.date) -> list[float]:
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t.confidence).where(
+                t.service_day >= first, t.service_day <= last, t.conflict_lost.is_(False)
+            )
+        )
+    )
+
+
+def newest_trip_day(session: Session) -> dt.date | None:
+    return session.scalar(select(func.max(models.Trip.service_day)))
+
+
+def open_disputes_count(session: Session) -> int:
+    d = models.Dispute
+    return int(session.scalar(select(func.count()).where(d.status == "open")) or 0)
+
+
+def revenue_by_month(session: Session, months: int) -> list[tuple[str, int]]:
+    """Ledger balance (charges minus reversals, cents) of the newest ``months`` billing months,
+    oldest first."""
+    e = models.LedgerEntry
+    rows = session.execute(
+        select(e.month, func.sum(e.amount_cents))
+        .group_by(e.month)
+        .order_by(e.month.desc())
+        .limit(months)
+    ).all()
+    return [(month, int(total or 0)) for month, total in reversed(rows)]
+
+
+def recent_trips(session: Session, limit: int) -> list[models.Trip]:
+    """The newest billed trips of any day, newest first."""
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t)
+            .where(t.conflict_lost.is_(False))
+            .order_by(t.board_time.desc(), t.trip_id)
+            .limit(limit)
+        )
+    )
+
+
+def trip_flags(session: Session, trip_ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Of these trips: the ones corrected by an operator, and the ones with an open dispute."""
+    if not trip_ids:
+        return set(), set()
+    c, d = models.TripCorrection, models.Dispute
+    corrected = set(session.scalars(select(c.trip_id).where(c.trip_id.in_(trip_ids))))
+    disputed = set(
+        session.scalars(select(d.trip_id).where(d.trip_id.in_(trip_ids), d.status == "open"))
+    )
+    return corrected, disputed
+
+
+def journey_stops(session: Session, trip: models.Trip) -> list[str]:
+    """The stops the trip's journey called at, in order (each once): the choices for a
+    corrected boarding or alighting stop."""
+    e = models.VehicleEvent
+    where = (e.vehicle_id == trip.vehicle_id, e.service_day == trip.service_day)
+    start = session.scalar(
+        select(func.max(e.t)).where(
+            *where, e.type == "journey", e.journey_id == trip.journey_id, e.t <= trip.board_time
+        )
+    )
+    if start is None:
+        start = trip.board_time
+    end = session.scalar(
+        select(func.min(e.t)).where(
+            *where, e.type == "journey", e.t > start, e.journey_id != trip.journey_id
+        )
+    )
+    stmt = select(e.stop_id).where(*where, e.type == "arrival", e.t >= start)
+    if end is not None:
+        stmt = stmt.where(e.t < end)
+    stops: list[str] = []
+    for stop_id in session.scalars(stmt.order_by(e.t, e.event_id)):
+        if stop_id is not None and stop_id not in stops:
+            stops.append(stop_id)
+    return stops
+
+
+def passenger_exists(session: Session, passenger_id: str) -> bool:
+    return session.get(models.Passenger, passenger_id) is not None
+
+
+def passenger_ledger_by_month(session: Session, passenger_id: str) -> list[tuple[str, int]]:
+    e = models.LedgerEntry
+    rows = session.execute(
+        select(e.month, func.sum(e.amount_cents))
+        .where(e.passenger_id == passenger_id)
+        .group_by(e.month)
+        .order_by(e.month)
+    )
+    return [(month, int(total or 0)) for month, total in rows]
+
+
+# --- login throttle -------------------------------------------------------------------------
+
+
+def failed_logins_since(session: Session, name: str, since: dt.datetime) -> list[dt.datetime]:
+    """Times of the failed logins for ``name`` after ``since``, oldest first."""
+    a = models.LoginAttempt
+    return list(
+        session.scalars(
+            select(a.attempted_at)
+            .where(a.name == name, a.attempted_at > since)
+            .order_by(a.attempted_at)
+        )
+    )
+
+
+def add_failed_login(session: Session, name: str, now: dt.datetime) -> None:
+    session.add(models.LoginAttempt(name=name, attempted_at=now))
+    session.flush()
+
+
+def forget_failed_logins(session: Session, name: str) -> None:
+    """A successful login wipes its name's failures."""
+    a = models.LoginAttempt
+    session.execute(delete(a).where(a.name == name))
+
+
+def prune_failed_logins(session: Session, before: dt.datetime) -> None:
+    """Failures older than the window count no more: the table holds one window's worth,
+    however many names are tried."""
+    a = models.LoginAttempt
+    session.execute(delete(a).where(a.attempted_at <= before))

@@ -1,0 +1,644 @@
+"""The operator pages under ``/ops``: thin routes over the same services as the JSON API
+(``backend/api/operator_routes.py``); POSTs redirect back (post/redirect/get) with a flash
+message that carries the re-bill result."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from backend import billing, models, repository, reviews
+from backend.api.deps import SessionDep
+from backend.api.rendering import environment, euros, render_invoice
+from backend.const import SERVICE_DAY_TZ
+from backend.disputes import (
+    DisputeError,
+    DisputeErrorReason,
+    Rebilled,
+    Resolution,
+    correct_trip,
+    resolve_dispute,
+)
+from backend.timeutil import service_day_of
+from backend.web import charts, queries
+from backend.web.auth import (
+    CSRF_FIELD,
+    CsrfChecked,
+    LoginFailedError,
+    LoginRequiredError,
+    LoginThrottledError,
+    PageError,
+    WebAdmin,
+    WebAgent,
+    WebOperator,
+    attempt_login,
+    can,
+    csrf_token,
+    end_session,
+    now,
+    safe_next,
+    start_session,
+    web_operator,
+)
+from backend.web.const import (
+    CONFIDENCE_BINS,
+    DASHBOARD_DAYS,
+    LOW_CONFIDENCE,
+    RECENT_TRIPS_LIMIT,
+    REVENUE_MONTHS,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/ops", include_in_schema=False)
+
+PAGE_HEADERS = {
+    # No script at all; inline SVG needs no style-src exception (presentation attributes).
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+INVOICE_HEADERS = PAGE_HEADERS | {
+    # The shared invoice template carries its own <style> (it is also a stand-alone print).
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+_FLASH = "flash"
+_TZ = ZoneInfo(SERVICE_DAY_TZ)
+
+
+# --- rendering helpers ----------------------------------------------------------------------
+
+
+def flash(request: Request, kind: str, text: str) -> None:
+    """A message shown once, on the next page (kind: ``ok`` or ``error``)."""
+    request.session[_FLASH] = [*request.session.get(_FLASH, []), [kind, text]]
+
+
+def when(value: dt.datetime | str | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    """A bookkeeping timestamp (aware, naive UTC from SQLite, or ISO text) in local time."""
+    if value is None:
+        return "–"
+    t = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(_TZ).strftime(fmt)
+
+
+def render(
+    request: Request,
+    template: str,
+    operator: models.Operator | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    html = (
+        environment()
+        .get_template(f"ops/{template}")
+        .render(
+            me=operator,
+            can=(lambda role: operator is not None and can(operator, role)),
+            csrf_field=CSRF_FIELD,
+            csrf=csrf_token(request),
+            flashes=request.session.pop(_FLASH, []),
+            path=request.url.path,
+            when=when,
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code, headers=PAGE_HEADERS | (headers or {}))
+
+
+def error_page(request: Request, exc: PageError) -> HTMLResponse:
+    operator_id = request.session.get("operator_id")
+    return render(
+        request,
+        "error.html",
+        None,
+        exc.status_code,
+        exc.headers,
+        title=exc.title,
+        message=exc.message,
+        logged_in=operator_id is not None,
+    )
+
+
+def _stop_names(request: Request) -> dict[str, str]:
+    return {s.stop_id: s.name for s in request.app.state.tariff.stops()}
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _today(request: Request) -> dt.date:
+    return service_day_of(int(now(request).timestamp() * 1000))
+
+
+def _rebill_text(rebilled: Rebilled | None) -> str:
+    if rebilled is None:
+        return "Nothing to re-bill."
+    text = f"Re-billed {rebilled.month}: new total {euros(rebilled.total_cents)}"
+    if rebilled.invoice_version is not None:
+        return f"{text}; invoice version {rebilled.invoice_version} issued."
+    return f"{text} (month still open: no new invoice)."
+
+
+# --- static ---------------------------------------------------------------------------------
+
+
+@cache
+def _stylesheet() -> str:
+    return (resources.files("backend") / "templates" / "ops" / "ops.css").read_text("utf-8")
+
+
+@router.get("/static/ops.css")
+def stylesheet() -> Response:
+    return Response(_stylesheet(), media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(
+    request: Request,
+    session: SessionDep,
+    next_: Annotated[str, Query(alias="next")] = "/ops/",
+) -> Response:
+    try:
+        web_operator(request, session)
+    except LoginRequiredError:
+        return render(request, "login.html", None, next=safe_next(next_))
+    return _redirect(safe_next(next_))
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+def login(
+    request: Request,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next_: Annotated[str, Form(alias="next")] = "/ops/",
+) -> Response:
+    try:
+        operator = attempt_login(session, name, password, now(request))
+    except LoginThrottledError as exc:
+        minutes = math.ceil(exc.wait.total_seconds() / 60)
+        log.warning("web login throttled for %r", name)
+        return render(
+            request,
+            "login.html",
+            None,
+            429,
+            {"Retry-After": str(math.ceil(exc.wait.total_seconds()))},
+            next=safe_next(next_),
+            name=name,
+            error=f"Too many failed logins for {name!r}. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or ask an administrator.",
+        )
+    except LoginFailedError:
+        log.warning("failed web login for %r", name)
+        return render(
+            request,
+            "login.html",
+            None,
+            401,
+            next=safe_next(next_),
+            name=name,
+            error="Wrong operator name or password.",
+        )
+    start_session(request, operator)
+    log.info("operator %s (%s) logged in", operator.operator_id, operator.role)
+    return _redirect(safe_next(next_))
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request) -> Response:
+    end_session(request)
+    return _redirect("/ops/login")
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+def _parse_day(field: str, text: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise PageError(
+            422, "Bad filter", f"{field}: expected a date as YYYY-MM-DD, got {text!r}."
+        ) from None
+
+
+@router.get("/")
+def dashboard(
+    request: Request, session: SessionDep, operator: WebOperator, until: str = ""
+) -> HTMLResponse:
+    last = _parse_day("until", until) or _today(request)
+    first = last - dt.timedelta(days=DASHBOARD_DAYS - 1)
+    per_day = queries.trips_per_day(session, first, last)
+    days = [first + dt.timedelta(days=k) for k in range(DASHBOARD_DAYS)]
+    confidence = queries.confidences(session, first, last)
+    counts = charts.confidence_bins(confidence, CONFIDENCE_BINS)
+    revenue = queries.revenue_by_month(session, REVENUE_MONTHS)
+    newest = queries.newest_trip_day(session)
+    previous_month = billing.month_of(_today(request).replace(day=1) - dt.timedelta(days=1))
+    return render(
+        request,
+        "dashboard.html",
+        operator,
+        first=first,
+        last=last,
+        earlier=first - dt.timedelta(days=1),
+        later=last + dt.timedelta(days=DASHBOARD_DAYS) if last < _today(request) else None,
+        newest=newest if newest is not None and not first <= newest <= last else None,
+        trips_total=sum(per_day.values()),
+        low_confidence=sum(1 for c in confidence if c < LOW_CONFIDENCE),
+        low_threshold=LOW_CONFIDENCE,
+        open_disputes=queries.open_disputes_count(session),
+        revenue=revenue,
+        trips_chart=charts.bar_chart(
+            [charts.Bar(f"{d:%d.%m}", per_day.get(d, 0)) for d in days],
+            f"Trips per service day, {first} to {last}",
+        ),
+        confidence_chart=charts.bar_chart(
+            [
+                charts.Bar(
+                    f"{k / CONFIDENCE_BINS:.1f}–{(k + 1) / CONFIDENCE_BINS:.1f}",
+                    n,
+                    warn=(k + 1) / CONFIDENCE_BINS <= LOW_CONFIDENCE,
+                )
+                for k, n in enumerate(counts)
+            ],
+            f"Detection confidence of the trips, {first} to {last}",
+        ),
+        revenue_chart=charts.bar_chart(
+            [charts.Bar(m, cents) for m, cents in revenue],
+            "Billed revenue per month (ledger balance)",
+            value_label=euros,
+        ),
+        close_month_default=previous_month,
+        window_days=DASHBOARD_DAYS,
+    )
+
+
+@router.post("/billing/close-month", dependencies=[CsrfChecked])
+def close_month(
+    request: Request,
+    session: SessionDep,
+    operator: WebAdmin,
+    month: Annotated[str, Form(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+) -> Response:
+    try:
+        invoices = billing.close_month(session, month, now(request))
+    except ValueError as exc:
+        raise PageError(409, "Month not closed", f"{exc}.") from None
+    log.info("operator %s closed %s: %d invoices", operator.operator_id, month, len(invoices))
+    flash(
+        request,
+        "ok",
+        f"Closed {month}: {len(invoices)} new or changed invoice(s) "
+        f"totalling {euros(sum(i.total_cents for i in invoices))}.",
+    )
+    return _redirect("/ops/")
+
+
+# --- trips ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TripFilters:
+    day: dt.date | None
+    line: str | None
+    vehicle: str | None
+    max_confidence: float | None
+    sort: str
+
+    @classmethod
+    def parse(
+        cls, day: str, line: str, vehicle: str, max_confidence: str, sort: str
+    ) -> TripFilters:
+        limit = None
+        if max_confidence.strip():
+            try:
+                limit = float(max_confidence)
+            except ValueError:
+                limit = math.nan
+            if not 0 <= limit <= 1:
+                raise PageError(
+                    422,
+                    "Bad filter",
+                    f"max_confidence: expected a number from 0 to 1, got {max_confidence!r}.",
+                )
+        if sort not in ("time", "confidence"):
+            raise PageError(
+                422, "Bad filter", f"sort: expected 'time' or 'confidence', got {sort!r}."
+            )
+        day_ = _parse_day("day", day.strip())
+        return cls(day_, line.strip() or None, vehicle.strip() or None, limit, sort)
+
+    def query(self) -> str:
+        return urlencode(
+            {
+                "day": self.day.isoformat() if self.day else "",
+                "line": self.line or "",
+                "vehicle": self.vehicle or "",
+                "max_confidence": "" if self.max_confidence is None else self.max_confidence,
+                "sort": self.sort,
+            }
+        )
+
+
+def _filtered_trips(session: SessionDep, f: TripFilters) -> list[models.Trip]:
+    if f.day is not None:
+        trips = repository.day_trips(session, f.day)
+    else:
+        trips = queries.recent_trips(session, RECENT_TRIPS_LIMIT)
+    rows = reviews.filter_trips(trips, f.line, f.vehicle, f.max_confidence)
+    if f.sort == "confidence":
+        rows.sort(key=lambda t: (t.confidence, t.board_time))
+    return rows
+
+
+@router.get("/trips")
+def trip_list(
+    request: Request,
+    session: SessionDep,
+    operator: WebOperator,
+    day: str = "",
+    line: str = "",
+    vehicle: str = "",
+    max_confidence: str = "",
+    sort: str = "time",
+) -> HTMLResponse:
+    f = TripFilters.parse(day, line, vehicle, max_confidence, sort)
+    rows = _filtered_trips(session, f)
+    corrected, disputed = queries.trip_flags(session, [t.trip_id for t in rows])
+    return render(
+        request,
+        "trips.html",
+        operator,
+        f=f,
+        rows=rows,
+        corrected=corrected,
+        disputed=disputed,
+        names=_stop_names(request),
+        low_threshold=LOW_CONFIDENCE,
+        limit=RECENT_TRIPS_LIMIT,
+    )
+
+
+@router.get("/trips.csv")
+def trips_csv(
+    session: SessionDep,
+    _operator: WebOperator,
+    day: str = "",
+    line: str = "",
+    vehicle: str = "",
+    max_confidence: str = "",
+    sort: str = "time",
+) -> Response:
+    f = TripFilters.parse(day, line, vehicle, max_confidence, sort)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(reviews.CSV_COLUMNS)
+    for t in _filtered_trips(session, f):
+        writer.writerow([getattr(t, c) for c in reviews.CSV_COLUMNS])
+    name = f"trips-{f.day or 'recent'}.csv"
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _trip_or_404(session: SessionDep, trip_id: str) -> models.Trip:
+    trip = session.get(models.Trip, trip_id)
+    if trip is None:
+        raise PageError(404, "No such trip", f"Trip {trip_id!r} does not exist (any more).")
+    return trip
+
+
+def _stop_choices(request: Request, journey: Sequence[str]) -> dict[str, Any]:
+    names = _stop_names(request)
+    return {
+        "journey_stops": [(s, names.get(s, s)) for s in journey],
+        "all_stops": sorted(names.items(), key=lambda item: item[1]),
+    }
+
+
+@router.get("/trips/{trip_id}")
+def trip_page(
+    trip_id: str, request: Request, session: SessionDep, operator: WebOperator
+) -> HTMLResponse:
+    trip = _trip_or_404(session, trip_id)
+    detail = reviews.trip_detail(session, trip_id) or {}
+    trace = reviews.trip_trace(session, trip_id) or reviews.Trace(trip_id, trip.vehicle_id)
+    names = _stop_names(request)
+    fix = repository.latest_corrections(session, [trip_id]).get(trip_id)
+    operator_names = {
+        c["operator_id"]: getattr(session.get(models.Operator, c["operator_id"]), "name", "?")
+        for c in detail.get("corrections", [])
+    }
+    return render(
+        request,
+        "trip.html",
+        operator,
+        trip=trip,
+        detail=detail,
+        fix=fix,
+        names=names,
+        plot=charts.trace_plot(trace, names),
+        sightings=len(trace.t),
+        operator_names=operator_names,
+        low_threshold=LOW_CONFIDENCE,
+        **_stop_choices(request, queries.journey_stops(session, trip)),
+    )
+
+
+def _known_stop(request: Request, field: str, stop_id: str) -> str | None:
+    stop_id = stop_id.strip()
+    if not stop_id:
+        return None
+    if stop_id not in _stop_names(request):
+        raise PageError(422, "Unknown stop", f"{field}: no stop {stop_id!r} in the tariff.")
+    return stop_id
+
+
+def _dispute_error(exc: DisputeError) -> PageError:
+    codes = {DisputeErrorReason.NOT_FOUND: 404, DisputeErrorReason.NOTHING_TO_CHANGE: 422}
+    return PageError(codes.get(exc.reason, 409), "Not done", f"{exc}.")
+
+
+@router.post("/trips/{trip_id}/corrections", dependencies=[CsrfChecked])
+def correct(
+    trip_id: str,
+    request: Request,
+    session: SessionDep,
+    operator: WebAgent,
+    reason: Annotated[str, Form()] = "",
+    board_stop_id: Annotated[str, Form()] = "",
+    alight_stop_id: Annotated[str, Form()] = "",
+    cancelled: Annotated[str, Form()] = "",
+) -> Response:
+    _trip_or_404(session, trip_id)
+    reason = reason.strip()
+    if not 3 <= len(reason) <= 500:
+        raise PageError(
+            422, "Reason needed", "reason: say in 3 to 500 characters why the trip is corrected."
+        )
+    board = _known_stop(request, "board_stop_id", board_stop_id)
+    alight = _known_stop(request, "alight_stop_id", alight_stop_id)
+    try:
+        rebilled = correct_trip(
+            session,
+            trip_id,
+            operator.operator_id,
+            reason,
+            now(request),
+            board_stop_id=board,
+            alight_stop_id=alight,
+            cancelled=bool(cancelled),
+        )
+    except DisputeError as exc:
+        raise _dispute_error(exc) from None
+    log.info("operator %s corrected trip %s", operator.operator_id, trip_id)
+    flash(request, "ok", f"Correction saved. {_rebill_text(rebilled)}")
+    return _redirect(f"/ops/trips/{trip_id}")
+
+
+# --- disputes -------------------------------------------------------------------------------
+
+DISPUTE_STATUSES = ("open", "accepted", "adjusted", "rejected", "all")
+
+
+@router.get("/disputes")
+def dispute_queue(
+    request: Request, session: SessionDep, operator: WebOperator, status: str = "open"
+) -> HTMLResponse:
+    if status not in DISPUTE_STATUSES:
+        raise PageError(
+            422, "Bad filter", f"status: expected one of {', '.join(DISPUTE_STATUSES)}."
+        )
+    rows = []
+    for d in repository.disputes(session, None if status == "all" else status):
+        trip = session.get(models.Trip, d.trip_id)
+        journey = queries.journey_stops(session, trip) if trip and d.status == "open" else []
+        choices = _stop_choices(request, journey)
+        if journey:
+            # A passenger can only have left this bus at one of its stops; every tariff stop
+            # (300+) in two lists per dispute would bloat the queue.
+            choices["all_stops"] = []
+        rows.append({"dispute": d, "trip": trip, **choices})
+    return render(
+        request,
+        "disputes.html",
+        operator,
+        rows=rows,
+        status=status,
+        statuses=DISPUTE_STATUSES,
+        names=_stop_names(request),
+        low_threshold=LOW_CONFIDENCE,
+    )
+
+
+@router.post("/disputes/{dispute_id}/resolve", dependencies=[CsrfChecked])
+def resolve(
+    dispute_id: int,
+    request: Request,
+    session: SessionDep,
+    operator: WebAgent,
+    action: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+    board_stop_id: Annotated[str, Form()] = "",
+    alight_stop_id: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        resolution = Resolution(action)
+    except ValueError:
+        raise PageError(
+            422, "Bad action", f"action: expected accept, adjust or reject, got {action!r}."
+        ) from None
+    board = _known_stop(request, "board_stop_id", board_stop_id)
+    alight = _known_stop(request, "alight_stop_id", alight_stop_id)
+    if resolution is Resolution.ADJUST and not (board or alight):
+        raise PageError(
+            422, "Stop needed", "adjust: choose the boarding or the alighting stop (or both)."
+        )
+    try:
+        dispute, rebilled = resolve_dispute(
+            session,
+            dispute_id,
+            operator.operator_id,
+            resolution,
+            note.strip(),
+            now(request),
+            board_stop_id=board if resolution is Resolution.ADJUST else None,
+            alight_stop_id=alight if resolution is Resolution.ADJUST else None,
+        )
+    except DisputeError as exc:
+        raise _dispute_error(exc) from None
+    log.info("operator %s resolved dispute %s: %s", operator.operator_id, dispute_id, action)
+    flash(request, "ok", f"Dispute {dispute_id} {dispute.status}. {_rebill_text(rebilled)}")
+    return _redirect("/ops/disputes")
+
+
+# --- a passenger's invoices -----------------------------------------------------------------
+
+
+@router.get("/passengers/{passenger_id}/invoices")
+def invoices(
+    passenger_id: str, request: Request, session: SessionDep, operator: WebOperator
+) -> HTMLResponse:
+    rows = repository.passenger_invoices(session, passenger_id)
+    exists = queries.passenger_exists(session, passenger_id)
+    if not rows and not exists:
+        raise PageError(404, "No such passenger", f"Passenger {passenger_id!r} is not known.")
+    return render(
+        request,
+        "invoices.html",
+        operator,
+        passenger_id=passenger_id,
+        category=repository.passenger_category(session, passenger_id),
+        deleted=not exists,
+        invoices=sorted(rows, key=lambda i: (i.month, i.version), reverse=True),
+        ledger=queries.passenger_ledger_by_month(session, passenger_id),
+    )
+
+
+@router.get("/passengers/{passenger_id}/invoices/{invoice_id}")
+def invoice(
+    passenger_id: str,
+    invoice_id: int,
+    request: Request,
+    session: SessionDep,
+    _operator: WebOperator,
+) -> HTMLResponse:
+    found = session.get(models.Invoice, invoice_id)
+    if found is None or found.passenger_id != passenger_id:
+        raise PageError(
+            404, "No such invoice", f"Invoice {invoice_id} of {passenger_id} not found."
+        )
+    return HTMLResponse(render_invoice(found, _stop_names(request)), headers=INVOICE_HEADERS)

@@ -1,4 +1,4 @@
-"""``bibo onboard run``: the agent on a real bus, scanning a Bluetooth adapter until stopped.
+"""``bibo onboard run`` (the agent on a real bus) and ``bibo onboard status`` (its health).
 
 Errors are one line on stderr and exit code 2; the vehicle secret is never printed or logged.
 """
@@ -7,23 +7,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
 import logging
+import math
 import re
 import signal
 import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from onboard import wire
 from onboard.agent import Agent, AgentConfig
-from onboard.const import DEFAULT_OUTBOX_PATH, UPLOAD_INTERVAL_MS
-from onboard.outbox import Outbox, OutboxError
-from onboard.scanner import BleakAdvertScanner, ScannerError
+from onboard.const import (
+    DEFAULT_OUTBOX_PATH,
+    GPSD_DEFAULT_PORT,
+    HEARTBEAT,
+    MAX_BATCHES_PER_S,
+    METRICS_DEFAULT_ADDRESS,
+    OUTBOX_CAP_BYTES,
+    SCANNER_WATCHDOG_TIMEOUT_S,
+    STATUS_METRICS_TIMEOUT_S,
+    UPLOAD_INTERVAL_MS,
+)
+from onboard.feed import VehicleFeedServer
+from onboard.gpsd import GpsdSource
+from onboard.outbox import Outbox, OutboxError, OutboxHealth, read_health
+from onboard.scanner import BleakAdvertScanner, ScannerError, valid_adapter_name
 from onboard.uploader import Uploader, make_client
+from onboard.vehicle import VehicleSource
 
 _log = logging.getLogger("onboard")
 
@@ -44,6 +62,10 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(message)
 
 
+Address = tuple[str, int]
+"""A host (name or IP) and TCP port."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """Validated options of ``onboard run``."""
@@ -56,6 +78,14 @@ class RunOptions:
     outbox_path: Path
     service_uuid: str
     upload_interval_ms: int
+    passive: bool = False
+    outbox_cap_bytes: int = OUTBOX_CAP_BYTES
+    max_batches_per_s: float = MAX_BATCHES_PER_S
+    watchdog_s: float = SCANNER_WATCHDOG_TIMEOUT_S
+    reset_adapter_after: int = 0
+    gpsd: Address | None = None
+    vehicle_feed: Address | None = None
+    metrics: Address | None = None
 
     def __repr__(self) -> str:  # keep the secret out of any accidental log line
         return f"RunOptions(vehicle_id={self.vehicle_id!r}, backend_url={self.backend_url!r})"
@@ -77,7 +107,18 @@ def _build_parser() -> _Parser:
     )
     run.add_argument("--adapter", default=None, help="Bluetooth adapter, e.g. hci0")
     run.add_argument(
+        "--passive",
+        action="store_true",
+        help="passive scanning with BlueZ advertisement monitor patterns (BlueZ >= 5.56)",
+    )
+    run.add_argument(
         "--outbox", default=Path(DEFAULT_OUTBOX_PATH), type=Path, help="outbox SQLite file"
+    )
+    run.add_argument(
+        "--outbox-cap-mb",
+        type=float,
+        default=OUTBOX_CAP_BYTES / 2**20,
+        help="disk cap of the outbox in MiB; beyond it the oldest sightings are dropped",
     )
     run.add_argument("--unit-id", default=None, help="onboard unit id (default: host name)")
     run.add_argument("--service-uuid", default=wire.SERVICE_UUID, help="BLE service UUID")
@@ -85,10 +126,77 @@ def _build_parser() -> _Parser:
         "--upload-interval-s",
         type=float,
         default=UPLOAD_INTERVAL_MS / 1000,
-        help="seconds between sealed batches",
+        help="seconds between sealed batches while online",
+    )
+    run.add_argument(
+        "--max-batches-per-s",
+        type=float,
+        default=MAX_BATCHES_PER_S,
+        help="send rate cap, also while catching up after an outage",
+    )
+    run.add_argument(
+        "--watchdog-s",
+        type=float,
+        default=SCANNER_WATCHDOG_TIMEOUT_S,
+        help="restart scanning after this many seconds without an advert",
+    )
+    run.add_argument(
+        "--reset-adapter-after",
+        type=int,
+        default=0,
+        help="power-cycle the adapter after this many silent restarts in a row (0: never)",
+    )
+    run.add_argument(
+        "--gpsd",
+        default=None,
+        metavar="HOST[:PORT]",
+        help=f"read GNSS positions from gpsd (port {GPSD_DEFAULT_PORT} if omitted)",
+    )
+    run.add_argument(
+        "--vehicle-feed",
+        default=None,
+        metavar="HOST:PORT",
+        help="listen for stop/door/journey events from the onboard computer (see README)",
+    )
+    run.add_argument(
+        "--metrics",
+        default=METRICS_DEFAULT_ADDRESS,
+        metavar="HOST:PORT|off",
+        help=f"Prometheus metrics address (default {METRICS_DEFAULT_ADDRESS})",
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    status = commands.add_parser("status", help="show the outbox and the running agent's health")
+    status.add_argument(
+        "--outbox", default=Path(DEFAULT_OUTBOX_PATH), type=Path, help="outbox SQLite file"
+    )
+    status.add_argument(
+        "--metrics",
+        default=METRICS_DEFAULT_ADDRESS,
+        metavar="HOST:PORT|off",
+        help="the running agent's metrics address, to show live figures",
+    )
+    status.add_argument("--format", default="text", choices=["text", "json"])
     return parser
+
+
+def _address(text: str, option: str, default_port: int | None = None) -> Address:
+    """``HOST:PORT`` (or ``[IPv6]:PORT``; ``HOST`` alone if ``default_port``) as a pair."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or "]" in port_text:
+        host, port_text = text, ""
+    host = host.strip("[]")
+    if not port_text:
+        if default_port is None:
+            raise CliError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8472")
+        port_text = str(default_port)
+    if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise CliError(f"{option} {text!r}: expected HOST:PORT with a port 0-65535")
+    return host, int(port_text)
+
+
+def _metrics_address(text: str) -> Address | None:
+    return None if text.lower() == "off" else _address(text, "--metrics")
 
 
 def _read_secret(path: Path) -> bytes:
@@ -123,17 +231,42 @@ def _options(args: argparse.Namespace) -> RunOptions:
     if not backend.startswith(("http://", "https://")):
         raise CliError(f"--backend {backend!r}: expected an http:// or https:// URL")
     interval_s: float = args.upload_interval_s
-    if not interval_s > 0:
+    if not (interval_s > 0 and math.isfinite(interval_s)):
         raise CliError(f"--upload-interval-s {interval_s}: expected a positive number of seconds")
+    adapter: str | None = args.adapter
+    if adapter is not None and not valid_adapter_name(adapter):
+        raise CliError(f"--adapter {adapter!r}: expected a BlueZ adapter name such as hci0")
+    cap_mb: float = args.outbox_cap_mb
+    if not (cap_mb > 0 and math.isfinite(cap_mb)):
+        raise CliError(f"--outbox-cap-mb {cap_mb}: expected a positive number of MiB")
+    rate: float = args.max_batches_per_s
+    if not (rate > 0 and math.isfinite(rate)):
+        raise CliError(f"--max-batches-per-s {rate}: expected a positive rate")
+    watchdog_s: float = args.watchdog_s
+    if not (watchdog_s > 0 and math.isfinite(watchdog_s)):
+        raise CliError(f"--watchdog-s {watchdog_s}: expected a positive number of seconds")
+    reset_after: int = args.reset_adapter_after
+    if reset_after < 0:
+        raise CliError(f"--reset-adapter-after {reset_after}: expected 0 (never) or more")
     return RunOptions(
         vehicle_id=vehicle_id,
         unit_id=unit_id,
         backend_url=backend,
         secret=_read_secret(args.secret_file),
-        adapter=args.adapter,
+        adapter=adapter,
         outbox_path=args.outbox,
         service_uuid=args.service_uuid,
         upload_interval_ms=round(interval_s * 1000),
+        passive=args.passive,
+        outbox_cap_bytes=round(cap_mb * 2**20),
+        max_batches_per_s=rate,
+        watchdog_s=watchdog_s,
+        reset_adapter_after=reset_after,
+        gpsd=None if args.gpsd is None else _address(args.gpsd, "--gpsd", GPSD_DEFAULT_PORT),
+        vehicle_feed=(
+            None if args.vehicle_feed is None else _address(args.vehicle_feed, "--vehicle-feed")
+        ),
+        metrics=_metrics_address(args.metrics),
     )
 
 
@@ -144,36 +277,179 @@ async def _run(options: RunOptions) -> None:
             unit_id=options.unit_id,
             upload_interval_ms=options.upload_interval_ms,
             service_uuid=options.service_uuid,
+            max_batches_per_s=options.max_batches_per_s,
+            heartbeat=HEARTBEAT,
+            watchdog_timeout_s=options.watchdog_s,
+            reset_adapter_after=options.reset_adapter_after,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    # Imported here: prometheus-client is needed by ``run`` only.
+    from onboard.metrics import MetricsServer, make_registry
+
     boot_id = str(uuid.uuid4())
-    outbox = Outbox(options.outbox_path, options.vehicle_id, options.unit_id, boot_id)
+    outbox = Outbox(
+        options.outbox_path,
+        options.vehicle_id,
+        options.unit_id,
+        boot_id,
+        max_bytes=options.outbox_cap_bytes,
+    )
+    registry, collector = make_registry()
+    metrics: MetricsServer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if options.metrics is not None:
+            host, port = options.metrics
+            try:
+                metrics = MetricsServer(registry, host, port)
+            except OSError as exc:
+                raise CliError(f"--metrics {host}:{port}: cannot listen: {exc.strerror}") from None
+            _log.info("metrics at http://%s:%d/metrics", host, metrics.port)
+        sources: list[VehicleSource] = []
+        if options.gpsd is not None:
+            sources.append(GpsdSource(_now_ms, *options.gpsd))
+        if options.vehicle_feed is not None:
+            sources.append(VehicleFeedServer(_now_ms, *options.vehicle_feed))
         async with make_client() as client:
             uploader = Uploader(
                 client, options.backend_url, options.vehicle_id, options.secret, _now_ms
             )
             agent = Agent(config, outbox, uploader, _now_ms)
-            scanner = BleakAdvertScanner(config.service_uuid, adapter=options.adapter)
+            scanner = BleakAdvertScanner(
+                config.service_uuid,
+                adapter=options.adapter,
+                scanning_mode="passive" if options.passive else "active",
+            )
             _log.info(
-                "agent starting: vehicle=%s unit=%s boot=%s outbox=%s pending=%d",
+                "agent starting: vehicle=%s unit=%s boot=%s outbox=%s pending=%d sources=%s",
                 options.vehicle_id,
                 options.unit_id,
                 boot_id,
                 options.outbox_path,
                 outbox.pending_count(),
+                ",".join(s.name for s in sources) or "none",
             )
-            await agent.run(scanner, stop)
+            await agent.run(scanner, stop, sources=sources, on_health=collector.update)
             _log.info("agent stopped: %s", agent.stats)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if metrics is not None:
+            metrics.close()
         outbox.close()
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def _fetch_metrics(address: Address) -> dict[str, float] | None:
+    """The running agent's metric samples by name (labels summed), ``None`` if unreachable."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    host, port = address
+    url = f"http://{host}:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=STATUS_METRICS_TIMEOUT_S) as response:
+            text = response.read().decode("utf-8")
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    samples: dict[str, float] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
+    except ValueError:
+        return None
+    return samples
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
+
+
+def status_report(
+    health: OutboxHealth, live: dict[str, float] | None, now_ms: int
+) -> dict[str, Any]:
+    """The status as one versioned JSON-able dict (pure, for ``--format json`` and tests)."""
+    report: dict[str, Any] = {"version": 1, "outbox": asdict(health)}
+    report["outbox"]["last_delivery"] = _iso(health.last_delivery_ms)
+    if live is None:
+        report["agent"] = None
+        return report
+
+    def number(name: str) -> float | None:
+        value = live.get(name)
+        return None if value is None or math.isnan(value) else value
+
+    last_upload = number("bibo_onboard_last_successful_upload_timestamp_seconds")
+    report["agent"] = {
+        "adverts_per_s": number("bibo_onboard_adverts_per_second"),
+        "adverts_total": number("bibo_onboard_adverts_total"),
+        "last_upload": None if last_upload is None else _iso(round(last_upload * 1000)),
+        "last_upload_age_s": None if last_upload is None else now_ms / 1000 - last_upload,
+        "clock_offset_s": number("bibo_onboard_clock_offset_seconds"),
+        "scanner_restarts": number("bibo_onboard_scanner_restarts_total"),
+        "open_rows": number("bibo_onboard_window_open_rows"),
+    }
+    return report
+
+
+def _format_text(report: dict[str, Any], outbox_path: Path, metrics: Address | None) -> str:
+    o = report["outbox"]
+
+    def age(ms: int | None) -> str:
+        return "-" if ms is None else f"{ms / 1000:.0f} s"
+
+    lines = [
+        f"outbox               {outbox_path} ({o['used_bytes'] / 2**20:.2f} MiB of data)",
+        f"pending batches      {o['pending_batches']}",
+        f"oldest unsent data   {age(o['oldest_unsent_age_ms'])} old",
+        f"quarantined batches  {o['quarantined_batches']}",
+        f"unbatched            {o['unbatched_sightings']} sightings,"
+        f" {o['unbatched_events']} events",
+        f"dropped sightings    {o['dropped_sightings']} (at the disk cap, ever)",
+        f"last delivery        {o['last_delivery'] or 'never'}",
+    ]
+    agent = report["agent"]
+    if metrics is None:
+        lines.append("agent                not asked (--metrics off)")
+    elif agent is None:
+        lines.append(f"agent                not reachable at {metrics[0]}:{metrics[1]}")
+    else:
+        rate = agent["adverts_per_s"]
+        offset = agent["clock_offset_s"]
+        upload_age = agent["last_upload_age_s"]
+        lines.append(
+            "agent                running: "
+            + (f"{rate:.1f} adverts/s" if rate is not None else "adverts/s unknown")
+            + ", last upload "
+            + (f"{upload_age:.0f} s ago" if upload_age is not None else "never")
+            + (f", clock offset {offset:+.1f} s" if offset is not None else "")
+            + f", {agent['scanner_restarts'] or 0:.0f} scanner restarts"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _status(args: argparse.Namespace) -> int:
+    outbox_path: Path = args.outbox
+    metrics = _metrics_address(args.metrics)
+    if not outbox_path.exists():
+        raise CliError(f"--outbox {outbox_path}: no such file (is the agent's outbox elsewhere?)")
+    now = _now_ms()
+    health = read_health(outbox_path, now)
+    live = None if metrics is None else _fetch_metrics(metrics)
+    report = status_report(health, live, now)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(_format_text(report, outbox_path, metrics))
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -185,10 +461,12 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
+        if args.command == "status":
+            return _status(args)
+        logging.basicConfig(
+            level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         options = _options(args)
         asyncio.run(_run(options))
     except (CliError, OutboxError, ScannerError) as exc:

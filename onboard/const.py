@@ -25,8 +25,9 @@ DRAIN_MAX_ATTEMPTS: Final = 5
 
 # --- Outbox ------------------------------------------------------------------------------
 
-OUTBOX_SCHEMA_VERSION: Final = 1
-"""``PRAGMA user_version`` of the outbox file; bump with a migration when the schema changes."""
+OUTBOX_SCHEMA_VERSION: Final = 2
+"""``PRAGMA user_version`` of the outbox file; bump with a migration when the schema changes.
+2: batch bodies stored gzip-compressed, and whether a batch was ever offered to the backend."""
 
 OUTBOX_RECORD_VERSION: Final = 1
 """``version`` stored on every outbox row (events, sightings, batches)."""
@@ -92,3 +93,96 @@ LOG_DETAIL_MAX_CHARS: Final = 300
 RETRY_STATUSES: Final = frozenset({401, 403, 404, 408, 425, 429})
 """4xx answers about the unit or the moment, not the batch (clock skew, secret, unknown
 vehicle, overload): retried, because quarantining them would empty the queue into quarantine."""
+
+# --- Windowing memory --------------------------------------------------------------------
+
+MAX_OPEN_ROWS: Final = 50_000
+"""(window, token) rows held in memory at most, ~12 MB: 200 phones for 250 s of windows,
+far beyond the 1-2 open windows of normal operation or the 30 of the simulator's ticks."""
+
+# --- Sealing and catch-up ----------------------------------------------------------------
+
+OFFLINE_SEAL_INTERVAL_MS: Final = 300_000
+"""While sends fail, seal every 5 min instead of every 10 s: 30x fewer requests to catch up
+after an outage, and larger batches compress better on disk."""
+
+MAX_BATCHES_PER_S: Final = 2.0
+"""Default send rate cap: a fleet of 500 buses catching up sends <= 1000 batches/s in total,
+and one 5000-row batch every 0.5 s drains a 6-hour backlog in minutes."""
+
+HEARTBEAT: Final = True
+"""``bibo onboard run`` seals an empty batch when nothing was heard for an upload interval,
+so the backend learns every <= 10 s that the bus is alive and heard nobody (a be-out)."""
+
+# --- Outbox disk cap ---------------------------------------------------------------------
+
+OUTBOX_CAP_BYTES: Final = 256 * 1024 * 1024
+"""Default disk cap of the outbox: ~50 bus-hours of a crowded bus, weeks of a normal one."""
+
+OUTBOX_CAP_LOW_WATER: Final = 0.9
+"""After hitting the cap, drop down to 90 % of it, so one drop round frees room for minutes
+instead of dropping a little on every seal."""
+
+OUTBOX_UNBATCHED_ROW_BYTES: Final = 48
+"""Approximate on-disk bytes of one unbatched sighting row; sizes a drop of unbatched rows."""
+
+# --- Scanner watchdog --------------------------------------------------------------------
+
+SCANNER_WATCHDOG_TIMEOUT_S: Final = 90.0
+"""Restart scanning after 90 s without any advert: BlueZ stalls show as total silence, and a
+bus in service hears some phone well within that (habluetooth uses the same order)."""
+
+SCANNER_WATCHDOG_MAX_TIMEOUT_S: Final = 900.0
+"""Silence after a restart doubles the next timeout up to 15 min, so an empty bus in the depot
+does not restart the radio every 90 s all night."""
+
+ADAPTER_POWER_CYCLE_S: Final = 2.0
+"""Seconds the adapter stays powered off during a reset, letting BlueZ drop its state."""
+
+# --- Vehicle context ---------------------------------------------------------------------
+
+GPSD_DEFAULT_PORT: Final = 2947
+"""gpsd's IANA-registered port."""
+
+GPSD_MIN_INTERVAL_MS: Final = 1000
+"""One position per second at most: stops are 300+ m apart, so 1 Hz places the bus at a stop,
+and faster receivers (5-10 Hz) would only add bytes."""
+
+GPSD_RECONNECT_MAX_S: Final = 60.0
+"""Reconnect to gpsd with backoff up to once a minute while it is down."""
+
+GPSD_MAX_LINE_BYTES: Final = 65_536
+"""gpsd reports are < 4 kB; a longer line means a broken peer and ends the connection."""
+
+POSITION_DECIMALS: Final = 6
+"""Latitude/longitude rounded to 1e-6 degrees (~0.1 m): GNSS is ~2 m accurate, more digits
+only cost bytes."""
+
+FEED_MAX_BODY_BYTES: Final = 65_536
+"""A vehicle-feed request carries a few events; 64 kB refuses garbage early."""
+
+FEED_MAX_HEADER_BYTES: Final = 8192
+"""Request line plus headers of one feed request at most."""
+
+FEED_REQUEST_TIMEOUT_S: Final = 10.0
+"""A local client sends a request in milliseconds; a stalled one is dropped after 10 s."""
+
+SOURCE_RESTART_DELAY_S: Final = 5.0
+"""A vehicle source that crashed is started again after 5 s."""
+
+# --- Clock offset ------------------------------------------------------------------------
+
+CLOCK_OFFSET_APPLY_MS: Final = 5000
+"""Sign requests with the server-corrected time only when the unit's clock is >= 5 s off:
+an NTP-synced clock is never moved by the Date header's 1 s resolution."""
+
+CLOCK_OFFSET_SAMPLES: Final = 16
+"""Date-header samples intersected for the offset estimate (a few minutes of uploads)."""
+
+# --- Health ------------------------------------------------------------------------------
+
+METRICS_DEFAULT_ADDRESS: Final = "127.0.0.1:9101"
+"""Prometheus metrics on loopback by default; 9101 is unused by the usual exporters."""
+
+STATUS_METRICS_TIMEOUT_S: Final = 1.0
+"""``bibo onboard status`` waits this long for a running agent's metrics."""

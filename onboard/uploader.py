@@ -3,6 +3,10 @@
 The only module of the agent that imports httpx. Failures are classified, never raised:
 network errors, timeouts, 5xx and answers about the unit rather than the batch (see
 ``const.RETRY_STATUSES``) keep the batch for a retry; any other 4xx quarantines it.
+
+Every answer's ``Date`` header feeds a clock-offset estimate; when the unit's clock is
+visibly wrong (``CLOCK_OFFSET_APPLY_MS``) the signed ``X-Bibo-Timestamp`` is corrected by
+it, so a unit that booted without a real-time clock still gets its data in.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 import httpx
@@ -20,9 +25,7 @@ from pydantic import ValidationError
 
 from onboard import wire
 from onboard.const import (
-    BACKOFF_BASE_MS,
-    BACKOFF_CAP_MS,
-    BACKOFF_JITTER,
+    CLOCK_OFFSET_APPLY_MS,
     GZIP_LEVEL,
     HTTP_CONNECT_TIMEOUT_S,
     HTTP_POOL_TIMEOUT_S,
@@ -31,6 +34,16 @@ from onboard.const import (
     LOG_DETAIL_MAX_CHARS,
     RETRY_STATUSES,
 )
+from onboard.timing import ClockOffsetEstimator, backoff_ms, parse_http_date
+
+__all__ = [
+    "UploadOutcome",
+    "UploadStatus",
+    "Uploader",
+    "backoff_ms",
+    "classify_status",
+    "make_client",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -58,26 +71,8 @@ class UploadOutcome:
     http_status: int | None = None
     detail: str = ""
     accepted: wire.BatchAccepted | None = None
-
-
-def backoff_ms(attempt: int, rng_value: float) -> int:
-    """Delay in ms before retry number ``attempt`` (1 = first retry) after failed sends.
-
-    Exponential from ``BACKOFF_BASE_MS``, capped at ``BACKOFF_CAP_MS``; the top
-    ``BACKOFF_JITTER`` fraction is scaled by ``rng_value`` in [0, 1), so the result lies in
-    ``[(1 - BACKOFF_JITTER) * d, d]`` for the un-jittered delay ``d``.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt: expected >= 1, got {attempt}")
-    if not 0.0 <= rng_value <= 1.0:
-        raise ValueError(f"rng_value: expected a number in [0, 1], got {rng_value}")
-    delay = BACKOFF_BASE_MS
-    for _ in range(attempt - 1):
-        if delay >= BACKOFF_CAP_MS:
-            break
-        delay *= 2
-    delay = min(delay, BACKOFF_CAP_MS)
-    return int(delay * (1.0 - BACKOFF_JITTER + BACKOFF_JITTER * rng_value))
+    retry_after_ms: int | None = None
+    """How long the server asked us to wait (``Retry-After`` on a 429 or 503), in ms."""
 
 
 def make_client() -> httpx.AsyncClient:
@@ -124,35 +119,98 @@ class Uploader:
         self._secret = secret
         self._wall_clock = wall_clock
         self._gzip = gzip
+        self._offset = ClockOffsetEstimator()
+        self._offset_applied = False
+        self.last_success_ms: int | None = None
+        """Wall-clock time (epoch ms) of the last answer that stored a batch."""
+
+    @property
+    def gzip(self) -> bool:
+        """Whether bodies are sent gzip-compressed."""
+        return self._gzip
+
+    @property
+    def clock_offset_ms(self) -> int | None:
+        """Estimated ``server clock - wall clock`` in ms, ``None`` before any answer."""
+        return self._offset.offset_ms
+
+    def signing_time(self) -> int:
+        """The ``X-Bibo-Timestamp`` for a request now: the wall clock, corrected by the
+        estimated offset when that is at least ``CLOCK_OFFSET_APPLY_MS``."""
+        now = self._wall_clock()
+        offset = self._offset.offset_ms
+        if offset is None or abs(offset) < CLOCK_OFFSET_APPLY_MS:
+            self._offset_applied = False
+            return now
+        if not self._offset_applied:
+            self._offset_applied = True
+            _log.warning(
+                "the unit's clock is %+.1f s off the backend's; signing with the backend's time",
+                -offset / 1000,
+            )
+        return now + offset
 
     def __repr__(self) -> str:
         return f"Uploader(url={self.url!r}, gzip={self._gzip})"
 
-    def encode(self, body: bytes, timestamp_ms: int) -> tuple[bytes, dict[str, str]]:
+    def encode(
+        self, body: bytes, timestamp_ms: int, gzipped: bytes | None = None
+    ) -> tuple[bytes, dict[str, str]]:
         """The raw request bytes and headers for ``body`` signed at ``timestamp_ms`` (epoch ms).
 
-        gzip uses ``mtime=0`` so the same body always compresses to the same bytes.
+        gzip uses ``mtime=0`` so the same body always compresses to the same bytes;
+        ``gzipped``, if given, is ``body`` already compressed (as the outbox stores it).
         """
+        raw = gzipped if self._gzip and gzipped is not None else self._compress(body)
+        return raw, self._headers(raw, timestamp_ms)
+
+    def _compress(self, body: bytes) -> bytes:
+        if not self._gzip:
+            return body
+        return gzip_module.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+
+    def _headers(self, raw: bytes, timestamp_ms: int) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
-        raw = body
         if self._gzip:
-            raw = gzip_module.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
             headers["Content-Encoding"] = "gzip"
         headers[wire.TIMESTAMP_HEADER] = str(timestamp_ms)
         headers[wire.SIGNATURE_HEADER] = wire.sign(self._secret, timestamp_ms, raw)
-        return raw, headers
+        return headers
 
     async def send(self, body: bytes) -> UploadOutcome:
         """Send one batch body (uncompressed JSON bytes); never raises for network trouble."""
-        raw, headers = self.encode(body, self._wall_clock())
+        return await self.send_stored(body, "identity")
+
+    async def send_stored(
+        self, stored: bytes, encoding: Literal["identity", "gzip"]
+    ) -> UploadOutcome:
+        """Send one batch body as the outbox stores it (JSON, or gzip of it).
+
+        Stored gzip bytes are sent as they are (no recompression on every retry), or
+        decompressed when this uploader sends uncompressed bodies.
+        """
+        if encoding == "gzip":
+            raw = stored if self._gzip else gzip_module.decompress(stored)
+        else:
+            raw = self._compress(stored)
+        return await self._post(raw)
+
+    async def _post(self, raw: bytes) -> UploadOutcome:
+        headers = self._headers(raw, self.signing_time())
+        sent_ms = self._wall_clock()
         try:
             response = await self._client.post(self.url, content=raw, headers=headers)
         except httpx.RequestError as exc:
             detail = f"{type(exc).__name__}: {exc}"[:LOG_DETAIL_MAX_CHARS]
             _log.debug("upload to %s failed, will retry: %s", self.url, detail)
             return UploadOutcome(UploadStatus.RETRY, detail=detail)
+        received_ms = self._wall_clock()
+        date_ms = parse_http_date(response.headers.get("date", ""))
+        if date_ms is not None:
+            self._offset.observe(date_ms, sent_ms, received_ms)
         status = classify_status(response.status_code)
         if status is UploadStatus.DELIVERED:
+            self.last_success_ms = received_ms
             return UploadOutcome(
                 status, response.status_code, accepted=_parse_accepted(response.content)
             )
@@ -168,7 +226,26 @@ class Uploader:
             )
         else:
             _log.debug("upload got HTTP %d, will retry: %s", response.status_code, detail)
-        return UploadOutcome(status, response.status_code, detail=detail)
+        retry_after = None
+        if status is UploadStatus.RETRY:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), date_ms)
+        return UploadOutcome(
+            status, response.status_code, detail=detail, retry_after_ms=retry_after
+        )
+
+
+def parse_retry_after(value: str | None, date_ms: int | None) -> int | None:
+    """``Retry-After`` (delay in seconds, or an HTTP date compared with the answer's
+    ``Date``) as ms to wait; ``None`` if absent or unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value) * 1000
+    when = parse_http_date(value)
+    if when is None or date_ms is None:
+        return None
+    return max(0, when - date_ms)
 
 
 def _parse_accepted(content: bytes) -> wire.BatchAccepted | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -55,26 +57,49 @@ class FakeBackend:
     """The batch endpoint's contract (DESIGN §3) in memory, with injectable failures.
 
     ``fail_rate`` of requests fail, split between "connection refused" (not stored),
-    HTTP 500 (not stored) and "stored, but the answer was lost" (read timeout).
+    HTTP 500 (not stored) and "stored, but the answer was lost" (read timeout). While
+    ``down``, every request is refused. ``clock`` (epoch ms), if set, stamps each request
+    in ``request_times`` and every answer's ``Date``; ``max_skew_ms`` refuses signed
+    timestamps further than that from it, as the real backend does.
     """
 
     secret: bytes = SECRET
     fail_rate: float = 0.0
     seed: int = 0
+    down: bool = False
+    clock: Callable[[], int] | None = None
+    max_skew_ms: int | None = None
     stored: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
     requests: int = 0
     duplicates: int = 0
+    request_times: list[int] = field(default_factory=list)
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        response = self._handle(request)
+        if self.clock is not None:
+            response.headers["Date"] = email.utils.formatdate(self.clock() / 1000, usegmt=True)
+        return response
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
+        if self.clock is not None:
+            self.request_times.append(self.clock())
+        if self.down:
+            raise httpx.ConnectError("network unreachable", request=request)
         raw = request.content
         ts = request.headers[wire.TIMESTAMP_HEADER]
         if not wire.signature_valid(self.secret, ts, raw, request.headers[wire.SIGNATURE_HEADER]):
             return httpx.Response(401, json={"detail": "bad signature"})
+        if (
+            self.max_skew_ms is not None
+            and self.clock is not None
+            and abs(int(ts) - self.clock()) > self.max_skew_ms
+        ):
+            return httpx.Response(401, json={"detail": "timestamp too far from server clock"})
         failure = self.rng.random() < self.fail_rate
         mode = self.rng.randrange(3)
         if failure and mode == 0:

@@ -185,9 +185,12 @@ async def test_a_quarantined_batch_does_not_block_the_next(agent, clock, backend
         agent.outbox.seal(T0 + i, 1000)
     backend.stored[(VEHICLE, "boot-1", 1)] = b"{}"  # same identity, other body: 422
 
-    result = await agent.tick()
+    results = []
+    for _ in range(3):  # one send per tick: the send gap (0.5 s) is longer than a frozen tick
+        results.append(await agent.tick())
+        clock.now += 1000
 
-    assert (result.delivered, result.quarantined) == (2, 1)
+    assert [(r.delivered, r.quarantined) for r in results] == [(1, 0), (0, 1), (1, 0)]
     assert agent.outbox.quarantined_count() == 1
     assert agent.stats.batches_quarantined == 1
 
@@ -276,3 +279,189 @@ async def test_every_sighting_is_delivered_exactly_once_through_a_flaky_link_and
     assert len(rows) > 1000
     events = [e.t for b in backend.batches() for e in b.events]
     assert len(events) == len(set(events)) == 480
+
+
+def build_with(tmp_path, clock, backend, config: AgentConfig, sleep=None):
+    client = httpx.AsyncClient(transport=httpx.MockTransport(backend.handler))
+    outbox = Outbox(tmp_path / "outbox.sqlite3", VEHICLE, UNIT, "boot-1")
+    uploader = Uploader(client, "http://bibo.test", VEHICLE, SECRET, clock)
+    agent = Agent(
+        config, outbox, uploader, clock, rng=random.Random(0).random, sleep=sleep or Sleeps()
+    )
+    return agent, client
+
+
+def seal_batches(agent: Agent, count: int) -> None:
+    for i in range(count):
+        agent.outbox.add_sightings([SightingRow(t=T0, token=token(i), rssi=-60, n=1, tx=None)])
+        agent.outbox.seal(T0, 1000)
+
+
+async def test_sends_keep_the_configured_gap_on_the_data_clock(tmp_path, clock):
+    backend = FakeBackend(clock=clock)
+    agent, client = build_with(tmp_path, clock, backend, AgentConfig(VEHICLE, UNIT))
+    async with client:
+        seal_batches(agent, 4)
+        assert (await agent.tick()).delivered == 1
+        assert (await agent.tick()).delivered == 0  # same instant: the gap is 500 ms
+        clock.now += 499
+        assert (await agent.tick()).delivered == 0
+        clock.now += 1
+        assert (await agent.tick()).delivered == 1
+    gaps = [b - a for a, b in zip(backend.request_times, backend.request_times[1:], strict=False)]
+    assert gaps == [500]
+    agent.outbox.close()
+
+
+async def test_drain_paces_its_sends_with_sleep(tmp_path, clock):
+    backend = FakeBackend()
+    sleeps = Sleeps()
+    config = AgentConfig(VEHICLE, UNIT, max_batches_per_s=4)
+    agent, client = build_with(tmp_path, clock, backend, config, sleep=sleeps)
+    async with client:
+        seal_batches(agent, 3)
+        await agent.drain()
+    assert len(backend.stored) == 3
+    assert sleeps.waits == [0.25, 0.25]
+    agent.outbox.close()
+
+
+async def test_while_sends_fail_batches_are_sealed_rarely(tmp_path, clock):
+    backend = FakeBackend(down=True)
+    agent, client = build_with(tmp_path, clock, backend, AgentConfig(VEHICLE, UNIT))
+    async with client:
+        for second in range(0, 1200, 5):  # 20 minutes offline, an advert and a tick every 5 s
+            clock.now = T0 + second * 1000
+            agent.on_advertisement(*advert(token(1)))
+            await agent.tick()
+        offline_batches = agent.outbox.pending_count()
+        backend.down = False
+        for _ in range(600):
+            clock.now += 1000
+            await agent.tick()
+            if agent.outbox.pending_count() == 0:
+                break
+    # Sealed at 10 s (whose send fails), then every 5 minutes (310, 610, 910 s), not every 10 s.
+    assert offline_batches == 4
+    assert agent.outbox.pending_count() == 0
+    assert len(backend.sighting_rows()) == 240
+    agent.outbox.close()
+
+
+async def test_heartbeat_seals_an_empty_batch_when_nothing_was_heard(tmp_path, clock):
+    backend = FakeBackend()
+    config = AgentConfig(VEHICLE, UNIT, heartbeat=True)
+    agent, client = build_with(tmp_path, clock, backend, config)
+    async with client:
+        for _ in range(31):
+            await agent.tick()
+            clock.now += 1000
+    batches = backend.batches()
+    assert len(batches) == 4  # at 0, 10, 20 and 30 s
+    assert all(len(b.sightings) == 0 and not b.events for b in batches)
+    agent.outbox.close()
+
+
+async def test_windowing_memory_full_refuses_new_rows_and_counts_them(tmp_path, clock, backend):
+    agent, client = build_with(
+        tmp_path, clock, backend, AgentConfig(VEHICLE, UNIT, max_open_rows=2)
+    )
+    async with client:
+        for i in range(3):
+            agent.on_advertisement(*advert(token(i)))
+        agent.on_advertisement(*advert(token(0)))  # an existing row still counts
+        assert agent.stats.window_full == 1
+        assert agent.stats.adverts_windowed == 3
+    agent.outbox.close()
+
+
+def test_an_advert_that_breaks_the_handler_is_counted_not_raised(agent):
+    device, adv = advert(token(1))
+    agent.on_advertisement_safe(device, adv._replace(service_data=None))
+    agent.on_advertisement_safe(device, adv)
+
+    assert agent.stats.advert_errors == 1
+    assert agent.stats.adverts_windowed == 1
+
+
+async def test_health_snapshot_counts_adverts_and_outbox(agent, clock):
+    agent.on_advertisement(*advert(token(1)))
+    agent.on_advertisement(*make_advertisement(address="AA", service_data={}, rssi=-50))
+    agent.on_advertisement(
+        *make_advertisement(address="AA", service_data={wire.SERVICE_UUID: b"\x01"}, rssi=-50)
+    )
+    clock.now += 1000
+    agent.record()
+
+    health = agent.health()
+
+    assert health.adverts["windowed"] == 1
+    assert health.adverts["ignored"] == 1
+    assert health.adverts["malformed_wrong_length"] == 1
+    assert health.outbox.pending_batches == 1
+    assert health.outbox.oldest_unsent_age_ms == 0
+    assert health.last_upload_ms is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_batches_per_s", 0.0),
+        ("max_batches_per_s", float("inf")),
+        ("offline_seal_interval_ms", -1),
+        ("max_open_rows", 0),
+        ("watchdog_timeout_s", 0.0),
+        ("reset_adapter_after", -1),
+    ],
+)
+def test_config_refuses_nonsense_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        AgentConfig(VEHICLE, UNIT, **{field: value})
+
+
+async def test_at_the_disk_cap_sightings_are_dropped_counted_and_events_still_arrive(
+    tmp_path, clock
+):
+    backend = FakeBackend(down=True)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(backend.handler))
+    outbox = Outbox(tmp_path / "outbox.sqlite3", VEHICLE, UNIT, "boot-1", max_bytes=150_000)
+    uploader = Uploader(client, "http://bibo.test", VEHICLE, SECRET, clock)
+    agent = Agent(AgentConfig(VEHICLE, UNIT), outbox, uploader, clock, sleep=Sleeps())
+    crowd = random.Random(4)
+    async with client:
+        for second in range(120):  # two minutes offline in a crowd of fresh tokens
+            clock.now = T0 + second * 1000
+            for _ in range(100):
+                agent.on_advertisement(*advert(crowd.randbytes(16), rssi=-70))
+            agent.on_event(wire.PositionEvent(t=clock.now, lat=51.5, lon=8.0))
+            await agent.tick()
+        health = agent.health()
+        backend.down = False
+        await agent.drain()
+    outbox.close()
+
+    assert health.outbox.dropped_sightings > 0
+    assert health.outbox.used_bytes <= 150_000
+    delivered = len(backend.sighting_rows())
+    assert delivered + health.outbox.dropped_sightings == agent.stats.sighting_rows
+    assert len([e for b in backend.batches() for e in b.events]) == 120
+
+
+async def test_the_agent_waits_as_long_as_the_server_asks(tmp_path, clock):
+    requests = []
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        requests.append(clock.now)
+        return httpx.Response(429, headers={"Retry-After": "60"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(busy))
+    outbox = Outbox(tmp_path / "outbox.sqlite3", VEHICLE, UNIT, "boot-1")
+    uploader = Uploader(client, "http://bibo.test", VEHICLE, SECRET, clock)
+    agent = Agent(AgentConfig(VEHICLE, UNIT), outbox, uploader, clock, rng=lambda: 0.0)
+    async with client:
+        seal_batches(agent, 1)
+        for _ in range(70):
+            await agent.tick()
+            clock.now += 1000
+    outbox.close()
+    assert [t - T0 for t in requests] == [0, 60_000]

@@ -10,7 +10,8 @@ import inspect
 import typing
 
 from bleak import BleakScanner
-from bleak.args.bluez import BlueZScannerArgs
+from bleak.args.bluez import BlueZScannerArgs, OrPattern
+from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
@@ -62,3 +63,33 @@ def test_bleak_scanner_has_async_start_and_stop():
 
 def test_bleak_error_is_an_exception():
     assert issubclass(BleakError, Exception)
+
+
+def test_bluez_passive_scanning_arguments_exist():
+    assert "or_patterns" in BlueZScannerArgs.__annotations__
+    assert OrPattern._fields == ("start_position", "ad_data_type", "content_of_pattern")
+    assert AdvertisementDataType.SERVICE_DATA_UUID16 == 0x16
+    assert AdvertisementDataType.SERVICE_DATA_UUID128 == 0x21
+    assert "passive" in typing.get_args(
+        typing.get_type_hints(BleakScanner.__init__)["scanning_mode"]
+    )
+
+
+def test_dbus_fast_has_what_the_adapter_reset_uses():
+    from dbus_fast import BusType, Message, MessageType, Variant
+    from dbus_fast.aio import MessageBus
+
+    assert BusType.SYSTEM
+    assert MessageType.ERROR
+    assert inspect.iscoroutinefunction(MessageBus.connect)
+    assert inspect.iscoroutinefunction(MessageBus.call)
+    assert Variant("b", True).value is True
+    message = Message(
+        destination="org.bluez",
+        path="/org/bluez/hci0",
+        interface="org.freedesktop.DBus.Properties",
+        member="Set",
+        signature="ssv",
+        body=["org.bluez.Adapter1", "Powered", Variant("b", False)],
+    )
+    assert (message.member, message.signature) == ("Set", "ssv")

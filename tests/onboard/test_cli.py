@@ -75,6 +75,16 @@ def test_secret_that_is_not_hex_is_refused_without_echoing_it(tmp_path, capsys):
         (["--unit-id", "bad id with spaces"], "--unit-id"),
         (["--upload-interval-s", "0"], "--upload-interval-s"),
         (["--service-uuid", "not-a-uuid"], "service_uuid"),
+        (["--adapter", "/dev/hci0"], "--adapter"),
+        (["--outbox-cap-mb", "0"], "--outbox-cap-mb"),
+        (["--max-batches-per-s", "-1"], "--max-batches-per-s"),
+        (["--max-batches-per-s", "nan"], "--max-batches-per-s"),
+        (["--watchdog-s", "0"], "--watchdog-s"),
+        (["--reset-adapter-after", "-2"], "--reset-adapter-after"),
+        (["--gpsd", "localhost:gps"], "--gpsd"),
+        (["--gpsd", "localhost:99999"], "--gpsd"),
+        (["--vehicle-feed", "127.0.0.1"], "--vehicle-feed"),
+        (["--metrics", "nowhere"], "--metrics"),
     ],
 )
 def test_bad_options_are_named(secret_file, capsys, extra, needle):
@@ -98,3 +108,17 @@ def test_bad_vehicle_and_backend_are_named(secret_file, capsys):
 def test_unreadable_outbox_is_one_line(secret_file, tmp_path, capsys):
     assert main(run_args(secret_file, "--outbox", str(tmp_path / "missing-dir" / "o.db"))) == 2
     assert_one_line_error(capsys, "outbox")
+
+
+def test_status_of_a_missing_outbox_is_one_line(tmp_path, capsys):
+    assert main(["status", "--outbox", str(tmp_path / "nope.sqlite3")]) == 2
+    assert_one_line_error(capsys, "--outbox", "nope.sqlite3")
+
+
+def test_address_parsing():
+    from onboard.cli import _address
+
+    assert _address("127.0.0.1:8472", "--x") == ("127.0.0.1", 8472)
+    assert _address("[::1]:2947", "--x") == ("::1", 2947)
+    assert _address("gps.local", "--gpsd", 2947) == ("gps.local", 2947)
+    assert _address("[::1]", "--gpsd", 2947) == ("::1", 2947)

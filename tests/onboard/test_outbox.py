@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import sqlite3
 import subprocess
 import sys
@@ -10,8 +12,8 @@ import textwrap
 import pytest
 
 from onboard import wire
-from onboard.const import MAX_BATCH_SIGHTINGS, OUTBOX_SCHEMA_VERSION
-from onboard.outbox import Outbox, OutboxError, OutboxErrorReason
+from onboard.const import MAX_BATCH_EVENTS, MAX_BATCH_SIGHTINGS, OUTBOX_SCHEMA_VERSION
+from onboard.outbox import Outbox, OutboxError, OutboxErrorReason, read_health
 from onboard.windowing import SightingRow
 from tests.onboard.conftest import T0, UNIT, VEHICLE, token
 
@@ -203,3 +205,214 @@ def test_a_closed_outbox_says_so(path):
         box.pending()
 
     assert info.value.reason is OutboxErrorReason.CLOSED
+
+
+# --- compression, schema migration, read-only health ------------------------------------
+
+
+def test_bodies_are_stored_gzipped_and_read_back_as_json(path):
+    with Outbox(path, VEHICLE, UNIT, "boot-1") as box:
+        box.add_sightings(rows(200))
+        box.seal(T0, 1000)
+        [sealed] = box.pending()
+
+    assert sealed.encoding == "gzip"
+    assert sealed.gzipped == sealed.stored
+    assert len(sealed.stored) < len(sealed.body) / 2
+    assert wire.Batch.model_validate_json(sealed.body).seq == 0
+
+
+def test_uncompressed_outbox_stores_json(path):
+    with Outbox(path, VEHICLE, UNIT, "boot-1", compress=False) as box:
+        box.add_sightings(rows(2))
+        box.seal(T0, 1000)
+        [sealed] = box.pending()
+
+    assert sealed.encoding == "identity"
+    assert sealed.gzipped is None
+    assert sealed.stored == sealed.body
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL,
+    t INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE sightings (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL,
+    t INTEGER NOT NULL, token BLOB NOT NULL, rssi INTEGER NOT NULL, n INTEGER NOT NULL,
+    tx INTEGER);
+CREATE TABLE batches (seq INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+    vehicle_id TEXT NOT NULL, unit_id TEXT NOT NULL, boot_id TEXT NOT NULL,
+    sealed_at INTEGER NOT NULL, n_events INTEGER NOT NULL, n_sightings INTEGER NOT NULL,
+    body BLOB NOT NULL, status TEXT NOT NULL CHECK (status IN ('pending', 'quarantined')),
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX batches_status_seq ON batches (status, seq);
+INSERT INTO meta VALUES ('next_seq', 8);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_outbox_is_migrated_and_its_batches_resent_unchanged(path):
+    body = b'{"version":1,"vehicle_id":"RLG-4711","seq":7}'
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.execute(
+        "INSERT INTO batches VALUES (7, 1, ?, ?, 'boot-0', ?, 0, 1, ?, 'pending', 0, NULL)",
+        (VEHICLE, UNIT, T0, body),
+    )
+    db.commit()
+    db.close()
+
+    with Outbox(path, VEHICLE, UNIT, "boot-1") as box:
+        [old] = box.pending()
+        box.add_sightings(rows(1))
+        new_seq = box.seal(T0 + 1, 1000)
+
+    assert (old.seq, old.body, old.encoding) == (7, body, "identity")
+    assert old.offered, "a v1 agent may have sent it: never rewritten by the disk cap"
+    assert new_seq == 8
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone() == (OUTBOX_SCHEMA_VERSION,)
+        assert db.execute("SELECT body FROM batches WHERE seq = 7").fetchone() == (body,)
+    finally:
+        db.close()
+
+
+def test_health_is_readable_read_only_while_the_agent_writes(path, outbox):
+    outbox.add_sightings(rows(3))
+    outbox.add_events([wire.DoorsOpenEvent(t=T0 + 10)])
+    outbox.seal(T0 + 1000, 1000)
+    outbox.add_sightings(rows(2, t=T0 + 1000))
+    outbox.mark_delivered(0, now_ms=T0 + 1500)
+    outbox.add_sightings(rows(1, t=T0 + 2000))
+    outbox.seal(T0 + 3000, 1000)
+
+    health = read_health(path, T0 + 4000)
+
+    assert health == outbox.health(T0 + 4000)
+    assert (health.pending_batches, health.unbatched_sightings) == (1, 0)
+    assert health.last_delivery_ms == T0 + 1500
+    assert health.oldest_unsent_age_ms == 1000
+    assert health.used_bytes > 0
+
+
+def test_read_health_of_something_else_says_so(tmp_path):
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not a database at all" * 100)
+
+    with pytest.raises(OutboxError) as info:
+        read_health(junk, T0)
+
+    assert info.value.reason is OutboxErrorReason.UNREADABLE
+
+
+# --- the disk cap -----------------------------------------------------------------------
+
+CAP = 200_000
+
+
+def noisy_rows(count: int, t: int, seed: int) -> list[SightingRow]:
+    """Rows with random tokens: they barely compress, so the cap is reached quickly."""
+    rnd = random.Random(seed)
+    return [
+        SightingRow(t=t, token=rnd.randbytes(16), rssi=-60 - i % 40, n=1, tx=None)
+        for i in range(count)
+    ]
+
+
+def fill(box: Outbox, batches: int, *, with_events: bool = True) -> int:
+    """Seal ``batches`` batches of 300 rows (and an event each); returns rows added."""
+    for i in range(batches):
+        box.add_sightings(noisy_rows(300, T0 + i * 1000, seed=i))
+        if with_events:
+            box.add_events([wire.ArrivalEvent(t=T0 + i * 1000, stop_id="de:05974:1001")])
+        box.seal(T0 + i * 1000, 1000)
+    return 300 * batches
+
+
+def batch_rows(path) -> list[tuple[int, int, int, int]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT seq, n_events, n_sightings, offered FROM batches ORDER BY seq"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def test_at_the_cap_the_oldest_sightings_go_first_and_events_stay(path, caplog):
+    with Outbox(path, VEHICLE, UNIT, "boot-1", max_bytes=CAP) as box:
+        box.add_sightings(noisy_rows(300, T0 - 1000, seed=99))
+        box.seal(T0 - 1000, 1000)
+        box.mark_offered(0)  # handed to the backend: its sightings must never change
+        with caplog.at_level(logging.WARNING, logger="onboard.outbox"):
+            added = 300 + fill(box, 60)
+            assert box.used_bytes() <= CAP
+        dropped = box.dropped_sightings()
+        kept = box.pending()
+
+    assert dropped > 0
+    assert sum(b.n_sightings for b in kept) == added - dropped
+    assert len(kept) == 61, "batches with events are stripped, never removed"
+    assert sum(b.n_events for b in kept) == 60
+    assert kept[0].n_sightings == 300, "the offered batch keeps its sightings"
+    with_sightings = [b.seq for b in kept[1:] if b.n_sightings]
+    assert with_sightings == list(range(61 - len(with_sightings), 61)), "oldest dropped first"
+    stripped = wire.Batch.model_validate_json(kept[1].body)
+    assert (stripped.seq, len(stripped.sightings), len(stripped.events)) == (1, 0, 1)
+    assert any("dropped the" in r.getMessage() for r in caplog.records)
+    assert all("\n" not in r.getMessage() for r in caplog.records)
+    assert read_health(path, T0).dropped_sightings == dropped
+
+
+def test_batches_without_events_are_removed_entirely_at_the_cap(path):
+    with Outbox(path, VEHICLE, UNIT, "boot-1", max_bytes=CAP) as box:
+        added = fill(box, 60, with_events=False)
+        kept = box.pending()
+        assert box.used_bytes() <= CAP
+        assert sum(b.n_sightings for b in kept) == added - box.dropped_sightings()
+    assert kept[0].seq > 0
+    assert [b.seq for b in kept] == list(range(kept[0].seq, 60))
+
+
+def test_quarantined_batches_lose_their_sightings_too(path):
+    with Outbox(path, VEHICLE, UNIT, "boot-1", max_bytes=CAP) as box:
+        fill(box, 1)
+        box.mark_offered(0)
+        box.quarantine(0, "HTTP 422: refused")
+        fill(box, 60)
+        assert box.used_bytes() <= CAP
+    assert batch_rows(path)[0] == (0, 1, 0, 1)
+
+
+def test_unbatched_rows_are_dropped_when_no_sealed_sightings_are_left(path):
+    with Outbox(path, VEHICLE, UNIT, "boot-1", max_bytes=CAP) as box:
+        for i in range(40):
+            box.add_sightings(noisy_rows(300, T0 + i * 1000, seed=i))
+        assert box.used_bytes() <= CAP
+        left = box.health(T0).unbatched_sightings
+        assert left + box.dropped_sightings() == 40 * 300
+        oldest = box._conn.execute("SELECT MIN(t) FROM sightings").fetchone()[0]
+    assert oldest > T0, "the oldest rows went first"
+
+
+def test_events_alone_over_the_cap_are_kept_and_logged_once(path, caplog):
+    with (
+        caplog.at_level(logging.WARNING, logger="onboard.outbox"),
+        Outbox(path, VEHICLE, UNIT, "boot-1", max_bytes=40_000) as box,
+    ):
+        for i in range(10):
+            box.add_events(
+                [wire.DoorsOpenEvent(t=T0 + i * 1000 + k) for k in range(MAX_BATCH_EVENTS // 10)]
+            )
+            box.seal(T0 + i * 1000, 1000)
+        assert box.used_bytes() > 40_000
+        assert box.dropped_sightings() == 0
+        assert sum(b.n_events for b in box.pending()) == 10 * (MAX_BATCH_EVENTS // 10)
+    warnings = [r for r in caplog.records if "never dropped" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_cap_must_be_positive(path):
+    with pytest.raises(ValueError, match="max_bytes"):
+        Outbox(path, VEHICLE, UNIT, "boot-1", max_bytes=0)

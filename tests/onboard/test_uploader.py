@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import logging
 
@@ -10,8 +11,14 @@ import pytest
 
 from onboard import wire
 from onboard.const import BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_JITTER
-from onboard.uploader import Uploader, UploadStatus, backoff_ms, classify_status
-from tests.onboard.conftest import SECRET, VEHICLE
+from onboard.uploader import (
+    Uploader,
+    UploadStatus,
+    backoff_ms,
+    classify_status,
+    parse_retry_after,
+)
+from tests.onboard.conftest import SECRET, VEHICLE, FakeBackend
 
 BODY = b'{"version":1,"seq":0}'
 NOW = 1_795_421_234_567
@@ -178,3 +185,89 @@ def test_backoff_refuses_nonsense(attempt, rng_value):
 def test_empty_secret_is_refused():
     with pytest.raises(ValueError, match="secret"):
         Uploader(httpx.AsyncClient(), "http://x", VEHICLE, b"", lambda: NOW)
+
+
+async def test_stored_gzip_bytes_are_sent_as_they_are():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"inserted": 1, "duplicate": False})
+
+    stored = gzip.compress(BODY, mtime=0)
+    uploader, client = make(handler)
+    async with client:
+        await uploader.send_stored(stored, "gzip")
+    plain, plain_client = make(handler, gzip_body=False)
+    async with plain_client:
+        await plain.send_stored(stored, "gzip")
+        await plain.send_stored(BODY, "identity")
+
+    assert seen[0].content == stored
+    assert seen[0].headers["content-encoding"] == "gzip"
+    assert seen[1].content == BODY
+    assert "content-encoding" not in seen[1].headers
+    assert seen[2].content == BODY
+
+
+async def test_a_wrong_unit_clock_is_corrected_from_the_date_header(caplog):
+    """The unit booted without a real-time clock, 2 hours behind: the first request is
+    refused (401) but its answer's Date fixes the signing time of the next."""
+    server = FakeBackend(clock=lambda: NOW, max_skew_ms=300_000)
+    unit_clock = NOW - 7_200_000
+    client = httpx.AsyncClient(transport=httpx.MockTransport(server.handler))
+    uploader = Uploader(client, "http://bibo.test", VEHICLE, SECRET, lambda: unit_clock)
+    batch = wire.Batch(
+        version=1, vehicle_id=VEHICLE, unit_id="u", boot_id="b", seq=0, sent_at=NOW, window_ms=1000
+    )
+    body = batch.model_dump_json().encode()
+
+    with caplog.at_level(logging.WARNING, logger="onboard.uploader"):
+        async with client:
+            first = await uploader.send(body)
+            second = await uploader.send(body)
+
+    assert (first.status, first.http_status) == (UploadStatus.RETRY, 401)
+    assert second.status is UploadStatus.DELIVERED
+    assert uploader.clock_offset_ms is not None
+    assert abs(uploader.clock_offset_ms - 7_200_000) < 1000
+    assert uploader.last_success_ms == unit_clock
+    assert any("clock" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_small_offset_leaves_the_signing_time_alone():
+    server_now = NOW + 1200
+    uploader, client = make(
+        lambda request: httpx.Response(
+            200,
+            json={"inserted": 0, "duplicate": True},
+            headers={"Date": email.utils.formatdate(server_now / 1000, usegmt=True)},
+        )
+    )
+    async with client:
+        await uploader.send(BODY)
+
+    assert uploader.clock_offset_ms is not None
+    assert uploader.signing_time() == NOW
+
+
+async def test_retry_after_is_read_from_429_and_503():
+    uploader, client = make(answer(429, headers={"Retry-After": "7"}))
+    async with client:
+        outcome = await uploader.send(BODY)
+    assert (outcome.status, outcome.retry_after_ms) == (UploadStatus.RETRY, 7000)
+
+    date = email.utils.formatdate(NOW / 1000, usegmt=True)
+    later = email.utils.formatdate(NOW / 1000 + 30, usegmt=True)
+    uploader, client = make(answer(503, headers={"Retry-After": later, "Date": date}))
+    async with client:
+        outcome = await uploader.send(BODY)
+    assert outcome.retry_after_ms == 30_000
+
+
+@pytest.mark.parametrize(
+    ("value", "date_ms", "expected"),
+    [(None, None, None), ("soon", NOW, None), ("Sun, 06 Nov 1994 08:49:37 GMT", None, None)],
+)
+def test_unusable_retry_after_is_none(value, date_ms, expected):
+    assert parse_retry_after(value, date_ms) is expected

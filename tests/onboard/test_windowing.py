@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboard.windowing import SightingRow, Windower
+from onboard.windowing import AddResult, SightingRow, Windower
 from tests.onboard.conftest import T0, token
 
 A, B = token(1), token(2)
@@ -86,3 +86,47 @@ def test_flush_all_takes_open_windows_and_later_adverts_there_are_refused():
 def test_window_must_be_positive(window_ms):
     with pytest.raises(ValueError, match="window_ms"):
         Windower(window_ms)
+
+
+def test_max_open_rows_must_be_positive():
+    with pytest.raises(ValueError, match="max_open_rows"):
+        Windower(1000, max_open_rows=0)
+
+
+def test_a_crowded_bus_holds_one_or_two_windows_of_rows():
+    """200 phones advertising at 10 Hz for a minute, flushed once a second."""
+    phones = [token(p) for p in range(200)]
+    w = Windower(1000)
+    peak = 0
+    for tenth in range(600):
+        t = T0 + tenth * 100
+        for phone in phones:
+            w.add(t + phone[0] % 100, phone, -60 - phone[1] % 30, -8)
+        if tenth % 10 == 9:
+            rows = w.flush(t + 100)
+            assert len(rows) == 200
+            assert all(r.n == 10 for r in rows)
+        peak = max(peak, w.open_rows)
+    assert peak <= 2 * len(phones)
+
+
+def test_at_the_row_cap_new_rows_are_refused_and_existing_rows_still_count():
+    w = Windower(1000, max_open_rows=2)
+
+    assert w.add_checked(T0, A, -60, None) is AddResult.ADDED
+    assert w.add_checked(T0 + 1000, B, -60, None) is AddResult.ADDED
+    assert w.add_checked(T0, B, -60, None) is AddResult.FULL
+    assert w.add_checked(T0 + 2000, A, -60, None) is AddResult.FULL
+    assert w.add_checked(T0, A, -50, None) is AddResult.ADDED
+
+    assert w.flush(T0 + 1000) == [SightingRow(t=T0, token=A, rssi=-50, n=2, tx=None)]
+    assert w.open_rows == 1
+    assert w.add_checked(T0 + 1500, A, -60, None) is AddResult.ADDED
+
+
+def test_late_and_full_are_told_apart():
+    w = Windower(1000, max_open_rows=1)
+    w.add(T0, A, -60, None)
+    w.flush(T0 + 1000)
+
+    assert w.add_checked(T0 + 10, A, -60, None) is AddResult.LATE

@@ -1,0 +1,140 @@
+"""Prometheus metrics of the agent on a local port (prometheus-client).
+
+The agent builds a ``HealthSnapshot`` every tick on its own thread; the metrics server
+(prometheus-client's, on a daemon thread) only reads the latest snapshot, so scraping never
+touches the outbox's SQLite connection. Metric names start with ``bibo_onboard_``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from onboard.health import HealthSnapshot
+
+
+def _seconds(ms: int | None) -> float:
+    return math.nan if ms is None else ms / 1000
+
+
+class SnapshotCollector(Collector):
+    """A Prometheus collector serving the latest ``HealthSnapshot`` (none: no samples)."""
+
+    def __init__(self) -> None:
+        self.snapshot: HealthSnapshot | None = None
+
+    def update(self, snapshot: HealthSnapshot) -> None:
+        """Replace the served snapshot (an atomic reference swap)."""
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snapshot
+        if s is None:
+            return
+        adverts = CounterMetricFamily(
+            "bibo_onboard_adverts", "Adverts received, by outcome", labels=["outcome"]
+        )
+        for outcome, count in sorted(s.adverts.items()):
+            adverts.add_metric([outcome], count)
+        yield adverts
+        yield _gauge(
+            "bibo_onboard_adverts_per_second", "Adverts received per second", s.adverts_per_s
+        )
+        yield _gauge(
+            "bibo_onboard_window_open_rows", "(window, token) rows held in memory", s.open_rows
+        )
+        yield CounterMetricFamily(
+            "bibo_onboard_vehicle_events", "Vehicle events received", value=s.events
+        )
+        o = s.outbox
+        yield _gauge(
+            "bibo_onboard_outbox_pending_batches",
+            "Sealed batches waiting (queue depth)",
+            o.pending_batches,
+        )
+        yield _gauge(
+            "bibo_onboard_outbox_quarantined_batches",
+            "Batches the backend refused, kept for the operator",
+            o.quarantined_batches,
+        )
+        yield _gauge(
+            "bibo_onboard_outbox_unbatched_sightings",
+            "Sighting rows on disk not yet sealed into a batch",
+            o.unbatched_sightings,
+        )
+        yield _gauge(
+            "bibo_onboard_outbox_oldest_unsent_age_seconds",
+            "Age of the oldest data not yet delivered (NaN when none waits)",
+            _seconds(o.oldest_unsent_age_ms),
+        )
+        yield _gauge("bibo_onboard_outbox_bytes", "Bytes of data in the outbox file", o.used_bytes)
+        yield CounterMetricFamily(
+            "bibo_onboard_outbox_dropped_sightings",
+            "Sighting rows dropped at the outbox disk cap (over the file's life)",
+            value=o.dropped_sightings,
+        )
+        uploads = CounterMetricFamily(
+            "bibo_onboard_uploads", "Batch sends, by outcome", labels=["outcome"]
+        )
+        for outcome, count in sorted(s.uploads.items()):
+            uploads.add_metric([outcome], count)
+        yield uploads
+        yield _gauge(
+            "bibo_onboard_last_successful_upload_timestamp_seconds",
+            "Unix time of the last batch the backend stored (NaN before the first)",
+            _seconds(s.last_upload_ms),
+        )
+        yield _gauge(
+            "bibo_onboard_clock_offset_seconds",
+            "Backend clock minus unit clock, from HTTP Date (NaN before the first answer)",
+            _seconds(s.clock_offset_ms),
+        )
+        yield CounterMetricFamily(
+            "bibo_onboard_scanner_restarts",
+            "Scanner restarts by the watchdog",
+            value=s.scanner_restarts,
+        )
+        yield CounterMetricFamily(
+            "bibo_onboard_adapter_resets",
+            "Bluetooth adapter power cycles by the watchdog",
+            value=s.adapter_resets,
+        )
+        sources = CounterMetricFamily(
+            "bibo_onboard_source", "Vehicle source counters", labels=["source", "counter"]
+        )
+        for name, counters in sorted(s.sources.items()):
+            for counter, value in sorted(counters.items()):
+                sources.add_metric([name, counter], value)
+        yield sources
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def make_registry() -> tuple[CollectorRegistry, SnapshotCollector]:
+    """A registry holding only the agent's metrics (no process defaults, nothing global)."""
+    registry = CollectorRegistry(auto_describe=False)
+    collector = SnapshotCollector()
+    registry.register(collector)
+    return registry, collector
+
+
+class MetricsServer:
+    """prometheus-client's HTTP server for ``registry`` on ``host:port`` (0: a free port)."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self._server: Any
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.port = int(self._server.server_port)
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

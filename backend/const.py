@@ -24,9 +24,10 @@ VEHICLE_UPLOAD_BURST: Final = 30.0
 """A unit uploads every 10 s; catching up after an outage it may send faster, but more than
 two batches a second sustained means a runaway unit."""
 
-SIGNUPS_PER_S: Final = 1.0
-SIGNUP_BURST: Final = 20.0
-"""Passenger sign-ups per client address (the public route): a person signs up once."""
+SIGNUPS_PER_S: Final = 5.0
+SIGNUP_BURST: Final = 300.0
+"""Passenger sign-ups per client address (the public route). Generous, because behind a
+proxy or carrier-grade NAT many people share an address; it stops a scripted flood."""
 
 RATE_LIMIT_KEYS: Final = 100_000
 """Keys a rate limiter remembers; the least recently seen are forgotten beyond that."""

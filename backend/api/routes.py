@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from backend import repository, services
 from backend.api.deps import CurrentOperator, CurrentPassenger, ServiceDay, SessionDep
@@ -128,11 +129,15 @@ async def _read_limited(request: Request) -> bytes | None:
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
         return None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The unit went away mid-upload (power cut, lost link); it will resend the batch.
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="client disconnected") from None
     return b"".join(chunks)
 
 

@@ -1,0 +1,340 @@
+"""The operator pages through the ASGI app: login, CSRF, throttling, roles, the trip list and
+CSV, the trip page's trace plot, corrections and disputes with their re-billing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from backend import billing, disputes, repository, reviews
+from backend.api.rendering import euros
+from backend.db import make_sessionmaker, transaction
+from backend.web.const import LOGIN_MAX_FAILURES, LOGIN_WINDOW
+from tests.backend.conftest import RIDE_DAYS, RIDE_STOPS
+from tests.web.conftest import PASSWORD, add_operator, csrf_of, login
+
+NOV = "2026-11"
+
+
+async def _login_form(client) -> str:
+    return csrf_of((await client.get("/ops/login")).text)
+
+
+def _first_trip(engine, passenger_id: str) -> str:
+    with make_sessionmaker(engine)() as session:
+        return billing.effective_trips(session, passenger_id, RIDE_DAYS[0], RIDE_DAYS[0])[0].trip_id
+
+
+# --- login, sessions, CSRF, throttling ------------------------------------------------------
+
+
+async def test_pages_send_a_visitor_to_the_login(client):
+    response = await client.get("/ops/trips?day=2026-11-03")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ops/login?next=/ops/trips%3Fday%3D2026-11-03"
+
+
+async def test_login_opens_the_dashboard_and_logout_ends_the_session(client, engine, clock):
+    csrf = await login(client, engine, "viewer")
+    dashboard = await client.get("/ops/")
+    assert "Dashboard" in dashboard.text
+    assert "viewer web" in dashboard.text
+    assert dashboard.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in dashboard.headers["content-security-policy"]
+    css = await client.get("/ops/static/ops.css")
+    assert css.headers["content-type"].startswith("text/css")
+    assert "svg.trace" in css.text
+    logout = await client.post("/ops/logout", data={"csrf_token": csrf})
+    assert logout.status_code == 303
+    assert (await client.get("/ops/")).status_code == 303
+
+
+async def test_login_goes_back_to_the_page_asked_for_but_never_off_site(client, engine, clock):
+    name = add_operator(engine, "viewer")
+    for asked, lands in (("/ops/disputes", "/ops/disputes"), ("https://evil.example/", "/ops/")):
+        client.cookies.clear()
+        response = await client.post(
+            "/ops/login",
+            data={
+                "name": name,
+                "password": PASSWORD,
+                "next": asked,
+                "csrf_token": await _login_form(client),
+            },
+        )
+        assert response.headers["location"] == lands
+
+
+async def test_a_wrong_password_is_refused(client, engine, clock):
+    name = add_operator(engine, "agent")
+    for who in (name, "nobody at all"):
+        response = await client.post(
+            "/ops/login",
+            data={
+                "name": who,
+                "password": "wrong password",
+                "csrf_token": await _login_form(client),
+            },
+        )
+        assert response.status_code == 401
+        assert "Wrong operator name or password" in response.text
+    assert (await client.get("/ops/")).status_code == 303
+
+
+async def test_login_is_throttled_after_five_failures_for_a_name(client, engine, clock):
+    name = add_operator(engine, "agent")
+    other = add_operator(engine, "viewer")
+
+    async def attempt(who: str, password: str):
+        client.cookies.clear()  # a fresh visitor each time
+        return await client.post(
+            "/ops/login",
+            data={"name": who, "password": password, "csrf_token": await _login_form(client)},
+        )
+
+    for _ in range(LOGIN_MAX_FAILURES):
+        assert (await attempt(name, "guess guess guess")).status_code == 401
+    throttled = await attempt(name, PASSWORD)  # even the right password waits
+    assert throttled.status_code == 429
+    assert "Too many failed logins" in throttled.text
+    assert 0 < int(throttled.headers["retry-after"]) <= LOGIN_WINDOW.total_seconds()
+    assert (await attempt(name.upper(), "guess")).status_code == 429  # same name, other case
+    assert (await attempt(other, PASSWORD)).status_code == 303  # other names are not affected
+
+    clock.now += LOGIN_WINDOW
+    assert (await attempt(name, PASSWORD)).status_code == 303
+
+
+async def test_every_post_needs_the_sessions_csrf_token(client, engine, riders, clock):
+    assert (await client.post("/ops/login", data={"name": "x", "password": "y"})).status_code == 403
+    csrf = await login(client, engine, "agent")
+    trip_id = _first_trip(engine, riders[0].passenger_id)
+    form = {"reason": "passenger left early", "alight_stop_id": RIDE_STOPS[4]}
+    for token in (None, "forged", csrf[:-2]):
+        data = form if token is None else form | {"csrf_token": token}
+        response = await client.post(f"/ops/trips/{trip_id}/corrections", data=data)
+        assert response.status_code == 403
+        assert "security token" in response.text
+    with make_sessionmaker(engine)() as session:
+        assert repository.latest_corrections(session, [trip_id]) == {}
+
+
+async def test_a_viewer_reads_but_cannot_correct_or_resolve(client, engine, riders, clock):
+    csrf = await login(client, engine, "viewer")
+    trip_id = _first_trip(engine, riders[0].passenger_id)
+    page = await client.get(f"/ops/trips/{trip_id}")
+    assert page.status_code == 200
+    assert "/corrections" not in page.text
+    assert "Corrections need the agent role" in page.text
+    response = await client.post(
+        f"/ops/trips/{trip_id}/corrections",
+        data={"csrf_token": csrf, "reason": "left early", "alight_stop_id": RIDE_STOPS[4]},
+    )
+    assert response.status_code == 403
+    assert "needs the &#39;agent&#39; role" in response.text
+    close = await client.post(
+        "/ops/billing/close-month", data={"csrf_token": csrf, "month": "2026-11"}
+    )
+    assert close.status_code == 403
+    with make_sessionmaker(engine)() as session:
+        assert repository.latest_corrections(session, [trip_id]) == {}
+
+
+# --- dashboard, trip list, CSV --------------------------------------------------------------
+
+
+async def test_dashboard_counts_trips_disputes_and_revenue(client, engine, riders, clock):
+    with transaction(make_sessionmaker(engine)) as session:
+        billing.close_month(session, NOV, clock())
+        disputes.open_dispute(
+            session,
+            riders[0].passenger_id,
+            _first_trip(engine, riders[0].passenger_id),
+            "I was not on the bus",
+            clock(),
+        )
+    await login(client, engine, "viewer")
+    page = (await client.get("/ops/?until=2026-11-10")).text
+    tiles = dict(re.findall(r'<span class="num">([^<]+)</span><span>([^<]+)</span>', page))
+    assert tiles["6"] == "trips in these 14 days"
+    assert tiles["1"] == "open disputes"
+    assert page.count('<svg class="chart"') == 3
+    assert page.count('class="bar"') == 14 + 10 + 1  # days, confidence bins, one month
+
+
+async def test_trip_list_filters_and_exports_csv(client, engine, riders, clock):
+    await login(client, engine, "viewer")
+    day = RIDE_DAYS[0].isoformat()
+    listing = await client.get(f"/ops/trips?day={day}&line=&vehicle=&max_confidence=")
+    assert listing.status_code == 200
+    assert len(set(re.findall(r'href="/ops/trips/([^"/.?]+)"', listing.text))) == 2
+    for rider in riders:
+        assert rider.passenger_id in listing.text
+    none = await client.get(f"/ops/trips?day={day}&line=S99")
+    assert "No trips match" in none.text
+    bad = await client.get("/ops/trips?max_confidence=2")
+    assert bad.status_code == 422
+    assert "max_confidence" in bad.text
+
+    export = await client.get(f"/ops/trips.csv?day={day}&vehicle=RLG-4711")
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    assert f'filename="trips-{day}.csv"' in export.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(rows) == 2
+    assert {r["passenger_id"] for r in rows} == {r.passenger_id for r in riders}
+    assert list(rows[0]) == list(reviews.CSV_COLUMNS)
+    everything = list(csv.DictReader(io.StringIO((await client.get("/ops/trips.csv")).text)))
+    assert len(everything) == 6
+
+
+async def test_the_csv_needs_a_login(client, riders):
+    assert (await client.get("/ops/trips.csv")).status_code == 303
+
+
+# --- the trip page --------------------------------------------------------------------------
+
+
+async def test_the_trip_page_plots_the_rssi_trace(client, engine, riders, clock):
+    await login(client, engine, "viewer")
+    trip_id = _first_trip(engine, riders[0].passenger_id)
+    page = await client.get(f"/ops/trips/{trip_id}")
+    assert page.status_code == 200
+    with make_sessionmaker(engine)() as session:
+        trace = reviews.trip_trace(session, trip_id)
+    assert trace is not None
+    assert len(trace.t) > 100
+    svg = page.text[page.text.index('<svg class="trace"') :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count('class="pt"') == len(trace.t)
+    assert 'class="in-vehicle"' in svg
+    assert svg.count('class="doors-open"') == sum(e["type"] == "doors_open" for e in trace.events)
+    assert "Soest, Bahnhof" in svg
+    assert "Lippstadt, Rathaus" in svg
+    assert (await client.get("/ops/trips/trp_nonexistent")).status_code == 404
+
+
+async def test_an_agent_corrects_the_alighting_stop_and_sees_the_rebill(
+    client, engine, riders, clock
+):
+    a = riders[0].passenger_id
+    with transaction(make_sessionmaker(engine)) as session:
+        billing.close_month(session, NOV, clock())
+        first = repository.latest_invoice(session, a, NOV)
+    assert first is not None
+    csrf = await login(client, engine, "agent")
+    trip_id = _first_trip(engine, a)
+    response = await client.post(
+        f"/ops/trips/{trip_id}/corrections",
+        data={
+            "csrf_token": csrf,
+            "reason": "driver: left at Bad Sassendorf",
+            "alight_stop_id": RIDE_STOPS[4],
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/ops/trips/{trip_id}"
+    page = (await client.get(response.headers["location"])).text
+    assert "Correction saved. Re-billed 2026-11" in page
+    assert "invoice version 2 issued" in page
+    assert "Bad Sassendorf, Bahnhof" in page
+    with make_sessionmaker(engine)() as session:
+        latest = repository.latest_invoice(session, a, NOV)
+    assert latest is not None
+    assert latest.version == 2
+    assert latest.total_cents < first.total_cents
+
+    nothing = await client.post(
+        f"/ops/trips/{trip_id}/corrections", data={"csrf_token": csrf, "reason": "no change"}
+    )
+    assert nothing.status_code == 422
+    unknown = await client.post(
+        f"/ops/trips/{trip_id}/corrections",
+        data={"csrf_token": csrf, "reason": "typo", "alight_stop_id": "de:0:0"},
+    )
+    assert unknown.status_code == 422
+    assert "no stop" in unknown.text
+
+
+# --- disputes and invoices ------------------------------------------------------------------
+
+
+async def test_accepting_a_dispute_changes_the_passengers_invoice(client, engine, riders, clock):
+    a = riders[0].passenger_id
+    trip_id = _first_trip(engine, a)
+    with transaction(make_sessionmaker(engine)) as session:
+        billing.close_month(session, NOV, clock())
+        before = repository.latest_invoice(session, a, NOV)
+        dispute = disputes.open_dispute(session, a, trip_id, "I took the train that day", clock())
+        dispute_id = dispute.dispute_id
+    assert before is not None
+
+    csrf = await login(client, engine, "agent")
+    queue = await client.get("/ops/disputes")
+    assert "I took the train that day" in queue.text
+    assert f"/ops/disputes/{dispute_id}/resolve" in queue.text
+    response = await client.post(
+        f"/ops/disputes/{dispute_id}/resolve",
+        data={"csrf_token": csrf, "action": "accept", "note": "train ticket shown"},
+    )
+    assert response.status_code == 303
+    queue = (await client.get(response.headers["location"])).text
+    assert f"Dispute {dispute_id} accepted. Re-billed 2026-11" in queue
+    assert "invoice version 2 issued" in queue
+    again = await client.post(
+        f"/ops/disputes/{dispute_id}/resolve", data={"csrf_token": csrf, "action": "reject"}
+    )
+    assert again.status_code == 409
+
+    invoices = (await client.get(f"/ops/passengers/{a}/invoices")).text
+    with make_sessionmaker(engine)() as session:
+        after = repository.latest_invoice(session, a, NOV)
+    assert after is not None
+    assert after.version == 2
+    assert after.total_cents < before.total_cents
+    assert "v2" in invoices
+    assert "v1" in invoices
+    assert euros(after.total_cents) in invoices
+    view = await client.get(f"/ops/passengers/{a}/invoices/{after.invoice_id}")
+    assert view.status_code == 200
+    assert "version 2" in view.text
+    other = riders[1].passenger_id
+    wrong = await client.get(f"/ops/passengers/{other}/invoices/{after.invoice_id}")
+    assert wrong.status_code == 404
+
+
+async def test_adjusting_a_dispute_needs_a_stop(client, engine, riders, clock):
+    a = riders[0].passenger_id
+    with transaction(make_sessionmaker(engine)) as session:
+        dispute = disputes.open_dispute(session, a, _first_trip(engine, a), "wrong stop", clock())
+        dispute_id = dispute.dispute_id
+    csrf = await login(client, engine, "agent")
+    url = f"/ops/disputes/{dispute_id}/resolve"
+    missing = await client.post(url, data={"csrf_token": csrf, "action": "adjust"})
+    assert missing.status_code == 422
+    adjusted = await client.post(
+        url, data={"csrf_token": csrf, "action": "adjust", "alight_stop_id": RIDE_STOPS[5]}
+    )
+    assert adjusted.status_code == 303
+    resolved = (await client.get("/ops/disputes?status=adjusted")).text
+    assert f"Dispute {dispute_id} adjusted" in resolved
+
+
+async def test_an_admin_closes_a_month_from_the_dashboard(client, engine, riders, clock):
+    csrf = await login(client, engine, "admin")
+    response = await client.post(
+        "/ops/billing/close-month", data={"csrf_token": csrf, "month": NOV}
+    )
+    assert response.status_code == 303
+    page = (await client.get("/ops/")).text
+    assert "Closed 2026-11: 2 new or changed invoice(s)" in page
+    early = await client.post(
+        "/ops/billing/close-month", data={"csrf_token": csrf, "month": "2026-12"}
+    )
+    assert early.status_code == 409
+
+
+async def test_unknown_passenger_has_no_invoice_page(client, engine, clock):
+    await login(client, engine, "viewer")
+    assert (await client.get("/ops/passengers/pas_unknown/invoices")).status_code == 404

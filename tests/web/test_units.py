@@ -1,0 +1,78 @@
+"""Pure parts of the web pages: the throttle's arithmetic, redirects, and the SVG charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from backend.reviews import Trace
+from backend.web import charts
+from backend.web.auth import safe_next, throttle_key, throttle_wait
+from backend.web.const import LOGIN_MAX_FAILURES, LOGIN_WINDOW
+
+NOW = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
+
+
+def test_the_throttle_waits_until_the_oldest_counted_failure_expires():
+    failures = [NOW - dt.timedelta(minutes=m) for m in (14, 10, 6, 3, 1)]
+    assert len(failures) == LOGIN_MAX_FAILURES
+    assert throttle_wait(failures[1:], NOW) is None
+    assert throttle_wait(failures, NOW) == dt.timedelta(minutes=1)
+    naive = [f.replace(tzinfo=None) for f in failures]  # as SQLite returns them
+    assert throttle_wait(naive, NOW) == dt.timedelta(minutes=1)
+    assert throttle_wait(failures, failures[0] + LOGIN_WINDOW) == dt.timedelta(seconds=1)
+
+
+def test_throttle_names_ignore_case_and_spaces():
+    assert throttle_key("  Leitstelle SOEST ") == throttle_key("leitstelle soest")
+
+
+def test_login_only_goes_back_to_operator_pages():
+    assert safe_next("/ops/trips?day=2026-11-03") == "/ops/trips?day=2026-11-03"
+    for bad in ("https://evil.example/ops", "//evil.example/ops", "/v1/stops", "", None):
+        assert safe_next(bad) == "/ops/"
+
+
+def test_confidence_bins_cover_zero_to_one():
+    counts = charts.confidence_bins([0.0, 0.05, 0.1, 0.55, 0.999, 1.0], 10)
+    assert counts == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+def test_bar_chart_escapes_labels_and_says_when_empty():
+    svg = charts.bar_chart([charts.Bar("<b>", 0)], "t & t")
+    assert "<b>" not in svg
+    assert "&lt;b&gt;" in svg
+    assert "t &amp; t" in svg
+    assert "no data" in svg
+
+
+def test_trace_plot_marks_stops_doors_and_the_interval():
+    t0 = int(NOW.timestamp() * 1000)
+    trace = Trace(
+        "trp_1",
+        "RLG-4711",
+        t=[t0 + k * 1000 for k in range(60)],
+        rssi=[-60] * 60,
+        n=[2] * 60,
+        events=[
+            {"t": t0, "type": "arrival", "stop_id": "de:05974:1001"},
+            {"t": t0 + 2000, "type": "doors_open", "stop_id": None},
+            {"t": t0 + 20000, "type": "doors_closed", "stop_id": None},
+            {"t": t0 + 22000, "type": "departure", "stop_id": "de:05974:1001"},
+        ],
+        board_time=t0 + 10_000,
+        alight_time=t0 + 50_000,
+    )
+    svg = charts.trace_plot(trace, {"de:05974:1001": "Soest <Bahnhof>"})
+    assert svg.count('class="pt"') == 60
+    assert svg.count('class="doors-open"') == 1
+    assert svg.count('class="stop-arrival"') == 1
+    assert svg.count('class="stop-departure"') == 1
+    assert "Soest &lt;Bahnhof&gt;" in svg
+    assert 'class="in-vehicle"' in svg
+    assert "in vehicle 13:00–13:00" in svg  # 12:00:10-12:00:50 UTC in Berlin
+
+
+def test_an_empty_trace_says_why():
+    svg = charts.trace_plot(Trace("trp_1", "RLG-4711", board_time=0, alight_time=60_000), {})
+    assert "no sightings kept" in svg
+    assert 'class="pt"' not in svg

@@ -3,7 +3,6 @@ however often billing and month close run, the invoices and ledger sums are the 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import shutil

@@ -11,6 +11,13 @@ sightings/s over HTTP and >= 50 % of the raw COPY rate.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder is first on sys.path, and benchmarks/onboard.py would shadow
+# the onboard package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
 import argparse
 import asyncio
 import datetime as dt
@@ -117,16 +124,32 @@ def raw_copy(db_url: str, n_rows: int, tokens: list[bytes]) -> float:
             batch_id = repository.insert_batch(
                 session,
                 {
-                    "vehicle_id": "COPY-1", "unit_id": "copy", "boot_id": "copy", "seq": b,
-                    "fingerprint": bytes(32), "sent_at": T0, "window_ms": 1000, "n_events": 0,
-                    "n_sightings": ROWS_PER_BATCH, "received_at": dt.datetime.now(dt.UTC),
+                    "vehicle_id": "COPY-1",
+                    "unit_id": "copy",
+                    "boot_id": "copy",
+                    "seq": b,
+                    "fingerprint": bytes(32),
+                    "sent_at": T0,
+                    "window_ms": 1000,
+                    "n_events": 0,
+                    "n_sightings": ROWS_PER_BATCH,
+                    "received_at": dt.datetime.now(dt.UTC),
                 },
             )
             assert batch_id is not None
             batch_ids.append(batch_id)
     rows = [
-        (day, batch_ids[i // ROWS_PER_BATCH], i % ROWS_PER_BATCH, "COPY-1",
-         T0 + (i // 60) * 1000, tokens[i % len(tokens)], -60 - i % 30, 1 + i % 4, -8)
+        (
+            day,
+            batch_ids[i // ROWS_PER_BATCH],
+            i % ROWS_PER_BATCH,
+            "COPY-1",
+            T0 + (i // 60) * 1000,
+            tokens[i % len(tokens)],
+            -60 - i % 30,
+            1 + i % 4,
+            -8,
+        )
         for i in range(len(batch_ids) * ROWS_PER_BATCH)
     ]
     start = time.perf_counter()
@@ -162,18 +185,35 @@ def main() -> int:
         token_bytes = [secrets.token_bytes(16) for _ in range(60)]
         tokens = [t.hex() for t in token_bytes]
         requests = [
-            (v := vehicles[i % len(vehicles)], secrets_by_vehicle[v],
-             batch_body(v, i // len(vehicles), tokens))
+            (
+                v := vehicles[i % len(vehicles)],
+                secrets_by_vehicle[v],
+                batch_body(v, i // len(vehicles), tokens),
+            )
             for i in range(args.batches)
         ]
 
         port = free_port()
         env = {**os.environ, "BIBO_DATABASE_URL": db_url, "BIBO_RECONCILE_IN_BACKGROUND": "false"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "backend.api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-             "--log-level", "warning", "--no-access-log"],
-            env=env, cwd=Path(__file__).resolve().parents[1],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "backend.api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
         )
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -189,14 +229,20 @@ def main() -> int:
         copy_rate = rows / copy_seconds
         share = http_rate / copy_rate
 
-        print(f"ingest over HTTP: {rows:,} sightings in {seconds:.2f} s "
-              f"({len(requests) - args.clients} batches of {ROWS_PER_BATCH}, gzip, signed; "
-              f"{args.clients} clients, {args.workers} uvicorn workers, PostgreSQL)")
-        print(f"  {http_rate:,.0f} sightings/s   goal >= {GOAL_RATE:,}: "
-              f"{'met' if http_rate >= GOAL_RATE else 'NOT met'}")
+        print(
+            f"ingest over HTTP: {rows:,} sightings in {seconds:.2f} s "
+            f"({len(requests) - args.clients} batches of {ROWS_PER_BATCH}, gzip, signed; "
+            f"{args.clients} clients, {args.workers} uvicorn workers, PostgreSQL)"
+        )
+        print(
+            f"  {http_rate:,.0f} sightings/s   goal >= {GOAL_RATE:,}: "
+            f"{'met' if http_rate >= GOAL_RATE else 'NOT met'}"
+        )
         print(f"raw binary COPY of the same rows: {copy_seconds:.2f} s = {copy_rate:,.0f} rows/s")
-        print(f"  HTTP ingest / raw COPY = {share:.1%}   goal >= {GOAL_SHARE:.0%}: "
-              f"{'met' if share >= GOAL_SHARE else 'NOT met'}")
+        print(
+            f"  HTTP ingest / raw COPY = {share:.1%}   goal >= {GOAL_SHARE:.0%}: "
+            f"{'met' if share >= GOAL_SHARE else 'NOT met'}"
+        )
         return 0
     finally:
         if server is not None:

@@ -1,0 +1,225 @@
+"""Reconciliation of a simulated region day: every upload of every bus turned into trips
+(token resolution, the per-journey HMM, cross-vehicle conflicts), against ``numpy.argsort``
+of the same sightings by (token, time) measured in the same run.
+
+    .venv/bin/python benchmarks/reconcile.py [--recording DIR] [--jobs 2]
+
+Without ``--recording`` a region day (all lines, 600+ buses, 100,000+ trips) is simulated
+first with ``benchmarks/simulate.py``'s recorder into a temporary directory. Goals (issue 6):
+reconciliation <= 10x the sort and <= 5 minutes for the region day on this machine.
+Parsing the upload JSON is not timed (that is ingest's work; the backend reads stored rows).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder is first on sys.path, and benchmarks/onboard.py would shadow
+# the onboard package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from backend.const import DEFAULT_TX_POWER_DBM
+from backend.reconciliation import (
+    DetectedTrip,
+    EventRecord,
+    VehicleObservations,
+    conflict_losers,
+    reconcile_vehicle,
+)
+from backend.resolution import UNRESOLVED, TokenResolver
+from simulator.recording import Recording
+from simulator.scoring import DetectedTrip as ScoredTrip
+from simulator.scoring import score
+from simulator.truth import GroundTruth
+
+GOAL_SORT_RATIO = 10.0
+GOAL_SECONDS = 300.0
+
+
+class VehicleData:
+    """One bus's uploads as arrays (window start ms, token, RSSI dBm, tx dBm) and events."""
+
+    def __init__(self, vehicle_id: str) -> None:
+        self.vehicle_id = vehicle_id
+        self.t: list[int] = []
+        self.token: list[str] = []
+        self.rssi: list[int] = []
+        self.tx: list[int | None] = []
+        self.events: list[EventRecord] = []
+        self.window_ms = 1000
+
+
+def load(recording: Recording) -> list[VehicleData]:
+    out = []
+    for entry in recording.vehicles:
+        data = VehicleData(entry["vehicle_id"])
+        for raw in recording.batches(data.vehicle_id):
+            batch = json.loads(raw)
+            data.window_ms = batch["window_ms"]
+            s = batch["sightings"]
+            data.t += s["t"]
+            data.token += s["token"]
+            data.rssi += s["rssi"]
+            data.tx += s["tx"]
+            for e in batch["events"]:
+                if e["type"] in ("journey", "arrival", "departure"):
+                    data.events.append(
+                        EventRecord(
+                            e["t"],
+                            e["type"],
+                            e.get("stop_id"),
+                            e.get("line"),
+                            e.get("journey_id"),
+                            e.get("direction"),
+                        )
+                    )
+        out.append(data)
+    return out
+
+
+def reconcile_region(
+    vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
+) -> tuple[list[DetectedTrip], set[str], int]:
+    """What the workers do for a day, in one process: resolve, reconcile, settle."""
+    resolver = TokenResolver(devices, cache_intervals=200)
+    trips: list[DetectedTrip] = []
+    resolved = 0
+    for data in vehicles:
+        t = np.asarray(data.t, dtype=np.int64)
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        tokens = [bytes.fromhex(data.token[i]) for i in order]
+        device = resolver.resolve(t, tokens)
+        known = device != UNRESOLVED
+        resolved += int(known.sum())
+        tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=float)
+        path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
+        data_end = max(
+            [int(t[-1]) + data.window_ms if len(t) else 0] + [e.t for e in data.events[-1:]]
+        )
+        obs = VehicleObservations(
+            data.vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data_end
+        )
+        trips.extend(reconcile_vehicle(data.events, obs, resolver.device_ids))
+    return trips, conflict_losers(trips), resolved
+
+
+def argsort_baseline(vehicles: Sequence[VehicleData]) -> float:
+    """Seconds for ``numpy.argsort`` of all sightings by (token, time)."""
+    tokens = np.array([bytes.fromhex(x) for v in vehicles for x in v.token], dtype="S16")
+    times = np.array([x for v in vehicles for x in v.t], dtype=np.int64)
+    table = np.empty(len(times), dtype=[("token", "S16"), ("t", "i8")])
+    table["token"], table["t"] = tokens, times
+    start = time.perf_counter()
+    np.argsort(table, order=("token", "t"), kind="stable")
+    return time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recording", type=Path, help="a `bibo simulate` recording directory")
+    parser.add_argument("--jobs", type=int, default=2, help="processes for the simulation")
+    args = parser.parse_args()
+
+    tmp = None
+    path = args.recording
+    if path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bibo-region-")
+        path = Path(tmp.name) / "region"
+        print(f"simulating a region day into {path} (benchmarks/simulate.py) ...", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("simulate.py")),
+                "--out",
+                str(path),
+                "--jobs",
+                str(args.jobs),
+            ],
+            check=True,
+        )
+    try:
+        recording = Recording.open(path)
+        started = time.perf_counter()
+        vehicles = load(recording)
+        load_s = time.perf_counter() - started
+        n_sightings = sum(len(v.t) for v in vehicles)
+        devices = list(recording.device_keys().items())
+        gc.collect()
+
+        started = time.perf_counter()
+        trips, losers, resolved = reconcile_region(vehicles, devices)
+        reconcile_s = time.perf_counter() - started
+        sort_s = argsort_baseline(vehicles)
+        ratio = reconcile_s / sort_s
+
+        kept = [t for t in trips if t.trip_id not in losers]
+        truth = GroundTruth.load(path / "truth.json")
+        person_of = {t.device_id: t.person_id for t in truth.trips if t.device_id}
+        person_of |= {e.device_id: e.person_id for e in truth.bystander_encounters if e.device_id}
+        scores = score(
+            truth,
+            [
+                ScoredTrip(
+                    t.device_id,
+                    t.vehicle_id,
+                    t.journey_id,
+                    t.board_stop_id,
+                    t.board_time,
+                    t.alight_stop_id,
+                    t.alight_time,
+                )
+                for t in kept
+            ],
+            person_of,
+        )
+
+        print(
+            f"region day {recording.service_day}: {len(vehicles)} buses, "
+            f"{len(devices):,} devices, {n_sightings:,} sightings "
+            f"({resolved:,} resolved), {len(truth.trips):,} true trips"
+        )
+        print(f"  loading the uploads (not timed below): {load_s:.1f} s")
+        print(
+            f"reconciliation: {reconcile_s:.1f} s wall = {n_sightings / reconcile_s:,.0f} "
+            f"sightings/s -> {len(kept):,} trips ({len(losers):,} cross-vehicle conflicts)"
+        )
+        print(
+            f"  goal <= {GOAL_SECONDS:.0f} s: {'met' if reconcile_s <= GOAL_SECONDS else 'NOT met'}"
+        )
+        print(f"numpy.argsort of the same sightings by (token, time): {sort_s:.2f} s")
+        print(
+            f"  reconciliation / sort = {ratio:.1f}x   goal <= {GOAL_SORT_RATIO:.0f}x: "
+            f"{'met' if ratio <= GOAL_SORT_RATIO else 'NOT met'}"
+        )
+        print(f"peak memory (RSS): {peak_rss_mb():,.0f} MB")
+        print(
+            f"detection on the region day: precision {scores.precision:.4f}, "
+            f"recall {scores.recall:.4f}, F1 {scores.f1:.4f}"
+        )
+        return 0
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

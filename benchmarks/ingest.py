@@ -18,26 +18,26 @@ from pathlib import Path
 # the onboard package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
-import argparse
-import asyncio
-import datetime as dt
-import gzip
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import datetime as dt  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import secrets  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import httpx
-from sqlalchemy import create_engine, text
+import httpx  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
-from backend import repository, services
-from backend.db import make_engine, make_sessionmaker, transaction, upgrade
-from backend.timeutil import service_day_of
-from onboard import wire
+from backend import repository, services  # noqa: E402
+from backend.db import make_engine, make_sessionmaker, transaction, upgrade  # noqa: E402
+from backend.timeutil import service_day_of  # noqa: E402
+from onboard import wire  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "BIBO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -19,32 +19,32 @@ from pathlib import Path
 # the onboard package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
-import argparse
-import gc
-import json
-import resource
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Sequence
-from pathlib import Path
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-from backend.const import DEFAULT_TX_POWER_DBM
-from backend.reconciliation import (
+from backend.const import DEFAULT_TX_POWER_DBM  # noqa: E402
+from backend.reconciliation import (  # noqa: E402
     DetectedTrip,
     EventRecord,
     VehicleObservations,
     conflict_losers,
     reconcile_vehicle,
 )
-from backend.resolution import UNRESOLVED, TokenResolver
-from simulator.recording import Recording
-from simulator.scoring import DetectedTrip as ScoredTrip
-from simulator.scoring import score
-from simulator.truth import GroundTruth
+from backend.resolution import UNRESOLVED, TokenResolver  # noqa: E402
+from simulator.recording import Recording  # noqa: E402
+from simulator.scoring import DetectedTrip as ScoredTrip  # noqa: E402
+from simulator.scoring import score  # noqa: E402
+from simulator.truth import GroundTruth  # noqa: E402
 
 GOAL_SORT_RATIO = 10.0
 GOAL_SECONDS = 300.0

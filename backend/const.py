@@ -50,21 +50,28 @@ one rate for every phone and moment."""
 FAR_HEAR_PROB: Final = 0.01
 """Per-window chance of hearing a phone that is not near the bus (a stray long-range advert)."""
 
-NEAR_PART_PROB: Final = 0.3
+NEAR_PART_PROB: Final = 0.5
 """Prior that a non-rider is near the bus in one part of a stretch (traffic alongside)."""
 
-PATH_LOSS_IN_DB: Final = 64.0
-PATH_LOSS_OUT_DB: Final = 80.0
-PATH_LOSS_SIGMA_DB: Final = 5.0
-"""Median calibrated path loss (advertised tx power minus RSSI, dB) of a rider inside (a few
-metres, no body loss) and of a phone outside (further, through the bus body); the spread
-covers carry position, shadowing and tx calibration errors of +-5 dB."""
+PATH_LOSS_BOUNDARY_DB: Final = 76.5
+PATH_LOSS_SLOPE_PER_DB: Final = 1.0
+PATH_LOSS_MAX_LLR: Final = 6.0
+"""The median calibrated path loss over a stretch (advertised tx power minus RSSI, dB) says
+inside or outside: riders measure 49-74 dB (5-95 %) on the simulator's scenario library,
+phones that stay near the bus outside (a car trailing it, a bike alongside through a whole
+stretch is the exception) 77-87 dB. Each dB from the boundary is worth one nat, capped so
+one stretch cannot outweigh the rest of the journey."""
 
 MIN_WINDOWS_FOR_PATH_LOSS: Final = 3
 """A median over fewer heard windows says too little about distance to be used."""
 
-P_BOARD: Final = 0.02
-"""Chance that a given nearby device boards at a stop (most phones near a stop do not)."""
+P_BOARD_HEARD: Final = 0.3
+"""Chance that a device heard while the bus stands at a stop boards there (many waiting
+people are heard; the stretches after decide)."""
+
+P_BOARD_UNHEARD: Final = 0.001
+"""Boarding without being heard at the stop at all: only a very weak phone does that; a bike
+or a car that joins the bus between stops does not board."""
 
 P_ALIGHT: Final = 0.15
 """Chance that a rider alights at a given stop (a typical ride is 4-8 stops)."""

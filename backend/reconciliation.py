@@ -32,11 +32,12 @@ from backend.const import (
     MIN_WINDOWS_FOR_PATH_LOSS,
     NEAR_PART_PROB,
     P_ALIGHT,
-    P_BOARD,
+    P_BOARD_HEARD,
+    P_BOARD_UNHEARD,
     PARTS_PER_STRETCH,
-    PATH_LOSS_IN_DB,
-    PATH_LOSS_OUT_DB,
-    PATH_LOSS_SIGMA_DB,
+    PATH_LOSS_BOUNDARY_DB,
+    PATH_LOSS_MAX_LLR,
+    PATH_LOSS_SLOPE_PER_DB,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -207,6 +208,8 @@ class Evidence:
     devices: npt.NDArray[np.int32]
     llr: FloatArray
     last_heard: IntArray
+    heard_at_stop: npt.NDArray[np.bool_]
+    """(device, stretch): heard while the bus stood at the stop before the stretch."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -223,7 +226,12 @@ def _logmeanexp(stack: FloatArray, axis: int) -> FloatArray:
 def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretches) -> Evidence:
     """Score every device heard on the journey's stretches (vectorised over devices)."""
     n_str = len(parts.start)
-    empty = Evidence(np.zeros(0, dtype=np.int32), np.zeros((0, n_str)), np.zeros(0, dtype=np.int64))
+    empty = Evidence(
+        np.zeros(0, dtype=np.int32),
+        np.zeros((0, n_str)),
+        np.zeros(0, dtype=np.int64),
+        np.zeros((0, n_str), dtype=bool),
+    )
     if n_str == 0:
         return empty
     lo, hi = np.searchsorted(obs.t, [journey.visits[0].arrival, parts.end[-1]])
@@ -231,6 +239,11 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     # Last heard anywhere in the journey, dwells included (a rider leaving is heard there).
     heard_devices, last_index = np.unique(dev[::-1], return_index=True)
     last_seen = dict(zip(heard_devices.tolist(), t[::-1][last_index].tolist(), strict=True))
+    # Heard while the bus stood at the stop before each stretch (arrival to departure).
+    dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
+    at = np.searchsorted(dwell_start, t, side="right") - 1
+    at_stop = (at >= 0) & (t < parts.start[np.clip(at, 0, None)])
+    dwell_hits = (dev[at_stop], at[at_stop])
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
     if not inside.any():
@@ -276,28 +289,45 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     enough = stops - starts >= MIN_WINDOWS_FOR_PATH_LOSS
     median = pl_sorted[(starts + stops) // 2][enough]
     d, s = np.divmod(cell_sorted[starts][enough], n_str)
-    llr[d, s] += ((median - PATH_LOSS_OUT_DB) ** 2 - (median - PATH_LOSS_IN_DB) ** 2) / (
-        2 * PATH_LOSS_SIGMA_DB**2
+    llr[d, s] += np.clip(
+        PATH_LOSS_SLOPE_PER_DB * (PATH_LOSS_BOUNDARY_DB - median),
+        -PATH_LOSS_MAX_LLR,
+        PATH_LOSS_MAX_LLR,
     )
 
     last_heard = np.array([last_seen[int(d)] for d in devices], dtype=np.int64)
-    return Evidence(devices.astype(np.int32), llr, last_heard)
+    heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
+    rows = np.searchsorted(devices, dwell_hits[0])
+    known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
+    heard_at_stop[rows[known], dwell_hits[1][known]] = True
+    return Evidence(devices.astype(np.int32), llr, last_heard, heard_at_stop)
 
 
-def decode(llr: FloatArray) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+def decode(
+    llr: FloatArray, heard_at_stop: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """Viterbi path (True = in) and posterior P(in) per (device, stretch).
 
-    The chain starts out; at each stop a device boards with ``P_BOARD`` and a rider alights
-    with ``P_ALIGHT``. Emissions are the log-likelihood ratios (out has log-likelihood 0).
+    The chain starts out. At the stop before stretch s a device boards with
+    ``P_BOARD_HEARD`` if it was heard while the bus stood there (people board through open
+    doors, and are heard waiting and stepping in), else with ``P_BOARD_UNHEARD``; a rider
+    alights with ``P_ALIGHT``. Emissions are log-likelihood ratios (out has 0).
     """
     n_dev, n_str = llr.shape
-    log_t = np.log(np.array([[1 - P_BOARD, P_BOARD], [P_ALIGHT, 1 - P_ALIGHT]]))
+    board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)
+    # log_t[d, s, from, to]: the transition into stretch s.
+    log_t = np.empty((n_dev, n_str, 2, 2))
+    log_t[:, :, 0, 0] = np.log1p(-board)
+    log_t[:, :, 0, 1] = np.log(board)
+    log_t[:, :, 1, 0] = np.log(P_ALIGHT)
+    log_t[:, :, 1, 1] = np.log1p(-P_ALIGHT)
     emis = np.stack([np.zeros_like(llr), llr], axis=2)  # (dev, str, state)
+    start = log_t[:, 0, 0, :] + emis[:, 0]  # every journey starts out
 
-    score = np.log(np.array([1 - P_BOARD, P_BOARD]))[None, :] + emis[:, 0]
+    score = start
     back = np.zeros((n_dev, n_str, 2), dtype=np.int8)
     for s in range(1, n_str):
-        cand = score[:, :, None] + log_t[None, :, :]  # (dev, from, to)
+        cand = score[:, :, None] + log_t[:, s]  # (dev, from, to)
         back[:, s] = np.argmax(cand, axis=1)
         score = cand.max(axis=1) + emis[:, s]
     path = np.zeros((n_dev, n_str), dtype=np.int8)
@@ -306,12 +336,12 @@ def decode(llr: FloatArray) -> tuple[npt.NDArray[np.bool_], FloatArray]:
         path[:, s - 1] = back[np.arange(n_dev), s, path[:, s]]
 
     fwd = np.zeros((n_dev, n_str, 2))
-    fwd[:, 0] = np.log(np.array([1 - P_BOARD, P_BOARD]))[None, :] + emis[:, 0]
+    fwd[:, 0] = start
     for s in range(1, n_str):
-        fwd[:, s] = _logsumexp2(fwd[:, s - 1][:, :, None] + log_t[None], axis=1) + emis[:, s]
+        fwd[:, s] = _logsumexp2(fwd[:, s - 1][:, :, None] + log_t[:, s], axis=1) + emis[:, s]
     bwd = np.zeros((n_dev, n_str, 2))
     for s in range(n_str - 2, -1, -1):
-        bwd[:, s] = _logsumexp2(log_t[None] + (emis[:, s + 1] + bwd[:, s + 1])[:, None, :], 2)
+        bwd[:, s] = _logsumexp2(log_t[:, s + 1] + (emis[:, s + 1] + bwd[:, s + 1])[:, None, :], 2)
     joint = fwd + bwd
     posterior = np.exp(joint[:, :, 1] - np.logaddexp(joint[:, :, 0], joint[:, :, 1]))
     return path.astype(bool), np.asarray(posterior, dtype=np.float64)
@@ -343,7 +373,7 @@ def reconcile_journey(
     evidence = stretch_evidence(journey, obs, parts)
     if len(evidence.devices) == 0:
         return []
-    path, posterior = decode(evidence.llr)
+    path, posterior = decode(evidence.llr, evidence.heard_at_stop)
     n_str = len(parts.start)
     trips: list[DetectedTrip] = []
     for row, device in enumerate(evidence.devices):

@@ -100,6 +100,12 @@ def test_car_alongside_for_part_of_a_stretch_is_not_a_rider():
     assert one_bus(heard(0, departure(1) + 40_000, departure(1) + 75_000, pl=70)) == []
 
 
+def test_bike_alongside_a_whole_stretch_is_not_a_rider():
+    # Close and heard throughout one stretch, but never while the bus stood at a stop.
+    rows = heard(0, departure(1) + 1_000, arrival(2) - 1_000, pl=60)
+    assert one_bus(rows) == []
+
+
 def test_car_trailing_the_bus_for_several_stops_is_not_a_rider():
     # Heard throughout three stretches, but from outside, through the bus body.
     rows = heard(1, departure(0), arrival(3), every_ms=2000, pl=OUTSIDE_PL)

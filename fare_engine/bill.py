@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
+
+from fare_engine.money import format_cents
+
+BILL_VERSION = 2
+"""Version 2 added tariff_ids, kind/scope/detail/singles_cents per product, the
+single price per trip, the solver method; version-1 keys are unchanged."""
 
 
 class BillProduct(BaseModel):
@@ -15,18 +22,27 @@ class BillProduct(BaseModel):
 
     product: str
     name: str
+    tariff_id: str
+    kind: Literal["single", "distance", "pass"]
+    """single: an EinzelTicket (with changes); distance: one eezy-style trip; pass: a
+    ticket or cap valid for every trip in its window and scope."""
     level: str | None
+    scope: str | None
+    """Where a pass is valid (e.g. "Kreis Soest", "Bad Sassendorf + Soest"); None = everywhere."""
     rider_category: str
     price_cents: int
     valid_from: int
     valid_to: int
     covers: list[int]
     """Indexes into the caller's trip list, in boarding order."""
+    singles_cents: int
+    """What the covered trips would cost one by one, each on its cheapest single fare."""
+    detail: str | None
     provenance: str
 
 
 class BilledTrip(BaseModel):
-    """A trip as billed: its own single-ticket level and the product that covers it."""
+    """A trip as billed: its own level, its cheapest single fare, the product covering it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -38,7 +54,9 @@ class BilledTrip(BaseModel):
     board_time: int
     alight_time: int
     rider_category: str
-    level: str
+    level: str | None
+    single_cents: int
+    single_product: str
     covered_by: int
     """Index into `Bill.products`."""
 
@@ -48,14 +66,20 @@ class Bill(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: int = 1
+    version: int = BILL_VERSION
     tariff_id: str
+    """The first (checking) tariff; all tariffs priced with are in `tariff_ids`."""
+    tariff_ids: list[str]
     currency: str
     timezone: str
     total_cents: int
     singles_total_cents: int
-    """What the cheapest combination of single tickets alone would cost."""
+    """What single-journey fares alone would cost: the cheapest mix of EinzelTickets (with
+    changes) and uncapped distance fares, no passes and no caps."""
     saving_cents: int
+    method: str
+    """How the optimum was found: "dp", "milp" (fall-back) or "plain_milp"."""
+    scopes_nested: bool
     products: list[BillProduct]
     trips: list[BilledTrip]
 
@@ -65,33 +89,45 @@ class Bill(BaseModel):
     def to_text(self) -> str:
         """A readable explanation, one block per product, times in local time."""
         tz = ZoneInfo(self.timezone)
-        lines = [f"Bill ({self.tariff_id}), {len(self.trips)} trips"]
+        money = self._money
+        lines = [f"Bill ({' + '.join(self.tariff_ids)}), {len(self.trips)} trips"]
         if not self.products:
             lines.append("No trips, nothing to pay.")
+        by_index = {t.index: t for t in self.trips}
         for k, prod in enumerate(self.products):
             level = f" Preisstufe {prod.level}" if prod.level else ""
+            scope = f", valid in {prod.scope}" if prod.scope else ""
             lines.append(
                 f"{k + 1}. {prod.name}{level} ({prod.rider_category}) "
-                f"{format_cents(prod.price_cents)}, valid {_local(prod.valid_from, tz)} – "
+                f"{money(prod.price_cents)}{scope}, {_local(prod.valid_from, tz)} – "
                 f"{_local(prod.valid_to, tz)}"
             )
-            for trip in (t for t in self.trips if t.covered_by == k):
+            if prod.detail:
+                lines.append(f"     {prod.detail}")
+            for index in prod.covers:
+                trip = by_index[index]
+                level_text = f", level {trip.level}" if trip.level else ""
                 lines.append(
                     f"     trip {trip.index}: {_local(trip.board_time, tz)} "
-                    f"{trip.board_stop_name} → {trip.alight_stop_name} "
-                    f"(level {trip.level})"
+                    f"{trip.board_stop_name} → {trip.alight_stop_name}"
+                    f" (alone: {money(trip.single_cents)}{level_text})"
                 )
-        lines.append(f"Total: {format_cents(self.total_cents)}")
-        lines.append(f"Single tickets alone: {format_cents(self.singles_total_cents)}")
+            if prod.kind == "pass":
+                lines.append(
+                    f"     these {len(prod.covers)} trips one by one: {money(prod.singles_cents)}"
+                )
+        lines.append(f"Total: {money(self.total_cents)}")
+        lines.append(f"Single tickets alone: {money(self.singles_total_cents)}")
         if self.saving_cents:
-            lines.append(f"You save: {format_cents(self.saving_cents)}")
+            lines.append(f"You save: {money(self.saving_cents)}")
         return "\n".join(lines) + "\n"
 
-
-def format_cents(cents: int) -> str:
-    """Cents as German-style euros, e.g. 310 -> '3,10 €'."""
-    return f"{cents // 100},{cents % 100:02d} €"
+    def _money(self, cents: int) -> str:
+        return format_cents(cents, self.currency)
 
 
 def _local(at_ms: int, tz: ZoneInfo) -> str:
     return dt.datetime.fromtimestamp(at_ms / 1000, tz=tz).strftime("%a %d.%m.%Y %H:%M")
+
+
+__all__ = ["Bill", "BillProduct", "BilledTrip", "format_cents"]

@@ -23,6 +23,7 @@ class FareInputReason(StrEnum):
     OVERLAPPING_TRIPS = "overlapping_trips"
     UNKNOWN_RIDER_CATEGORY = "unknown_rider_category"
     OUTSIDE_TARIFF_VALIDITY = "outside_tariff_validity"
+    NO_PRODUCT = "no_product"
 
 
 class FareInputError(ValueError):

@@ -20,8 +20,8 @@ def _relation_matches(
     if relation is Relation.NEIGHBOURING_AREAS:
         return frozenset((start.code, dest.code)) in neighbours
     if relation is Relation.SAME_KREIS:
-        return start.kreis == dest.kreis
-    return start.teilraum == dest.teilraum
+        return start.kreis is not None and start.kreis == dest.kreis
+    return start.teilraum is not None and start.teilraum == dest.teilraum
 
 
 def _area_matches(wanted: str | None, area: AreaSpec) -> bool:

@@ -1,8 +1,13 @@
-"""The tariff file format (version 1) as frozen pydantic value objects.
+"""The tariff file format (versions 1 and 2) as frozen pydantic value objects.
 
-Every price, level and rule carries a provenance: `source` + `year` for a
-published fact, or `assumed` with the reasoning (optionally together with the
-`source` + `year` it was derived from). In matching fields `None` means "any".
+Every price, level, period and rule carries a provenance: `source` + `year`
+for a published fact, or `assumed` with the reasoning (optionally together
+with the `source` + `year` it was derived from). In matching fields `None`
+means "any".
+
+Version 2 adds the product kinds `pass` (24 h / N-day / week / month tickets
+and caps), `distance` (eezy-style check-in/check-out fares) and the level
+fields for Kurzstrecke; a version-1 file is read unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +19,20 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 Cents = Annotated[StrictInt, Field(ge=0)]
-"""An amount of money in integer euro cents."""
+"""An amount of money in integer cents of the tariff's currency."""
+
+Currency = Literal["EUR", "GBP", "USD"]
+Mode = Literal["bus", "tram", "light_rail", "rail"]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
 
 
 class _Frozen(BaseModel):
@@ -62,14 +80,6 @@ class RiderSpec(Provenance):
     max_age: int | None = None
 
 
-class LevelSpec(Provenance):
-    """A price level (Preisstufe); `rank` orders levels, a ticket covers any lower rank."""
-
-    code: str
-    rank: int
-    validity_minutes: Annotated[StrictInt, Field(gt=0)]
-
-
 class Relation(StrEnum):
     """How the start and destination Tarifgebiete relate (nested from narrow to wide)."""
 
@@ -77,6 +87,25 @@ class Relation(StrEnum):
     NEIGHBOURING_AREAS = "neighbouring_areas"
     SAME_KREIS = "same_kreis"
     SAME_TEILRAUM = "same_teilraum"
+
+
+class LevelSpec(Provenance):
+    """A price level (Preisstufe); `rank` orders levels, a ticket covers any lower rank.
+
+    A level with `max_further_stops` is a Kurzstrecke: it is not given by the
+    level rules but by the ride itself (boarding stop + up to that many further
+    stops, only in `modes`). `pass_scope` says how far a pass (TagesTicket24,
+    7/30TageTicket) of this level reaches from the relation it is bought for.
+    """
+
+    code: str
+    rank: int
+    validity_minutes: Annotated[StrictInt, Field(gt=0)]
+    max_further_stops: Annotated[StrictInt, Field(ge=1)] | None = None
+    modes: list[Mode] | None = None
+    changes: bool = True
+    """May a single ticket of this level cover a change of vehicle?"""
+    pass_scope: Relation | None = None
 
 
 class LevelRule(Provenance):
@@ -91,12 +120,12 @@ class LevelRule(Provenance):
 
 
 class AreaSpec(Provenance):
-    """A Tarifgebiet (one municipality); the provenance is that of its `code`."""
+    """A Tarifgebiet (one municipality, or a fare zone); the provenance is that of its `code`."""
 
     code: str
     name: str
-    kreis: str
-    teilraum: str
+    kreis: str | None = None
+    teilraum: str | None = None
 
 
 class NeighbourSpec(Provenance):
@@ -112,14 +141,19 @@ class StopSpec(_Frozen):
     name: str
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    area: str
+    area: str | None = None
 
 
 class PriceEntry(Provenance):
-    """One price of a product; `level`/`rider` None means any level/rider."""
+    """One price of a product; `level`/`rider`/`areas` None means any level/rider/area.
+
+    `areas` (pass products only) makes the entry a pass valid in exactly those
+    Tarifgebiete / zones, e.g. London's zones 1-2 cap.
+    """
 
     level: str | None = None
     rider: str | None = None
+    areas: list[str] | None = None
     cents: Cents
 
 
@@ -144,24 +178,110 @@ class CalendarMonthProduct(_ProductBase):
     kind: Literal["calendar_month"]
 
 
-Product = Annotated[SingleProduct | CalendarMonthProduct, Field(discriminator="kind")]
-"""Future kinds (rolling 24 h / 7 / 30 days, distance tariff with caps) join this union."""
+class PeriodKind(StrEnum):
+    """How a pass's validity window is placed in time."""
+
+    ROLLING = "rolling"
+    """`minutes` from the boarding time of the first trip it covers (TagesTicket24, eezy 24 h)."""
+    DAYS = "days"
+    """`days` whole days from `day_starts_at` on a freely chosen start day (7/30TageTicket)."""
+    WEEK = "week"
+    """A calendar week from `week_starts_on` at `day_starts_at` (London's weekly cap)."""
+    MONTH = "month"
+    """A calendar month from the 1st at `day_starts_at` (Deutschlandticket, eezy month cap)."""
+
+
+class PeriodSpec(Provenance):
+    """The validity window of a pass or cap, in the tariff's local time."""
+
+    kind: PeriodKind
+    minutes: Annotated[StrictInt, Field(gt=0)] | None = None
+    days: Annotated[StrictInt, Field(gt=0)] | None = None
+    day_starts_at: dt.time = dt.time(0, 0)
+    week_starts_on: Weekday = "monday"
+    trips_must_end_inside: bool = False
+    """A trip that does not end inside the window is not covered (eezy: it opens a new one)."""
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> PeriodSpec:
+        if (self.kind is PeriodKind.ROLLING) != (self.minutes is not None):
+            raise ValueError("'minutes' is required for kind 'rolling' and only allowed there")
+        if (self.kind is PeriodKind.DAYS) != (self.days is not None):
+            raise ValueError("'days' is required for kind 'days' and only allowed there")
+        if self.day_starts_at.tzinfo is not None:
+            raise ValueError("'day_starts_at' is a local wall-clock time without offset")
+        return self
+
+
+class PassProduct(_ProductBase):
+    """A ticket or cap valid for every trip inside its window and scope.
+
+    A cap ("you pay at most X for the trips billed under product Y in a
+    period") is the same thing seen from the other side: the cheapest bill
+    either pays those trips one by one or buys the cap for X. `caps` names Y;
+    the cap then covers only trips Y can price.
+    """
+
+    kind: Literal["pass"]
+    period: PeriodSpec
+    caps: str | None = None
+
+
+class RiderPercent(Provenance):
+    """A rider category pays `percent` % of the adult distance fare (child −50 %: 50)."""
+
+    rider: str
+    percent: Annotated[StrictInt, Field(ge=0, le=100)]
+
+
+class Amount(Provenance):
+    """A money amount with its provenance."""
+
+    cents: Cents
+
+
+class DistanceProduct(_Frozen):
+    """A check-in/check-out fare: base + rate per started straight-line km (eezy).
+
+    The km are the great-circle distance between boarding and alighting stop,
+    rounded up to whole started km.
+    """
+
+    kind: Literal["distance"]
+    id: str
+    name: str
+    base: Amount
+    per_started_km: Amount
+    rider_percent: list[RiderPercent] = Field(min_length=1)
+    same_stop_free: Provenance | None = None
+    """If set, checking in and out at the same stop costs nothing."""
+    split_round_trips: Provenance | None = None
+    """If set, a trip with a `farthest_stop_id` is priced as two trips split there."""
+
+
+Product = Annotated[
+    SingleProduct | CalendarMonthProduct | PassProduct | DistanceProduct,
+    Field(discriminator="kind"),
+]
 
 
 class TariffFile(_Frozen):
     """The whole tariff file, as written on disk."""
 
-    version: Literal[1]
+    version: Literal[1, 2]
+    """File format version (STYLE item 11); version 1 lacks the version-2 product kinds."""
     tariff_id: str
     name: str
-    currency: Literal["EUR"]
+    currency: Currency
     valid_from: dt.date
     valid_to: dt.date
     timezone: str
+    stops_from: str | None = None
+    """Shipped tariff whose stops (with coordinates) this tariff prices, instead of `stops`."""
     riders: list[RiderSpec] = Field(min_length=1)
-    levels: list[LevelSpec] = Field(min_length=1)
-    level_rules: list[LevelRule] = Field(min_length=1)
-    areas: list[AreaSpec] = Field(min_length=1)
+    levels: list[LevelSpec] = Field(default_factory=list)
+    level_rules: list[LevelRule] = Field(default_factory=list)
+    areas: list[AreaSpec] = Field(default_factory=list)
     neighbours: list[NeighbourSpec] = Field(default_factory=list)
-    stops: list[StopSpec] = Field(min_length=1)
+    stops: list[StopSpec] = Field(default_factory=list)
     products: list[Product] = Field(min_length=1)

@@ -5,15 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Sequence
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from fare_engine.errors import FareInputError, FareInputReason
+from fare_engine.model import Mode
 from fare_engine.tariff import Tariff
 
 
 class Trip(BaseModel):
-    """One ride: stops are DHIDs, times UTC epoch ms, `rider_category` a tariff rider id."""
+    """One ride: stops are DHIDs, times UTC epoch ms, `rider_category` a tariff rider id.
+
+    Optional facts the reconciliation may know:
+    - `stops_travelled`: how many stops after the boarding stop the rider alighted
+      (1 = the next stop), from the positions in the vehicle journey's stop
+      sequence. Needed for the Kurzstrecke (boarding stop + up to 4 further
+      stops); None means unknown, and the Kurzstrecke is then not offered.
+    - `mode`: the vehicle (bibo only sees buses, hence the default).
+    - `farthest_stop_id`: for a ride that turns back (a round trip), the stop of
+      the ride farthest in a straight line from the boarding stop; eezy splits
+      the trip there, zone tariffs price both legs.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -22,6 +35,9 @@ class Trip(BaseModel):
     board_time: int
     alight_time: int
     rider_category: str
+    stops_travelled: Annotated[int, Field(ge=0)] | None = None
+    mode: Mode = "bus"
+    farthest_stop_id: str | None = None
 
 
 def check_stop(tariff: Tariff, stop_id: str, field: str, trip_index: int | None) -> None:
@@ -64,30 +80,56 @@ def _iso(at_ms: int) -> str:
     return dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).isoformat()
 
 
+def trip_sort_key(trip: Trip) -> tuple[int, int, str, str, str, str, int, str]:
+    """Boarding order; ties broken by content so the caller's order never matters."""
+    return (
+        trip.board_time,
+        trip.alight_time,
+        trip.board_stop_id,
+        trip.alight_stop_id,
+        trip.rider_category,
+        trip.farthest_stop_id or "",
+        -1 if trip.stops_travelled is None else trip.stops_travelled,
+        trip.mode,
+    )
+
+
+def check_trip(trip: Trip, tariff: Tariff, i: int | None) -> None:
+    """Refuse one bad trip, naming index and field."""
+    check_rider(tariff, trip.rider_category, "rider_category", i)
+    check_stop(tariff, trip.board_stop_id, "board_stop_id", i)
+    check_stop(tariff, trip.alight_stop_id, "alight_stop_id", i)
+    if trip.farthest_stop_id is not None:
+        check_stop(tariff, trip.farthest_stop_id, "farthest_stop_id", i)
+    if trip.alight_time < trip.board_time:
+        raise FareInputError(
+            FareInputReason.ALIGHT_BEFORE_BOARD,
+            "alight_time",
+            trip.alight_time,
+            f">= board_time {trip.board_time}",
+            i,
+        )
+    check_in_validity(tariff, trip.board_time, "board_time", i)
+
+
 def check_trips(trips: Sequence[Trip], tariff: Tariff) -> list[int]:
     """Refuse bad trips (naming index and field); return indexes in boarding order."""
     for i, trip in enumerate(trips):
-        check_rider(tariff, trip.rider_category, "rider_category", i)
-        check_stop(tariff, trip.board_stop_id, "board_stop_id", i)
-        check_stop(tariff, trip.alight_stop_id, "alight_stop_id", i)
-        if trip.alight_time < trip.board_time:
-            raise FareInputError(
-                FareInputReason.ALIGHT_BEFORE_BOARD,
-                "alight_time",
-                trip.alight_time,
-                f">= board_time {trip.board_time}",
-                i,
-            )
-        check_in_validity(tariff, trip.board_time, "board_time", i)
-    order = sorted(range(len(trips)), key=lambda k: (trips[k].board_time, trips[k].alight_time))
+        check_trip(trip, tariff, i)
+    order = sorted(range(len(trips)), key=lambda k: trip_sort_key(trips[k]))
     for prev, cur in itertools.pairwise(order):
-        if trips[cur].board_time < trips[prev].alight_time:
-            raise FareInputError(
-                FareInputReason.OVERLAPPING_TRIPS,
-                "board_time",
-                trips[cur].board_time,
-                f">= alight_time {trips[prev].alight_time} of trip {prev} "
-                "(one rider cannot ride twice at once)",
-                cur,
-            )
+        check_no_overlap(trips[prev], prev, trips[cur], cur)
     return order
+
+
+def check_no_overlap(prev: Trip, prev_index: int, cur: Trip, cur_index: int) -> None:
+    """`cur` boards no earlier than `prev`; refuse it if it boards before `prev` ends."""
+    if cur.board_time < prev.alight_time:
+        raise FareInputError(
+            FareInputReason.OVERLAPPING_TRIPS,
+            "board_time",
+            cur.board_time,
+            f">= alight_time {prev.alight_time} of trip {prev_index} "
+            "(one rider cannot ride twice at once)",
+            cur_index,
+        )

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from backend.fares_cli import main
-from tests.fare_engine.conftest import LIPPSTADT_BF, SOEST_BF, at
+from tests.fare_engine.conftest import (
+    LIPPSTADT_BF,
+    SASSENDORF_KURPARK,
+    SOEST_BF,
+    SOEST_MARKT,
+    at,
+)
 
 
 def _write_trips(tmp_path, trips) -> str:
@@ -32,7 +38,27 @@ def test_bill_json(tmp_path, capsys):
     assert main(["bill", "--trips", path, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["total_cents"] == data["singles_total_cents"] == 620
-    assert data["products"][0]["covers"] == [0]
+    product = data["products"][0]
+    assert (product["product"], product["price_cents"], product["covers"]) == ("einzel", 620, [0])
+    assert product["valid_to"] - product["valid_from"] == 120 * 60_000
+    assert data["tariff_ids"] == ["ruhr_lippe_2026", "eezy_westfalen_2026"]
+
+
+def test_bill_mixes_eezy_by_default_and_takes_tariffs(tmp_path, capsys):
+    trips = [_trip(SOEST_BF, SOEST_MARKT, "2026-03-02 07:00", minutes=5)]
+    path = _write_trips(tmp_path, trips)
+    assert main(["bill", "--trips", path]) == 0
+    assert json.loads(capsys.readouterr().out)["products"][0]["product"] == "eezy"
+    assert main(["bill", "--trips", path, "--tariff", "ruhr_lippe_2026", "--method", "milp"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["total_cents"], data["method"]) == (310, "milp")
+
+
+def test_bill_reads_the_optional_ride_facts(tmp_path, capsys):
+    ride = {**_trip(SOEST_BF, SASSENDORF_KURPARK, "2026-03-02 07:00"), "stops_travelled": 3}
+    path = _write_trips(tmp_path, [ride])
+    assert main(["bill", "--trips", path]) == 0
+    assert json.loads(capsys.readouterr().out)["total_cents"] == 120  # Kurzstrecke
 
 
 def test_bill_text_and_fares_prefix(tmp_path, capsys):
@@ -47,6 +73,20 @@ def test_quote_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert (data["level"], data["price_cents"]) == ("4", 370)
     assert data["valid_from"] == at("2026-03-02 07:00")
+
+
+def test_quote_kurzstrecke_and_eezy_as_text(capsys):
+    argv = ["quote", "--from", SOEST_BF, "--to", SASSENDORF_KURPARK, "--at", "2026-03-02T07:00"]
+    assert main([*argv, "--stops", "3", "--format", "text"]) == 0
+    assert capsys.readouterr().out == (
+        "Soest, Bahnhof → Bad Sassendorf, Kurpark: EinzelTicket Preisstufe K (adult) 1,20 €,"
+        " valid 90 min\n"
+    )
+    assert main([*argv, "--tariff", "eezy_westfalen_2026", "--format", "text"]) == 0
+    assert capsys.readouterr().out == (
+        "Soest, Bahnhof → Bad Sassendorf, Kurpark: eezy Westfalen "
+        "4.3 km → 5 started km: 1,40 € + 5 × 0,27 € (adult) 2,75 €\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,6 +104,16 @@ def test_quote_json(capsys):
             ["quote", "--from", SOEST_BF, "--to", SOEST_BF, "--at", "yesterday"],
             "not an ISO time",
             id="bad time",
+        ),
+        pytest.param(
+            ["quote", "--from", SOEST_BF, "--to", SOEST_BF, "--tariff", "nope_2026"],
+            "nope_2026.toml: tariff_id: no such tariff",
+            id="unknown tariff",
+        ),
+        pytest.param(
+            ["bill", "--trips", "t.json", "--method", "guess"],
+            "invalid choice: 'guess'",
+            id="unknown method",
         ),
     ],
 )

@@ -59,4 +59,15 @@ def test_all_36_municipalities_are_tarifgebiete(tariff):
 
 def test_validity_grows_with_level(tariff):
     minutes = {lv.code: lv.validity_minutes for lv in tariff.spec.levels}
-    assert minutes == {"A": 90, "3": 120, "4": 120, "5": 180}
+    assert minutes == {"K": 90, "A": 90, "3": 120, "4": 120, "5": 180}
+
+
+def test_passes_of_a_level_reach_the_towns_of_its_relation(tariff):
+    scopes = {lv.code: lv.pass_scope for lv in tariff.spec.levels}
+    assert scopes == {
+        "K": None,
+        "A": "same_area",
+        "3": "neighbouring_areas",
+        "4": "same_kreis",
+        "5": "same_teilraum",
+    }

@@ -1,0 +1,412 @@
+"""One passenger's pricing problem: every candidate product as a bitmask of the trips it covers.
+
+Trips are numbered 0..n-1 in boarding order. A candidate is generated *at* the
+trip it is bought for (its first trip) and covers a set of trips from there on:
+- a single-journey product (EinzelTicket chain with changes, Kurzstrecke, eezy
+  fare) covers a run i..j of consecutive trips;
+- a pass or cap covers every trip of the same rider inside its window and scope.
+  Rolling windows start at trip i, N-day passes on trip i's day, weeks and
+  months are fixed; for every later trip that is the widest window containing
+  trip i, so no other start needs to be considered.
+
+Every product's set of valid trips is closed under removing trips (hereditary),
+so "cover every trip at least once" and "cover every trip exactly once" have the
+same minimum; solvers may therefore work with covers and the bill turns the
+cover into a partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+from fare_engine.const import MS_PER_MINUTE
+from fare_engine.model import LevelSpec, PeriodKind, PeriodSpec
+from fare_engine.offers import (
+    Offer,
+    PassOption,
+    RideFacts,
+    SingleFare,
+    TariffView,
+    ZoneRide,
+    chain_valid_to,
+    ride_key,
+    view_of,
+)
+from fare_engine.trips import Trip
+
+INF = 10**15
+"""Price of something that cannot be bought (larger than any sum of real prices)."""
+
+
+@dataclass(slots=True)
+class Cand:
+    """A candidate product: covers the trips in `mask` (bit k = trip k) for `price` cents."""
+
+    mask: int
+    price: int
+    first: int
+    last: int
+    """Last trip of a run; -1 for a pass."""
+    offer: Offer
+
+
+@dataclass(slots=True)
+class Instance:
+    """The candidates of one passenger's trips, by the trip they are bought at."""
+
+    trips: list[Trip]
+    cands: list[list[Cand]]
+    min_single: list[int]
+    """Cheapest single-journey price of each trip alone (INF if none)."""
+    single_offer: list[Offer | None]
+    scope_masks: list[int]
+    """Trip sets of the pass scopes that occur (for the nesting check)."""
+    levels: list[str | None]
+    """Each trip's own price level in the first tariff (None outside zones)."""
+
+    @property
+    def n(self) -> int:
+        return len(self.trips)
+
+    def all_cands(self) -> list[Cand]:
+        return [c for row in self.cands for c in row]
+
+
+def build_instance(
+    trips: Sequence[Trip], views: Sequence[TariffView], *, prune: bool = True
+) -> Instance:
+    """Candidates for trips already in boarding order.
+
+    `prune=False` keeps every candidate (each EinzelTicket level separately, every
+    pass product and scope, no dominance or usefulness filter): the plain
+    formulation the benchmark compares against. Pruning only drops a candidate
+    when another choice is never dearer and covers at least the same trips.
+    """
+    return _Builder(list(trips), list(views), prune).build()
+
+
+_GroupKey = tuple[int, int, str | None, frozenset[str] | None, str, int]
+
+
+class _Builder:
+    def __init__(self, trips: list[Trip], views: list[TariffView], prune: bool) -> None:
+        self.trips = trips
+        self.views = views
+        self.prune = prune
+        self.n = len(trips)
+        self.boards = [t.board_time for t in trips]
+        self.alights = [t.alight_time for t in trips]
+        keys = [ride_key(t) for t in trips]
+        self.facts: list[list[RideFacts | None]] = []
+        self.touched: list[frozenset[str]] = []
+        self.rides: list[dict[int, list[Any]]] = []
+        """Per tariff: the distinct rides as [facts, a trip, mask of the trips riding it]."""
+        cheapest: list[SingleFare | None] = [None] * self.n
+        for v in views:
+            lo, hi = v.valid_from, v.valid_to
+            row: list[RideFacts | None] = []
+            rides: dict[int, list[Any]] = {}
+            areas: set[str] = set()
+            for j, (t, key) in enumerate(zip(trips, keys, strict=True)):
+                f = v.ride(t, key) if lo <= t.board_time < hi else None
+                row.append(f)
+                if f is None:
+                    continue
+                ride = rides.get(id(f))
+                if ride is None:
+                    rides[id(f)] = [f, t, 1 << j]
+                    if f.zone is not None:
+                        areas |= f.zone.areas
+                else:
+                    ride[2] |= 1 << j
+                best = cheapest[j]
+                if f.cheapest is not None and (best is None or f.cheapest.cents < best.cents):
+                    cheapest[j] = f.cheapest
+            self.facts.append(row)
+            self.rides.append(rides)
+            self.touched.append(frozenset(areas))
+        self.cheapest = cheapest
+        self.min_single = [INF if c is None else c.cents for c in cheapest]
+        self.single_offer: list[Offer | None] = [None if c is None else c.offer for c in cheapest]
+        self.scope_masks: list[int] = []
+        self._ride_totals: dict[int, int] = {}
+        self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
+        self._his_cache: dict[tuple[int, int], list[int]] = {}
+
+    def build(self) -> Instance:
+        cands: list[list[Cand]] = []
+        boards, cheapest, n = self.boards, self.cheapest, self.n
+        reach = max(v.max_chain_ms for v in self.views)
+        for i in range(n):
+            best = cheapest[i]
+            if self.prune and (i + 1 == n or boards[i + 1] - boards[i] >= reach):
+                # No ticket reaches the next trip: the cheapest single fare is all there is.
+                cands.append([] if best is None else [Cand(1 << i, best.cents, i, i, best.offer)])
+            else:
+                runs = self._runs_at(i)
+                cands.append(self._pruned_runs(i, runs) if self.prune else runs)
+        for i, passes in enumerate(self._passes()):
+            cands[i] += passes
+        levels = [f.zone.level.code if f and f.zone else None for f in self.facts[0]]
+        return Instance(
+            self.trips, cands, self.min_single, self.single_offer, self.scope_masks, levels
+        )
+
+    # --- single journeys and EinzelTicket chains ------------------------------------
+    def _runs_at(self, i: int) -> list[Cand]:
+        bit = 1 << i
+        best = self.cheapest[i]
+        out: list[Cand] = []
+        if best is not None and self.prune:
+            out.append(Cand(bit, best.cents, i, i, best.offer))
+        for v, view in enumerate(self.views):
+            facts = self.facts[v][i]
+            if facts is None:
+                continue
+            if not self.prune:
+                for fare in facts.distance_fares:
+                    out.append(Cand(bit, fare.cents, i, i, fare.offer))
+            walk = self._walk(v, view, i) if facts.single_zone_levels else []
+            for fare in facts.single_zone_levels:
+                assert fare.level is not None
+                lasts = self._chain(i, fare.level, walk)
+                if self.prune:
+                    # The longest chain of a level covers the shorter ones for the same price.
+                    lasts = lasts[-1:] if len(lasts) > 1 else []
+                for last in lasts:
+                    out.append(Cand((1 << (last + 1)) - bit, fare.cents, i, last, fare.offer))
+        return out
+
+    def _walk(self, v: int, view: TariffView, i: int) -> list[tuple[int, int]]:
+        """The trips after i an EinzelTicket bought for trip i could reach, each with the
+        rank the ticket needs to cover the journey up to it.
+
+        bibo's rule for changes of vehicle: the ticket covers the next trips in a row
+        while they board within its validity (from the first boarding), have the same
+        rider, stay within its level from every earlier boarding stop to every later
+        stop (and each ride within its level), and (unless the product allows return
+        trips) never come back to a stop the journey already visited.
+        """
+        first = self.trips[i]
+        limit = first.board_time + view.max_chain_ms
+        if i + 1 >= self.n or self.boards[i + 1] >= limit:
+            return []
+        assert view.single is not None
+        rank = view.rank_between
+        zone = self._zone(v, i)
+        boarded = [zone.areas_in_order[0]]
+        visited = set(zone.points)
+        need = zone.level.rank
+        walk: list[tuple[int, int]] = []
+        for j in range(i + 1, self.n):
+            trip = self.trips[j]
+            facts = self.facts[v][j]
+            if (
+                trip.board_time >= limit
+                or facts is None
+                or facts.zone is None
+                or trip.rider_category != first.rider_category
+                or (not view.single.allow_return_trip and trip.alight_stop_id in visited)
+            ):
+                break
+            areas = facts.zone.areas_in_order
+            need = max(need, facts.zone.level.rank, *(rank(b, q) for b in boarded for q in areas))
+            walk.append((j, need))
+            boarded.append(areas[0])
+            visited.update(facts.zone.points)
+        return walk
+
+    def _chain(self, i: int, level: LevelSpec, walk: list[tuple[int, int]]) -> list[int]:
+        """Last trips an EinzelTicket of `level` bought for trip i can cover (i itself first)."""
+        lasts = [i]
+        if level.max_further_stops is not None or not level.changes:
+            return lasts
+        valid_to = chain_valid_to(level, self.boards[i])
+        for j, need in walk:
+            if need > level.rank or self.boards[j] >= valid_to:
+                break
+            lasts.append(j)
+        return lasts
+
+    def _zone(self, v: int, i: int) -> ZoneRide:
+        facts = self.facts[v][i]
+        assert facts is not None
+        assert facts.zone is not None
+        return facts.zone
+
+    def _pruned_runs(self, i: int, runs: list[Cand]) -> list[Cand]:
+        """Cheapest run per last trip; drop runs no cheaper than longer ones or than singles."""
+        best: dict[int, Cand] = {}
+        for c in runs:
+            old = best.get(c.last)
+            if old is None or c.price < old.price:
+                best[c.last] = c
+        kept: list[Cand] = []
+        cheapest_longer = INF
+        for last in sorted(best, reverse=True):
+            c = best[last]
+            if c.price >= cheapest_longer:
+                continue
+            if last > i and c.price >= sum(self.min_single[i : last + 1]):
+                continue
+            kept.append(c)
+            cheapest_longer = c.price
+        return kept
+
+    # --- passes and caps ------------------------------------------------------------
+    def _passes(self) -> list[list[Cand]]:
+        """Pass candidates per trip, generated per group of equal (tariff, period, caps,
+        scope, rider, price). A ride is offered a group's pass exactly when it lies in the
+        group's scope, so the group's trips are the union of the rides offered it."""
+        groups: dict[int, list[Any]] = {}  # group key -> [option, mask, singles total]
+        prune = self.prune
+        for v, view in enumerate(self.views):
+            touched = self.touched[v]
+            offset = v << 32
+            for facts, trip, ride_mask in self.rides[v].values():
+                ride_total = self._ride_total(ride_mask)
+                untouched_seen: set[tuple[str, str | None]] = set()
+                for opt in view.pass_options(trip, facts):
+                    if opt.via is not None and prune and opt.via not in touched:
+                        # Every such pair covers just this town's rides: one stands for all.
+                        marker = (opt.offer.product_id, opt.offer.level)
+                        if marker in untouched_seen:
+                            continue
+                        untouched_seen.add(marker)
+                    key = offset | opt.group
+                    group = groups.get(key)
+                    if group is None:
+                        groups[key] = [opt, ride_mask, ride_total]
+                    else:
+                        group[1] |= ride_mask
+                        group[2] += ride_total
+        scoped: list[_Scoped] = []
+        for opt, smask, total in groups.values():
+            self.scope_masks.append(smask)
+            if prune and opt.cents >= total:
+                continue  # all its trips one by one cost no more than the pass
+            scoped.append((opt, smask))
+        if prune:
+            scoped = _drop_dominated_groups(scoped)
+        rows: list[list[Cand]] = [[] for _ in range(self.n)]
+        for opt, smask in scoped:
+            self._group_candidates(opt, smask, self._prefix(smask), rows)
+        if prune:
+            return [_drop_dominated(row) if len(row) > 1 else row for row in rows]
+        return rows
+
+    def _group_candidates(
+        self, opt: PassOption, smask: int, prefix: list[int], rows: list[list[Cand]]
+    ) -> None:
+        his = self._his(view_of(opt.offer.tariff), opt.period)
+        price = opt.cents
+        offer = opt.offer
+        prune = self.prune
+        useless_hi = -1
+        m = smask
+        while m:
+            low = m & -m
+            i = low.bit_length() - 1
+            m ^= low
+            hi = his[i]
+            if hi <= i or hi == useless_hi:
+                continue  # (a later start with the same end covers less: useless too)
+            if prune and price >= prefix[hi] - prefix[i]:
+                useless_hi = hi
+                continue  # paying these trips one by one is never dearer
+            rows[i].append(Cand(((1 << hi) - low) & smask, price, i, -1, offer))
+
+    def _his(self, view: TariffView, period: PeriodSpec) -> list[int]:
+        """For each trip i: one past the last trip a pass of `period` bought at i may cover."""
+        key = (id(view), id(period))
+        his = self._his_cache.get(key)
+        if his is not None:
+            return his
+        ends = self.alights if period.trips_must_end_inside else self.boards
+        if period.kind is PeriodKind.ROLLING:
+            span = (period.minutes or 0) * MS_PER_MINUTE
+            his = [bisect_left(ends, self.boards[i] + span, lo=i) for i in range(self.n)]
+        else:
+            start = period.day_starts_at
+            day_before = dt.timedelta(days=1)
+            his = []
+            last_day: dt.date | None = None
+            end = 0
+            for i, (day, clock) in enumerate(self._local_times(view)):
+                if clock < start:
+                    day -= day_before
+                if day != last_day:
+                    end = view.calendar_window(period, day)[1]
+                    last_day = day
+                his.append(bisect_left(ends, end, lo=i))
+        self._his_cache[key] = his
+        return his
+
+    def _local_times(self, view: TariffView) -> list[tuple[dt.date, dt.time]]:
+        tz = view.tariff.tz
+        key = str(tz)
+        found = self._local.get(key)
+        if found is None:
+            found = []
+            for board in self.boards:
+                moment = dt.datetime.fromtimestamp(board / 1000, tz=tz)
+                found.append((moment.date(), moment.time()))
+            self._local[key] = found
+        return found
+
+    def _ride_total(self, ride_mask: int) -> int:
+        total = self._ride_totals.get(ride_mask)
+        if total is None:
+            total = 0
+            m = ride_mask
+            while m:
+                low = m & -m
+                total += self.min_single[low.bit_length() - 1]
+                m ^= low
+            self._ride_totals[ride_mask] = total
+        return total
+
+    def _prefix(self, mask: int) -> list[int]:
+        """Prefix sums of the single prices of the trips in `mask` (by boarding position)."""
+        ms = self.min_single
+        return [0, *accumulate(ms[j] if mask >> j & 1 else 0 for j in range(self.n))]
+
+
+_Scoped = tuple[PassOption, int]
+
+
+def _drop_dominated_groups(groups: list[_Scoped]) -> list[_Scoped]:
+    """Drop a whole group when another group with an equal period (same time zone) and
+    rider has a superset of its trips for no more money: at every trip its candidate is
+    then covered by the other group's candidate."""
+    groups.sort(key=lambda g: (g[0].cents, -g[1].bit_count()))
+    kept: list[tuple[tuple[object, ...], int]] = []
+    out: list[_Scoped] = []
+    for g in groups:
+        opt, smask = g
+        p = opt.period
+        sig = (
+            str(opt.offer.tariff.tz), opt.offer.rider, p.kind, p.minutes, p.days,
+            p.day_starts_at, p.week_starts_on, p.trips_must_end_inside,
+        )  # fmt: skip
+        if not any(k_sig == sig and k_mask & smask == smask for k_sig, k_mask in kept):
+            kept.append((sig, smask))
+            out.append(g)
+    return out
+
+
+def _drop_dominated(cands: list[Cand]) -> list[Cand]:
+    """Drop a pass if another covers a superset of its trips for no more money."""
+    if len(cands) <= 1:
+        return cands
+    cands.sort(key=lambda c: (c.price, -c.mask.bit_count()))
+    kept: list[Cand] = []
+    for c in cands:
+        if not any(k.mask & c.mask == c.mask for k in kept):
+            kept.append(c)
+    return kept

@@ -1,0 +1,450 @@
+"""What each tariff offers for one trip, independent of the passenger's other trips.
+
+A `TariffView` is built once per tariff and caches, per distinct ride (stops,
+rider, stops travelled, mode), the facts pricing needs: the Tarifgebiete it
+touches and its price level, its single-journey fares (EinzelTicket levels,
+Kurzstrecke, eezy) and the scopes a pass may have to contain it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fare_engine.const import MS_PER_MINUTE
+from fare_engine.geo import distance_m, started_km
+from fare_engine.model import (
+    CalendarMonthProduct,
+    DistanceProduct,
+    LevelSpec,
+    PassProduct,
+    PeriodKind,
+    PeriodSpec,
+    PriceEntry,
+    Provenance,
+    Relation,
+    SingleProduct,
+)
+from fare_engine.money import format_cents
+from fare_engine.periods import after_last_day, first_day, local_ms
+from fare_engine.tariff import Tariff
+from fare_engine.trips import Trip
+
+MONTH_PERIOD = PeriodSpec(
+    kind=PeriodKind.MONTH,
+    assumed="a calendar_month product is valid from the 1st 00:00 to the next 1st 00:00",
+)
+"""The period of the version-1 `calendar_month` kind (Deutschlandticket)."""
+
+RideKey = tuple[str, str, str | None, str, int | None, str]
+
+
+def ride_key(trip: Trip) -> RideKey:
+    """What a trip's own prices depend on (not its time)."""
+    return (
+        trip.board_stop_id,
+        trip.alight_stop_id,
+        trip.farthest_stop_id,
+        trip.rider_category,
+        trip.stops_travelled,
+        trip.mode,
+    )
+
+
+OfferKind = Literal["single", "distance", "pass"]
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What a candidate product buys, in the words the bill prints (independent of time)."""
+
+    tariff: Tariff
+    product_id: str
+    product_name: str
+    kind: OfferKind
+    level: str | None
+    scope: str | None
+    rider: str
+    entry: Provenance
+    period: PeriodSpec | None
+    detail: str | None
+    scope_areas: frozenset[str] | None = None
+    caps: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Product name with its level, e.g. "EinzelTicket 4"."""
+        return f"{self.product_name} {self.level}" if self.level else self.product_name
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRide:
+    """A ride in a zone tariff: Tarifgebiete touched, level, stops in ride order."""
+
+    areas: frozenset[str]
+    level: LevelSpec
+    points: tuple[str, ...]
+    areas_in_order: tuple[str, ...]
+    """The Tarifgebiet of each of `points`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SingleFare:
+    """A single-journey price of one ride (one EinzelTicket level, or one eezy fare)."""
+
+    product: SingleProduct | DistanceProduct
+    level: LevelSpec | None
+    cents: int
+    entry: Provenance
+    detail: str | None
+    offer: Offer
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a pass is valid: a set of Tarifgebiete (None = everywhere it prices)."""
+
+    areas: frozenset[str] | None
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PassOption:
+    """One pass a ride could be covered by: product, price, period and scope."""
+
+    cents: int
+    period: PeriodSpec
+    scope_areas: frozenset[str] | None
+    caps: str | None
+    via: str | None
+    """For a pass of two neighbouring towns bought for a ride inside one: the other town."""
+    offer: Offer
+    group: int
+    """Same number for the same (period, caps, scope, rider, price) within a tariff view."""
+
+
+@dataclass(slots=True)
+class RideFacts:
+    """Everything a tariff says about one ride, independent of time and other rides."""
+
+    zone: ZoneRide | None
+    singles: list[SingleFare]
+    single_zone_levels: list[SingleFare]
+    """EinzelTicket levels (rank >= the ride's level, Kurzstrecke if it qualifies)."""
+    distance_fares: list[SingleFare]
+    distance_cents: dict[str, int] = field(default_factory=dict)
+    """Distance product id -> fare (for caps: which trips a cap may cover)."""
+    cheapest: SingleFare | None = None
+    """The cheapest single-journey fare of the ride alone."""
+    passes: list[PassOption] | None = None
+    """Filled on first use (`TariffView.pass_options`)."""
+
+
+class TariffView:
+    """A tariff's products in the shape the best-price search needs; cached per ride."""
+
+    def __init__(self, tariff: Tariff) -> None:
+        self.tariff = tariff
+        self.valid_from, self.valid_to = tariff.validity_ms()
+        self.single = next(iter(tariff.single_products()), None)
+        self.levels = tariff.levels_by_rank()
+        self.distance = tariff.distance_products()
+        self.passes: list[tuple[PassProduct | CalendarMonthProduct, PeriodSpec, str | None]] = [
+            (p, p.period, p.caps) for p in tariff.pass_products()
+        ]
+        self.passes += [(p, MONTH_PERIOD, None) for p in tariff.calendar_month_products()]
+        self._rides: dict[RideKey, RideFacts | None] = {}
+        chaining = [
+            lv.validity_minutes for lv in self.levels if lv.changes and lv.max_further_stops is None
+        ]
+        self.max_chain_ms = max(chaining, default=0) * MS_PER_MINUTE if self.single else 0
+        """No EinzelTicket reaches a trip boarding this long after the first one."""
+        self._groups: dict[tuple[int, str | None, frozenset[str] | None, str, int], int] = {}
+        self._windows: dict[tuple[int, dt.date], tuple[int, int]] = {}
+        self._ranks: dict[tuple[str, str], int] = {}
+        self._area_scope_cache: dict[frozenset[str], Scope] = {}
+
+    def rank_between(self, start_area: str, dest_area: str) -> int:
+        """Rank of the price level between two Tarifgebiete (cached)."""
+        key = (start_area, dest_area)
+        rank = self._ranks.get(key)
+        if rank is None:
+            rank = self.tariff.level_between_areas(start_area, dest_area).rank
+            self._ranks[key] = rank
+        return rank
+
+    def calendar_window(self, period: PeriodSpec, day: dt.date) -> tuple[int, int]:
+        """[start, end) in epoch ms of the calendar window of `period` containing local `day`."""
+        key = (id(period), day)
+        found = self._windows.get(key)
+        if found is None:
+            first = first_day(period, day)
+            tz = self.tariff.tz
+            found = (
+                local_ms(first, period.day_starts_at, tz),
+                local_ms(after_last_day(period, first), period.day_starts_at, tz),
+            )
+            self._windows[key] = found
+        return found
+
+    def covers_time(self, board_ms: int) -> bool:
+        return self.valid_from <= board_ms < self.valid_to
+
+    def knows(self, trip: Trip) -> bool:
+        t = self.tariff
+        return (
+            t.has_rider(trip.rider_category)
+            and t.has_stop(trip.board_stop_id)
+            and t.has_stop(trip.alight_stop_id)
+            and (trip.farthest_stop_id is None or t.has_stop(trip.farthest_stop_id))
+        )
+
+    # --- one ride -------------------------------------------------------------------
+    def ride(self, trip: Trip, key: RideKey | None = None) -> RideFacts | None:
+        """The tariff's facts for a ride; None if the tariff does not know it.
+
+        `key` is `ride_key(trip)` if the caller has it already."""
+        if key is None:
+            key = ride_key(trip)
+        try:
+            return self._rides[key]
+        except KeyError:
+            facts = self._build_ride(trip) if self.knows(trip) else None
+            self._rides[key] = facts
+            return facts
+
+    def _build_ride(self, trip: Trip) -> RideFacts:
+        zone = self._zone_ride(trip) if self.tariff.has_zones() else None
+        rider = trip.rider_category
+        levels: list[SingleFare] = []
+        if self.single is not None and zone is not None:
+            for level in self.levels:
+                entry = self.tariff.price(self.single, level.code, rider)
+                if entry is None or not _level_fits(level, zone, trip):
+                    continue
+                offer = Offer(
+                    self.tariff, self.single.id, self.single.name, "single", level.code,
+                    None, rider, entry, None, None,
+                )  # fmt: skip
+                levels.append(SingleFare(self.single, level, entry.cents, entry, None, offer))
+        fares: list[SingleFare] = []
+        for product in self.distance:
+            fare = self._distance_fare(product, trip)
+            if fare is not None:
+                fares.append(fare)
+        distance = {f.product.id: f.cents for f in fares}
+        singles = levels + fares
+        cheapest = min(singles, key=lambda f: f.cents) if singles else None
+        return RideFacts(zone, singles, levels, fares, distance, cheapest=cheapest)
+
+    def _zone_ride(self, trip: Trip) -> ZoneRide:
+        t = self.tariff
+        middle = () if trip.farthest_stop_id is None else (trip.farthest_stop_id,)
+        points: tuple[str, ...] = (trip.board_stop_id, *middle, trip.alight_stop_id)
+        areas = [t.area_of_stop(s).code for s in points]
+        level = max(
+            (t.level_between_areas(a, b) for a, b in itertools.pairwise(areas)),
+            key=lambda lv: lv.rank,
+        )
+        if len(areas) == 3:  # a round trip: also from start to end
+            end_to_end = t.level_between_areas(areas[0], areas[2])
+            level = max(level, end_to_end, key=lambda lv: lv.rank)
+        return ZoneRide(frozenset(areas), level, points, tuple(areas))
+
+    def _distance_fare(self, product: DistanceProduct, trip: Trip) -> SingleFare | None:
+        percent = next(
+            (s.percent for s in product.rider_percent if s.rider == trip.rider_category), None
+        )
+        if percent is None:
+            return None
+        legs = [(trip.board_stop_id, trip.alight_stop_id)]
+        far = trip.farthest_stop_id
+        if (
+            far is not None
+            and product.split_round_trips is not None
+            and far not in (trip.board_stop_id, trip.alight_stop_id)
+        ):
+            legs = [(trip.board_stop_id, far), (far, trip.alight_stop_id)]
+        cents, parts = 0, []
+        currency = self.tariff.currency
+        for a, b in legs:
+            if a == b and product.same_stop_free is not None:
+                parts.append("same stop: free")
+                continue
+            sa, sb = self.tariff.stop(a), self.tariff.stop(b)
+            metres = distance_m(sa.lat, sa.lon, sb.lat, sb.lon)
+            km = started_km(metres)
+            adult = product.base.cents + product.per_started_km.cents * km
+            fare = (adult * percent + 50) // 100
+            cents += fare
+            text = (
+                f"{metres / 1000:.1f} km → {km} started km: "
+                f"{format_cents(product.base.cents, currency)}"
+                f" + {km} × {format_cents(product.per_started_km.cents, currency)}"
+            )
+            if percent != 100:
+                text += f", {percent} % = {format_cents(fare, currency)}"
+            parts.append(text)
+        detail = "; ".join(parts)
+        offer = Offer(
+            self.tariff, product.id, product.name, "distance", None, None,
+            trip.rider_category, product.per_started_km, None, detail,
+        )  # fmt: skip
+        return SingleFare(product, None, cents, product.per_started_km, detail, offer)
+
+    # --- passes -------------------------------------------------------------------
+    def pass_options(self, trip: Trip, facts: RideFacts | None = None) -> list[PassOption]:
+        """Every pass (product, price, scope) that may cover this ride (cached per ride).
+
+        A pass for a pair of neighbouring towns bought for a ride inside one town
+        carries the other town in `via`: it is only worth more than the one-town
+        pass if some ride of the passenger reaches that town.
+        """
+        if facts is None:
+            facts = self.ride(trip)
+            if facts is None:
+                return []
+        if facts.passes is None:
+            facts.passes = list(self._build_pass_options(trip, facts))
+        return facts.passes
+
+    def _build_pass_options(self, trip: Trip, facts: RideFacts) -> Iterator[PassOption]:
+        rider = trip.rider_category
+        for product, period, caps in self.passes:
+            if not self.may_cap(caps, facts):
+                continue
+            if isinstance(product, PassProduct) and any(p.areas for p in product.prices):
+                if facts.zone is None:
+                    continue
+                for zoned in self.tariff.area_prices(product, rider):
+                    areas = frozenset(zoned.areas or ())
+                    if facts.zone.areas <= areas:
+                        scope = self._area_scope(areas)
+                        yield self._option(product, period, None, zoned, scope, caps, None, rider)
+                continue
+            if any(p.level is not None for p in product.prices):
+                if facts.zone is None:
+                    continue
+                for level in self.levels:
+                    if level.pass_scope is None:
+                        continue
+                    by_level = self.tariff.price(product, level.code, rider)
+                    if by_level is None:
+                        continue
+                    for scope, via in self._level_scopes(level.pass_scope, facts.zone):
+                        yield self._option(
+                            product, period, level.code, by_level, scope, caps, via, rider
+                        )
+                continue
+            flat = self.tariff.price(product, None, rider)
+            if flat is not None:
+                yield self._option(
+                    product, period, None, flat, Scope(None, None), caps, None, rider
+                )
+
+    def _option(
+        self,
+        product: PassProduct | CalendarMonthProduct,
+        period: PeriodSpec,
+        level: str | None,
+        entry: PriceEntry,
+        scope: Scope,
+        caps: str | None,
+        via: str | None,
+        rider: str,
+    ) -> PassOption:
+        offer = Offer(
+            self.tariff, product.id, product.name, "pass", level, scope.label, rider, entry,
+            period, None, scope.areas, caps,
+        )  # fmt: skip
+        key = (id(period), caps, scope.areas, rider, entry.cents)
+        group = self._groups.setdefault(key, len(self._groups))
+        return PassOption(entry.cents, period, scope.areas, caps, via, offer, group)
+
+    def may_cap(self, caps: str | None, facts: RideFacts) -> bool:
+        """May a pass capping product `caps` (None: not a cap) cover this ride?"""
+        if caps is None:
+            return True
+        if self.single is not None and caps == self.single.id:
+            return bool(facts.single_zone_levels)
+        return caps in facts.distance_cents
+
+    def _level_scopes(
+        self, relation: Relation, zone: ZoneRide
+    ) -> Iterator[tuple[Scope, str | None]]:
+        t = self.tariff
+        areas = zone.areas
+        if relation is Relation.SAME_AREA:
+            if len(areas) == 1:
+                yield self._area_scope(areas), None
+        elif relation is Relation.NEIGHBOURING_AREAS:
+            if len(areas) == 2:
+                a, b = sorted(areas)
+                if t.are_neighbours(a, b):
+                    yield self._area_scope(areas), None
+            elif len(areas) == 1:
+                (a,) = areas
+                for n in t.neighbours_of(a):
+                    yield self._area_scope(frozenset((a, n))), n
+        else:
+            kreis_or_teilraum = {
+                (t.area(a).kreis if relation is Relation.SAME_KREIS else t.area(a).teilraum)
+                for a in areas
+            }
+            if len(kreis_or_teilraum) == 1:
+                (name,) = kreis_or_teilraum
+                if name is not None:
+                    scope_areas = (
+                        t.areas_where(kreis=name)
+                        if relation is Relation.SAME_KREIS
+                        else t.areas_where(teilraum=name)
+                    )
+                    yield self._named_scope(scope_areas, name), None
+
+    def _area_scope(self, areas: frozenset[str]) -> Scope:
+        scope = self._area_scope_cache.get(areas)
+        if scope is None:
+            names = sorted(self.tariff.area(a).name for a in areas)
+            scope = Scope(areas, " + ".join(names))
+            self._area_scope_cache[areas] = scope
+        return scope
+
+    def _named_scope(self, areas: frozenset[str], name: str) -> Scope:
+        scope = self._area_scope_cache.get(areas)
+        if scope is None:
+            scope = Scope(areas, name)
+            self._area_scope_cache[areas] = scope
+        return scope
+
+
+def _level_fits(level: LevelSpec, zone: ZoneRide, trip: Trip) -> bool:
+    """May an EinzelTicket of `level` be bought for this ride on its own?"""
+    if level.max_further_stops is not None:
+        return (
+            trip.stops_travelled is not None
+            and trip.stops_travelled <= level.max_further_stops
+            and (level.modes is None or trip.mode in level.modes)
+        )
+    return zone.level.rank <= level.rank
+
+
+def chain_valid_to(level: LevelSpec, first_board_ms: int) -> int:
+    """End (exclusive) of an EinzelTicket's validity, in epoch ms."""
+    return first_board_ms + level.validity_minutes * MS_PER_MINUTE
+
+
+_VIEWS: weakref.WeakKeyDictionary[Tariff, TariffView] = weakref.WeakKeyDictionary()
+
+
+def view_of(tariff: Tariff) -> TariffView:
+    """The pricing view of a tariff, one per `Tariff` object (its per-ride caches live as
+    long as the tariff; they are bounded by stops x stops x riders of the network)."""
+    view = _VIEWS.get(tariff)
+    if view is None:
+        view = TariffView(tariff)
+        _VIEWS[tariff] = view
+    return view

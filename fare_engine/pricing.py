@@ -1,0 +1,249 @@
+"""The exact best price of one passenger's trips over one or more tariffs, as a `Bill`.
+
+`best_price(trips, tariff)` prices with one tariff (the backend's original call);
+`best_price_multi(trips, tariffs)` mixes the products of several, e.g. Ruhr-Lippe
+(EinzelTicket, Kurzstrecke, TagesTicket24, 7/30TageTicket, Deutschlandticket) with
+eezy Westfalen (distance fares under a rolling 24 h and a calendar-month cap).
+The first tariff checks the trips (stops, rider, validity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fare_engine.bill import Bill
+from fare_engine.const import DEFAULT_TARIFF_IDS, DP_LABEL_BUDGET, MS_PER_MINUTE
+from fare_engine.errors import FareInputError, FareInputReason
+from fare_engine.instance import INF, Cand, Instance, build_instance
+from fare_engine.model import PeriodKind
+from fare_engine.offers import view_of
+from fare_engine.periods import window
+from fare_engine.solve import Solution, scopes_nested, solve_dp, solve_milp, solve_singles
+from fare_engine.tariff import Tariff, load_tariff
+from fare_engine.trips import Trip, check_trips
+
+SolveMethod = Literal["auto", "dp", "milp", "plain_milp"]
+
+
+def default_tariffs() -> list[Tariff]:
+    """The tariffs a bibo passenger is billed over: Ruhr-Lippe 2026 and eezy Westfalen 2026."""
+    return [load_tariff(t) for t in DEFAULT_TARIFF_IDS]
+
+
+def best_price(trips: Sequence[Trip], tariff: Tariff) -> Bill:
+    """The cheapest valid set of products of `tariff` covering every trip exactly once."""
+    return best_price_multi(trips, [tariff])
+
+
+def best_price_multi(
+    trips: Sequence[Trip],
+    tariffs: Sequence[Tariff] | None = None,
+    *,
+    method: SolveMethod = "auto",
+) -> Bill:
+    """The cheapest valid mix of the products of `tariffs` (default: `default_tariffs()`).
+
+    `method`: "auto" runs the DP and falls back to the integer programme when the
+    DP's state budget is exceeded; "dp" / "milp" force one (both exact);
+    "plain_milp" solves the unpruned integer programme (the benchmark's baseline).
+    """
+    tariffs = list(tariffs) if tariffs is not None else default_tariffs()
+    if not tariffs:
+        raise ValueError("best_price_multi needs at least one tariff")
+    order = check_trips(trips, tariffs[0])
+    return price_ordered([trips[k] for k in order], order, tariffs, method).bill
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A bill with the instance and solution it came from (for incremental re-pricing)."""
+
+    bill: Bill
+    instance: Instance
+    solution: Solution
+    groups: list[tuple[Cand, list[int]]]
+    """Each bought product with the trip positions it covers (a partition)."""
+
+
+def price_ordered(
+    ordered: list[Trip],
+    order: list[int],
+    tariffs: list[Tariff],
+    method: SolveMethod,
+    *,
+    lower_bound: int | None = None,
+    upper_bound: int | None = None,
+) -> Priced:
+    """Price checked trips already in boarding order (`order[k]` = caller's index of the
+    k-th). `lower_bound` / `upper_bound` are totals known to be reachable from below /
+    above (incremental re-pricing); they only speed the search up."""
+    views = [view_of(t) for t in tariffs]
+    inst = build_instance(ordered, views, prune=method != "plain_milp")
+    for i, cheapest in enumerate(inst.min_single):
+        if cheapest >= INF:
+            raise FareInputError(
+                FareInputReason.NO_PRODUCT,
+                "rider_category",
+                ordered[i].rider_category,
+                f"a ride {[t.tariff_id for t in tariffs]} sell a single journey for",
+                order[i],
+            )
+    singles = solve_singles(inst)
+    solution = _solve(inst, method, singles, lower_bound, upper_bound)
+    groups = partition(inst, solution.chosen)
+    bill = make_bill(inst, order, groups, singles.cost, solution, tariffs)
+    return Priced(bill, inst, solution, groups)
+
+
+def _solve(
+    inst: Instance,
+    method: SolveMethod,
+    singles: Solution,
+    lower_bound: int | None,
+    upper_bound: int | None,
+) -> Solution:
+    if method in ("milp", "plain_milp"):
+        return solve_milp(inst, method)
+    if lower_bound is not None and singles.cost <= lower_bound:
+        return singles  # nothing can be cheaper than a known lower bound
+    budget = None if method == "dp" else DP_LABEL_BUDGET
+    bound = singles.cost if upper_bound is None else min(singles.cost, upper_bound)
+    solution = solve_dp(inst, budget=budget, upper_bound=bound)
+    if solution is None:
+        return solve_milp(inst, "milp")
+    return solution
+
+
+def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[int]]]:
+    """Turn a cover into a partition: runs keep their trips (a later overlapping run keeps
+    its suffix, still a valid run), then each remaining trip goes to the first pass
+    covering it; products left with no trip are dropped."""
+    owner = [-1] * inst.n
+    groups: list[tuple[Cand, list[int]]] = []
+    runs = sorted((c for c in chosen if c.last >= 0), key=lambda c: c.first)
+    passes = [c for c in chosen if c.last < 0]
+    for cand in [*runs, *passes]:
+        positions = []
+        m = cand.mask
+        while m:
+            low = m & -m
+            k = low.bit_length() - 1
+            m ^= low
+            if owner[k] == -1:
+                owner[k] = len(groups)
+                positions.append(k)
+        if positions:
+            groups.append((cand, positions))
+    if -1 in owner:
+        raise LookupError(f"trip position {owner.index(-1)} is not covered")
+    groups.sort(key=lambda g: (g[1][0], g[0].last < 0))
+    return groups
+
+
+def make_bill(
+    inst: Instance,
+    order: list[int],
+    groups: list[tuple[Cand, list[int]]],
+    singles_total: int,
+    solution: Solution,
+    tariffs: list[Tariff],
+) -> Bill:
+    """The bill for a partition of the trips into bought products."""
+    products: list[dict[str, Any]] = []
+    covered_by = [0] * inst.n
+    for n, (cand, positions) in enumerate(groups):
+        offer = cand.offer
+        first = inst.trips[positions[0]]
+        valid_from, valid_to = _validity(cand, first.board_time, inst.trips[positions[-1]])
+        for k in positions:
+            covered_by[k] = n
+        detail = offer.detail
+        if offer.kind == "pass" and offer.period is not None:
+            detail = _pass_detail(offer.period.kind, offer.period.trips_must_end_inside)
+        products.append(
+            dict(
+                product=offer.product_id,
+                name=offer.product_name,
+                tariff_id=offer.tariff.tariff_id,
+                kind=offer.kind,
+                level=offer.level,
+                scope=offer.scope,
+                rider_category=offer.rider,
+                price_cents=cand.price,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                covers=[order[k] for k in positions],
+                singles_cents=sum(inst.min_single[k] for k in positions),
+                detail=detail,
+                provenance=offer.entry.provenance_text(),
+            )
+        )
+    primary = tariffs[0]
+    name = primary.stop_name
+    billed = [
+        {
+            "index": order[k],
+            "board_stop_id": trip.board_stop_id,
+            "board_stop_name": name(trip.board_stop_id),
+            "alight_stop_id": trip.alight_stop_id,
+            "alight_stop_name": name(trip.alight_stop_id),
+            "board_time": trip.board_time,
+            "alight_time": trip.alight_time,
+            "rider_category": trip.rider_category,
+            "level": level,
+            "single_cents": single_cents,
+            "single_product": single.label if single else "",
+            "covered_by": by,
+        }
+        for k, (trip, level, single_cents, single, by) in enumerate(
+            zip(
+                inst.trips, inst.levels, inst.min_single, inst.single_offer, covered_by,
+                strict=True,
+            )
+        )
+    ]  # fmt: skip
+    total = sum(p["price_cents"] for p in products)
+    # One validation of plain data is much faster than building each model in Python.
+    return Bill.model_validate(
+        {
+            "tariff_id": primary.tariff_id,
+            "tariff_ids": [t.tariff_id for t in tariffs],
+            "currency": primary.currency,
+            "timezone": primary.spec.timezone,
+            "total_cents": total,
+            "singles_total_cents": singles_total,
+            "saving_cents": singles_total - total,
+            "method": solution.method,
+            "scopes_nested": scopes_nested(inst),
+            "products": products,
+            "trips": billed,
+        }
+    )
+
+
+def _validity(cand: Cand, first_board: int, last_trip: Trip) -> tuple[int, int]:
+    offer = cand.offer
+    if offer.kind == "distance":  # valid while checked in; [from, to) holds the boarding
+        return first_board, max(last_trip.alight_time, first_board + 1)
+    if offer.kind == "single":
+        assert offer.level is not None
+        minutes = offer.tariff.level(offer.level).validity_minutes
+        return first_board, first_board + minutes * MS_PER_MINUTE
+    assert offer.period is not None
+    # Rolling windows and free-start days begin with the first trip the product ends up
+    # covering: a later start than the one it was bought at only moves the end later.
+    return window(offer.period, offer.tariff.tz, first_board)
+
+
+def _pass_detail(kind: PeriodKind, must_end_inside: bool) -> str:
+    text = {
+        PeriodKind.ROLLING: "valid from the first trip it covers",
+        PeriodKind.DAYS: "valid from the start of the day of the first trip it covers",
+        PeriodKind.WEEK: "valid for the calendar week",
+        PeriodKind.MONTH: "valid for the calendar month",
+    }[kind]
+    if must_end_inside:
+        text += "; trips must end inside"
+    return text

@@ -1,0 +1,201 @@
+"""Exact minimum-cost cover of one passenger's trips: a label DP, and an integer programme.
+
+**DP.** Trips are taken in boarding order. A state after trip i is the set of
+*later* trips already paid for by passes bought so far (a bitmask) with the
+cheapest cost of reaching it. At trip i a state either has it covered already,
+or buys one candidate generated at i (see `instance`): since a pass's window is
+the widest one containing trip i, and a run starts at its first trip, every
+optimal cover is found this way. A state is dropped when another covers a
+superset of the later trips for no more money. This is exact for any scopes;
+where scopes nest (town ⊂ Kreis ⊂ Ruhr-Lippe ⊂ everywhere, zones 1-2 ⊂ 1-3) few
+states survive, where they cross (two overlapping pairs of neighbouring towns)
+more may, so a label budget hands such an instance to the integer programme.
+
+**Integer programme.** One binary variable per candidate, one "covered at least
+once" row per trip, solved by HiGHS through `scipy.optimize.milp` with a zero
+optimality gap. Costs are integer cents, so the optimum is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csc_array
+
+from fare_engine.const import DP_LABEL_BUDGET, MILP_TIME_LIMIT_S
+from fare_engine.instance import INF, Cand, Instance
+
+Method = Literal["dp", "milp", "plain_milp"]
+
+_Back = tuple[Any, Cand] | None
+"""A persistent list of the candidates bought on the way to a state (newest first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    """A cheapest cover: the candidates bought (in buying order) and their total."""
+
+    cost: int
+    chosen: list[Cand]
+    method: Method
+    peak_states: int
+    """Most DP states alive after one trip (0 for the integer programme)."""
+
+
+class SolverError(RuntimeError):
+    """The integer programme failed (time limit or solver status); never a partial bill."""
+
+
+def solve_dp(
+    inst: Instance,
+    *,
+    budget: int | None = DP_LABEL_BUDGET,
+    upper_bound: int | None = None,
+) -> Solution | None:
+    """The exact cheapest cover, or None if more than `budget` states were needed.
+
+    `upper_bound` (the cost of some known cover) prunes states that already cost more.
+    """
+    ub = upper_bound if upper_bound is not None else None
+    labels: dict[int, tuple[int, _Back]] = {0: (0, None)}
+    peak = 1
+    for i in range(inst.n):
+        bit = 1 << i
+        row = inst.cands[i]
+        nxt: dict[int, tuple[int, _Back]] = {}
+        for mask, (cost, back) in labels.items():
+            if mask & bit:
+                key = mask ^ bit
+                old = nxt.get(key)
+                if old is None or cost < old[0]:
+                    nxt[key] = (cost, back)
+                continue
+            for c in row:
+                new_cost = cost + c.price
+                if ub is not None and new_cost > ub:
+                    continue
+                key = (mask | c.mask) ^ bit
+                old = nxt.get(key)
+                if old is None or new_cost < old[0]:
+                    nxt[key] = (new_cost, (back, c))
+        labels = _pareto(nxt)
+        peak = max(peak, len(labels))
+        if budget is not None and len(labels) > budget:
+            return None
+        if not labels:
+            raise LookupError(f"no product covers trip position {i}")
+    cost, back = labels[0]
+    return Solution(cost, list(_unwind(back)), "dp", peak)
+
+
+def solve_singles(inst: Instance) -> Solution:
+    """The cheapest cover by single-journey products alone (EinzelTicket chains, eezy
+    fares): the bill's "single tickets alone". Runs are intervals of trips, so a 1-D
+    DP suffices: best[k] = cheapest cover of trips 0..k-1 = min over runs i..j with
+    i < k <= j+1 of best[i] + price (a run may reach past k; covers are hereditary)."""
+    n = inst.n
+    best = [INF] * (n + 1)
+    best[0] = 0
+    back: list[tuple[int, Cand] | None] = [None] * (n + 1)
+    for i in range(n):
+        base = best[i]
+        if base >= INF:
+            continue
+        for c in inst.cands[i]:
+            if c.last < 0:
+                continue
+            cost = base + c.price
+            for k in range(i + 1, c.last + 2):
+                if cost < best[k]:
+                    best[k] = cost
+                    back[k] = (i, c)
+    if best[n] >= INF:
+        raise LookupError("some trip has no single-journey product")
+    chosen: list[Cand] = []
+    k = n
+    while k > 0:
+        step = back[k]
+        assert step is not None
+        k, cand = step
+        chosen.append(cand)
+    chosen.reverse()
+    return Solution(best[n], chosen, "dp", 0)
+
+
+def _pareto(states: dict[int, tuple[int, _Back]]) -> dict[int, tuple[int, _Back]]:
+    """Keep the states no other state beats (cheaper or equal, covering a superset)."""
+    if len(states) <= 1:
+        return states
+    items = sorted(states.items(), key=_cost)
+    kept: dict[int, tuple[int, _Back]] = {}
+    for mask, value in items:
+        for other in kept:
+            if other & mask == mask:
+                break
+        else:
+            kept[mask] = value
+    return kept
+
+
+def _cost(item: tuple[int, tuple[int, _Back]]) -> int:
+    return item[1][0]
+
+
+def _unwind(back: _Back) -> Iterator[Cand]:
+    chosen: list[Cand] = []
+    while back is not None:
+        back, cand = back
+        chosen.append(cand)
+    return reversed(chosen)
+
+
+def solve_milp(inst: Instance, method: Method = "milp") -> Solution:
+    """The exact cheapest cover by integer programming over all candidates of `inst`."""
+    cands = inst.all_cands()
+    if inst.n == 0:
+        return Solution(0, [], method, 0)
+    rows: list[int] = []
+    cols: list[int] = []
+    for k, c in enumerate(cands):
+        m = c.mask
+        while m:
+            low = m & -m
+            rows.append(low.bit_length() - 1)
+            cols.append(k)
+            m ^= low
+    matrix = csc_array(
+        (np.ones(len(rows)), (np.array(rows), np.array(cols))), shape=(inst.n, len(cands))
+    )
+    prices = np.array([c.price for c in cands], dtype=float)
+    result = milp(
+        c=prices,
+        constraints=LinearConstraint(matrix, lb=np.ones(inst.n), ub=np.full(inst.n, np.inf)),
+        integrality=np.ones(len(cands)),
+        bounds=Bounds(0, 1),
+        options={"mip_rel_gap": 0.0, "time_limit": MILP_TIME_LIMIT_S, "presolve": True},
+    )
+    if result.status != 0 or result.x is None:
+        raise SolverError(f"integer programme failed: status {result.status}: {result.message}")
+    chosen = [cands[k] for k in np.flatnonzero(result.x > 0.5)]
+    covered = 0
+    for c in chosen:
+        covered |= c.mask
+    if covered != (1 << inst.n) - 1:
+        raise SolverError("integer programme returned a cover that misses a trip")
+    chosen.sort(key=lambda c: (c.first, c.last < 0))
+    return Solution(sum(c.price for c in chosen), chosen, method, 0)
+
+
+def scopes_nested(inst: Instance) -> bool:
+    """True if the trip sets of all pass scopes form a laminar family (nested or disjoint)."""
+    masks = sorted(set(inst.scope_masks), key=lambda m: m.bit_count())
+    for k, a in enumerate(masks):
+        for b in masks[k + 1 :]:
+            common = a & b
+            if common and common != a:
+                return False
+    return True

@@ -1,0 +1,238 @@
+"""A brute-force best price for small instances (<= 8 trips), written independently of the
+engine's search: every subset of trips is checked against every product by the tariff's
+rules as stated, then the cheapest partition of the trips into such blocks is found by
+enumeration over subsets (3^n). Only the per-ride facts (a ride's price level, its
+Einzel and distance fares) come from the engine; they have golden tests of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fare_engine import Tariff, Trip
+from fare_engine.model import (
+    CalendarMonthProduct,
+    DistanceProduct,
+    PassProduct,
+    PeriodKind,
+    PeriodSpec,
+    Relation,
+    SingleProduct,
+)
+from fare_engine.offers import MONTH_PERIOD, view_of
+from fare_engine.trips import trip_sort_key
+
+MAX_TRIPS = 8
+
+
+@dataclass(frozen=True)
+class Option:
+    """One product that can cover a block of trips."""
+
+    tariff_id: str
+    product: str
+    level: str | None
+    cents: int
+
+
+def sorted_trips(trips: Sequence[Trip]) -> list[Trip]:
+    return sorted(trips, key=trip_sort_key)
+
+
+def best_total(trips: Sequence[Trip], tariffs: Sequence[Tariff]) -> int:
+    """The minimum over all partitions of the trips into blocks each covered by one product."""
+    ordered = sorted_trips(trips)
+    n = len(ordered)
+    assert n <= MAX_TRIPS
+    cost = [
+        min((o.cents for o in options(ordered, mask, tariffs)), default=None)
+        for mask in range(1 << n)
+    ]
+    full = (1 << n) - 1
+    best: list[int | None] = [None] * (1 << n)
+    best[0] = 0
+    for s in range(1, full + 1):
+        low = s & -s
+        rest = s ^ low
+        sub = rest
+        found: int | None = None
+        while True:
+            block = sub | low
+            c = cost[block]
+            prev = best[s ^ block]
+            if c is not None and prev is not None and (found is None or c + prev < found):
+                found = c + prev
+            if sub == 0:
+                break
+            sub = (sub - 1) & rest
+        best[s] = found
+    total = best[full]
+    assert total is not None, "some trip cannot be covered"
+    return total
+
+
+def options(ordered: list[Trip], mask: int, tariffs: Sequence[Tariff]) -> list[Option]:
+    """Every product that may cover exactly the trips in `mask` (positions in boarding order)."""
+    if mask == 0:
+        return []
+    block = [k for k in range(len(ordered)) if mask >> k & 1]
+    trips = [ordered[k] for k in block]
+    found: list[Option] = []
+    for tariff in tariffs:
+        view = view_of(tariff)
+        start, end = tariff.validity_ms()
+        if not all(start <= t.board_time < end for t in trips):
+            continue
+        facts = [view.ride(t) for t in trips]
+        if any(f is None for f in facts):
+            continue
+        if len({t.rider_category for t in trips}) != 1:
+            continue
+        rider = trips[0].rider_category
+        if len(trips) == 1:
+            for fare in facts[0].singles:  # type: ignore[union-attr]
+                level = fare.level.code if fare.level else None
+                found.append(Option(tariff.tariff_id, fare.product.id, level, fare.cents))
+        consecutive = block == list(range(block[0], block[-1] + 1))
+        for product in tariff.spec.products:
+            if isinstance(product, SingleProduct) and len(trips) > 1 and consecutive:
+                found += _einzel_chain(tariff, product, trips, rider)
+            elif isinstance(product, PassProduct | CalendarMonthProduct):
+                found += _passes(tariff, product, trips, rider)
+    return found
+
+
+def _einzel_chain(
+    tariff: Tariff, product: SingleProduct, trips: list[Trip], rider: str
+) -> list[Option]:
+    out = []
+    points = [_points(t) for t in trips]
+    for level in tariff.spec.levels:
+        if not level.changes or level.max_further_stops is not None:
+            continue
+        price = tariff.price(product, level.code, rider)
+        if price is None:
+            continue
+        limit = trips[0].board_time + level.validity_minutes * 60_000
+        if any(t.board_time >= limit for t in trips):
+            continue
+        ok = True
+        for k, t in enumerate(trips):
+            if _ride_rank(tariff, points[k]) > level.rank:
+                ok = False
+            for earlier in range(k):
+                board = trips[earlier].board_stop_id
+                if any(tariff.level_between(board, q).rank > level.rank for q in points[k]):
+                    ok = False
+                if not product.allow_return_trip and t.alight_stop_id in points[earlier]:
+                    ok = False
+        if ok:
+            out.append(Option(tariff.tariff_id, product.id, level.code, price.cents))
+    return out
+
+
+def _points(t: Trip) -> tuple[str, ...]:
+    mid = (t.farthest_stop_id,) if t.farthest_stop_id else ()
+    return (t.board_stop_id, *mid, t.alight_stop_id)
+
+
+def _ride_rank(tariff: Tariff, points: tuple[str, ...]) -> int:
+    ranks = [tariff.level_between(a, b).rank for a, b in itertools.pairwise(points)]
+    ranks.append(tariff.level_between(points[0], points[-1]).rank)
+    return max(ranks)
+
+
+def _passes(
+    tariff: Tariff, product: PassProduct | CalendarMonthProduct, trips: list[Trip], rider: str
+) -> list[Option]:
+    if product.riders is not None and rider not in product.riders:
+        return []
+    period = product.period if isinstance(product, PassProduct) else MONTH_PERIOD
+    caps = product.caps if isinstance(product, PassProduct) else None
+    if caps is not None and not all(_cappable(tariff, caps, t) for t in trips):
+        return []
+    start, end = _window(period, tariff, trips[0].board_time)
+    for t in trips:
+        if not start <= t.board_time < end:
+            return []
+        if period.trips_must_end_inside and not t.alight_time < end:
+            return []
+    areas = _areas(tariff, trips)
+    out = []
+    for entry in product.prices:
+        if entry.rider not in (None, rider):
+            continue
+        if entry.areas is not None:
+            ok = areas is not None and areas <= set(entry.areas)
+        elif entry.level is not None:
+            relation = tariff.level(entry.level).pass_scope
+            ok = (
+                areas is not None
+                and relation is not None
+                and _relation_holds(tariff, relation, areas)
+            )
+        else:
+            ok = True
+        if ok:
+            out.append(Option(tariff.tariff_id, product.id, entry.level, entry.cents))
+    return out
+
+
+def _cappable(tariff: Tariff, caps: str, trip: Trip) -> bool:
+    capped = next(p for p in tariff.spec.products if p.id == caps)
+    if isinstance(capped, DistanceProduct):
+        return any(s.rider == trip.rider_category for s in capped.rider_percent)
+    assert isinstance(capped, SingleProduct)
+    return any(
+        tariff.price(capped, level.code, trip.rider_category) is not None
+        for level in tariff.spec.levels
+    )
+
+
+def _areas(tariff: Tariff, trips: list[Trip]) -> set[str] | None:
+    if not tariff.has_zones():
+        return None
+    return {tariff.area_of_stop(s).code for t in trips for s in _points(t)}
+
+
+def _relation_holds(tariff: Tariff, relation: Relation, areas: set[str]) -> bool:
+    specs = [tariff.area(a) for a in areas]
+    if relation is Relation.SAME_AREA:
+        return len(areas) == 1
+    if relation is Relation.NEIGHBOURING_AREAS:
+        if len(areas) == 1:
+            return bool(tariff.neighbours_of(next(iter(areas))))
+        a, b = sorted(areas) if len(areas) == 2 else ("", "")
+        return len(areas) == 2 and tariff.are_neighbours(a, b)
+    if relation is Relation.SAME_KREIS:
+        return specs[0].kreis is not None and all(s.kreis == specs[0].kreis for s in specs)
+    return specs[0].teilraum is not None and all(s.teilraum == specs[0].teilraum for s in specs)
+
+
+def _window(period: PeriodSpec, tariff: Tariff, first_board: int) -> tuple[int, int]:
+    """The window of a pass first used at `first_board`, computed from the rule's words."""
+    if period.kind is PeriodKind.ROLLING:
+        assert period.minutes is not None
+        return first_board, first_board + period.minutes * 60_000
+    tz = tariff.tz
+    local = dt.datetime.fromtimestamp(first_board / 1000, tz=tz)
+    day = local.date() if local.time() >= period.day_starts_at else local.date() - dt.timedelta(1)
+    if period.kind is PeriodKind.DAYS:
+        assert period.days is not None
+        first, last = day, day + dt.timedelta(days=period.days)
+    elif period.kind is PeriodKind.WEEK:
+        weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        back = (day.weekday() - weekday.index(period.week_starts_on)) % 7
+        first = day - dt.timedelta(days=back)
+        last = first + dt.timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        last = (first + dt.timedelta(days=32)).replace(day=1)
+
+    def at(d: dt.date) -> int:
+        return int(dt.datetime.combine(d, period.day_starts_at, tzinfo=tz).timestamp() * 1000)
+
+    return at(first), at(last)

@@ -8,7 +8,6 @@ import datetime as dt
 import functools
 import logging
 import math
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 import fare_engine
-from backend import repository
+from backend import billing, repository
 from backend.const import (
     DEFAULT_TX_POWER_DBM,
     EARTH_RADIUS_M,
@@ -331,37 +330,46 @@ def reconcile_day(
 
 @dataclass(frozen=True)
 class PassengerCharge:
-    """A passenger's best price for a day, or why it could not be priced (``error``)."""
+    """What a service day adds to a passenger's month (cents), or why it could not be
+    priced (``error``)."""
 
     passenger_id: str
     trips: int
-    bill: fare_engine.Bill | None
+    total_cents: int | None
+    singles_total_cents: int | None
     error: str | None = None
 
 
-def day_charges(
-    session: Session, day: dt.date, tariff: fare_engine.Tariff
-) -> list[PassengerCharge]:
-    """The best price per passenger for the trips of one service day."""
-    by_passenger: dict[str, list[fare_engine.Trip]] = defaultdict(list)
-    rows = repository.day_trips(session, day)
-    categories = repository.passenger_categories(session, sorted({r.passenger_id for r in rows}))
-    for row in rows:
-        by_passenger[row.passenger_id].append(
-            fare_engine.Trip(
-                board_stop_id=row.board_stop_id,
-                alight_stop_id=row.alight_stop_id,
-                board_time=row.board_time,
-                alight_time=row.alight_time,
-                rider_category=categories[row.passenger_id],
-            )
-        )
+def day_charges(session: Session, day: dt.date) -> list[PassengerCharge]:
+    """Each passenger's charge for one service day: the month's best price through that day
+    minus the month's best price through the day before. A pass bought earlier in the month
+    (a 30TageTicket, the Deutschlandticket) makes later days cost nothing; the charges of a
+    month add up to its best price."""
+    month = billing.month_of(day)
+    first, _ = billing.month_days(month)
     charges = []
-    for pid, trips in sorted(by_passenger.items()):
+    for pid in repository.passengers_with_trips(session, day, day):
+        category = repository.passenger_category(session, pid)
+        through = billing.effective_trips(session, pid, first, day)
+        today = [t for t in through if t.service_day == day]
+        before = [t for t in through if t.service_day < day]
+        if category is None or not today:
+            continue
         try:
-            charges.append(PassengerCharge(pid, len(trips), fare_engine.best_price(trips, tariff)))
+            after_bill = billing.price(through, category)
+            before_bill = billing.price(before, category) if before else None
         except fare_engine.FareInputError as exc:
             # One unpriceable passenger (a stop the tariff lacks) must not hide the others.
             log.warning("cannot price %s on %s: %s", pid, day, exc)
-            charges.append(PassengerCharge(pid, len(trips), None, str(exc)))
+            charges.append(PassengerCharge(pid, len(today), None, None, str(exc)))
+            continue
+        charges.append(
+            PassengerCharge(
+                pid,
+                len(today),
+                after_bill.total_cents - (before_bill.total_cents if before_bill else 0),
+                after_bill.singles_total_cents
+                - (before_bill.singles_total_cents if before_bill else 0),
+            )
+        )
     return charges

@@ -165,9 +165,9 @@ def list_charges(
         ChargeOut(
             passenger_id=c.passenger_id,
             trips=c.trips,
-            total_cents=c.bill.total_cents if c.bill else None,
-            singles_total_cents=c.bill.singles_total_cents if c.bill else None,
+            total_cents=c.total_cents,
+            singles_total_cents=c.singles_total_cents,
             error=c.error,
         )
-        for c in services.day_charges(session, service_day, request.app.state.tariff)
+        for c in services.day_charges(session, service_day)
     ]

@@ -27,7 +27,7 @@ INVOICE_VERSION = 1
 
 
 def month_of(day: dt.date) -> str:
-    return f"{day:%Y-%m}"
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def month_days(month: str) -> tuple[dt.date, dt.date]:

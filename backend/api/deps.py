@@ -97,14 +97,18 @@ OwnPassenger = Annotated[models.Passenger, Depends(own_passenger)]
 def _iso_date_only(value: object) -> object:
     # A bare number would otherwise pass as days since 1970; only YYYY-MM-DD is a day here.
     if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
-        raise ValueError("expected a date as YYYY-MM-DD")
+        raise ValueError("expected a date as YYYY-MM-DD between 1970 and 2999")
     return value
 
 
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATE = re.compile(r"(19[7-9]\d|2\d{3})-\d{2}-\d{2}")
+"""Service days from 1970 to 2999: what bibo's clocks and months can represent."""
 ServiceDay = Annotated[
     dt.date,
-    Query(description="service day YYYY-MM-DD (03:00-03:00 Europe/Berlin)"),
+    Query(
+        description="service day YYYY-MM-DD (03:00-03:00 Europe/Berlin), 1970 to 2999",
+        json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"},
+    ),
     BeforeValidator(_iso_date_only),
 ]
 MONTH_PATTERN = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"

@@ -45,7 +45,9 @@ def _remove_database() -> Iterator[None]:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same examples every run, so CI is repeatable (explore with more
+# examples locally by raising max_examples).
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_input_causes_a_server_error(case):
     token = _TOKEN
     if "passenger_id" in (case.path_parameters or {}):

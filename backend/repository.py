@@ -146,18 +146,23 @@ def insert_rows(session: Session, model: type[models.Base], rows: Sequence[dict[
 def insert_sightings(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert sighting rows ``(service_day, batch_id, k, vehicle_id, t, token, rssi, n, tx)``.
 
-    On PostgreSQL through ``COPY … FROM STDIN`` in binary (the ingest fast path, several
-    times faster than INSERT); elsewhere as one executemany.
+    On PostgreSQL through ``COPY … FROM STDIN`` with the rows rendered in one text buffer
+    (the ingest fast path: one round trip, no per-row Python calls into the driver);
+    elsewhere as one executemany. Vehicle ids are validated identifiers (no tabs, newlines
+    or backslashes), so the text format needs no escaping.
     """
     if not rows:
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        buffer = "".join(
+            f"{day}\t{batch}\t{k}\t{vehicle}\t{t}\t\\\\x{token.hex()}\t{rssi}\t{n}\t"
+            f"{_COPY_NULL if tx is None else tx}\n"
+            for day, batch, k, vehicle, t, token, rssi, n, tx in rows
+        )
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(_COPY_SIGHTINGS) as copy:  # type: ignore[union-attr]
-            copy.set_types(_COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)
+            copy.write(buffer)
         return
     session.execute(
         insert(models.Sighting), [dict(zip(SIGHTING_COLUMNS, r, strict=True)) for r in rows]
@@ -165,8 +170,8 @@ def insert_sightings(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
 
 
 SIGHTING_COLUMNS = ("service_day", "batch_id", "k", "vehicle_id", "t", "token", "rssi", "n", "tx")
-_COPY_SIGHTINGS = f"COPY sightings ({', '.join(SIGHTING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-_COPY_TYPES = ["date", "int8", "int4", "varchar", "int8", "bytea", "int2", "int4", "int2"]
+_COPY_SIGHTINGS = f"COPY sightings ({', '.join(SIGHTING_COLUMNS)}) FROM STDIN"
+_COPY_NULL = "\\N"
 
 
 # --- work units -----------------------------------------------------------------------------

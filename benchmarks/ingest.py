@@ -112,7 +112,7 @@ async def send_all(
 
 
 def raw_copy(db_url: str, n_rows: int, tokens: list[bytes]) -> float:
-    """Seconds for a binary COPY of ``n_rows`` sighting rows into the same table."""
+    """Seconds for a COPY of ``n_rows`` sighting rows into the same table."""
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     day = service_day_of(T0)
@@ -238,7 +238,7 @@ def main() -> int:
             f"  {http_rate:,.0f} sightings/s   goal >= {GOAL_RATE:,}: "
             f"{'met' if http_rate >= GOAL_RATE else 'NOT met'}"
         )
-        print(f"raw binary COPY of the same rows: {copy_seconds:.2f} s = {copy_rate:,.0f} rows/s")
+        print(f"raw COPY of the same rows: {copy_seconds:.2f} s = {copy_rate:,.0f} rows/s")
         print(
             f"  HTTP ingest / raw COPY = {share:.1%}   goal >= {GOAL_SHARE:.0%}: "
             f"{'met' if share >= GOAL_SHARE else 'NOT met'}"

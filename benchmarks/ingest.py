@@ -1,5 +1,5 @@
 """Ingest throughput: signed, gzip-compressed batches of 1,000 sightings over real HTTP
-(uvicorn on loopback, several concurrent clients) into PostgreSQL, against a raw binary COPY
+(uvicorn on loopback, several concurrent clients) into PostgreSQL, against a raw COPY
 of the same rows into the same table, measured in the same run.
 
     .venv/bin/python benchmarks/ingest.py [--batches 300] [--clients 8] [--workers 2]

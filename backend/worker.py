@@ -12,7 +12,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import services
+from backend import billing, services
 from backend.const import MAINTENANCE_INTERVAL_S, RECONCILE_INTERVAL_S
 from backend.db import transaction
 from backend.maintenance import apply_retention, ensure_partitions
@@ -27,12 +27,27 @@ def _utc_now() -> dt.datetime:
 
 
 def maintain(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) -> None:
+    """Hourly housekeeping: retention, partitions, billing of ended days and months."""
     today = service_day_of(int(now.timestamp() * 1000))
     with transaction(sessions) as session:
         result = apply_retention(
             session, today, settings.sightings_retention_days, settings.trips_retention_days
         )
         ensure_partitions(session, today)
+    with transaction(sessions) as session:
+        rebilled = billing.rebill_closed_days(session, now)
+    # The month before the newest closed day has ended: close it (idempotent, so hourly
+    # runs issue invoices once, and again only when a correction changed a bill).
+    closed = billing.last_closed_day(now)
+    previous_month = billing.month_of(closed.replace(day=1) - dt.timedelta(days=1))
+    with transaction(sessions) as session:
+        invoices = billing.close_month(session, previous_month, now)
+    log.info(
+        "billing: %d passengers re-billed, %d invoices for %s",
+        sum(r.changed for r in rebilled),
+        len(invoices),
+        previous_month,
+    )
     log.info(
         "retention: %d sightings and %d partitions before %s removed",
         result.sightings_deleted,

@@ -20,6 +20,7 @@ from backend.api.operator_routes import router as operator_router
 from backend.api.passenger_routes import router as passenger_router
 from backend.api.routes import router
 from backend.const import (
+    MAINTENANCE_INTERVAL_S,
     RECONCILE_INTERVAL_S,
     SIGNUP_BURST,
     SIGNUPS_PER_S,
@@ -30,6 +31,7 @@ from backend.db import make_engine, make_sessionmaker, upgrade
 from backend.limits import RateLimiter
 from backend.settings import Settings, get_settings
 from backend.web import install as install_web
+from backend.worker import maintain
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,19 @@ def reconcile_dirty_units(app: FastAPI) -> int:
 
 
 async def _reconcile_loop(app: FastAPI) -> None:
+    next_maintenance = 0.0
     while True:
         await asyncio.sleep(RECONCILE_INTERVAL_S)
         try:
             await run_in_threadpool(reconcile_dirty_units, app)
+            if time.monotonic() >= next_maintenance:
+                # A single-node deployment has no separate ``bibo worker``: bill here.
+                state = app.state
+                await run_in_threadpool(maintain, state.sessions, state.settings, state.clock())
+                state.metrics.billing_runs.labels("hourly").inc()
+                next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL_S
         except Exception:
-            log.exception("background reconciliation failed; retrying next round")
+            log.exception("background work failed; retrying next round")
 
 
 def create_app(

@@ -127,3 +127,20 @@ def test_two_parallel_workers_produce_what_one_produces(engine, loaded):
     vehicle_units = [v for c in claimed for v in c if v != DAY_UNIT]
     assert sorted(vehicle_units) == sorted(VEHICLES)  # each vehicle-day done exactly once
     assert snapshot(sessions) == one_worker
+
+
+def test_hourly_maintenance_bills_ended_days_and_closes_the_last_month(engine, riders):
+    from backend.settings import Settings
+    from backend.worker import maintain
+
+    sessions = make_sessionmaker(engine)
+    settings = Settings(database_url="sqlite://", reconcile_in_background=False)
+    maintain(sessions, settings, dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC))
+    with sessions() as session:
+        for rider in riders:
+            (invoice,) = repository.passenger_invoices(session, rider.passenger_id)
+            assert invoice.month == "2026-11"
+            assert repository.ledger_balance(session, rider.passenger_id, "2026-11") > 0
+    maintain(sessions, settings, dt.datetime(2026, 12, 3, 13, tzinfo=dt.UTC))
+    with sessions() as session:
+        assert len(repository.passenger_invoices(session, riders[0].passenger_id)) == 1

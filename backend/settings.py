@@ -8,6 +8,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.const import (
+    SIGNUP_BURST,
+    SIGNUPS_PER_S,
+    VEHICLE_UPLOAD_BURST,
+    VEHICLE_UPLOADS_PER_S,
+)
+
 DEFAULT_DATABASE_URL = "sqlite:///bibo.sqlite3"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development"})
 
@@ -28,6 +35,12 @@ class Settings(BaseSettings):
     reconcile_in_background: bool = Field(
         default=True, description="Reconcile vehicle-days that received data, every 5 s."
     )
+    vehicle_uploads_per_s: float = Field(
+        default=VEHICLE_UPLOADS_PER_S, gt=0, description="per-vehicle upload rate limit"
+    )
+    vehicle_upload_burst: float = Field(default=VEHICLE_UPLOAD_BURST, ge=1)
+    signups_per_s: float = Field(default=SIGNUPS_PER_S, gt=0)
+    signup_burst: float = Field(default=SIGNUP_BURST, ge=1)
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = Field(
         default=None,

@@ -22,10 +22,6 @@ from backend.api.routes import router
 from backend.const import (
     MAINTENANCE_INTERVAL_S,
     RECONCILE_INTERVAL_S,
-    SIGNUP_BURST,
-    SIGNUPS_PER_S,
-    VEHICLE_UPLOAD_BURST,
-    VEHICLE_UPLOADS_PER_S,
 )
 from backend.db import make_engine, make_sessionmaker, upgrade
 from backend.limits import RateLimiter
@@ -106,9 +102,11 @@ def create_app(
     app.state.clock = clock
     app.state.resolvers = services.ResolverCache()
     app.state.vehicle_limiter = RateLimiter(
-        VEHICLE_UPLOADS_PER_S, VEHICLE_UPLOAD_BURST, time.monotonic
+        settings.vehicle_uploads_per_s, settings.vehicle_upload_burst, time.monotonic
     )
-    app.state.signup_limiter = RateLimiter(SIGNUPS_PER_S, SIGNUP_BURST, time.monotonic)
+    app.state.signup_limiter = RateLimiter(
+        settings.signups_per_s, settings.signup_burst, time.monotonic
+    )
     observability.install(app)
     app.state.tariff = fare_engine.load_tariff()
     app.include_router(router)

@@ -32,38 +32,58 @@ class TokenResolver:
     ) -> None:
         self.device_ids = [device_id for device_id, _ in devices]
         self._keys = [key for _, key in devices]
-        self._cache: OrderedDict[int, dict[bytes, int]] = OrderedDict()
+        self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
         self._cache_size = cache_intervals
+        self._known: dict[bytes, tuple[int, int]] = {}
+        """Every cached token -> (device index, interval)."""
 
     def tokens_of(self, interval: int) -> dict[bytes, int]:
-        """Every device's token for ``interval`` (cached, least recently used dropped)."""
-        table = self._cache.get(interval)
-        if table is None:
-            table = {token_for_interval(key, interval): i for i, key in enumerate(self._keys)}
-            self._cache[interval] = table
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        else:
+        """Every device's token for ``interval`` -> device index (cached, LRU)."""
+        self._ensure(interval)
+        return {token: self._known[token][0] for token in self._cache[interval]}
+
+    def _ensure(self, interval: int) -> None:
+        if interval in self._cache:
             self._cache.move_to_end(interval)
-        return table
+            return
+        tokens = [token_for_interval(key, interval) for key in self._keys]
+        for i, token in enumerate(tokens):
+            self._known[token] = (i, interval)
+        self._cache[interval] = tokens
+        while len(self._cache) > self._cache_size:
+            _, old = self._cache.popitem(last=False)
+            for token in old:
+                self._known.pop(token, None)
 
     def resolve(
         self, t_ms: npt.NDArray[np.int64], tokens: Sequence[bytes]
     ) -> npt.NDArray[np.int32]:
         """Device index per sighting, or ``UNRESOLVED`` (a stranger, or a token out of time).
 
-        Rows are best given sorted by time: intervals are then computed once each.
+        Each distinct token is looked up once; rows best come sorted by time, so the
+        intervals' tokens are computed in order.
         """
-        out = np.full(len(tokens), UNRESOLVED, dtype=np.int32)
+        n = len(tokens)
+        out = np.full(n, UNRESOLVED, dtype=np.int32)
+        if n == 0:
+            return out
         own = (t_ms // INTERVAL_MS).astype(np.int64)
         for interval in np.unique(own):
-            rows = np.flatnonzero(own == interval)
-            tables = [self.tokens_of(int(interval) + d) for d in TOKEN_RESOLUTION_INTERVALS]
-            for row in rows:
-                token = tokens[int(row)]
-                for table in tables:
-                    hit = table.get(token)
-                    if hit is not None:
-                        out[row] = hit
-                        break
+            for d in TOKEN_RESOLUTION_INTERVALS:
+                self._ensure(int(interval) + d)
+        unique, inverse = np.unique(
+            np.frombuffer(b"".join(tokens), dtype="S16"), return_inverse=True
+        )
+        device = np.full(len(unique), UNRESOLVED, dtype=np.int32)
+        interval = np.zeros(len(unique), dtype=np.int64)
+        for u, token in enumerate(unique.tolist()):
+            hit = self._known.get(token.ljust(16, b"\0"))
+            if hit is not None:
+                device[u], interval[u] = hit
+        dev = device[inverse]
+        gap = interval[inverse] - own
+        in_time = (gap >= min(TOKEN_RESOLUTION_INTERVALS)) & (
+            gap <= max(TOKEN_RESOLUTION_INTERVALS)
+        )
+        out[(dev != UNRESOLVED) & in_time] = dev[(dev != UNRESOLVED) & in_time]
         return out

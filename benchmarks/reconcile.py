@@ -46,6 +46,8 @@ from simulator.scoring import DetectedTrip as ScoredTrip  # noqa: E402
 from simulator.scoring import score  # noqa: E402
 from simulator.truth import GroundTruth  # noqa: E402
 
+DAY_INTERVALS = 160
+"""Token intervals kept at once: a whole service day (144) and its neighbours."""
 GOAL_SORT_RATIO = 10.0
 GOAL_SECONDS = 300.0
 
@@ -63,65 +65,68 @@ class VehicleData:
         self.window_ms = 1000
 
 
-def load(recording: Recording) -> list[VehicleData]:
-    out = []
-    for entry in recording.vehicles:
-        data = VehicleData(entry["vehicle_id"])
-        for raw in recording.batches(data.vehicle_id):
-            batch = json.loads(raw)
-            data.window_ms = batch["window_ms"]
-            s = batch["sightings"]
-            data.t += s["t"]
-            data.token += s["token"]
-            data.rssi += s["rssi"]
-            data.tx += s["tx"]
-            for e in batch["events"]:
-                if e["type"] in ("journey", "arrival", "departure"):
-                    data.events.append(
-                        EventRecord(
-                            e["t"],
-                            e["type"],
-                            e.get("stop_id"),
-                            e.get("line"),
-                            e.get("journey_id"),
-                            e.get("direction"),
-                        )
+def load_vehicle(recording: Recording, vehicle_id: str) -> VehicleData:
+    data = VehicleData(vehicle_id)
+    for raw in recording.batches(vehicle_id):
+        batch = json.loads(raw)
+        data.window_ms = batch["window_ms"]
+        s = batch["sightings"]
+        data.t += s["t"]
+        data.token += s["token"]
+        data.rssi += s["rssi"]
+        data.tx += s["tx"]
+        for e in batch["events"]:
+            if e["type"] in ("journey", "arrival", "departure"):
+                data.events.append(
+                    EventRecord(
+                        e["t"],
+                        e["type"],
+                        e.get("stop_id"),
+                        e.get("line"),
+                        e.get("journey_id"),
+                        e.get("direction"),
                     )
-        out.append(data)
-    return out
+                )
+    return data
+
+
+def load(recording: Recording) -> list[VehicleData]:
+    return [load_vehicle(recording, v["vehicle_id"]) for v in recording.vehicles]
+
+
+def reconcile_one(data: VehicleData, resolver: TokenResolver) -> tuple[list[DetectedTrip], int]:
+    """What a worker does for one vehicle-day: resolve the tokens, decode the journeys."""
+    t = np.asarray(data.t, dtype=np.int64)
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    tokens = [bytes.fromhex(data.token[i]) for i in order]
+    device = resolver.resolve(t, tokens)
+    known = device != UNRESOLVED
+    tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=float)
+    path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
+    data_end = max([int(t[-1]) + data.window_ms if len(t) else 0] + [e.t for e in data.events[-1:]])
+    obs = VehicleObservations(
+        data.vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data_end
+    )
+    return reconcile_vehicle(data.events, obs, resolver.device_ids), int(known.sum())
 
 
 def reconcile_region(
     vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
 ) -> tuple[list[DetectedTrip], set[str], int]:
     """What the workers do for a day, in one process: resolve, reconcile, settle."""
-    resolver = TokenResolver(devices, cache_intervals=200)
+    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
     trips: list[DetectedTrip] = []
     resolved = 0
     for data in vehicles:
-        t = np.asarray(data.t, dtype=np.int64)
-        order = np.argsort(t, kind="stable")
-        t = t[order]
-        tokens = [bytes.fromhex(data.token[i]) for i in order]
-        device = resolver.resolve(t, tokens)
-        known = device != UNRESOLVED
-        resolved += int(known.sum())
-        tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=float)
-        path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
-        data_end = max(
-            [int(t[-1]) + data.window_ms if len(t) else 0] + [e.t for e in data.events[-1:]]
-        )
-        obs = VehicleObservations(
-            data.vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data_end
-        )
-        trips.extend(reconcile_vehicle(data.events, obs, resolver.device_ids))
+        found, n = reconcile_one(data, resolver)
+        trips.extend(found)
+        resolved += n
     return trips, conflict_losers(trips), resolved
 
 
-def argsort_baseline(vehicles: Sequence[VehicleData]) -> float:
+def argsort_baseline(tokens: np.ndarray, times: np.ndarray) -> float:
     """Seconds for ``numpy.argsort`` of all sightings by (token, time)."""
-    tokens = np.array([bytes.fromhex(x) for v in vehicles for x in v.token], dtype="S16")
-    times = np.array([x for v in vehicles for x in v.t], dtype=np.int64)
     table = np.empty(len(times), dtype=[("token", "S16"), ("t", "i8")])
     table["token"], table["t"] = tokens, times
     start = time.perf_counter()
@@ -158,17 +163,34 @@ def main() -> int:
         )
     try:
         recording = Recording.open(path)
-        started = time.perf_counter()
-        vehicles = load(recording)
-        load_s = time.perf_counter() - started
-        n_sightings = sum(len(v.t) for v in vehicles)
         devices = list(recording.device_keys().items())
-        gc.collect()
-
+        resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
+        # One vehicle-day at a time, as the workers do: memory stays bounded by the busiest
+        # bus, plus the (token, time) columns kept for the sort baseline.
+        load_s = reconcile_s = 0.0
+        trips: list[DetectedTrip] = []
+        resolved = n_sightings = 0
+        token_cols: list[np.ndarray] = []
+        time_cols: list[np.ndarray] = []
+        for entry in recording.vehicles:
+            started = time.perf_counter()
+            data = load_vehicle(recording, entry["vehicle_id"])
+            load_s += time.perf_counter() - started
+            token_cols.append(np.array([bytes.fromhex(x) for x in data.token], dtype="S16"))
+            time_cols.append(np.asarray(data.t, dtype=np.int64))
+            started = time.perf_counter()
+            found, n = reconcile_one(data, resolver)
+            reconcile_s += time.perf_counter() - started
+            trips.extend(found)
+            resolved += n
+            n_sightings += len(data.t)
+            del data
         started = time.perf_counter()
-        trips, losers, resolved = reconcile_region(vehicles, devices)
-        reconcile_s = time.perf_counter() - started
-        sort_s = argsort_baseline(vehicles)
+        losers = conflict_losers(trips)
+        reconcile_s += time.perf_counter() - started
+        vehicles = recording.vehicles
+        gc.collect()
+        sort_s = argsort_baseline(np.concatenate(token_cols), np.concatenate(time_cols))
         ratio = reconcile_s / sort_s
 
         kept = [t for t in trips if t.trip_id not in losers]

@@ -7,6 +7,7 @@ incremental reconciliation does not recompute a whole day's tokens on every uplo
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -67,6 +68,25 @@ class TokenResolver:
         out = np.full(n, UNRESOLVED, dtype=np.int32)
         if n == 0:
             return out
+        own = (t_ms // INTERVAL_MS).astype(np.int64)
+        packed = np.frombuffer(b"".join(tokens), dtype="S16")
+        order = np.argsort(own, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(own[order]) != 0, True])
+        lo_gap, hi_gap = min(TOKEN_RESOLUTION_INTERVALS), max(TOKEN_RESOLUTION_INTERVALS)
+        # Interval by interval, so only the neighbouring intervals must be in the cache.
+        for a, b in itertools.pairwise(bounds):
+            rows = order[a:b]
+            interval = int(own[rows[0]])
+            for d in TOKEN_RESOLUTION_INTERVALS:
+                self._ensure(interval + d)
+            unique, inverse = np.unique(packed[rows], return_inverse=True)
+            found = np.full(len(unique), UNRESOLVED, dtype=np.int32)
+            for u, token in enumerate(unique.tolist()):
+                hit = self._known.get(token.ljust(16, b"\0"))
+                if hit is not None and lo_gap <= hit[1] - interval <= hi_gap:
+                    found[u] = hit[0]
+            out[rows] = found[inverse]
+        return out
         own = (t_ms // INTERVAL_MS).astype(np.int64)
         for interval in np.unique(own):
             for d in TOKEN_RESOLUTION_INTERVALS:

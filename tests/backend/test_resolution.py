@@ -63,3 +63,10 @@ def test_only_a_few_intervals_are_kept():
         r.tokens_of(interval)
     assert list(r._cache) == [7, 8, 9]
     assert r.tokens_of(9)[wire.token_for_interval(KEY_A, 9)] == 0
+
+
+def test_a_day_longer_than_the_cache_still_resolves():
+    r = TokenResolver([("dev_a", KEY_A)], cache_intervals=4)
+    times = np.arange(BOUNDARY_MS, BOUNDARY_MS + 20 * 600_000, 60_000, dtype=np.int64)
+    tokens = [token_at(KEY_A, int(t)) for t in times]
+    assert r.resolve(times, tokens).tolist() == [0] * len(times)

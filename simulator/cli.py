@@ -1,20 +1,38 @@
-"""Command line of the simulator: ``bibo demo`` (and later ``simulate``, ``replay``)."""
+"""Command line of the simulator: ``bibo demo``, ``simulate``, ``replay``, ``evaluate``.
+
+``main(argv)`` receives the arguments including the command name (``backend.cli`` routes
+those four commands here). Errors are one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
+import resource
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 from rich.console import Console
 
-from simulator.demo import DEFAULT_DAY, DemoError, DemoOptions, report, run_demo, write_json
+from simulator.backend_proc import BackendError
+from simulator.const import REPLAY_CONCURRENCY
+from simulator.demo import DemoOptions, report, run_demo, write_json
+from simulator.gtfs import export_gtfs, load_gtfs
+from simulator.network import Network, NetworkError, load_network
+from simulator.recording import RecordingError
+from simulator.replay import ReplayError, load_secrets, replay_sync
+from simulator.scenarios import DEFAULT_DAY, SCENARIOS, Scenario, library, scenario
 
 USAGE_ERROR = 2
+
+EVALUATE_TABLE_WIDTH = 168
+"""Characters per line of the evaluation tables (they have eleven columns)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +83,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the database, outboxes and logs go (replaced on each run)",
     )
     demo.add_argument("--json", type=Path, help="also write the scores and charges here")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="record a named scenario: upload batches, ground truth, devices, vehicles",
+        description="Simulate a scenario of the library and record what the buses upload "
+        "(the real onboard agent per bus, or the numpy recorder with --recorder fast), the "
+        "ground truth, devices.json (for 'bibo devices import') and vehicles.json. "
+        "SCENARIO 'library' records every library scenario into OUT/<name>.",
+    )
+    sim.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario name or 'library'")
+    sim.add_argument("--out", type=Path, help="output directory (replaced)")
+    sim.add_argument("--seed", type=int, help="override the scenario's seed")
+    sim.add_argument("--recorder", choices=["agent", "fast"], help="override the recorder")
+    sim.add_argument("--jobs", type=_positive, default=1, help="buses recorded in parallel")
+    sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    sim.add_argument(
+        "--gtfs",
+        type=Path,
+        metavar="FEED",
+        help="run on a GTFS feed (directory or zip, e.g. NWL's) instead of the built-in network",
+    )
+    sim.add_argument(
+        "--routes", help="with --gtfs: comma-separated route short names or ids to import"
+    )
+    sim.add_argument(
+        "--export-gtfs",
+        type=Path,
+        metavar="DIR",
+        help="write the built-in network as a small GTFS feed to DIR and exit",
+    )
+
+    rep = sub.add_parser(
+        "replay",
+        help="send a recording's batches, signed, to a running backend",
+        description="Replay every recorded batch in upload order against --backend, signed "
+        "with the vehicle secrets from --vehicle-secrets (JSON {vehicle_id: secret hex}).",
+    )
+    rep.add_argument("dir", type=Path, metavar="DIR")
+    rep.add_argument("--backend", required=True, metavar="URL")
+    rep.add_argument("--vehicle-secrets", required=True, type=Path, metavar="FILE")
+    rep.add_argument("--concurrency", type=_positive, default=REPLAY_CONCURRENCY)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="score the real reconciliation and a naive baseline on recordings",
+        description="For each recording in DIR (DIR itself or its sub-directories): run the "
+        "backend on a fresh SQLite database (devices import, vehicles add, serve, replay, "
+        "reconcile, trips) or read --trips, run the naive RSSI baseline, and print precision, "
+        "recall, F1, stop accuracy, bystanders charged per 1000 encounters, € error per "
+        "passenger-day and be-out latency; write evaluation.json and evaluation.png.",
+    )
+    ev.add_argument("dir", type=Path, metavar="DIR")
+    ev.add_argument("--trips", type=Path, metavar="FILE", help="'bibo trips --format json' output")
+    ev.add_argument("--no-backend", action="store_true", help="score only the naive baseline")
+    ev.add_argument("--out", type=Path, help="where evaluation.json/.png go (default DIR)")
+    ev.add_argument("--keep-workdir", type=Path, help="keep the backend's database here")
     return parser
 
 
@@ -73,10 +147,30 @@ def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _fail(command: str, message: str) -> int:
+    sys.stderr.write(f"bibo {command}: {message}\n")
+    return USAGE_ERROR
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    console = Console()
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "simulate":
+            return _simulate(args)
+        if args.command == "replay":
+            return _replay(args)
+        return _evaluate(args)
+    except (BackendError, RecordingError, ReplayError, NetworkError) as exc:
+        return _fail(args.command, str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"bibo {args.command}: interrupted; the backend was stopped\n")
+        return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         buses=args.buses,
         passengers=args.passengers,
@@ -85,15 +179,177 @@ def main(argv: list[str]) -> int:
         day=args.day,
         workdir=args.workdir,
     )
-    try:
-        result = run_demo(options, Console(stderr=True))
-    except DemoError as exc:
-        sys.stderr.write(f"bibo demo: {exc}\n")
-        return USAGE_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("bibo demo: interrupted; the backend was stopped\n")
-        return 130
-    report(result, console)
+    result = run_demo(options, Console(stderr=True))
+    report(result, Console())
     if args.json:
         write_json(result, args.json)
+    return 0
+
+
+def _peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory (MB) of this process and of its largest child process."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, kids
+
+
+def _network(args: argparse.Namespace) -> tuple[Network, str]:
+    """The built-in network, or the GTFS feed given with --gtfs (and its source label)."""
+    builtin = load_network()
+    if args.gtfs is None:
+        return builtin, "built-in"
+    routes = [r.strip() for r in args.routes.split(",")] if args.routes else None
+    known = {st.municipality for st in builtin.stops.values()}
+    return load_gtfs(args.gtfs, routes, municipalities=known), f"gtfs:{args.gtfs}"
+
+
+def _record(s: Scenario, out: Path, args: argparse.Namespace, console: Console) -> None:
+    from simulator.day import plan_day
+    from simulator.recording import write_recording
+
+    if args.seed is not None:
+        s = s.with_seed(args.seed)
+    recorder = args.recorder or s.recorder
+    network, source = _network(args)
+    config = s.config
+    if config.lines is not None:
+        known = {ln.line for ln in network.lines}
+        kept = tuple(ln for ln in config.lines if ln in known)
+        config = dataclasses.replace(config, lines=kept or None)
+    t0 = time.monotonic()
+    plan = plan_day(network, config, s.seed)
+    t_plan = time.monotonic() - t0
+    console.log(
+        f"{s.name}: planned {len(plan.vehicles)} buses, {len(plan.trips)} rides of "
+        f"{s.config.passengers} passengers, {len(plan.encounters)} bystander encounters "
+        f"in {t_plan:.1f} s"
+    )
+    rec = write_recording(
+        plan,
+        out,
+        name=s.name,
+        description=s.description,
+        radio_seed=s.radio_seed,
+        recorder=recorder,
+        upload_interval_ms=s.upload_interval_ms,
+        compress=s.compress,
+        jobs=args.jobs,
+        network_source=source,
+    )
+    total = time.monotonic() - t0
+    own, kids = _peak_rss_mb()
+    console.print(
+        f"{s.name}: {rec.vehicles} buses, {rec.batches} batches, {rec.truth_trips} true trips, "
+        f"{rec.encounters} bystander encounters -> {out}\n"
+        f"  time {total:.1f} s (planning {t_plan:.1f} s); peak memory {own:.0f} MB "
+        f"(largest worker {kids:.0f} MB); recorder {recorder}"
+    )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    console = Console()
+    if args.export_gtfs is not None:
+        export_gtfs(
+            load_network(),
+            args.export_gtfs,
+            DEFAULT_DAY.replace(month=1, day=1),
+            DEFAULT_DAY.replace(month=12, day=31),
+        )
+        console.print(f"wrote the built-in network as GTFS to {args.export_gtfs}")
+        return 0
+    if args.list:
+        for s in SCENARIOS.values():
+            tag = "" if s.in_library else " (not in 'library')"
+            console.print(f"[bold]{s.name}[/bold]{tag}: {s.description}")
+        return 0
+    if not args.scenario or args.out is None:
+        return _fail("simulate", "expected SCENARIO and --out DIR (or --list)")
+    import shutil
+
+    if args.scenario == "library":
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        for s in library():
+            _record(s, args.out / s.name, args, console)
+        return 0
+    try:
+        s = scenario(args.scenario)
+    except KeyError as exc:
+        return _fail("simulate", str(exc.args[0]))
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    _record(s, args.out, args, console)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    secrets = load_secrets(args.vehicle_secrets)
+    result = replay_sync(args.dir, args.backend, secrets, args.concurrency)
+    sys.stdout.write(
+        json.dumps(
+            {
+                "vehicles": result.vehicles,
+                "batches": result.batches,
+                "delivered": result.delivered,
+                "duplicates": result.duplicates,
+                "failed": len(result.failures),
+            }
+        )
+        + "\n"
+    )
+    for line in result.failures[:20]:
+        sys.stderr.write(f"bibo replay: {line}\n")
+    return 0 if not result.failures else USAGE_ERROR
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from simulator.evaluation import (
+        EvaluationError,
+        evaluate_recording,
+        find_recordings,
+        kinds_table,
+        report_table,
+        write_plot,
+    )
+    from simulator.evaluation import (
+        write_json as write_eval_json,
+    )
+    from simulator.network import load_network
+    from simulator.pricing import Pricer
+
+    # Wide enough for the whole table, so it can be copied as it is into a report.
+    console = Console(width=EVALUATE_TABLE_WIDTH)
+    log = Console(stderr=True)
+    try:
+        dirs = find_recordings(args.dir)
+        if args.trips is not None and len(dirs) != 1:
+            raise EvaluationError("--trips needs DIR to be a single recording")
+        pricer = Pricer(load_network())
+        results = []
+        for d in dirs:
+            keep = (
+                args.keep_workdir / d.name
+                if args.keep_workdir and len(dirs) > 1
+                else args.keep_workdir
+            )
+            results.append(
+                evaluate_recording(
+                    d,
+                    log,
+                    trips_file=args.trips,
+                    use_backend=not args.no_backend,
+                    keep_workdir=keep,
+                    pricer=pricer,
+                )
+            )
+            log.log(f"{d.name}: evaluated")
+    except EvaluationError as exc:
+        return _fail("evaluate", str(exc))
+    console.print(report_table(results))
+    console.print(kinds_table(results))
+    out = args.out or args.dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_eval_json(results, out / "evaluation.json")
+    write_plot(results, out / "evaluation.png")
+    console.print(f"wrote {out / 'evaluation.json'} and {out / 'evaluation.png'}")
     return 0

@@ -1,55 +1,64 @@
 """A simulated service day: plan it, stream each bus's adverts and events, get the truth.
 
-``plan_day`` is deterministic in its seed. Device keys come from the backend after
-planning, so ``vehicle_timeline`` takes them (by ``person_id``) together with a second seed
-for the radio. All times are UTC epoch milliseconds.
+``plan_day`` is deterministic in its seed. Device keys come from the backend (or
+:func:`make_device_keys`) after planning, so the timelines take them (by ``person_id``)
+together with a second seed for the radio. All times are UTC epoch milliseconds. A
+vehicle's day is generated one *slot* (a journey and the layover after it) at a time, so
+memory stays bounded by the busiest journey.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from onboard import wire
+from simulator.adverts import Receiver, slot_adverts
+from simulator.bystanders import Encounter, Episode, plan_episodes
 from simulator.const import (
-    ADV_DELAY_MAX_MS,
+    BYSTANDER_KINDS_MIXED,
     DEFAULT_SERVICE_END,
     DEFAULT_SERVICE_START,
+    GNSS_DROPOUT_PROB,
+    GNSS_OUTLIER_M,
+    GNSS_OUTLIER_PROB,
+    GNSS_SIGMA_M,
+    INCIDENT_PROB,
+    PHONE_OUTAGE_PROB,
     POSITION_PERIOD_MS,
-    SHADOWING_SIGMA_DB,
+    ROAD_FACTOR,
 )
-from simulator.network import Network
+from simulator.network import Network, unproject
 from simulator.population import (
-    Encounter,
-    Episode,
+    Outage,
     Person,
     PlannedTrip,
-    distance_at,
     make_persons,
-    plan_episodes,
+    plan_outages,
     plan_trips,
 )
 from simulator.radio import (
-    heard_mask,
-    listened_mask,
-    mean_rssi_dbm,
-    quantise_rssi,
-    sample_rssi,
+    Scanner,
 )
 from simulator.timetable import (
     Journey,
     TimetableConfig,
     Vehicle,
     build_timetable,
+    door_boundaries,
+    finalize_calls,
+    journey_knots,
     local_to_epoch_ms,
+    service_day_bounds,
 )
 from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
 
@@ -58,22 +67,30 @@ __all__ = [
     "DayConfig",
     "DayPlan",
     "GroundTruth",
+    "SlotData",
     "TimelineItem",
     "TruthEncounter",
     "TruthTrip",
     "ground_truth",
     "make_device_keys",
     "plan_day",
+    "vehicle_slots",
     "vehicle_timeline",
 ]
+
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
 class DayConfig:
-    """What to simulate: the day, the fleet size (all lines), and how many people.
+    """What to simulate: the day, the fleet, the people and the disturbances.
 
-    ``service_start``/``service_end`` are local times of the first and last departure;
-    ``headway_min`` fixes the headway per direction (minutes), otherwise derived per line.
+    ``buses`` regular buses are shared among ``lines`` (default: all lines of the
+    network); ``convoys`` reinforcement buses follow regular peak journeys closely.
+    ``bystander_kinds`` weighs what bystander persons do (see
+    :data:`simulator.bystanders.BYSTANDER_PERSON_KINDS`). ``service_start``/``service_end``
+    are local times of the first and last departure; ``headway_min`` fixes the headway
+    per direction (minutes), otherwise derived per line.
     """
 
     service_day: dt.date
@@ -83,6 +100,11 @@ class DayConfig:
     service_start: dt.time = DEFAULT_SERVICE_START
     service_end: dt.time = DEFAULT_SERVICE_END
     headway_min: int | None = None
+    lines: tuple[str, ...] | None = None
+    convoys: int = 0
+    incident_prob: float = INCIDENT_PROB
+    phone_outage_prob: float = PHONE_OUTAGE_PROB
+    bystander_kinds: tuple[tuple[str, float], ...] = BYSTANDER_KINDS_MIXED
 
 
 @dataclass(frozen=True)
@@ -98,22 +120,40 @@ class DayPlan:
     vehicles: tuple[Vehicle, ...]
     persons: tuple[Person, ...]
     trips: tuple[PlannedTrip, ...]
+    outages: tuple[Outage, ...]
     encounters: tuple[Encounter, ...]
     episodes: Mapping[str, tuple[Episode, ...]]
+    _vehicles: Mapping[str, Vehicle] = field(init=False, repr=False, compare=False)
+    _persons: Mapping[str, Person] = field(init=False, repr=False, compare=False)
+    _trips_by_vehicle: Mapping[str, tuple[PlannedTrip, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_vehicles", {v.vehicle_id: v for v in self.vehicles})
+        object.__setattr__(self, "_persons", {p.person_id: p for p in self.persons})
+        by_vehicle: dict[str, list[PlannedTrip]] = defaultdict(list)
+        for t in self.trips:
+            by_vehicle[t.vehicle_id].append(t)
+        object.__setattr__(self, "_trips_by_vehicle", {k: tuple(v) for k, v in by_vehicle.items()})
 
     def vehicle(self, vehicle_id: str) -> Vehicle:
         """The vehicle with this id (KeyError names it)."""
-        for v in self.vehicles:
-            if v.vehicle_id == vehicle_id:
-                return v
-        raise KeyError(f"unknown vehicle_id {vehicle_id!r}")
+        try:
+            return self._vehicles[vehicle_id]
+        except KeyError:
+            raise KeyError(f"unknown vehicle_id {vehicle_id!r}") from None
 
     def person(self, person_id: str) -> Person:
         """The person with this id (KeyError names it)."""
-        for p in self.persons:
-            if p.person_id == person_id:
-                return p
-        raise KeyError(f"unknown person_id {person_id!r}")
+        try:
+            return self._persons[person_id]
+        except KeyError:
+            raise KeyError(f"unknown person_id {person_id!r}") from None
+
+    def trips_on(self, vehicle_id: str) -> tuple[PlannedTrip, ...]:
+        """The rides on one vehicle, in plan order."""
+        return self._trips_by_vehicle.get(vehicle_id, ())
 
     @property
     def vehicle_ids(self) -> tuple[str, ...]:
@@ -136,15 +176,6 @@ class Advert:
     rssi: int
 
 
-TimelineItem = (
-    Advert
-    | wire.JourneyEvent
-    | wire.ArrivalEvent
-    | wire.DoorsOpenEvent
-    | wire.DoorsClosedEvent
-    | wire.DepartureEvent
-    | wire.PositionEvent
-)
 VehicleEvent = (
     wire.JourneyEvent
     | wire.ArrivalEvent
@@ -153,8 +184,16 @@ VehicleEvent = (
     | wire.DepartureEvent
     | wire.PositionEvent
 )
+TimelineItem = Advert | VehicleEvent
 
-_SUBSEEDS: Final = {"timetable": 1, "persons": 2, "trips": 3, "episodes": 4}
+_SUBSEEDS: Final = {
+    "timetable": 1,
+    "persons": 2,
+    "trips": 3,
+    "episodes": 4,
+    "finalize": 5,
+    "outages": 6,
+}
 """Independent random streams per planning stage, so changing one stage leaves the others."""
 
 
@@ -167,22 +206,37 @@ def _crc(text: str) -> int:
 
 
 def plan_day(network: Network, cfg: DayConfig, seed: int) -> DayPlan:
-    """Plan the day: timetable and vehicles, persons and phones, trips, bystander episodes."""
+    """Plan the day: timetable, persons and phones, rides, outages, every episode."""
     if cfg.passengers < 0 or cfg.bystanders < 0:
         raise ValueError(
             f"passengers/bystanders: expected >= 0, got {cfg.passengers}/{cfg.bystanders}"
         )
-    tt_cfg = TimetableConfig(cfg.service_start, cfg.service_end, cfg.headway_min)
+    for line in cfg.lines or ():
+        network.line(line)
+    tt_cfg = TimetableConfig(
+        cfg.service_start,
+        cfg.service_end,
+        cfg.headway_min,
+        cfg.lines,
+        cfg.convoys,
+        cfg.incident_prob,
+    )
     vehicles = build_timetable(
         network, cfg.service_day, cfg.buses, _rng(seed, _SUBSEEDS["timetable"]), tt_cfg
     )
-    persons = make_persons(_rng(seed, _SUBSEEDS["persons"]), cfg.passengers, cfg.bystanders)
+    persons = make_persons(
+        _rng(seed, _SUBSEEDS["persons"]), cfg.passengers, cfg.bystanders, cfg.bystander_kinds
+    )
     midnight = local_to_epoch_ms(cfg.service_day, dt.time(0, 0))
     trips = plan_trips(_rng(seed, _SUBSEEDS["trips"]), network, vehicles, persons, midnight)
+    used = {(t.journey_id, i) for t in trips for i in (t.board_index, t.alight_index)}
+    vehicles = finalize_calls(vehicles, used, _rng(seed, _SUBSEEDS["finalize"]))
+    day_end = service_day_bounds(cfg.service_day)[1]
+    outages = plan_outages(_rng(seed, _SUBSEEDS["outages"]), trips, day_end, cfg.phone_outage_prob)
     episodes, encounters = plan_episodes(
-        _rng(seed, _SUBSEEDS["episodes"]), vehicles, persons, trips
+        _rng(seed, _SUBSEEDS["episodes"]), network, vehicles, persons, trips
     )
-    return DayPlan(cfg, seed, network, vehicles, persons, trips, encounters, episodes)
+    return DayPlan(cfg, seed, network, vehicles, persons, trips, outages, encounters, episodes)
 
 
 def make_device_keys(plan: DayPlan, seed: int) -> dict[str, bytes]:
@@ -200,8 +254,15 @@ def mac_for_token(token: bytes) -> str:
     return ":".join(f"{b:02X}" for b in raw)
 
 
-def _vehicle_events(network: Network, journey: Journey) -> list[VehicleEvent]:
-    """The journey's contract events in time order (journey first, then per stop)."""
+# --- vehicle events ------------------------------------------------------------------------
+
+
+def journey_events(
+    network: Network, journey: Journey, rng: np.random.Generator
+) -> list[VehicleEvent]:
+    """The journey's contract events in time order: journey, per stop arrival, doors (if
+    served), departure, and GNSS positions every POSITION_PERIOD_MS while moving (noisy,
+    with outliers and dropouts)."""
     events: list[VehicleEvent] = [
         wire.JourneyEvent(
             t=journey.start_ms,
@@ -210,69 +271,87 @@ def _vehicle_events(network: Network, journey: Journey) -> list[VehicleEvent]:
             direction=journey.direction,
         )
     ]
+    knots = journey_knots(network, journey)
+    kt = np.array([k[0] for k in knots], dtype=np.float64)
+    kx = np.array([k[1] for k in knots], dtype=np.float64)
+    ky = np.array([k[2] for k in knots], dtype=np.float64)
     calls = journey.calls
     for k, c in enumerate(calls):
         events.append(wire.ArrivalEvent(t=c.arrival_ms, stop_id=c.stop_id))
-        events.append(wire.DoorsOpenEvent(t=c.doors_open_ms))
-        events.append(wire.DoorsClosedEvent(t=c.doors_closed_ms))
+        if c.doors_open_ms is not None and c.doors_closed_ms is not None:
+            events.append(wire.DoorsOpenEvent(t=c.doors_open_ms))
+            events.append(wire.DoorsClosedEvent(t=c.doors_closed_ms))
         events.append(wire.DepartureEvent(t=c.departure_ms, stop_id=c.stop_id))
         if k + 1 == len(calls):
             break
-        a, b = network.stop(c.stop_id), network.stop(calls[k + 1].stop_id)
         t0, t1 = c.departure_ms, calls[k + 1].arrival_ms
-        t = (t0 // POSITION_PERIOD_MS + 1) * POSITION_PERIOD_MS
-        while t < t1:
-            f = (t - t0) / (t1 - t0)
+        ts = np.arange((t0 // POSITION_PERIOD_MS + 1) * POSITION_PERIOD_MS, t1, POSITION_PERIOD_MS)
+        if ts.size == 0:
+            continue
+        tf = ts.astype(np.float64)
+        x, y = np.interp(tf, kt, kx), np.interp(tf, kt, ky)
+        x2, y2 = np.interp(tf + 1000, kt, kx), np.interp(tf + 1000, kt, ky)
+        speed = np.hypot(x2 - x, y2 - y) * ROAD_FACTOR
+        noise = rng.normal(0.0, GNSS_SIGMA_M, size=(2, ts.size))
+        outlier = rng.random(ts.size) < GNSS_OUTLIER_PROB
+        noise += outlier * rng.normal(0.0, GNSS_OUTLIER_M, size=(2, ts.size))
+        speed = np.maximum(0.0, speed + rng.normal(0.0, 0.3, size=ts.size))
+        dropped = rng.random(ts.size) < GNSS_DROPOUT_PROB
+        for i in np.flatnonzero(~dropped):
+            lat, lon = unproject(float(x[i] + noise[0, i]), float(y[i] + noise[1, i]))
             events.append(
                 wire.PositionEvent(
-                    t=t,
-                    lat=round(a.lat + (b.lat - a.lat) * f, 6),
-                    lon=round(a.lon + (b.lon - a.lon) * f, 6),
-                    speed_mps=round(journey.segment_speeds_mps[k], 2),
+                    t=int(ts[i]),
+                    lat=round(lat, 6),
+                    lon=round(lon, 6),
+                    speed_mps=round(float(speed[i]), 2),
                 )
             )
-            t += POSITION_PERIOD_MS
+    events.sort(key=lambda e: e.t)
     return events
 
 
-def _door_boundaries(vehicle: Vehicle) -> npt.NDArray[np.int64]:
-    """Sorted [open, closed, open, closed, …] instants (ms) of all the vehicle's stops."""
-    out = [
-        x for j in vehicle.journeys for c in j.calls for x in (c.doors_open_ms, c.doors_closed_ms)
-    ]
-    return np.asarray(out, dtype=np.int64)
+# --- adverts -------------------------------------------------------------------------------
 
 
-def _episode_adverts(
-    rng: np.random.Generator,
-    ep: Episode,
-    person: Person,
-    doors: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Times (ms) and RSSIs (dBm) of the episode's adverts the receiver decodes."""
-    phone = person.phone
-    interval = phone.adv_interval_ms
-    start = ep.start_ms + int(rng.integers(0, interval))
-    n = max(0, (ep.end_ms - start + interval - 1) // interval)
-    t = start + np.arange(n, dtype=np.int64) * interval
-    t = t + rng.integers(0, ADV_DELAY_MAX_MS + 1, size=n)
-    t = t[(t < ep.end_ms) & listened_mask(rng, n)]
-    doors_open = (np.searchsorted(doors, t, side="right") % 2) == 1
-    mean = mean_rssi_dbm(phone.tx_1m_dbm, distance_at(ep, t), ep.placement, doors_open, phone.carry)
-    rssi = sample_rssi(rng, mean, float(rng.normal(0.0, SHADOWING_SIGMA_DB)))
-    keep = heard_mask(rng, rssi)
-    return t[keep], quantise_rssi(rssi[keep])
+def _occupancy(trips: Sequence[PlannedTrip]) -> tuple[IntArray, IntArray]:
+    changes = sorted([(t.board_time, 1) for t in trips] + [(t.alight_time, -1) for t in trips])
+    times = np.array([c[0] for c in changes], dtype=np.int64)
+    counts = np.cumsum(np.array([c[1] for c in changes], dtype=np.int64))
+    return times, counts
 
 
-def vehicle_timeline(
+@dataclass(frozen=True, slots=True)
+class SlotData:
+    """One slot of a vehicle's day: its contract events and its decoded adverts.
+
+    Adverts are columns sorted by time: ``t`` (epoch ms), ``person`` (index into
+    ``persons``), ``rssi`` (dBm). ``journey`` is the slot's journey.
+    """
+
+    journey: Journey
+    events: list[VehicleEvent]
+    t: IntArray
+    person: IntArray
+    rssi: IntArray
+    persons: tuple[Person, ...]
+
+
+def _slots(vehicle: Vehicle) -> list[tuple[int, int]]:
+    """[start, end) of each slot: from a journey's start to the next one's (open ends)."""
+    js = vehicle.journeys
+    bounds = [-(2**62)] + [j.start_ms for j in js[1:]] + [2**62]
+    return list(itertools.pairwise(bounds))
+
+
+def vehicle_slots(
     plan: DayPlan, vehicle_id: str, device_keys: Mapping[str, bytes], seed: int
-) -> Iterator[TimelineItem]:
-    """Yield the vehicle's decoded adverts and its contract events in time order.
+) -> Iterator[SlotData]:
+    """The vehicle's day slot by slot: events and decoded adverts as arrays.
 
     ``device_keys`` maps person id to the 32-byte key the backend issued; every person
     heard by this vehicle needs one (ValueError lists those missing). ``seed`` drives the
-    radio (fading, losses), independent of the plan's seed. Work is done one journey at a
-    time, so memory stays bounded by the busiest journey.
+    radio and the GNSS noise, independent of the plan's seed.
     """
     vehicle = plan.vehicle(vehicle_id)
     episodes = plan.episodes.get(vehicle_id, ())
@@ -280,62 +359,109 @@ def vehicle_timeline(
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise ValueError(f"device_keys: no key for {len(missing)} person(s) heard: {shown}")
-    persons = {p.person_id: p for p in plan.persons}
-    by_journey: dict[str, list[Episode]] = defaultdict(list)
-    for ep in episodes:
-        by_journey[ep.journey_id].append(ep)
-    doors = _door_boundaries(vehicle)
     vcrc = _crc(vehicle_id)
-    cache: dict[tuple[str, int], tuple[str, bytes]] = {}
+    occ_t, occ_n = _occupancy(plan.trips_on(vehicle_id))
+    others = {ep.other_vehicle_id for ep in episodes if ep.other_vehicle_id}
+    outages: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for o in plan.outages:
+        outages[o.person_id].append((o.start_ms, o.end_ms))
+    rx = Receiver(
+        Scanner.draw(_rng(seed, vcrc)),
+        door_boundaries(vehicle),
+        occ_t,
+        occ_n,
+        {vid: door_boundaries(plan.vehicle(vid)) for vid in sorted(others)},
+        {k: tuple(v) for k, v in outages.items()},
+    )
+    slots = _slots(vehicle)
+    starts = np.array([s for s, _ in slots], dtype=np.int64)
+    buckets: list[list[Episode]] = [[] for _ in slots]
+    for ep in episodes:
+        first = int(np.searchsorted(starts, ep.start_ms, side="right")) - 1
+        last = int(np.searchsorted(starts, ep.end_ms - 1, side="right")) - 1
+        for k in range(max(first, 0), last + 1):
+            buckets[k].append(ep)
+    for k, ((s0, s1), journey) in enumerate(zip(slots, vehicle.journeys, strict=True)):
+        rng = _rng(seed, vcrc, k + 1)
+        events = journey_events(plan.network, journey, _rng(seed, vcrc, k + 1, 1))
+        eps = buckets[k]
+        t, e, r = slot_adverts(rng, eps, [plan.person(ep.person_id) for ep in eps], rx, s0, s1)
+        slot_persons: list[Person] = []
+        seen: dict[str, int] = {}
+        index_of = np.empty(len(eps), dtype=np.int64)
+        for i, ep in enumerate(eps):
+            idx = seen.setdefault(ep.person_id, len(slot_persons))
+            if idx == len(slot_persons):
+                slot_persons.append(plan.person(ep.person_id))
+            index_of[i] = idx
+        yield SlotData(journey, events, t, index_of[e] if e.size else e, r, tuple(slot_persons))
 
-    for jk, journey in enumerate(vehicle.journeys):
-        rng = _rng(seed, vcrc, jk)
-        jeps = by_journey.get(journey.journey_id, [])
-        ts: list[npt.NDArray[np.int64]] = []
-        rs: list[npt.NDArray[np.int64]] = []
-        who: list[npt.NDArray[np.int64]] = []
-        for e, ep in enumerate(jeps):
-            t, r = _episode_adverts(rng, ep, persons[ep.person_id], doors)
-            ts.append(t)
-            rs.append(r)
-            who.append(np.full(t.shape, e, dtype=np.int64))
-        if ts:
-            t_all = np.concatenate(ts)
-            order = np.argsort(t_all, kind="stable")
-            t_list: list[int] = t_all[order].tolist()
-            r_list: list[int] = np.concatenate(rs)[order].tolist()
-            w_list: list[int] = np.concatenate(who)[order].tolist()
-        else:
-            t_list, r_list, w_list = [], [], []
-        events = _vehicle_events(plan.network, journey)
+
+class TokenCache:
+    """Tokens and MACs of (person, interval), computed once (HMAC is the costly part)."""
+
+    def __init__(self, device_keys: Mapping[str, bytes]) -> None:
+        self._keys = device_keys
+        self._cache: dict[tuple[str, int], tuple[str, bytes]] = {}
+
+    def get(self, person_id: str, interval: int) -> tuple[str, bytes]:
+        """(MAC, token) of a person's phone in a token interval."""
+        key = (person_id, interval)
+        hit = self._cache.get(key)
+        if hit is None:
+            token = wire.token_for_interval(self._keys[person_id], interval)
+            hit = (mac_for_token(token), token)
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+
+def vehicle_timeline(
+    plan: DayPlan, vehicle_id: str, device_keys: Mapping[str, bytes], seed: int
+) -> Iterator[TimelineItem]:
+    """Yield the vehicle's decoded adverts and its contract events in time order.
+
+    See :func:`vehicle_slots` for the arguments. Each phone uses the token of the interval
+    its own (skewed) clock is in.
+    """
+    tokens = TokenCache(device_keys)
+    for slot in vehicle_slots(plan, vehicle_id, device_keys, seed):
+        events = slot.events
         ei = 0
-        for t_ms, rssi, e in zip(t_list, r_list, w_list, strict=True):
+        for t_ms, who, rssi in zip(
+            slot.t.tolist(), slot.person.tolist(), slot.rssi.tolist(), strict=True
+        ):
             while ei < len(events) and events[ei].t <= t_ms:
                 yield events[ei]
                 ei += 1
-            person = persons[jeps[e].person_id]
-            phone = person.phone
-            interval = wire.interval_of(t_ms + phone.clock_skew_ms)
-            key = (person.person_id, interval)
-            hit = cache.get(key)
-            if hit is None:
-                token = wire.token_for_interval(device_keys[person.person_id], interval)
-                hit = (mac_for_token(token), token)
-                cache[key] = hit
-            yield Advert(t_ms, hit[0], hit[1], phone.tx_power_dbm, rssi)
+            phone = slot.persons[who].phone
+            mac, token = tokens.get(
+                slot.persons[who].person_id, wire.interval_of(t_ms + phone.clock_skew_ms)
+            )
+            yield Advert(t_ms, mac, token, phone.tx_power_dbm, rssi)
         yield from events[ei:]
-        if len(cache) > 50_000:
-            cache.clear()
 
 
-def ground_truth(plan: DayPlan, device_ids: Mapping[str, str] | None = None) -> GroundTruth:
-    """The day's truth: every ride and every non-rider encounter, in time order.
+# --- truth -----------------------------------------------------------------------------
 
-    ``device_ids`` (person id → backend device id) fills ``device_id`` where known.
-    """
+
+def truth_trips(plan: DayPlan, device_ids: Mapping[str, str] | None = None) -> Iterator[TruthTrip]:
+    """Every ride of the day as truth, in boarding order (``phone_silent_from`` is when its
+    phone stopped advertising during it)."""
     ids = device_ids or {}
-    trips = [
-        TruthTrip(
+    silent: dict[str, list[Outage]] = defaultdict(list)
+    for o in plan.outages:
+        silent[o.person_id].append(o)
+
+    def silent_from(t: PlannedTrip) -> int | None:
+        for o in silent.get(t.person_id, ()):
+            if o.start_ms < t.alight_time and o.end_ms > t.board_time:
+                return max(o.start_ms, t.board_time)
+        return None
+
+    for t in sorted(plan.trips, key=lambda t: (t.board_time, t.person_id)):
+        yield TruthTrip(
             person_id=t.person_id,
             vehicle_id=t.vehicle_id,
             journey_id=t.journey_id,
@@ -346,11 +472,39 @@ def ground_truth(plan: DayPlan, device_ids: Mapping[str, str] | None = None) -> 
             alight_time=t.alight_time,
             rider_category=t.rider_category,
             device_id=ids.get(t.person_id),
+            pattern=t.pattern,
+            outing=t.outing,
+            part=t.part,
+            phone_silent_from=silent_from(t),
         )
-        for t in sorted(plan.trips, key=lambda t: (t.board_time, t.person_id))
-    ]
-    encounters = [
-        TruthEncounter(e.person_id, e.vehicle_id, e.stop_id, e.t, e.kind, ids.get(e.person_id))
-        for e in plan.encounters
-    ]
-    return GroundTruth(plan.config.service_day, plan.seed, trips, encounters)
+
+
+def truth_encounters(
+    plan: DayPlan, device_ids: Mapping[str, str] | None = None
+) -> Iterator[TruthEncounter]:
+    """Every non-rider encounter of the day as truth, in time order."""
+    ids = device_ids or {}
+    for e in plan.encounters:
+        yield TruthEncounter(
+            e.person_id,
+            e.vehicle_id,
+            e.stop_id,
+            e.t,
+            e.kind,
+            ids.get(e.person_id),
+            journey_id=e.journey_id,
+            t_end=e.t_end,
+        )
+
+
+def ground_truth(plan: DayPlan, device_ids: Mapping[str, str] | None = None) -> GroundTruth:
+    """The day's truth: every ride and every non-rider encounter.
+
+    ``device_ids`` (person id → backend device id) fills ``device_id`` where known.
+    """
+    return GroundTruth(
+        plan.config.service_day,
+        plan.seed,
+        list(truth_trips(plan, device_ids)),
+        list(truth_encounters(plan, device_ids)),
+    )

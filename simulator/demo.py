@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,14 +26,24 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from onboard import wire
 from onboard.agent import Agent, AgentConfig
 from onboard.outbox import Outbox
-from onboard.scanner import make_advertisement
 from onboard.uploader import Uploader
+from simulator.backend_proc import (
+    REPLAY_UPLOADS_PER_S,
+    BackendError,
+    add_vehicles,
+    backend_env,
+    backend_server,
+    bibo,
+    free_port,
+    last_line,
+)
 from simulator.const import DEFAULT_SERVICE_END, DEFAULT_SERVICE_START
-from simulator.day import Advert, DayConfig, DayPlan, ground_truth, plan_day, vehicle_timeline
+from simulator.day import DayConfig, DayPlan, ground_truth, plan_day, vehicle_timeline
 from simulator.network import load_network
+from simulator.recording import SimClock, feed_agent
+from simulator.scenarios import DEFAULT_DAY
 from simulator.scoring import DetectedTrip, Scores, score
 from simulator.timetable import Vehicle
 
@@ -53,11 +57,11 @@ DEMO_TICK_EVERY_MS: Final = 30_000
 DEMO_REGISTRATION_CONCURRENCY: Final = 8
 """Concurrent sign-ups; more only queues on the single SQLite writer."""
 
-DEMO_SERVER_START_TIMEOUT_S: Final = 30.0
-"""How long to wait for ``bibo serve`` to answer before giving up with its log."""
+DEMO_LINES: Final = ("R61", "S20", "R55")
+"""One line per county, all of whose stops the shipped tariff prices: the demo's clean day."""
 
-DEFAULT_DAY = dt.date(2026, 11, 17)
-"""A Tuesday: an ordinary weekday, fixed so a seed always means the same day."""
+DEMO_BYSTANDER_KINDS: Final = (("stop_wait", 0.6), ("walk_past", 0.4))
+"""The demo stays on the easy bystanders; ``bibo simulate`` has the hard ones."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +73,7 @@ class DemoOptions:
     day: dt.date = DEFAULT_DAY
     workdir: Path = Path("bibo-demo")
     upload_interval_ms: int = DEMO_UPLOAD_INTERVAL_MS
+    lines: tuple[str, ...] = DEMO_LINES
     service_start: dt.time = DEFAULT_SERVICE_START
     service_end: dt.time = DEFAULT_SERVICE_END
     quiet: bool = False
@@ -99,80 +104,8 @@ class DemoResult:
         }
 
 
-class DemoError(Exception):
-    """A step of the demo failed; the message says which and why."""
-
-
-# --- the backend process ---------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _bibo(args: Sequence[str], env: Mapping[str, str]) -> str:
-    """Run a ``bibo`` command in its own process and return its stdout."""
-    done = subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise DemoError(f"'bibo {' '.join(args)}' failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1].strip()
-
-
-@contextlib.contextmanager
-def backend_server(env: Mapping[str, str], port: int, log: Path) -> Iterator[str]:
-    """``bibo serve`` on loopback; terminated on exit, Ctrl-C included."""
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=dict(env),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + DEMO_SERVER_START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    raise DemoError(f"the backend exited with {proc.returncode}; see {log}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/v1/health", timeout=1.0).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise DemoError(
-                        f"the backend did not answer within "
-                        f"{DEMO_SERVER_START_TIMEOUT_S:.0f} s; see {log}"
-                    )
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+DemoError = BackendError
+"""A step of the demo failed; the message says which and why."""
 
 
 # --- the simulated day through the agents -----------------------------------------------
@@ -208,16 +141,6 @@ def _expect(response: httpx.Response, status: int, what: str) -> None:
         raise DemoError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
 
 
-class SimClock:
-    """The data clock of one simulated bus (UTC epoch ms), advanced by the simulator."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.now_ms = start_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
-
-
 async def run_bus(
     plan: DayPlan,
     vehicle_id: str,
@@ -244,34 +167,15 @@ async def run_bus(
         vehicle_id=vehicle_id,
         unit_id=f"obu-{vehicle_id.lower()}",
         upload_interval_ms=options.upload_interval_ms,
+        # The day runs at simulation speed: do not pace uploads as a live unit would.
+        max_batches_per_s=REPLAY_UPLOADS_PER_S,
     )
     agent = Agent(config, outbox, uploader, clock)
-    uuid_ = config.service_uuid
-    adverts = 0
-    next_tick: int | None = None
     try:
-        for item in vehicle_timeline(plan, vehicle_id, keys, options.seed):
-            t = item.t_ms if isinstance(item, Advert) else item.t
-            if next_tick is None:
-                next_tick = t + DEMO_TICK_EVERY_MS
-            while t >= next_tick:
-                clock.now_ms = next_tick
-                await agent.tick()
-                on_progress(next_tick)
-                next_tick += DEMO_TICK_EVERY_MS
-            clock.now_ms = t
-            if isinstance(item, Advert):
-                device, adv = make_advertisement(
-                    address=item.address,
-                    service_data={uuid_: wire.encode_payload(item.token, item.tx_power)},
-                    rssi=item.rssi,
-                )
-                agent.on_advertisement(device, adv)
-                adverts += 1
-            else:
-                agent.on_event(item)
-        clock.now_ms += DEMO_TICK_EVERY_MS
-        await agent.drain()
+        items = vehicle_timeline(plan, vehicle_id, keys, options.seed)
+        adverts = await feed_agent(
+            agent, clock, items, DEMO_TICK_EVERY_MS, config.service_uuid, on_tick=on_progress
+        )
         if outbox.pending_count():
             raise DemoError(f"{vehicle_id}: {outbox.pending_count()} batches not delivered")
         return adverts, agent.stats.batches_delivered
@@ -364,11 +268,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "BIBO_DATABASE_URL": f"sqlite:///{workdir.resolve()}/bibo.sqlite3",
-        "BIBO_RECONCILE_IN_BACKGROUND": "false",
-    }
+    env = backend_env(workdir)
 
     config = DayConfig(
         options.day,
@@ -377,6 +277,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         options.bystanders,
         service_start=options.service_start,
         service_end=options.service_end,
+        lines=options.lines,
+        incident_prob=0.0,
+        phone_outage_prob=0.0,
+        bystander_kinds=DEMO_BYSTANDER_KINDS,
     )
     plan = plan_day(load_network(), config, options.seed)
     console.log(
@@ -384,12 +288,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         f"{len(plan.trips)} trips of {options.passengers} passengers, "
         f"{options.bystanders} bystanders"
     )
-    secrets = {
-        v.vehicle_id: bytes.fromhex(_last_line(_bibo(["vehicles", "add", v.vehicle_id], env)))
-        for v in plan.vehicles
-    }
-    operator_token = _last_line(_bibo(["operators", "add", "demo operator"], env))
-    with backend_server(env, _free_port(), workdir / "server.log") as url:
+    secrets = add_vehicles(list(plan.vehicle_ids), env)
+    operator_token = last_line(bibo(["operators", "add", "demo operator"], env))
+    with backend_server(env, free_port(), workdir / "server.log") as url:
         console.log(f"backend serving at {url} (log: {workdir / 'server.log'})")
         return asyncio.run(simulate(options, env, url, operator_token, secrets, plan, console))
 

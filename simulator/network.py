@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from simulator.const import EARTH_RADIUS_M, NETWORK_VERSION
+from simulator.const import EARTH_RADIUS_M, HUB_MIN_LINES, NETWORK_VERSION, PROJECTION_ORIGIN
 
 
 class NetworkError(ValueError):
@@ -46,9 +46,15 @@ class Network:
     stops: Mapping[str, Stop]
     lines: tuple[Line, ...]
     _lines_by_id: Mapping[str, Line] = field(init=False, repr=False, compare=False)
+    _lines_at: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lines_by_id", {ln.line: ln for ln in self.lines})
+        at: dict[str, list[str]] = {}
+        for ln in self.lines:
+            for sid in ln.stops:
+                at.setdefault(sid, []).append(ln.line)
+        object.__setattr__(self, "_lines_at", {k: tuple(v) for k, v in at.items()})
 
     def stop(self, stop_id: str) -> Stop:
         """The stop with this id (KeyError names the id)."""
@@ -64,6 +70,26 @@ class Network:
         except KeyError:
             raise KeyError(f"unknown line {line!r}") from None
 
+    def lines_at(self, stop_id: str) -> tuple[str, ...]:
+        """Ids of the lines serving ``stop_id``, in file order (empty if none)."""
+        return self._lines_at.get(stop_id, ())
+
+    def is_hub(self, stop_id: str) -> bool:
+        """Whether at least HUB_MIN_LINES lines serve the stop."""
+        return len(self.lines_at(stop_id)) >= HUB_MIN_LINES
+
+    @property
+    def hubs(self) -> tuple[str, ...]:
+        """Stop ids of all hubs, in stop order."""
+        return tuple(sid for sid in self.stops if self.is_hub(sid))
+
+    def subset(self, lines: tuple[str, ...]) -> Network:
+        """The network of only ``lines`` (and the stops they serve), in the given order."""
+        chosen = tuple(self.line(ln) for ln in lines)
+        used = {sid for ln in chosen for sid in ln.stops}
+        stops = {sid: s for sid, s in self.stops.items() if sid in used}
+        return Network(version=self.version, stops=stops, lines=chosen)
+
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in metres between two WGS84 points given in degrees."""
@@ -77,6 +103,23 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def stop_distance_m(a: Stop, b: Stop) -> float:
     """Straight-line distance in metres between two stops."""
     return haversine_m(a.lat, a.lon, b.lat, b.lon)
+
+
+def project_m(lat: float, lon: float) -> tuple[float, float]:
+    """Local flat coordinates (x east, y north) in metres around PROJECTION_ORIGIN.
+
+    Equirectangular; at our ~100 km extent the error is well below 1 %.
+    """
+    lat0, lon0 = PROJECTION_ORIGIN
+    k = math.pi / 180 * EARTH_RADIUS_M
+    return (lon - lon0) * k * math.cos(math.radians(lat0)), (lat - lat0) * k
+
+
+def unproject(x: float, y: float) -> tuple[float, float]:
+    """Inverse of :func:`project_m`: (lat, lon) in degrees."""
+    lat0, lon0 = PROJECTION_ORIGIN
+    k = math.pi / 180 * EARTH_RADIUS_M
+    return lat0 + y / k, lon0 + x / (k * math.cos(math.radians(lat0)))
 
 
 def _field(table: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
@@ -142,3 +185,25 @@ def load_network(path: Path | None = None) -> Network:
     else:
         text = path.read_text("utf-8")
     return parse_network(tomllib.loads(text))
+
+
+def network_document(network: Network, source: str) -> dict[str, Any]:
+    """The network as a JSON document (same fields as the TOML file, plus ``source``)."""
+    return {
+        "version": network.version,
+        "source": source,
+        "stops": [
+            {
+                "stop_id": st.stop_id,
+                "name": st.name,
+                "municipality": st.municipality,
+                "lat": st.lat,
+                "lon": st.lon,
+            }
+            for st in network.stops.values()
+        ],
+        "lines": [
+            {"line": ln.line, "name": ln.name, "operator": ln.operator, "stops": list(ln.stops)}
+            for ln in network.lines
+        ],
+    }

@@ -9,8 +9,18 @@ import pytest
 from simulator.day import DayConfig, DayPlan, make_device_keys, plan_day
 from simulator.network import Network, load_network
 
-SMALL_DAY = DayConfig(service_day=dt.date(2026, 6, 3), buses=3, passengers=40, bystanders=15)
-"""Small enough to stream a whole vehicle in a test, big enough for every episode kind."""
+SMALL_DAY = DayConfig(
+    service_day=dt.date(2026, 6, 3),
+    lines=("R61", "C1", "C2", "R60"),
+    buses=4,
+    convoys=1,
+    passengers=90,
+    bystanders=40,
+    service_start=dt.time(6, 30),
+    service_end=dt.time(9, 30),
+)
+"""Small enough to stream a whole vehicle in a test, big enough for every episode kind:
+the Soest hub with four lines, a reinforcement bus, every kind of bystander."""
 
 
 @pytest.fixture(scope="session")

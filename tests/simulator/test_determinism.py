@@ -1,31 +1,56 @@
+"""The same seed gives byte-identical output; another seed gives another day."""
+
 from __future__ import annotations
 
-import hashlib
-import itertools
+import dataclasses
+import datetime as dt
+from pathlib import Path
 
-from simulator.day import make_device_keys, plan_day, vehicle_timeline
+import pytest
+
+from simulator.day import plan_day
+from simulator.recording import write_recording
 from tests.simulator.conftest import SMALL_DAY
 
-N_ITEMS = 5_000
+TINY = dataclasses.replace(
+    SMALL_DAY,
+    lines=("C1", "C2"),
+    buses=2,
+    convoys=0,
+    passengers=40,
+    bystanders=20,
+    service_start=dt.time(7, 0),
+    service_end=dt.time(8, 0),
+)
 
 
-def _timeline_hash(plan, keys, seed, n=N_ITEMS):
-    h = hashlib.sha256()
-    vid = plan.vehicles[0].vehicle_id
-    for item in itertools.islice(vehicle_timeline(plan, vid, keys, seed), n):
-        h.update(repr(item).encode())
-    return h.hexdigest()
+def _record(network, out: Path, seed: int, recorder: str = "agent") -> dict[str, bytes]:
+    plan = plan_day(network, TINY, seed)
+    write_recording(plan, out, name="tiny", description="", radio_seed=seed + 1, recorder=recorder)
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def test_same_seed_same_plan_and_timeline(network, small_plan, small_keys):
-    again = plan_day(network, SMALL_DAY, seed=11)
-    assert again == small_plan
-    assert make_device_keys(again, seed=5) == small_keys
-    assert _timeline_hash(again, small_keys, 3) == _timeline_hash(small_plan, small_keys, 3)
+@pytest.fixture(scope="module")
+def first(network, tmp_path_factory):
+    return _record(network, tmp_path_factory.mktemp("a"), 21)
 
 
-def test_different_seed_different_plan_and_timeline(network, small_plan, small_keys):
-    other = plan_day(network, SMALL_DAY, seed=12)
-    assert other.trips != small_plan.trips
-    assert other.persons != small_plan.persons
-    assert _timeline_hash(small_plan, small_keys, 4) != _timeline_hash(small_plan, small_keys, 3)
+def test_same_seed_byte_identical_recording(network, first, tmp_path):
+    again = _record(network, tmp_path, 21)
+    assert sorted(again) == sorted(first)
+    assert {"scenario.json", "truth.json", "devices.json", "vehicles.json", "network.json"} <= set(
+        first
+    )
+    for name, data in first.items():
+        assert again[name] == data, name
+
+
+def test_same_seed_same_plan(network, small_plan):
+    assert plan_day(network, SMALL_DAY, seed=11) == small_plan
+
+
+def test_different_seed_different_day(network, first, tmp_path):
+    other = _record(network, tmp_path, 22)
+    assert other["truth.json"] != first["truth.json"]
+    batches = [k for k in first if k.startswith("batches/")]
+    assert any(other.get(k) != first[k] for k in batches)

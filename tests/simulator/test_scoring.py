@@ -11,13 +11,19 @@ A, B, C, D = "de:05974:1001", "de:05974:1002", "de:05974:1003", "de:05974:1004"
 MIN = 60_000
 
 
-def _truth():
+def _truth(silent_from=None):
     trips = [
         TruthTrip("p1", "RLG-1", "R61-0700-0", "R61", A, 0, C, 10 * MIN, "adult"),
         TruthTrip("p1", "RLG-1", "R61-1600-1", "R61", C, 540 * MIN, A, 550 * MIN, "adult"),
-        TruthTrip("p2", "RLG-2", "R61-0800-0", "R61", B, 60 * MIN, D, 75 * MIN, "child"),
+        TruthTrip(
+            "p2", "RLG-2", "R61-0800-0", "R61", B, 60 * MIN, D, 75 * MIN, "child",
+            phone_silent_from=silent_from,
+        ),
+    ]  # fmt: skip
+    encs = [
+        TruthEncounter("p3", "RLG-1", B, 3 * MIN, "stop_wait", t_end=4 * MIN),
+        TruthEncounter("p3", "RLG-2", B, 62 * MIN, "trailing_car", t_end=70 * MIN),
     ]
-    encs = [TruthEncounter("p3", "RLG-1", B, 3 * MIN, "stop_wait")]
     return GroundTruth(dt.date(2026, 6, 3), 1, trips, encs)
 
 
@@ -37,23 +43,31 @@ def _detect(t, device, **change):
     return DetectedTrip(**fields)
 
 
+def _all(truth):
+    return [_detect(t, "d1" if t.person_id == "p1" else "d2") for t in truth.trips]
+
+
 def test_perfect_detection():
     truth = _truth()
-    detected = [_detect(t, "d1" if t.person_id == "p1" else "d2") for t in truth.trips]
-    s = score(truth, detected, DEVICES)
+    s = score(truth, _all(truth), DEVICES)
     assert s.f1 == 1.0
     assert s.precision == s.recall == 1.0
     assert s.board_stop_accuracy == s.alight_stop_accuracy == 1.0
     assert s.bystanders_charged == 0
+    assert s.per_1000_encounters == 0.0
     assert s.as_dict()["matched"] == 3
+    assert "matched_pairs" not in s.as_dict()
+    assert s.matched_pairs == ((0, 0), (1, 1), (2, 2))
 
 
-def test_bystander_trip_is_counted():
+def test_bystander_trip_is_counted_and_attributed_to_its_encounter():
     truth = _truth()
-    detected = [_detect(t, "d1" if t.person_id == "p1" else "d2") for t in truth.trips]
-    detected.append(DetectedTrip("d3", "RLG-1", "R61-0700-0", B, 2 * MIN, C, 10 * MIN))
+    detected = [*_all(truth), DetectedTrip("d3", "RLG-2", "R61-0800-0", B, 63 * MIN, D, 71 * MIN)]
     s = score(truth, detected, DEVICES)
     assert s.bystanders_charged == 1
+    assert s.bystanders_by_kind == {"trailing_car": 1}
+    assert s.encounters_by_kind == {"stop_wait": 1, "trailing_car": 1}
+    assert s.per_1000_encounters == 500.0
     assert s.false_positives == 1
     assert s.precision == pytest.approx(3 / 4)
     assert s.recall == 1.0
@@ -61,10 +75,10 @@ def test_bystander_trip_is_counted():
 
 def test_rider_on_wrong_vehicle_is_a_bystander_charge():
     truth = _truth()
-    detected = [_detect(truth.trips[0], "d1", vehicle_id="RLG-2")]
-    s = score(truth, detected, DEVICES)
+    s = score(truth, [_detect(truth.trips[0], "d1", vehicle_id="RLG-2")], DEVICES)
     assert s.matched == 0
     assert s.bystanders_charged == 1
+    assert s.bystanders_by_kind == {"none": 1}
     assert s.missed == 3
 
 
@@ -96,6 +110,20 @@ def test_one_to_one_split_trip():
     assert s.bystanders_charged == 0
 
 
+def test_rides_silent_from_boarding_are_undetectable_not_missed():
+    truth = _truth(silent_from=60 * MIN)
+    s = score(truth, _all(truth)[:2], DEVICES)
+    assert s.undetectable == 1
+    assert s.truth_trips == 2
+    assert s.recall == 1.0
+    # A detection of the undetectable ride is neither a match nor a bystander charge.
+    s = score(truth, _all(truth), DEVICES)
+    assert s.bystanders_charged == 0
+    assert s.split_or_duplicate == 1
+    # Silent only from mid-ride: still in the truth.
+    assert score(_truth(silent_from=65 * MIN), _all(truth)[:2], DEVICES).missed == 1
+
+
 def test_unknown_device_and_empty_cases():
     truth = _truth()
     s = score(truth, [_detect(truth.trips[0], "nobody")], DEVICES)
@@ -104,4 +132,5 @@ def test_unknown_device_and_empty_cases():
     empty = score(GroundTruth(dt.date(2026, 6, 3), 1), [], {})
     assert empty.f1 == 1.0
     assert empty.board_stop_accuracy is None
+    assert empty.per_1000_encounters is None
     assert score(truth, [], DEVICES).f1 == 0.0

@@ -87,26 +87,54 @@ class Pricer:
                 path = Path(tmp) / f"{TARIFF_ID}.toml"
                 path.write_text(text + "".join(extra), "utf-8")
                 self._tariff = fare_engine.load_tariff_file(path)
+            self._tariffs = [self._tariff]
         else:
             self._tariff = fare_engine.load_tariff(TARIFF_ID)
+            # As the backend bills: the zone tariff and eezy (whose stops match then).
+            self._tariffs = fare_engine.default_tariffs()
+
+        self._multi = hasattr(fare_engine, "best_price_multi")
+        self._with_stops = "stops_travelled" in getattr(fare_engine.Trip, "model_fields", {})
+        self._positions = [{sid: k for k, sid in enumerate(ln.stops)} for ln in network.lines]
+
+    def stops_travelled(self, board: str, alight: str) -> int | None:
+        """Stops between boarding and alighting on a line serving both (fewest), if any."""
+        best: int | None = None
+        for pos in self._positions:
+            if board in pos and alight in pos:
+                n = abs(pos[alight] - pos[board])
+                best = n if best is None else min(best, n)
+        return best
 
     def bill_cents(self, trips: Sequence[tuple[str, str, int, int, str]]) -> int | None:
         """Best price (cents) of (board stop, alight stop, board ms, alight ms, category)
-        trips; None if the tariff cannot price them."""
+        trips; None if the tariffs cannot price them.
+
+        Priced like the backend bills: the cheapest mix over bibo's tariffs (Ruhr-Lippe,
+        eezy, Deutschlandticket), with the stops travelled (Kurzstrecke); with stops the
+        shipped tariff lacks (a GTFS import), over the extended Ruhr-Lippe tariff alone.
+        """
         if not trips:
             return 0
         fe = self._fe
         try:
-            rides = [
-                fe.Trip(
-                    board_stop_id=b,
-                    alight_stop_id=a,
-                    board_time=bt,
-                    alight_time=max(at, bt + 1),
-                    rider_category=cat,
+            rides = []
+            for b, a, bt, at, cat in sorted(trips, key=lambda x: x[2]):
+                extra = {}
+                if self._with_stops:
+                    extra["stops_travelled"] = self.stops_travelled(b, a)
+                rides.append(
+                    fe.Trip(
+                        board_stop_id=b,
+                        alight_stop_id=a,
+                        board_time=bt,
+                        alight_time=max(at, bt + 1),
+                        rider_category=cat,
+                        **extra,
+                    )
                 )
-                for b, a, bt, at, cat in sorted(trips, key=lambda x: x[2])
-            ]
+            if self._multi:
+                return int(fe.best_price_multi(rides, self._tariffs).total_cents)
             return int(fe.best_price(rides, self._tariff).total_cents)
         except (fe.FareInputError, ValueError):
             return None

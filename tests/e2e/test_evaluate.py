@@ -48,7 +48,8 @@ def test_evaluate_runs_the_backend_and_the_baseline(tmp_path, capsys):
     money = res["methods"]["bibo"]["money"]
     assert money["passenger_days"] > 0
     # The backend prices bibo's trips too: the same tariff, so the same revenue.
-    assert res["backend_charges"]["revenue_cents"] == money["revenue_detected_cents"]
+    # The backend also knows the stops travelled (Kurzstrecke), so it can only be cheaper.
+    assert 0 < res["backend_charges"]["revenue_cents"] <= money["revenue_detected_cents"]
     assert (tmp_path / "report" / "evaluation.png").is_file()
 
 

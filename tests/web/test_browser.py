@@ -62,7 +62,7 @@ def _require_chromium() -> None:
 
 def _weaken(body: dict[str, Any], key: bytes, after_ms: int) -> None:
     """From ``after_ms`` on, the phone of ``key`` is heard only around the stops, every other
-    second and 14 dB weaker: the end of the trip becomes doubtful (low confidence)."""
+    second and 20 dB weaker: the end of the trip becomes doubtful (low confidence)."""
     s = body["sightings"]
     theirs = {
         wire.token_for_interval(key, i).hex()
@@ -73,7 +73,7 @@ def _weaken(body: dict[str, Any], key: bytes, after_ms: int) -> None:
         if token not in theirs or t < after_ms:
             keep.append(k)
         elif (t - after_ms) % (DWELL_MS + DRIVE_MS) < 80_000 and (t // 1000) % 2 == 0:
-            s["rssi"][k] -= 14
+            s["rssi"][k] -= 20
             keep.append(k)
     for column in s:
         s[column] = [s[column][k] for k in keep]

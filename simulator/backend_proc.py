@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from simulator.const import SERVER_START_TIMEOUT_S
+from simulator.const import REPLAY_UPLOADS_PER_S, SERVER_START_TIMEOUT_S
 
 
 class BackendError(Exception):
@@ -38,10 +38,6 @@ def backend_env(workdir: Path, background_reconcile: bool = False) -> dict[str, 
         "BIBO_VEHICLE_UPLOADS_PER_S": str(REPLAY_UPLOADS_PER_S),
         "BIBO_VEHICLE_UPLOAD_BURST": str(REPLAY_UPLOADS_PER_S),
     }
-
-
-REPLAY_UPLOADS_PER_S = 10_000
-"""Upload rate a simulation's backend allows per vehicle (days are replayed at speed)."""
 
 
 def free_port() -> int:

@@ -477,10 +477,15 @@ REPLAY_MAX_ATTEMPTS: Final = 60
 """A batch the backend answers with 429, 5xx or not at all is sent again after 0.5 s,
 doubling up to 5 s, at most 60 times (the per-vehicle rate limit answers 429)."""
 
+REPLAY_UPLOADS_PER_S: Final = 10_000
+"""Upload rate per vehicle that a simulation's own backend allows and the demo's agents use
+(``BIBO_VEHICLE_UPLOADS_PER_S``, ``max_batches_per_s``): a simulated day is uploaded in
+minutes, not a day; the limit protects a live backend from a runaway unit."""
+
 LIBRARY_UPLOAD_INTERVAL_MS: Final = 60_000
-"""The library's buses seal a batch every 60 s (the production agent: 10 s). The backend
-admits ~2 batches/s per vehicle, so a 13-hour day of 10 s batches would take ~40 min to
-replay per bus; 60 s batches carry the same windows and events and replay in ~6 min. The
+"""The library's buses seal a batch every 60 s (the production agent: 10 s): the same
+windows and events in 6x fewer requests, so the library replays in minutes (~65 batches/s
+into one backend process; a live backend also admits only ~2 batches/s per vehicle). The
 be-out latency is still reported for the production interval (see simulator.evaluation)."""
 
 BEOUT_ABSENCE_MS: Final = 20_000

@@ -30,7 +30,6 @@ from onboard.agent import Agent, AgentConfig
 from onboard.outbox import Outbox
 from onboard.uploader import Uploader
 from simulator.backend_proc import (
-    REPLAY_UPLOADS_PER_S,
     BackendError,
     add_vehicles,
     backend_env,
@@ -39,7 +38,7 @@ from simulator.backend_proc import (
     free_port,
     last_line,
 )
-from simulator.const import DEFAULT_SERVICE_END, DEFAULT_SERVICE_START
+from simulator.const import DEFAULT_SERVICE_END, DEFAULT_SERVICE_START, REPLAY_UPLOADS_PER_S
 from simulator.day import DayConfig, DayPlan, ground_truth, plan_day, vehicle_timeline
 from simulator.network import load_network
 from simulator.recording import SimClock, feed_agent

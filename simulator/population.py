@@ -367,7 +367,8 @@ def _route(
     return [_Leg(line.line, home, dest)]
 
 
-def _reverse(route: Sequence[_Leg], network: Network) -> list[_Leg]:
+def _reverse(route: Sequence[_Leg]) -> list[_Leg]:
+    """The way back: the legs in reverse order, each reversed."""
     return [_Leg(leg.line, leg.destination, leg.origin) for leg in reversed(route)]
 
 
@@ -409,11 +410,11 @@ def plan_trips(
         back = rng.random() < RETURN_PROB[pattern]
         stay = max(MIN_STAY_MS / 60_000, _minutes(rng, STAY_MIN[pattern]))
         if back:
-            outings.append((_reverse(route, network), -stay))
+            outings.append((_reverse(route), -stay))
         if back and rng.random() < SECOND_OUTING_PROB:
             second = _route(rng, attraction, lines, weights, person)
             outings.append((second, -float(rng.uniform(60, 180))))
-            outings.append((_reverse(second, network), -float(rng.uniform(40, 150))))
+            outings.append((_reverse(second), -float(rng.uniform(40, 150))))
         ready = midnight_ms
         for n, (legs, when) in enumerate(outings):
             # A positive ``when`` is a local time of day; a negative one a stay (minutes).

@@ -24,6 +24,11 @@ VEHICLE_UPLOAD_BURST: Final = 30.0
 """A unit uploads every 10 s; catching up after an outage it may send faster, but more than
 two batches a second sustained means a runaway unit."""
 
+VEHICLE_SECRET_CACHE_S: Final = 30.0
+"""How long a server process reuses a vehicle's upload secret read from the database (every
+upload needs it). A signature that fails against a cached secret is checked once more
+against the database, so a changed secret takes effect at once for the new secret."""
+
 SIGNUPS_PER_S: Final = 5.0
 SIGNUP_BURST: Final = 300.0
 """Passenger sign-ups per client address (the public route). Generous, because behind a

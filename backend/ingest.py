@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from backend import models, repository
-from backend.const import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, MAX_SIGHTINGS_PER_BATCH
+from backend.const import (
+    MAX_BODY_BYTES,
+    MAX_EVENTS_PER_BATCH,
+    MAX_SIGHTINGS_PER_BATCH,
+    VEHICLE_SECRET_CACHE_S,
+)
 from backend.timeutil import service_day_bounds, service_day_of
 from onboard import wire
 
@@ -59,6 +65,30 @@ class IngestError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class VehicleSecrets:
+    """Vehicles' upload secrets, each read from the database at most once per ``ttl_s`` in
+    this process; ``get(..., fresh=True)`` reads it now."""
+
+    def __init__(
+        self, ttl_s: float = VEHICLE_SECRET_CACHE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cache: dict[str, tuple[float, bytes]] = {}
+
+    def get(self, session: Session, vehicle_id: str, fresh: bool = False) -> bytes | None:
+        now = self.clock()
+        cached = self._cache.get(vehicle_id)
+        if cached is not None and not fresh and now - cached[0] < self.ttl_s:
+            return cached[1]
+        secret = repository.vehicle_secret(session, vehicle_id)
+        if secret is None:
+            self._cache.pop(vehicle_id, None)
+        else:
+            self._cache[vehicle_id] = (now, secret)
+        return secret
+
+
 def authenticate(
     session: Session,
     vehicle_id: str,
@@ -66,6 +96,7 @@ def authenticate(
     signature: str | None,
     raw_body: bytes,
     now_ms: int,
+    secrets: VehicleSecrets | None = None,
 ) -> None:
     """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness."""
     if not timestamp or not signature:
@@ -73,7 +104,8 @@ def authenticate(
             IngestErrorReason.MISSING_AUTH,
             f"headers {wire.TIMESTAMP_HEADER} and {wire.SIGNATURE_HEADER} are required",
         )
-    secret = repository.vehicle_secret(session, vehicle_id)
+    secrets = secrets or VehicleSecrets(ttl_s=0)
+    secret = secrets.get(session, vehicle_id)
     if secret is None:
         raise IngestError(IngestErrorReason.UNKNOWN_VEHICLE, f"unknown vehicle {vehicle_id!r}")
     if not timestamp.isdigit() or abs(int(timestamp) - now_ms) > wire.MAX_CLOCK_SKEW_MS:
@@ -82,7 +114,10 @@ def authenticate(
             f"{wire.TIMESTAMP_HEADER} must be unix ms within "
             f"{wire.MAX_CLOCK_SKEW_MS // 1000} s of the server clock ({now_ms}), got {timestamp!r}",
         )
-    if not wire.signature_valid(secret, timestamp, raw_body, signature):
+    if not wire.signature_valid(secret, timestamp, raw_body, signature) and (
+        (fresh := secrets.get(session, vehicle_id, fresh=True)) is None
+        or not wire.signature_valid(fresh, timestamp, raw_body, signature)
+    ):
         raise IngestError(
             IngestErrorReason.BAD_SIGNATURE, f"{wire.SIGNATURE_HEADER} does not match the body"
         )
@@ -149,20 +184,21 @@ def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
     return batch
 
 
-class _ServiceDays:
-    """``service_day_of`` for many times, cheap when they fall in the same service day."""
-
-    def __init__(self) -> None:
-        self.seen: set[dt.date] = set()
-        self._lo = self._hi = 0
-        self._day: dt.date | None = None
-
-    def __call__(self, t_ms: int) -> dt.date:
-        if self._day is None or not self._lo <= t_ms < self._hi:
-            self._day = service_day_of(t_ms)
-            self._lo, self._hi = service_day_bounds(self._day)
-            self.seen.add(self._day)
-        return self._day
+def _service_days(times: list[int]) -> dt.date | list[dt.date]:
+    """The service day of every time: one day when all fall in it (nearly every batch)."""
+    if not times:
+        return []
+    first = service_day_of(min(times))
+    lo, hi = service_day_bounds(first)
+    if max(times) < hi:
+        return first
+    days: list[dt.date] = []
+    for t in times:
+        if not lo <= t < hi:
+            first = service_day_of(t)
+            lo, hi = service_day_bounds(first)
+        days.append(first)
+    return days
 
 
 def fingerprint(batch: wire.Batch) -> bytes:
@@ -227,16 +263,18 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
             }
         )
     s = batch.sightings
-    day_of = _ServiceDays()
-    sightings = []
-    for k, (t, token, rssi, n, tx) in enumerate(zip(s.t, s.token, s.rssi, s.n, s.tx, strict=True)):
-        day = day_of(t)
-        sightings.append((day, batch_id, k, batch.vehicle_id, t, bytes.fromhex(token), rssi, n, tx))
-    days |= day_of.seen
+    service_day = _service_days(s.t)
+    days |= {service_day} if isinstance(service_day, dt.date) else set(service_day)
     repository.insert_rows(session, models.VehicleEvent, events)
-    repository.insert_sightings(session, sightings)
+    repository.insert_sightings(
+        session,
+        repository.BatchSightings(
+            batch_id, batch.vehicle_id, service_day, s.t, s.token, s.rssi, s.n, s.tx
+        ),
+    )
+    # Only the vehicle's unit: its reconciliation marks the day's conflict unit in turn.
     repository.mark_dirty(session, {(day, batch.vehicle_id) for day in days}, now)
-    return wire.BatchAccepted(inserted=len(events) + len(sightings), duplicate=False)
+    return wire.BatchAccepted(inserted=len(events) + len(s), duplicate=False)
 
 
 def ingest(
@@ -246,9 +284,11 @@ def ingest(
     raw_body: bytes,
     now: dt.datetime,
     admit: Callable[[str], float] | None = None,
+    secrets: VehicleSecrets | None = None,
 ) -> wire.BatchAccepted:
     """The whole upload path for one request; the caller commits.
 
+    ``secrets`` caches vehicles' secrets across requests (read every time without it).
     ``admit(vehicle_id)`` is the rate limit, asked once the vehicle is authenticated (so a
     stranger cannot use up a vehicle's allowance): 0 to go ahead, else seconds to wait.
     """
@@ -260,6 +300,7 @@ def ingest(
         headers.get(wire.SIGNATURE_HEADER.lower()),
         raw_body,
         now_ms,
+        secrets,
     )
     if admit is not None and (wait := admit(vehicle_id)) > 0:
         raise IngestError(

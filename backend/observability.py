@@ -14,10 +14,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,6 +26,8 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import func, select
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import models
 
@@ -120,44 +121,61 @@ def configure_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
 
 
-def install(app: FastAPI) -> Metrics:
-    """Request ids, access logs and metrics for every request; ``GET /metrics``."""
-    metrics = Metrics()
-    app.state.metrics = metrics
+class ObserveMiddleware:
+    """Request id, access log line and metrics for every HTTP request (plain ASGI: it adds
+    no task or stream per request, which Starlette's ``BaseHTTPMiddleware`` would)."""
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
         rid = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
         token = request_id_var.set(rid)
         start = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", rid)
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = rid
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            metrics.requests.labels(template, str(status)).inc()
-            metrics.latency.labels(template).observe(elapsed)
+            # The router leaves the matched route in the scope: label by its template.
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(template, str(status)).inc()
+            self.metrics.latency.labels(template).observe(elapsed)
+            method = scope["method"]
             log.info(
                 "%s %s %d",
-                request.method,
+                method,
                 template,
                 status,
                 extra={
-                    "method": request.method,
+                    "method": method,
                     "path": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 1),
                 },
             )
             request_id_var.reset(token)
+
+
+def install(app: FastAPI) -> Metrics:
+    """Request ids, access logs and metrics for every request; ``GET /metrics``."""
+    metrics = Metrics()
+    app.state.metrics = metrics
+
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

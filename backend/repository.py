@@ -4,12 +4,14 @@ job boundary does."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -18,6 +20,13 @@ from backend.reconciliation import DetectedTrip, EventRecord
 
 class AlreadyExistsError(Exception):
     """The row to create exists already (the message names it)."""
+
+
+def _core(session: Session) -> Connection:
+    """The session's connection, for a Core statement without the ORM's per-statement work
+    (the hot ingest path); what the session holds pending is flushed first, as it would be."""
+    session.flush()
+    return session.connection()
 
 
 # --- vehicles, operators, passengers, devices --------------------------------------------
@@ -120,12 +129,19 @@ def insert_batch(session: Session, values: dict[str, Any]) -> int | None:
 
     Returns the new batch id, or None when ``(vehicle_id, boot_id, seq)`` was stored before.
     """
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(models.Batch)
-    stmt = stmt.values(**values).on_conflict_do_nothing(
-        index_elements=["vehicle_id", "boot_id", "seq"]
+    stmt = _insert_batch_stmt(session.get_bind().dialect.name)
+    batch_id: int | None = _core(session).scalar(stmt, values)
+    return batch_id
+
+
+@functools.cache
+def _insert_batch_stmt(dialect: str) -> Any:
+    # Built once with the values as parameters, so SQLAlchemy compiles it once (hot path).
+    return (
+        _dialect_insert(dialect)(models.Batch)
+        .on_conflict_do_nothing(index_elements=["vehicle_id", "boot_id", "seq"])
+        .returning(models.Batch.batch_id)
     )
-    return session.scalar(stmt.returning(models.Batch.batch_id))
 
 
 def batch_fingerprint(session: Session, vehicle_id: str, boot_id: str, seq: int) -> bytes | None:
@@ -139,33 +155,100 @@ def batch_fingerprint(session: Session, vehicle_id: str, boot_id: str, seq: int)
 
 
 def insert_rows(session: Session, model: type[models.Base], rows: Sequence[dict[str, Any]]) -> None:
+    """Plain INSERT of many rows, on the session's connection (no ORM bookkeeping: the rows
+    are not loaded as objects, and the ingest path saves the ORM's per-statement cost)."""
     if rows:
-        session.execute(insert(model), list(rows))
+        _core(session).execute(insert(model), list(rows))
 
 
-def insert_sightings(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert sighting rows ``(service_day, batch_id, k, vehicle_id, t, token, rssi, n, tx)``.
+@dataclass(frozen=True)
+class BatchSightings:
+    """One batch's sightings, columnar as uploaded: row ``k`` of each column is sighting ``k``.
+
+    ``token`` holds lowercase hex (validated by the wire model); ``service_day`` either one
+    day for every row (the usual case) or one per row (a batch across the day boundary).
+    """
+
+    batch_id: int
+    vehicle_id: str
+    service_day: dt.date | Sequence[dt.date]
+    t: Sequence[int]
+    token: Sequence[str]
+    rssi: Sequence[int]
+    n: Sequence[int]
+    tx: Sequence[int | None]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def sightings_copy_text(rows: BatchSightings) -> str:
+    """The rows in COPY's text format, in ``SIGHTING_COLUMNS`` order.
+
+    Vehicle ids are validated identifiers and tokens hex, so nothing needs escaping; the
+    token goes in as bytea hex (``\\x…``), straight from the uploaded text.
+    """
+    tx: Sequence[int | str | None] = rows.tx
+    if None in tx:
+        tx = [_COPY_NULL if v is None else v for v in tx]
+    columns = (rows.t, rows.token, rows.rssi, rows.n, tx)
+    if isinstance(rows.service_day, dt.date):
+        head = f"{rows.service_day}\t{rows.batch_id}\t"
+        mid = f"\t{rows.vehicle_id}\t"
+        return "".join(
+            f"{head}{k}{mid}{t}\t\\\\x{token}\t{rssi}\t{n}\t{v}\n"
+            for k, (t, token, rssi, n, v) in enumerate(zip(*columns, strict=True))
+        )
+    tail = f"\t{rows.batch_id}\t"
+    mid = f"\t{rows.vehicle_id}\t"
+    return "".join(
+        f"{day}{tail}{k}{mid}{t}\t\\\\x{token}\t{rssi}\t{n}\t{v}\n"
+        for k, (day, t, token, rssi, n, v) in enumerate(
+            zip(rows.service_day, *columns, strict=True)
+        )
+    )
+
+
+def copy_sightings_text(session: Session, text: str) -> None:
+    """``COPY sightings FROM STDIN`` of rows rendered by ``sightings_copy_text`` (PostgreSQL)."""
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(_COPY_SIGHTINGS) as copy:  # type: ignore[union-attr]
+        copy.write(text)
+
+
+def insert_sightings(session: Session, rows: BatchSightings) -> None:
+    """Store one batch's sightings.
 
     On PostgreSQL through ``COPY … FROM STDIN`` with the rows rendered in one text buffer
     (the ingest fast path: one round trip, no per-row Python calls into the driver);
-    elsewhere as one executemany. Vehicle ids are validated identifiers (no tabs, newlines
-    or backslashes), so the text format needs no escaping.
+    elsewhere as one executemany.
     """
-    if not rows:
+    if not len(rows):
         return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        buffer = "".join(
-            f"{day}\t{batch}\t{k}\t{vehicle}\t{t}\t\\\\x{token.hex()}\t{rssi}\t{n}\t"
-            f"{_COPY_NULL if tx is None else tx}\n"
-            for day, batch, k, vehicle, t, token, rssi, n, tx in rows
-        )
-        raw = connection.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(_COPY_SIGHTINGS) as copy:  # type: ignore[union-attr]
-            copy.write(buffer)
+    if session.get_bind().dialect.name == "postgresql":
+        copy_sightings_text(session, sightings_copy_text(rows))
         return
+    days = rows.service_day
+    if isinstance(days, dt.date):
+        days = [days] * len(rows)
     session.execute(
-        insert(models.Sighting), [dict(zip(SIGHTING_COLUMNS, r, strict=True)) for r in rows]
+        insert(models.Sighting),
+        [
+            {
+                "service_day": day,
+                "batch_id": rows.batch_id,
+                "k": k,
+                "vehicle_id": rows.vehicle_id,
+                "t": t,
+                "token": bytes.fromhex(token),
+                "rssi": rssi,
+                "n": n,
+                "tx": tx,
+            }
+            for k, (day, t, token, rssi, n, tx) in enumerate(
+                zip(days, rows.t, rows.token, rows.rssi, rows.n, rows.tx, strict=True)
+            )
+        ],
     )
 
 
@@ -177,34 +260,46 @@ _COPY_NULL = "\\N"
 # --- work units -----------------------------------------------------------------------------
 
 
-def _upsert(session: Session, model: type[models.Base]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+def _dialect_insert(dialect: str) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` for the dialect (PostgreSQL's or SQLite's)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def mark_dirty(session: Session, units: set[tuple[dt.date, str]], now: dt.datetime) -> None:
-    """Mark units ``(service_day, vehicle_id)`` (and their days' conflict units) dirty."""
-    w = models.WorkUnit
-    keys = sorted(set(units) | {(day, models.DAY_UNIT) for day, _ in units})
-    if not keys:
+    """Mark units ``(service_day, vehicle_id)`` dirty (``DAY_UNIT`` for a day's conflicts).
+
+    Ingest marks only its vehicle's unit, so concurrent uploads never wait on one shared
+    row; reconciling a vehicle unit marks its day's conflict unit (``services.run_unit``).
+    """
+    if not units:
         return
-    stmt = _upsert(session, w).values(
+    _core(session).execute(
+        _mark_dirty_stmt(session.get_bind().dialect.name),
         [
             {
-                "service_day": d,
-                "vehicle_id": v,
+                "service_day": day,
+                "vehicle_id": vehicle,
                 "dirty": True,
                 "generation": 1,
                 "data_received_at": now,
             }
-            for d, v in keys
-        ]
+            for day, vehicle in sorted(units)
+        ],
     )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["service_day", "vehicle_id"],
-            set_={"dirty": True, "generation": w.generation + 1, "data_received_at": now},
-        )
+
+
+@functools.cache
+def _mark_dirty_stmt(dialect: str) -> Any:
+    # Built once with the values as parameters, so SQLAlchemy compiles it once (hot path).
+    w = models.WorkUnit
+    stmt = _dialect_insert(dialect)(w)
+    return stmt.on_conflict_do_update(
+        index_elements=["service_day", "vehicle_id"],
+        set_={
+            "dirty": True,
+            "generation": w.generation + 1,
+            "data_received_at": stmt.excluded.data_received_at,
+        },
     )
 
 

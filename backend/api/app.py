@@ -24,6 +24,7 @@ from backend.const import (
     RECONCILE_INTERVAL_S,
 )
 from backend.db import make_engine, make_sessionmaker, upgrade
+from backend.ingest import VehicleSecrets
 from backend.limits import RateLimiter
 from backend.settings import Settings, get_settings
 from backend.web import install as install_web
@@ -104,6 +105,7 @@ def create_app(
     app.state.vehicle_limiter = RateLimiter(
         settings.vehicle_uploads_per_s, settings.vehicle_upload_burst, time.monotonic
     )
+    app.state.vehicle_secrets = VehicleSecrets()
     app.state.signup_limiter = RateLimiter(
         settings.signups_per_s, settings.signup_burst, time.monotonic
     )

@@ -107,7 +107,13 @@ async def upload_batch(
     def work() -> wire.BatchAccepted:
         with state.sessions() as session, session.begin():
             return ingest(
-                session, vehicle_id, headers, raw, state.clock(), state.vehicle_limiter.allow
+                session,
+                vehicle_id,
+                headers,
+                raw,
+                state.clock(),
+                state.vehicle_limiter.allow,
+                state.vehicle_secrets,
             )
 
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from backend import models, repository
 from backend.db import make_sessionmaker
@@ -154,3 +155,60 @@ async def test_unknown_content_encoding_is_400(client, vehicle):
     )
     assert response.status_code == 400
     assert "Content-Encoding" in response.json()["detail"]
+
+
+async def test_a_changed_vehicle_secret_takes_effect_at_once(client, vehicle, engine):
+    # The server caches the secret it read for the first upload ...
+    assert (await post_batch(client, vehicle, batch_body(seq=1))).status_code == 200
+    new = bytes(range(32))
+    with make_sessionmaker(engine)() as session, session.begin():
+        session.get(models.Vehicle, vehicle.vehicle_id).secret = new
+    # ... and reads it again when a signature does not match the cached one.
+    response = await post_batch(client, vehicle, batch_body(seq=2), secret=new)
+    assert response.status_code == 200, response.text
+    wrong = await post_batch(client, vehicle, batch_body(seq=3), secret=bytes(32))
+    assert wrong.status_code == 401
+
+
+def test_the_secret_cache_reads_the_database_once_per_ttl(engine, vehicle):
+    from backend.ingest import VehicleSecrets
+
+    now = [0.0]
+    cache = VehicleSecrets(ttl_s=30, clock=lambda: now[0])
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        assert cache.get(session, vehicle.vehicle_id) == vehicle.secret
+    with sessions() as session, session.begin():
+        session.get(models.Vehicle, vehicle.vehicle_id).secret = b"x" * 32
+    with sessions() as session:
+        assert cache.get(session, vehicle.vehicle_id) == vehicle.secret  # within the TTL
+        now[0] = 31.0
+        assert cache.get(session, vehicle.vehicle_id) == b"x" * 32
+        assert cache.get(session, "NO-SUCH-BUS") is None
+
+
+async def test_a_batch_across_the_service_day_boundary_is_split_by_day(client, vehicle, engine):
+    from backend.timeutil import service_day_bounds, service_day_of
+    from tests.backend.conftest import T0
+
+    day = service_day_of(T0)
+    _, end = service_day_bounds(day)  # 03:00 the next morning
+    body = batch_body(
+        sent_at=end + 5_000,
+        events=[{"t": end - 1_000, "type": "position", "lat": 51.57, "lon": 8.1}],
+        sightings={
+            "t": [end - 2_000, end - 1_000, end, end + 1_000],
+            "token": ["ab" * 16] * 4,
+            "rssi": [-60, -61, -62, -63],
+            "n": [1, 1, 1, 1],
+            "tx": [None, -8, None, -8],
+        },
+    )
+    assert (await post_batch(client, vehicle, body)).status_code == 200
+    with make_sessionmaker(engine)() as session:
+        s = models.Sighting
+        rows = session.execute(select(s.service_day, s.k, s.tx).order_by(s.k)).all()
+        units = repository.dirty_units(session)
+    next_day = day + dt.timedelta(days=1)
+    assert rows == [(day, 0, None), (day, 1, -8), (next_day, 2, None), (next_day, 3, -8)]
+    assert units == [(day, vehicle.vehicle_id), (next_day, vehicle.vehicle_id)]

@@ -63,7 +63,10 @@ def test_a_unit_is_clean_after_its_work_and_dirty_again_on_new_data(engine, load
     with transaction(sessions) as session:
         repository.mark_dirty(session, {(DAY, VEHICLES[0])}, utc_now())
     with sessions() as session:
-        assert repository.dirty_units(session) == [(DAY, DAY_UNIT), (DAY, VEHICLES[0])]
+        # Uploads dirty only their vehicle's unit; its reconciliation dirties the day's.
+        assert repository.dirty_units(session) == [(DAY, VEHICLES[0])]
+    done = services.work_until_idle(sessions, services.ResolverCache(), utc_now)
+    assert [w.unit.vehicle_id for w in done] == [VEHICLES[0], DAY_UNIT]
 
 
 def test_a_leased_unit_is_not_claimed_twice(engine, loaded):

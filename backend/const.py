@@ -85,9 +85,9 @@ MIN_PARTIAL_STRETCH_MS: Final = 10_000
 """The stretch under way counts once the bus has been moving this long."""
 
 CLOSE_AFTER_SILENCE_MS: Final = 45_000
-"""A rider unheard this long after the bus reached a stop has alighted there; riders on board
-are heard about twice a second, so 45 s of silence is decisive, and the be-out is known well
-inside the two minutes a rider may wait."""
+"""A rider unheard this long after the bus left a stop has alighted there; riders on board
+are heard about twice a second, so 45 s of silence is decisive (the stretch under way says
+"out" by then too), and the be-out is known well inside two minutes of the bus leaving."""
 
 MAX_TRANSFER_WAIT_MS: Final = 30 * 60_000
 """A trip boarded within 30 min of alighting from another continues the same journey (rural

@@ -272,8 +272,17 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
             batch_id, batch.vehicle_id, service_day, s.t, s.token, s.rssi, s.n, s.tx
         ),
     )
-    # Only the vehicle's unit: its reconciliation marks the day's conflict unit in turn.
-    repository.mark_dirty(session, {(day, batch.vehicle_id) for day in days}, now)
+    # The agent seals every window closed by ``sent_at`` and uploads its outbox in order:
+    # the vehicle's data is complete up to one window before it (a heartbeat says only that).
+    sealed_until = batch.sent_at - batch.window_ms
+    if days:
+        # Only the vehicle's unit: its reconciliation marks the day's conflict unit in turn.
+        units = {(day, batch.vehicle_id) for day in days}
+        repository.mark_dirty(session, units, now, sealed_until)
+    else:
+        repository.note_heartbeat(
+            session, service_day_of(sealed_until), batch.vehicle_id, sealed_until, now
+        )
     return wire.BatchAccepted(inserted=len(events) + len(s), duplicate=False)
 
 

@@ -198,6 +198,10 @@ class WorkUnit(Base):
     """Bumped by every upload that touches the unit; a worker's result only cleans the unit
     when no upload came in while it worked."""
     data_received_at: Mapped[dt.datetime] = _created_at()
+    sealed_until: Mapped[int | None] = mapped_column(BigInteger)
+    """UTC epoch ms up to which the vehicle's data of the day is uploaded: the newest upload's
+    seal time less one window (the agent seals every window closed by then, and uploads its
+    outbox in order), heartbeats included."""
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

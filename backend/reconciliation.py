@@ -9,8 +9,9 @@ alongside, a person passed by — or far away). Viterbi decodes the states, forw
 gives the confidence, and a device rides one vehicle at a time.
 
 Incremental use: the newest stretch may still be under way (``data_end_ms``); a rider's
-alighting is only *closed* once the device has been unheard for ``CLOSE_AFTER_SILENCE_MS``
-after the bus reached that stop, so a be-out is known about a minute after alighting.
+alighting is *closed* once the data reaches ``CLOSE_AFTER_SILENCE_MS`` past the bus leaving
+that stop with the rider decoded "out" on the stretch since, so a be-out is known within
+about a minute of the bus leaving (``alight_known_at`` is that data time).
 """
 
 from __future__ import annotations
@@ -202,12 +203,10 @@ def stretches(journey: Journey, data_end_ms: int) -> Stretches:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """Per (device, stretch): the emission log-likelihood ratio in vs out, and when each
-    device was last heard in the journey (epoch ms, -1 if never)."""
+    """Per (device, stretch): the emission log-likelihood ratio in vs out."""
 
     devices: npt.NDArray[np.int32]
     llr: FloatArray
-    last_heard: IntArray
     heard_at_stop: npt.NDArray[np.bool_]
     """(device, stretch): heard while the bus stood at the stop before the stretch."""
 
@@ -229,16 +228,12 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     empty = Evidence(
         np.zeros(0, dtype=np.int32),
         np.zeros((0, n_str)),
-        np.zeros(0, dtype=np.int64),
         np.zeros((0, n_str), dtype=bool),
     )
     if n_str == 0:
         return empty
     lo, hi = np.searchsorted(obs.t, [journey.visits[0].arrival, parts.end[-1]])
     t, dev, pl = obs.t[lo:hi], obs.device[lo:hi], obs.path_loss[lo:hi]
-    # Last heard anywhere in the journey, dwells included (a rider leaving is heard there).
-    heard_devices, last_index = np.unique(dev[::-1], return_index=True)
-    last_seen = dict(zip(heard_devices.tolist(), t[::-1][last_index].tolist(), strict=True))
     # Heard while the bus stood at the stop before each stretch (arrival to departure).
     dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
     at = np.searchsorted(dwell_start, t, side="right") - 1
@@ -295,12 +290,11 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
         PATH_LOSS_MAX_LLR,
     )
 
-    last_heard = np.array([last_seen[int(d)] for d in devices], dtype=np.int64)
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
     rows = np.searchsorted(devices, dwell_hits[0])
     known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[known], dwell_hits[1][known]] = True
-    return Evidence(devices.astype(np.int32), llr, last_heard, heard_at_stop)
+    return Evidence(devices.astype(np.int32), llr, heard_at_stop)
 
 
 def decode(
@@ -387,8 +381,10 @@ def reconcile_journey(
             else:
                 alight = journey.visits[last + 1]
                 alight_time = alight.arrival
-            silent_from = max(int(evidence.last_heard[row]), alight.arrival)
-            decided_at = silent_from + CLOSE_AFTER_SILENCE_MS
+            # Decided on the data up to 45 s after the bus left the stop (a rider is on board
+            # until then): the stretch under way says "out" by then, or the rider rides on.
+            left = alight.departure if alight.departure is not None else alight.arrival
+            decided_at = left + CLOSE_AFTER_SILENCE_MS
             closed = not still_riding and (journey.complete or obs.data_end_ms >= decided_at)
             device_id = device_ids[int(device)]
             trips.append(

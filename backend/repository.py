@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -265,8 +265,14 @@ def _dialect_insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-def mark_dirty(session: Session, units: set[tuple[dt.date, str]], now: dt.datetime) -> None:
-    """Mark units ``(service_day, vehicle_id)`` dirty (``DAY_UNIT`` for a day's conflicts).
+def mark_dirty(
+    session: Session,
+    units: set[tuple[dt.date, str]],
+    now: dt.datetime,
+    sealed_until: int | None = None,
+) -> None:
+    """Mark units ``(service_day, vehicle_id)`` dirty (``DAY_UNIT`` for a day's conflicts),
+    and move their ``sealed_until`` on to ``sealed_until`` if that is newer.
 
     Ingest marks only its vehicle's unit, so concurrent uploads never wait on one shared
     row; reconciling a vehicle unit marks its day's conflict unit (``services.run_unit``).
@@ -282,6 +288,7 @@ def mark_dirty(session: Session, units: set[tuple[dt.date, str]], now: dt.dateti
                 "dirty": True,
                 "generation": 1,
                 "data_received_at": now,
+                "sealed_until": sealed_until,
             }
             for day, vehicle in sorted(units)
         ],
@@ -293,13 +300,44 @@ def _mark_dirty_stmt(dialect: str) -> Any:
     # Built once with the values as parameters, so SQLAlchemy compiles it once (hot path).
     w = models.WorkUnit
     stmt = _dialect_insert(dialect)(w)
+    new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=["service_day", "vehicle_id"],
         set_={
             "dirty": True,
             "generation": w.generation + 1,
-            "data_received_at": stmt.excluded.data_received_at,
+            "data_received_at": new.data_received_at,
+            "sealed_until": case(
+                (new.sealed_until > func.coalesce(w.sealed_until, -1), new.sealed_until),
+                else_=w.sealed_until,
+            ),
         },
+    )
+
+
+def note_heartbeat(
+    session: Session, day: dt.date, vehicle_id: str, sealed_until: int, now: dt.datetime
+) -> None:
+    """An upload without data: the vehicle's data of ``day`` is complete up to
+    ``sealed_until``. Its unit is marked dirty only while a trip on it is open (a be-out
+    may now be decided); a unit that does not exist has nothing to decide."""
+    w, t = models.WorkUnit, models.Trip
+    unit = (w.service_day == day, w.vehicle_id == vehicle_id)
+    connection = _core(session)
+    connection.execute(
+        update(w)
+        .where(*unit, or_(w.sealed_until.is_(None), w.sealed_until < sealed_until))
+        .values(sealed_until=sealed_until)
+    )
+    open_trip = (
+        select(t.trip_id)
+        .where(t.service_day == day, t.vehicle_id == vehicle_id, t.status == "open")
+        .exists()
+    )
+    connection.execute(
+        update(w)
+        .where(*unit, open_trip)
+        .values(dirty=True, generation=w.generation + 1, data_received_at=now)
     )
 
 
@@ -406,7 +444,8 @@ def vehicle_day_events(session: Session, day: dt.date, vehicle_id: str) -> list[
 @dataclass(frozen=True)
 class VehicleDaySightings:
     """A vehicle's sightings of one day, by time: window start (ms), token, RSSI and tx power
-    (dBm), and the window length (ms); ``data_end_ms`` the newest data time uploaded."""
+    (dBm), and the window length (ms); ``data_end_ms`` the newest data time uploaded, or
+    the time up to which uploads are complete if later (heartbeats, see ``sealed_until``)."""
 
     t: list[int]
     token: list[bytes]
@@ -433,8 +472,12 @@ def vehicle_day_sightings(session: Session, day: dt.date, vehicle_id: str) -> Ve
     last_event = session.scalar(
         select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
     )
+    w = models.WorkUnit
+    sealed = session.scalar(
+        select(w.sealed_until).where(w.service_day == day, w.vehicle_id == vehicle_id)
+    )
     window = int(window_ms or 1000)
-    ends = [last_event or 0] + ([rows[-1][0] + window] if rows else [])
+    ends = [last_event or 0, sealed or 0] + ([rows[-1][0] + window] if rows else [])
     return VehicleDaySightings(
         t=[r[0] for r in rows],
         token=[r[1] for r in rows],

@@ -21,108 +21,25 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backend.const import DEFAULT_TX_POWER_DBM  # noqa: E402
-from backend.reconciliation import (  # noqa: E402
-    DetectedTrip,
-    EventRecord,
-    VehicleObservations,
-    conflict_losers,
-    reconcile_vehicle,
-)
-from backend.resolution import UNRESOLVED, TokenResolver  # noqa: E402
+from backend.reconciliation import DetectedTrip, conflict_losers  # noqa: E402
+from backend.resolution import TokenResolver  # noqa: E402
+from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data  # noqa: E402
 from simulator.recording import Recording  # noqa: E402
 from simulator.scoring import DetectedTrip as ScoredTrip  # noqa: E402
 from simulator.scoring import score  # noqa: E402
 from simulator.truth import GroundTruth  # noqa: E402
 
-DAY_INTERVALS = 160
-"""Token intervals kept at once: a whole service day (144) and its neighbours."""
 GOAL_SORT_RATIO = 10.0
 GOAL_SECONDS = 300.0
-
-
-class VehicleData:
-    """One bus's uploads as arrays (window start ms, token, RSSI dBm, tx dBm) and events."""
-
-    def __init__(self, vehicle_id: str) -> None:
-        self.vehicle_id = vehicle_id
-        self.t: list[int] = []
-        self.token: list[str] = []
-        self.rssi: list[int] = []
-        self.tx: list[int | None] = []
-        self.events: list[EventRecord] = []
-        self.window_ms = 1000
-
-
-def load_vehicle(recording: Recording, vehicle_id: str) -> VehicleData:
-    data = VehicleData(vehicle_id)
-    for raw in recording.batches(vehicle_id):
-        batch = json.loads(raw)
-        data.window_ms = batch["window_ms"]
-        s = batch["sightings"]
-        data.t += s["t"]
-        data.token += s["token"]
-        data.rssi += s["rssi"]
-        data.tx += s["tx"]
-        for e in batch["events"]:
-            if e["type"] in ("journey", "arrival", "departure"):
-                data.events.append(
-                    EventRecord(
-                        e["t"],
-                        e["type"],
-                        e.get("stop_id"),
-                        e.get("line"),
-                        e.get("journey_id"),
-                        e.get("direction"),
-                    )
-                )
-    return data
-
-
-def load(recording: Recording) -> list[VehicleData]:
-    return [load_vehicle(recording, v["vehicle_id"]) for v in recording.vehicles]
-
-
-def reconcile_one(data: VehicleData, resolver: TokenResolver) -> tuple[list[DetectedTrip], int]:
-    """What a worker does for one vehicle-day: resolve the tokens, decode the journeys."""
-    t = np.asarray(data.t, dtype=np.int64)
-    order = np.argsort(t, kind="stable")
-    t = t[order]
-    tokens = [bytes.fromhex(data.token[i]) for i in order]
-    device = resolver.resolve(t, tokens)
-    known = device != UNRESOLVED
-    tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=float)
-    path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
-    data_end = max([int(t[-1]) + data.window_ms if len(t) else 0] + [e.t for e in data.events[-1:]])
-    obs = VehicleObservations(
-        data.vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data_end
-    )
-    return reconcile_vehicle(data.events, obs, resolver.device_ids), int(known.sum())
-
-
-def reconcile_region(
-    vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
-) -> tuple[list[DetectedTrip], set[str], int]:
-    """What the workers do for a day, in one process: resolve, reconcile, settle."""
-    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
-    trips: list[DetectedTrip] = []
-    resolved = 0
-    for data in vehicles:
-        found, n = reconcile_one(data, resolver)
-        trips.extend(found)
-        resolved += n
-    return trips, conflict_losers(trips), resolved
 
 
 def argsort_baseline(tokens: np.ndarray, times: np.ndarray) -> float:
@@ -174,7 +91,8 @@ def main() -> int:
         time_cols: list[np.ndarray] = []
         for entry in recording.vehicles:
             started = time.perf_counter()
-            data = load_vehicle(recording, entry["vehicle_id"])
+            vid = entry["vehicle_id"]
+            data = vehicle_data(vid, recording.batches(vid))
             load_s += time.perf_counter() - started
             token_cols.append(np.array([bytes.fromhex(x) for x in data.token], dtype="S16"))
             time_cols.append(np.asarray(data.t, dtype=np.int64))

@@ -492,6 +492,14 @@ BEOUT_ABSENCE_MS: Final = 20_000
 """Evidence of a be-out: the departure from the alighting stop plus 20 s without the phone
 (a bus is ~100 m away by then), as uploaded by the bus."""
 
+AFTER_SERVICE_MS: Final = 180_000
+"""The onboard unit stays on for the run to the depot after the bus's last journey: three
+more minutes of heartbeat uploads, which tell the backend that no rider was heard after
+the last stop (so the last journey's be-outs close like any other)."""
+
+BEOUT_GOAL_S: Final = 120.0
+"""A rider's be-out must be known within 120 s of the bus leaving the alighting stop."""
+
 NAIVE_RSSI_THRESHOLD_DBM: Final = -94
 NAIVE_MIN_WINDOWS: Final = 130
 """The naive baseline: a device is on board for a journey if heard at or above -94 dBm in

@@ -51,7 +51,12 @@ from onboard.const import (
 from onboard.outbox import Outbox
 from onboard.scanner import make_advertisement
 from onboard.uploader import Uploader
-from simulator.const import DEVICES_FILE_VERSION, RECORDING_VERSION, SIM_TICK_MS
+from simulator.const import (
+    AFTER_SERVICE_MS,
+    DEVICES_FILE_VERSION,
+    RECORDING_VERSION,
+    SIM_TICK_MS,
+)
 from simulator.day import (
     Advert,
     DayConfig,
@@ -148,15 +153,18 @@ async def feed_agent(
     tick_ms: int,
     service_uuid: str,
     on_tick: Callable[[int], object] | None = None,
+    after_ms: int = AFTER_SERVICE_MS,
 ) -> int:
     """Drive ``agent`` through ``items`` (time ordered): ticks every ``tick_ms`` of data
-    time, adverts through the fake scanner, events as the vehicle bus reports them, then
-    a final drain. ``on_tick`` gets the data time of every tick. Returns the number of
-    adverts fed."""
+    time, adverts through the fake scanner, events as the vehicle bus reports them, ticks
+    on for ``after_ms`` after the last item (the unit stays on), then a final drain.
+    ``on_tick`` gets the data time of every tick. Returns the number of adverts fed."""
     adverts = 0
     next_tick: int | None = None
+    last_t = 0
     for item in items:
         t = item.t_ms if isinstance(item, Advert) else item.t
+        last_t = t
         if next_tick is None:
             next_tick = t - t % tick_ms + tick_ms
         while t >= next_tick:
@@ -176,6 +184,12 @@ async def feed_agent(
             adverts += 1
         else:
             agent.on_event(item)
+    while next_tick is not None and next_tick <= last_t + after_ms:
+        clock.now_ms = next_tick
+        await agent.tick()
+        if on_tick is not None:
+            on_tick(next_tick)
+        next_tick += tick_ms
     clock.now_ms = (next_tick or clock.now_ms) + tick_ms
     await agent.drain()
     return adverts
@@ -369,8 +383,13 @@ def record_vehicle_fast(
             yield from seal(seal_at, final=False)
             seal_at += upload_interval_ms
     if seal_at is not None:
-        # The agent drains one tick after the tick that followed the last item.
-        yield from seal(last_t - last_t % SIM_TICK_MS + 2 * SIM_TICK_MS, final=True)
+        # The unit stays on AFTER_SERVICE_MS (heartbeats), then drains one tick after the
+        # tick that followed.
+        end = last_t + AFTER_SERVICE_MS
+        while seal_at <= end:
+            yield from seal(seal_at, final=False)
+            seal_at += upload_interval_ms
+        yield from seal(end - end % SIM_TICK_MS + 2 * SIM_TICK_MS, final=True)
 
 
 def _t(event: VehicleEvent) -> int:

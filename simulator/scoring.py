@@ -27,6 +27,8 @@ class DetectedTrip:
     board_time: int
     alight_stop_id: str
     alight_time: int
+    alight_known_at: int | None = None
+    """Data time from which the be-out was decided (the backend's closed trips), else None."""
 
 
 @dataclass(frozen=True, slots=True)

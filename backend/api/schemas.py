@@ -50,6 +50,10 @@ class TripOut(BaseModel):
     alight_time: int = Field(description="UTC epoch ms")
     confidence: float
     status: str = Field(description="open while the rider may still be on board, else closed")
+    alight_known_at: int | None = Field(
+        default=None,
+        description="UTC epoch ms of the newest data the be-out was decided on (closed trips)",
+    )
     chain_id: str | None = Field(
         default=None, description="first trip of the journey (changes of vehicle at hubs)"
     )

@@ -79,3 +79,25 @@ def test_downgrade_and_upgrade_again(fresh_engine):
     assert "reconcile_units" in inspect(fresh_engine).get_table_names()
     migrate(fresh_engine, "head")
     assert "work_units" in inspect(fresh_engine).get_table_names()
+
+
+def test_release_0003_database_upgrades_with_its_work_units(fresh_engine):
+    engine = fresh_engine
+    migrate(engine, "0003")
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO work_units (service_day, vehicle_id, dirty, generation, "
+                "data_received_at) VALUES (:d, 'V1', TRUE, 7, :n)"
+            ),
+            {"d": dt.date(2026, 11, 20), "n": now},
+        )
+
+    migrate(engine, "head")
+
+    with engine.connect() as conn:
+        units = conn.execute(
+            text("SELECT vehicle_id, generation, sealed_until FROM work_units")
+        ).all()
+    assert [tuple(u) for u in units] == [("V1", 7, None)]

@@ -1,0 +1,114 @@
+"""Recorded uploads reconciled in this process, without a database or server: what the
+backend's workers do for a vehicle-day (resolve tokens, decode each journey), for the
+reconciliation benchmark, the fixed-lag tests and analysis of a recording.
+
+The backend reads the same columns from its ``sightings`` table
+(``services.reconcile_vehicle_day``); here they come straight from the batch files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from backend.const import DEFAULT_TX_POWER_DBM
+from backend.reconciliation import (
+    DetectedTrip,
+    EventRecord,
+    VehicleObservations,
+    conflict_losers,
+    reconcile_vehicle,
+)
+from backend.resolution import UNRESOLVED, TokenResolver
+
+DAY_INTERVALS = 160
+"""Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""
+
+_RECONCILED_EVENTS = frozenset({"journey", "arrival", "departure"})
+
+
+class VehicleData:
+    """One bus's uploads as columns (window start ms, token hex, RSSI dBm, tx dBm or None),
+    its journey and stop events, the window length, the newest upload's seal time and the
+    newest event's time (of any type: position fixes too, as the backend counts them)."""
+
+    def __init__(self, vehicle_id: str) -> None:
+        self.vehicle_id = vehicle_id
+        self.t: list[int] = []
+        self.token: list[str] = []
+        self.rssi: list[int] = []
+        self.tx: list[int | None] = []
+        self.events: list[EventRecord] = []
+        self.window_ms = 1000
+        self.sent_at = 0
+        self.last_event_t = 0
+
+
+def vehicle_data(vehicle_id: str, batches: Iterable[bytes]) -> VehicleData:
+    """The columns of ``batches`` (upload bodies as JSON), in upload order."""
+    data = VehicleData(vehicle_id)
+    for raw in batches:
+        batch = json.loads(raw)
+        data.window_ms = batch["window_ms"]
+        data.sent_at = max(data.sent_at, batch["sent_at"])
+        s = batch["sightings"]
+        data.t += s["t"]
+        data.token += s["token"]
+        data.rssi += s["rssi"]
+        data.tx += s["tx"]
+        data.last_event_t = max([data.last_event_t] + [e["t"] for e in batch["events"]])
+        data.events += [
+            EventRecord(
+                e["t"],
+                e["type"],
+                e.get("stop_id"),
+                e.get("line"),
+                e.get("journey_id"),
+                e.get("direction"),
+            )
+            for e in batch["events"]
+            if e["type"] in _RECONCILED_EVENTS
+        ]
+    return data
+
+
+def reconcile_one(data: VehicleData, resolver: TokenResolver) -> tuple[list[DetectedTrip], int]:
+    """One vehicle-day's trips (before cross-vehicle conflicts) and how many sightings
+    resolved to a known device."""
+    t = np.asarray(data.t, dtype=np.int64)
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    tokens = [bytes.fromhex(data.token[i]) for i in order]
+    device = resolver.resolve(t, tokens)
+    known = device != UNRESOLVED
+    tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=float)
+    path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
+    # As the backend: events by time (stable, so upload order breaks ties), and the data end
+    # is the newest event, the end of the newest window or the newest seal less a window.
+    events = sorted(data.events, key=lambda e: e.t)
+    data_end = max(
+        data.last_event_t,
+        int(t[-1]) + data.window_ms if len(t) else 0,
+        data.sent_at - data.window_ms if data.sent_at else 0,
+    )
+    obs = VehicleObservations(
+        data.vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data_end
+    )
+    return reconcile_vehicle(events, obs, resolver.device_ids), int(known.sum())
+
+
+def reconcile_region(
+    vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
+) -> tuple[list[DetectedTrip], set[str], int]:
+    """What the workers do for a day, in one process: resolve, reconcile, settle. Returns
+    the trips, the ids of the cross-vehicle conflicts' losers and the sightings resolved."""
+    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
+    trips: list[DetectedTrip] = []
+    resolved = 0
+    for data in vehicles:
+        found, n = reconcile_one(data, resolver)
+        trips.extend(found)
+        resolved += n
+    return trips, conflict_losers(trips), resolved

@@ -1,0 +1,83 @@
+"""The be-out of a rider who leaves at a journey's last stop, when nothing but heartbeat
+uploads follow (the bus runs empty to the depot): the backend learns from each upload's
+seal time that no rider was heard, and closes the trip 45 s after the bus left."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from backend import repository, services
+from backend.api.app import reconcile_dirty_units
+from backend.const import CLOSE_AFTER_SILENCE_MS
+from backend.db import make_sessionmaker, transaction
+from backend.timeutil import service_day_of
+from tests.backend.conftest import post_batch
+from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
+
+STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
+T0 = 1_795_420_000_000
+LAST_DEPARTURE = T0 + (len(STOPS) - 1) * (DWELL_MS + DRIVE_MS) + DWELL_MS
+
+
+@pytest.fixture
+def key(engine) -> bytes:
+    with transaction(make_sessionmaker(engine)) as session:
+        passenger = services.register_passenger(session, "adult").passenger_id
+        device = services.register_device(session, passenger)
+    return base64.b64decode(device.device_key_b64)
+
+
+def heartbeat(seq: int, sent_at: int) -> dict[str, object]:
+    empty = {"t": [], "token": [], "rssi": [], "n": [], "tx": []}
+    return {
+        "version": 1,
+        "vehicle_id": "RLG-4711",
+        "unit_id": "obu-RLG-4711",
+        "boot_id": "boot-1",
+        "seq": seq,
+        "sent_at": sent_at,
+        "window_ms": 1000,
+        "events": [],
+        "sightings": empty,
+    }
+
+
+def trips(engine) -> list[tuple[str, str, int | None]]:
+    with make_sessionmaker(engine)() as session:
+        return [
+            (t.alight_stop_id, t.status, t.alight_known_at)
+            for t in repository.day_trips(session, service_day_of(T0))
+        ]
+
+
+def dirty(engine) -> list[object]:
+    with make_sessionmaker(engine)() as session:
+        return repository.dirty_units(session)
+
+
+async def test_heartbeats_close_the_last_stops_be_out(app, client, vehicle, engine, key):
+    batches = journey_batches("RLG-4711", "R61-1", STOPS, T0, [Rider(key, 0, 3)], chunk_ms=10_000)
+    for body in batches:
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+    reconcile_dirty_units(app)
+    assert trips(engine) == [(STOPS[3], "open", None)]
+
+    seq = batches[-1]["seq"] + 1
+    # Too early: 45 s after the departure are not sealed yet.
+    early = heartbeat(seq, LAST_DEPARTURE + CLOSE_AFTER_SILENCE_MS - 5_000)
+    assert (await post_batch(client, vehicle, early)).status_code == 200
+    reconcile_dirty_units(app)
+    assert trips(engine) == [(STOPS[3], "open", None)]
+
+    late = heartbeat(seq + 1, LAST_DEPARTURE + CLOSE_AFTER_SILENCE_MS + 1_000)
+    assert (await post_batch(client, vehicle, late)).status_code == 200
+    assert dirty(engine) == [(service_day_of(T0), "RLG-4711")]
+    reconcile_dirty_units(app)
+    assert trips(engine) == [(STOPS[3], "closed", LAST_DEPARTURE + CLOSE_AFTER_SILENCE_MS)]
+
+    # With nothing open, a heartbeat leaves the vehicle's day alone.
+    idle = heartbeat(seq + 2, LAST_DEPARTURE + 300_000)
+    assert (await post_batch(client, vehicle, idle)).status_code == 200
+    assert dirty(engine) == []

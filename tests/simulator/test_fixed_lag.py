@@ -1,0 +1,58 @@
+"""The fixed-lag be-out: the backend decides a rider's be-out on the data up to the trip's
+``alight_known_at``, and that decision is the final one. `bibo evaluate` counts the be-out
+latency from it, so this checks the premise on a simulated morning: for every closed trip
+of the whole day, reconciling only the uploads the backend had once the data up to
+``alight_known_at`` was in (the first upload sealed a window or more after it: the agent
+seals the windows closed by then) gives the same trip, closed, alighting at the same stop,
+decided on the same data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backend.resolution import TokenResolver
+from onboard.const import UPLOAD_INTERVAL_MS
+from simulator.day import DayPlan
+from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data
+from simulator.recording import Recording, write_recording
+
+
+@pytest.fixture(scope="module")
+def recording(small_plan: DayPlan, tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    out: Path = tmp_path_factory.mktemp("fixed-lag") / "morning"
+    write_recording(
+        small_plan,
+        out,
+        name="fixed-lag",
+        description="",
+        radio_seed=3,
+        recorder="fast",
+        upload_interval_ms=UPLOAD_INTERVAL_MS,
+    )
+    return Recording.open(out)
+
+
+def test_a_be_out_decided_on_partial_data_is_the_final_one(recording: Recording) -> None:
+    resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
+    checked = 0
+    for entry in recording.vehicles:
+        vid = entry["vehicle_id"]
+        batches = list(recording.batches(vid))
+        sealed = [json.loads(b)["sent_at"] - json.loads(b)["window_ms"] for b in batches]
+        final, _ = reconcile_one(vehicle_data(vid, batches), resolver)
+        for trip in final:
+            assert trip.status == "closed", trip  # the day's data is complete
+            assert trip.alight_known_at is not None
+            # What the backend holds once the data up to alight_known_at is in.
+            upto = next(i for i, s in enumerate(sealed) if s >= trip.alight_known_at)
+            then, _ = reconcile_one(vehicle_data(vid, batches[: upto + 1]), resolver)
+            same = [t for t in then if t.trip_id == trip.trip_id]
+            assert len(same) == 1, (trip, then)
+            assert same[0].status == "closed"
+            assert same[0].alight_stop_id == trip.alight_stop_id
+            assert same[0].alight_known_at == trip.alight_known_at
+            checked += 1
+    assert checked >= 50

@@ -448,19 +448,20 @@ def vehicle_timeline(
 
 def truth_trips(plan: DayPlan, device_ids: Mapping[str, str] | None = None) -> Iterator[TruthTrip]:
     """Every ride of the day as truth, in boarding order (``phone_silent_from`` is when its
-    phone stopped advertising during it)."""
+    phone stopped advertising during it, ``phone_silent_until`` when it started again)."""
     ids = device_ids or {}
     silent: dict[str, list[Outage]] = defaultdict(list)
     for o in plan.outages:
         silent[o.person_id].append(o)
 
-    def silent_from(t: PlannedTrip) -> int | None:
+    def outage(t: PlannedTrip) -> Outage | None:
         for o in silent.get(t.person_id, ()):
             if o.start_ms < t.alight_time and o.end_ms > t.board_time:
-                return max(o.start_ms, t.board_time)
+                return o
         return None
 
     for t in sorted(plan.trips, key=lambda t: (t.board_time, t.person_id)):
+        silence = outage(t)
         yield TruthTrip(
             person_id=t.person_id,
             vehicle_id=t.vehicle_id,
@@ -475,7 +476,8 @@ def truth_trips(plan: DayPlan, device_ids: Mapping[str, str] | None = None) -> I
             pattern=t.pattern,
             outing=t.outing,
             part=t.part,
-            phone_silent_from=silent_from(t),
+            phone_silent_from=None if silence is None else max(silence.start_ms, t.board_time),
+            phone_silent_until=None if silence is None else silence.end_ms,
         )
 
 

@@ -271,11 +271,10 @@ def beout_known(
     """
     departures = _departures(records)
     first_seal = {r.vehicle_id: int(np.min(r.sent_at)) for r in records if len(r.sent_at)}
-    trips = [t for t in truth.trips if detectable(t)]
     values: list[float] = []
     never = 0
-    for k, i in scores.matched_pairs:
-        d, t = detected[k], trips[i]
+    for k, i in scores.matched_pairs:  # i indexes truth.trips
+        d, t = detected[k], truth.trips[i]
         dep = departures.get((t.vehicle_id, t.journey_id, t.alight_stop_id))
         first = first_seal.get(t.vehicle_id)
         if d.alight_known_at is None or dep is None or first is None:
@@ -288,7 +287,7 @@ def beout_known(
     matched = len(scores.matched_pairs)
     within = sum(v <= BEOUT_GOAL_S for v in values)
     summary["within_goal"] = round(within / matched, 4) if matched else None
-    summary["unmatched"] = len(trips) - matched
+    summary["unmatched"] = scores.truth_trips - matched
     return summary
 
 

@@ -36,7 +36,8 @@ class Scores:
     """Detection quality of one run.
 
     ``precision``/``recall``/``f1`` count matched trips; the stop accuracies are over
-    matched trips (None when nothing matched). ``bystanders_charged`` counts detected trips
+    matched trips (None when nothing matched), the alighting one over those whose alighting
+    the phone could show (``alight_observable``). ``bystanders_charged`` counts detected trips
     with no true trip of that person on that vehicle at that time (``unknown_devices`` of
     them had a device id not in the mapping), ``bystanders_by_kind`` attributes them to the
     kind of the person's encounter with that bus (``none`` if there was none);
@@ -61,6 +62,11 @@ class Scores:
     board_stop_correct: int
     alight_stop_correct: int
     journey_correct: int
+    alight_unobservable: int = 0
+    """Matched rides whose phone was silent at the alighting (left out of the alighting
+    accuracy, see ``alight_observable``)."""
+    alight_stop_accuracy_all: float | None = None
+    """The alighting accuracy over every matched ride, unobservable ones included."""
     undetectable: int = 0
     bystander_encounters: int = 0
     per_1000_encounters: float | None = None
@@ -79,6 +85,15 @@ class Scores:
 def detectable(trip: TruthTrip) -> bool:
     """Whether the phone advertised at all during the ride."""
     return trip.phone_silent_from is None or trip.phone_silent_from > trip.board_time
+
+
+def alight_observable(trip: TruthTrip) -> bool:
+    """Whether the phone advertised when its rider got off. A phone silent from mid-ride to
+    past the alighting leaves the bus nothing to tell that stop from the next ones: any
+    method ends such a ride at the last stop the phone was heard at."""
+    if trip.phone_silent_from is None:
+        return True
+    return trip.phone_silent_until is not None and trip.phone_silent_until <= trip.alight_time
 
 
 def _overlap_ms(d: DetectedTrip, t: TruthTrip) -> int:
@@ -160,8 +175,12 @@ def score(
     board_ok = sum(
         1 for k, i in pairs.items() if detected[k].board_stop_id == trips[i].board_stop_id
     )
-    alight_ok = sum(
+    alight_ok_all = sum(
         1 for k, i in pairs.items() if detected[k].alight_stop_id == trips[i].alight_stop_id
+    )
+    observable = [(k, i) for k, i in pairs.items() if alight_observable(trips[i])]
+    alight_ok = sum(
+        1 for k, i in observable if detected[k].alight_stop_id == trips[i].alight_stop_id
     )
     journey_ok = sum(1 for k, i in pairs.items() if detected[k].journey_id == trips[i].journey_id)
     precision = matched / n_det if n_det else 1.0
@@ -183,9 +202,11 @@ def score(
         recall=recall,
         f1=f1,
         board_stop_accuracy=board_ok / matched if matched else None,
-        alight_stop_accuracy=alight_ok / matched if matched else None,
+        alight_stop_accuracy=alight_ok / len(observable) if observable else None,
         board_stop_correct=board_ok,
         alight_stop_correct=alight_ok,
+        alight_unobservable=matched - len(observable),
+        alight_stop_accuracy_all=alight_ok_all / matched if matched else None,
         journey_correct=journey_ok,
         undetectable=len(truth.trips) - n_truth,
         bystander_encounters=n_enc,

@@ -26,7 +26,8 @@ class TruthTrip:
     ``device_id`` is the backend's id of the person's phone, when known. ``pattern`` is the
     passenger's daily pattern, ``outing``/``part`` number the itinerary and the ride within
     it (part 1 follows a transfer). ``phone_silent_from`` is when the phone stopped
-    advertising during this ride (app killed, Bluetooth off), else None.
+    advertising during this ride (app killed, Bluetooth off), else None;
+    ``phone_silent_until`` when it started again (None: never, or not recorded).
     """
 
     person_id: str
@@ -43,6 +44,7 @@ class TruthTrip:
     outing: int = 0
     part: int = 0
     phone_silent_from: int | None = None
+    phone_silent_until: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

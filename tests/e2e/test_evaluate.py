@@ -51,6 +51,13 @@ def test_evaluate_runs_the_backend_and_the_baseline(tmp_path, capsys):
     # The backend also knows the stops travelled (Kurzstrecke), so it can only be cheaper.
     assert 0 < res["backend_charges"]["revenue_cents"] <= money["revenue_detected_cents"]
     assert (tmp_path / "report" / "evaluation.png").is_file()
+    # Be-outs as the backend decided them, from the bus leaving the alighting stop.
+    beout = res["methods"]["bibo"]["beout_known"]
+    assert beout["trips"] + beout["missing"] == bibo["matched"]
+    assert 0 < beout["p50_s"] <= beout["max_s"]
+    assert beout["p50_s"] >= 45  # decided 45 s after the departure at the earliest
+    assert 0 <= beout["within_goal"] <= 1
+    assert res["methods"]["naive"]["beout_known"] is None
 
 
 @pytest.mark.slow

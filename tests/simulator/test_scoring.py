@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -134,3 +135,28 @@ def test_unknown_device_and_empty_cases():
     assert empty.board_stop_accuracy is None
     assert empty.per_1000_encounters is None
     assert score(truth, [], DEVICES).f1 == 0.0
+
+
+def test_an_alighting_the_phone_was_silent_for_is_left_out_of_the_alighting_accuracy():
+    # p2's phone fell silent at minute 65 and stayed silent past the alighting at D at 75:
+    # the ride can only end where the phone was last heard (C).
+    truth = _truth(silent_from=65 * MIN)
+    detected = _all(truth)
+    detected[2] = _detect(truth.trips[2], "d2", alight_stop_id=C, alight_time=70 * MIN)
+    s = score(truth, detected, DEVICES)
+    assert s.matched == 3
+    assert s.alight_unobservable == 1
+    assert s.alight_stop_accuracy == 1.0
+    assert s.alight_stop_accuracy_all == pytest.approx(2 / 3)
+
+
+def test_a_phone_back_before_the_alighting_is_scored():
+    truth = _truth(silent_from=62 * MIN)
+    trips = list(truth.trips)
+    trips[2] = dataclasses.replace(trips[2], phone_silent_until=70 * MIN)
+    truth = dataclasses.replace(truth, trips=trips)
+    detected = _all(truth)
+    detected[2] = _detect(truth.trips[2], "d2", alight_stop_id=C, alight_time=70 * MIN)
+    s = score(truth, detected, DEVICES)
+    assert s.alight_unobservable == 0
+    assert s.alight_stop_accuracy == pytest.approx(2 / 3)

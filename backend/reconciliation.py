@@ -302,24 +302,29 @@ def decode(
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """Viterbi path (True = in) and posterior P(in) per (device, stretch).
 
-    The chain starts out. At the stop before stretch s a device boards with
-    ``P_BOARD_HEARD`` if it was heard while the bus stood there (people board through open
-    doors, and are heard waiting and stepping in), else with ``P_BOARD_UNHEARD``; a rider
-    alights with ``P_ALIGHT``. Emissions are log-likelihood ratios (out has 0).
+    Three states: not yet boarded, in, alighted. The chain starts before boarding. At the
+    stop before stretch s a device boards with ``P_BOARD_HEARD`` if it was heard while the
+    bus stood there (people board through open doors, and are heard waiting and stepping
+    in), else with ``P_BOARD_UNHEARD``; a rider alights with ``P_ALIGHT`` and does not
+    board the same journey again (nobody outruns their bus), so a rider heard poorly for a
+    few stretches stays one ride instead of several. Emissions are log-likelihood ratios
+    (in vs out; both out states have 0).
     """
     n_dev, n_str = llr.shape
     board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)
-    # log_t[d, s, from, to]: the transition into stretch s.
-    log_t = np.empty((n_dev, n_str, 2, 2))
-    log_t[:, :, 0, 0] = np.log1p(-board)
-    log_t[:, :, 0, 1] = np.log(board)
-    log_t[:, :, 1, 0] = np.log(P_ALIGHT)
-    log_t[:, :, 1, 1] = np.log1p(-P_ALIGHT)
-    emis = np.stack([np.zeros_like(llr), llr], axis=2)  # (dev, str, state)
-    start = log_t[:, 0, 0, :] + emis[:, 0]  # every journey starts out
+    # log_t[d, s, from, to]: the transition into stretch s (before, in, after).
+    log_t = np.full((n_dev, n_str, 3, 3), -np.inf)
+    log_t[:, :, _BEFORE, _BEFORE] = np.log1p(-board)
+    log_t[:, :, _BEFORE, _IN] = np.log(board)
+    log_t[:, :, _IN, _IN] = np.log1p(-P_ALIGHT)
+    log_t[:, :, _IN, _AFTER] = np.log(P_ALIGHT)
+    log_t[:, :, _AFTER, _AFTER] = 0.0
+    zero = np.zeros_like(llr)
+    emis = np.stack([zero, llr, zero], axis=2)  # (dev, str, state)
+    start = log_t[:, 0, _BEFORE, :] + emis[:, 0]  # every journey starts before boarding
 
     score = start
-    back = np.zeros((n_dev, n_str, 2), dtype=np.int8)
+    back = np.zeros((n_dev, n_str, 3), dtype=np.int8)
     for s in range(1, n_str):
         cand = score[:, :, None] + log_t[:, s]  # (dev, from, to)
         back[:, s] = np.argmax(cand, axis=1)
@@ -329,20 +334,25 @@ def decode(
     for s in range(n_str - 1, 0, -1):
         path[:, s - 1] = back[np.arange(n_dev), s, path[:, s]]
 
-    fwd = np.zeros((n_dev, n_str, 2))
+    fwd = np.zeros((n_dev, n_str, 3))
     fwd[:, 0] = start
     for s in range(1, n_str):
-        fwd[:, s] = _logsumexp2(fwd[:, s - 1][:, :, None] + log_t[:, s], axis=1) + emis[:, s]
-    bwd = np.zeros((n_dev, n_str, 2))
+        fwd[:, s] = _logsumexp(fwd[:, s - 1][:, :, None] + log_t[:, s], axis=1) + emis[:, s]
+    bwd = np.zeros((n_dev, n_str, 3))
     for s in range(n_str - 2, -1, -1):
-        bwd[:, s] = _logsumexp2(log_t[:, s + 1] + (emis[:, s + 1] + bwd[:, s + 1])[:, None, :], 2)
+        bwd[:, s] = _logsumexp(log_t[:, s + 1] + (emis[:, s + 1] + bwd[:, s + 1])[:, None, :], 2)
     joint = fwd + bwd
-    posterior = np.exp(joint[:, :, 1] - np.logaddexp(joint[:, :, 0], joint[:, :, 1]))
-    return path.astype(bool), np.asarray(posterior, dtype=np.float64)
+    posterior = np.exp(joint[:, :, _IN] - _logsumexp(joint, axis=2))
+    return path == _IN, np.asarray(posterior, dtype=np.float64)
 
 
-def _logsumexp2(x: FloatArray, axis: int) -> FloatArray:
+_BEFORE, _IN, _AFTER = 0, 1, 2
+"""The decoder's states: not yet boarded, on board, alighted."""
+
+
+def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
     top = x.max(axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
     out = top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))
     return np.asarray(np.squeeze(out, axis=axis), dtype=np.float64)
 

@@ -112,6 +112,34 @@ def test_car_trailing_the_bus_for_several_stops_is_not_a_rider():
     assert one_bus(rows) == []
 
 
+def test_a_rider_heard_poorly_for_a_stretch_stays_one_ride():
+    # Six stops; heard well on the first two stretches and the last two, and only in a
+    # quarter of the middle stretch (a crowd around the phone). Nobody gets off a bus and
+    # on again further along: one ride from the first stop to the last.
+    stops = [f"de:05974:10{k:02d}" for k in range(1, 7)]
+    events = journey_events(stops=stops)
+    rows = (
+        heard(0, arrival(0), departure(2))
+        + heard(0, departure(2) + 60_000, departure(2) + 90_000, every_ms=3000, pl=74)
+        + heard(0, arrival(3), arrival(5))
+    )
+    trips = reconcile(
+        {"RLG-1": events},
+        [
+            VehicleObservations(
+                "RLG-1",
+                np.array([r[0] for r in sorted(rows)], dtype=np.int64),
+                np.zeros(len(rows), dtype=np.int32),
+                np.array([r[2] for r in sorted(rows)], dtype=np.float64),
+                1000,
+                arrival(6),
+            )
+        ],
+        ["dev_a"],
+    )
+    assert [(t.board_stop_id, t.alight_stop_id) for t in trips] == [(stops[0], stops[5])]
+
+
 def test_short_silence_does_not_split_a_ride():
     rows = heard(0, arrival(0), departure(1) + 30_000) + heard(0, departure(1) + 80_000, arrival(3))
     trips = one_bus(rows)

@@ -276,9 +276,11 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
     # the vehicle's data is complete up to one window before it (a heartbeat says only that).
     sealed_until = batch.sent_at - batch.window_ms
     if days:
-        # Only the vehicle's unit: its reconciliation marks the day's conflict unit in turn.
+        # Only the vehicle's unit: its reconciliation marks the day's conflict unit in turn,
+        # and rebuilds the journeys from the batch's earliest data on.
         units = {(day, batch.vehicle_id) for day in days}
-        repository.mark_dirty(session, units, now, sealed_until)
+        since = min([e.t for e in batch.events] + ([min(s.t)] if s.t else []))
+        repository.mark_dirty(session, units, now, sealed_until, since)
     else:
         repository.note_heartbeat(
             session, service_day_of(sealed_until), batch.vehicle_id, sealed_until, now

@@ -202,6 +202,9 @@ class WorkUnit(Base):
     """UTC epoch ms up to which the vehicle's data of the day is uploaded: the newest upload's
     seal time less one window (the agent seals every window closed by then, and uploads its
     outbox in order), heartbeats included."""
+    dirty_from: Mapped[int | None] = mapped_column(BigInteger)
+    """UTC epoch ms of the earliest data uploaded since the unit was last reconciled (0: the
+    whole day; None with ``dirty`` set: the whole day too, as a unit from before 0004)."""
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -419,13 +419,39 @@ def reconcile_journey(
 
 
 def reconcile_vehicle(
-    events: Iterable[EventRecord], obs: VehicleObservations, device_ids: Sequence[str]
+    events: Iterable[EventRecord],
+    obs: VehicleObservations,
+    device_ids: Sequence[str],
+    from_ms: int = 0,
 ) -> list[DetectedTrip]:
-    """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts)."""
+    """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts),
+    on the journeys that start at or after ``from_ms`` (0: all; see ``rebuild_from``)."""
     trips: list[DetectedTrip] = []
     for journey in journeys_from_events(obs.vehicle_id, events):
-        trips.extend(reconcile_journey(journey, obs, device_ids))
+        if journey.visits[0].arrival >= from_ms:
+            trips.extend(reconcile_journey(journey, obs, device_ids))
     return sorted(trips, key=lambda t: (t.board_time, t.device_id))
+
+
+def rebuild_from(journeys: Sequence[Journey], since: int) -> int:
+    """From which data time a vehicle-day's trips must be rebuilt once its data changed from
+    ``since`` on (0: all of it): the start of the first journey not settled before then.
+
+    A journey is settled when it ended before ``since`` and the next journey started before
+    it too (so it was already known to be over): its trips depend only on its own stop
+    visits and the sightings before its last stop, all of which came before ``since``.
+    Trips are boarded at or after their journey's first stop, so everything boarded from
+    the returned time on is rebuilt and nothing before it changes.
+    """
+    if since <= 0:
+        return 0
+    for k, journey in enumerate(journeys):
+        last = journey.visits[-1]
+        end = last.departure if last.departure is not None else last.arrival
+        following = journeys[k + 1].visits[0].arrival if k + 1 < len(journeys) else None
+        if end >= since or following is None or following >= since:
+            return min(journey.visits[0].arrival, since)
+    return since
 
 
 def conflict_losers(trips: Iterable[DetectedTrip]) -> set[str]:

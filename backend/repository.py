@@ -270,9 +270,11 @@ def mark_dirty(
     units: set[tuple[dt.date, str]],
     now: dt.datetime,
     sealed_until: int | None = None,
+    since: int = 0,
 ) -> None:
-    """Mark units ``(service_day, vehicle_id)`` dirty (``DAY_UNIT`` for a day's conflicts),
-    and move their ``sealed_until`` on to ``sealed_until`` if that is newer.
+    """Mark units ``(service_day, vehicle_id)`` dirty (``DAY_UNIT`` for a day's conflicts)
+    from data time ``since`` on (0: the whole day; an earlier pending time is kept), and move
+    their ``sealed_until`` on to ``sealed_until`` if that is newer.
 
     Ingest marks only its vehicle's unit, so concurrent uploads never wait on one shared
     row; reconciling a vehicle unit marks its day's conflict unit (``services.run_unit``).
@@ -289,6 +291,7 @@ def mark_dirty(
                 "generation": 1,
                 "data_received_at": now,
                 "sealed_until": sealed_until,
+                "dirty_from": since,
             }
             for day, vehicle in sorted(units)
         ],
@@ -310,6 +313,13 @@ def _mark_dirty_stmt(dialect: str) -> Any:
             "sealed_until": case(
                 (new.sealed_until > func.coalesce(w.sealed_until, -1), new.sealed_until),
                 else_=w.sealed_until,
+            ),
+            # A clean unit's pending time is None; a dirty unit without one (made before
+            # 0004) stays None, which the worker reads as the whole day.
+            "dirty_from": case(
+                (w.dirty.is_(False), new.dirty_from),
+                (new.dirty_from < w.dirty_from, new.dirty_from),
+                else_=w.dirty_from,
             ),
         },
     )
@@ -334,10 +344,15 @@ def note_heartbeat(
         .where(t.service_day == day, t.vehicle_id == vehicle_id, t.status == "open")
         .exists()
     )
+    pending = case(
+        (w.dirty.is_(False), sealed_until),
+        (w.dirty_from > sealed_until, sealed_until),
+        else_=w.dirty_from,
+    )
     connection.execute(
         update(w)
         .where(*unit, open_trip)
-        .values(dirty=True, generation=w.generation + 1, data_received_at=now)
+        .values(dirty=True, generation=w.generation + 1, data_received_at=now, dirty_from=pending)
     )
 
 
@@ -346,6 +361,8 @@ class ClaimedUnit:
     service_day: dt.date
     vehicle_id: str
     generation: int
+    dirty_from: int = 0
+    """Data time from which the unit changed (0: the whole day)."""
 
 
 def claim_unit(
@@ -358,7 +375,7 @@ def claim_unit(
     """
     w = models.WorkUnit
     stmt = (
-        select(w.service_day, w.vehicle_id, w.generation)
+        select(w.service_day, w.vehicle_id, w.generation, w.dirty_from)
         .where(w.dirty.is_(True), or_(w.lease_until.is_(None), w.lease_until < now))
         .order_by(w.service_day, (w.vehicle_id == models.DAY_UNIT), w.vehicle_id)
         .limit(1)
@@ -375,7 +392,7 @@ def claim_unit(
         .where(w.service_day == row.service_day, w.vehicle_id == row.vehicle_id)
         .values(lease_until=now + lease)
     )
-    return ClaimedUnit(row.service_day, row.vehicle_id, row.generation)
+    return ClaimedUnit(row.service_day, row.vehicle_id, row.generation, row.dirty_from or 0)
 
 
 def complete_unit(session: Session, unit: ClaimedUnit, now: dt.datetime) -> bool:
@@ -385,7 +402,7 @@ def complete_unit(session: Session, unit: ClaimedUnit, now: dt.datetime) -> bool
     done = session.execute(
         update(w)
         .where(*where, w.generation == unit.generation)
-        .values(dirty=False, lease_until=None, reconciled_at=now)
+        .values(dirty=False, lease_until=None, reconciled_at=now, dirty_from=None)
     )
     if getattr(done, "rowcount", 0) == 1:
         return True
@@ -455,19 +472,17 @@ class VehicleDaySightings:
     data_end_ms: int
 
 
-def vehicle_day_sightings(session: Session, day: dt.date, vehicle_id: str) -> VehicleDaySightings:
+def vehicle_day_sightings(
+    session: Session, day: dt.date, vehicle_id: str, since: int = 0
+) -> VehicleDaySightings:
+    """A vehicle's sightings of a service day from data time ``since`` on (0: all)."""
     s, b, e = models.Sighting, models.Batch, models.VehicleEvent
+    mine = (s.service_day == day, s.vehicle_id == vehicle_id, s.t >= since)
     rows = session.execute(
-        select(s.t, s.token, s.rssi, s.tx)
-        .where(s.service_day == day, s.vehicle_id == vehicle_id)
-        .order_by(s.t, s.batch_id, s.k)
+        select(s.t, s.token, s.rssi, s.tx).where(*mine).order_by(s.t, s.batch_id, s.k)
     ).all()
     window_ms = session.scalar(
-        select(func.max(b.window_ms)).where(
-            b.batch_id.in_(
-                select(s.batch_id).where(s.service_day == day, s.vehicle_id == vehicle_id)
-            )
-        )
+        select(func.max(b.window_ms)).where(b.batch_id.in_(select(s.batch_id).where(*mine)))
     )
     last_event = session.scalar(
         select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
@@ -494,30 +509,22 @@ def replace_vehicle_trips(
     vehicle_id: str,
     trips: Sequence[DetectedTrip],
     passenger_of: dict[str, str],
+    boarded_from: int = 0,
 ) -> None:
-    """Store a vehicle-day's trips; the day's conflict pass sets ``conflict_lost`` after.
+    """Store a vehicle-day's trips boarded from ``boarded_from`` on (0: all of them),
+    replacing those stored; the day's conflict pass sets ``conflict_lost`` after.
 
     A trip already known with the same alighting keeps its ``alight_known_at``: the be-out
     was known from then, whatever later uploads add.
     """
     t = models.Trip
-    known = dict(
-        session.execute(
-            select(t.trip_id, t.alight_known_at).where(
-                t.service_day == day,
-                t.vehicle_id == vehicle_id,
-                t.status == "closed",
-            )
-        ).all()
-    )
-    known_alight = dict(
-        session.execute(
-            select(t.trip_id, t.alight_stop_id).where(
-                t.service_day == day, t.vehicle_id == vehicle_id
-            )
-        ).all()
-    )
-    session.execute(delete(t).where(t.service_day == day, t.vehicle_id == vehicle_id))
+    mine = (t.service_day == day, t.vehicle_id == vehicle_id, t.board_time >= boarded_from)
+    stored = session.execute(
+        select(t.trip_id, t.alight_known_at, t.alight_stop_id, t.status).where(*mine)
+    ).all()
+    known = {r.trip_id: r.alight_known_at for r in stored if r.status == "closed"}
+    known_alight = {r.trip_id: r.alight_stop_id for r in stored}
+    session.execute(delete(t).where(*mine))
     rows = []
     for trip in trips:
         known_at = trip.alight_known_at

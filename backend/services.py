@@ -30,6 +30,8 @@ from backend.models import DAY_UNIT, OPERATOR_ROLES
 from backend.reconciliation import (
     VehicleObservations,
     conflict_losers,
+    journeys_from_events,
+    rebuild_from,
     reconcile_vehicle,
     transfer_chains,
 )
@@ -184,11 +186,19 @@ class VehicleDayResult:
 
 
 def reconcile_vehicle_day(
-    session: Session, day: dt.date, vehicle_id: str, resolvers: ResolverCache
+    session: Session,
+    day: dt.date,
+    vehicle_id: str,
+    resolvers: ResolverCache,
+    since: int = 0,
 ) -> VehicleDayResult:
-    """Rebuild one vehicle's trips of one service day from everything stored for it."""
+    """Rebuild one vehicle's trips of one service day from what is stored for it, after its
+    data changed from data time ``since`` on (0: everything): the journeys from the first
+    one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
     resolver, passenger_of = resolvers.get(session)
-    data = repository.vehicle_day_sightings(session, day, vehicle_id)
+    events = repository.vehicle_day_events(session, day, vehicle_id)
+    start = rebuild_from(journeys_from_events(vehicle_id, events), since)
+    data = repository.vehicle_day_sightings(session, day, vehicle_id, start)
     t = np.asarray(data.t, dtype=np.int64)
     device = resolver.resolve(t, data.token)
     known = device != UNRESOLVED
@@ -197,9 +207,8 @@ def reconcile_vehicle_day(
     obs = VehicleObservations(
         vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data.data_end_ms
     )
-    events = repository.vehicle_day_events(session, day, vehicle_id)
-    trips = reconcile_vehicle(events, obs, resolver.device_ids)
-    repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of)
+    trips = reconcile_vehicle(events, obs, resolver.device_ids, start)
+    repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of, start)
     return VehicleDayResult(
         len(data.t), int(known.sum()), len(trips), tuple(t.confidence for t in trips)
     )
@@ -253,7 +262,9 @@ def run_unit(
     if unit.vehicle_id == DAY_UNIT:
         settle_day(session, unit.service_day)
     else:
-        result = reconcile_vehicle_day(session, unit.service_day, unit.vehicle_id, resolvers)
+        result = reconcile_vehicle_day(
+            session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from
+        )
         # The day's conflicts are settled again after this vehicle's trips changed.
         repository.mark_dirty(session, {(unit.service_day, DAY_UNIT)}, now)
     repository.complete_unit(session, unit, now)

@@ -7,10 +7,11 @@ import random
 import pytest
 
 from backend import services
+from backend.api.app import reconcile_dirty_units
 from backend.db import make_sessionmaker, transaction
 from backend.timeutil import service_day_of
 from tests.backend.conftest import post_batch
-from tests.backend.synth import Rider, Waiting, journey_batches
+from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, Waiting, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 9)]
 T0 = 1_795_420_000_000
@@ -76,5 +77,57 @@ async def test_permuted_and_duplicated_uploads_give_the_same_trips(
     for i, body in enumerate(shuffled):
         assert (await post_batch(client, vehicle, body)).status_code == 200
         if i % 4 == 0:
-            trips_now(engine, app)
+            reconcile_dirty_units(app)  # as the service does: from the new data's time on
+    reconcile_dirty_units(app)
+    assert stored(engine) == in_order
     assert trips_now(engine, app) == in_order
+
+
+def stored(engine):
+    from backend import repository
+
+    with make_sessionmaker(engine)() as session:
+        return sorted(
+            (t.device_id, t.board_stop_id, t.alight_stop_id, t.trip_id, t.status)
+            for t in repository.day_trips(session, service_day_of(T0))
+            if not t.conflict_lost
+        )
+
+
+async def test_reconciling_after_every_upload_rebuilds_only_what_changed(
+    client, app, vehicle, engine, keys, monkeypatch
+):
+    from backend import repository
+
+    # Two journeys of the same bus, uploaded every 10 s and reconciled after each upload.
+    first = journey_batches(
+        "RLG-4711", "R61-1", STOPS, T0, [Rider(keys[0][1], 0, 3)], chunk_ms=10_000
+    )
+    t1 = T0 + len(STOPS) * (DWELL_MS + DRIVE_MS) + 300_000
+    second = journey_batches(
+        "RLG-4711",
+        "R61-2",
+        STOPS[::-1],
+        t1,
+        [Rider(keys[1][1], 1, 5), Rider(keys[0][1], 4, 7)],
+        first_seq=first[-1]["seq"] + 1,
+        chunk_ms=10_000,
+    )
+    read_from: list[int] = []
+    real = repository.vehicle_day_sightings
+
+    def spy(session, day, vehicle_id, since=0):
+        read_from.append(since)
+        return real(session, day, vehicle_id, since)
+
+    monkeypatch.setattr(repository, "vehicle_day_sightings", spy)
+    for body in first + second:
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+        reconcile_dirty_units(app)
+    incremental = stored(engine)
+    # Once the second journey is under way, the first is left alone.
+    assert max(read_from) >= t1
+    assert trips_now(engine, app) == incremental  # a full rebuild agrees
+    assert sorted((t[1], t[2]) for t in incremental) == sorted(
+        [(STOPS[0], STOPS[3]), (STOPS[::-1][1], STOPS[::-1][5]), (STOPS[::-1][4], STOPS[::-1][7])]
+    )

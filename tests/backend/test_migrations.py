@@ -98,6 +98,6 @@ def test_release_0003_database_upgrades_with_its_work_units(fresh_engine):
 
     with engine.connect() as conn:
         units = conn.execute(
-            text("SELECT vehicle_id, generation, sealed_until FROM work_units")
+            text("SELECT vehicle_id, generation, sealed_until, dirty_from FROM work_units")
         ).all()
-    assert [tuple(u) for u in units] == [("V1", 7, None)]
+    assert [tuple(u) for u in units] == [("V1", 7, None, None)]

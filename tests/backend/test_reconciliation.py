@@ -233,3 +233,26 @@ def test_a_change_of_bus_at_a_hub_continues_the_journey():
 
     chains = transfer_chains(trips, walkable)
     assert chains == {"a1": "a1", "a2": "a1", "a3": "a3", "b1": "b1"}
+
+
+def test_only_journeys_not_settled_before_new_data_are_rebuilt():
+    from backend.reconciliation import rebuild_from
+
+    first = journey_events("R61-1")
+    later = T0 + 20 * 60_000
+    second = [
+        EventRecord(e.t + later - T0, e.type, e.stop_id, e.line, "R61-2" if e.journey_id else None)
+        for e in first
+    ]
+    journeys = journeys_from_events("RLG-1", first + second)
+    start_2 = journeys[1].visits[0].arrival
+    assert rebuild_from(journeys, 0) == 0  # everything
+    # New data in the second journey: the first one stands.
+    assert rebuild_from(journeys, start_2 + 60_000) == start_2
+    # Late data from the first journey: both are rebuilt.
+    assert rebuild_from(journeys, departure(1)) == arrival(0)
+    # Between the journeys: the first one's end was not known before the new data.
+    assert rebuild_from(journeys, start_2 - 1_000) == arrival(0)
+    # The newest journey is always rebuilt: nothing says yet that it is over.
+    only_first = journeys_from_events("RLG-1", first)
+    assert rebuild_from(only_first, departure(3) + 600_000) == arrival(0)

@@ -115,9 +115,13 @@ MONTH_PATTERN = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
 """``YYYY-MM`` from 1970 on (year 0 is no billing month)."""
 
 
-def no_unknown_query_parameters(request: Request) -> None:
+async def no_unknown_query_parameters(request: Request) -> None:
     """A query parameter the route does not know is refused, not silently ignored (a typo
-    such as ``?serviceday=`` would otherwise return an unfiltered answer)."""
+    such as ``?serviceday=`` would otherwise return an unfiltered answer). Async because it
+    does no I/O: FastAPI runs a plain ``def`` dependency in the thread pool, for every
+    request."""
+    if not request.scope.get("query_string"):
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

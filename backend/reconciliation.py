@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.const import (
+    BOARD_AFTER_ALONGSIDE,
     CLOSE_AFTER_SILENCE_MS,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
@@ -209,6 +210,9 @@ class Evidence:
     llr: FloatArray
     heard_at_stop: npt.NDArray[np.bool_]
     """(device, stretch): heard while the bus stood at the stop before the stretch."""
+    alongside_before: npt.NDArray[np.bool_]
+    """(device, stretch): heard along most of the stretch before that stop (all but one of
+    its parts): travelling beside the bus, not waiting at the stop."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -228,6 +232,7 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     empty = Evidence(
         np.zeros(0, dtype=np.int32),
         np.zeros((0, n_str)),
+        np.zeros((0, n_str), dtype=bool),
         np.zeros((0, n_str), dtype=bool),
     )
     if n_str == 0:
@@ -265,6 +270,8 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     np.add.at(heard, (d_idx, k, part), 1.0)
     per_part = np.broadcast_to((n_windows / PARTS_PER_STRETCH)[None, :, None], heard.shape)
     heard = np.minimum(heard, per_part)
+    alongside_before = np.zeros((n_dev, n_str), dtype=bool)
+    alongside_before[:, 1:] = (heard[:, :-1] > 0).sum(axis=2) >= PARTS_PER_STRETCH - 1
     grid = np.array(HEAR_PROB_GRID)
 
     # In: every part heard at some rate (how well a phone is heard varies with the crowd
@@ -294,28 +301,37 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     rows = np.searchsorted(devices, dwell_hits[0])
     known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[known], dwell_hits[1][known]] = True
-    return Evidence(devices.astype(np.int32), llr, heard_at_stop)
+    return Evidence(devices.astype(np.int32), llr, heard_at_stop, alongside_before)
 
 
 def decode(
-    llr: FloatArray, heard_at_stop: npt.NDArray[np.bool_]
+    llr: FloatArray,
+    heard_at_stop: npt.NDArray[np.bool_],
+    alongside_before: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """Viterbi path (True = in) and posterior P(in) per (device, stretch).
 
     Three states: not yet boarded, in, alighted. The chain starts before boarding. At the
     stop before stretch s a device boards with ``P_BOARD_HEARD`` if it was heard while the
     bus stood there (people board through open doors, and are heard waiting and stepping
-    in), else with ``P_BOARD_UNHEARD``; a rider alights with ``P_ALIGHT`` and does not
+    in), else with ``P_BOARD_UNHEARD``, and ``BOARD_AFTER_ALONGSIDE`` times that when it was
+    heard along the stretch before the stop (``alongside_before``: a car or a bike beside
+    the bus, not someone waiting at the stop); a rider alights with ``P_ALIGHT`` and does not
     board the same journey again (nobody outruns their bus), so a rider heard poorly for a
     few stretches stays one ride instead of several. Emissions are log-likelihood ratios
     (in vs out; both out states have 0).
     """
     n_dev, n_str = llr.shape
     board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)
+    log_board = np.log(board)
+    if alongside_before is not None:
+        # Evidence about the boarding, not a change of the prior: how much likelier being
+        # heard alongside is for a device that does not board there than for one that does.
+        log_board = np.where(alongside_before, log_board + np.log(BOARD_AFTER_ALONGSIDE), log_board)
     # log_t[d, s, from, to]: the transition into stretch s (before, in, after).
     log_t = np.full((n_dev, n_str, 3, 3), -np.inf)
     log_t[:, :, _BEFORE, _BEFORE] = np.log1p(-board)
-    log_t[:, :, _BEFORE, _IN] = np.log(board)
+    log_t[:, :, _BEFORE, _IN] = log_board
     log_t[:, :, _IN, _IN] = np.log1p(-P_ALIGHT)
     log_t[:, :, _IN, _AFTER] = np.log(P_ALIGHT)
     log_t[:, :, _AFTER, _AFTER] = 0.0
@@ -377,7 +393,7 @@ def reconcile_journey(
     evidence = stretch_evidence(journey, obs, parts)
     if len(evidence.devices) == 0:
         return []
-    path, posterior = decode(evidence.llr, evidence.heard_at_stop)
+    path, posterior = decode(evidence.llr, evidence.heard_at_stop, evidence.alongside_before)
     n_str = len(parts.start)
     trips: list[DetectedTrip] = []
     for row, device in enumerate(evidence.devices):

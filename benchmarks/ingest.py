@@ -98,10 +98,8 @@ async def post(
     the server is the same request a unit sends (``onboard/uploader.py`` uses httpx).
     """
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
-        + body
-    )
+    request = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+    writer.write(request.encode() + body)
     status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
     length = next(
         int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")

@@ -256,3 +256,16 @@ def test_only_journeys_not_settled_before_new_data_are_rebuilt():
     # The newest journey is always rebuilt: nothing says yet that it is over.
     only_first = journeys_from_events("RLG-1", first)
     assert rebuild_from(only_first, departure(3) + 600_000) == arrival(0)
+
+
+def test_a_car_trailing_the_bus_into_a_stop_does_not_board_there():
+    # Joins the bus on the road after stop 1, heard along the rest of that stretch, at stop 2
+    # while the bus stood there, and on to stop 4, as loud as a rider with a weak phone:
+    # it travelled with the bus; nobody waiting at stop 2 is heard like that. A rider who
+    # waited at stop 2 (heard only as the bus came in) rides.
+    car = heard(1, departure(0) + 30_000, arrival(3), every_ms=2000, pl=77)
+    rider = heard(0, arrival(1) - 5_000, arrival(3))
+    trips = one_bus(car + rider)
+    assert [(t.device_id, t.board_stop_id, t.alight_stop_id) for t in trips] == [
+        ("dev_a", STOPS[1], STOPS[3])
+    ]

@@ -1,0 +1,160 @@
+"""What one upload costs a reconciliation worker during the day: rebuilding the journeys
+that upload touched (``reconciliation.rebuild_from``, what ``bibo worker`` does) against
+rebuilding the bus's whole day so far (what it did before), measured in the same run on
+the same moments of a recorded day.
+
+    .venv/bin/python benchmarks/live.py [--recording DIR] [--every-s 300]
+
+Without ``--recording`` the ``ordinary-weekday`` scenario (10 buses, 05:00-22:00) is
+recorded first into a temporary directory. At every ``--every-s`` of each bus's day the
+benchmark takes the data the backend would hold then and times both rebuilds (token
+resolution included; reading the rows from the database is not). It prints the cost per
+upload and what it means for the region: 660 buses uploading every 10 s (66 uploads/s)
+against this machine's two cores. Goal: the region's uploads need at most one core, so
+the be-out (decided 45 s after the bus leaves, known one upload and one worker pass
+later) stays within two minutes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder is first on sys.path, and benchmarks/onboard.py would shadow
+# the onboard package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from backend.const import DEFAULT_TX_POWER_DBM  # noqa: E402
+from backend.reconciliation import (  # noqa: E402
+    VehicleObservations,
+    journeys_from_events,
+    rebuild_from,
+    reconcile_vehicle,
+)
+from backend.resolution import UNRESOLVED, TokenResolver  # noqa: E402
+from onboard.const import UPLOAD_INTERVAL_MS  # noqa: E402
+from simulator.day import plan_day  # noqa: E402
+from simulator.network import load_network  # noqa: E402
+from simulator.offline import DAY_INTERVALS, VehicleData, vehicle_data  # noqa: E402
+from simulator.recording import Recording, write_recording  # noqa: E402
+from simulator.scenarios import scenario  # noqa: E402
+
+REGION_BUSES = 660
+REGION_UPLOADS_PER_S = REGION_BUSES * 1000 / UPLOAD_INTERVAL_MS
+CORES = 2
+GOAL_CORES = 1.0
+
+
+def rebuild(
+    data: VehicleData,
+    t: np.ndarray,
+    tokens: list[bytes],
+    path_loss: np.ndarray,
+    now: int,
+    resolver: TokenResolver,
+    incremental: bool,
+) -> float:
+    """Seconds to rebuild the bus's trips at ``now`` from the newest upload's data on
+    (``incremental``) or from the start of the day."""
+    started = time.perf_counter()
+    events = [e for e in data.events if e.t < now]
+    since = now - UPLOAD_INTERVAL_MS if incremental else 0
+    start = rebuild_from(journeys_from_events(data.vehicle_id, events), since)
+    lo, hi = np.searchsorted(t, [start, now])
+    device = resolver.resolve(t[lo:hi], tokens[lo:hi])
+    known = device != UNRESOLVED
+    obs = VehicleObservations(
+        data.vehicle_id,
+        t[lo:hi][known],
+        device[known],
+        path_loss[lo:hi][known],
+        data.window_ms,
+        now,
+    )
+    reconcile_vehicle(events, obs, resolver.device_ids, start)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recording", type=Path, help="a `bibo simulate` recording directory")
+    parser.add_argument("--every-s", type=int, default=300, help="moments sampled per bus")
+    args = parser.parse_args()
+
+    tmp = None
+    path = args.recording
+    if path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bibo-live-")
+        path = Path(tmp.name) / "ordinary-weekday"
+        s = scenario("ordinary-weekday")
+        print(f"recording {s.name} into {path} ...", flush=True)
+        write_recording(
+            plan_day(load_network(), s.config, s.seed),
+            path,
+            name=s.name,
+            description=s.description,
+            radio_seed=s.radio_seed,
+            recorder="fast",
+            upload_interval_ms=UPLOAD_INTERVAL_MS,
+            jobs=2,
+        )
+    try:
+        recording = Recording.open(path)
+        resolver = TokenResolver(
+            list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS
+        )
+        journey_s: list[float] = []
+        day_s: list[float] = []
+        for entry in recording.vehicles:
+            data = vehicle_data(entry["vehicle_id"], recording.batches(entry["vehicle_id"]))
+            if not data.t:
+                continue
+            order = np.argsort(np.asarray(data.t, dtype=np.int64), kind="stable")
+            t = np.asarray(data.t, dtype=np.int64)[order]
+            tokens = [bytes.fromhex(data.token[i]) for i in order]
+            tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], float)
+            path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
+            data.events.sort(key=lambda e: e.t)
+            for now in range(int(t[0]) + 600_000, int(t[-1]), args.every_s * 1000):
+                # Both on the same moment, in alternating order (caches warm for both).
+                journey_s.append(rebuild(data, t, tokens, path_loss, now, resolver, True))
+                day_s.append(rebuild(data, t, tokens, path_loss, now, resolver, False))
+        j, d = np.array(journey_s), np.array(day_s)
+        need = REGION_UPLOADS_PER_S * j.mean()
+        need_day = REGION_UPLOADS_PER_S * d.mean()
+        print(
+            f"{recording.name}: {len(recording.vehicles)} buses, {len(j):,} moments "
+            f"(every {args.every_s} s of each bus's day)"
+        )
+        print(
+            f"journey rebuild per upload: mean {1000 * j.mean():.2f} ms, "
+            f"p95 {1000 * np.percentile(j, 95):.2f} ms, max {1000 * j.max():.2f} ms"
+        )
+        print(
+            f"whole-day rebuild per upload (baseline): mean {1000 * d.mean():.2f} ms, "
+            f"p95 {1000 * np.percentile(d, 95):.2f} ms, max {1000 * d.max():.2f} ms"
+        )
+        print(f"  whole day / journey = {d.mean() / j.mean():.1f}x")
+        print(
+            f"region ({REGION_BUSES} buses, one upload each per {UPLOAD_INTERVAL_MS // 1000} s "
+            f"= {REGION_UPLOADS_PER_S:.0f} uploads/s): journey rebuilds need {need:.2f} cores, "
+            f"whole-day rebuilds {need_day:.2f} cores, of this machine's {CORES}"
+        )
+        print(
+            f"  goal <= {GOAL_CORES:.0f} core for the region's uploads: "
+            f"{'met' if need <= GOAL_CORES else 'NOT met'}"
+        )
+        return 0
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -96,7 +96,7 @@ def authenticate(
     signature: str | None,
     raw_body: bytes,
     now_ms: int,
-    secrets: VehicleSecrets | None = None,
+    secrets: VehicleSecrets,
 ) -> None:
     """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness."""
     if not timestamp or not signature:
@@ -104,7 +104,6 @@ def authenticate(
             IngestErrorReason.MISSING_AUTH,
             f"headers {wire.TIMESTAMP_HEADER} and {wire.SIGNATURE_HEADER} are required",
         )
-    secrets = secrets or VehicleSecrets(ttl_s=0)
     secret = secrets.get(session, vehicle_id)
     if secret is None:
         raise IngestError(IngestErrorReason.UNKNOWN_VEHICLE, f"unknown vehicle {vehicle_id!r}")
@@ -294,12 +293,12 @@ def ingest(
     headers: dict[str, str],
     raw_body: bytes,
     now: dt.datetime,
+    secrets: VehicleSecrets,
     admit: Callable[[str], float] | None = None,
-    secrets: VehicleSecrets | None = None,
 ) -> wire.BatchAccepted:
     """The whole upload path for one request; the caller commits.
 
-    ``secrets`` caches vehicles' secrets across requests (read every time without it).
+    ``secrets`` caches vehicles' secrets across requests.
     ``admit(vehicle_id)`` is the rate limit, asked once the vehicle is authenticated (so a
     stranger cannot use up a vehicle's allowance): 0 to go ahead, else seconds to wait.
     """

@@ -307,10 +307,14 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     return Evidence(devices.astype(np.int32), llr, heard_at_stop, alongside_before)
 
 
+_BEFORE, _IN, _AFTER = 0, 1, 2
+"""The decoder's states: not yet boarded, on board, alighted."""
+
+
 def decode(
     llr: FloatArray,
     heard_at_stop: npt.NDArray[np.bool_],
-    alongside_before: npt.NDArray[np.bool_] | None = None,
+    alongside_before: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """Viterbi path (True = in) and posterior P(in) per (device, stretch).
 
@@ -326,11 +330,9 @@ def decode(
     """
     n_dev, n_str = llr.shape
     board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)
-    log_board = np.log(board)
-    if alongside_before is not None:
-        # Evidence about the boarding, not a change of the prior: how much likelier being
-        # heard alongside is for a device that does not board there than for one that does.
-        log_board = np.where(alongside_before, log_board + np.log(BOARD_AFTER_ALONGSIDE), log_board)
+    # Being heard alongside is evidence about the boarding, not a change of the prior: it
+    # weighs only the boarding transition.
+    log_board = np.log(board) + np.where(alongside_before, np.log(BOARD_AFTER_ALONGSIDE), 0.0)
     # log_t[d, s, from, to]: the transition into stretch s (before, in, after).
     log_t = np.full((n_dev, n_str, 3, 3), -np.inf)
     log_t[:, :, _BEFORE, _BEFORE] = np.log1p(-board)
@@ -363,10 +365,6 @@ def decode(
     joint = fwd + bwd
     posterior = np.exp(joint[:, :, _IN] - _logsumexp(joint, axis=2))
     return path == _IN, np.asarray(posterior, dtype=np.float64)
-
-
-_BEFORE, _IN, _AFTER = 0, 1, 2
-"""The decoder's states: not yet boarded, on board, alighted."""
 
 
 def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
@@ -438,17 +436,17 @@ def reconcile_journey(
 
 
 def reconcile_vehicle(
-    events: Iterable[EventRecord],
-    obs: VehicleObservations,
-    device_ids: Sequence[str],
-    from_ms: int = 0,
+    events: Iterable[EventRecord], obs: VehicleObservations, device_ids: Sequence[str]
 ) -> list[DetectedTrip]:
-    """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts),
-    on the journeys that start at or after ``from_ms`` (0: all; see ``rebuild_from``)."""
-    trips: list[DetectedTrip] = []
-    for journey in journeys_from_events(obs.vehicle_id, events):
-        if journey.visits[0].arrival >= from_ms:
-            trips.extend(reconcile_journey(journey, obs, device_ids))
+    """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts)."""
+    return reconcile_journeys(journeys_from_events(obs.vehicle_id, events), obs, device_ids)
+
+
+def reconcile_journeys(
+    journeys: Iterable[Journey], obs: VehicleObservations, device_ids: Sequence[str]
+) -> list[DetectedTrip]:
+    """The trips ridden on these journeys of one vehicle, by boarding time."""
+    trips = [t for journey in journeys for t in reconcile_journey(journey, obs, device_ids)]
     return sorted(trips, key=lambda t: (t.board_time, t.device_id))
 
 

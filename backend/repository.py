@@ -310,19 +310,26 @@ def _mark_dirty_stmt(dialect: str) -> Any:
             "dirty": True,
             "generation": w.generation + 1,
             "data_received_at": new.data_received_at,
-            "sealed_until": case(
-                (new.sealed_until > func.coalesce(w.sealed_until, -1), new.sealed_until),
-                else_=w.sealed_until,
-            ),
-            # A clean unit's pending time is None; a dirty unit without one (made before
-            # 0004) stays None, which the worker reads as the whole day.
-            "dirty_from": case(
-                (w.dirty.is_(False), new.dirty_from),
-                (new.dirty_from < w.dirty_from, new.dirty_from),
-                else_=w.dirty_from,
-            ),
+            "sealed_until": _later_sealed(new.sealed_until),
+            "dirty_from": _pending_from(new.dirty_from),
         },
     )
+
+
+def _later_sealed(value: Any) -> Any:
+    """``work_units.sealed_until`` moved on to ``value`` if that is later (NULL: no news)."""
+    w = models.WorkUnit
+    return case(
+        (or_(w.sealed_until.is_(None), w.sealed_until < value), value), else_=w.sealed_until
+    )
+
+
+def _pending_from(value: Any) -> Any:
+    """``work_units.dirty_from`` after new data from ``value`` on: ``value`` for a clean unit,
+    else the earlier of the two (a dirty unit without one, made before 0004, keeps NULL,
+    which the worker reads as the whole day)."""
+    w = models.WorkUnit
+    return case((w.dirty.is_(False), value), (w.dirty_from > value, value), else_=w.dirty_from)
 
 
 def note_heartbeat(
@@ -334,25 +341,21 @@ def note_heartbeat(
     w, t = models.WorkUnit, models.Trip
     unit = (w.service_day == day, w.vehicle_id == vehicle_id)
     connection = _core(session)
-    connection.execute(
-        update(w)
-        .where(*unit, or_(w.sealed_until.is_(None), w.sealed_until < sealed_until))
-        .values(sealed_until=sealed_until)
-    )
+    connection.execute(update(w).where(*unit).values(sealed_until=_later_sealed(sealed_until)))
     open_trip = (
         select(t.trip_id)
         .where(t.service_day == day, t.vehicle_id == vehicle_id, t.status == "open")
         .exists()
     )
-    pending = case(
-        (w.dirty.is_(False), sealed_until),
-        (w.dirty_from > sealed_until, sealed_until),
-        else_=w.dirty_from,
-    )
     connection.execute(
         update(w)
         .where(*unit, open_trip)
-        .values(dirty=True, generation=w.generation + 1, data_received_at=now, dirty_from=pending)
+        .values(
+            dirty=True,
+            generation=w.generation + 1,
+            data_received_at=now,
+            dirty_from=_pending_from(sealed_until),
+        )
     )
 
 

@@ -8,11 +8,12 @@ import datetime as dt
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +33,7 @@ from backend.reconciliation import (
     conflict_losers,
     journeys_from_events,
     rebuild_from,
-    reconcile_vehicle,
+    reconcile_journeys,
     transfer_chains,
 )
 from backend.resolution import UNRESOLVED, TokenResolver
@@ -185,6 +186,29 @@ class VehicleDayResult:
     confidences: tuple[float, ...] = ()
 
 
+def resolved_observations(
+    vehicle_id: str,
+    t: npt.NDArray[np.int64],
+    tokens: Sequence[bytes],
+    rssi: Sequence[int],
+    tx: Sequence[int | None],
+    window_ms: int,
+    data_end_ms: int,
+    resolver: TokenResolver,
+) -> tuple[VehicleObservations, int]:
+    """A vehicle's sightings (``t`` sorted) as the reconciliation reads them: tokens resolved
+    to devices (the unknown dropped), the advertised tx power less the RSSI as the
+    calibrated path loss. Also returns how many sightings resolved."""
+    device = resolver.resolve(t, tokens)
+    known = device != UNRESOLVED
+    tx_dbm = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in tx], dtype=np.float64)
+    path_loss = tx_dbm - np.asarray(rssi, dtype=np.float64)
+    obs = VehicleObservations(
+        vehicle_id, t[known], device[known], path_loss[known], window_ms, data_end_ms
+    )
+    return obs, int(known.sum())
+
+
 def reconcile_vehicle_day(
     session: Session,
     day: dt.date,
@@ -196,22 +220,26 @@ def reconcile_vehicle_day(
     data changed from data time ``since`` on (0: everything): the journeys from the first
     one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
     resolver, passenger_of = resolvers.get(session)
-    events = repository.vehicle_day_events(session, day, vehicle_id)
-    start = rebuild_from(journeys_from_events(vehicle_id, events), since)
+    journeys = journeys_from_events(
+        vehicle_id, repository.vehicle_day_events(session, day, vehicle_id)
+    )
+    start = rebuild_from(journeys, since)
     data = repository.vehicle_day_sightings(session, day, vehicle_id, start)
-    t = np.asarray(data.t, dtype=np.int64)
-    device = resolver.resolve(t, data.token)
-    known = device != UNRESOLVED
-    tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=np.float64)
-    path_loss = tx - np.asarray(data.rssi, dtype=np.float64)
-    obs = VehicleObservations(
-        vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data.data_end_ms
+    obs, resolved = resolved_observations(
+        vehicle_id,
+        np.asarray(data.t, dtype=np.int64),
+        data.token,
+        data.rssi,
+        data.tx,
+        data.window_ms,
+        data.data_end_ms,
+        resolver,
     )
-    trips = reconcile_vehicle(events, obs, resolver.device_ids, start)
+    trips = reconcile_journeys(
+        [j for j in journeys if j.visits[0].arrival >= start], obs, resolver.device_ids
+    )
     repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of, start)
-    return VehicleDayResult(
-        len(data.t), int(known.sum()), len(trips), tuple(t.confidence for t in trips)
-    )
+    return VehicleDayResult(len(data.t), resolved, len(trips), tuple(t.confidence for t in trips))
 
 
 def settle_day(session: Session, day: dt.date) -> int:

@@ -30,14 +30,13 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backend.const import DEFAULT_TX_POWER_DBM  # noqa: E402
 from backend.reconciliation import (  # noqa: E402
-    VehicleObservations,
     journeys_from_events,
     rebuild_from,
-    reconcile_vehicle,
+    reconcile_journeys,
 )
-from backend.resolution import UNRESOLVED, TokenResolver  # noqa: E402
+from backend.resolution import TokenResolver  # noqa: E402
+from backend.services import resolved_observations  # noqa: E402
 from onboard.const import UPLOAD_INTERVAL_MS  # noqa: E402
 from simulator.day import plan_day  # noqa: E402
 from simulator.network import load_network  # noqa: E402
@@ -55,29 +54,32 @@ def rebuild(
     data: VehicleData,
     t: np.ndarray,
     tokens: list[bytes],
-    path_loss: np.ndarray,
+    order: np.ndarray,
     now: int,
     resolver: TokenResolver,
     incremental: bool,
 ) -> float:
     """Seconds to rebuild the bus's trips at ``now`` from the newest upload's data on
-    (``incremental``) or from the start of the day."""
+    (``incremental``) or from the start of the day; ``t``/``tokens`` sorted by ``order``."""
     started = time.perf_counter()
     events = [e for e in data.events if e.t < now]
-    since = now - UPLOAD_INTERVAL_MS if incremental else 0
-    start = rebuild_from(journeys_from_events(data.vehicle_id, events), since)
+    journeys = journeys_from_events(data.vehicle_id, events)
+    start = rebuild_from(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0)
     lo, hi = np.searchsorted(t, [start, now])
-    device = resolver.resolve(t[lo:hi], tokens[lo:hi])
-    known = device != UNRESOLVED
-    obs = VehicleObservations(
+    rows = order[lo:hi]
+    obs, _ = resolved_observations(
         data.vehicle_id,
-        t[lo:hi][known],
-        device[known],
-        path_loss[lo:hi][known],
+        t[lo:hi],
+        tokens[lo:hi],
+        [data.rssi[i] for i in rows],
+        [data.tx[i] for i in rows],
         data.window_ms,
         now,
+        resolver,
     )
-    reconcile_vehicle(events, obs, resolver.device_ids, start)
+    reconcile_journeys(
+        [j for j in journeys if j.visits[0].arrival >= start], obs, resolver.device_ids
+    )
     return time.perf_counter() - started
 
 
@@ -118,13 +120,11 @@ def main() -> int:
             order = np.argsort(np.asarray(data.t, dtype=np.int64), kind="stable")
             t = np.asarray(data.t, dtype=np.int64)[order]
             tokens = [bytes.fromhex(data.token[i]) for i in order]
-            tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], float)
-            path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
             data.events.sort(key=lambda e: e.t)
             for now in range(int(t[0]) + 600_000, int(t[-1]), args.every_s * 1000):
-                # Both on the same moment, in alternating order (caches warm for both).
-                journey_s.append(rebuild(data, t, tokens, path_loss, now, resolver, True))
-                day_s.append(rebuild(data, t, tokens, path_loss, now, resolver, False))
+                # Both at the same moment, on the same data (the resolver cache is warm).
+                journey_s.append(rebuild(data, t, tokens, order, now, resolver, True))
+                day_s.append(rebuild(data, t, tokens, order, now, resolver, False))
         j, d = np.array(journey_s), np.array(day_s)
         need = REGION_UPLOADS_PER_S * j.mean()
         need_day = REGION_UPLOADS_PER_S * d.mean()

@@ -17,7 +17,7 @@ trip says on which data its be-out was decided (``alight_known_at``, a data time
 backend has that data with the production agent's first upload sealed after it (every 10
 s; the library itself is recorded with 60 s batches, see LIBRARY_UPLOAD_INTERVAL_MS) and
 reconciles it within RECONCILE_INTERVAL_S. That the decision on the data up to
-``alight_known_at`` is the final one is tested in tests/backend/test_reconciliation.py.
+``alight_known_at`` is the final one is tested in tests/simulator/test_fixed_lag.py.
 ``beout_latency`` is the evidence bound beside it: from the alighting moment to the
 upload carrying the departure plus BEOUT_ABSENCE_MS without the phone.
 """
@@ -195,9 +195,13 @@ def _summary(values: Sequence[float], missing: int) -> dict[str, float | int | N
     }
 
 
-def _departures(records: Sequence[VehicleRecord]) -> dict[tuple[str, str, str], int]:
+Departures = dict[tuple[str, str, str], int]
+"""Departure time per (vehicle, journey, stop), from the recorded events."""
+
+
+def departures_of(records: Sequence[VehicleRecord]) -> Departures:
     """Departure time per (vehicle, journey, stop) from the recorded events."""
-    departures: dict[tuple[str, str, str], int] = {}
+    departures: Departures = {}
     for r in records:
         journey = ""
         for e in r.events:
@@ -217,6 +221,7 @@ def _production_seal(first_seal: int, t: int, interval_ms: int) -> int:
 def beout_latency(
     records: Sequence[VehicleRecord],
     truth: GroundTruth,
+    departures: Departures,
     window_ms: int,
     production_interval_ms: int = UPLOAD_INTERVAL_MS,
 ) -> dict[str, dict[str, float | int | None]]:
@@ -228,7 +233,6 @@ def beout_latency(
     ``production``: the first seal at or after E of an agent sealing every
     ``production_interval_ms`` from the same first seal.
     """
-    departures = _departures(records)
     sent = {r.vehicle_id: np.sort(r.sent_at) for r in records}
     recorded: list[float] = []
     production: list[float] = []
@@ -255,6 +259,7 @@ def beout_latency(
 def beout_known(
     records: Sequence[VehicleRecord],
     truth: GroundTruth,
+    departures: Departures,
     detected: Sequence[DetectedTrip],
     scores: Scores,
     window_ms: int,
@@ -269,7 +274,6 @@ def beout_known(
     counts as not known; ``unmatched`` true trips (missed, see recall) are left out of the
     share.
     """
-    departures = _departures(records)
     first_seal = {r.vehicle_id: int(np.min(r.sent_at)) for r in records if len(r.sent_at)}
     values: list[float] = []
     never = 0
@@ -369,12 +373,13 @@ def evaluate_recording(
     pricer = pricer or Pricer(load_network())
     detectable_trips = [t for t in truth.trips if detectable(t)]
     window_ms = int(recording.scenario.get("window_ms", 1000))
+    departures = departures_of(records)
 
     def result(detected: list[DetectedTrip]) -> MethodResult:
         s = score(truth, detected, person)
         m = money_scores(pricer, detectable_trips, detected, person, category)
         decided = any(d.alight_known_at is not None for d in detected)
-        beout = beout_known(records, truth, detected, s, window_ms) if decided else None
+        beout = beout_known(records, truth, departures, detected, s, window_ms) if decided else None
         return MethodResult(s, m, beout)
 
     methods: dict[str, MethodResult] = {}
@@ -408,7 +413,7 @@ def evaluate_recording(
             }
         source = "backend (bibo serve + replay + POST /v1/reconcile)"
     methods["naive"] = result(naive)
-    latency = beout_latency(records, truth, window_ms)
+    latency = beout_latency(records, truth, departures, window_ms)
     return ScenarioResult(
         recording.name,
         str(path),

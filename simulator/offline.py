@@ -13,15 +13,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from backend.const import DEFAULT_TX_POWER_DBM
-from backend.reconciliation import (
-    DetectedTrip,
-    EventRecord,
-    VehicleObservations,
-    conflict_losers,
-    reconcile_vehicle,
-)
-from backend.resolution import UNRESOLVED, TokenResolver
+from backend.reconciliation import DetectedTrip, EventRecord, conflict_losers, reconcile_vehicle
+from backend.resolution import TokenResolver
+from backend.services import resolved_observations
 
 DAY_INTERVALS = 160
 """Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""
@@ -77,26 +71,30 @@ def vehicle_data(vehicle_id: str, batches: Iterable[bytes]) -> VehicleData:
 def reconcile_one(data: VehicleData, resolver: TokenResolver) -> tuple[list[DetectedTrip], int]:
     """One vehicle-day's trips (before cross-vehicle conflicts) and how many sightings
     resolved to a known device."""
-    t = np.asarray(data.t, dtype=np.int64)
-    order = np.argsort(t, kind="stable")
-    t = t[order]
-    tokens = [bytes.fromhex(data.token[i]) for i in order]
-    device = resolver.resolve(t, tokens)
-    known = device != UNRESOLVED
-    tx = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in data.tx], dtype=float)
-    path_loss = (tx - np.asarray(data.rssi, dtype=float))[order]
-    # As the backend: events by time (stable, so upload order breaks ties), and the data end
-    # is the newest event, the end of the newest window or the newest seal less a window.
+    order = np.argsort(np.asarray(data.t, dtype=np.int64), kind="stable")
+    obs, resolved = resolved_observations(
+        data.vehicle_id,
+        np.asarray(data.t, dtype=np.int64)[order],
+        [bytes.fromhex(data.token[i]) for i in order],
+        [data.rssi[i] for i in order],
+        [data.tx[i] for i in order],
+        data.window_ms,
+        data_end(data),
+        resolver,
+    )
+    # As the backend: events by time (stable, so upload order breaks ties).
     events = sorted(data.events, key=lambda e: e.t)
-    data_end = max(
+    return reconcile_vehicle(events, obs, resolver.device_ids), resolved
+
+
+def data_end(data: VehicleData) -> int:
+    """As the backend counts it: the newest event, the end of the newest window or the
+    newest seal less a window, whichever is latest."""
+    return max(
         data.last_event_t,
-        int(t[-1]) + data.window_ms if len(t) else 0,
+        max(data.t) + data.window_ms if data.t else 0,
         data.sent_at - data.window_ms if data.sent_at else 0,
     )
-    obs = VehicleObservations(
-        data.vehicle_id, t[known], device[known], path_loss[known], data.window_ms, data_end
-    )
-    return reconcile_vehicle(events, obs, resolver.device_ids), int(known.sum())
 
 
 def reconcile_region(

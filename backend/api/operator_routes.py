@@ -91,14 +91,28 @@ def _now(request: Request) -> dt.datetime:
     return now
 
 
-def _known_stop(request: Request, field: str, stop_id: str | None) -> None:
-    if stop_id is not None and stop_id not in {s.stop_id for s in request.app.state.tariff.stops()}:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {"loc": ["body", field], "msg": f"unknown stop {stop_id!r}", "type": "value_error"}
-            ],
-        )
+def _named_stops(request: Request, body: BaseModel) -> tuple[str | None, str | None]:
+    """The (boarding, alighting) stops a correction names, (None, None) for one that names
+    none; a stop bibo does not know is refused, naming the field."""
+    if not isinstance(body, AdjustIn | RestopIn):
+        return None, None
+    known = {s.stop_id for s in request.app.state.tariff.stops()}
+    for field, stop_id in (
+        ("board_stop_id", body.board_stop_id),
+        ("alight_stop_id", body.alight_stop_id),
+    ):
+        if stop_id not in known:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=[
+                    {
+                        "loc": ["body", field],
+                        "msg": f"unknown stop {stop_id!r}",
+                        "type": "value_error",
+                    }
+                ],
+            )
+    return body.board_stop_id, body.alight_stop_id
 
 
 def _dispute_error(exc: DisputeError) -> HTTPException:
@@ -133,11 +147,7 @@ def resolve_dispute(
 ) -> DisputeRow:
     if session.get(models.Dispute, dispute_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"dispute {dispute_id} not found")
-    board = alight = None
-    if isinstance(body, AdjustIn):
-        board, alight = body.board_stop_id, body.alight_stop_id
-        _known_stop(request, "board_stop_id", board)
-        _known_stop(request, "alight_stop_id", alight)
+    board, alight = _named_stops(request, body)
     try:
         dispute, _ = resolve(
             session,
@@ -164,11 +174,7 @@ def correct(
 ) -> RebilledOut:
     if session.get(models.Trip, trip_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
-    board = alight = None
-    if isinstance(body, RestopIn):
-        board, alight = body.board_stop_id, body.alight_stop_id
-        _known_stop(request, "board_stop_id", board)
-        _known_stop(request, "alight_stop_id", alight)
+    board, alight = _named_stops(request, body)
     try:
         rebilled = correct_trip(
             session,

@@ -112,8 +112,8 @@ async def upload_batch(
                 headers,
                 raw,
                 state.clock(),
-                state.vehicle_limiter.allow,
                 state.vehicle_secrets,
+                state.vehicle_limiter.allow,
             )
 
     try:

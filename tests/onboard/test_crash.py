@@ -13,32 +13,24 @@ from __future__ import annotations
 import collections
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from backend import services
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from simulator.backend_proc import backend_server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 200
 VEHICLES = [f"RLG-47{n}" for n in range(11, 15)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def backend_server(tmp_path):
+def server(tmp_path):
     db_path = tmp_path / "bibo.sqlite3"
     url = f"sqlite:///{db_path}"
     engine = make_engine(url)
@@ -46,41 +38,9 @@ def backend_server(tmp_path):
     with transaction(make_sessionmaker(engine)) as session:
         secrets = {v: services.register_vehicle(session, v) for v in VEHICLES}
     engine.dispose()
-    port = free_port()
     env = {**os.environ, "BIBO_DATABASE_URL": url, "BIBO_RECONCILE_IN_BACKGROUND": "false"}
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "backend.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("backend did not start")
+    with backend_server(env, free_port(), tmp_path / "server.log") as base:
         yield base, secrets, db_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def rows(db_path: Path, sql: str, *params: object) -> collections.Counter:
@@ -94,8 +54,8 @@ def rows(db_path: Path, sql: str, *params: object) -> collections.Counter:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, backend_server):
-    base, secrets, db_path = backend_server
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, server):
+    base, secrets, db_path = server
     answers = tmp_path / "answers.log"
     vehicle_args = [
         arg for v, secret in secrets.items() for arg in ("--vehicle", f"{v}={secret.hex()}")

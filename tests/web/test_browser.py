@@ -14,22 +14,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from backend import billing, disputes, ingest, repository, services
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
 from backend.timeutil import service_day_bounds
 from onboard import wire
+from simulator.backend_proc import backend_server, free_port
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
 from tests.web.conftest import PASSWORD
 
@@ -49,7 +45,6 @@ STOPS = [f"de:05974:10{k:02d}" for k in range(1, 11)]
 DAYS = [dt.date(2026, 10, 6), dt.date(2026, 10, 7)]
 OCTOBER = "2026-10"
 AGENT = "Leitstelle Soest"
-SERVER_START_S = 30.0
 
 
 def _require_chromium() -> None:
@@ -146,64 +141,18 @@ def prepared(tmp_path: Path) -> Prepared:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(prepared: Prepared, tmp_path: Path) -> Iterator[str]:
     """``bibo serve`` on a free loopback port, on the prepared database and the real clock."""
     _require_chromium()
-    port = _free_port()
     env = os.environ | {
         "BIBO_DATABASE_URL": prepared.database_url,
         "BIBO_RECONCILE_IN_BACKGROUND": "false",
         "BIBO_ENVIRONMENT": "development",
     }
     env.pop("BIBO_SECRET_KEY", None)
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"bibo serve exited ({proc.returncode}):\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"bibo serve did not answer in {SERVER_START_S} s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with backend_server(env, free_port(), tmp_path / "server.log") as url:
+        yield url
 
 
 def test_an_agent_corrects_a_doubtful_trip_and_the_invoice_changes(

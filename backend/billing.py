@@ -173,6 +173,12 @@ class RebillResult:
     changed: bool
 
 
+def month_is_final(session: Session, month: str) -> bool:
+    """Whether retention has deleted trips of ``month``: it can never be re-billed."""
+    mark = repository.purged_before(session, repository.TRIPS_MARK)
+    return mark is not None and month_days(month)[0] < mark
+
+
 def rebill(
     session: Session, passenger_id: str, month: str, through_day: dt.date, now: dt.datetime
 ) -> RebillResult:
@@ -182,9 +188,12 @@ def rebill(
         # A deleted account: its ledger stays as it is (pseudonymised), never re-billed.
         return RebillResult(passenger_id, month, 0, changed=False)
     first, last = month_days(month)
+    live = repository.live_charges(session, passenger_id, month)
+    if month_is_final(session, month):
+        # Its trips are gone (retention): what the ledger holds is final.
+        return RebillResult(passenger_id, month, sum(e.amount_cents for e in live), False)
     trips = effective_trips(session, passenger_id, first, min(last, through_day))
     fingerprint = trips_fingerprint(trips)
-    live = repository.live_charges(session, passenger_id, month)
     if len(live) == (1 if trips else 0) and all(
         json.loads(e.explanation)["trips_fingerprint"] == fingerprint for e in live
     ):
@@ -259,6 +268,10 @@ def close_month(session: Session, month: str, now: dt.datetime) -> list[models.I
     first, last = month_days(month)
     if service_day_bounds(last)[1] > now.timestamp() * 1000:
         raise ValueError(f"month {month} has not ended yet")
+    if month_is_final(session, month):
+        raise ValueError(
+            f"month {month} is final: retention deleted trips of it, so it cannot be billed again"
+        )
     issued = []
     passengers = set(repository.passengers_with_trips(session, first, last))
     passengers |= set(repository.passengers_with_ledger(session, month))

@@ -142,3 +142,11 @@ MIN_PASSWORD_LENGTH: Final = 10
 
 SECRET_BYTES: Final = 32
 """Length of vehicle secrets, API tokens and device keys (256 bit)."""
+
+MAX_UNIT_ATTEMPTS: Final = 5
+"""A work unit that fails this many times in a row is parked for an operator: a failure that
+survives four retries over about 15 minutes is in the data or the code, not the weather."""
+
+UNIT_RETRY_BACKOFF: Final = dt.timedelta(minutes=1)
+"""Wait before retrying a failed unit, doubled after each failure (1, 2, 4, 8 min): long
+enough not to spin on a bad unit, short enough that a passing database hiccup costs little."""

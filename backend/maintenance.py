@@ -14,7 +14,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from backend import models
+from backend import models, repository
 from backend.const import PARTITIONS_AHEAD_DAYS
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,29 @@ class RetentionResult:
     trips_deleted: int
 
 
+def retention_cutoff(today: dt.date, sightings_days: int) -> dt.date:
+    """The first service day whose raw sightings are kept."""
+    return today - dt.timedelta(days=sightings_days)
+
+
 def apply_retention(
-    session: Session, today: dt.date, sightings_days: int, trips_days: int
+    session: Session,
+    today: dt.date,
+    sightings_days: int,
+    trips_days: int,
+    now: dt.datetime | None = None,
 ) -> RetentionResult:
     """Delete raw sightings of service days older than ``sightings_days`` and trips older
-    than ``trips_days`` (service days before ``today`` minus the period)."""
-    cutoff = today - dt.timedelta(days=sightings_days)
+    than ``trips_days`` (service days before ``today`` minus the period).
+
+    The days before each cutoff are marked final (``retention_marks``): from then on no
+    rebuild changes their trips and no re-bill changes the months whose trips are gone.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = retention_cutoff(today, sightings_days)
+    trips_cutoff = today - dt.timedelta(days=trips_days)
+    repository.advance_purge_mark(session, repository.SIGHTINGS_MARK, cutoff, now)
+    repository.advance_purge_mark(session, repository.TRIPS_MARK, trips_cutoff, now)
     dropped = 0
     if _postgres(session):
         for name, day in sorted(sighting_partitions(session).items()):
@@ -100,9 +117,7 @@ def apply_retention(
                 session.execute(text(f"DROP TABLE {name}"))
                 dropped += 1
     deleted = session.execute(delete(models.Sighting).where(models.Sighting.service_day < cutoff))
-    trips = session.execute(
-        delete(models.Trip).where(models.Trip.service_day < today - dt.timedelta(days=trips_days))
-    )
+    trips = session.execute(delete(models.Trip).where(models.Trip.service_day < trips_cutoff))
     return RetentionResult(
         cutoff, dropped, getattr(deleted, "rowcount", 0), getattr(trips, "rowcount", 0)
     )

@@ -207,6 +207,43 @@ class WorkUnit(Base):
     whole day; None with ``dirty`` set: the whole day too, as a unit from before 0004)."""
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed attempts since the unit last succeeded; each failure waits longer (the lease is
+    the back-off), and after ``MAX_UNIT_ATTEMPTS`` the unit is parked."""
+    last_error: Mapped[str | None] = mapped_column(Text)
+    """The newest failure (exception type and message), for operators."""
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    parked: Mapped[bool] = mapped_column(default=False)
+    """Failed too often: no worker claims it until an operator reconciles its day again."""
+
+
+class RetentionMark(Base):
+    """How far retention has deleted personal data (one row per kind, ``sightings``).
+
+    Service days before ``purged_before`` have lost their raw sightings: their trips are
+    final, and no rebuild may change them (DESIGN §7, "history is final once its evidence
+    is gone"). The mark only ever moves forward.
+    """
+
+    __tablename__ = "retention_marks"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    purged_before: Mapped[dt.date] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = _created_at()
+
+
+class LateData(Base):
+    """An upload with data for a service day that is already final (past retention): kept
+    and reported to operators, never used to rewrite that day's trips or bills."""
+
+    __tablename__ = "late_data"
+    __table_args__ = (Index("ix_late_data_received", "received_at"),)
+
+    late_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger)
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    service_day: Mapped[dt.date] = mapped_column(Date)
+    received_at: Mapped[dt.datetime] = _created_at()
 
 
 # --- billing, disputes, corrections (issue 7) ----------------------------------------------
@@ -299,3 +336,20 @@ class LoginAttempt(Base):
     attempt_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     attempted_at: Mapped[dt.datetime] = _created_at()
+    address: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The client address the attempt came from (None for attempts stored before 0005)."""
+
+
+class OperatorSession(Base):
+    """A logged-in operator web session, kept on the server: the cookie carries only a random
+    id whose SHA-256 is stored here, so logging out (or a password change) ends every copy
+    of the cookie at once."""
+
+    __tablename__ = "operator_sessions"
+
+    session_sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(
+        ForeignKey("operators.operator_id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = _created_at()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

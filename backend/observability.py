@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import models
+from backend import models, repository
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
@@ -74,15 +74,44 @@ class Metrics:
             registry=r,
         )
 
-    def scrape(self, lag_seconds: float) -> bytes:
+        # From the database, so every process reports the same figure.
+        self.parked = Gauge(
+            "bibo_work_units_parked",
+            "Reconciliation work units that failed too often and wait for an operator",
+            registry=r,
+        )
+        self.failing = Gauge(
+            "bibo_work_units_failing",
+            "Reconciliation work units that failed and wait to be retried",
+            registry=r,
+        )
+        self.late = Gauge(
+            "bibo_late_data_batches",
+            "Uploads with data for service days past retention (kept, not reconciled)",
+            registry=r,
+        )
+
+    def scrape(self, lag_seconds: float, counts: repository.OperationsCounts) -> bytes:
         self.lag.set(lag_seconds)
+        self.parked.set(counts.parked_units)
+        self.failing.set(counts.failing_units)
+        self.late.set(counts.late_batches)
         return generate_latest(self.registry)
 
 
+def operations_counts(app: FastAPI) -> repository.OperationsCounts:
+    with app.state.sessions() as session:
+        return repository.operations_counts(session)
+
+
 def reconciliation_lag_seconds(app: FastAPI) -> float:
+    """Age of the oldest data waiting for a worker (parked units wait for an operator and
+    are reported on their own)."""
     w = models.WorkUnit
     with app.state.sessions() as session:
-        oldest = session.scalar(select(func.min(w.data_received_at)).where(w.dirty.is_(True)))
+        oldest = session.scalar(
+            select(func.min(w.data_received_at)).where(w.dirty.is_(True), w.parked.is_(False))
+        )
     if oldest is None:
         return 0.0
     if oldest.tzinfo is None:  # SQLite returns naive UTC
@@ -180,7 +209,8 @@ def install(app: FastAPI) -> Metrics:
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
         return Response(
-            metrics.scrape(reconciliation_lag_seconds(app)), media_type=CONTENT_TYPE_LATEST
+            metrics.scrape(reconciliation_lag_seconds(app), operations_counts(app)),
+            media_type=CONTENT_TYPE_LATEST,
         )
 
     return metrics

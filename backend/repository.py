@@ -379,7 +379,11 @@ def claim_unit(
     w = models.WorkUnit
     stmt = (
         select(w.service_day, w.vehicle_id, w.generation, w.dirty_from)
-        .where(w.dirty.is_(True), or_(w.lease_until.is_(None), w.lease_until < now))
+        .where(
+            w.dirty.is_(True),
+            w.parked.is_(False),
+            or_(w.lease_until.is_(None), w.lease_until < now),
+        )
         .order_by(w.service_day, (w.vehicle_id == models.DAY_UNIT), w.vehicle_id)
         .limit(1)
     )
@@ -405,12 +409,181 @@ def complete_unit(session: Session, unit: ClaimedUnit, now: dt.datetime) -> bool
     done = session.execute(
         update(w)
         .where(*where, w.generation == unit.generation)
-        .values(dirty=False, lease_until=None, reconciled_at=now, dirty_from=None)
+        .values(
+            dirty=False,
+            lease_until=None,
+            reconciled_at=now,
+            dirty_from=None,
+            attempts=0,
+            last_error=None,
+        )
     )
     if getattr(done, "rowcount", 0) == 1:
         return True
-    session.execute(update(w).where(*where).values(lease_until=None))
+    session.execute(update(w).where(*where).values(lease_until=None, attempts=0, last_error=None))
     return False
+
+
+def fail_unit(
+    session: Session,
+    unit: ClaimedUnit,
+    error: str,
+    now: dt.datetime,
+    backoff: dt.timedelta,
+    park: bool,
+) -> None:
+    """Record a failed attempt at ``unit``: no worker takes it again before ``now + backoff``
+    (the lease is the back-off), and a ``park``-ed unit is taken by none until an operator
+    reconciles its day again."""
+    w = models.WorkUnit
+    where = (w.service_day == unit.service_day, w.vehicle_id == unit.vehicle_id)
+    session.execute(
+        update(w)
+        .where(*where)
+        .values(
+            attempts=w.attempts + 1,
+            last_error=error[:MAX_ERROR_CHARS],
+            failed_at=now,
+            lease_until=now + backoff,
+            parked=park,
+        )
+    )
+
+
+MAX_ERROR_CHARS = 2000
+"""A unit's stored error is cut here: the type and message, never a whole traceback."""
+
+
+def unit_attempts(session: Session, unit: ClaimedUnit) -> int:
+    """Failed attempts at ``unit`` since it last succeeded."""
+    w = models.WorkUnit
+    return int(
+        session.scalar(
+            select(w.attempts).where(
+                w.service_day == unit.service_day, w.vehicle_id == unit.vehicle_id
+            )
+        )
+        or 0
+    )
+
+
+def unpark_day(session: Session, day: dt.date) -> int:
+    """An operator reconciles ``day`` again: its parked and failing units start afresh."""
+    w = models.WorkUnit
+    done = session.execute(
+        update(w)
+        .where(w.service_day == day, or_(w.parked.is_(True), w.attempts > 0))
+        .values(parked=False, attempts=0, lease_until=None)
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class TroubledUnit:
+    """A work unit that failed: for the operations page."""
+
+    service_day: dt.date
+    vehicle_id: str
+    attempts: int
+    parked: bool
+    last_error: str | None
+    failed_at: dt.datetime | None
+
+
+def troubled_units(session: Session) -> list[TroubledUnit]:
+    """Parked units, then units failing and waiting to retry; newest failure first."""
+    w = models.WorkUnit
+    rows = session.execute(
+        select(w.service_day, w.vehicle_id, w.attempts, w.parked, w.last_error, w.failed_at)
+        .where(or_(w.parked.is_(True), w.attempts > 0))
+        .order_by(w.parked.desc(), w.failed_at.desc(), w.service_day, w.vehicle_id)
+    )
+    return [TroubledUnit(*row) for row in rows]
+
+
+# --- retention marks and late data ----------------------------------------------------------
+
+SIGHTINGS_MARK = "sightings"
+TRIPS_MARK = "trips"
+
+
+def purged_before(session: Session, kind: str = SIGHTINGS_MARK) -> dt.date | None:
+    """Service days before this have lost their raw sightings (``kind="sightings"``) or their
+    trips (``"trips"``) to retention; None when retention has removed nothing yet."""
+    return session.scalar(
+        select(models.RetentionMark.purged_before).where(models.RetentionMark.kind == kind)
+    )
+
+
+def is_final(session: Session, day: dt.date) -> bool:
+    """Whether ``day``'s raw sightings are gone, so its trips are final (DESIGN §7)."""
+    mark = purged_before(session)
+    return mark is not None and day < mark
+
+
+def advance_purge_mark(session: Session, kind: str, before: dt.date, now: dt.datetime) -> None:
+    """Retention removed ``kind`` of the days before ``before``: move the mark on, never back."""
+    r = models.RetentionMark
+    stmt = _dialect_insert(session.get_bind().dialect.name)(r).values(
+        kind=kind, purged_before=before, updated_at=now
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["kind"],
+            set_={"purged_before": before, "updated_at": now},
+            where=r.purged_before < before,
+        )
+    )
+
+
+def add_late_data(
+    session: Session, batch_id: int, vehicle_id: str, days: Sequence[dt.date], now: dt.datetime
+) -> None:
+    """Record that a batch brought data for final days (kept, reported, not reconciled)."""
+    insert_rows(
+        session,
+        models.LateData,
+        [
+            {"batch_id": batch_id, "vehicle_id": vehicle_id, "service_day": d, "received_at": now}
+            for d in sorted(set(days))
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class LateDataRow:
+    service_day: dt.date
+    vehicle_id: str
+    batches: int
+    last_received_at: dt.datetime
+
+
+def late_data(session: Session, limit: int) -> list[LateDataRow]:
+    """Late data per (service day, vehicle), newest first."""
+    d = models.LateData
+    rows = session.execute(
+        select(d.service_day, d.vehicle_id, func.count(), func.max(d.received_at))
+        .group_by(d.service_day, d.vehicle_id)
+        .order_by(func.max(d.received_at).desc(), d.service_day, d.vehicle_id)
+        .limit(limit)
+    )
+    return [LateDataRow(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class OperationsCounts:
+    parked_units: int
+    failing_units: int
+    late_batches: int
+
+
+def operations_counts(session: Session) -> OperationsCounts:
+    """What the metrics report about work that needs an operator's eye."""
+    w = models.WorkUnit
+    parked = session.scalar(select(func.count()).where(w.parked.is_(True)))
+    failing = session.scalar(select(func.count()).where(w.parked.is_(False), w.attempts > 0))
+    late = session.scalar(select(func.count(func.distinct(models.LateData.batch_id))))
+    return OperationsCounts(int(parked or 0), int(failing or 0), int(late or 0))
 
 
 def day_vehicles(session: Session, day: dt.date) -> list[str]:

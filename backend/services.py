@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import fare_engine
@@ -23,7 +24,9 @@ from backend.const import (
     DEFAULT_TX_POWER_DBM,
     EARTH_RADIUS_M,
     MAX_TRANSFER_WALK_M,
+    MAX_UNIT_ATTEMPTS,
     MIN_PASSWORD_LENGTH,
+    UNIT_RETRY_BACKOFF,
     WORK_LEASE,
 )
 from backend.db import transaction
@@ -282,12 +285,34 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
+class FinalDayError(Exception):
+    """The service day is past retention: its trips are final (the message says so)."""
+
+    def __init__(self, day: dt.date, purged_before: dt.date) -> None:
+        super().__init__(
+            f"service day {day} is final: its raw sightings were deleted by retention (every "
+            f"day before {purged_before}), so its trips cannot be rebuilt; correct a trip "
+            "through POST /v1/trips/{trip_id}/corrections instead"
+        )
+        self.day = day
+
+
 def run_unit(
     session: Session, unit: repository.ClaimedUnit, resolvers: ResolverCache, now: dt.datetime
 ) -> VehicleDayResult | None:
-    """Do one claimed unit of work and release it (in the caller's transaction)."""
+    """Do one claimed unit of work and release it (in the caller's transaction).
+
+    A unit of a final day (past retention) is released without a rebuild: with the raw
+    sightings gone, a rebuild would remove trips it can no longer see the evidence for.
+    """
     result = None
-    if unit.vehicle_id == DAY_UNIT:
+    if repository.is_final(session, unit.service_day):
+        log.warning(
+            "work unit %s %s left as it is: the day is past retention",
+            unit.service_day,
+            unit.vehicle_id,
+        )
+    elif unit.vehicle_id == DAY_UNIT:
         settle_day(session, unit.service_day)
     else:
         result = reconcile_vehicle_day(
@@ -303,6 +328,9 @@ def run_unit(
 class WorkDone:
     unit: repository.ClaimedUnit
     result: VehicleDayResult | None
+    error: str | None = None
+    """Why the unit failed (it waits to be retried, or is ``parked``)."""
+    parked: bool = False
 
 
 def work_once(
@@ -313,14 +341,35 @@ def work_once(
 ) -> WorkDone | None:
     """Claim and do one unit of reconciliation work; None when there is nothing to do.
 
-    A failure leaves the unit leased; another worker takes it over when the lease expires.
+    A unit that fails is retried after a back-off that doubles each time, and parked for an
+    operator after ``MAX_UNIT_ATTEMPTS`` (``WorkDone.error`` says why); one bad unit never
+    stops the others. A lost database connection is no fault of the unit: it is raised, and
+    the unit's lease runs out for another worker.
     """
     with transaction(sessions) as session:
         unit = repository.claim_unit(session, clock(), WORK_LEASE, day=day)
     if unit is None:
         return None
-    with transaction(sessions) as session:
-        return WorkDone(unit, run_unit(session, unit, resolvers, clock()))
+    try:
+        with transaction(sessions) as session:
+            return WorkDone(unit, run_unit(session, unit, resolvers, clock()))
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("work unit %s %s failed", unit.service_day, unit.vehicle_id)
+        with transaction(sessions) as session:
+            attempts = repository.unit_attempts(session, unit) + 1
+            park = attempts >= MAX_UNIT_ATTEMPTS
+            repository.fail_unit(
+                session,
+                unit,
+                error,
+                clock(),
+                UNIT_RETRY_BACKOFF * 2 ** (attempts - 1),
+                park=park,
+            )
+        return WorkDone(unit, None, error=error, parked=park)
 
 
 def work_until_idle(
@@ -351,9 +400,17 @@ def reconcile_day(
     resolvers: ResolverCache,
     clock: Callable[[], dt.datetime],
 ) -> ReconcileSummary:
-    """Reconcile everything received for a service day now, then settle its conflicts."""
+    """Reconcile everything received for a service day now, then settle its conflicts.
+
+    Units of the day that failed or were parked start afresh. A day past retention is
+    refused (``FinalDayError``): its trips are final.
+    """
     with transaction(sessions) as session:
+        mark = repository.purged_before(session)
+        if mark is not None and day < mark:
+            raise FinalDayError(day, mark)
         vehicles = repository.day_vehicles(session, day)
+        repository.unpark_day(session, day)
         repository.mark_dirty(session, {(day, v) for v in vehicles}, clock())
     results = [w.result for w in work_until_idle(sessions, resolvers, clock, day=day) if w.result]
     with sessions() as session:

@@ -12,10 +12,10 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import billing, services
+from backend import billing, repository, services
 from backend.const import MAINTENANCE_INTERVAL_S, RECONCILE_INTERVAL_S
 from backend.db import transaction
-from backend.maintenance import apply_retention, ensure_partitions
+from backend.maintenance import apply_retention, ensure_partitions, retention_cutoff
 from backend.settings import Settings
 from backend.timeutil import service_day_of
 
@@ -29,9 +29,22 @@ def _utc_now() -> dt.datetime:
 def maintain(sessions: sessionmaker[Session], settings: Settings, now: dt.datetime) -> None:
     """Hourly housekeeping: retention, partitions, billing of ended days and months."""
     today = service_day_of(int(now.timestamp() * 1000))
+    cutoff = retention_cutoff(today, settings.sightings_retention_days)
+    with sessions() as session:
+        pending = sorted({day for day, _ in repository.dirty_units(session) if day < cutoff})
+    if pending:
+        # Data that arrived for a day about to lose its sightings is reconciled first: once
+        # they are gone, the day's trips are final.
+        resolvers = services.ResolverCache()
+        for day in pending:
+            services.work_until_idle(sessions, resolvers, lambda: now, day=day)
     with transaction(sessions) as session:
         result = apply_retention(
-            session, today, settings.sightings_retention_days, settings.trips_retention_days
+            session,
+            today,
+            settings.sightings_retention_days,
+            settings.trips_retention_days,
+            now,
         )
         ensure_partitions(session, today)
     with transaction(sessions) as session:
@@ -41,7 +54,8 @@ def maintain(sessions: sessionmaker[Session], settings: Settings, now: dt.dateti
     closed = billing.last_closed_day(now)
     previous_month = billing.month_of(closed.replace(day=1) - dt.timedelta(days=1))
     with transaction(sessions) as session:
-        invoices = billing.close_month(session, previous_month, now)
+        final = billing.month_is_final(session, previous_month)
+        invoices = [] if final else billing.close_month(session, previous_month, now)
     log.info(
         "billing: %d passengers re-billed, %d invoices for %s",
         sum(r.changed for r in rebilled),

@@ -9,13 +9,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 import fare_engine
 from backend import observability, services
 from backend.api.deps import no_unknown_query_parameters
+from backend.api.operations_routes import router as operations_router
 from backend.api.operator_routes import router as operator_router
 from backend.api.passenger_routes import router as passenger_router
 from backend.api.routes import router
@@ -44,7 +46,10 @@ def reconcile_dirty_units(app: FastAPI) -> int:
     state = app.state
     done = services.work_until_idle(state.sessions, state.resolvers, state.clock)
     for work in done:
-        kind = "day" if work.result is None else "vehicle_day"
+        if work.error is not None:
+            kind = "parked" if work.parked else "failed"
+        else:
+            kind = "day" if work.result is None else "vehicle_day"
         state.metrics.units.labels(kind).inc()
         for confidence in work.result.confidences if work.result else ():
             state.metrics.confidence.observe(confidence)
@@ -67,6 +72,11 @@ async def _reconcile_loop(app: FastAPI) -> None:
                 next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL_S
         except Exception:
             log.exception("background work failed; retrying next round")
+
+
+async def _final_day(_request: Request, exc: Exception) -> Response:
+    """A rebuild of a day past retention, by any route: refused, its trips are final."""
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
 def create_app(
@@ -111,8 +121,10 @@ def create_app(
     )
     observability.install(app)
     app.state.tariff = fare_engine.load_tariff()
+    app.add_exception_handler(services.FinalDayError, _final_day)
     app.include_router(router)
     app.include_router(passenger_router)
     app.include_router(operator_router)
+    app.include_router(operations_router)
     install_web(app, settings)
     return app

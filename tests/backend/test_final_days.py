@@ -1,0 +1,176 @@
+"""History is final once its evidence is gone (DESIGN §7, issue 11): after retention deleted
+a day's raw sightings, no rebuild — late data, an operator's reconcile, a worker, a unit
+marked dirty by a migration — changes that day's trips, charges or ledger. Late data is kept
+and reported; an operator's correction still works through the correction flow."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from backend import models, repository, services
+from backend.db import make_sessionmaker, transaction
+from backend.settings import Settings
+from backend.timeutil import service_day_bounds
+from backend.worker import maintain
+from tests.backend.conftest import RIDE_DAYS, RIDE_STOPS, post_batch
+from tests.backend.synth import Rider, journey_batches
+
+MONTH = "2026-11"
+AFTER_RETENTION = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+"""Fourteen days after 2026-11-18: the riders' November days are past retention."""
+
+
+def ledger(session) -> list[tuple[str, str, int, int]]:
+    """Per passenger and month: balance and number of entries."""
+    e = models.LedgerEntry
+    rows = session.execute(
+        select(e.passenger_id, e.month, func.sum(e.amount_cents), func.count())
+        .group_by(e.passenger_id, e.month)
+        .order_by(e.passenger_id, e.month)
+    )
+    return [(p, m, int(total), int(n)) for p, m, total, n in rows]
+
+
+async def snapshot(client, auth) -> dict[str, object]:
+    """What the operator API says about the riders' days: trips and charges."""
+    out: dict[str, object] = {}
+    for day in RIDE_DAYS:
+        trips = await client.get("/v1/trips", params={"service_day": str(day)}, headers=auth)
+        charges = await client.get("/v1/charges", params={"service_day": str(day)}, headers=auth)
+        assert trips.status_code == charges.status_code == 200
+        out[f"trips {day}"] = sorted(
+            (t["trip_id"], t["board_stop_id"], t["alight_stop_id"]) for t in trips.json()
+        )
+        out[f"charges {day}"] = sorted(
+            (c["passenger_id"], c["total_cents"]) for c in charges.json()
+        )
+    return out
+
+
+def device_keys(engine) -> list[bytes]:
+    with make_sessionmaker(engine)() as session:
+        return [key for _, key, _ in repository.all_devices(session)]
+
+
+async def test_a_day_past_retention_keeps_its_trips_charges_and_ledger(
+    client, app, engine, vehicle, riders, operators
+):
+    sessions = make_sessionmaker(engine)
+    admin = {"Authorization": f"Bearer {operators['admin']}"}
+    closed = await client.post("/v1/billing/close-month", params={"month": MONTH}, headers=admin)
+    assert closed.status_code == 200, closed.text
+    assert len(closed.json()) == 2  # both riders invoiced
+    before = await snapshot(client, admin)
+    assert all(before[f"trips {day}"] for day in RIDE_DAYS)
+    with sessions() as session:
+        ledger_before = ledger(session)
+    assert ledger_before and all(total > 0 for _, _, total, _ in ledger_before)
+
+    # Retention runs (the worker's hourly maintenance): the riders' days lose their sightings.
+    maintain(sessions, Settings(database_url="sqlite://"), AFTER_RETENTION)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(models.Sighting)) == 0
+        assert all(repository.is_final(session, day) for day in RIDE_DAYS)
+
+    # A bus that was offline for weeks uploads the rest of a final day, with both riders.
+    late_day = RIDE_DAYS[1]
+    late = journey_batches(
+        vehicle.vehicle_id,
+        "R61-late",
+        RIDE_STOPS,
+        service_day_bounds(late_day)[0] + 9 * 3_600_000,
+        [Rider(key, 1, 6) for key in device_keys(engine)],
+        boot_id="late-boot",
+    )
+    for body in late:
+        answer = await post_batch(client, vehicle, body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["duplicate"] is False
+
+    # An operator asks to reconcile it: a viewer may not, an agent or admin is told why not.
+    for role, expected in (("viewer", 403), ("agent", 409), ("admin", 409)):
+        answer = await client.post(
+            "/v1/reconcile",
+            params={"service_day": str(late_day)},
+            headers={"Authorization": f"Bearer {operators[role]}"},
+        )
+        assert answer.status_code == expected, (role, answer.text)
+        if expected == 409:
+            assert "final" in answer.json()["detail"]
+
+    # A worker, and a unit marked dirty by anything else (a migration, a heartbeat), rebuild
+    # nothing; hourly billing and closing the month again change nothing.
+    with transaction(sessions) as session:
+        repository.mark_dirty(
+            session,
+            {(day, vehicle.vehicle_id) for day in RIDE_DAYS} | {(late_day, models.DAY_UNIT)},
+            AFTER_RETENTION,
+        )
+    state = app.state
+    done = services.work_until_idle(state.sessions, state.resolvers, state.clock)
+    assert done and all(w.error is None for w in done)
+    maintain(sessions, Settings(database_url="sqlite://"), AFTER_RETENTION)
+    again = await client.post("/v1/billing/close-month", params={"month": MONTH}, headers=admin)
+    assert again.status_code == 200 and again.json() == []
+
+    assert await snapshot(client, admin) == before
+    with sessions() as session:
+        assert ledger(session) == ledger_before
+        assert repository.dirty_units(session) == []
+
+    # The late data is kept and reported: the operations API and page, and the metric.
+    ops = await client.get("/v1/operations", headers=admin)
+    assert ops.status_code == 200
+    report = ops.json()
+    assert report["sightings_purged_before"] == "2026-11-18"
+    assert [(r["service_day"], r["vehicle_id"]) for r in report["late_data"]] == [
+        (str(late_day), vehicle.vehicle_id)
+    ]
+    assert report["late_data"][0]["batches"] == len(late)
+    metrics = (await client.get("/metrics")).text
+    assert f"bibo_late_data_batches {float(len(late))}" in metrics
+
+    # A correction through the correction flow still works: reversal plus new entry.
+    trip_id = before[f"trips {late_day}"][0][0]
+    agent = {"Authorization": f"Bearer {operators['agent']}"}
+    corrected = await client.post(
+        f"/v1/trips/{trip_id}/corrections",
+        json={"reason": "rider left the bus earlier", "cancelled": True},
+        headers=agent,
+    )
+    assert corrected.status_code == 200, corrected.text
+    with sessions() as session:
+        kinds = session.scalars(select(models.LedgerEntry.kind)).all()
+    assert "reversal" in kinds
+
+
+def test_month_past_trip_retention_is_never_billed_again(engine, riders):
+    """A year on, retention deletes the trips: closing or re-billing that month again would
+    reverse everything, so it is refused and the ledger stays."""
+    from backend import billing
+
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        billing.close_month(session, MONTH, AFTER_RETENTION)
+    with sessions() as session:
+        ledger_before = ledger(session)
+    a_year_on = AFTER_RETENTION + dt.timedelta(days=400)
+    maintain(sessions, Settings(database_url="sqlite://"), a_year_on)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(models.Trip)) == 0
+        assert billing.month_is_final(session, MONTH)
+    with transaction(sessions) as session:
+        for passenger_id, month, _, _ in ledger_before:
+            result = billing.rebill(session, passenger_id, month, dt.date(2026, 11, 30), a_year_on)
+            assert result.changed is False
+        try:
+            billing.close_month(session, MONTH, a_year_on)
+        except ValueError as exc:
+            assert "final" in str(exc)
+        else:
+            raise AssertionError("closing a month past trip retention must be refused")
+    with sessions() as session:
+        assert ledger(session) == ledger_before

@@ -1,0 +1,148 @@
+"""A work unit that fails is retried with a growing back-off a bounded number of times, then
+parked with its error visible to operators (API, page, metric); one bad unit never stops
+the others, and an operator's reconcile of the day gives it a fresh start (issue 11)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from backend import models, repository, services
+from backend.const import MAX_UNIT_ATTEMPTS, UNIT_RETRY_BACKOFF
+from backend.db import make_sessionmaker, transaction
+
+DAY = dt.date(2026, 11, 23)
+START = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def poisoned(monkeypatch):
+    """Vehicle BAD's rebuild fails as a poisoned unit would (the error of issue 11's
+    January-1970 sighting); every other vehicle's works."""
+    real = services.reconcile_vehicle_day
+
+    def rebuild(session, day, vehicle_id, resolvers, since=0):
+        if vehicle_id == "BAD":
+            raise OverflowError("date value out of range")
+        return real(session, day, vehicle_id, resolvers, since)
+
+    monkeypatch.setattr(services, "reconcile_vehicle_day", rebuild)
+
+
+def unit(session, vehicle_id: str) -> models.WorkUnit:
+    w = models.WorkUnit
+    return session.scalars(select(w).where(w.service_day == DAY, w.vehicle_id == vehicle_id)).one()
+
+
+def test_failing_unit_backs_off_parks_and_never_blocks_the_others(engine, poisoned):
+    sessions = make_sessionmaker(engine)
+    resolvers = services.ResolverCache()
+    clock = Clock(START)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "BAD"), (DAY, "GOOD")}, START)
+
+    done = services.work_until_idle(sessions, resolvers, clock)
+    by_vehicle = {w.unit.vehicle_id: w for w in done}
+    assert by_vehicle["BAD"].error == "OverflowError: date value out of range"
+    assert by_vehicle["GOOD"].error is None  # the other unit went on
+    assert by_vehicle[models.DAY_UNIT].error is None
+
+    waits = []
+    for attempt in range(1, MAX_UNIT_ATTEMPTS + 1):
+        with sessions() as session:
+            bad = unit(session, "BAD")
+            assert bad.attempts == attempt
+            assert bad.parked is (attempt == MAX_UNIT_ATTEMPTS)
+            assert bad.last_error == "OverflowError: date value out of range"
+            lease = (
+                bad.lease_until.replace(tzinfo=dt.UTC)
+                if bad.lease_until.tzinfo is None
+                else bad.lease_until
+            )
+        waits.append(lease - clock.now)
+        # Not retried before its back-off has passed...
+        assert services.work_once(sessions, resolvers, clock) is None
+        clock.now = lease + dt.timedelta(seconds=1)
+        if attempt < MAX_UNIT_ATTEMPTS:
+            # ...and retried once it has.
+            again = services.work_once(sessions, resolvers, clock)
+            assert again is not None and again.unit.vehicle_id == "BAD"
+    # The back-off doubles from one failure to the next.
+    assert waits == [UNIT_RETRY_BACKOFF * 2**k for k in range(MAX_UNIT_ATTEMPTS)]
+
+    # Parked: no worker takes it, however long one waits; it is reported.
+    clock.now += dt.timedelta(days=1)
+    assert services.work_until_idle(sessions, resolvers, clock) == []
+    with sessions() as session:
+        troubled = repository.troubled_units(session)
+        assert [(u.vehicle_id, u.parked, u.attempts) for u in troubled] == [
+            ("BAD", True, MAX_UNIT_ATTEMPTS)
+        ]
+        counts = repository.operations_counts(session)
+        assert (counts.parked_units, counts.failing_units) == (1, 0)
+
+
+def test_operator_reconcile_gives_a_parked_unit_a_fresh_start(engine, poisoned, monkeypatch):
+    sessions = make_sessionmaker(engine)
+    resolvers = services.ResolverCache()
+    clock = Clock(START)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "BAD")}, START)
+        session.execute(
+            models.WorkUnit.__table__.update().values(attempts=MAX_UNIT_ATTEMPTS, parked=True)
+        )
+    assert services.work_until_idle(sessions, resolvers, clock) == []
+    # The cause is mended (a fixed release); the operator reconciles the day.
+    monkeypatch.setattr(
+        services,
+        "reconcile_vehicle_day",
+        lambda *a, **k: services.VehicleDayResult(0, 0, 0),
+    )
+    services.reconcile_day(sessions, DAY, resolvers, clock)
+    with sessions() as session:
+        bad = unit(session, "BAD")
+        assert (bad.parked, bad.attempts, bad.dirty) == (False, 0, False)
+
+
+def test_a_lost_database_connection_is_not_the_units_fault(engine, monkeypatch):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "V1")}, START)
+
+    def lost(*_a, **_k):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(services, "reconcile_vehicle_day", lost)
+    with pytest.raises(OperationalError):
+        services.work_once(sessions, services.ResolverCache(), Clock(START))
+    with sessions() as session:
+        assert unit(session, "V1").attempts == 0
+
+
+async def test_operators_see_failing_units_in_the_api_the_page_and_the_metrics(
+    client, app, engine, operators, poisoned
+):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "BAD")}, START)
+    services.work_until_idle(sessions, services.ResolverCache(), Clock(START))
+    auth = {"Authorization": f"Bearer {operators['viewer']}"}
+    report = (await client.get("/v1/operations", headers=auth)).json()
+    assert [(u["vehicle_id"], u["attempts"], u["parked"]) for u in report["units"]] == [
+        ("BAD", 1, False)
+    ]
+    assert "OverflowError" in report["units"][0]["last_error"]
+    metrics = (await client.get("/metrics")).text
+    assert "bibo_work_units_failing 1.0" in metrics
+    assert "bibo_work_units_parked 0.0" in metrics

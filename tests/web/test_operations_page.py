@@ -1,0 +1,40 @@
+"""The operations page shows failing and parked work units and late data for final days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from backend import repository
+from backend.db import make_sessionmaker, transaction
+from backend.models import WorkUnit
+from tests.web.conftest import login
+
+DAY = dt.date(2026, 11, 23)
+NOW = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+
+
+async def test_operations_page_lists_parked_units_and_late_data(client, engine, clock):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "RLG-9")}, NOW)
+        session.execute(
+            WorkUnit.__table__.update().values(
+                attempts=5, parked=True, last_error="OverflowError: <b>bad</b>", failed_at=NOW
+            )
+        )
+        repository.add_late_data(session, 17, "RLG-8", [dt.date(2026, 11, 2)], NOW)
+    await login(client, engine, "viewer")
+    page = await client.get("/ops/operations")
+    assert page.status_code == 200
+    html = page.text
+    assert "23.11.2026" in html and "RLG-9" in html and "parked" in html
+    assert "OverflowError: &lt;b&gt;bad&lt;/b&gt;" in html  # escaped, never markup
+    assert "02.11.2026" in html and "RLG-8" in html
+    assert 'href="/ops/operations"' in html  # in the navigation
+
+
+async def test_operations_page_says_when_all_is_well(client, engine, clock):
+    await login(client, engine, "viewer")
+    html = (await client.get("/ops/operations")).text
+    assert "No unit is failing." in html
+    assert "No late data." in html

@@ -49,7 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "operator_sessions",
         sa.Column("session_sha256", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("operator_id", sa.BigInteger(), nullable=False),
+        sa.Column("operator_id", _BIG_ID, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

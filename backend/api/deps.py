@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -14,6 +14,7 @@ from pydantic import BeforeValidator
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import models, repository
+from backend.api import policy
 from backend.security import token_hash
 
 _bearer = HTTPBearer(auto_error=False)
@@ -42,12 +43,22 @@ def _unauthorized(what: str) -> HTTPException:
     )
 
 
-def current_operator(session: SessionDep, credentials: Credentials) -> models.Operator:
+def current_operator(
+    request: Request, session: SessionDep, credentials: Credentials
+) -> models.Operator:
+    """The operator of the bearer token, if the route's role in ``backend/api/policy.py``
+    allows them: 401 without a valid token, 403 for a lower role."""
     if credentials is None:
         raise _unauthorized("an operator")
     operator = repository.operator_by_token(session, token_hash(credentials.credentials))
     if operator is None:
         raise _unauthorized("a valid operator")
+    needed = policy.required_role(request)
+    if not policy.allows(operator.role, needed):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"needs the {needed!r} role; operator {operator.name!r} is {operator.role!r}",
+        )
     return operator
 
 
@@ -61,26 +72,8 @@ def current_passenger(session: SessionDep, credentials: Credentials) -> models.P
 
 
 CurrentOperator = Annotated[models.Operator, Depends(current_operator)]
+"""An operator allowed on this route; the role each route needs is in ``policy.py``."""
 CurrentPassenger = Annotated[models.Passenger, Depends(current_passenger)]
-
-
-def _require_role(minimum: str) -> Callable[[models.Operator], models.Operator]:
-    rank = models.OPERATOR_ROLES.index(minimum)
-
-    def check(operator: CurrentOperator) -> models.Operator:
-        if models.OPERATOR_ROLES.index(operator.role) < rank:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"needs the {minimum!r} role; operator {operator.name!r} is "
-                f"{operator.role!r}",
-            )
-        return operator
-
-    return check
-
-
-AgentOperator = Annotated[models.Operator, Depends(_require_role("agent"))]
-AdminOperator = Annotated[models.Operator, Depends(_require_role("admin"))]
 
 
 def own_passenger(passenger_id: str, me: CurrentPassenger) -> models.Passenger:

@@ -1,7 +1,8 @@
 """The operator's API: review trips (with their RSSI trace), disputes, corrections, billing.
 
 Roles: a viewer reads; an agent also resolves disputes and corrects trips; an admin also
-closes months. The operator web pages (``backend/web``) use the same services.
+closes months (the table is ``backend/api/policy.py``, which ``CurrentOperator`` applies). The
+operator web pages (``backend/web``) use the same services.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from pydantic import BaseModel, Field
 from backend import billing, models, repository, reviews
 from backend.api.deps import (
     MONTH_PATTERN,
-    AdminOperator,
-    AgentOperator,
     CurrentOperator,
     ServiceDay,
     SessionDep,
@@ -143,7 +142,7 @@ def resolve_dispute(
     body: ResolveIn,
     request: Request,
     session: SessionDep,
-    operator: AgentOperator,
+    operator: CurrentOperator,
 ) -> DisputeRow:
     if session.get(models.Dispute, dispute_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"dispute {dispute_id} not found")
@@ -170,7 +169,7 @@ def correct(
     body: CorrectionIn,
     request: Request,
     session: SessionDep,
-    operator: AgentOperator,
+    operator: CurrentOperator,
 ) -> RebilledOut:
     if session.get(models.Trip, trip_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
@@ -241,7 +240,7 @@ def trips_csv(
 def close_month(
     request: Request,
     session: SessionDep,
-    _operator: AdminOperator,
+    _operator: CurrentOperator,
     month: Annotated[str, Query(pattern=MONTH_PATTERN)],
 ) -> list[RebilledOut]:
     try:

@@ -1,18 +1,20 @@
-"""Operator login for the web pages: signed session cookies, a per-session CSRF token on
-every POST, roles, and the login throttle.
+"""Operator login for the web pages: server-side sessions, a per-session CSRF token on every
+POST, the route roles of ``backend/api/policy.py``, and the login throttle.
 
-The session cookie (Starlette ``SessionMiddleware``, signed with ``BIBO_SECRET_KEY``) holds
-the operator id, a fingerprint of the password hash (changing the password ends every
-session) and the CSRF token. The operator is loaded from the database on each request, so a
-changed role applies at once.
+The session cookie (Starlette ``SessionMiddleware``, signed with ``BIBO_SECRET_KEY``) holds a
+random session id and the CSRF token; the database keeps only the id's SHA-256
+(``OperatorSession``), so logging out ends every copy of the cookie at once. The session and
+its operator are loaded from the database on each request, so a changed role applies at once
+and a deleted operator (its sessions go with it) is logged out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Annotated
 
@@ -20,13 +22,24 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from backend import models, repository
+from backend.api import policy
 from backend.api.deps import SessionDep
 from backend.security import check_password, hash_password
 from backend.web import queries
-from backend.web.const import CSRF_TOKEN_BYTES, LOGIN_MAX_FAILURES, LOGIN_WINDOW
+from backend.web.const import (
+    CSRF_TOKEN_BYTES,
+    LOGIN_BACKOFF_BASE,
+    LOGIN_BACKOFF_CAP,
+    LOGIN_FAILURE_MEMORY,
+    LOGIN_FREE_FAILURES,
+    LOGIN_FREE_FAILURES_PER_ADDRESS,
+    SESSION_ID_BYTES,
+    SESSION_MAX_AGE_S,
+)
 
 CSRF_FIELD = "csrf_token"
-_OPERATOR, _PASSWORD, _CSRF = "operator_id", "pw", "csrf"
+_SESSION, _CSRF = "sid", "csrf"
+_UNKNOWN_ADDRESS = "unknown"
 
 
 class PageError(Exception):
@@ -92,13 +105,10 @@ CsrfChecked = Depends(check_csrf)
 # --- login and the throttle -----------------------------------------------------------------
 
 
-def _password_fingerprint(password_hash: str | None) -> str:
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
-
-
 @cache
-def _dummy_hash() -> str:
-    """Checked when the name is unknown, so the answer takes as long as for a known name."""
+def dummy_password_hash() -> str:
+    """Checked when the name has no password (unknown, or an API-token-only operator), so
+    every attempt costs one password check and takes as long, whether the name exists or not."""
     return hash_password(secrets.token_urlsafe(16))
 
 
@@ -106,23 +116,47 @@ def throttle_key(name: str) -> str:
     return name.strip().casefold()[:200]
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from, as the server saw it: never a header the client
+    chose (X-Forwarded-For); behind a proxy, uvicorn's ``--forwarded-allow-ips`` sets it."""
+    host = request.client.host if request.client is not None else None
+    return (host or _UNKNOWN_ADDRESS)[:64]
+
+
 def _aware(t: dt.datetime) -> dt.datetime:
     # SQLite hands timestamps back without their zone; they were written in UTC.
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
-def throttle_wait(failures: list[dt.datetime], now: dt.datetime) -> dt.timedelta | None:
-    """How long ``now``'s login attempt must wait, given the failures inside the window
-    (oldest first); None when it may go ahead."""
-    if len(failures) < LOGIN_MAX_FAILURES:
+def backoff_wait(
+    failures: Sequence[dt.datetime], free: int, now: dt.datetime
+) -> dt.timedelta | None:
+    """How long an attempt at ``now`` must still wait after these failures; None when it may
+    go ahead. The first ``free`` failures cost nothing; from then on the attempt after the
+    newest failure waits ``LOGIN_BACKOFF_BASE`` doubled for each failure beyond ``free``, at
+    most ``LOGIN_BACKOFF_CAP``."""
+    extra = len(failures) - free
+    if extra < 0:
         return None
-    frees_at = _aware(failures[-LOGIN_MAX_FAILURES]) + LOGIN_WINDOW
-    return max(frees_at - now, dt.timedelta(seconds=1))
+    # 2**32 times the base is far past any cap and far from timedelta's overflow.
+    wait = min(LOGIN_BACKOFF_BASE * 2 ** min(extra, 32), LOGIN_BACKOFF_CAP)
+    left = max(_aware(t) for t in failures) + wait - now
+    return left if left > dt.timedelta(0) else None
+
+
+class ThrottleScope(enum.Enum):
+    """Which count made a login attempt wait."""
+
+    NAME = "name"
+    """Failures for this operator name from this address."""
+    ADDRESS = "address"
+    """Failures from this address, whatever the names."""
 
 
 class LoginThrottledError(Exception):
-    def __init__(self, wait: dt.timedelta) -> None:
-        super().__init__(f"retry in {wait}")
+    def __init__(self, scope: ThrottleScope, wait: dt.timedelta) -> None:
+        super().__init__(f"{scope.value}: retry in {wait}")
+        self.scope = scope
         self.wait = wait
 
 
@@ -130,35 +164,98 @@ class LoginFailedError(Exception):
     pass
 
 
-def attempt_login(session: Session, name: str, password: str, now: dt.datetime) -> models.Operator:
-    """The operator with this name and password; raises ``LoginThrottledError`` after
-    ``LOGIN_MAX_FAILURES`` failures in ``LOGIN_WINDOW`` (without checking the password) and
-    ``LoginFailedError`` otherwise. Failures are recorded in the caller's transaction."""
+def login_wait(
+    session: Session, key: str, address: str, now: dt.datetime
+) -> LoginThrottledError | None:
+    """Why and how long an attempt for name ``key`` from ``address`` must wait (the longer of
+    the two counts), or None."""
+    since = now - LOGIN_FAILURE_MEMORY
+    waits = [
+        (scope, wait)
+        for scope, wait in (
+            (
+                ThrottleScope.NAME,
+                backoff_wait(
+                    queries.failed_logins_since(session, since, address=address, name=key),
+                    LOGIN_FREE_FAILURES,
+                    now,
+                ),
+            ),
+            (
+                ThrottleScope.ADDRESS,
+                backoff_wait(
+                    queries.failed_logins_since(session, since, address=address),
+                    LOGIN_FREE_FAILURES_PER_ADDRESS,
+                    now,
+                ),
+            ),
+        )
+        if wait is not None
+    ]
+    if not waits:
+        return None
+    scope, wait = max(waits, key=lambda w: w[1])
+    return LoginThrottledError(scope, wait)
+
+
+def attempt_login(
+    session: Session, name: str, password: str, address: str, now: dt.datetime
+) -> models.Operator:
+    """The operator with this name and password.
+
+    Raises ``LoginThrottledError`` while this (name, address) or this address must wait (see
+    ``backoff_wait``; the password is not checked then) and ``LoginFailedError`` otherwise.
+    Every attempt that is not throttled checks exactly one password hash, whether the name
+    exists or not. Failures are recorded in the caller's transaction; a success forgets the
+    failures of its name from its address.
+    """
     key = throttle_key(name)
-    since = now - LOGIN_WINDOW
-    wait = throttle_wait(queries.failed_logins_since(session, key, since), now)
-    if wait is not None:
-        raise LoginThrottledError(wait)
+    throttled = login_wait(session, key, address, now)
+    if throttled is not None:
+        raise throttled
     operator = repository.operator_by_name(session, name.strip())
-    stored = operator.password_hash if operator is not None else _dummy_hash()
-    if operator is None or not check_password(password, stored):
-        queries.prune_failed_logins(session, since)
-        queries.add_failed_login(session, key, now)
+    stored = operator.password_hash if operator is not None else None
+    # Exactly one check on every path: no short-circuit past it for an unknown name.
+    matches = check_password(password, stored or dummy_password_hash())
+    if operator is None or stored is None or not matches:
+        queries.prune_failed_logins(session, now - LOGIN_FAILURE_MEMORY)
+        queries.add_failed_login(session, key, address, now)
         raise LoginFailedError
-    queries.forget_failed_logins(session, key)
+    queries.forget_failed_logins(session, key, address)
     return operator
 
 
-def start_session(request: Request, operator: models.Operator) -> None:
-    """A fresh session (new CSRF token) for a logged-in operator: no session fixation."""
-    request.session.clear()
-    request.session[_OPERATOR] = operator.operator_id
-    request.session[_PASSWORD] = _password_fingerprint(operator.password_hash)
+def _session_digest(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode()).digest()
+
+
+def start_session(
+    request: Request, session: Session, operator: models.Operator, now: dt.datetime
+) -> None:
+    """A fresh session (new id, new CSRF token) for a logged-in operator: no session
+    fixation. Expired sessions of anyone are deleted on the way."""
+    end_session(request, session)
+    queries.prune_operator_sessions(session, now)
+    session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
+    expires_at = now + dt.timedelta(seconds=SESSION_MAX_AGE_S)
+    queries.add_operator_session(
+        session, _session_digest(session_id), operator.operator_id, now, expires_at
+    )
+    request.session[_SESSION] = session_id
     csrf_token(request)
 
 
-def end_session(request: Request) -> None:
+def end_session(request: Request, session: Session) -> None:
+    """Log out: the server forgets the session, so no copy of the cookie works any more."""
+    session_id = request.session.get(_SESSION)
+    if isinstance(session_id, str):
+        queries.end_operator_session(session, _session_digest(session_id))
     request.session.clear()
+
+
+def has_session(request: Request) -> bool:
+    """Whether the cookie names a session (valid or not: for links, never for access)."""
+    return isinstance(request.session.get(_SESSION), str)
 
 
 # --- the current operator and roles ---------------------------------------------------------
@@ -169,40 +266,42 @@ def _next_path(request: Request) -> str:
     return request.url.path + query if request.method == "GET" else "/ops/"
 
 
+def signed_in_operator(request: Request, session: Session) -> models.Operator | None:
+    """The operator of the cookie's session, if the session exists on the server and has not
+    expired (a session that does not is dropped from the cookie)."""
+    session_id = request.session.get(_SESSION)
+    if not isinstance(session_id, str):
+        return None
+    operator = queries.session_operator(session, _session_digest(session_id), now(request))
+    if operator is None:
+        request.session.pop(_SESSION, None)
+    return operator
+
+
 def web_operator(request: Request, session: SessionDep) -> models.Operator:
-    operator_id = request.session.get(_OPERATOR)
-    operator = session.get(models.Operator, operator_id) if isinstance(operator_id, int) else None
-    if operator is None or request.session.get(_PASSWORD) != _password_fingerprint(
-        operator.password_hash
-    ):
-        request.session.pop(_OPERATOR, None)
+    """The logged-in operator, if the route's role in ``backend/api/policy.py`` allows them:
+    a redirect to the login page without a session, the error page (403) for a lower role."""
+    operator = signed_in_operator(request, session)
+    if operator is None:
         raise LoginRequiredError(_next_path(request))
+    needed = policy.required_role(request)
+    if not policy.allows(operator.role, needed):
+        raise PageError(
+            403,
+            "Not allowed",
+            f"This needs the {needed!r} role; you ({operator.name}) are {operator.role!r}. "
+            "Ask an administrator if you need it.",
+        )
     return operator
 
 
 WebOperator = Annotated[models.Operator, Depends(web_operator)]
+"""An operator allowed on this page; the role each page needs is in ``policy.py``."""
 
 
 def can(operator: models.Operator, role: str) -> bool:
-    return models.OPERATOR_ROLES.index(operator.role) >= models.OPERATOR_ROLES.index(role)
-
-
-def _require(role: str) -> Callable[[models.Operator], models.Operator]:
-    def check(operator: WebOperator) -> models.Operator:
-        if not can(operator, role):
-            raise PageError(
-                403,
-                "Not allowed",
-                f"This needs the {role!r} role; you ({operator.name}) are {operator.role!r}. "
-                "Ask an administrator if you need it.",
-            )
-        return operator
-
-    return check
-
-
-WebAgent = Annotated[models.Operator, Depends(_require("agent"))]
-WebAdmin = Annotated[models.Operator, Depends(_require("admin"))]
+    """For the templates: whether to offer a form that needs ``role``."""
+    return policy.allows(operator.role, role)
 
 
 def safe_next(path: str | None) -> str:

@@ -3,15 +3,36 @@
 import datetime as dt
 from typing import Final
 
-LOGIN_MAX_FAILURES: Final = 5
-"""Failed logins allowed per operator name in ``LOGIN_WINDOW``; the next attempt is refused
-(429). Five covers honest typos; with 10+ character passwords, 20 guesses an hour get nowhere."""
+LOGIN_FREE_FAILURES: Final = 5
+"""Failed logins for one operator name from one client address before every further attempt
+from there must wait (``LOGIN_BACKOFF_BASE``, doubling). Five covers honest typos; counting
+per address means an attacker's failures never slow the owner down elsewhere."""
 
-LOGIN_WINDOW: Final = dt.timedelta(minutes=15)
-"""How long a failed login counts against its name (OWASP's usual lock-out period)."""
+LOGIN_FREE_FAILURES_PER_ADDRESS: Final = 20
+"""Failed logins from one client address, whatever the names, before every further attempt
+from it must wait: colleagues behind one office NAT do not throttle each other, and trying
+many names from one address soon slows down."""
+
+LOGIN_BACKOFF_BASE: Final = dt.timedelta(seconds=30)
+"""The wait after the last free failure; each further failure doubles it (30 s, 1, 2, 4,
+8 min). Half a minute lets a person who mistyped try again soon."""
+
+LOGIN_BACKOFF_CAP: Final = dt.timedelta(minutes=15)
+"""The longest wait between two attempts (the old fixed lock-out): a few guesses an hour at
+most, and no attacker can keep anyone waiting longer than this."""
+
+LOGIN_FAILURE_MEMORY: Final = dt.timedelta(hours=1)
+"""How long a failed login counts (older ones are deleted). Well above ``LOGIN_BACKOFF_CAP``,
+so the back-off can reach it: guessing steadily from one address gets about nine tries an
+hour per name, about 24 across all names; a quiet hour forgives everything."""
 
 SESSION_MAX_AGE_S: Final = 8 * 3600
-"""An operator session lasts one working shift; after that, log in again."""
+"""An operator session lasts one working shift (from login); after that, log in again. The
+server-side session row and the cookie expire together."""
+
+SESSION_ID_BYTES: Final = 32
+"""Random bytes of a web session id (256 bit): the cookie carries it, the database only its
+SHA-256."""
 
 SESSION_COOKIE: Final = "bibo_ops"
 """Named apart from anything else on the host; scoped to ``/ops``."""
@@ -40,3 +61,6 @@ TRACE_HEIGHT_PX: Final = 380
 
 TRACE_RSSI_RANGE_DBM: Final = (-100, -30)
 """Default RSSI axis: BLE phones are heard between about -100 (edge) and -30 dBm (touching)."""
+
+LATE_DATA_ROWS: Final = 200
+"""Rows of late data (per service day and vehicle) on the operations page, newest first."""

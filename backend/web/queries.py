@@ -1,5 +1,6 @@
 """SQL the operator pages need beyond ``backend.repository``: dashboard aggregates, trip
-lists across days, a journey's stops and the login throttle's failed attempts.
+lists across days, a journey's stops, the login throttle's failed attempts and the web
+sessions.
 
 Like the repository, functions take a session and never commit.
 """
@@ -129,31 +130,67 @@ def passenger_ledger_by_month(session: Session, passenger_id: str) -> list[tuple
 # --- login throttle -------------------------------------------------------------------------
 
 
-def failed_logins_since(session: Session, name: str, since: dt.datetime) -> list[dt.datetime]:
-    """Times of the failed logins for ``name`` after ``since``, oldest first."""
+def failed_logins_since(
+    session: Session, since: dt.datetime, *, address: str, name: str | None = None
+) -> list[dt.datetime]:
+    """Times of the failed logins from ``address`` (for ``name`` only, if given) after
+    ``since``, oldest first. Attempts stored before 0005 have no address and never count."""
     a = models.LoginAttempt
-    return list(
-        session.scalars(
-            select(a.attempted_at)
-            .where(a.name == name, a.attempted_at > since)
-            .order_by(a.attempted_at)
-        )
-    )
+    stmt = select(a.attempted_at).where(a.address == address, a.attempted_at > since)
+    if name is not None:
+        stmt = stmt.where(a.name == name)
+    return list(session.scalars(stmt.order_by(a.attempted_at)))
 
 
-def add_failed_login(session: Session, name: str, now: dt.datetime) -> None:
-    session.add(models.LoginAttempt(name=name, attempted_at=now))
+def add_failed_login(session: Session, name: str, address: str, now: dt.datetime) -> None:
+    session.add(models.LoginAttempt(name=name, address=address, attempted_at=now))
     session.flush()
 
 
-def forget_failed_logins(session: Session, name: str) -> None:
-    """A successful login wipes its name's failures."""
+def forget_failed_logins(session: Session, name: str, address: str) -> None:
+    """A successful login wipes the failures for its name from its address (not those from
+    elsewhere, nor the address's failures for other names)."""
     a = models.LoginAttempt
-    session.execute(delete(a).where(a.name == name))
+    session.execute(delete(a).where(a.name == name, a.address == address))
 
 
 def prune_failed_logins(session: Session, before: dt.datetime) -> None:
-    """Failures older than the window count no more: the table holds one window's worth,
+    """Failures older than the memory count no more: the table holds one memory's worth,
     however many names are tried."""
     a = models.LoginAttempt
     session.execute(delete(a).where(a.attempted_at <= before))
+
+
+# --- server-side web sessions ---------------------------------------------------------------
+
+
+def add_operator_session(
+    session: Session, digest: bytes, operator_id: int, now: dt.datetime, expires_at: dt.datetime
+) -> None:
+    session.add(
+        models.OperatorSession(
+            session_sha256=digest, operator_id=operator_id, created_at=now, expires_at=expires_at
+        )
+    )
+    session.flush()
+
+
+def session_operator(session: Session, digest: bytes, now: dt.datetime) -> models.Operator | None:
+    """The operator of the unexpired web session with this id hash, if both still exist."""
+    o, s = models.Operator, models.OperatorSession
+    return session.scalar(
+        select(o)
+        .join(s, s.operator_id == o.operator_id)
+        .where(s.session_sha256 == digest, s.expires_at > now)
+    )
+
+
+def end_operator_session(session: Session, digest: bytes) -> None:
+    s = models.OperatorSession
+    session.execute(delete(s).where(s.session_sha256 == digest))
+
+
+def prune_operator_sessions(session: Session, now: dt.datetime) -> None:
+    """Expired sessions are of no use to anyone: the table holds only live ones."""
+    s = models.OperatorSession
+    session.execute(delete(s).where(s.expires_at <= now))

@@ -38,20 +38,20 @@ from backend.web.auth import (
     CSRF_FIELD,
     CsrfChecked,
     LoginFailedError,
-    LoginRequiredError,
     LoginThrottledError,
     PageError,
-    WebAdmin,
-    WebAgent,
+    ThrottleScope,
     WebOperator,
     attempt_login,
     can,
+    client_address,
     csrf_token,
     end_session,
+    has_session,
     now,
     safe_next,
+    signed_in_operator,
     start_session,
-    web_operator,
 )
 from backend.web.const import (
     CONFIDENCE_BINS,
@@ -126,7 +126,6 @@ def render(
 
 
 def error_page(request: Request, exc: PageError) -> HTMLResponse:
-    operator_id = request.session.get("operator_id")
     return render(
         request,
         "error.html",
@@ -135,7 +134,7 @@ def error_page(request: Request, exc: PageError) -> HTMLResponse:
         exc.headers,
         title=exc.title,
         message=exc.message,
-        logged_in=operator_id is not None,
+        logged_in=has_session(request),
     )
 
 
@@ -149,6 +148,14 @@ def _redirect(path: str) -> RedirectResponse:
 
 def _today(request: Request) -> dt.date:
     return service_day_of(int(now(request).timestamp() * 1000))
+
+
+def _duration(seconds: int) -> str:
+    """``45 seconds``, ``2 minutes``: a wait in words, rounded up to whole minutes past one."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _rebill_text(rebilled: Rebilled | None) -> str:
@@ -182,9 +189,7 @@ def login_page(
     session: SessionDep,
     next_: Annotated[str, Query(alias="next")] = "/ops/",
 ) -> Response:
-    try:
-        web_operator(request, session)
-    except LoginRequiredError:
+    if signed_in_operator(request, session) is None:
         return render(request, "login.html", None, next=safe_next(next_))
     return _redirect(safe_next(next_))
 
@@ -197,24 +202,26 @@ def login(
     password: Annotated[str, Form(max_length=1000)] = "",
     next_: Annotated[str, Form(alias="next")] = "/ops/",
 ) -> Response:
+    address = client_address(request)
     try:
-        operator = attempt_login(session, name, password, now(request))
+        operator = attempt_login(session, name, password, address, now(request))
     except LoginThrottledError as exc:
-        minutes = math.ceil(exc.wait.total_seconds() / 60)
-        log.warning("web login throttled for %r", name)
+        seconds = max(1, math.ceil(exc.wait.total_seconds()))
+        log.warning("web login for %r from %s throttled (%s)", name, address, exc.scope.value)
+        whose = f"for {name!r} " if exc.scope is ThrottleScope.NAME else ""
         return render(
             request,
             "login.html",
             None,
             429,
-            {"Retry-After": str(math.ceil(exc.wait.total_seconds()))},
+            {"Retry-After": str(seconds)},
             next=safe_next(next_),
             name=name,
-            error=f"Too many failed logins for {name!r}. Try again in {minutes} "
-            f"minute{'s' if minutes != 1 else ''}, or ask an administrator.",
+            error=f"Too many failed logins {whose}from your address. Try again in "
+            f"{_duration(seconds)}, or ask an administrator.",
         )
     except LoginFailedError:
-        log.warning("failed web login for %r", name)
+        log.warning("failed web login for %r from %s", name, address)
         return render(
             request,
             "login.html",
@@ -224,14 +231,14 @@ def login(
             name=name,
             error="Wrong operator name or password.",
         )
-    start_session(request, operator)
+    start_session(request, session, operator, now(request))
     log.info("operator %s (%s) logged in", operator.operator_id, operator.role)
     return _redirect(safe_next(next_))
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
-    end_session(request)
+def logout(request: Request, session: SessionDep) -> Response:
+    end_session(request, session)
     return _redirect("/ops/login")
 
 
@@ -305,7 +312,7 @@ def dashboard(
 def close_month(
     request: Request,
     session: SessionDep,
-    operator: WebAdmin,
+    operator: WebOperator,
     month: Annotated[str, Form(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
 ) -> Response:
     try:
@@ -497,7 +504,7 @@ def correct(
     trip_id: str,
     request: Request,
     session: SessionDep,
-    operator: WebAgent,
+    operator: WebOperator,
     reason: Annotated[str, Form()] = "",
     board_stop_id: Annotated[str, Form()] = "",
     alight_stop_id: Annotated[str, Form()] = "",
@@ -569,7 +576,7 @@ def resolve(
     dispute_id: int,
     request: Request,
     session: SessionDep,
-    operator: WebAgent,
+    operator: WebOperator,
     action: Annotated[str, Form()] = "",
     note: Annotated[str, Form(max_length=1000)] = "",
     board_stop_id: Annotated[str, Form()] = "",

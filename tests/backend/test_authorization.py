@@ -160,3 +160,14 @@ async def test_trace_shows_the_devices_rssi_and_the_stops(client, riders, operat
     assert csv.status_code == 200
     assert csv.text.splitlines()[0].startswith("trip_id,service_day")
     assert len(csv.text.splitlines()) == 3
+
+
+async def test_reconciling_a_day_needs_an_agent(client, operators):
+    url = "/v1/reconcile?service_day=2026-11-03"
+    viewer = {"Authorization": f"Bearer {operators['viewer']}"}
+    refused = await client.post(url, headers=viewer)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "needs the 'agent' role; operator 'viewer one' is 'viewer'"
+    for role in ("agent", "admin"):
+        r = await client.post(url, headers={"Authorization": f"Bearer {operators[role]}"})
+        assert r.status_code == 200, role

@@ -77,7 +77,8 @@ def test_failing_unit_backs_off_parks_and_never_blocks_the_others(engine, poison
         if attempt < MAX_UNIT_ATTEMPTS:
             # ...and retried once it has.
             again = services.work_once(sessions, resolvers, clock)
-            assert again is not None and again.unit.vehicle_id == "BAD"
+            assert again is not None
+            assert again.unit.vehicle_id == "BAD"
     # The back-off doubles from one failure to the next.
     assert waits == [UNIT_RETRY_BACKOFF * 2**k for k in range(MAX_UNIT_ATTEMPTS)]
 

@@ -6,20 +6,28 @@ import datetime as dt
 
 from backend.reviews import Trace
 from backend.web import charts
-from backend.web.auth import safe_next, throttle_key, throttle_wait
-from backend.web.const import LOGIN_MAX_FAILURES, LOGIN_WINDOW
+from backend.web.auth import backoff_wait, safe_next, throttle_key
+from backend.web.const import LOGIN_BACKOFF_BASE, LOGIN_BACKOFF_CAP
 
 NOW = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 
 
-def test_the_throttle_waits_until_the_oldest_counted_failure_expires():
-    failures = [NOW - dt.timedelta(minutes=m) for m in (14, 10, 6, 3, 1)]
-    assert len(failures) == LOGIN_MAX_FAILURES
-    assert throttle_wait(failures[1:], NOW) is None
-    assert throttle_wait(failures, NOW) == dt.timedelta(minutes=1)
+def test_the_back_off_doubles_past_the_free_failures_up_to_its_cap():
+    free = 3
+    assert backoff_wait([NOW] * (free - 1), free, NOW) is None
+    waits = [backoff_wait([NOW] * (free + extra), free, NOW) for extra in range(12)]
+    assert waits[:5] == [LOGIN_BACKOFF_BASE * 2**k for k in range(5)]
+    assert max(w for w in waits if w is not None) == LOGIN_BACKOFF_CAP
+    assert waits[-1] == LOGIN_BACKOFF_CAP
+    assert backoff_wait([NOW] * 10_000, free, NOW) == LOGIN_BACKOFF_CAP  # no overflow
+
+
+def test_the_back_off_counts_from_the_newest_failure():
+    failures = [NOW - dt.timedelta(seconds=s) for s in (3000, 1200, 10)]
+    assert backoff_wait(failures, 2, NOW) == LOGIN_BACKOFF_BASE * 2 - dt.timedelta(seconds=10)
     naive = [f.replace(tzinfo=None) for f in failures]  # as SQLite returns them
-    assert throttle_wait(naive, NOW) == dt.timedelta(minutes=1)
-    assert throttle_wait(failures, failures[0] + LOGIN_WINDOW) == dt.timedelta(seconds=1)
+    assert backoff_wait(naive, 2, NOW) == LOGIN_BACKOFF_BASE * 2 - dt.timedelta(seconds=10)
+    assert backoff_wait(failures, 2, failures[-1] + LOGIN_BACKOFF_BASE * 2) is None
 
 
 def test_throttle_names_ignore_case_and_spaces():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import logging
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -23,12 +24,14 @@ from backend.const import (
 from backend.timeutil import service_day_bounds, service_day_of
 from onboard import wire
 
+log = logging.getLogger(__name__)
+
 
 class IngestErrorReason(enum.Enum):
     MISSING_AUTH = "missing_auth"
-    UNKNOWN_VEHICLE = "unknown_vehicle"
     STALE_TIMESTAMP = "stale_timestamp"
     BAD_SIGNATURE = "bad_signature"
+    """Also an unknown vehicle: the same answer, so vehicle ids cannot be probed."""
     BODY_TOO_LARGE = "body_too_large"
     BAD_ENCODING = "bad_encoding"
     INVALID_BATCH = "invalid_batch"
@@ -38,7 +41,6 @@ class IngestErrorReason(enum.Enum):
 
 _STATUS = {
     IngestErrorReason.MISSING_AUTH: 401,
-    IngestErrorReason.UNKNOWN_VEHICLE: 401,
     IngestErrorReason.STALE_TIMESTAMP: 401,
     IngestErrorReason.BAD_SIGNATURE: 401,
     IngestErrorReason.BODY_TOO_LARGE: 413,
@@ -47,6 +49,12 @@ _STATUS = {
     IngestErrorReason.IDENTITY_CONFLICT: 422,
     IngestErrorReason.RATE_LIMITED: 429,
 }
+
+_SHOWN_CHARS = 40
+"""A refused value is shown in the answer up to this many characters."""
+
+_NO_SECRET = bytes(32)
+"""Checked against for an unknown vehicle, so its refusal costs what a known one's does."""
 
 
 class IngestError(Exception):
@@ -98,32 +106,46 @@ def authenticate(
     now_ms: int,
     secrets: VehicleSecrets,
 ) -> None:
-    """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness."""
+    """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness.
+
+    Whether the vehicle exists is asked last, and an unknown vehicle gets the answer of a
+    wrong signature: a stranger learns nothing about which vehicle ids exist.
+    """
     if not timestamp or not signature:
         raise IngestError(
             IngestErrorReason.MISSING_AUTH,
             f"headers {wire.TIMESTAMP_HEADER} and {wire.SIGNATURE_HEADER} are required",
         )
-    secret = secrets.get(session, vehicle_id)
-    if secret is None:
-        raise IngestError(IngestErrorReason.UNKNOWN_VEHICLE, f"unknown vehicle {vehicle_id!r}")
-    if not timestamp.isdigit() or abs(int(timestamp) - now_ms) > wire.MAX_CLOCK_SKEW_MS:
+    sent_ms = wire.parse_timestamp_header(timestamp)
+    if sent_ms is None or abs(sent_ms - now_ms) > wire.MAX_CLOCK_SKEW_MS:
         raise IngestError(
             IngestErrorReason.STALE_TIMESTAMP,
-            f"{wire.TIMESTAMP_HEADER} must be unix ms within "
-            f"{wire.MAX_CLOCK_SKEW_MS // 1000} s of the server clock ({now_ms}), got {timestamp!r}",
+            f"{wire.TIMESTAMP_HEADER} must be unix ms in ASCII digits within "
+            f"{wire.MAX_CLOCK_SKEW_MS // 1000} s of the server clock ({now_ms}), "
+            f"got {timestamp[:_SHOWN_CHARS]!r}",
         )
+    secret = secrets.get(session, vehicle_id)
+    if secret is None:
+        log.info("upload for unknown vehicle %r refused", vehicle_id)
+        # The same work as for a known vehicle's wrong signature, then the same answer.
+        wire.signature_valid(_NO_SECRET, timestamp, raw_body, signature)
+        raise _bad_signature()
     if not wire.signature_valid(secret, timestamp, raw_body, signature) and (
         (fresh := secrets.get(session, vehicle_id, fresh=True)) is None
         or not wire.signature_valid(fresh, timestamp, raw_body, signature)
     ):
-        raise IngestError(
-            IngestErrorReason.BAD_SIGNATURE, f"{wire.SIGNATURE_HEADER} does not match the body"
-        )
+        raise _bad_signature()
+
+
+def _bad_signature() -> IngestError:
+    return IngestError(
+        IngestErrorReason.BAD_SIGNATURE, f"{wire.SIGNATURE_HEADER} does not match the body"
+    )
 
 
 def decode_body(raw_body: bytes, content_encoding: str | None) -> bytes:
     encoding = (content_encoding or "identity").strip().lower()
+    complete = True
     if encoding == "identity":
         body = raw_body
     elif encoding == "gzip":
@@ -132,15 +154,20 @@ def decode_body(raw_body: bytes, content_encoding: str | None) -> bytes:
             body = decompressor.decompress(raw_body, MAX_BODY_BYTES + 1)
         except zlib.error as exc:
             raise IngestError(IngestErrorReason.BAD_ENCODING, f"body is not gzip: {exc}") from None
+        complete = decompressor.eof
     else:
+        shown = (content_encoding or "")[:_SHOWN_CHARS]
         raise IngestError(
             IngestErrorReason.BAD_ENCODING,
-            f"Content-Encoding must be gzip or absent, got {content_encoding!r}",
+            f"Content-Encoding must be gzip or absent, got {shown!r}",
         )
     if len(body) > MAX_BODY_BYTES:
         raise IngestError(
             IngestErrorReason.BODY_TOO_LARGE, f"body exceeds {MAX_BODY_BYTES} bytes uncompressed"
         )
+    if not complete:
+        # Cut short, or without its checksum: the body may be a prefix of what was sent.
+        raise IngestError(IngestErrorReason.BAD_ENCODING, "body is not gzip: the stream ends early")
     return body
 
 
@@ -149,8 +176,8 @@ def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
         batch = wire.Batch.model_validate_json(body)
     except ValidationError as exc:
         detail = [
-            {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            {"loc": _loc(err), "msg": err["msg"] + _got(err), "type": err["type"]}
+            for err in exc.errors(include_url=False, include_context=False)
         ]
         raise IngestError(IngestErrorReason.INVALID_BATCH, detail) from None
     for name, count, limit in (
@@ -183,6 +210,24 @@ def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
     return batch
 
 
+def _loc(err: Any) -> list[str | int]:
+    loc: list[str | int] = ["body", *err["loc"]]
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append("type")  # an event's ``type`` chooses its model: name it
+    return loc
+
+
+def _got(err: Any) -> str:
+    """``, got <value>`` for a refused scalar (cut short); nothing for objects and arrays."""
+    value = err.get("input")
+    if err["type"] == "missing" or isinstance(value, dict | list | bytes):
+        return ""
+    shown = repr(value)
+    if len(shown) > _SHOWN_CHARS:
+        shown = shown[:_SHOWN_CHARS] + "..."
+    return f", got {shown}"
+
+
 def _service_days(times: list[int]) -> dt.date | list[dt.date]:
     """The service day of every time: one day when all fall in it (nearly every batch)."""
     if not times:
@@ -205,6 +250,24 @@ def fingerprint(batch: wire.Batch) -> bytes:
     return hashlib.sha256(batch.model_dump_json(exclude={"sent_at"}).encode()).digest()
 
 
+def stored_before(session: Session, batch: wire.Batch, digest: bytes) -> bool:
+    """Whether this batch is stored already; the same identity with another body is refused."""
+    stored = repository.batch_fingerprint(session, batch.vehicle_id, batch.boot_id, batch.seq)
+    if stored is not None and stored != digest:
+        raise IngestError(
+            IngestErrorReason.IDENTITY_CONFLICT,
+            [
+                {
+                    "loc": ["body", "seq"],
+                    "msg": f"batch (vehicle_id={batch.vehicle_id!r}, boot_id="
+                    f"{batch.boot_id!r}, seq={batch.seq}) was stored before with another body",
+                    "type": "identity_conflict",
+                }
+            ],
+        )
+    return stored is not None
+
+
 def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.BatchAccepted:
     """Store a batch once; a resend answers ``duplicate``, a different body is refused."""
     digest = fingerprint(batch)
@@ -224,19 +287,7 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
         },
     )
     if batch_id is None:
-        stored = repository.batch_fingerprint(session, batch.vehicle_id, batch.boot_id, batch.seq)
-        if stored != digest:
-            raise IngestError(
-                IngestErrorReason.IDENTITY_CONFLICT,
-                [
-                    {
-                        "loc": ["body", "seq"],
-                        "msg": f"batch (vehicle_id={batch.vehicle_id!r}, boot_id="
-                        f"{batch.boot_id!r}, seq={batch.seq}) was stored before with another body",
-                        "type": "identity_conflict",
-                    }
-                ],
-            )
+        stored_before(session, batch, digest)  # refuses another body under this identity
         return wire.BatchAccepted(inserted=0, duplicate=True)
 
     days: set[dt.date] = set()
@@ -275,9 +326,15 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
     # the vehicle's data is complete up to one window before it (a heartbeat says only that).
     sealed_until = batch.sent_at - batch.window_ms
     if days:
+        # Data for a day past retention is kept and reported, never reconciled: that day's
+        # trips and bills are final (DESIGN §7).
+        final = repository.purged_before(session)
+        late = sorted(day for day in days if final is not None and day < final)
+        if late:
+            repository.add_late_data(session, batch_id, batch.vehicle_id, late, now)
         # Only the vehicle's unit: its reconciliation marks the day's conflict unit in turn,
         # and rebuilds the journeys from the batch's earliest data on.
-        units = {(day, batch.vehicle_id) for day in days}
+        units = {(day, batch.vehicle_id) for day in days if day not in late}
         since = min([e.t for e in batch.events] + ([min(s.t)] if s.t else []))
         repository.mark_dirty(session, units, now, sealed_until, since)
     else:
@@ -287,6 +344,15 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
     return wire.BatchAccepted(inserted=len(events) + len(s), duplicate=False)
 
 
+class Allowance(Protocol):
+    """A rate limit asked before a request's cost is known and charged after
+    (``backend.limits.RateLimiter``)."""
+
+    def wait_time(self, key: str) -> float: ...
+
+    def take(self, key: str) -> None: ...
+
+
 def ingest(
     session: Session,
     vehicle_id: str,
@@ -294,13 +360,14 @@ def ingest(
     raw_body: bytes,
     now: dt.datetime,
     secrets: VehicleSecrets,
-    admit: Callable[[str], float] | None = None,
+    allowance: Allowance | None = None,
 ) -> wire.BatchAccepted:
     """The whole upload path for one request; the caller commits.
 
-    ``secrets`` caches vehicles' secrets across requests.
-    ``admit(vehicle_id)`` is the rate limit, asked once the vehicle is authenticated (so a
-    stranger cannot use up a vehicle's allowance): 0 to go ahead, else seconds to wait.
+    ``secrets`` caches vehicles' secrets across requests. ``allowance`` is the vehicle's rate
+    limit, asked once the vehicle is authenticated (so a stranger cannot use it up). Every
+    request costs one token except one answered as a duplicate: a replayed or resent batch
+    is answered even when the allowance is used up, and cannot use it up either.
     """
     now_ms = int(now.timestamp() * 1000)
     authenticate(
@@ -312,12 +379,23 @@ def ingest(
         now_ms,
         secrets,
     )
-    if admit is not None and (wait := admit(vehicle_id)) > 0:
+    wait = allowance.wait_time(vehicle_id) if allowance is not None else 0.0
+    if wait > 0:
+        batch = parse_batch(decode_body(raw_body, headers.get("content-encoding")), vehicle_id)
+        if stored_before(session, batch, fingerprint(batch)):
+            return wire.BatchAccepted(inserted=0, duplicate=True)
         raise IngestError(
             IngestErrorReason.RATE_LIMITED,
             f"vehicle {vehicle_id!r} uploads too often; retry in {wait:.1f} s",
             retry_after_s=wait,
         )
-    body = decode_body(raw_body, headers.get("content-encoding"))
-    batch = parse_batch(body, vehicle_id)
-    return store_batch(session, batch, now)
+    try:
+        batch = parse_batch(decode_body(raw_body, headers.get("content-encoding")), vehicle_id)
+        accepted = store_batch(session, batch, now)
+    except IngestError:
+        if allowance is not None:
+            allowance.take(vehicle_id)  # a refused batch costs as much as a new one
+        raise
+    if allowance is not None and not accepted.duplicate:
+        allowance.take(vehicle_id)
+    return accepted

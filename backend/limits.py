@@ -24,8 +24,10 @@ class _Bucket:
 class RateLimiter:
     """``rate`` requests per second sustained, bursts of up to ``burst``.
 
-    ``clock`` returns seconds (monotonic). ``allow(key)`` returns 0 when the request may
-    go ahead, else the seconds to wait (for a ``Retry-After`` header).
+    ``clock`` returns seconds (monotonic). ``allow(key)`` takes one token and returns 0 when
+    the request may go ahead, else the seconds to wait (for a ``Retry-After`` header). Where
+    only some requests cost (an upload answered as a duplicate does not), ``wait_time(key)``
+    asks without taking and ``take(key)`` charges the request once it turned out to cost.
     """
 
     def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
@@ -38,15 +40,33 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def allow(self, key: str) -> float:
-        now = self._clock()
         with self._lock:
-            bucket = self._buckets.pop(key, None) or _Bucket(self.burst, now)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-            bucket.updated = now
-            self._buckets[key] = bucket
-            while len(self._buckets) > RATE_LIMIT_KEYS:
-                self._buckets.popitem(last=False)  # forget the least recently seen key
+            bucket = self._refilled(key)
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
                 return 0.0
-            return (1 - bucket.tokens) / self.rate
+            return self._wait(bucket)
+
+    def wait_time(self, key: str) -> float:
+        """Seconds until ``key`` has a token (0: now), taking none."""
+        with self._lock:
+            return self._wait(self._refilled(key))
+
+    def take(self, key: str) -> None:
+        """Charge one token. Requests that passed ``wait_time`` together may all take one,
+        leaving the bucket below zero: later requests then wait for the whole debt."""
+        with self._lock:
+            self._refilled(key).tokens -= 1
+
+    def _refilled(self, key: str) -> _Bucket:
+        now = self._clock()
+        bucket = self._buckets.pop(key, None) or _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        self._buckets[key] = bucket
+        while len(self._buckets) > RATE_LIMIT_KEYS:
+            self._buckets.popitem(last=False)  # forget the least recently seen key
+        return bucket
+
+    def _wait(self, bucket: _Bucket) -> float:
+        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate

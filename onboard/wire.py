@@ -88,13 +88,64 @@ SIGNATURE_HEADER: Final = "X-Bibo-Signature"
 MAX_CLOCK_SKEW_MS: Final = 300_000
 """Requests whose signed timestamp is further than this from the backend clock are refused."""
 
-STOP_ID_PATTERN: Final = r"^de:\d{5}:[0-9A-Za-z_:]+$"
-TOKEN_HEX_PATTERN: Final = r"^[0-9a-f]{32}$"
+# Every bound below is what the backend's columns hold and the domain allows, so a batch
+# that validates can always be stored and reconciled (issue 11).
 
-EpochMs = Annotated[int, Field(strict=True, ge=0, description="UTC epoch milliseconds")]
-StopId = Annotated[str, StringConstraints(pattern=STOP_ID_PATTERN)]
+EARLIEST_EPOCH_MS: Final = 1_577_836_800_000
+"""2020-01-01T00:00:00Z: no bibo unit ran before; an earlier time is a unit whose clock was
+never set (1970 after a power loss without a real-time clock)."""
+
+LATEST_EPOCH_MS: Final = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: far beyond any unit's service life, well inside what the service-day
+arithmetic (zoneinfo, dates) and a bigint column hold."""
+
+MAX_BIGINT: Final = 2**63 - 1
+"""Largest value of a PostgreSQL ``bigint`` column (``seq``)."""
+
+MAX_SIGHTING_N: Final = 10_000
+"""Adverts of one phone counted in one window of at most 60 s: BLE advertises at most every
+20 ms (3,000 a minute); anything beyond is a broken counter, not a phone."""
+
+MAX_SPEED_MPS: Final = 70.0
+"""252 km/h: faster than any bus (or anything beside it on a road); beyond is a GNSS glitch."""
+
+IDENTIFIER_PATTERN: Final = r"^[\w.:-]+$"
+IDENTIFIER_MAX_CHARS: Final = 64
+"""Vehicle, unit, boot, line and journey ids: letters, digits and ``_.:-`` (no spaces, no
+control characters), as long as their ``String(64)`` columns."""
+
+STOP_ID_PATTERN: Final = r"^de:[0-9]{5}:[0-9A-Za-z_:]+$"
+STOP_ID_MAX_CHARS: Final = 64
+"""A DHID such as ``de:05974:1001``, as long as the ``String(64)`` stop columns."""
+
+TOKEN_HEX_PATTERN: Final = r"^[0-9a-f]{32}$"
+_TIMESTAMP_HEADER_FORMAT: Final = re.compile(r"[0-9]{1,15}")
+"""Unix ms in ASCII digits only (``str.isdigit`` also takes "²" and other scripts' digits)."""
+_SIGNATURE_FORMAT: Final = re.compile(r"[0-9a-fA-F]{64}")
+
+EpochMs = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=EARLIEST_EPOCH_MS,
+        le=LATEST_EPOCH_MS,
+        description="UTC epoch milliseconds, 2020-01-01 to 2100-01-01",
+    ),
+]
+StopId = Annotated[
+    str, StringConstraints(min_length=1, max_length=STOP_ID_MAX_CHARS, pattern=STOP_ID_PATTERN)
+]
 TokenHex = Annotated[str, StringConstraints(pattern=TOKEN_HEX_PATTERN)]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=IDENTIFIER_MAX_CHARS, pattern=IDENTIFIER_PATTERN),
+]
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
+SpeedMps = Annotated[
+    float,
+    Field(strict=True, ge=0, le=MAX_SPEED_MPS, allow_inf_nan=False, description="m/s"),
+]
 
 
 def sign(secret: bytes, timestamp_ms: int, raw_body: bytes) -> str:
@@ -103,9 +154,20 @@ def sign(secret: bytes, timestamp_ms: int, raw_body: bytes) -> str:
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
+def parse_timestamp_header(value: str) -> int | None:
+    """The ``X-Bibo-Timestamp`` value as unix ms; None unless it is 1-15 ASCII digits."""
+    return int(value) if _TIMESTAMP_HEADER_FORMAT.fullmatch(value) else None
+
+
 def signature_valid(secret: bytes, timestamp_header: str, raw_body: bytes, signature: str) -> bool:
-    """Constant-time check of a request signature (the timestamp exactly as sent)."""
-    if not re.fullmatch(r"\d{1,15}", timestamp_header):
+    """Constant-time check of a request signature (the timestamp exactly as sent).
+
+    Anything but ASCII digits in the timestamp and 64 hex digits in the signature is simply
+    invalid (``hmac.compare_digest`` raises on non-ASCII text).
+    """
+    if parse_timestamp_header(timestamp_header) is None or not _SIGNATURE_FORMAT.fullmatch(
+        signature
+    ):
         return False
     msg = timestamp_header.encode("ascii") + b"." + raw_body
     expected = hmac.new(secret, msg, hashlib.sha256).hexdigest()
@@ -120,9 +182,9 @@ class _Event(BaseModel):
 
 class PositionEvent(_Event):
     type: Literal["position"] = "position"
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    speed_mps: float | None = Field(default=None, ge=0)
+    lat: Latitude
+    lon: Longitude
+    speed_mps: SpeedMps | None = None
 
 
 class ArrivalEvent(_Event):
@@ -173,7 +235,9 @@ class Sightings(BaseModel):
     t: list[EpochMs] = Field(default_factory=list)
     token: list[TokenHex] = Field(default_factory=list)
     rssi: list[Annotated[int, Field(strict=True, ge=-127, le=20)]] = Field(default_factory=list)
-    n: list[Annotated[int, Field(strict=True, ge=1)]] = Field(default_factory=list)
+    n: list[Annotated[int, Field(strict=True, ge=1, le=MAX_SIGHTING_N)]] = Field(
+        default_factory=list
+    )
     tx: list[Annotated[int, Field(strict=True, ge=-128, le=127)] | None] = Field(
         default_factory=list
     )
@@ -198,8 +262,8 @@ class Batch(BaseModel):
     version: Literal[1]
     vehicle_id: Identifier
     unit_id: Identifier
-    boot_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    seq: Annotated[int, Field(strict=True, ge=0)]
+    boot_id: Identifier
+    seq: Annotated[int, Field(strict=True, ge=0, le=MAX_BIGINT)]
     sent_at: EpochMs
     window_ms: Annotated[int, Field(strict=True, gt=0, le=60_000)]
     events: list[Event] = Field(default_factory=list)

@@ -1,6 +1,10 @@
 """The BLE payload and token contract (DESIGN §2) against pinned vectors."""
 
+import datetime as dt
+import math
+
 import pytest
+from pydantic import ValidationError
 
 from onboard import wire
 
@@ -63,6 +67,122 @@ def test_signature_is_hmac_over_timestamp_dot_body():
     assert not wire.signature_valid(secret, "17954212345x7", body, sig)
 
 
+T0 = 1_795_421_200_000
+
+
 def test_sightings_arrays_must_have_equal_length():
     with pytest.raises(ValueError, match="same length"):
-        wire.Sightings(t=[1, 2], token=["0" * 32], rssi=[-60], n=[1], tx=[None])
+        wire.Sightings(t=[T0, T0 + 1], token=["0" * 32], rssi=[-60], n=[1], tx=[None])
+
+
+def test_the_epoch_bounds_are_2020_and_2100():
+    bounds = [wire.EARLIEST_EPOCH_MS, wire.LATEST_EPOCH_MS]
+    years = [dt.datetime(y, 1, 1, tzinfo=dt.UTC).timestamp() * 1000 for y in (2020, 2100)]
+    assert bounds == years
+
+
+@pytest.mark.parametrize(
+    "t", [wire.EARLIEST_EPOCH_MS - 1, 599_999, 0, wire.LATEST_EPOCH_MS + 1, 10**18, 2**63]
+)
+def test_times_outside_the_service_years_are_refused(t):
+    with pytest.raises(ValidationError) as info:
+        wire.DoorsOpenEvent(t=t)
+    assert info.value.errors()[0]["loc"] == ("t",)
+
+
+@pytest.mark.parametrize("t", [wire.EARLIEST_EPOCH_MS, T0, wire.LATEST_EPOCH_MS])
+def test_times_inside_the_service_years_are_kept(t):
+    assert wire.DoorsOpenEvent(t=t).t == t
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("lat", math.inf),
+        ("lat", math.nan),
+        ("lat", 90.000001),
+        ("lon", -math.inf),
+        ("lon", 180.5),
+        ("speed_mps", math.inf),
+        ("speed_mps", 1e308),
+        ("speed_mps", 70.01),
+        ("speed_mps", -0.1),
+    ],
+)
+def test_non_finite_and_unphysical_floats_are_refused(field, value):
+    fields = {"t": T0, "lat": 51.57, "lon": 8.1, "speed_mps": 8.0} | {field: value}
+    with pytest.raises(ValidationError) as info:
+        wire.PositionEvent(**fields)
+    assert info.value.errors()[0]["loc"] == (field,)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("boot_id", "boot\x00"),
+        ("boot_id", "x" * 65),
+        ("unit_id", "obu\u202e"),
+        ("unit_id", "obu 1"),
+        ("seq", 2**63),
+        ("seq", -1),
+    ],
+)
+def test_batch_ids_and_seq_stay_within_their_columns(field, value):
+    fields = {
+        "version": 1,
+        "vehicle_id": "RLG-4711",
+        "unit_id": "obu-4711-a",
+        "boot_id": "5b0e1c1e-7d8a-4c2b-9a57-0f5f3a1f9e21",
+        "seq": 2**63 - 1,
+        "sent_at": T0,
+        "window_ms": 1000,
+    }
+    assert wire.Batch(**fields).seq == 2**63 - 1
+    with pytest.raises(ValidationError) as info:
+        wire.Batch(**(fields | {field: value}))
+    assert info.value.errors()[0]["loc"] == (field,)
+
+
+@pytest.mark.parametrize(
+    "stop_id", ["de:05974:" + "1" * 56, "de:05974:1001\x00", "de:\u0660\u0665\u0669\u0667\u0664:1"]
+)
+def test_stop_ids_are_ascii_dhids_within_their_column(stop_id):
+    with pytest.raises(ValidationError):
+        wire.ArrivalEvent(t=T0, stop_id=stop_id)
+
+
+def test_sighting_counts_stay_within_one_window():
+    row = {"t": [T0], "token": ["0" * 32], "rssi": [-60], "tx": [None]}
+    assert wire.Sightings(**row, n=[wire.MAX_SIGHTING_N]).n == [wire.MAX_SIGHTING_N]
+    with pytest.raises(ValidationError) as info:
+        wire.Sightings(**row, n=[wire.MAX_SIGHTING_N + 1])
+    assert info.value.errors()[0]["loc"] == ("n", 0)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "\u00b2",  # superscript two: str.isdigit() is True, int() refuses it
+        "1795421234567\u00b2",
+        "\u0661\u0667\u0669\u0665",  # Arabic-Indic digits: int() takes them
+        "\uff11\uff17\uff19\uff15",  # fullwidth digits
+        "",
+        "1" * 16,
+        "-1",
+        " 1795421234567",
+    ],
+)
+def test_a_timestamp_is_ascii_digits_only(header):
+    assert wire.parse_timestamp_header(header) is None
+    assert not wire.signature_valid(b"s" * 32, header, b"{}", "0" * 64)
+
+
+@pytest.mark.parametrize("signature", ["\u00e9" * 64, "\u0660" * 64, "g" * 64, "0" * 63, ""])
+def test_a_malformed_signature_is_invalid_not_an_error(signature):
+    assert not wire.signature_valid(b"s" * 32, "1795421234567", b"{}", signature)
+
+
+def test_an_upper_case_signature_is_valid():
+    sig = wire.sign(b"s" * 32, 1795421234567, b"{}")
+    assert wire.signature_valid(b"s" * 32, "1795421234567", b"{}", sig.upper())
+    assert wire.parse_timestamp_header("1795421234567") == 1795421234567

@@ -7,14 +7,14 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend import accounts, billing, models, repository
-from backend.api.deps import MONTH_PATTERN, OwnPassenger, SessionDep
+from backend.api.deps import CurrentPassenger, SessionDep, own_passenger
 from backend.api.rendering import render_invoice
-from backend.api.schemas import errors
+from backend.api.schemas import ID_MAX_CHARS, ID_PATTERN, MONTH_PATTERN, TEXT_PATTERN, errors
 from backend.disputes import DisputeError, DisputeErrorReason, open_dispute
 from backend.timeutil import service_day_of
 
@@ -25,6 +25,19 @@ router = APIRouter(
 )
 
 Month = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default now")]
+PassengerId = Annotated[
+    str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN, description="your id")
+]
+TripId = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+
+
+def _own_passenger(passenger_id: PassengerId, me: CurrentPassenger) -> models.Passenger:
+    """``deps.own_passenger`` with the path parameter's bounds: a malformed id is a 422
+    naming it (after authentication), never a query."""
+    return own_passenger(passenger_id, me)
+
+
+OwnPassenger = Annotated[models.Passenger, Depends(_own_passenger)]
 
 
 class PassengerTripOut(BaseModel):
@@ -71,7 +84,9 @@ class InvoiceOut(BaseModel):
 
 
 class DisputeIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=1000)
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=1000, pattern=TEXT_PATTERN)
 
 
 class DisputeOut(BaseModel):
@@ -184,7 +199,7 @@ def my_invoice_html(
     "/trips/{trip_id}/disputes", response_model=DisputeOut, status_code=status.HTTP_201_CREATED
 )
 def dispute_trip(
-    trip_id: str, body: DisputeIn, request: Request, session: SessionDep, me: OwnPassenger
+    trip_id: TripId, body: DisputeIn, request: Request, session: SessionDep, me: OwnPassenger
 ) -> DisputeOut:
     try:
         d = open_dispute(session, me.passenger_id, trip_id, body.reason, _now(request))

@@ -89,7 +89,15 @@ def create_device(passenger_id: str, session: SessionDep, me: CurrentPassenger) 
 )
 async def upload_batch(
     request: Request,
-    vehicle_id: Annotated[str, Path(max_length=64)],
+    vehicle_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=wire.IDENTIFIER_MAX_CHARS,
+            pattern=wire.IDENTIFIER_PATTERN,
+            description="the vehicle's id, as in the body",
+        ),
+    ],
     x_bibo_timestamp: Annotated[str | None, Header()] = None,
     x_bibo_signature: Annotated[str | None, Header()] = None,
 ) -> wire.BatchAccepted | JSONResponse:
@@ -113,7 +121,7 @@ async def upload_batch(
                 raw,
                 state.clock(),
                 state.vehicle_secrets,
-                state.vehicle_limiter.allow,
+                state.vehicle_limiter,
             )
 
     try:
@@ -132,7 +140,8 @@ async def upload_batch(
 async def _read_limited(request: Request) -> bytes | None:
     """The raw body, or None once it grows past ``MAX_UPLOAD_BYTES`` (read no further)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
         return None
     chunks, size = [], 0
     try:

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.services import RiderCategory
+
+ID_PATTERN: Final = r"^[\w.:-]+$"
+ID_MAX_CHARS: Final = 40
+"""Passenger, device and trip ids (``pas_…``, ``dev_…``, ``trp_…`` or imported ones): no spaces
+or control characters, as long as their ``String(40)`` columns."""
+
+MONTH_PATTERN: Final = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
+"""``YYYY-MM`` from 1970 on, in ASCII digits: a regex digit class would also take other
+scripts' digits ("2٠٢٦-11"), which the month arithmetic then refuses."""
+
+TEXT_PATTERN: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+"""Free text from people (dispute reasons): line breaks and tabs, but no other control
+characters (PostgreSQL cannot store NUL; the rest would hide text from whoever reads it)."""
 
 
 class StopOut(BaseModel):

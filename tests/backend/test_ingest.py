@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import json
 import time
 
+import pytest
 from sqlalchemy import Engine, select
 
 from backend import models, repository
 from backend.db import make_sessionmaker
-from tests.backend.conftest import batch_body, post_batch
+from onboard import wire
+from tests.backend.conftest import T0, batch_body, post_batch
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
@@ -212,3 +217,106 @@ async def test_a_batch_across_the_service_day_boundary_is_split_by_day(client, v
     next_day = day + dt.timedelta(days=1)
     assert rows == [(day, 0, None), (day, 1, -8), (next_day, 2, None), (next_day, 3, -8)]
     assert units == [(day, vehicle.vehicle_id), (next_day, vehicle.vehicle_id)]
+
+
+# --- hostile requests (issue 11) -----------------------------------------------------------
+
+
+def signed_headers(secret: bytes, timestamp: bytes, raw: bytes) -> list[tuple[bytes, bytes]]:
+    """Headers as raw bytes, so a test can send what no well-behaved client would."""
+    signature = hmac.new(secret, timestamp + b"." + raw, hashlib.sha256).hexdigest()
+    return [
+        (b"content-type", b"application/json"),
+        (wire.TIMESTAMP_HEADER.encode(), timestamp),
+        (wire.SIGNATURE_HEADER.encode(), signature.encode()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "²".encode("latin-1"),  # what the tester sent: the server reads it as "²"
+        ("1795421234567" + "²").encode("latin-1"),
+        "١٧٩٥٤٢١٢٣٤٥٦٧".encode(),  # Arabic-Indic digits
+        "１７９５４２１２３４５６７".encode(),  # fullwidth digits
+    ],
+)
+async def test_a_timestamp_in_other_digits_is_401_naming_the_header(
+    client, vehicle, engine, timestamp
+):
+    raw = json.dumps(batch_body()).encode()
+    response = await client.post(
+        f"/v1/vehicles/{vehicle.vehicle_id}/batches",
+        content=raw,
+        headers=signed_headers(vehicle.secret, timestamp, raw),
+    )
+    assert response.status_code == 401, response.text
+    assert wire.TIMESTAMP_HEADER in response.json()["detail"]
+    assert counts(engine) == (0, 0, 0)
+
+
+async def test_unknown_vehicle_and_wrong_signature_get_the_same_401(client, vehicle):
+    unknown = await post_batch(
+        client, vehicle, batch_body(vehicle_id="VKU-0001"), path_vehicle="VKU-0001"
+    )
+    wrong = await post_batch(client, vehicle, batch_body(vehicle_id="VKU-0001"), secret=b"x" * 32)
+    wrong_body = await post_batch(client, vehicle, batch_body(), secret=b"x" * 32)
+    assert unknown.status_code == wrong.status_code == wrong_body.status_code == 401
+    assert unknown.content == wrong.content == wrong_body.content
+    assert unknown.headers.get("www-authenticate") == wrong.headers.get("www-authenticate")
+
+
+@pytest.mark.parametrize(
+    ("timestamp_ms", "signed"),
+    [
+        (T0 - 301_000, True),  # stale
+        (T0 + 301_000, True),  # from the future
+        (T0, False),  # fresh, but not signed with the vehicle's secret
+    ],
+)
+async def test_a_bad_request_gets_the_same_answer_for_known_and_unknown_vehicles(
+    app, client, vehicle, timestamp_ms, signed
+):
+    app.state.clock = lambda: dt.datetime.fromtimestamp(T0 / 1000, dt.UTC)
+    secret = None if signed else b"x" * 32
+    known = await post_batch(
+        client, vehicle, batch_body(), timestamp_ms=timestamp_ms, secret=secret
+    )
+    unknown = await post_batch(
+        client,
+        vehicle,
+        batch_body(vehicle_id="VKU-0001"),
+        timestamp_ms=timestamp_ms,
+        secret=secret,
+        path_vehicle="VKU-0001",
+    )
+    assert known.status_code == unknown.status_code == 401
+    # The detail names the vehicle nowhere, so the two answers are the same bytes.
+    assert known.content == unknown.content
+
+
+async def test_a_sighting_before_the_epoch_is_422_naming_t(client, vehicle, engine):
+    body = batch_body()
+    body["sightings"]["t"][1] = 599_999  # January 1970: a unit whose clock was never set
+    response = await post_batch(client, vehicle, body)
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "sightings", "t", 1]
+    assert "599999" in detail["msg"]
+    assert counts(engine) == (0, 0, 0)
+    assert (await post_batch(client, vehicle, batch_body())).json()["duplicate"] is False
+
+
+@pytest.mark.parametrize("vehicle_id", ["RLG%004711", "R" * 65, "RLG%E2%80%AE4711", "RLG%204711"])
+async def test_a_malformed_vehicle_id_in_the_path_is_422_naming_it(client, vehicle, vehicle_id):
+    response = await post_batch(client, vehicle, batch_body(), path_vehicle=vehicle_id)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["path", "vehicle_id"]
+
+
+async def test_an_unknown_event_type_is_422_naming_type(client, vehicle):
+    body = batch_body()
+    body["events"][2]["type"] = "teleport"
+    response = await post_batch(client, vehicle, body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "events", 2, "type"]

@@ -3,6 +3,7 @@ ids are there for the operator."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from backend.const import MAX_SIGHTINGS_PER_BATCH, MAX_UPLOAD_BYTES
@@ -92,3 +93,58 @@ async def test_metrics_count_ingest_and_requests_carry_ids(client, vehicle):
     health = await client.get("/v1/health", headers={"X-Request-ID": "abc-123"})
     assert health.headers["X-Request-ID"] == "abc-123"
     assert len((await client.get("/v1/health")).headers["X-Request-ID"]) == 16
+
+
+def test_wait_time_asks_without_taking_and_take_charges():
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=2, clock=lambda: now[0])
+    assert [limiter.wait_time("v") for _ in range(5)] == [0.0] * 5
+    limiter.take("v")
+    limiter.take("v")
+    assert limiter.wait_time("v") == 0.5
+    # Requests that passed ``wait_time`` together all pay: the debt is waited out.
+    limiter.take("v")
+    assert limiter.wait_time("v") == 1.0
+    assert limiter.allow("v") == 1.0
+    now[0] += 1.0
+    assert limiter.allow("v") == 0.0
+
+
+async def test_replays_of_one_request_do_not_use_up_a_vehicles_allowance(app, client, vehicle):
+    app.state.vehicle_limiter = RateLimiter(rate=0.001, burst=3, clock=time.monotonic)
+    raw = json.dumps(batch_body(seq=1)).encode()
+    ts = int(time.time() * 1000)
+    captured = {
+        "Content-Type": "application/json",
+        wire.TIMESTAMP_HEADER: str(ts),
+        wire.SIGNATURE_HEADER: wire.sign(vehicle.secret, ts, raw),
+    }
+    url = f"/v1/vehicles/{vehicle.vehicle_id}/batches"
+    answers = [(await client.post(url, content=raw, headers=captured)) for _ in range(41)]
+    assert [a.status_code for a in answers] == [200] * 41
+    assert answers[0].json()["duplicate"] is False
+    assert all(a.json() == {"inserted": 0, "duplicate": True} for a in answers[1:])
+    # Two of the three tokens are left for the vehicle's own new batches ...
+    assert (await post_batch(client, vehicle, batch_body(seq=2))).status_code == 200
+    assert (await post_batch(client, vehicle, batch_body(seq=3))).status_code == 200
+    # ... a new batch beyond the allowance is refused ...
+    refused = await post_batch(client, vehicle, batch_body(seq=4))
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    # ... while a replay is still answered as the duplicate it is.
+    replay = await client.post(url, content=raw, headers=captured)
+    assert replay.json() == {"inserted": 0, "duplicate": True}
+    # A resend of a stored batch under the same identity but another body is still refused.
+    other = batch_body(seq=2)
+    other["sightings"]["rssi"] = [-70, -83, -59]
+    conflict = await post_batch(client, vehicle, other)
+    assert conflict.status_code == 422
+    assert conflict.json()["detail"][0]["loc"] == ["body", "seq"]
+
+
+async def test_a_refused_batch_costs_a_token_like_a_new_one(app, client, vehicle):
+    app.state.vehicle_limiter = RateLimiter(rate=0.001, burst=2, clock=time.monotonic)
+    invalid = batch_body(seq=1, window_ms=0)
+    assert (await post_batch(client, vehicle, invalid)).status_code == 422
+    assert (await post_batch(client, vehicle, batch_body(seq=1))).status_code == 200
+    assert (await post_batch(client, vehicle, batch_body(seq=2))).status_code == 429

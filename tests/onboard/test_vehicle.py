@@ -17,7 +17,7 @@ from onboard.outbox import Outbox
 from onboard.scanner import FakeScanner
 from onboard.uploader import Uploader
 from onboard.vehicle import EventSink, PushSource
-from tests.onboard.conftest import SECRET, UNIT, VEHICLE, FakeBackend
+from tests.onboard.conftest import SECRET, T0, UNIT, VEHICLE, FakeBackend
 from tests.onboard.test_watchdog import until
 
 STOP = "de:05978:2001"
@@ -89,13 +89,13 @@ async def test_sources_feed_the_agent_while_it_runs(tmp_path, monkeypatch):
 async def test_push_source_forwards_only_while_running():
     source = PushSource()
     got: list[wire.Event] = []
-    source.push(wire.DoorsOpenEvent(t=1))
+    source.push(wire.DoorsOpenEvent(t=T0 + 1))
     task = asyncio.create_task(source.run(got.append))
     await asyncio.sleep(0)
-    source.push(wire.DoorsClosedEvent(t=2))
+    source.push(wire.DoorsClosedEvent(t=T0 + 2))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    source.push(wire.DoorsOpenEvent(t=3))
+    source.push(wire.DoorsOpenEvent(t=T0 + 3))
 
-    assert [e.t for e in got] == [1, 2]
+    assert [e.t for e in got] == [T0 + 1, T0 + 2]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend import models, repository
 from backend.api import policy
+from backend.api.schemas import PassengerId
 from backend.security import token_hash
 
 _bearer = HTTPBearer(auto_error=False)
@@ -76,7 +77,7 @@ CurrentOperator = Annotated[models.Operator, Depends(current_operator)]
 CurrentPassenger = Annotated[models.Passenger, Depends(current_passenger)]
 
 
-def own_passenger(passenger_id: str, me: CurrentPassenger) -> models.Passenger:
+def own_passenger(passenger_id: PassengerId, me: CurrentPassenger) -> models.Passenger:
     """The passenger named in the path, if it is the caller; otherwise 404 (not 403, so
     passenger ids cannot be probed)."""
     if me.passenger_id != passenger_id:
@@ -94,7 +95,7 @@ def _iso_date_only(value: object) -> object:
     return value
 
 
-ISO_DATE = re.compile(r"(19[7-9]\d|2\d{3})-\d{2}-\d{2}")
+ISO_DATE = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}")
 """Service days from 1970 to 2999: what bibo's clocks and months can represent."""
 ServiceDay = Annotated[
     dt.date,
@@ -104,8 +105,6 @@ ServiceDay = Annotated[
     ),
     BeforeValidator(_iso_date_only),
 ]
-MONTH_PATTERN = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
-"""``YYYY-MM`` from 1970 on (year 0 is no billing month)."""
 
 
 async def no_unknown_query_parameters(request: Request) -> None:

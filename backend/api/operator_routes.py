@@ -12,21 +12,21 @@ import datetime as dt
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend import billing, models, repository, reviews
 from backend.api.deps import (
-    MONTH_PATTERN,
     CurrentOperator,
     ServiceDay,
     SessionDep,
 )
-from backend.api.schemas import errors
+from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, TripId, errors
 from backend.disputes import DisputeError, DisputeErrorReason, Resolution, correct_trip
 from backend.disputes import resolve_dispute as resolve
-from onboard.wire import StopId
+from onboard.wire import IDENTIFIER_MAX_CHARS, StopId
+from onboard.wire import IDENTIFIER_PATTERN as ID_RULE
 
 router = APIRouter(prefix="/v1", tags=["operator"], responses=errors(400, 401, 403, 404, 409, 422))
 
@@ -46,18 +46,28 @@ class DisputeRow(BaseModel):
     resolved_at: dt.datetime | None
 
 
+Note = Annotated[str, Field(max_length=1000, pattern=TEXT_PATTERN)]
+Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=TEXT_PATTERN)]
+"""Operators' free text: within its column, line breaks and tabs but no other control
+characters."""
+
+
 class DecideIn(BaseModel):
     """Accept (the trip is cancelled) or reject a dispute."""
 
+    model_config = ConfigDict(extra="forbid")
+
     action: Literal["accept", "reject"]
-    note: str = Field(default="", max_length=1000)
+    note: Note = ""
 
 
 class AdjustIn(BaseModel):
     """The trip was ridden, between these stops."""
 
+    model_config = ConfigDict(extra="forbid")
+
     action: Literal["adjust"]
-    note: str = Field(default="", max_length=1000)
+    note: Note = ""
     board_stop_id: StopId
     alight_stop_id: StopId
 
@@ -66,12 +76,16 @@ ResolveIn = Annotated[DecideIn | AdjustIn, Field(discriminator="action")]
 
 
 class CancelIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
     cancelled: Literal[True]
 
 
 class RestopIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
     board_stop_id: StopId
     alight_stop_id: StopId
 
@@ -133,9 +147,6 @@ def list_disputes(
     ]
 
 
-DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
 @router.post("/disputes/{dispute_id}/resolve", response_model=DisputeRow)
 def resolve_dispute(
     dispute_id: DbId,
@@ -165,7 +176,7 @@ def resolve_dispute(
 
 @router.post("/trips/{trip_id}/corrections", response_model=RebilledOut)
 def correct(
-    trip_id: str,
+    trip_id: TripId,
     body: CorrectionIn,
     request: Request,
     session: SessionDep,
@@ -191,7 +202,7 @@ def correct(
 
 
 @router.get("/trips/{trip_id}")
-def trip_detail(trip_id: str, session: SessionDep, _operator: CurrentOperator) -> dict[str, Any]:
+def trip_detail(trip_id: TripId, session: SessionDep, _operator: CurrentOperator) -> dict[str, Any]:
     detail = reviews.trip_detail(session, trip_id)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
@@ -199,7 +210,7 @@ def trip_detail(trip_id: str, session: SessionDep, _operator: CurrentOperator) -
 
 
 @router.get("/trips/{trip_id}/trace")
-def trip_trace(trip_id: str, session: SessionDep, _operator: CurrentOperator) -> dict[str, Any]:
+def trip_trace(trip_id: TripId, session: SessionDep, _operator: CurrentOperator) -> dict[str, Any]:
     """The device's RSSI trace on that vehicle around the trip, with the stop and door
     events and the inferred in-vehicle interval (for the review plot)."""
     trace = reviews.trip_trace(session, trip_id)
@@ -217,8 +228,10 @@ def trips_csv(
     session: SessionDep,
     _operator: CurrentOperator,
     service_day: ServiceDay,
-    line: str | None = None,
-    vehicle_id: str | None = None,
+    line: Annotated[str | None, Query(max_length=IDENTIFIER_MAX_CHARS, pattern=ID_RULE)] = None,
+    vehicle_id: Annotated[
+        str | None, Query(max_length=IDENTIFIER_MAX_CHARS, pattern=ID_RULE)
+    ] = None,
     max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
 ) -> Response:
     rows = reviews.filter_trips(

@@ -7,14 +7,14 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend import accounts, billing, models, repository
-from backend.api.deps import CurrentPassenger, SessionDep, own_passenger
+from backend.api.deps import OwnPassenger, SessionDep
 from backend.api.rendering import render_invoice
-from backend.api.schemas import ID_MAX_CHARS, ID_PATTERN, MONTH_PATTERN, TEXT_PATTERN, errors
+from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, TripId, errors
 from backend.disputes import DisputeError, DisputeErrorReason, open_dispute
 from backend.timeutil import service_day_of
 
@@ -25,19 +25,6 @@ router = APIRouter(
 )
 
 Month = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default now")]
-PassengerId = Annotated[
-    str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN, description="your id")
-]
-TripId = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
-
-
-def _own_passenger(passenger_id: PassengerId, me: CurrentPassenger) -> models.Passenger:
-    """``deps.own_passenger`` with the path parameter's bounds: a malformed id is a 422
-    naming it (after authentication), never a query."""
-    return own_passenger(passenger_id, me)
-
-
-OwnPassenger = Annotated[models.Passenger, Depends(_own_passenger)]
 
 
 class PassengerTripOut(BaseModel):
@@ -170,7 +157,7 @@ def my_invoices(session: SessionDep, me: OwnPassenger) -> list[InvoiceOut]:
     ]
 
 
-InvoiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+InvoiceId = DbId
 
 
 def _own_invoice(session: SessionDep, me: models.Passenger, invoice_id: int) -> models.Invoice:

@@ -15,6 +15,7 @@ from backend.api.deps import CurrentOperator, CurrentPassenger, ServiceDay, Sess
 from backend.api.schemas import (
     ChargeOut,
     DeviceOut,
+    PassengerId,
     PassengerIn,
     PassengerOut,
     ReconcileOut,
@@ -68,7 +69,9 @@ def create_passenger(body: PassengerIn, request: Request, session: SessionDep) -
     status_code=status.HTTP_201_CREATED,
     responses=errors(401, 404),
 )
-def create_device(passenger_id: str, session: SessionDep, me: CurrentPassenger) -> DeviceOut:
+def create_device(
+    passenger_id: PassengerId, session: SessionDep, me: CurrentPassenger
+) -> DeviceOut:
     if me.passenger_id != passenger_id:
         # Same answer as for a passenger that does not exist: ids are not probeable.
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="passenger not found")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Final
+from typing import Annotated, Final
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.services import RiderCategory
+from onboard.wire import MAX_BIGINT
 
 ID_PATTERN: Final = r"^[\w.:-]+$"
 ID_MAX_CHARS: Final = 40
@@ -17,6 +19,11 @@ or control characters, as long as their ``String(40)`` columns."""
 MONTH_PATTERN: Final = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 """``YYYY-MM`` from 1970 on, in ASCII digits: a regex digit class would also take other
 scripts' digits ("2٠٢٦-11"), which the month arithmetic then refuses."""
+
+PassengerId = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+TripId = Annotated[str, Path(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+DbId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="a row id (bigint)")]
+"""Path parameters of every route, API and pages alike: what their columns hold."""
 
 TEXT_PATTERN: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 """Free text from people (dispute reasons): line breaks and tabs, but no other control

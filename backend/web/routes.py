@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from backend import billing, models, repository, reviews
 from backend.api.deps import SessionDep
 from backend.api.rendering import environment, euros, render_invoice
+from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, PassengerId, TripId
 from backend.const import SERVICE_DAY_TZ
 from backend.disputes import (
     DisputeError,
@@ -198,7 +199,7 @@ def login_page(
 def login(
     request: Request,
     session: SessionDep,
-    name: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form(max_length=200, pattern=TEXT_PATTERN)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     next_: Annotated[str, Form(alias="next")] = "/ops/",
 ) -> Response:
@@ -313,7 +314,7 @@ def close_month(
     request: Request,
     session: SessionDep,
     operator: WebOperator,
-    month: Annotated[str, Form(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    month: Annotated[str, Form(pattern=MONTH_PATTERN)],
 ) -> Response:
     try:
         invoices = billing.close_month(session, month, now(request))
@@ -441,7 +442,7 @@ def trips_csv(
     )
 
 
-def _trip_or_404(session: SessionDep, trip_id: str) -> models.Trip:
+def _trip_or_404(session: SessionDep, trip_id: TripId) -> models.Trip:
     trip = session.get(models.Trip, trip_id)
     if trip is None:
         raise PageError(404, "No such trip", f"Trip {trip_id!r} does not exist (any more).")
@@ -458,7 +459,7 @@ def _stop_choices(request: Request, journey: Sequence[str]) -> dict[str, Any]:
 
 @router.get("/trips/{trip_id}")
 def trip_page(
-    trip_id: str, request: Request, session: SessionDep, operator: WebOperator
+    trip_id: TripId, request: Request, session: SessionDep, operator: WebOperator
 ) -> HTMLResponse:
     trip = _trip_or_404(session, trip_id)
     detail = reviews.trip_detail(session, trip_id) or {}
@@ -501,11 +502,11 @@ def _dispute_error(exc: DisputeError) -> PageError:
 
 @router.post("/trips/{trip_id}/corrections", dependencies=[CsrfChecked])
 def correct(
-    trip_id: str,
+    trip_id: TripId,
     request: Request,
     session: SessionDep,
     operator: WebOperator,
-    reason: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=500, pattern=TEXT_PATTERN)] = "",
     board_stop_id: Annotated[str, Form()] = "",
     alight_stop_id: Annotated[str, Form()] = "",
     cancelled: Annotated[str, Form()] = "",
@@ -573,12 +574,12 @@ def dispute_queue(
 
 @router.post("/disputes/{dispute_id}/resolve", dependencies=[CsrfChecked])
 def resolve(
-    dispute_id: int,
+    dispute_id: DbId,
     request: Request,
     session: SessionDep,
     operator: WebOperator,
     action: Annotated[str, Form()] = "",
-    note: Annotated[str, Form(max_length=1000)] = "",
+    note: Annotated[str, Form(max_length=1000, pattern=TEXT_PATTERN)] = "",
     board_stop_id: Annotated[str, Form()] = "",
     alight_stop_id: Annotated[str, Form()] = "",
 ) -> Response:
@@ -617,7 +618,7 @@ def resolve(
 
 @router.get("/passengers/{passenger_id}/invoices")
 def invoices(
-    passenger_id: str, request: Request, session: SessionDep, operator: WebOperator
+    passenger_id: PassengerId, request: Request, session: SessionDep, operator: WebOperator
 ) -> HTMLResponse:
     rows = repository.passenger_invoices(session, passenger_id)
     exists = queries.passenger_exists(session, passenger_id)
@@ -637,8 +638,8 @@ def invoices(
 
 @router.get("/passengers/{passenger_id}/invoices/{invoice_id}")
 def invoice(
-    passenger_id: str,
-    invoice_id: int,
+    passenger_id: PassengerId,
+    invoice_id: DbId,
     request: Request,
     session: SessionDep,
     _operator: WebOperator,

@@ -11,22 +11,48 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
+import socket
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import repository, services
 from backend.api.schemas import StopOut, TripOut
-from backend.db import make_engine, make_sessionmaker, transaction, upgrade
-from backend.settings import get_settings
+from backend.db import (
+    DatabaseUrlError,
+    check_database_url,
+    make_engine,
+    make_sessionmaker,
+    mask_password,
+    transaction,
+    upgrade,
+)
+from backend.settings import Settings, get_settings
 from backend.timeutil import parse_day
+from onboard import wire
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
+"""128 + SIGINT: what a shell reports for a program stopped with Ctrl-C."""
+BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for ``yes | head``; the reader had all it wanted."""
+
+DEFAULT_OPERATOR_ROLE = "viewer"
+"""``operators add`` without ``--role`` grants the least: reading. More must be asked for."""
+OPERATOR_NAME_MAX_CHARS = 200
+"""The longest operator name the database holds (``operators.name``)."""
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(wire.Identifier)
+"""The upload API's rule for a vehicle id, applied by the API's own validator (pydantic's
+regex engine reads ``\\w`` slightly differently from Python's ``re``)."""
 
 # Commands implemented by other parts: name -> module with ``main(argv) -> int``. The
 # simulator's module takes its command name as the first argument; the others do not.
@@ -50,10 +76,36 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
+def _settings() -> Settings:
+    """The settings from ``BIBO_*``; a bad value is a CliError naming the variable."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a check of several settings names them itself
+            raise CliError(msg) from None
+        name = "BIBO_" + str(err["loc"][0]).upper()
+        shown = "" if name == "BIBO_SECRET_KEY" else f"={err['input']!r}"
+        raise CliError(f"{name}{shown}: {msg}") from None
+
+
+def _database_url() -> str:
+    """``BIBO_DATABASE_URL``, checked: every command that opens the database starts here,
+    so a bad URL is one line before any work (not a traceback half way through)."""
+    url = _settings().database_url
+    try:
+        check_database_url(url)
+    except DatabaseUrlError as exc:
+        raise CliError(str(exc)) from None
+    return url
+
+
 @contextmanager
-def _database() -> Iterator[sessionmaker[Session]]:
-    """The configured database, migrated; its connections are closed on exit."""
-    engine = make_engine(get_settings().database_url)
+def _database(url: str) -> Iterator[sessionmaker[Session]]:
+    """The database at ``url`` (see :func:`_database_url`), migrated; its connections are
+    closed on exit."""
+    engine = make_engine(url)
     try:
         upgrade(engine)
         yield make_sessionmaker(engine)
@@ -68,15 +120,39 @@ def _day(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {text!r}")
+    return int(text)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse a host and port the server could not listen on, before the migration runs
+    (uvicorn would say so only in its log, after starting up)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn does: a port whose old connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CliError(f"--host {host} --port {port}: cannot listen there: {reason}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _check_listen(args.host, args.port)
+    url = _database_url()
+    settings = _settings()
+
     import uvicorn
 
     from backend.api.app import create_app
     from backend.observability import configure_logging
 
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(url)
     upgrade(engine)
-    app = create_app(engine=engine, migrate=False)
+    app = create_app(settings=settings, engine=engine, migrate=False)
     configure_logging(args.log_level)
     # One JSON line per request comes from bibo's middleware (with its request id).
     uvicorn.run(
@@ -90,9 +166,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_vehicles_add(args: argparse.Namespace) -> int:
+def _vehicle_id(text: str) -> str:
     try:
-        with _database() as factory, transaction(factory) as session:
+        return _IDENTIFIER.validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected 1-{wire.IDENTIFIER_MAX_CHARS} letters, digits or "
+            "'_', '.', ':', '-' (the upload API accepts no other vehicle ids)"
+        ) from None
+
+
+def _operator_name(text: str) -> str:
+    if not 1 <= len(text) <= OPERATOR_NAME_MAX_CHARS or not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected 1-{OPERATOR_NAME_MAX_CHARS} characters, not only spaces; "
+            f"got {len(text)} characters"
+        )
+    # Names are shown on the operator pages and in logs: nothing that moves a terminal's
+    # cursor or reorders text (control and format characters such as bidi overrides).
+    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected no control characters, found U+{ord(bad):04X}"
+        )
+    return text
+
+
+def cmd_vehicles_add(args: argparse.Namespace) -> int:
+    url = _database_url()
+    try:
+        with _database(url) as factory, transaction(factory) as session:
             secret = services.register_vehicle(session, args.vehicle_id)
     except repository.AlreadyExistsError as exc:
         raise CliError(str(exc)) from None
@@ -102,9 +205,10 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
 
 
 def cmd_operators_add(args: argparse.Namespace) -> int:
+    url = _database_url()
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     try:
-        with _database() as factory, transaction(factory) as session:
+        with _database(url) as factory, transaction(factory) as session:
             token = services.register_operator(session, args.name, args.role, password)
     except (ValueError, repository.AlreadyExistsError) as exc:
         raise CliError(str(exc)) from None
@@ -114,6 +218,7 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
 
 
 def cmd_devices_import(args: argparse.Namespace) -> int:
+    url = _database_url()
     try:
         doc = services.DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
     except OSError as exc:
@@ -123,7 +228,7 @@ def cmd_devices_import(args: argparse.Namespace) -> int:
         where = ".".join(str(part) for part in err["loc"])
         raise CliError(f"{args.file}: {where}: {err['msg']}") from None
     try:
-        with _database() as factory, transaction(factory) as session:
+        with _database(url) as factory, transaction(factory) as session:
             created, present = services.import_devices(session, doc)
     except repository.AlreadyExistsError as exc:
         raise CliError(f"{args.file}: {exc}") from None
@@ -136,17 +241,22 @@ def _utc_now() -> dt.datetime:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    with _database() as factory:
-        summary = services.reconcile_day(factory, args.day, services.ResolverCache(), _utc_now)
+    try:
+        with _database(_database_url()) as factory:
+            summary = services.reconcile_day(factory, args.day, services.ResolverCache(), _utc_now)
+    except services.FinalDayError as exc:
+        raise CliError(str(exc)) from None
     _out(
         f"service day {summary.service_day}: {summary.vehicles} vehicles, "
         f"{summary.sightings} sightings ({summary.resolved} resolved), {summary.trips} trips"
     )
-    return 0
+    for failure in summary.failed:
+        sys.stderr.write(f"bibo reconcile: unit failed (retried later): {failure}\n")
+    return 1 if summary.failed else 0
 
 
 def cmd_trips(args: argparse.Namespace) -> int:
-    with _database() as factory, factory() as session:
+    with _database(_database_url()) as factory, factory() as session:
         trips = [TripOut.model_validate(t) for t in repository.day_trips(session, args.day)]
     if args.format == "json":
         _out(json.dumps([t.model_dump(mode="json") for t in trips], indent=2))
@@ -177,8 +287,9 @@ def cmd_stops(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from backend.worker import run_worker
 
-    settings = get_settings()
-    with _database() as factory:
+    url = _database_url()
+    settings = _settings()
+    with _database(url) as factory:
         return run_worker(factory, settings, poll_s=args.poll_seconds, once=args.once)
 
 
@@ -186,9 +297,10 @@ def cmd_retention(args: argparse.Namespace) -> int:
     from backend.maintenance import apply_retention, ensure_partitions
     from backend.timeutil import service_day_of
 
-    settings = get_settings()
+    url = _database_url()
+    settings = _settings()
     today = args.today or service_day_of(int(_utc_now().timestamp() * 1000))
-    with _database() as factory, transaction(factory) as session:
+    with _database(url) as factory, transaction(factory) as session:
         result = apply_retention(
             session, today, settings.sightings_retention_days, settings.trips_retention_days
         )
@@ -217,20 +329,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command("serve", cmd_serve, help_="run the backend (migrations applied on start)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--log-level", default="info")
 
     vehicles = sub.add_parser("vehicles", help="manage vehicles")
     vsub = vehicles.add_subparsers(dest="action", required=True, parser_class=_Parser)
     vadd = vsub.add_parser("add", help="register a vehicle; prints its secret once")
-    vadd.add_argument("vehicle_id")
+    vadd.add_argument("vehicle_id", type=_vehicle_id)
     vadd.set_defaults(func=cmd_vehicles_add)
 
     operators = sub.add_parser("operators", help="manage operators")
     osub = operators.add_subparsers(dest="action", required=True, parser_class=_Parser)
     oadd = osub.add_parser("add", help="create an operator; prints an API token once")
-    oadd.add_argument("name")
-    oadd.add_argument("--role", choices=["viewer", "agent", "admin"], default="admin")
+    oadd.add_argument("name", type=_operator_name)
+    oadd.add_argument(
+        "--role",
+        choices=["viewer", "agent", "admin"],
+        default=DEFAULT_OPERATOR_ROLE,
+        help=f"viewer reads, agent also reconciles and resolves disputes, admin may do "
+        f"everything (default {DEFAULT_OPERATOR_ROLE})",
+    )
     oadd.add_argument(
         "--password-stdin",
         action="store_true",
@@ -270,19 +388,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+def _fail(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    sys.stderr.write("bibo: " + " ".join(message.splitlines()) + "\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit finds no closed pipe
+    (Python's documented recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (a test's capture)
+        pass
+
+
+def _run(args_list: list[str]) -> int:
     if args_list and args_list[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[args_list[0]])
         delegated_main: Callable[[list[str]], int] = module.main
         skip = 0 if DELEGATED[args_list[0]] in KEEPS_COMMAND_NAME else 1
         return delegated_main(args_list[skip:])
     args = build_parser().parse_args(args_list)
+    result: int = args.func(args)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``bibo`` command; returns the exit code.
+
+    Expected failures are one line on stderr: a CliError or a database that stopped
+    answering (exit 2), Ctrl-C (130), a reader that closed the pipe (141, silently).
+    Anything else is a bug and keeps its traceback.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        result: int = args.func(args)
+        result = _run(args_list)
+        # Output still buffered (the delegated commands do not flush) must fail here, where
+        # a closed pipe is handled, not in the interpreter's flush at exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
     except CliError as exc:
-        sys.stderr.write(f"bibo: {exc}\n")
+        _fail(str(exc))
         return USAGE_ERROR
+    except OperationalError as exc:
+        # The database went away or is locked after the up-front check passed.
+        _fail(f"database error: {mask_password(str(exc.orig))}")
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return INTERRUPTED
     return result
 
 

@@ -46,7 +46,7 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{self.prog}: {message}")
+        raise _UsageError(message)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -94,10 +94,10 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (_UsageError, FareInputError, TariffError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"bibo fares: error: {exc}\n")
         return EXIT_USAGE
     except SolverError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"bibo fares: error: {exc}\n")
         return EXIT_INTERNAL
     sys.stdout.write(out)
     return 0
@@ -131,7 +131,7 @@ def _bill(args: argparse.Namespace) -> str:
 def _quote(args: argparse.Namespace) -> str:
     ids = _tariff_ids(args, [DEFAULT_TARIFF_ID])
     if len(ids) != 1:
-        raise _UsageError("bibo fares quote: give one --tariff")
+        raise _UsageError(f"--tariff {' '.join(ids)}: a quote takes one tariff id")
     tariff = load_tariff(ids[0])
     if args.stops is not None and args.stops < 0:
         raise _UsageError(f"--stops {args.stops}: expected a number of stops >= 0")

@@ -392,6 +392,8 @@ class ReconcileSummary:
     sightings: int
     resolved: int
     trips: int
+    failed: tuple[str, ...] = ()
+    """Units that failed now (``vehicle: error``); they are retried, or parked, as usual."""
 
 
 def reconcile_day(
@@ -412,7 +414,9 @@ def reconcile_day(
         vehicles = repository.day_vehicles(session, day)
         repository.unpark_day(session, day)
         repository.mark_dirty(session, {(day, v) for v in vehicles}, clock())
-    results = [w.result for w in work_until_idle(sessions, resolvers, clock, day=day) if w.result]
+    done = work_until_idle(sessions, resolvers, clock, day=day)
+    results = [w.result for w in done if w.result]
+    failed = tuple(f"{w.unit.vehicle_id}: {w.error}" for w in done if w.error is not None)
     with sessions() as session:
         trips = len(repository.day_trips(session, day))
     return ReconcileSummary(
@@ -421,6 +425,7 @@ def reconcile_day(
         sum(r.sightings for r in results),
         sum(r.resolved for r in results),
         trips,
+        failed,
     )
 
 

@@ -19,9 +19,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 from onboard import wire
 from onboard.agent import Agent, AgentConfig
@@ -40,7 +41,7 @@ from onboard.feed import VehicleFeedServer
 from onboard.gpsd import GpsdSource
 from onboard.outbox import Outbox, OutboxError, OutboxHealth, read_health
 from onboard.scanner import BleakAdvertScanner, ScannerError, valid_adapter_name
-from onboard.uploader import Uploader, make_client
+from onboard.uploader import Uploader, UploadOutcome, make_client
 from onboard.vehicle import VehicleSource
 
 _log = logging.getLogger("onboard")
@@ -49,6 +50,11 @@ _IDENTIFIER = re.compile(r"^[\w.:-]{1,64}$")
 """The wire format's ``Identifier`` (vehicle and unit ids)."""
 
 EXIT_USAGE = 2
+
+UNREACHABLE_LOG_INTERVAL_S: Final = 60.0
+"""While the backend does not answer, ``run`` says so at the first failed send and then at
+most once a minute: a wrong ``--backend`` shows at once, a long outage does not flood the
+journal."""
 
 
 class CliError(Exception):
@@ -315,7 +321,7 @@ async def _run(options: RunOptions) -> None:
         if options.vehicle_feed is not None:
             sources.append(VehicleFeedServer(_now_ms, *options.vehicle_feed))
         async with make_client() as client:
-            uploader = Uploader(
+            uploader = _ReportingUploader(
                 client, options.backend_url, options.vehicle_id, options.secret, _now_ms
             )
             agent = Agent(config, outbox, uploader, _now_ms)
@@ -341,6 +347,44 @@ async def _run(options: RunOptions) -> None:
         if metrics is not None:
             metrics.close()
         outbox.close()
+
+
+class _ReportingUploader(Uploader):
+    """The agent's uploader, also saying in the log when the backend does not answer.
+
+    The uploader logs a failed send at debug level only (a bus loses its link often); a
+    person starting the agent with a wrong ``--backend`` must see it without debug logs.
+    """
+
+    def __init__(
+        self, *args: Any, monotonic: Callable[[], float] = time.monotonic, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._monotonic = monotonic
+        self._failed = 0
+        self._said_at: float | None = None
+
+    async def send_stored(
+        self, stored: bytes, encoding: Literal["identity", "gzip"]
+    ) -> UploadOutcome:
+        outcome = await super().send_stored(stored, encoding)
+        if outcome.http_status is None:
+            self._failed += 1
+            now = self._monotonic()
+            if self._said_at is None or now - self._said_at >= UNREACHABLE_LOG_INTERVAL_S:
+                _log.warning(
+                    "cannot reach the backend at %s (%s); batches stay in the outbox, "
+                    "retrying (attempt %d)",
+                    self.url,
+                    outcome.detail,
+                    self._failed,
+                )
+                self._said_at = now
+        elif self._failed:
+            _log.info("the backend answers again after %d failed attempts", self._failed)
+            self._failed = 0
+            self._said_at = None
+        return outcome
 
 
 # --- status ------------------------------------------------------------------------------
@@ -403,13 +447,12 @@ def status_report(
 def _format_text(report: dict[str, Any], outbox_path: Path, metrics: Address | None) -> str:
     o = report["outbox"]
 
-    def age(ms: int | None) -> str:
-        return "-" if ms is None else f"{ms / 1000:.0f} s"
-
+    # A missing figure is said in words, never put next to a unit ("- old", "0 restarts").
+    oldest = o["oldest_unsent_age_ms"]
     lines = [
         f"outbox               {outbox_path} ({o['used_bytes'] / 2**20:.2f} MiB of data)",
         f"pending batches      {o['pending_batches']}",
-        f"oldest unsent data   {age(o['oldest_unsent_age_ms'])} old",
+        "oldest unsent data   " + ("none" if oldest is None else f"{oldest / 1000:.0f} s old"),
         f"quarantined batches  {o['quarantined_batches']}",
         f"unbatched            {o['unbatched_sightings']} sightings,"
         f" {o['unbatched_events']} events",
@@ -425,13 +468,17 @@ def _format_text(report: dict[str, Any], outbox_path: Path, metrics: Address | N
         rate = agent["adverts_per_s"]
         offset = agent["clock_offset_s"]
         upload_age = agent["last_upload_age_s"]
+        restarts = agent["scanner_restarts"]
         lines.append(
             "agent                running: "
             + (f"{rate:.1f} adverts/s" if rate is not None else "adverts/s unknown")
-            + ", last upload "
-            + (f"{upload_age:.0f} s ago" if upload_age is not None else "never")
+            + (
+                f", last upload {upload_age:.0f} s ago"
+                if upload_age is not None
+                else ", no upload yet"
+            )
             + (f", clock offset {offset:+.1f} s" if offset is not None else "")
-            + f", {agent['scanner_restarts'] or 0:.0f} scanner restarts"
+            + (f", {restarts:.0f} scanner restarts" if restarts is not None else "")
         )
     return "\n".join(lines) + "\n"
 

@@ -30,6 +30,8 @@ from simulator.replay import ReplayError, load_secrets, replay_sync
 from simulator.scenarios import DEFAULT_DAY, SCENARIOS, Scenario, library, scenario
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
+"""128 + SIGINT: what a shell reports for a program stopped with Ctrl-C."""
 
 EVALUATE_TABLE_WIDTH = 168
 """Characters per line of the evaluation tables (they have eleven columns)."""
@@ -152,6 +154,22 @@ def _fail(command: str, message: str) -> int:
     return USAGE_ERROR
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """What stopping ``args.command`` half way left behind, in a few words."""
+    if args.command == "replay":
+        return (
+            "interrupted; the batches delivered so far are stored "
+            "(the backend takes each batch once, so replaying again is safe)"
+        )
+    if args.command == "simulate":
+        return f"interrupted; {args.out} is incomplete" if args.out else "interrupted"
+    if args.command == "evaluate" and (args.no_backend or args.trips is not None):
+        return "interrupted"
+    # demo and evaluate run their own backend in a child process (backend_proc), which is
+    # terminated on the way out of its ``with`` block; Ctrl-C may come before it started.
+    return "interrupted; its backend server, if started, was stopped"
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
@@ -165,9 +183,15 @@ def main(argv: list[str]) -> int:
         return _evaluate(args)
     except (BackendError, RecordingError, ReplayError, NetworkError) as exc:
         return _fail(args.command, str(exc))
+    except BrokenPipeError:
+        raise  # the reader of our output left: ``bibo``'s main ends quietly
+    except OSError as exc:
+        # A directory given on the command line cannot be written (or read) as asked.
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args.command, f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
-        sys.stderr.write(f"bibo {args.command}: interrupted; the backend was stopped\n")
-        return 130
+        sys.stderr.write(f"bibo {args.command}: {_interrupted(args)}\n")
+        return INTERRUPTED
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -284,7 +308,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     secrets = load_secrets(args.vehicle_secrets)
-    result = replay_sync(args.dir, args.backend, secrets, args.concurrency)
+
+    def notice(line: str) -> None:
+        sys.stderr.write(f"bibo replay: {line}\n")
+        sys.stderr.flush()
+
+    result = replay_sync(args.dir, args.backend, secrets, args.concurrency, notice=notice)
     sys.stdout.write(
         json.dumps(
             {

@@ -474,8 +474,23 @@ backend lets one vehicle upload ~2 batches/s, so throughput comes from parallel 
 REPLAY_RETRY_WAIT_S: Final = 0.5
 REPLAY_RETRY_WAIT_MAX_S: Final = 5.0
 REPLAY_MAX_ATTEMPTS: Final = 60
-"""A batch the backend answers with 429, 5xx or not at all is sent again after 0.5 s,
-doubling up to 5 s, at most 60 times (the per-vehicle rate limit answers 429)."""
+"""A batch the backend answers with 429 or 5xx is sent again after 0.5 s, doubling up to
+5 s, at most 60 times (the per-vehicle rate limit answers 429). While the backend does not
+answer at all, it is asked again with the same waits for as long as it takes: that is no
+fault of the batch."""
+
+REPLAY_CONNECT_TIMEOUT_S: Final = 5.0
+"""How long replay waits for the backend to accept a connection: a backend answers within
+milliseconds, and a wrong or unreachable ``--backend`` must be reported in seconds (the
+read time-out stays long, a busy backend may take a while to answer a batch)."""
+
+REPLAY_READ_TIMEOUT_S: Final = 60.0
+"""How long replay waits for the answer to one batch (a backend busy reconciling is slow)."""
+
+REPLAY_NOTICE_INTERVAL_S: Final = 10.0
+"""While the backend cannot be reached, replay keeps trying (it may be starting or
+restarting) and says so on stderr at the first failed attempt, then at most every 10 s:
+visibly alive without flooding a log."""
 
 REPLAY_UPLOADS_PER_S: Final = 10_000
 """Upload rate per vehicle that a simulation's own backend allows and the demo's agents use

@@ -288,7 +288,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         f"{options.bystanders} bystanders"
     )
     secrets = add_vehicles(list(plan.vehicle_ids), env)
-    operator_token = last_line(bibo(["operators", "add", "demo operator"], env))
+    # The demo reconciles the day (POST /v1/reconcile), which takes the agent role.
+    operator_token = last_line(bibo(["operators", "add", "demo operator", "--role", "agent"], env))
     with backend_server(env, free_port(), workdir / "server.log") as url:
         console.log(f"backend serving at {url} (log: {workdir / 'server.log'})")
         return asyncio.run(simulate(options, env, url, operator_token, secrets, plan, console))

@@ -310,7 +310,8 @@ def backend_trips(
     t0 = time.monotonic()
     bibo(["devices", "import", str(recording.path / "devices.json")], env)
     secrets = add_vehicles([v["vehicle_id"] for v in recording.vehicles], env)
-    token = last_line(bibo(["operators", "add", "evaluation"], env))
+    # POST /v1/reconcile below takes the agent role.
+    token = last_line(bibo(["operators", "add", "evaluation", "--role", "agent"], env))
     timings["setup_s"] = round(time.monotonic() - t0, 1)
     with backend_server(env, free_port(), workdir / "server.log") as url:
         t0 = time.monotonic()

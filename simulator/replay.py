@@ -5,6 +5,9 @@ the agent's own :class:`onboard.uploader.Uploader` (gzip, ``X-Bibo-Timestamp``,
 ``X-Bibo-Signature``), so the backend sees exactly what the buses would have sent; the data
 inside may be days old, which DESIGN §3 allows. Vehicles go in parallel, each vehicle's
 batches one after the other.
+
+A backend that does not answer is asked again until it does (it may be starting); the
+``notice`` callback hears about it at once and then every ``REPLAY_NOTICE_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,11 +26,16 @@ import httpx
 from onboard.uploader import Uploader, UploadOutcome, UploadStatus
 from simulator.const import (
     REPLAY_CONCURRENCY,
+    REPLAY_CONNECT_TIMEOUT_S,
     REPLAY_MAX_ATTEMPTS,
+    REPLAY_NOTICE_INTERVAL_S,
+    REPLAY_READ_TIMEOUT_S,
     REPLAY_RETRY_WAIT_MAX_S,
     REPLAY_RETRY_WAIT_S,
 )
 from simulator.recording import Recording
+
+_log = logging.getLogger(__name__)
 
 
 class ReplayError(ValueError):
@@ -67,6 +76,75 @@ def load_secrets(path: Path) -> dict[str, bytes]:
     return out
 
 
+def unreachable_reason(exc: httpx.RequestError) -> str:
+    """Why a request got no answer, in a few words (``connection refused``)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no answer within {REPLAY_CONNECT_TIMEOUT_S:.0f} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    # httpx wraps the operating system's error; its own message is often only "All
+    # connection attempts failed".
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host name"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
+
+
+class _Backend:
+    """Whether the backend answers at all, shared by the vehicles of one replay.
+
+    Reachability is asked with ``GET /v1/health``: any HTTP answer counts.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        notice: Callable[[str], None],
+        sleep: Callable[[float], Awaitable[None]],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._client = client
+        self._base_url = base_url
+        self._health_url = f"{base_url.rstrip('/')}/v1/health"
+        self._notice = notice
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._lock = asyncio.Lock()  # one vehicle asks; the others wait for its answer
+
+    async def wait_until_reachable(self) -> bool:
+        """Return once the backend answers; True if it did not at first (so a send that
+        just failed was the backend's absence, not the batch's fault)."""
+        async with self._lock:
+            attempt = 0
+            wait = REPLAY_RETRY_WAIT_S
+            noticed_at: float | None = None
+            while True:
+                attempt += 1
+                try:
+                    await self._client.get(self._health_url)
+                except httpx.RequestError as exc:
+                    now = self._monotonic()
+                    if noticed_at is None or now - noticed_at >= REPLAY_NOTICE_INTERVAL_S:
+                        self._notice(
+                            f"cannot reach {self._base_url} ({unreachable_reason(exc)}); "
+                            f"retrying (attempt {attempt})..."
+                        )
+                        noticed_at = now
+                    await self._sleep(wait)
+                    wait = min(2 * wait, REPLAY_RETRY_WAIT_MAX_S)
+                    continue
+                if attempt > 1:
+                    self._notice(f"{self._base_url} answers (attempt {attempt}); replaying")
+                return attempt > 1
+
+
 async def replay(
     recording: Recording,
     client: httpx.AsyncClient,
@@ -76,14 +154,21 @@ async def replay(
     concurrency: int = REPLAY_CONCURRENCY,
     wall_clock: Callable[[], int] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    notice: Callable[[str], None] = _log.warning,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> ReplayResult:
     """Send every batch of ``recording`` to ``base_url`` with the vehicles' secrets.
 
     A vehicle without a secret is refused up front (ReplayError lists them). A batch the
-    backend answers with 429 (its per-vehicle rate limit), 5xx or not at all is sent again
-    after a wait (``sleep``, seconds); one it refuses otherwise, or that cannot be
-    delivered, is counted in ``failures``, and the vehicle's remaining batches still go.
+    backend answers with 429 (its per-vehicle rate limit) or 5xx is sent again after a wait
+    (``sleep``, seconds); one it refuses otherwise, or that cannot be delivered, is counted
+    in ``failures``, and the vehicle's remaining batches still go. While the backend does
+    not answer at all, replay waits for it, telling ``notice`` (one line, e.g. ``cannot
+    reach URL (connection refused); retrying (attempt 3)...``) at once and then every
+    ``REPLAY_NOTICE_INTERVAL_S`` of ``monotonic`` time.
     """
+    if not base_url.startswith(("http://", "https://")):
+        raise ReplayError(f"--backend {base_url!r}: expected an http:// or https:// URL")
     missing = sorted(v["vehicle_id"] for v in recording.vehicles if v["vehicle_id"] not in secrets)
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -91,19 +176,28 @@ async def replay(
     clock = wall_clock or (lambda: int(time.time() * 1000))
     result = ReplayResult(vehicles=len(recording.vehicles))
     limit = asyncio.Semaphore(concurrency)
+    backend = _Backend(client, base_url, notice, sleep, monotonic)
 
     async def send(uploader: Uploader, body: bytes) -> UploadOutcome:
-        """Send until delivered, refused, or out of attempts (429, 5xx, network: again)."""
+        """Send until delivered, refused, or out of attempts (429, 5xx: again; no answer:
+        again once the backend answers, without using up an attempt)."""
         wait = REPLAY_RETRY_WAIT_S
-        for _ in range(REPLAY_MAX_ATTEMPTS - 1):
+        attempts = 0
+        while True:
             outcome = await uploader.send(body)
+            if outcome.http_status is None and await backend.wait_until_reachable():
+                continue
+            attempts += 1
             transient = outcome.http_status is None or outcome.http_status == 429
             transient |= outcome.http_status is not None and outcome.http_status >= 500
-            if outcome.status is UploadStatus.DELIVERED or not transient:
+            if (
+                outcome.status is UploadStatus.DELIVERED
+                or not transient
+                or attempts >= REPLAY_MAX_ATTEMPTS
+            ):
                 return outcome
             await sleep(wait)
             wait = min(2 * wait, REPLAY_RETRY_WAIT_MAX_S)
-        return await uploader.send(body)
 
     async def one(vehicle_id: str) -> None:
         async with limit:
@@ -124,6 +218,8 @@ async def replay(
     level = uploader_log.level
     uploader_log.setLevel(logging.ERROR)
     try:
+        # A wrong --backend is reported before the first batch, not after its retries.
+        await backend.wait_until_reachable()
         await asyncio.gather(*(one(v["vehicle_id"]) for v in recording.vehicles))
     finally:
         uploader_log.setLevel(level)
@@ -135,13 +231,17 @@ def replay_sync(
     base_url: str,
     secrets: Mapping[str, bytes],
     concurrency: int = REPLAY_CONCURRENCY,
+    notice: Callable[[str], None] = _log.warning,
 ) -> ReplayResult:
     """:func:`replay` over real HTTP, for the command line."""
     recording = Recording.open(recording_dir)
 
     async def run() -> ReplayResult:
         limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(timeout=60.0, limits=limits) as client:
-            return await replay(recording, client, base_url, secrets, concurrency=concurrency)
+        timeout = httpx.Timeout(REPLAY_READ_TIMEOUT_S, connect=REPLAY_CONNECT_TIMEOUT_S)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+            return await replay(
+                recording, client, base_url, secrets, concurrency=concurrency, notice=notice
+            )
 
     return asyncio.run(run())

@@ -86,6 +86,10 @@ class ReconcileOut(BaseModel):
     sightings: int
     resolved: int
     trips: int
+    failed: list[str] = Field(
+        default_factory=list,
+        description="work units that failed (vehicle: error); retried later, or parked",
+    )
 
 
 class ChargeOut(BaseModel):

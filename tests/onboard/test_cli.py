@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import re
+from pathlib import Path
+
 import pytest
 
 from onboard.cli import main
@@ -122,3 +127,103 @@ def test_address_parsing():
     assert _address("[::1]:2947", "--x") == ("::1", 2947)
     assert _address("gps.local", "--gpsd", 2947) == ("gps.local", 2947)
     assert _address("[::1]", "--gpsd", 2947) == ("::1", 2947)
+
+
+def _no_placeholder(text: str) -> None:
+    """A missing figure is said in words: no ``-``, ``None`` or ``nan`` next to a unit."""
+    for line in text.splitlines():
+        value = line[21:]
+        assert not re.search(r"(^|\s)-(\s|$)", value), line
+        assert "None" not in value, line
+        assert "nan" not in value.lower(), line
+
+
+def test_status_of_an_empty_outbox_says_none(tmp_path, capsys):
+    from onboard.outbox import Outbox
+
+    path = tmp_path / "outbox.sqlite3"
+    Outbox(path, "RLG-4711", "obu-1", "boot-1").close()
+    assert main(["status", "--outbox", str(path), "--metrics", "off"]) == 0
+    out = capsys.readouterr().out
+    assert "oldest unsent data   none\n" in out
+    assert "last delivery        never\n" in out
+    _no_placeholder(out)
+
+
+@pytest.mark.parametrize(
+    "live",
+    [
+        {},  # reachable, but the agent has no figures yet
+        {
+            "bibo_onboard_adverts_per_second": math.nan,
+            "bibo_onboard_last_successful_upload_timestamp_seconds": math.nan,
+            "bibo_onboard_clock_offset_seconds": math.nan,
+        },
+    ],
+    ids=["no figures", "NaN figures"],
+)
+def test_status_never_shows_a_missing_value_as_a_number(live):
+    from onboard.cli import _format_text, status_report
+    from onboard.outbox import OutboxHealth
+
+    health = OutboxHealth(
+        pending_batches=0,
+        quarantined_batches=0,
+        unbatched_events=0,
+        unbatched_sightings=0,
+        oldest_pending_age_ms=None,
+    )
+    text = _format_text(status_report(health, live, 1_795_421_200_000), Path("o"), ("h", 1))
+    _no_placeholder(text)
+    agent = text.splitlines()[-1]
+    assert agent == "agent                running: adverts/s unknown, no upload yet"
+
+
+def test_status_shows_the_figures_it_has():
+    from onboard.cli import _format_text, status_report
+    from onboard.outbox import OutboxHealth
+
+    health = OutboxHealth(1, 0, 2, 3, 4_000, oldest_unsent_age_ms=12_000)
+    live = {
+        "bibo_onboard_adverts_per_second": 12.5,
+        "bibo_onboard_last_successful_upload_timestamp_seconds": 1_795_421_190.0,
+        "bibo_onboard_clock_offset_seconds": -0.25,
+        "bibo_onboard_scanner_restarts_total": 0.0,
+    }
+    text = _format_text(status_report(health, live, 1_795_421_200_000), Path("o"), ("h", 1))
+    assert "oldest unsent data   12 s old\n" in text
+    assert text.splitlines()[-1] == (
+        "agent                running: 12.5 adverts/s, last upload 10 s ago, "
+        "clock offset -0.2 s, 0 scanner restarts"
+    )
+
+
+async def test_run_says_when_the_backend_cannot_be_reached(caplog):
+    import httpx
+
+    from onboard.cli import UNREACHABLE_LOG_INTERVAL_S, _ReportingUploader
+
+    down = True
+
+    def backend(request: httpx.Request) -> httpx.Response:
+        if down:
+            raise httpx.ConnectError("All connection attempts failed", request=request)
+        return httpx.Response(200, json={"detail": "stored"})
+
+    now = [0.0]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(backend)) as client:
+        uploader = _ReportingUploader(
+            client, "http://127.0.0.1:1", "RLG-4711", b"s" * 32, lambda: 0, monotonic=lambda: now[0]
+        )
+        caplog.set_level(logging.INFO, logger="onboard")
+        for step in (0.0, 1.0, UNREACHABLE_LOG_INTERVAL_S):
+            now[0] += step
+            await uploader.send(b"{}")
+        down = False
+        await uploader.send(b"{}")
+    said = [r for r in caplog.records if r.name == "onboard"]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.WARNING, logging.INFO]
+    assert "cannot reach the backend at http://127.0.0.1:1/" in said[0].getMessage()
+    assert said[0].getMessage().endswith("retrying (attempt 1)")
+    assert said[1].getMessage().endswith("retrying (attempt 3)")
+    assert said[2].getMessage() == "the backend answers again after 3 failed attempts"

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -113,3 +119,79 @@ def test_evaluate_with_a_trips_file(clean, tmp_path):
 def test_evaluate_nothing_there(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "no recording" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_replay_to_an_unreachable_backend_says_so_at_once(clean, tmp_path):
+    vehicles = json.loads((clean / "vehicles.json").read_text("utf-8"))
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({v["vehicle_id"]: "ab" * 32 for v in vehicles["vehicles"]}))
+    backend = f"http://127.0.0.1:{_closed_port()}"
+    argv = ["replay", str(clean), "--backend", backend, "--vehicle-secrets", str(secrets)]
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr])
+        reader.start()
+        try:
+            first = lines.get(timeout=20)  # the interpreter's start-up and imports included
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+            reader.join(timeout=10)
+        out = proc.stdout.read()
+    assert first == (
+        f"bibo replay: cannot reach {backend} (connection refused); retrying (attempt 1)...\n"
+    )
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert proc.returncode == 130
+    assert out == ""
+    assert rest[-1].startswith("bibo replay: interrupted; the batches delivered so far are stored")
+    assert not any("backend was stopped" in x or "Traceback" in x for x in rest)
+
+
+@pytest.mark.parametrize(
+    ("argv", "target", "expected"),
+    [
+        (["demo", "--workdir", "{tmp}/demo"], "simulator.cli.run_demo", "its backend server"),
+        (["simulate", "clean", "--out", "{tmp}/rec"], "simulator.cli._record", "rec is incomplete"),
+        (["evaluate", "{tmp}", "--no-backend"], "simulator.evaluation.find_recordings", None),
+        (["evaluate", "{tmp}"], "simulator.evaluation.find_recordings", "its backend server"),
+    ],
+    ids=["demo", "simulate", "evaluate --no-backend", "evaluate"],
+)
+def test_ctrl_c_says_what_was_interrupted(monkeypatch, capsys, tmp_path, argv, target, expected):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith(f"bibo {argv[0]}: interrupted")
+    assert err.count("\n") == 1
+    if expected is None:
+        assert err == f"bibo {argv[0]}: interrupted\n"
+    else:
+        assert expected in err
+
+
+def test_an_unwritable_output_directory_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = ["simulate", "clean", "--recorder", "fast", "--out", str(blocker / "rec")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bibo simulate: {blocker / 'rec'}")
+    assert err.endswith(": Not a directory\n")
+    assert err.count("\n") == 1

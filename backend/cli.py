@@ -299,10 +299,15 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
     url = _database_url()
     settings = _settings()
-    today = args.today or service_day_of(int(_utc_now().timestamp() * 1000))
+    now = _utc_now()
+    real_today = service_day_of(int(now.timestamp() * 1000))
+    today = args.today or real_today
+    if today > real_today:
+        # Retention marks days final for good: a date in the future would end days early.
+        raise CliError(f"--today {today}: must not be after today ({real_today})")
     with _database(url) as factory, transaction(factory) as session:
         result = apply_retention(
-            session, today, settings.sightings_retention_days, settings.trips_retention_days
+            session, today, settings.sightings_retention_days, settings.trips_retention_days, now
         )
         created = ensure_partitions(session, today)
     _out(

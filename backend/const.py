@@ -150,3 +150,9 @@ survives four retries over about 15 minutes is in the data or the code, not the 
 UNIT_RETRY_BACKOFF: Final = dt.timedelta(minutes=1)
 """Wait before retrying a failed unit, doubled after each failure (1, 2, 4, 8 min): long
 enough not to spin on a bad unit, short enough that a passing database hiccup costs little."""
+
+RESENDS_PER_S: Final = 5.0
+RESEND_BURST: Final = 600.0
+"""Answers to batches a vehicle sent before (duplicates), per vehicle: apart from its upload
+allowance, so resends never use that up. A unit whose answers were lost resends its whole
+outbox (hundreds of batches) at once; a replay loop of one captured request is cut off."""

@@ -127,8 +127,10 @@ def authenticate(
     secret = secrets.get(session, vehicle_id)
     if secret is None:
         log.info("upload for unknown vehicle %r refused", vehicle_id)
-        # The same work as for a known vehicle's wrong signature, then the same answer.
-        wire.signature_valid(_NO_SECRET, timestamp, raw_body, signature)
+        # The same work as for a known vehicle's wrong signature (checked against the cached
+        # secret, then against the database's), then the same answer.
+        for _ in range(2):
+            wire.signature_valid(_NO_SECRET, timestamp, raw_body, signature)
         raise _bad_signature()
     if not wire.signature_valid(secret, timestamp, raw_body, signature) and (
         (fresh := secrets.get(session, vehicle_id, fresh=True)) is None
@@ -290,6 +292,9 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
         stored_before(session, batch, digest)  # refuses another body under this identity
         return wire.BatchAccepted(inserted=0, duplicate=True)
 
+    # Before any row that retention deletes is written (on PostgreSQL, a lock on a day's
+    # partition first and this lock second could deadlock with retention dropping it).
+    repository.hold_retention(session)
     days: set[dt.date] = set()
     events = []
     for event in batch.events:
@@ -361,13 +366,17 @@ def ingest(
     now: dt.datetime,
     secrets: VehicleSecrets,
     allowance: Allowance | None = None,
+    resends: Allowance | None = None,
 ) -> wire.BatchAccepted:
     """The whole upload path for one request; the caller commits.
 
     ``secrets`` caches vehicles' secrets across requests. ``allowance`` is the vehicle's rate
     limit, asked once the vehicle is authenticated (so a stranger cannot use it up). Every
     request costs one token except one answered as a duplicate: a replayed or resent batch
-    is answered even when the allowance is used up, and cannot use it up either.
+    is answered even when the allowance is used up, and cannot use it up either. Duplicates
+    draw on ``resends`` instead, a separate and generous allowance, so a captured request
+    replayed in a loop (for the 300 s its timestamp is fresh) cannot make the server decode
+    and look up batches without end.
     """
     now_ms = int(now.timestamp() * 1000)
     authenticate(
@@ -383,7 +392,7 @@ def ingest(
     if wait > 0:
         batch = parse_batch(decode_body(raw_body, headers.get("content-encoding")), vehicle_id)
         if stored_before(session, batch, fingerprint(batch)):
-            return wire.BatchAccepted(inserted=0, duplicate=True)
+            return _resent(vehicle_id, resends)
         raise IngestError(
             IngestErrorReason.RATE_LIMITED,
             f"vehicle {vehicle_id!r} uploads too often; retry in {wait:.1f} s",
@@ -396,6 +405,22 @@ def ingest(
         if allowance is not None:
             allowance.take(vehicle_id)  # a refused batch costs as much as a new one
         raise
-    if allowance is not None and not accepted.duplicate:
+    if accepted.duplicate:
+        return _resent(vehicle_id, resends)
+    if allowance is not None:
         allowance.take(vehicle_id)
     return accepted
+
+
+def _resent(vehicle_id: str, resends: Allowance | None) -> wire.BatchAccepted:
+    """The answer to a batch stored before, while the vehicle's resend allowance lasts."""
+    if resends is not None:
+        wait = resends.wait_time(vehicle_id)
+        if wait > 0:
+            raise IngestError(
+                IngestErrorReason.RATE_LIMITED,
+                f"vehicle {vehicle_id!r} resends stored batches too often; retry in {wait:.1f} s",
+                retry_after_s=wait,
+            )
+        resends.take(vehicle_id)
+    return wire.BatchAccepted(inserted=0, duplicate=True)

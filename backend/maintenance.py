@@ -106,6 +106,7 @@ def apply_retention(
     rebuild changes their trips and no re-bill changes the months whose trips are gone.
     """
     now = now or dt.datetime.now(dt.UTC)
+    repository.lock_retention(session)
     cutoff = retention_cutoff(today, sightings_days)
     trips_cutoff = today - dt.timedelta(days=trips_days)
     repository.advance_purge_mark(session, repository.SIGHTINGS_MARK, cutoff, now)
@@ -117,6 +118,17 @@ def apply_retention(
                 session.execute(text(f"DROP TABLE {name}"))
                 dropped += 1
     deleted = session.execute(delete(models.Sighting).where(models.Sighting.service_day < cutoff))
+    # Units of final days have nothing left to do: no rebuild may change them. A unit that
+    # failed or was parked there is logged one last time and let go.
+    settled = repository.settle_final_units(session, cutoff)
+    if settled:
+        log.warning(
+            "retention: %d reconciliation units before %s were pending, failing or parked; "
+            "their days are final as they stand: %s",
+            len(settled),
+            cutoff,
+            ", ".join(f"{day} {vehicle}" for day, vehicle in settled),
+        )
     trips = session.execute(delete(models.Trip).where(models.Trip.service_day < trips_cutoff))
     return RetentionResult(
         cutoff, dropped, getattr(deleted, "rowcount", 0), getattr(trips, "rowcount", 0)

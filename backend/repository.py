@@ -468,14 +468,41 @@ def unit_attempts(session: Session, unit: ClaimedUnit) -> int:
 
 
 def unpark_day(session: Session, day: dt.date) -> int:
-    """An operator reconciles ``day`` again: its parked and failing units start afresh."""
+    """An operator reconciles ``day`` again: its parked and failing units start afresh (a
+    parked unit at once; a failing one keeps its back-off, or the lease of a worker that is
+    retrying it right now)."""
     w = models.WorkUnit
-    done = session.execute(
+    parked = session.execute(
         update(w)
-        .where(w.service_day == day, or_(w.parked.is_(True), w.attempts > 0))
+        .where(w.service_day == day, w.parked.is_(True))
         .values(parked=False, attempts=0, lease_until=None)
     )
-    return int(getattr(done, "rowcount", 0) or 0)
+    failing = session.execute(
+        update(w).where(w.service_day == day, w.attempts > 0).values(attempts=0)
+    )
+    return int(getattr(parked, "rowcount", 0) or 0) + int(getattr(failing, "rowcount", 0) or 0)
+
+
+def settle_final_units(session: Session, before: dt.date) -> list[tuple[dt.date, str]]:
+    """Units of days before ``before`` (final now) that were dirty, failing or parked: made
+    clean, as nothing may rebuild them. Returns which."""
+    w = models.WorkUnit
+    troubled = (w.service_day < before, or_(w.dirty.is_(True), w.parked.is_(True), w.attempts > 0))
+    rows = [
+        (day, vehicle)
+        for day, vehicle in session.execute(
+            select(w.service_day, w.vehicle_id)
+            .where(*troubled)
+            .order_by(w.service_day, w.vehicle_id)
+        )
+    ]
+    if rows:
+        session.execute(
+            update(w)
+            .where(*troubled)
+            .values(dirty=False, parked=False, attempts=0, lease_until=None, dirty_from=None)
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -513,6 +540,35 @@ def purged_before(session: Session, kind: str = SIGHTINGS_MARK) -> dt.date | Non
     return session.scalar(
         select(models.RetentionMark.purged_before).where(models.RetentionMark.kind == kind)
     )
+
+
+RETENTION_LOCK = 0x6B69626F_7265746E  # "bibo" "retn": one advisory lock key for retention
+"""PostgreSQL advisory lock between retention (exclusive) and what reads the retention mark
+to decide whether it may write a day's trips or mark it dirty (shared)."""
+
+
+def hold_retention(session: Session) -> None:
+    """Until the caller's transaction ends, retention cannot move the mark under it: a
+    rebuild that found its day not final stays right to the end of its transaction.
+
+    PostgreSQL: a shared advisory lock (retention takes it exclusively). SQLite has one
+    writer at a time: a write first makes this transaction that writer, so retention (a
+    writer) commits before it or after it, never in between.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock_shared(RETENTION_LOCK)))
+    else:
+        session.execute(
+            update(models.RetentionMark)
+            .where(models.RetentionMark.kind == SIGHTINGS_MARK)
+            .values(kind=models.RetentionMark.kind)
+        )
+
+
+def lock_retention(session: Session) -> None:
+    """Retention's side of ``hold_retention``: wait for rebuilds and uploads under way."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(RETENTION_LOCK)))
 
 
 def is_final(session: Session, day: dt.date) -> bool:

@@ -306,6 +306,7 @@ def run_unit(
     sightings gone, a rebuild would remove trips it can no longer see the evidence for.
     """
     result = None
+    repository.hold_retention(session)
     if repository.is_final(session, unit.service_day):
         log.warning(
             "work unit %s %s left as it is: the day is past retention",
@@ -343,8 +344,8 @@ def work_once(
 
     A unit that fails is retried after a back-off that doubles each time, and parked for an
     operator after ``MAX_UNIT_ATTEMPTS`` (``WorkDone.error`` says why); one bad unit never
-    stops the others. A lost database connection is no fault of the unit: it is raised, and
-    the unit's lease runs out for another worker.
+    stops the others. A lost database connection is no fault of the unit: it is raised (the
+    worker waits and tries again), and the unit's lease runs out for another worker.
     """
     with transaction(sessions) as session:
         unit = repository.claim_unit(session, clock(), WORK_LEASE, day=day)
@@ -353,23 +354,37 @@ def work_once(
     try:
         with transaction(sessions) as session:
             return WorkDone(unit, run_unit(session, unit, resolvers, clock()))
-    except (OperationalError, InterfaceError):
-        raise
+    except (OperationalError, InterfaceError) as exc:
+        if exc.connection_invalidated:
+            raise
+        # A deadlock, a serialization failure, a statement time-out: this unit's doing, or
+        # at least its lot; counted like any failure, so it cannot stop a worker forever.
+        return _failed(sessions, unit, exc, clock)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        log.exception("work unit %s %s failed", unit.service_day, unit.vehicle_id)
-        with transaction(sessions) as session:
-            attempts = repository.unit_attempts(session, unit) + 1
-            park = attempts >= MAX_UNIT_ATTEMPTS
-            repository.fail_unit(
-                session,
-                unit,
-                error,
-                clock(),
-                UNIT_RETRY_BACKOFF * 2 ** (attempts - 1),
-                park=park,
-            )
-        return WorkDone(unit, None, error=error, parked=park)
+        return _failed(sessions, unit, exc, clock)
+
+
+def _failed(
+    sessions: sessionmaker[Session],
+    unit: repository.ClaimedUnit,
+    exc: Exception,
+    clock: Callable[[], dt.datetime],
+) -> WorkDone:
+    """Record a failed attempt at ``unit``: retried after a back-off, parked at the end."""
+    error = f"{type(exc).__name__}: {exc}"
+    log.error("work unit %s %s failed", unit.service_day, unit.vehicle_id, exc_info=exc)
+    with transaction(sessions) as session:
+        attempts = repository.unit_attempts(session, unit) + 1
+        park = attempts >= MAX_UNIT_ATTEMPTS
+        repository.fail_unit(
+            session,
+            unit,
+            error,
+            clock(),
+            UNIT_RETRY_BACKOFF * 2 ** (attempts - 1),
+            park=park,
+        )
+    return WorkDone(unit, None, error=error, parked=park)
 
 
 def work_until_idle(

@@ -31,7 +31,12 @@ class Settings(BaseSettings):
     sightings_retention_days: int = Field(
         default=14, ge=1, description="raw sightings are personal data: kept for disputes only"
     )
-    trips_retention_days: int = Field(default=365, ge=1)
+    trips_retention_days: int = Field(
+        default=365,
+        ge=62,
+        description="trips are kept for disputes and invoices; at least two months, so a "
+        "month's trips are never deleted before the month is closed and invoiced",
+    )
     reconcile_in_background: bool = Field(
         default=True, description="Reconcile vehicle-days that received data, every 5 s."
     )

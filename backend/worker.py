@@ -90,14 +90,22 @@ def run_worker(
     resolvers = services.ResolverCache()
     next_maintenance = 0.0
     while not stop.is_set():
-        if time.monotonic() >= next_maintenance:
-            maintain(sessions, settings, _utc_now())
-            next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL_S
-        while not stop.is_set():
-            done = services.work_once(sessions, resolvers, _utc_now)
-            if done is None:
-                break
-            log.info("reconciled %s %s", done.unit.service_day, done.unit.vehicle_id)
+        try:
+            if time.monotonic() >= next_maintenance:
+                maintain(sessions, settings, _utc_now())
+                next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL_S
+            while not stop.is_set():
+                done = services.work_once(sessions, resolvers, _utc_now)
+                if done is None:
+                    break
+                if done.error is None:
+                    log.info("reconciled %s %s", done.unit.service_day, done.unit.vehicle_id)
+        except Exception:
+            # The database went away (a restart, a failover): wait and try again; the units
+            # claimed meanwhile are taken over when their leases run out.
+            if once:
+                raise
+            log.exception("worker round failed; trying again")
         if once:
             break
         stop.wait(RECONCILE_INTERVAL_S if poll_s is None else poll_s)

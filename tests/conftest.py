@@ -104,6 +104,7 @@ def app(engine: Engine, database_url: str) -> FastAPI:
     # Tests upload whole days in a blink; the limits have tests of their own.
     app.state.vehicle_limiter = RateLimiter(1e9, 1e9, time.monotonic)
     app.state.signup_limiter = RateLimiter(1e9, 1e9, time.monotonic)
+    app.state.resend_limiter = RateLimiter(1e9, 1e9, time.monotonic)
     return app
 
 

@@ -24,6 +24,8 @@ from backend.api.routes import router
 from backend.const import (
     MAINTENANCE_INTERVAL_S,
     RECONCILE_INTERVAL_S,
+    RESEND_BURST,
+    RESENDS_PER_S,
 )
 from backend.db import make_engine, make_sessionmaker, upgrade
 from backend.ingest import VehicleSecrets
@@ -115,6 +117,7 @@ def create_app(
     app.state.vehicle_limiter = RateLimiter(
         settings.vehicle_uploads_per_s, settings.vehicle_upload_burst, time.monotonic
     )
+    app.state.resend_limiter = RateLimiter(RESENDS_PER_S, RESEND_BURST, time.monotonic)
     app.state.vehicle_secrets = VehicleSecrets()
     app.state.signup_limiter = RateLimiter(
         settings.signups_per_s, settings.signup_burst, time.monotonic

@@ -125,6 +125,7 @@ async def upload_batch(
                 state.clock(),
                 state.vehicle_secrets,
                 state.vehicle_limiter,
+                state.resend_limiter,
             )
 
     try:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import ipaddress
 import secrets
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend import models, repository
 from backend.api import policy
 from backend.api.deps import SessionDep
+from backend.db import transaction
 from backend.security import check_password, hash_password
 from backend.web import queries
 from backend.web.const import (
@@ -33,6 +35,7 @@ from backend.web.const import (
     LOGIN_FAILURE_MEMORY,
     LOGIN_FREE_FAILURES,
     LOGIN_FREE_FAILURES_PER_ADDRESS,
+    LOGIN_IPV6_PREFIX,
     SESSION_ID_BYTES,
     SESSION_MAX_AGE_S,
 )
@@ -118,9 +121,25 @@ def throttle_key(name: str) -> str:
 
 def client_address(request: Request) -> str:
     """The address the request came from, as the server saw it: never a header the client
-    chose (X-Forwarded-For); behind a proxy, uvicorn's ``--forwarded-allow-ips`` sets it."""
+    chose (X-Forwarded-For); behind a proxy, uvicorn's ``--forwarded-allow-ips`` sets it.
+    As the throttle counts it (``throttle_address``)."""
     host = request.client.host if request.client is not None else None
-    return (host or _UNKNOWN_ADDRESS)[:64]
+    return throttle_address(host)
+
+
+def throttle_address(host: str | None) -> str:
+    """The key the login throttle counts an address under: an IPv4 address as it is (also
+    when it comes IPv4-mapped), an IPv6 address by its network (one subscriber holds a whole
+    /64, so counting single addresses would give an attacker 2**64 fresh starts)."""
+    try:
+        ip = ipaddress.ip_address(host or "")
+    except ValueError:
+        return (host or _UNKNOWN_ADDRESS)[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{LOGIN_IPV6_PREFIX}", strict=False))
+    return str(ip)
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
@@ -165,10 +184,10 @@ class LoginFailedError(Exception):
 
 
 def login_wait(
-    session: Session, key: str, address: str, now: dt.datetime
+    session: Session, key: str, address: str, now: dt.datetime, exclude: int | None = None
 ) -> LoginThrottledError | None:
     """Why and how long an attempt for name ``key`` from ``address`` must wait (the longer of
-    the two counts), or None."""
+    the two counts; attempt ``exclude``, the one asking, left out), or None."""
     since = now - LOGIN_FAILURE_MEMORY
     waits = [
         (scope, wait)
@@ -176,7 +195,9 @@ def login_wait(
             (
                 ThrottleScope.NAME,
                 backoff_wait(
-                    queries.failed_logins_since(session, since, address=address, name=key),
+                    queries.failed_logins_since(
+                        session, since, address=address, name=key, exclude=exclude
+                    ),
                     LOGIN_FREE_FAILURES,
                     now,
                 ),
@@ -184,7 +205,7 @@ def login_wait(
             (
                 ThrottleScope.ADDRESS,
                 backoff_wait(
-                    queries.failed_logins_since(session, since, address=address),
+                    queries.failed_logins_since(session, since, address=address, exclude=exclude),
                     LOGIN_FREE_FAILURES_PER_ADDRESS,
                     now,
                 ),
@@ -199,18 +220,34 @@ def login_wait(
 
 
 def attempt_login(
-    session: Session, name: str, password: str, address: str, now: dt.datetime
+    sessions: sessionmaker[Session],
+    session: Session,
+    name: str,
+    password: str,
+    address: str,
+    now: dt.datetime,
 ) -> models.Operator:
     """The operator with this name and password.
 
     Raises ``LoginThrottledError`` while this (name, address) or this address must wait (see
     ``backoff_wait``; the password is not checked then) and ``LoginFailedError`` otherwise.
     Every attempt that is not throttled checks exactly one password hash, whether the name
-    exists or not. Failures are recorded in the caller's transaction; a success forgets the
-    failures of its name from its address.
+    exists or not.
+
+    The attempt is stored as failed, and committed (``sessions``), before anything is
+    checked: attempts made at the same moment see each other, so a wave of parallel guesses
+    is throttled like a series. A success deletes it, and forgets the failures of its name
+    from its address, in the caller's transaction (``session``).
     """
     key = throttle_key(name)
-    throttled = login_wait(session, key, address, now)
+    with transaction(sessions) as own:
+        queries.prune_failed_logins(own, now - LOGIN_FAILURE_MEMORY)
+        mine = queries.add_failed_login(own, key, address, now)
+    with transaction(sessions) as own:
+        throttled = login_wait(own, key, address, now, exclude=mine)
+        if throttled is not None:
+            # A refused attempt checked nothing: it does not push the back-off further.
+            queries.delete_login_attempt(own, mine)
     if throttled is not None:
         raise throttled
     operator = repository.operator_by_name(session, name.strip())
@@ -218,9 +255,8 @@ def attempt_login(
     # Exactly one check on every path: no short-circuit past it for an unknown name.
     matches = check_password(password, stored or dummy_password_hash())
     if operator is None or stored is None or not matches:
-        queries.prune_failed_logins(session, now - LOGIN_FAILURE_MEMORY)
-        queries.add_failed_login(session, key, address, now)
         raise LoginFailedError
+    queries.delete_login_attempt(session, mine)
     queries.forget_failed_logins(session, key, address)
     return operator
 

@@ -64,3 +64,7 @@ TRACE_RSSI_RANGE_DBM: Final = (-100, -30)
 
 LATE_DATA_ROWS: Final = 200
 """Rows of late data (per service day and vehicle) on the operations page, newest first."""
+
+LOGIN_IPV6_PREFIX: Final = 64
+"""The login throttle counts IPv6 clients by their /64: a subscriber gets a whole /64, so a
+single address says nothing about who is guessing."""

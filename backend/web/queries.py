@@ -131,20 +131,36 @@ def passenger_ledger_by_month(session: Session, passenger_id: str) -> list[tuple
 
 
 def failed_logins_since(
-    session: Session, since: dt.datetime, *, address: str, name: str | None = None
+    session: Session,
+    since: dt.datetime,
+    *,
+    address: str,
+    name: str | None = None,
+    exclude: int | None = None,
 ) -> list[dt.datetime]:
     """Times of the failed logins from ``address`` (for ``name`` only, if given) after
-    ``since``, oldest first. Attempts stored before 0005 have no address and never count."""
+    ``since``, oldest first, leaving out attempt ``exclude``. Attempts stored before 0005
+    have no address and never count."""
     a = models.LoginAttempt
     stmt = select(a.attempted_at).where(a.address == address, a.attempted_at > since)
     if name is not None:
         stmt = stmt.where(a.name == name)
-    return list(session.scalars(stmt.order_by(a.attempted_at)))
+    if exclude is not None:
+        stmt = stmt.where(a.attempt_id != exclude)
+    return list(session.scalars(stmt.order_by(a.attempted_at, a.attempt_id)))
 
 
-def add_failed_login(session: Session, name: str, address: str, now: dt.datetime) -> None:
-    session.add(models.LoginAttempt(name=name, address=address, attempted_at=now))
+def add_failed_login(session: Session, name: str, address: str, now: dt.datetime) -> int:
+    """Store an attempt as failed (until it succeeds); returns its id."""
+    attempt = models.LoginAttempt(name=name, address=address, attempted_at=now)
+    session.add(attempt)
     session.flush()
+    return attempt.attempt_id
+
+
+def delete_login_attempt(session: Session, attempt_id: int) -> None:
+    a = models.LoginAttempt
+    session.execute(delete(a).where(a.attempt_id == attempt_id))
 
 
 def forget_failed_logins(session: Session, name: str, address: str) -> None:

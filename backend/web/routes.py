@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -61,6 +62,7 @@ from backend.web.const import (
     RECENT_TRIPS_LIMIT,
     REVENUE_MONTHS,
 )
+from onboard.wire import IDENTIFIER_MAX_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +207,9 @@ def login(
 ) -> Response:
     address = client_address(request)
     try:
-        operator = attempt_login(session, name, password, address, now(request))
+        operator = attempt_login(
+            request.app.state.sessions, session, name, password, address, now(request)
+        )
     except LoginThrottledError as exc:
         seconds = max(1, math.ceil(exc.wait.total_seconds()))
         log.warning("web login for %r from %s throttled (%s)", name, address, exc.scope.value)
@@ -361,6 +365,13 @@ class TripFilters:
             raise PageError(
                 422, "Bad filter", f"sort: expected 'time' or 'confidence', got {sort!r}."
             )
+        for field, value in (("line", line), ("vehicle", vehicle)):
+            if len(value) > IDENTIFIER_MAX_CHARS or not re.fullmatch(r"[^\x00-\x1f\x7f]*", value):
+                raise PageError(
+                    422,
+                    "Bad filter",
+                    f"{field}: expected at most {IDENTIFIER_MAX_CHARS} printable characters.",
+                )
         day_ = _parse_day("day", day.strip())
         return cls(day_, line.strip() or None, vehicle.strip() or None, limit, sort)
 

@@ -442,3 +442,10 @@ def test_reconciling_a_day_past_retention_is_one_line_and_exit_2(cli, engine):
     code, out, _ = cli("reconcile", "--day", "2026-11-30")  # kept: reconciled as usual
     assert code == 0
     assert "service day 2026-11-30" in out
+
+
+def test_retention_refuses_a_day_in_the_future(cli):
+    code, out, err = cli("retention", "--today", "2999-01-01")
+    assert code == 2
+    assert out == ""
+    assert "--today 2999-01-01: must not be after today" in err

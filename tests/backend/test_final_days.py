@@ -173,3 +173,47 @@ def test_month_past_trip_retention_is_never_billed_again(engine, riders):
             billing.close_month(session, MONTH, a_year_on)
     with sessions() as session:
         assert ledger(session) == ledger_before
+
+
+def test_retention_waits_for_a_rebuild_under_way(engine, riders, vehicle, monkeypatch):
+    """Retention committing in the middle of a rebuild (another process's hourly
+    maintenance) must not leave the rebuild deleting trips whose sightings just went: it
+    waits for the rebuild, and the day is final after both."""
+    import threading
+    import time
+
+    from backend.maintenance import apply_retention
+
+    sessions = make_sessionmaker(engine)
+    day = RIDE_DAYS[0]
+
+    def trips() -> int:
+        with sessions() as session:
+            return len(repository.day_trips(session, day))
+
+    before = trips()
+    assert before > 0
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(day, vehicle.vehicle_id)}, AFTER_RETENTION)
+
+    def retention() -> None:
+        with transaction(sessions) as other:
+            apply_retention(other, AFTER_RETENTION.date(), 14, 365, AFTER_RETENTION)
+
+    other = threading.Thread(target=retention)
+    real = repository.vehicle_day_events
+
+    def events(session, d, v):
+        if not other.is_alive() and other.ident is None:
+            other.start()
+            time.sleep(1.0)  # retention would commit now, were it not held off
+        return real(session, d, v)
+
+    monkeypatch.setattr(repository, "vehicle_day_events", events)
+    done = services.work_until_idle(sessions, services.ResolverCache(), lambda: AFTER_RETENTION)
+    other.join(timeout=60)
+    assert not other.is_alive()
+    assert all(w.error is None for w in done)
+    assert trips() == before
+    with sessions() as session:
+        assert repository.is_final(session, day)

@@ -148,3 +148,21 @@ async def test_a_refused_batch_costs_a_token_like_a_new_one(app, client, vehicle
     assert (await post_batch(client, vehicle, invalid)).status_code == 422
     assert (await post_batch(client, vehicle, batch_body(seq=1))).status_code == 200
     assert (await post_batch(client, vehicle, batch_body(seq=2))).status_code == 429
+
+
+async def test_a_replay_loop_runs_out_of_resends_but_never_of_uploads(app, client, vehicle):
+    app.state.vehicle_limiter = RateLimiter(rate=0.001, burst=2, clock=time.monotonic)
+    app.state.resend_limiter = RateLimiter(rate=0.001, burst=5, clock=time.monotonic)
+    raw = json.dumps(batch_body(seq=1)).encode()
+    ts = int(time.time() * 1000)
+    captured = {
+        "Content-Type": "application/json",
+        wire.TIMESTAMP_HEADER: str(ts),
+        wire.SIGNATURE_HEADER: wire.sign(vehicle.secret, ts, raw),
+    }
+    url = f"/v1/vehicles/{vehicle.vehicle_id}/batches"
+    answers = [(await client.post(url, content=raw, headers=captured)) for _ in range(8)]
+    assert [a.status_code for a in answers] == [200] * 6 + [429] * 2
+    assert "resends stored batches too often" in answers[-1].json()["detail"]
+    # The vehicle's own next batch still goes through: replays cost its allowance nothing.
+    assert (await post_batch(client, vehicle, batch_body(seq=2))).status_code == 200

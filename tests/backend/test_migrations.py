@@ -101,3 +101,63 @@ def test_release_0003_database_upgrades_with_its_work_units(fresh_engine):
             text("SELECT vehicle_id, generation, sealed_until, dirty_from FROM work_units")
         ).all()
     assert [tuple(u) for u in units] == [("V1", 7, None, None)]
+
+
+def test_release_0004_database_gets_retention_marks_from_its_data(fresh_engine):
+    """A database that ran retention before 0005 knew no marks: 0005 reads them off the data,
+    so days whose sightings are gone (and months whose trips are) are final at once."""
+    engine = fresh_engine
+    migrate(engine, "0004")
+    now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO vehicles (vehicle_id, secret, created_at) VALUES ('V1', :s, :n)"),
+            {"s": b"x" * 32, "n": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO batches (vehicle_id, unit_id, boot_id, seq, fingerprint, sent_at, "
+                "window_ms, n_events, n_sightings, received_at) "
+                "VALUES ('V1', 'u', 'b', 1, :f, 1, 1000, 0, 1, :n)"
+            ),
+            {"f": b"f" * 32, "n": now},
+        )
+        batch_id = conn.execute(text("SELECT batch_id FROM batches")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO sightings (service_day, batch_id, k, vehicle_id, t, token, rssi, "
+                "n, tx) VALUES (:d, :b, 0, 'V1', 1, :tok, -60, 1, -8)"
+            ),
+            {"d": dt.date(2026, 11, 20), "b": batch_id, "tok": bytes(16)},
+        )
+        for n, day in enumerate((dt.date(2026, 11, 2), dt.date(2026, 11, 20))):
+            conn.execute(
+                text(
+                    "INSERT INTO trips (trip_id, service_day, device_id, passenger_id, "
+                    "vehicle_id, journey_id, line, board_stop_id, board_time, alight_stop_id, "
+                    "alight_time, confidence, score, status, conflict_lost, created_at) VALUES "
+                    "(:id, :d, 'dev', 'pas', 'V1', 'J', 'L', 's1', 1, 's2', 2, 1.0, 1.0, "
+                    "'closed', FALSE, :n)"
+                ),
+                {"id": f"trp_{n}", "d": day, "n": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO ledger_entries (passenger_id, month, kind, amount_cents, "
+                "explanation, created_at) VALUES ('pas', '2026-09', 'charge', 100, '{}', :n)"
+            ),
+            {"n": now},
+        )
+
+    migrate(engine, "head")
+
+    with engine.connect() as conn:
+        marks = dict(conn.execute(text("SELECT kind, purged_before FROM retention_marks")).all())
+    marks = {k: dt.date.fromisoformat(str(v)) for k, v in marks.items()}
+    assert marks == {"sightings": dt.date(2026, 11, 20), "trips": dt.date(2026, 11, 2)}
+
+
+def test_a_new_database_has_no_retention_marks(fresh_engine):
+    migrate(fresh_engine, "head")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM retention_marks")).scalar() == 0

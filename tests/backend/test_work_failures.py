@@ -122,7 +122,9 @@ def test_a_lost_database_connection_is_not_the_units_fault(engine, monkeypatch):
         repository.mark_dirty(session, {(DAY, "V1")}, START)
 
     def lost(*_a, **_k):
-        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        raise OperationalError(
+            "SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
 
     monkeypatch.setattr(services, "reconcile_vehicle_day", lost)
     with pytest.raises(OperationalError):
@@ -147,3 +149,52 @@ async def test_operators_see_failing_units_in_the_api_the_page_and_the_metrics(
     metrics = (await client.get("/metrics")).text
     assert "bibo_work_units_failing 1.0" in metrics
     assert "bibo_work_units_parked 0.0" in metrics
+
+
+def test_a_deadlock_counts_against_the_unit_and_never_stops_the_worker(engine, monkeypatch):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "V1")}, START)
+
+    def deadlock(*_a, **_k):
+        raise OperationalError("UPDATE trips", {}, Exception("deadlock detected"))
+
+    monkeypatch.setattr(services, "reconcile_vehicle_day", deadlock)
+    done = services.work_once(sessions, services.ResolverCache(), Clock(START))
+    assert done is not None
+    assert "deadlock detected" in done.error
+    with sessions() as session:
+        assert unit(session, "V1").attempts == 1
+
+
+def test_retention_lets_go_of_units_of_days_it_makes_final(engine, poisoned):
+    from backend.maintenance import apply_retention
+
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "BAD"), (DAY, "LATE")}, START)
+        session.execute(
+            models.WorkUnit.__table__.update()
+            .where(models.WorkUnit.vehicle_id == "BAD")
+            .values(attempts=MAX_UNIT_ATTEMPTS, parked=True, last_error="OverflowError")
+        )
+    with transaction(sessions) as session:
+        apply_retention(session, DAY + dt.timedelta(days=15), 14, 365, START)
+    with sessions() as session:
+        assert repository.troubled_units(session) == []
+        assert repository.dirty_units(session) == []
+        assert repository.operations_counts(session).parked_units == 0
+
+
+def test_an_operators_reconcile_leaves_a_unit_being_retried_to_its_worker(engine):
+    sessions = make_sessionmaker(engine)
+    lease = START + dt.timedelta(minutes=3)
+    with transaction(sessions) as session:
+        repository.mark_dirty(session, {(DAY, "V1")}, START)
+        session.execute(models.WorkUnit.__table__.update().values(attempts=2, lease_until=lease))
+    with transaction(sessions) as session:
+        repository.unpark_day(session, DAY)
+    with sessions() as session:
+        v1 = unit(session, "V1")
+        assert v1.attempts == 0
+        assert v1.lease_until.replace(tzinfo=dt.UTC) == lease  # still its worker's

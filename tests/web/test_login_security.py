@@ -63,9 +63,10 @@ async def try_login(
 def attempt(engine, name: str, password: str, address: str, now: dt.datetime):
     """One login attempt in its own transaction: the operator, or the refusal (an
     exception instance)."""
-    with transaction(make_sessionmaker(engine)) as session:
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
         try:
-            return attempt_login(session, name, password, address, now)
+            return attempt_login(sessions, session, name, password, address, now)
         except (LoginFailedError, LoginThrottledError) as exc:
             return exc
 
@@ -306,3 +307,51 @@ async def test_the_session_cookie_is_secure_over_https(app, engine, clock, schem
             assert ("; secure" in cookie.lower()) is secure
             assert "httponly" in cookie.lower()
         assert (await browser.get("/ops/")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        (None, auth.throttle_address(None)),
+        ("testclient", "testclient"),
+    ],
+)
+def test_the_throttle_counts_an_ipv6_subscriber_by_its_network(host, key):
+    assert auth.throttle_address(host) == key
+
+
+def test_guesses_from_one_ipv6_network_are_throttled_together(engine):
+    name = add_operator(engine, "admin")
+    now = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+    for k in range(LOGIN_FREE_FAILURES):
+        address = auth.throttle_address(f"2001:db8:7:7::{k + 1:x}")
+        assert isinstance(attempt(engine, name, "guess", address, now), LoginFailedError)
+    fresh = auth.throttle_address("2001:db8:7:7:ffff:ffff:ffff:ffff")
+    assert isinstance(attempt(engine, name, PASSWORD, fresh, now), LoginThrottledError)
+
+
+def test_parallel_guesses_see_each_other(engine, monkeypatch):
+    """Attempts that overlap (each still checking its password when the next starts) are
+    throttled like a series: each is stored before its password is checked."""
+    name = add_operator(engine, "admin")
+    now = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+    real = auth.check_password
+    outcomes: list[object] = []
+
+    def slow_check(password, stored):
+        # While this attempt is checking, the next one arrives.
+        if len(outcomes) < 2 * LOGIN_FREE_FAILURES:
+            outcomes.append(attempt(engine, name, "guess", "198.51.100.9", now))
+        return real(password, stored)
+
+    monkeypatch.setattr(auth, "check_password", slow_check)
+    outcomes.insert(0, attempt(engine, name, "guess", "198.51.100.9", now))
+    throttled = [o for o in outcomes if isinstance(o, LoginThrottledError)]
+    failed = [o for o in outcomes if isinstance(o, LoginFailedError)]
+    assert len(failed) == LOGIN_FREE_FAILURES
+    assert len(throttled) == len(outcomes) - LOGIN_FREE_FAILURES

@@ -7,6 +7,8 @@ Revises: 0004
 Create Date: 2026-12-02
 """
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,6 +35,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", name=op.f("pk_retention_marks")),
     )
+    _seed_retention_marks()
     op.create_table(
         "late_data",
         sa.Column("late_id", _BIG_ID, autoincrement=True, nullable=False),
@@ -61,6 +64,50 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("session_sha256", name=op.f("pk_operator_sessions")),
     )
     op.create_index(op.f("ix_operator_sessions_operator_id"), "operator_sessions", ["operator_id"])
+
+
+def _seed_retention_marks() -> None:
+    """A database that ran before 0005 has had retention applied without marks: what it
+    deleted is read off the data, so no day it purged is ever rebuilt from nothing.
+
+    Sightings: trips of days before the oldest day with sightings lost their evidence (with
+    no sightings left at all, every day with trips did). Trips: billed months before the
+    oldest day with trips lost trips (with no trips left, every billed month did).
+    """
+    bind = op.get_bind()
+    now = sa.func.now() if bind.dialect.name == "postgresql" else sa.func.current_timestamp()
+    oldest_sighting = bind.execute(sa.text("SELECT MIN(service_day) FROM sightings")).scalar()
+    newest_trip = bind.execute(sa.text("SELECT MAX(service_day) FROM trips")).scalar()
+    oldest_trip = bind.execute(sa.text("SELECT MIN(service_day) FROM trips")).scalar()
+    marks: dict[str, dt.date] = {}
+    if newest_trip is not None:
+        newest, oldest = _date(newest_trip), _date(oldest_trip)
+        if oldest_sighting is None:
+            marks["sightings"] = newest + dt.timedelta(days=1)
+        elif oldest < _date(oldest_sighting):
+            marks["sightings"] = _date(oldest_sighting)
+    oldest_month = bind.execute(sa.text("SELECT MIN(month) FROM ledger_entries")).scalar()
+    newest_month = bind.execute(sa.text("SELECT MAX(month) FROM ledger_entries")).scalar()
+    if oldest_month is not None:
+        first_billed = dt.date.fromisoformat(f"{oldest_month}-01")
+        if oldest_trip is None:
+            last = dt.date.fromisoformat(f"{newest_month}-01")
+            marks["trips"] = (last + dt.timedelta(days=32)).replace(day=1)
+        elif first_billed < _date(oldest_trip).replace(day=1):
+            marks["trips"] = _date(oldest_trip)
+    table = sa.table(
+        "retention_marks",
+        sa.column("kind", sa.String),
+        sa.column("purged_before", sa.Date),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    for kind, before in marks.items():
+        bind.execute(table.insert().values(kind=kind, purged_before=before, updated_at=now))
+
+
+def _date(value: object) -> dt.date:
+    # SQLite hands dates back as text.
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def downgrade() -> None:

@@ -10,6 +10,9 @@ Sending is paced twice: after a failure, by the retry backoff; always, by a mini
 ``1 / max_batches_per_s`` between sends, so catching up after an outage never floods the
 backend. While sends fail, batches are sealed every ``offline_seal_interval_ms`` instead
 of every ``upload_interval_ms``, so the backlog is a few large batches, not thousands.
+
+Data is stamped and sealed only while the clock is set (see ``Agent.record``), so nothing the
+agent takes in can make a sealed batch invalid and stop the unit from uploading.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from onboard.const import (
     MAX_BATCHES_PER_S,
     MAX_OPEN_ROWS,
     MAX_SENDS_PER_TICK,
+    MAX_WINDOW_MS,
     OFFLINE_SEAL_INTERVAL_MS,
     RSSI_MAX_DBM,
     RSSI_MIN_DBM,
@@ -90,8 +94,8 @@ class AgentConfig:
                 f"got {self.service_uuid!r}"
             ) from None
         object.__setattr__(self, "service_uuid", canonical)
-        if self.window_ms <= 0:
-            raise ValueError(f"window_ms: expected > 0 ms, got {self.window_ms}")
+        if not 0 < self.window_ms <= MAX_WINDOW_MS:
+            raise ValueError(f"window_ms: expected 1..{MAX_WINDOW_MS} ms, got {self.window_ms}")
         if self.upload_interval_ms < 0:
             raise ValueError(f"upload_interval_ms: expected >= 0 ms, got {self.upload_interval_ms}")
         if self.offline_seal_interval_ms < 0:
@@ -130,6 +134,8 @@ class AgentStats:
     """Payloads whose tx power the wire format cannot carry (-128); stored with tx null."""
     late_adverts: int = 0
     """Adverts for a window already flushed (clock stepped back); dropped."""
+    clock_invalid: int = 0
+    """Adverts dropped because the clock was outside 2020..2100 (not set): their time is unknown."""
     window_full: int = 0
     """Adverts refused because windowing memory was full (``max_open_rows``)."""
     advert_errors: int = 0
@@ -141,6 +147,8 @@ class AgentStats:
     rows_lost: int = 0
     """Flushed rows the outbox could not store (disk failure)."""
     batches_sealed: int = 0
+    seals_deferred: int = 0
+    """Seals that were due but waited because the clock was not set."""
     batches_delivered: int = 0
     batches_quarantined: int = 0
     send_failures: int = 0
@@ -199,6 +207,8 @@ class Agent:
         self._sources: Sequence[VehicleSource] = ()
         self._rate_mark: tuple[float, int] | None = None
         self._advert_error_logged = False
+        self._clock_was_set = True
+        """Whether the clock was within 2020..2100 when last looked at (logs each change)."""
         self.stats = AgentStats()
 
     # --- input (synchronous, cheap; called from the scanner callback) --------------------
@@ -221,7 +231,13 @@ class Agent:
         if not TX_POWER_MIN_DBM <= payload.tx_power <= TX_POWER_MAX_DBM:
             self.stats.tx_out_of_range += 1
             tx = None
-        result = self._windower.add_checked(self._clock(), payload.token, adv.rssi, tx)
+        now = self._clock()
+        if not wire.EARLIEST_EPOCH_MS <= now <= wire.LATEST_EPOCH_MS:
+            self.stats.clock_invalid += 1
+            if self._clock_was_set:
+                self._clock_is_set(now)  # logs the change
+            return
+        result = self._windower.add_checked(now, payload.token, adv.rssi, tx)
         if result is AddResult.ADDED:
             self.stats.adverts_windowed += 1
         elif result is AddResult.LATE:
@@ -249,9 +265,26 @@ class Agent:
     def record(self) -> int:
         """Persist closed windows and queued events, and seal if due; returns batches sealed.
 
+        The clock rule: data is stamped and sealed only with a clock inside the wire format's
+        ``wire.EARLIEST_EPOCH_MS``..``wire.LATEST_EPOCH_MS`` (2020..2100), because the backend
+        refuses any other time. While the clock is outside (a unit whose real-time clock was
+        never set, before GNSS or NTP), adverts are dropped as they arrive and counted in
+        ``stats.clock_invalid``: their time is unknown, and a row with an invalid time is never
+        kept. What already has a valid time (windows heard before the clock was lost, events
+        carrying their own time) is persisted, every window at once, but not sealed, since a
+        batch's ``sent_at`` is the clock: it waits in the outbox, durable, and the first
+        ``record`` with the clock set seals it. Losing and regaining the clock is logged once
+        each; sending already sealed batches goes on meanwhile.
+
         Never sends and never sleeps. Raises ``OutboxError`` if the outbox cannot write.
         """
         now = self._clock()
+        if not self._clock_is_set(now):
+            # No advert joins a window while the clock is not set, so every window is closed.
+            self._persist(self._windower.flush_all())
+            if self._seal_due(now):
+                self.stats.seals_deferred += 1
+            return 0
         self._persist(self._windower.flush(now))
         if self._seal_due(now):
             return self._seal_all(now, heartbeat=self.config.heartbeat and self._failures == 0)
@@ -273,11 +306,18 @@ class Agent:
 
         Sends are paced by ``sleep`` (``1 / max_batches_per_s`` s between two sends) and
         rounds are separated by ``backoff_ms`` (via ``sleep``), at most
-        ``DRAIN_MAX_ATTEMPTS`` rounds; what is still pending then stays in the outbox.
+        ``DRAIN_MAX_ATTEMPTS`` rounds; what is still pending then stays in the outbox. Seals
+        only with the clock set (see ``record``): otherwise the unbatched data stays too.
         """
         now = self._clock()
         self._persist(self._windower.flush_all())
-        self._seal_all(now, heartbeat=False)
+        if self._clock_is_set(now):
+            self._seal_all(now, heartbeat=False)
+        else:
+            _log.warning(
+                "drain: the clock is not set, so nothing more is sealed; the unbatched rows and"
+                " events stay in the outbox and are sealed once it is"
+            )
         for attempt in range(1, DRAIN_MAX_ATTEMPTS + 1):
             await self._send_paced()
             if self.outbox.pending_count() == 0:
@@ -354,6 +394,7 @@ class Agent:
             "ignored": s.adverts_ignored,
             "rssi_out_of_range": s.rssi_out_of_range,
             "late": s.late_adverts,
+            "clock_invalid": s.clock_invalid,
             "window_full": s.window_full,
             "error": s.advert_errors,
         }
@@ -393,24 +434,48 @@ class Agent:
     def _adverts_total(self) -> int:
         return self.stats.adverts_seen + self.stats.adverts_ignored
 
+    def _clock_is_set(self, now: int) -> bool:
+        """Whether ``now`` (epoch ms) can stamp and seal data (see ``record``); logs changes."""
+        is_set = wire.EARLIEST_EPOCH_MS <= now <= wire.LATEST_EPOCH_MS
+        if is_set != self._clock_was_set:
+            self._clock_was_set = is_set
+            if is_set:
+                _log.warning(
+                    "the clock is set again (epoch ms %d): recording and sealing resume;"
+                    " %d adverts were dropped while it was not",
+                    now,
+                    self.stats.clock_invalid,
+                )
+            else:
+                _log.warning(
+                    "the clock reads epoch ms %d, outside %d..%d (2020-01-01..2100-01-01): it is"
+                    " not set (no real-time clock, no GNSS or NTP yet); adverts are dropped and"
+                    " nothing is sealed until it is",
+                    now,
+                    wire.EARLIEST_EPOCH_MS,
+                    wire.LATEST_EPOCH_MS,
+                )
+        return is_set
+
     def _persist(self, rows: list[SightingRow]) -> None:
         """Write flushed rows and queued events to the outbox, in one transaction.
 
         If the write fails the events stay queued for the next try; the rows are lost
-        (counted in ``rows_lost``): holding them would only grow memory on a failing disk.
+        (counted in ``rows_lost``): holding them would only grow memory on a failing disk. A
+        row or event the backend would refuse is dropped by the outbox (counted there).
         """
         if not rows and not self._events:
             return
         try:
-            self.outbox.add(rows, self._events)
+            report = self.outbox.add(rows, self._events)
         except OutboxError:
             self.stats.rows_lost += len(rows)
             raise
         self._events = []
-        if rows:
-            self.stats.sighting_rows += len(rows)
+        if report.sightings:
+            self.stats.sighting_rows += report.sightings
             self.stats.windows += len({r.t for r in rows})
-            self._unsealed_rows += len(rows)
+            self._unsealed_rows += report.sightings
 
     def _seal_due(self, now: int) -> bool:
         if self._last_seal_ms is None:

@@ -46,7 +46,7 @@ from onboard.vehicle import VehicleSource
 
 _log = logging.getLogger("onboard")
 
-_IDENTIFIER = re.compile(r"^[\w.:-]{1,64}$")
+_IDENTIFIER = re.compile(wire.IDENTIFIER_PATTERN)
 """The wire format's ``Identifier`` (vehicle and unit ids)."""
 
 EXIT_USAGE = 2
@@ -196,7 +196,7 @@ def _address(text: str, option: str, default_port: int | None = None) -> Address
         if default_port is None:
             raise CliError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8472")
         port_text = str(default_port)
-    if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not host or not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 <= int(port_text) <= 65535:
         raise CliError(f"{option} {text!r}: expected HOST:PORT with a port 0-65535")
     return host, int(port_text)
 
@@ -228,10 +228,10 @@ def _default_unit_id() -> str:
 
 def _options(args: argparse.Namespace) -> RunOptions:
     vehicle_id: str = args.vehicle
-    if not _IDENTIFIER.match(vehicle_id):
+    if len(vehicle_id) > wire.IDENTIFIER_MAX_CHARS or not _IDENTIFIER.fullmatch(vehicle_id):
         raise CliError(f"--vehicle {vehicle_id!r}: expected 1-64 of letters, digits, _ . : -")
     unit_id: str = args.unit_id or _default_unit_id()
-    if not _IDENTIFIER.match(unit_id):
+    if len(unit_id) > wire.IDENTIFIER_MAX_CHARS or not _IDENTIFIER.fullmatch(unit_id):
         raise CliError(f"--unit-id {unit_id!r}: expected 1-64 of letters, digits, _ . : -")
     backend: str = args.backend
     if not backend.startswith(("http://", "https://")):

@@ -9,6 +9,9 @@ from typing import Final
 WINDOW_MS: Final = 1000
 """Sighting window in ms: phones advertise every ~100-1000 ms, so 1 s keeps >=1 advert per row."""
 
+MAX_WINDOW_MS: Final = 60_000
+"""Longest window ``wire.Batch.window_ms`` takes: with a longer one no batch could ever seal."""
+
 # --- Agent loop --------------------------------------------------------------------------
 
 UPLOAD_INTERVAL_MS: Final = 10_000
@@ -25,9 +28,10 @@ DRAIN_MAX_ATTEMPTS: Final = 5
 
 # --- Outbox ------------------------------------------------------------------------------
 
-OUTBOX_SCHEMA_VERSION: Final = 2
+OUTBOX_SCHEMA_VERSION: Final = 3
 """``PRAGMA user_version`` of the outbox file; bump with a migration when the schema changes.
-2: batch bodies stored gzip-compressed, and whether a batch was ever offered to the backend."""
+2: batch bodies stored gzip-compressed, and whether a batch was ever offered to the backend.
+3: a table for stored rows that sealing set aside because the wire format refuses them."""
 
 OUTBOX_RECORD_VERSION: Final = 1
 """``version`` stored on every outbox row (events, sightings, batches)."""

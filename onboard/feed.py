@@ -22,8 +22,12 @@ door to open gives ``doors_open``, the last to close ``doors_closed``, repeated 
 for all doors at once.
 
 Answers: ``202 {"accepted": <messages>, "events": <events queued>}``; ``400`` for a body
-that is not JSON; ``413`` when too large; ``422 {"detail": "<where>: <what is wrong>"}``
-naming the first bad field (a request is all or nothing); ``404``/``405`` otherwise.
+that is not JSON or a ``Content-Length`` that is not ASCII digits; ``411`` without one;
+``413`` when too large; ``422 {"detail": "<where>: <what is wrong>"}`` naming the first bad
+field, such as a time outside 2020..2100 or a speed outside 0..70 m/s (a request is all or
+nothing); ``503`` while the agent's clock is not set (before 2020) and a message has no
+``"t"`` to stamp it with, so nothing of the request is taken: retry, or send ``"t"``;
+``404``/``405`` otherwise.
 ``GET /v1/health`` answers ``200 {"status": "ok"}``. The feed has no authentication: it
 listens on loopback by default, and on the vehicle LAN only when told to.
 """
@@ -34,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
@@ -50,6 +55,10 @@ FEED_PATH: Final = "/v1/events"
 HEALTH_PATH: Final = "/v1/health"
 FEED_VERSION: Final = 1
 MAX_DOOR: Final = 32
+_CONTENT_LENGTH: Final = re.compile(r"[0-9]+")
+"""ASCII digits only: ``str.isdigit`` also takes "²" and other scripts' digits."""
+_CONTENT_LENGTH_MAX_DIGITS: Final = 15
+"""Longer lengths are refused as too large without ``int()`` (which fails over 4300 digits)."""
 
 
 class _Message(BaseModel):
@@ -88,9 +97,9 @@ class _Journey(_Message):
 
 class _Position(_Message):
     type: Literal["position"]
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    speed_mps: float | None = Field(default=None, ge=0)
+    lat: wire.Latitude
+    lon: wire.Longitude
+    speed_mps: wire.SpeedMps | None = None
 
 
 FeedMessage = Annotated[
@@ -117,6 +126,8 @@ def parse_messages(body: bytes) -> list[FeedMessage]:
         parsed = json.loads(body)
     except ValueError as exc:
         raise FeedError(400, f"body: expected JSON, got a parse error: {exc}") from None
+    except RecursionError:
+        raise FeedError(400, "body: expected JSON, got arrays or objects nested too deep") from None
     items: Any = parsed if isinstance(parsed, list) else [parsed]
     try:
         return _MESSAGES.validate_python(items)
@@ -158,10 +169,23 @@ class DoorState:
         return bool(self.open_doors) != was_open
 
 
+def clock_needed(messages: Sequence[FeedMessage], now_ms: int) -> bool:
+    """Whether a message has no ``t`` and ``now_ms`` cannot stand in (a clock not set)."""
+    clock_set = wire.EARLIEST_EPOCH_MS <= now_ms <= wire.LATEST_EPOCH_MS
+    return not clock_set and any(m.t is None for m in messages)
+
+
 def to_events(messages: Sequence[FeedMessage], now_ms: int, doors: DoorState) -> list[wire.Event]:
-    """Wire events for validated messages received at ``now_ms``; updates ``doors``."""
+    """Wire events for validated messages received at ``now_ms``; updates ``doors``.
+
+    Never raises: a message without ``t`` while ``now_ms`` is outside 2020..2100 (the clock
+    is not set; see ``clock_needed``, which the server checks first) is skipped, doors and all.
+    """
     events: list[wire.Event] = []
+    clock_set = wire.EARLIEST_EPOCH_MS <= now_ms <= wire.LATEST_EPOCH_MS
     for m in messages:
+        if m.t is None and not clock_set:
+            continue
         t = now_ms if m.t is None else m.t
         if isinstance(m, _Arrival):
             events.append(wire.ArrivalEvent(t=t, stop_id=m.stop_id))
@@ -190,6 +214,8 @@ class FeedStats:
     messages: int = 0
     events: int = 0
     refused: int = 0
+    clock_invalid: int = 0
+    """Requests refused (503) because a message had no ``t`` and the clock was not set."""
 
 
 _REASONS: Final = {
@@ -203,6 +229,7 @@ _REASONS: Final = {
     413: "Content Too Large",
     422: "Unprocessable Content",
     431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
 }
 
 
@@ -297,10 +324,7 @@ class VehicleFeedServer:
         if method != "POST":
             raise FeedError(405, f"{path}: use POST")
         self.stats.requests += 1
-        length_text = headers.get("content-length")
-        if length_text is None or not length_text.isdigit():
-            raise FeedError(411, "Content-Length: required (chunked bodies are not accepted)")
-        length = int(length_text)
+        length = _content_length(headers.get("content-length"))
         if length > FEED_MAX_BODY_BYTES:
             raise FeedError(413, f"body: {length} bytes, at most {FEED_MAX_BODY_BYTES}")
         try:
@@ -308,10 +332,29 @@ class VehicleFeedServer:
         except asyncio.IncompleteReadError:
             raise FeedError(400, "body shorter than Content-Length") from None
         messages = parse_messages(body)
-        events = to_events(messages, self._clock(), self.doors)
+        now = self._clock()
+        if clock_needed(messages, now):
+            self.stats.clock_invalid += 1
+            raise FeedError(
+                503,
+                f"the unit's clock is not set (epoch ms {now}, before 2020 or after 2100), so a"
+                ' message without "t" has no time; nothing was taken: retry later or send "t"',
+            )
+        events = to_events(messages, now, self.doors)
         if self._emit is not None:
             for event in events:
                 self._emit(event)
         self.stats.messages += len(messages)
         self.stats.events += len(events)
         return 202, {"accepted": len(messages), "events": len(events)}
+
+
+def _content_length(value: str | None) -> int:
+    """The ``Content-Length`` header as bytes; raises ``FeedError`` (411, 400 or 413)."""
+    if value is None:
+        raise FeedError(411, "Content-Length: required (chunked bodies are not accepted)")
+    if not _CONTENT_LENGTH.fullmatch(value):
+        raise FeedError(400, f"Content-Length: expected ASCII digits, got {value[:40]!r}")
+    if len(value) > _CONTENT_LENGTH_MAX_DIGITS:
+        raise FeedError(413, f"body: {value[:40]}... bytes, at most {FEED_MAX_BODY_BYTES}")
+    return int(value)

@@ -6,6 +6,12 @@ stamped with the agent's clock at receipt (the clock the sightings use; gpsd's o
 ``time`` is kept only to report how far the unit's clock is off GNSS time). At most one
 position per ``GPSD_MIN_INTERVAL_MS`` is emitted. Lost connections are re-established with
 backoff; malformed lines are counted and skipped. See https://gpsd.io/gpsd_json.html.
+
+Only what the upload format takes leaves this module: a fix whose position is not finite or
+out of range is dropped; a speed that is negative, not finite or above
+``wire.MAX_SPEED_MPS`` is a glitch that says nothing about the position, which is sent
+without a speed; while the agent's clock is not set (before 2020) no position is emitted.
+Each case is counted in ``GpsdStats`` and logged once per run of it.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ class GpsdStats:
     positions: int = 0
     no_fix: int = 0
     malformed: int = 0
+    """Lines that are not JSON, and fixes without a usable position."""
+    speed_dropped: int = 0
+    """Positions sent without a speed, as gpsd's was negative, not finite or above 70 m/s."""
+    clock_invalid: int = 0
+    """Fixes dropped because the agent's clock was outside 2020..2100 (not set)."""
     gnss_clock_offset_ms: int | None = None
     """GNSS time minus the agent's clock at the last fix with a time, in ms."""
 
@@ -53,23 +64,41 @@ class GpsdStats:
 def position_from_tpv(report: dict[str, Any], now_ms: int) -> wire.PositionEvent | None:
     """A position event at ``now_ms`` (epoch ms) from one TPV report; ``None`` without a fix.
 
-    Raises ``ValueError`` if the report claims a fix but its coordinates are unusable.
+    ``speed_mps`` is gpsd's speed over ground (m/s), or ``None`` if it is missing, negative,
+    not finite or above ``wire.MAX_SPEED_MPS``: a speed glitch does not make the position
+    wrong. Raises ``ValueError`` if the report claims a fix but its coordinates are not
+    finite numbers within -90..90 and -180..180, or if ``now_ms`` is outside
+    ``wire.EARLIEST_EPOCH_MS``..``wire.LATEST_EPOCH_MS`` (a clock not set).
     """
     mode = report.get("mode")
     if not isinstance(mode, int) or mode < 2:
         return None
     lat, lon = _finite(report.get("lat")), _finite(report.get("lon"))
-    if lat is None or lon is None:
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValueError(
-            f"TPV with mode {mode} but lat={report.get('lat')!r}, lon={report.get('lon')!r}"
+            f"TPV with mode {mode} but lat={report.get('lat')!r}, lon={report.get('lon')!r}:"
+            " expected finite degrees within -90..90 and -180..180"
         )
-    speed = _finite(report.get("speed"))
+    if not wire.EARLIEST_EPOCH_MS <= now_ms <= wire.LATEST_EPOCH_MS:
+        raise ValueError(
+            f"now_ms={now_ms}: expected UTC epoch ms {wire.EARLIEST_EPOCH_MS}.."
+            f"{wire.LATEST_EPOCH_MS} (2020-01-01..2100-01-01); the clock is not set"
+        )
     return wire.PositionEvent(
         t=now_ms,
         lat=round(lat, POSITION_DECIMALS),
         lon=round(lon, POSITION_DECIMALS),
-        speed_mps=round(speed, 2) if speed is not None and speed >= 0 else None,
+        speed_mps=_speed(report.get("speed")),
     )
+
+
+def _speed(value: object) -> float | None:
+    """gpsd's speed (m/s) as the wire format takes it, or ``None`` if it is unusable."""
+    speed = _finite(value)
+    if speed is None:
+        return None
+    speed = round(speed, 2)
+    return speed if 0 <= speed <= wire.MAX_SPEED_MPS else None
 
 
 def gnss_time_ms(report: dict[str, Any]) -> int | None:
@@ -115,6 +144,8 @@ class GpsdSource:
         self._sleep = sleep
         self._rng = rng
         self._last_emit_ms: int | None = None
+        self._speed_glitch_logged = False
+        self._clock_invalid_logged = False
         self.stats = GpsdStats()
 
     async def run(self, emit: EventSink) -> None:
@@ -157,26 +188,58 @@ class GpsdSource:
         """Process one line of gpsd output (public for tests)."""
         try:
             report = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
             self.stats.malformed += 1
             return
         if not isinstance(report, dict) or report.get("class") != "TPV":
             return
         self.stats.reports += 1
         now = self._clock()
+        clock_set = wire.EARLIEST_EPOCH_MS <= now <= wire.LATEST_EPOCH_MS
         try:
-            event = position_from_tpv(report, now)
-        except ValueError:
+            # The fix is judged on its own (at a valid time); the clock is judged below.
+            event = position_from_tpv(report, now if clock_set else wire.EARLIEST_EPOCH_MS)
+        except ValueError as exc:
             self.stats.malformed += 1
+            _log.debug("gpsd fix dropped: %s", exc)
             return
         if event is None:
             self.stats.no_fix += 1
             return
         gnss = gnss_time_ms(report)
         if gnss is not None:
+            # Kept while the clock is not set too: it tells the operator how far off it is.
             self.stats.gnss_clock_offset_ms = gnss - now
+        if not clock_set:
+            self.stats.clock_invalid += 1
+            if not self._clock_invalid_logged:
+                self._clock_invalid_logged = True
+                _log.warning(
+                    "gpsd fixes dropped: the clock reads epoch ms %d, before 2020 or after 2100"
+                    " (not set); GNSS time is %s (logged again after a fix with the clock set)",
+                    now,
+                    report.get("time"),
+                )
+            return
+        self._clock_invalid_logged = False
         if self._last_emit_ms is not None and 0 <= now - self._last_emit_ms < self._min_interval_ms:
             return
         self._last_emit_ms = now
         self.stats.positions += 1
+        self._note_speed(report, event)
         emit(event)
+
+    def _note_speed(self, report: dict[str, Any], event: wire.PositionEvent) -> None:
+        """Count (and log once per run of them) a speed gpsd sent but the event dropped."""
+        if event.speed_mps is not None or report.get("speed") is None:
+            self._speed_glitch_logged = False
+            return
+        self.stats.speed_dropped += 1
+        if not self._speed_glitch_logged:
+            self._speed_glitch_logged = True
+            _log.warning(
+                "gpsd speed %r m/s is not within 0..%s: positions are sent without a speed"
+                " (logged again after a usable speed)",
+                report.get("speed"),
+                wire.MAX_SPEED_MPS,
+            )

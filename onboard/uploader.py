@@ -15,6 +15,7 @@ import enum
 import gzip as gzip_module
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -240,7 +241,7 @@ def parse_retry_after(value: str | None, date_ms: int | None) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only ("²" is a digit to isdigit)
         return int(value) * 1000
     when = parse_http_date(value)
     if when is None or date_ms is None:

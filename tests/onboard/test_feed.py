@@ -7,6 +7,8 @@ import json
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onboard import wire
 from onboard.const import FEED_MAX_BODY_BYTES
@@ -152,3 +154,140 @@ def test_parse_and_convert_without_a_server():
     with pytest.raises(FeedError) as info:
         parse_messages(b"[1]")
     assert info.value.status == 422
+
+
+# --- values the upload format cannot carry ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("position", "needle"),
+    [
+        ({"lat": 51.5, "lon": 8.1, "speed_mps": 1e308}, "messages[0].speed_mps"),
+        ({"lat": 51.5, "lon": 8.1, "speed_mps": 70.5}, "messages[0].speed_mps"),
+        ({"lat": 51.5, "lon": 8.1, "speed_mps": -1}, "messages[0].speed_mps"),
+        ({"lat": 90.5, "lon": 8.1}, "messages[0].lat"),
+        ({"lat": 51.5, "lon": -180.5}, "messages[0].lon"),
+        ({"lat": "51.5", "lon": 8.1}, "messages[0].lat"),
+    ],
+)
+async def test_a_position_the_wire_format_refuses_is_refused_naming_the_field(
+    feed, position, needle
+):
+    _, client, events = feed
+
+    r = await client.post("/v1/events", json={"version": 1, "type": "position", **position})
+
+    assert r.status_code == 422
+    assert needle in r.json()["detail"]
+    assert events == []
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN"])
+async def test_non_finite_numbers_are_refused(feed, value):
+    _, client, events = feed
+    body = '{"version": 1, "type": "position", "lat": 51.5, "lon": 8.1, "speed_mps": %s}'
+
+    r = await client.post("/v1/events", content=(body % value).encode())
+
+    assert r.status_code == 422
+    assert "messages[0].speed_mps" in r.json()["detail"]
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("²", 400), ("１２", 400), ("-1", 400), ("1 2", 400), ("9" * 5000, 413), ("", 400)],
+)
+async def test_a_content_length_that_is_not_ascii_digits_gets_a_4xx(feed, length, status):
+    server, _, events = feed
+    request = f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n[]"
+
+    answer = await raw_request(server.bound_port, request.encode("utf-8"))
+
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"Content-Length" in answer.split(b"\r\n\r\n", 1)[1] or status == 413
+    assert events == []
+
+
+async def test_json_nested_too_deep_gets_a_400(feed):
+    _, client, _ = feed
+
+    r = await client.post("/v1/events", content=b"[" * 50_000)
+
+    assert r.status_code == 400
+    assert "nested too deep" in r.json()["detail"]
+
+
+async def test_with_the_clock_not_set_a_message_without_t_is_refused_and_nothing_taken(feed, clock):
+    server, client, events = feed
+    clock.now = 5_000  # a unit whose real-time clock was never set
+    body = [
+        {"version": 1, "type": "doors_open", "t": T0},
+        {"version": 1, "type": "arrival", "stop_id": STOP},
+    ]
+
+    r = await client.post("/v1/events", json=body)
+
+    assert r.status_code == 503
+    assert "clock is not set" in r.json()["detail"]
+    assert events == []
+    assert not server.doors.open_doors
+    assert (server.stats.clock_invalid, server.stats.refused) == (1, 1)
+
+    r = await client.post("/v1/events", json=body[:1])  # every message has its own time
+
+    assert r.status_code == 202
+    assert events == [wire.DoorsOpenEvent(t=T0)]
+
+
+def test_to_events_never_raises_on_a_clock_not_set():
+    messages = parse_messages(
+        b'[{"version": 1, "type": "doors_open", "t": %d},'
+        b' {"version": 1, "type": "doors_closed"}]' % T0
+    )
+    doors = DoorState()
+
+    assert to_events(messages, 5_000, doors) == [wire.DoorsOpenEvent(t=T0)]
+    assert doors.open_doors  # the skipped message without a time changed nothing
+
+
+feed_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from([T0, STOP, "R51", 51.5, 8.1, 70.0, 1e308, wire.EARLIEST_EPOCH_MS - 1]),
+)
+feed_messages = st.fixed_dictionaries(
+    {
+        "version": st.sampled_from([1, 1, 2]),
+        "type": st.sampled_from(
+            ["arrival", "departure", "doors_open", "doors_closed", "journey", "position"]
+        ),
+    },
+    optional=dict.fromkeys(
+        ["t", "stop_id", "door", "line", "journey_id", "direction", "lat", "lon", "speed_mps"],
+        feed_values,
+    ),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    messages=st.lists(feed_messages, max_size=5),
+    now=st.one_of(st.integers(0, 253_402_300_800_000), st.just(T0)),
+)
+def test_whatever_is_posted_the_events_are_valid_or_the_request_is_refused(messages, now):
+    body = json.dumps(messages).encode()
+    try:
+        parsed = parse_messages(body)
+    except FeedError as exc:
+        refused = exc
+    else:
+        refused = None
+    if refused is not None:
+        assert refused.status in (400, 422)
+        return
+    for event in to_events(parsed, now, DoorState()):  # never raises
+        type(event).model_validate(event.model_dump())

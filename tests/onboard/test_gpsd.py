@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onboard import wire
 from onboard.gpsd import WATCH_COMMAND, GpsdSource, gnss_time_ms, position_from_tpv
@@ -166,3 +170,92 @@ def test_a_fix_without_usable_coordinates_is_malformed(report):
 @pytest.mark.parametrize("value", [None, 5, "yesterday", "2026-11-21T06:46:40"])
 def test_gnss_time_without_a_zone_or_unparsable_is_none(value):
     assert gnss_time_ms({"time": value}) is None
+
+
+# --- values the upload format cannot carry ------------------------------------------------
+
+
+@pytest.mark.parametrize("speed", [1e308, math.inf, -math.inf, math.nan, 70.01, -0.5, "fast"])
+def test_a_speed_glitch_keeps_the_position_and_drops_only_the_speed(speed):
+    assert position_from_tpv(tpv(3, lat=51.5, lon=8.1, speed=speed), T0) == wire.PositionEvent(
+        t=T0, lat=51.5, lon=8.1, speed_mps=None
+    )
+
+
+def test_the_fastest_speed_the_wire_format_takes_is_kept():
+    event = position_from_tpv(tpv(3, lat=51.5, lon=8.1, speed=wire.MAX_SPEED_MPS), T0)
+
+    assert event is not None
+    assert event.speed_mps == wire.MAX_SPEED_MPS
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [(math.inf, 8.1), (51.5, -math.inf), (math.nan, 8.1), (51.5, 180.5), (-90.01, 8.1)],
+)
+def test_a_position_that_is_not_finite_or_out_of_range_drops_the_fix(lat, lon):
+    with pytest.raises(ValueError, match="expected finite degrees"):
+        position_from_tpv(tpv(3, lat=lat, lon=lon), T0)
+
+
+def test_speed_glitches_and_a_clock_not_set_are_counted_and_logged_once(caplog):
+    clock = Clock(5_000)  # a unit whose real-time clock was never set
+    source = GpsdSource(clock)
+    events: list[wire.Event] = []
+    fix = tpv(3, lat=51.5, lon=8.1, speed=1e308, time=FIX_TIME)
+
+    with caplog.at_level(logging.WARNING, logger="onboard.gpsd"):
+        source.handle_line(line(fix), events.append)
+        source.handle_line(line(fix), events.append)
+        assert events == []
+        assert source.stats.clock_invalid == 2
+        assert source.stats.gnss_clock_offset_ms == gnss_time_ms(fix) - 5_000  # still shown
+        clock.now = T0
+        source.handle_line(line(fix), events.append)
+        clock.now += 1000
+        source.handle_line(line(fix), events.append)
+
+    assert events == [
+        wire.PositionEvent(t=T0, lat=51.5, lon=8.1),
+        wire.PositionEvent(t=T0 + 1000, lat=51.5, lon=8.1),
+    ]
+    assert (source.stats.speed_dropped, source.stats.malformed) == (2, 0)
+    clock_line, speed_line = (r.getMessage() for r in caplog.records)
+    assert "clock reads epoch ms 5000" in clock_line
+    assert "gpsd speed 1e+308 m/s is not within 0..70.0" in speed_line
+
+
+def test_json_nested_too_deep_is_a_malformed_line(clock):
+    source = GpsdSource(clock)
+
+    source.handle_line(b"[" * 100_000, lambda e: None)
+
+    assert source.stats.malformed == 1
+
+
+json_numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**20), 10**20),
+    st.sampled_from([None, True, "51.5", 90, -180, 70, 1e308]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    mode=st.sampled_from([0, 1, 2, 3, None, "3"]),
+    lat=json_numbers,
+    lon=json_numbers,
+    speed=json_numbers,
+    now=st.one_of(st.integers(0, 253_402_300_800_000), st.just(T0)),
+)
+def test_whatever_gpsd_reports_an_emitted_position_is_valid(mode, lat, lon, speed, now):
+    report = {"class": "TPV", "mode": mode, "lat": lat, "lon": lon, "speed": speed}
+    events: list[wire.Event] = []
+    source = GpsdSource(Clock(now))
+
+    source.handle_line(json.dumps(report).encode(), events.append)  # never raises
+
+    for event in events:
+        wire.PositionEvent.model_validate(event.model_dump())
+    s = source.stats
+    assert s.positions + s.no_fix + s.malformed + s.clock_invalid == s.reports == 1

@@ -176,14 +176,17 @@ def test_every_persisted_row_carries_a_version_and_the_file_is_wal_full(path, ou
         db.close()
 
 
-def test_a_row_the_backend_would_refuse_is_refused_on_the_way_in(outbox):
+def test_a_row_the_backend_would_refuse_is_dropped_on_the_way_in_and_the_rest_kept(outbox, caplog):
     bad = SightingRow(t=T0, token=token(1), rssi=127, n=1, tx=None)
 
-    with pytest.raises(OutboxError, match="rssi=127") as info:
-        outbox.add_sightings([*rows(1), bad])
+    with caplog.at_level(logging.WARNING, logger="onboard.outbox"):
+        report = outbox.add_sightings([*rows(1), bad])
 
-    assert info.value.reason is OutboxErrorReason.INVALID_ROW
-    assert outbox.health(T0).unbatched_sightings == 0
+    assert (report.sightings, report.refused_sightings) == (1, 1)
+    health = outbox.health(T0)
+    assert (health.unbatched_sightings, health.refused_sightings) == (1, 1)
+    [record] = caplog.records
+    assert "rssi=127: expected -127..20 dBm" in record.getMessage()
 
 
 def test_a_file_from_a_newer_agent_is_refused(path):

@@ -267,7 +267,14 @@ async def test_retry_after_is_read_from_429_and_503():
 
 @pytest.mark.parametrize(
     ("value", "date_ms", "expected"),
-    [(None, None, None), ("soon", NOW, None), ("Sun, 06 Nov 1994 08:49:37 GMT", None, None)],
+    [
+        (None, None, None),
+        ("soon", NOW, None),
+        ("Sun, 06 Nov 1994 08:49:37 GMT", None, None),
+        ("²", NOW, None),  # a digit to str.isdigit, not to int()
+        ("١٢", NOW, None),
+        ("9" * 5000, NOW, None),  # past int()'s digit limit
+    ],
 )
 def test_unusable_retry_after_is_none(value, date_ms, expected):
     assert parse_retry_after(value, date_ms) is expected

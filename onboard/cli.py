@@ -222,7 +222,7 @@ def _read_secret(path: Path) -> bytes:
 
 
 def _default_unit_id() -> str:
-    name = re.sub(r"[^\w.:-]", "-", socket.gethostname())[:64]
+    name = re.sub(r"[^A-Za-z0-9_.:-]", "-", socket.gethostname())[:64]
     return name or "obu"
 
 

@@ -109,10 +109,12 @@ MAX_SIGHTING_N: Final = 10_000
 MAX_SPEED_MPS: Final = 70.0
 """252 km/h: faster than any bus (or anything beside it on a road); beyond is a GNSS glitch."""
 
-IDENTIFIER_PATTERN: Final = r"^[\w.:-]+$"
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9_.:-]+$"
 IDENTIFIER_MAX_CHARS: Final = 64
-"""Vehicle, unit, boot, line and journey ids: letters, digits and ``_.:-`` (no spaces, no
-control characters), as long as their ``String(64)`` columns."""
+r"""Vehicle, unit, boot, line and journey ids: ASCII letters, digits and ``_.:-`` (no spaces,
+no control characters), as long as their ``String(64)`` columns. ASCII, because ``\w``
+means other things in other regex engines (the OpenAPI schema's readers take it as ASCII,
+pydantic's as Unicode): the published pattern must mean what the server does."""
 
 STOP_ID_PATTERN: Final = r"^de:[0-9]{5}:[0-9A-Za-z_:]+$"
 STOP_ID_MAX_CHARS: Final = 64

@@ -9,9 +9,9 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.services import RiderCategory
-from onboard.wire import MAX_BIGINT
+from onboard.wire import IDENTIFIER_PATTERN, MAX_BIGINT
 
-ID_PATTERN: Final = r"^[\w.:-]+$"
+ID_PATTERN: Final = IDENTIFIER_PATTERN
 ID_MAX_CHARS: Final = 40
 """Passenger, device and trip ids (``pas_…``, ``dev_…``, ``trp_…`` or imported ones): no spaces
 or control characters, as long as their ``String(40)`` columns."""

@@ -373,7 +373,7 @@ def test_vehicle_ids_the_api_refuses_are_refused(cli, capsys, vehicle_id):
     assert "expected 1-64 letters, digits or '_', '.', ':', '-'" in err
 
 
-@pytest.mark.parametrize("vehicle_id", ["RLG-4711", "a.b:c_d", "x" * 64, "Bäckerei-1"])
+@pytest.mark.parametrize("vehicle_id", ["RLG-4711", "a.b:c_d", "x" * 64])
 async def test_a_vehicle_the_cli_registers_can_upload(cli, client, vehicle_id):
     code, out, _ = cli("vehicles", "add", vehicle_id)
     assert code == 0

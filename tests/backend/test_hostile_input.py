@@ -312,9 +312,7 @@ def _identifier(v: Any) -> bool | None:
         return False
     if re.search(r"[\x00-\x1f\x7f-\x9f\s/]", v):
         return False
-    if v.isascii():
-        return re.fullmatch(r"[A-Za-z0-9_.:-]+", v) is not None
-    return None  # letters of other scripts: "\w" of the server's regex engine decides
+    return re.fullmatch(r"[A-Za-z0-9_.:-]+", v) is not None
 
 
 def _pattern(pattern: str, max_chars: int = 64) -> Oracle:
@@ -744,7 +742,11 @@ def test_hostile_passenger_input_is_refused_naming_it(server, passenger, where, 
     headers = [(k.lower().encode(), v.encode()) for k, v in auth.items()]
     headers.append((b"content-type", b"application/json"))
     quoted = urllib.parse.quote(value, safe="")
-    assume(where not in ("passenger_id", "trip_id", "invoice_id") or quoted not in ("", ".", ".."))
+    # A path parameter cannot hold "/" (the server decodes %2F before routing: another path).
+    assume(
+        where not in ("passenger_id", "trip_id", "invoice_id")
+        or (quoted not in ("", ".", "..") and "/" not in value)
+    )
     method, path, body = "GET", f"/v1/passengers/{me}/trips", b""
     if where == "month":
         path += "?" + urllib.parse.urlencode({"month": value})

@@ -187,29 +187,25 @@ def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
         ("events", len(batch.events), MAX_EVENTS_PER_BATCH),
     ):
         if count > limit:
-            raise IngestError(
+            raise _field_error(
                 IngestErrorReason.BODY_TOO_LARGE,
-                [
-                    {
-                        "loc": ["body", name],
-                        "msg": f"at most {limit} rows per batch, got {count}",
-                        "type": "too_long",
-                    }
-                ],
+                name,
+                f"at most {limit} rows per batch, got {count}",
+                "too_long",
             )
     if batch.vehicle_id != path_vehicle_id:
-        raise IngestError(
+        raise _field_error(
             IngestErrorReason.INVALID_BATCH,
-            [
-                {
-                    "loc": ["body", "vehicle_id"],
-                    "msg": f"must equal the vehicle in the URL ({path_vehicle_id!r}), "
-                    f"got {batch.vehicle_id!r}",
-                    "type": "value_error",
-                }
-            ],
+            "vehicle_id",
+            f"must equal the vehicle in the URL ({path_vehicle_id!r}), got {batch.vehicle_id!r}",
+            "value_error",
         )
     return batch
+
+
+def _field_error(reason: IngestErrorReason, field: str, msg: str, type_: str) -> IngestError:
+    """A refusal naming one body field, in FastAPI's shape."""
+    return IngestError(reason, [{"loc": ["body", field], "msg": msg, "type": type_}])
 
 
 def _loc(err: Any) -> list[str | int]:
@@ -256,16 +252,12 @@ def stored_before(session: Session, batch: wire.Batch, digest: bytes) -> bool:
     """Whether this batch is stored already; the same identity with another body is refused."""
     stored = repository.batch_fingerprint(session, batch.vehicle_id, batch.boot_id, batch.seq)
     if stored is not None and stored != digest:
-        raise IngestError(
+        raise _field_error(
             IngestErrorReason.IDENTITY_CONFLICT,
-            [
-                {
-                    "loc": ["body", "seq"],
-                    "msg": f"batch (vehicle_id={batch.vehicle_id!r}, boot_id="
-                    f"{batch.boot_id!r}, seq={batch.seq}) was stored before with another body",
-                    "type": "identity_conflict",
-                }
-            ],
+            "seq",
+            f"batch (vehicle_id={batch.vehicle_id!r}, boot_id={batch.boot_id!r}, "
+            f"seq={batch.seq}) was stored before with another body",
+            "identity_conflict",
         )
     return stored is not None
 

@@ -112,14 +112,7 @@ def test_wait_time_asks_without_taking_and_take_charges():
 
 async def test_replays_of_one_request_do_not_use_up_a_vehicles_allowance(app, client, vehicle):
     app.state.vehicle_limiter = RateLimiter(rate=0.001, burst=3, clock=time.monotonic)
-    raw = json.dumps(batch_body(seq=1)).encode()
-    ts = int(time.time() * 1000)
-    captured = {
-        "Content-Type": "application/json",
-        wire.TIMESTAMP_HEADER: str(ts),
-        wire.SIGNATURE_HEADER: wire.sign(vehicle.secret, ts, raw),
-    }
-    url = f"/v1/vehicles/{vehicle.vehicle_id}/batches"
+    raw, captured, url = captured_request(vehicle)
     answers = [(await client.post(url, content=raw, headers=captured)) for _ in range(41)]
     assert [a.status_code for a in answers] == [200] * 41
     assert answers[0].json()["duplicate"] is False
@@ -153,16 +146,21 @@ async def test_a_refused_batch_costs_a_token_like_a_new_one(app, client, vehicle
 async def test_a_replay_loop_runs_out_of_resends_but_never_of_uploads(app, client, vehicle):
     app.state.vehicle_limiter = RateLimiter(rate=0.001, burst=2, clock=time.monotonic)
     app.state.resend_limiter = RateLimiter(rate=0.001, burst=5, clock=time.monotonic)
-    raw = json.dumps(batch_body(seq=1)).encode()
-    ts = int(time.time() * 1000)
-    captured = {
-        "Content-Type": "application/json",
-        wire.TIMESTAMP_HEADER: str(ts),
-        wire.SIGNATURE_HEADER: wire.sign(vehicle.secret, ts, raw),
-    }
-    url = f"/v1/vehicles/{vehicle.vehicle_id}/batches"
+    raw, captured, url = captured_request(vehicle)
     answers = [(await client.post(url, content=raw, headers=captured)) for _ in range(8)]
     assert [a.status_code for a in answers] == [200] * 6 + [429] * 2
     assert "resends stored batches too often" in answers[-1].json()["detail"]
     # The vehicle's own next batch still goes through: replays cost its allowance nothing.
     assert (await post_batch(client, vehicle, batch_body(seq=2))).status_code == 200
+
+
+def captured_request(vehicle) -> tuple[bytes, dict[str, str], str]:
+    """One signed upload of batch 1 as an eavesdropper would capture it: body, headers, URL."""
+    raw = json.dumps(batch_body(seq=1)).encode()
+    ts = int(time.time() * 1000)
+    headers = {
+        "Content-Type": "application/json",
+        wire.TIMESTAMP_HEADER: str(ts),
+        wire.SIGNATURE_HEADER: wire.sign(vehicle.secret, ts, raw),
+    }
+    return raw, headers, f"/v1/vehicles/{vehicle.vehicle_id}/batches"

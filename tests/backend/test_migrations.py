@@ -18,6 +18,23 @@ def migrate(engine, revision: str, down: bool = False) -> None:
         (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
+def vehicle_with_a_batch(conn, now: dt.datetime) -> int:
+    """Vehicle V1 and one batch of it, as any release's schema holds them; the batch id."""
+    conn.execute(
+        text("INSERT INTO vehicles (vehicle_id, secret, created_at) VALUES ('V1', :s, :n)"),
+        {"s": b"x" * 32, "n": now},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO batches (vehicle_id, unit_id, boot_id, seq, fingerprint, sent_at, "
+            "window_ms, n_events, n_sightings, received_at) "
+            "VALUES ('V1', 'u', 'b', 1, :f, 1, 1000, 0, 3, :n)"
+        ),
+        {"f": b"f" * 32, "n": now},
+    )
+    return int(conn.execute(text("SELECT batch_id FROM batches")).scalar_one())
+
+
 @pytest.fixture
 def fresh_engine(database_url):
     engine = make_engine(database_url)
@@ -32,19 +49,7 @@ def test_release_0001_database_upgrades_with_its_sightings(fresh_engine):
     migrate(engine, "0001")
     now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
     with engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO vehicles (vehicle_id, secret, created_at) VALUES ('V1', :s, :n)"),
-            {"s": b"x" * 32, "n": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO batches (vehicle_id, unit_id, boot_id, seq, fingerprint, sent_at, "
-                "window_ms, n_events, n_sightings, received_at) "
-                "VALUES ('V1', 'u', 'b', 1, :f, 1, 1000, 0, 3, :n)"
-            ),
-            {"f": b"f" * 32, "n": now},
-        )
-        batch_id = conn.execute(text("SELECT batch_id FROM batches")).scalar_one()
+        batch_id = vehicle_with_a_batch(conn, now)
         for t in (3000, 1000, 2000):
             conn.execute(
                 text(
@@ -110,19 +115,7 @@ def test_release_0004_database_gets_retention_marks_from_its_data(fresh_engine):
     migrate(engine, "0004")
     now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     with engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO vehicles (vehicle_id, secret, created_at) VALUES ('V1', :s, :n)"),
-            {"s": b"x" * 32, "n": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO batches (vehicle_id, unit_id, boot_id, seq, fingerprint, sent_at, "
-                "window_ms, n_events, n_sightings, received_at) "
-                "VALUES ('V1', 'u', 'b', 1, :f, 1, 1000, 0, 1, :n)"
-            ),
-            {"f": b"f" * 32, "n": now},
-        )
-        batch_id = conn.execute(text("SELECT batch_id FROM batches")).scalar_one()
+        batch_id = vehicle_with_a_batch(conn, now)
         conn.execute(
             text(
                 "INSERT INTO sightings (service_day, batch_id, k, vehicle_id, t, token, rssi, "

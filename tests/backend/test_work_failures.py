@@ -13,17 +13,10 @@ from sqlalchemy.exc import OperationalError
 from backend import models, repository, services
 from backend.const import MAX_UNIT_ATTEMPTS, UNIT_RETRY_BACKOFF
 from backend.db import make_sessionmaker, transaction
+from tests.web.conftest import Clock
 
 DAY = dt.date(2026, 11, 23)
 START = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -286,7 +286,7 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
 
     # Before any row that retention deletes is written (on PostgreSQL, a lock on a day's
     # partition first and this lock second could deadlock with retention dropping it).
-    repository.hold_retention(session)
+    final = repository.hold_retention(session)
     days: set[dt.date] = set()
     events = []
     for event in batch.events:
@@ -325,7 +325,6 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
     if days:
         # Data for a day past retention is kept and reported, never reconciled: that day's
         # trips and bills are final (DESIGN §7).
-        final = repository.purged_before(session)
         late = sorted(day for day in days if final is not None and day < final)
         if late:
             repository.add_late_data(session, batch_id, batch.vehicle_id, late, now)

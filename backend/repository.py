@@ -547,22 +547,26 @@ RETENTION_LOCK = 0x6B69626F_7265746E  # "bibo" "retn": one advisory lock key for
 to decide whether it may write a day's trips or mark it dirty (shared)."""
 
 
-def hold_retention(session: Session) -> None:
+def hold_retention(session: Session) -> dt.date | None:
     """Until the caller's transaction ends, retention cannot move the mark under it: a
-    rebuild that found its day not final stays right to the end of its transaction.
+    rebuild that found its day not final stays right to the end of its transaction. Returns
+    the mark (``purged_before`` of the sightings), read under the hold.
 
-    PostgreSQL: a shared advisory lock (retention takes it exclusively). SQLite has one
-    writer at a time: a write first makes this transaction that writer, so retention (a
-    writer) commits before it or after it, never in between.
+    PostgreSQL: a shared advisory lock (retention takes it exclusively), taken and the mark
+    read in one round trip (every upload asks). SQLite has one writer at a time: a write
+    first makes this transaction that writer, so retention (a writer) commits before it or
+    after it, never in between.
     """
+    r = models.RetentionMark
+    mark = select(r.purged_before).where(r.kind == SIGHTINGS_MARK).scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock_shared(RETENTION_LOCK)))
-    else:
-        session.execute(
-            update(models.RetentionMark)
-            .where(models.RetentionMark.kind == SIGHTINGS_MARK)
-            .values(kind=models.RetentionMark.kind)
-        )
+        row = session.execute(
+            select(func.pg_advisory_xact_lock_shared(RETENTION_LOCK), mark)
+        ).one()
+        purged: dt.date | None = row[1]
+        return purged
+    session.execute(update(r).where(r.kind == SIGHTINGS_MARK).values(kind=r.kind))
+    return session.scalar(select(mark))
 
 
 def lock_retention(session: Session) -> None:

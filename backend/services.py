@@ -306,8 +306,8 @@ def run_unit(
     sightings gone, a rebuild would remove trips it can no longer see the evidence for.
     """
     result = None
-    repository.hold_retention(session)
-    if repository.is_final(session, unit.service_day):
+    mark = repository.hold_retention(session)
+    if mark is not None and unit.service_day < mark:
         log.warning(
             "work unit %s %s left as it is: the day is past retention",
             unit.service_day,

@@ -73,6 +73,24 @@ class SnapshotCollector(Collector):
             _seconds(o.oldest_unsent_age_ms),
         )
         yield _gauge("bibo_onboard_outbox_bytes", "Bytes of data in the outbox file", o.used_bytes)
+        refused = CounterMetricFamily(
+            "bibo_onboard_outbox_refused_rows",
+            "Sighting rows and events refused on the way into the outbox, over the file's life",
+            labels=["kind"],
+        )
+        refused.add_metric(["sighting"], o.refused_sightings)
+        refused.add_metric(["event"], o.refused_events)
+        yield refused
+        yield CounterMetricFamily(
+            "bibo_onboard_outbox_clamped_sightings",
+            "Sighting rows whose advert count was clamped to the wire format's maximum",
+            value=o.clamped_sightings,
+        )
+        yield _gauge(
+            "bibo_onboard_outbox_quarantined_rows",
+            "Stored rows set aside at sealing because they fail the upload contract",
+            o.quarantined_rows,
+        )
         yield CounterMetricFamily(
             "bibo_onboard_outbox_dropped_sightings",
             "Sighting rows dropped at the outbox disk cap (over the file's life)",

@@ -26,6 +26,10 @@ OUTBOX = OutboxHealth(
     used_bytes=65_536,
     dropped_sightings=17,
     last_delivery_ms=T0 - 4000,
+    refused_sightings=5,
+    refused_events=2,
+    clamped_sightings=1,
+    quarantined_rows=4,
     oldest_unsent_age_ms=15_000,
 )
 
@@ -69,6 +73,10 @@ def test_every_health_figure_is_a_metric():
     assert got[("bibo_onboard_outbox_pending_batches", ())] == 3
     assert got[("bibo_onboard_outbox_oldest_unsent_age_seconds", ())] == 15
     assert got[("bibo_onboard_outbox_dropped_sightings_total", ())] == 17
+    assert got[("bibo_onboard_outbox_refused_rows_total", (("kind", "sighting"),))] == 5
+    assert got[("bibo_onboard_outbox_refused_rows_total", (("kind", "event"),))] == 2
+    assert got[("bibo_onboard_outbox_clamped_sightings_total", ())] == 1
+    assert got[("bibo_onboard_outbox_quarantined_rows", ())] == 4
     assert got[("bibo_onboard_outbox_bytes", ())] == 65_536
     assert got[("bibo_onboard_last_successful_upload_timestamp_seconds", ())] == (T0 - 3000) / 1000
     assert got[("bibo_onboard_clock_offset_seconds", ())] == -1.5

@@ -156,3 +156,7 @@ RESEND_BURST: Final = 600.0
 """Answers to batches a vehicle sent before (duplicates), per vehicle: apart from its upload
 allowance, so resends never use that up. A unit whose answers were lost resends its whole
 outbox (hundreds of batches) at once; a replay loop of one captured request is cut off."""
+
+TX_UNKNOWN: Final = frozenset({-128, 127})
+"""Advertised tx power bytes that mean "unknown" (0x80 in BLE, 0x7F as phones send it,
+DESIGN §2): read like a missing value, from units that uploaded them before they nulled them."""

@@ -560,9 +560,7 @@ def hold_retention(session: Session) -> dt.date | None:
     r = models.RetentionMark
     mark = select(r.purged_before).where(r.kind == SIGHTINGS_MARK).scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(
-            select(func.pg_advisory_xact_lock_shared(RETENTION_LOCK), mark)
-        ).one()
+        row = session.execute(select(func.pg_advisory_xact_lock_shared(RETENTION_LOCK), mark)).one()
         purged: dt.date | None = row[1]
         return purged
     session.execute(update(r).where(r.kind == SIGHTINGS_MARK).values(kind=r.kind))

@@ -26,6 +26,7 @@ from backend.const import (
     MAX_TRANSFER_WALK_M,
     MAX_UNIT_ATTEMPTS,
     MIN_PASSWORD_LENGTH,
+    TX_UNKNOWN,
     UNIT_RETRY_BACKOFF,
     WORK_LEASE,
 )
@@ -204,7 +205,10 @@ def resolved_observations(
     calibrated path loss. Also returns how many sightings resolved."""
     device = resolver.resolve(t, tokens)
     known = device != UNRESOLVED
-    tx_dbm = np.array([DEFAULT_TX_POWER_DBM if x is None else x for x in tx], dtype=np.float64)
+    tx_dbm = np.array(
+        [DEFAULT_TX_POWER_DBM if x is None or x in TX_UNKNOWN else x for x in tx],
+        dtype=np.float64,
+    )
     path_loss = tx_dbm - np.asarray(rssi, dtype=np.float64)
     obs = VehicleObservations(
         vehicle_id, t[known], device[known], path_loss[known], window_ms, data_end_ms

@@ -62,8 +62,9 @@ RSSI_MAX_DBM: Final = 20
 TX_POWER_MIN_DBM: Final = -127
 """Lowest tx power the wire format accepts; -128 (0x80) is "unknown" in BLE and sent as null."""
 
-TX_POWER_MAX_DBM: Final = 127
-"""Highest tx power a signed byte can carry."""
+TX_POWER_MAX_DBM: Final = 126
+"""Highest tx power uploaded as a value: 127 (0x7F) is what phones send for "unknown"
+(DESIGN §2), so it goes up as null like -128."""
 
 # --- Upload ------------------------------------------------------------------------------
 

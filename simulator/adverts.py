@@ -34,6 +34,7 @@ from simulator.radio import (
     reception_prob,
 )
 from simulator.timetable import doors_open_at
+from simulator.world import DEFAULT_WORLD, World
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -45,7 +46,8 @@ class Receiver:
 
     ``occ_t``/``occ_n``: people on board from each instant on; ``other_doors``: door
     boundaries of the buses its neighbours' riders sit in; ``outages``: silent spans
-    (epoch ms) by person id.
+    (epoch ms) by person id; ``gain_db`` the receiver's gain against the model (dB, a
+    world's per-bus draw); ``world`` the radio and phone parameters.
     """
 
     scanner: Scanner
@@ -54,6 +56,8 @@ class Receiver:
     occ_n: IntArray
     other_doors: Mapping[str, IntArray]
     outages: Mapping[str, tuple[tuple[int, int], ...]]
+    gain_db: float = 0.0
+    world: World = DEFAULT_WORLD
 
     def occupancy(self, t: IntArray) -> FloatArray:
         """People on board at each instant."""
@@ -153,6 +157,7 @@ def slot_adverts(
     if n_eps == 0:
         return empty, empty, empty
     phones = [p.phone for p in persons]
+    world = rx.world
     links = draw_links(
         rng,
         np.array([placement_code(e.placement) for e in eps], dtype=np.int64),
@@ -161,10 +166,11 @@ def slot_adverts(
             dtype=np.int64,
         ),
         np.array([e.kind in MOVING_KINDS for e in eps], dtype=bool),
+        world,
     )
     e_lo = np.array([max(e.start_ms, lo) for e in eps], dtype=np.int64)
     e_hi = np.array([min(e.end_ms, hi) for e in eps], dtype=np.int64)
-    interval = np.array([ph.adv_interval_ms for ph in phones], dtype=np.int64)
+    interval = np.array([world.adv_interval_ms(ph) for ph in phones], dtype=np.int64)
     count = np.maximum(0, (e_hi - e_lo) // interval + 2)
     phase = (rng.random(n_eps) * interval).astype(np.int64)
     seg = np.repeat(np.arange(n_eps), count)
@@ -185,13 +191,15 @@ def slot_adverts(
 
     placement = np.array([_PLACEMENTS.index(e.placement) for e in eps], dtype=np.int64)[seg]
     field = {name: values[seg] for name, values in links.items()}
-    tx = np.array([ph.tx_1m_dbm for ph in phones], dtype=np.float64)[seg]
+    tx = np.array([world.radiated_dbm(p.phone, p.person_id) for p in persons], dtype=np.float64)[
+        seg
+    ]
     d = _distances(eps, t, seg)
     occupancy = rx.occupancy(t)
     doors = doors_open_at(rx.doors, t)
     inside = placement == _PLACEMENTS.index(Placement.INSIDE)
     rssi = tx - path_loss_db(d, field["exponent"]) - field["carry_db"]
-    rssi -= np.where(inside, crowd_loss_db(occupancy, d), 0.0)
+    rssi -= np.where(inside, crowd_loss_db(occupancy, d, world.crowd_db_per_person), 0.0)
     rssi -= np.where(inside, 0.0, np.where(doors, field["body_open_db"], field["body_closed_db"]))
     other_bus = placement == _PLACEMENTS.index(Placement.OTHER_BUS)
     if other_bus.any():
@@ -207,7 +215,9 @@ def slot_adverts(
     rssi -= np.where(placement == _PLACEMENTS.index(Placement.IN_CAR), field["car_db"], 0.0)
     rssi += field["shadow_sigma_db"] * _shadowing_unit(rng, t, seg, n_eps, links["shadow_tau_s"])
     rssi += fading_pool_db(rng, field["rician_k"])
-    decoded = rng.random(t.size) < reception_prob(rssi, occupancy)
+    if rx.gain_db:
+        rssi += rx.gain_db  # antenna/adapter gain: the signal, and the reported RSSI, shift
+    decoded = rng.random(t.size) < reception_prob(rssi, occupancy, world.packet_loss_base)
     t, seg, rssi = t[decoded], seg[decoded], rssi[decoded]
     order = np.argsort(t, kind="stable")
     return t[order], seg[order], quantise_rssi(rssi[order])

@@ -57,6 +57,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _world_seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
+    return value
+
+
 def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -98,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", type=Path, help="output directory (replaced)")
     sim.add_argument("--seed", type=int, help="override the scenario's seed")
     sim.add_argument("--recorder", choices=["agent", "fast"], help="override the recorder")
+    sim.add_argument(
+        "--world",
+        type=_world_seed,
+        metavar="SEED",
+        help="run in the randomized world drawn from SEED (radio, phones, fleet; see "
+        "simulator.world); without it, the simulator's default world",
+    )
     sim.add_argument("--jobs", type=_positive, default=1, help="buses recorded in parallel")
     sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
     sim.add_argument(
@@ -230,6 +247,7 @@ def _network(args: argparse.Namespace) -> tuple[Network, str]:
 def _record(s: Scenario, out: Path, args: argparse.Namespace, console: Console) -> None:
     from simulator.day import plan_day
     from simulator.recording import write_recording
+    from simulator.world import DEFAULT_WORLD, World
 
     if args.seed is not None:
         s = s.with_seed(args.seed)
@@ -240,6 +258,7 @@ def _record(s: Scenario, out: Path, args: argparse.Namespace, console: Console) 
         known = {ln.line for ln in network.lines}
         kept = tuple(ln for ln in config.lines if ln in known)
         config = dataclasses.replace(config, lines=kept or None)
+    world = DEFAULT_WORLD if args.world is None else World.draw(args.world)
     t0 = time.monotonic()
     plan = plan_day(network, config, s.seed)
     t_plan = time.monotonic() - t0
@@ -259,6 +278,7 @@ def _record(s: Scenario, out: Path, args: argparse.Namespace, console: Console) 
         compress=s.compress,
         jobs=args.jobs,
         network_source=source,
+        world=world,
     )
     total = time.monotonic() - t0
     own, kids = _peak_rss_mb()
@@ -266,7 +286,8 @@ def _record(s: Scenario, out: Path, args: argparse.Namespace, console: Console) 
         f"{s.name}: {rec.vehicles} buses, {rec.batches} batches, {rec.truth_trips} true trips, "
         f"{rec.encounters} bystander encounters -> {out}\n"
         f"  time {total:.1f} s (planning {t_plan:.1f} s); peak memory {own:.0f} MB "
-        f"(largest worker {kids:.0f} MB); recorder {recorder}"
+        f"(largest worker {kids:.0f} MB); recorder {recorder}; "
+        f"world {'default' if args.world is None else args.world}"
     )
 
 
@@ -285,6 +306,10 @@ def _simulate(args: argparse.Namespace) -> int:
         for s in SCENARIOS.values():
             tag = "" if s.in_library else " (not in 'library')"
             console.print(f"[bold]{s.name}[/bold]{tag}: {s.description}")
+        console.print(
+            "Every scenario runs in any world: add --world SEED for a randomized radio and "
+            "fleet (written to OUT/world.json)."
+        )
         return 0
     if not args.scenario or args.out is None:
         return _fail("simulate", "expected SCENARIO and --out DIR (or --list)")

@@ -525,3 +525,104 @@ tune. Any threshold above ~-92 dBm only loses riders carrying phones in bags."""
 
 SERVER_START_TIMEOUT_S: Final = 30.0
 """How long to wait for ``bibo serve`` to answer before giving up with its log."""
+
+# --- randomized worlds (issue 12) ---------------------------------------------------------
+# ``World.draw(seed)`` draws every radio and fleet parameter uniformly from these ranges
+# (low, high); ``World.default()`` is the single model above. The ranges are wide on purpose:
+# a world is a deployment bibo was never tuned on, not a best guess of one (DESIGN §5).
+
+WORLD_VERSION: Final = 1
+"""Version of ``world.json`` in a recording (STYLE.md §11)."""
+
+WORLD_TX_CONVENTIONS: Final = ("model-table", "rssi-1m", "power-level")
+"""What phones put in the payload's tx byte (DESIGN §2): today's per-model table (-17..0
+dBm), a calibrated RSSI at 1 m (iBeacon-style, around -60 dBm) or the radiated power level
+(Android ``AdvertisingSetParameters`` levels, -20..+5 dBm)."""
+
+WORLD_TX_ABSENT_SHARE: Final = (0.0, 1.0)
+"""Share of phones that cannot report tx (uploaded ``tx: null``): from all to none (§2)."""
+
+WORLD_TX_UNKNOWN_7F_SHARE: Final = (0.0, 1.0)
+"""Of the phones without tx, the share sending 0x7F ("unknown", §2) instead of -128; the
+onboard unit nulls only -128, so these arrive as ``tx: 127``."""
+
+WORLD_RSSI_1M_ERROR_DB: Final = (-8.0, 8.0)
+"""Per-model error of a calibrated-at-1-m tx report: factory calibration is per model and
+often off by several dB (published iBeacon measured-power surveys)."""
+
+WORLD_POWER_LEVEL_DBM: Final = (-20, 5)
+"""Per-model radiated power level reported under the power-level convention (Android's
+ULTRA_LOW -21 .. HIGH +1, BLE 5 class-2 up to +4; DESIGN §2 "around -20…+5 dBm")."""
+
+WORLD_MODEL_OFFSET_DB: Final = (-10.0, 10.0)
+"""Per-model offset of what a phone really radiates, on top of the model table: models
+differ by ±10 dB in what they radiate (DESIGN §2)."""
+
+WORLD_UNIT_SPREAD_DB: Final = (0.0, 6.0)
+"""Half-width (dB) of an extra uniform per-phone offset within a model (ageing, case,
+antenna damage); the model table's 2 dB σ stays underneath."""
+
+WORLD_RECEIVER_GAIN_SPREAD_DB: Final = (0.0, 10.0)
+"""Half-width (dB) of the uniform per-bus receiver gain: adapters, antennas and their
+mounting differ by several dB, up to ±10 dB (issue 12)."""
+
+WORLD_EXPONENT_INSIDE: Final = (1.5, 2.4)
+"""Path-loss exponent inside a bus: waveguide-like metal body (1.5) to a crowded one (2.4)
+(in-vehicle 2.4 GHz measurements report 1.5–2.2)."""
+
+WORLD_EXPONENT_OUTSIDE: Final = (2.0, 3.5)
+"""Path-loss exponent outdoors: free space (2.0) to a cluttered street (3.5, urban
+micro-cell measurements)."""
+
+WORLD_CARRY_POCKET_DB: Final = (2.0, 10.0)
+WORLD_CARRY_BAG_DB: Final = (4.0, 16.0)
+"""Mean body/bag loss (dB) of a phone in a pocket and in a bag: body shadowing at 2.4 GHz
+measures 3–10 dB, a bag with books or a laptop up to ~15 dB (assumed)."""
+
+WORLD_BODY_CLOSED_DB: Final = (5.0, 20.0)
+WORLD_BODY_OPEN_DB: Final = (1.0, 6.0)
+"""Mean loss (dB) through a bus body with closed doors (plain to metallised glass) and
+with open doors (partial line of sight)."""
+
+WORLD_CAR_BODY_DB: Final = (3.0, 12.0)
+"""Mean loss (dB) through a car body (soft-top to athermic glass)."""
+
+WORLD_CROWD_DB_PER_PERSON: Final = (0.1, 0.6)
+"""Crowd loss (dB per other person on board, see CROWD_LOSS_DB_PER_PERSON): a person
+absorbs 1–3 dB in line of sight; scaled by how many stand in the way (assumed)."""
+
+WORLD_PACKET_LOSS_BASE: Final = (0.01, 0.30)
+"""Radio miss rate at strong signal: a quiet band (1 %) to busy Wi-Fi coexistence and a
+cheap adapter dropping packets (30 %)."""
+
+WORLD_SCAN_INTERVAL_MS: Final = (30, 160)
+WORLD_SCAN_DUTY: Final = (0.1, 1.0)
+"""LE scan interval (ms) and duty cycle (window/interval) of a bus's scanner: low-power
+scanning (10 %) to continuous discovery (100 %, BlueZ's 11.25/11.25 ms)."""
+
+WORLD_ADV_INTERVAL_SCALE: Final = (0.5, 3.0)
+"""Factor on every phone's advertising interval: newer OS versions throttle background
+advertising harder (×3) or apps request low latency (×0.5)."""
+
+ADV_INTERVAL_MIN_MS: Final = 20
+ADV_INTERVAL_MAX_MS: Final = 10_240
+"""Legal range of a legacy advertising interval (BLE Core spec, 20 ms .. 10.24 s)."""
+
+WORLD_NO_DOORS_SHARE: Final = (0.0, 1.0)
+"""Share of buses whose onboard computer reports no door events (DESIGN §5): none to all."""
+
+WORLD_STOP_EVENT_JITTER_MS: Final = (0, 15_000)
+"""Half-width (ms) of the uniform shift of a call's arrival and departure events: stop
+events come early or late by up to 15 s (issue 12)."""
+
+WORLD_STOP_EVENT_MISSING_SHARE: Final = (0.0, 0.3)
+"""Share of calls whose arrival and departure events never arrive (DESIGN §5)."""
+
+WORLD_JOURNEY_EVENT_MISSING_SHARE: Final = (0.0, 0.3)
+"""Share of journeys without their journey event (DESIGN §5)."""
+
+WORLD_GNSS_SIGMA_M: Final = (2.0, 15.0)
+WORLD_GNSS_OUTLIER_PROB: Final = (0.0, 0.10)
+WORLD_GNSS_DROPOUT_PROB: Final = (0.0, 0.10)
+"""GNSS noise (m, 1σ per axis), outlier and dropout shares: a roof antenna in open sky to a
+cheap in-cab receiver in town (urban canyon)."""

@@ -28,10 +28,7 @@ from simulator.const import (
     BYSTANDER_KINDS_MIXED,
     DEFAULT_SERVICE_END,
     DEFAULT_SERVICE_START,
-    GNSS_DROPOUT_PROB,
     GNSS_OUTLIER_M,
-    GNSS_OUTLIER_PROB,
-    GNSS_SIGMA_M,
     INCIDENT_PROB,
     PHONE_OUTAGE_PROB,
     POSITION_PERIOD_MS,
@@ -61,6 +58,7 @@ from simulator.timetable import (
     service_day_bounds,
 )
 from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
+from simulator.world import DEFAULT_WORLD, World
 
 __all__ = [
     "Advert",
@@ -166,7 +164,8 @@ class Advert:
     """One advertisement the bus receiver decoded.
 
     ``t_ms`` epoch ms (true time); ``address`` the phone's current random MAC (rotates with
-    the token); ``token`` 16 bytes; ``tx_power`` the advertised dBm at 1 m; ``rssi`` dBm.
+    the token); ``token`` 16 bytes; ``tx_power`` the advertised tx byte (dBm; -128 when the
+    phone cannot say); ``rssi`` dBm.
     """
 
     t_ms: int
@@ -258,30 +257,53 @@ def mac_for_token(token: bytes) -> str:
 
 
 def journey_events(
-    network: Network, journey: Journey, rng: np.random.Generator
+    network: Network,
+    journey: Journey,
+    rng: np.random.Generator,
+    world: World = DEFAULT_WORLD,
+    doors: bool = True,
+    disturb: np.random.Generator | None = None,
 ) -> list[VehicleEvent]:
     """The journey's contract events in time order: journey, per stop arrival, doors (if
     served), departure, and GNSS positions every POSITION_PERIOD_MS while moving (noisy,
-    with outliers and dropouts)."""
-    events: list[VehicleEvent] = [
-        wire.JourneyEvent(
-            t=journey.start_ms,
-            line=journey.line,
-            journey_id=journey.journey_id,
-            direction=journey.direction,
+    with outliers and dropouts, as noisy as ``world`` says).
+
+    ``doors`` False: the bus's onboard computer reports no door events. ``disturb`` draws
+    the world's stop-event jitter and missing stop and journey events (a stream of its
+    own, so a world without them draws nothing).
+    """
+    jitter = np.zeros(len(journey.calls), dtype=np.int64)
+    missing = np.zeros(len(journey.calls), dtype=bool)
+    no_journey_event = False
+    if disturb is not None:
+        span = world.stop_event_jitter_ms
+        jitter = disturb.integers(-span, span + 1, size=len(journey.calls))
+        missing = disturb.random(len(journey.calls)) < world.stop_event_missing_share
+        no_journey_event = bool(disturb.random() < world.journey_event_missing_share)
+    events: list[VehicleEvent] = []
+    if not no_journey_event:
+        events.append(
+            wire.JourneyEvent(
+                t=journey.start_ms,
+                line=journey.line,
+                journey_id=journey.journey_id,
+                direction=journey.direction,
+            )
         )
-    ]
     knots = journey_knots(network, journey)
     kt = np.array([k[0] for k in knots], dtype=np.float64)
     kx = np.array([k[1] for k in knots], dtype=np.float64)
     ky = np.array([k[2] for k in knots], dtype=np.float64)
     calls = journey.calls
     for k, c in enumerate(calls):
-        events.append(wire.ArrivalEvent(t=c.arrival_ms, stop_id=c.stop_id))
-        if c.doors_open_ms is not None and c.doors_closed_ms is not None:
+        shift = int(jitter[k])
+        if not missing[k]:
+            events.append(wire.ArrivalEvent(t=c.arrival_ms + shift, stop_id=c.stop_id))
+        if doors and c.doors_open_ms is not None and c.doors_closed_ms is not None:
             events.append(wire.DoorsOpenEvent(t=c.doors_open_ms))
             events.append(wire.DoorsClosedEvent(t=c.doors_closed_ms))
-        events.append(wire.DepartureEvent(t=c.departure_ms, stop_id=c.stop_id))
+        if not missing[k]:
+            events.append(wire.DepartureEvent(t=c.departure_ms + shift, stop_id=c.stop_id))
         if k + 1 == len(calls):
             break
         t0, t1 = c.departure_ms, calls[k + 1].arrival_ms
@@ -292,11 +314,11 @@ def journey_events(
         x, y = np.interp(tf, kt, kx), np.interp(tf, kt, ky)
         x2, y2 = np.interp(tf + 1000, kt, kx), np.interp(tf + 1000, kt, ky)
         speed = np.hypot(x2 - x, y2 - y) * ROAD_FACTOR
-        noise = rng.normal(0.0, GNSS_SIGMA_M, size=(2, ts.size))
-        outlier = rng.random(ts.size) < GNSS_OUTLIER_PROB
+        noise = rng.normal(0.0, world.gnss_sigma_m, size=(2, ts.size))
+        outlier = rng.random(ts.size) < world.gnss_outlier_prob
         noise += outlier * rng.normal(0.0, GNSS_OUTLIER_M, size=(2, ts.size))
         speed = np.maximum(0.0, speed + rng.normal(0.0, 0.3, size=ts.size))
-        dropped = rng.random(ts.size) < GNSS_DROPOUT_PROB
+        dropped = rng.random(ts.size) < world.gnss_dropout_prob
         for i in np.flatnonzero(~dropped):
             lat, lon = unproject(float(x[i] + noise[0, i]), float(y[i] + noise[1, i]))
             events.append(
@@ -345,13 +367,18 @@ def _slots(vehicle: Vehicle) -> list[tuple[int, int]]:
 
 
 def vehicle_slots(
-    plan: DayPlan, vehicle_id: str, device_keys: Mapping[str, bytes], seed: int
+    plan: DayPlan,
+    vehicle_id: str,
+    device_keys: Mapping[str, bytes],
+    seed: int,
+    world: World = DEFAULT_WORLD,
 ) -> Iterator[SlotData]:
     """The vehicle's day slot by slot: events and decoded adverts as arrays.
 
     ``device_keys`` maps person id to the 32-byte key the backend issued; every person
     heard by this vehicle needs one (ValueError lists those missing). ``seed`` drives the
-    radio and the GNSS noise, independent of the plan's seed.
+    radio and the GNSS noise, independent of the plan's seed; ``world`` sets the radio,
+    phone and fleet parameters (default: the simulator's single model).
     """
     vehicle = plan.vehicle(vehicle_id)
     episodes = plan.episodes.get(vehicle_id, ())
@@ -366,12 +393,20 @@ def vehicle_slots(
     for o in plan.outages:
         outages[o.person_id].append((o.start_ms, o.end_ms))
     rx = Receiver(
-        Scanner.draw(_rng(seed, vcrc)),
+        Scanner.draw(_rng(seed, vcrc), world),
         door_boundaries(vehicle),
         occ_t,
         occ_n,
         {vid: door_boundaries(plan.vehicle(vid)) for vid in sorted(others)},
         {k: tuple(v) for k, v in outages.items()},
+        world.receiver_gain_db(vehicle_id),
+        world,
+    )
+    doors = world.has_doors(vehicle_id)
+    disturbed = (
+        world.stop_event_jitter_ms > 0
+        or world.stop_event_missing_share > 0
+        or world.journey_event_missing_share > 0
     )
     slots = _slots(vehicle)
     starts = np.array([s for s, _ in slots], dtype=np.int64)
@@ -383,7 +418,14 @@ def vehicle_slots(
             buckets[k].append(ep)
     for k, ((s0, s1), journey) in enumerate(zip(slots, vehicle.journeys, strict=True)):
         rng = _rng(seed, vcrc, k + 1)
-        events = journey_events(plan.network, journey, _rng(seed, vcrc, k + 1, 1))
+        events = journey_events(
+            plan.network,
+            journey,
+            _rng(seed, vcrc, k + 1, 1),
+            world,
+            doors,
+            _rng(seed, vcrc, k + 1, 2) if disturbed else None,
+        )
         eps = buckets[k]
         t, e, r = slot_adverts(rng, eps, [plan.person(ep.person_id) for ep in eps], rx, s0, s1)
         slot_persons: list[Person] = []
@@ -418,15 +460,20 @@ class TokenCache:
 
 
 def vehicle_timeline(
-    plan: DayPlan, vehicle_id: str, device_keys: Mapping[str, bytes], seed: int
+    plan: DayPlan,
+    vehicle_id: str,
+    device_keys: Mapping[str, bytes],
+    seed: int,
+    world: World = DEFAULT_WORLD,
 ) -> Iterator[TimelineItem]:
     """Yield the vehicle's decoded adverts and its contract events in time order.
 
     See :func:`vehicle_slots` for the arguments. Each phone uses the token of the interval
-    its own (skewed) clock is in.
+    its own (skewed) clock is in, and advertises the tx byte ``world`` gives it.
     """
     tokens = TokenCache(device_keys)
-    for slot in vehicle_slots(plan, vehicle_id, device_keys, seed):
+    tx_of: dict[str, int] = {}
+    for slot in vehicle_slots(plan, vehicle_id, device_keys, seed, world):
         events = slot.events
         ei = 0
         for t_ms, who, rssi in zip(
@@ -435,11 +482,13 @@ def vehicle_timeline(
             while ei < len(events) and events[ei].t <= t_ms:
                 yield events[ei]
                 ei += 1
-            phone = slot.persons[who].phone
-            mac, token = tokens.get(
-                slot.persons[who].person_id, wire.interval_of(t_ms + phone.clock_skew_ms)
-            )
-            yield Advert(t_ms, mac, token, phone.tx_power_dbm, rssi)
+            person = slot.persons[who]
+            phone = person.phone
+            mac, token = tokens.get(person.person_id, wire.interval_of(t_ms + phone.clock_skew_ms))
+            tx = tx_of.get(person.person_id)
+            if tx is None:
+                tx = tx_of[person.person_id] = world.advertised_tx(phone, person.person_id)
+            yield Advert(t_ms, mac, token, tx, rssi)
         yield from events[ei:]
 
 

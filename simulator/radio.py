@@ -56,6 +56,7 @@ from simulator.const import (
     SHADOWING_TAU_MOVING_S,
     SHADOWING_TAU_STILL_S,
 )
+from simulator.world import DEFAULT_WORLD, World
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -170,34 +171,37 @@ def draw_links(
     placement: npt.NDArray[np.int64],
     carry: npt.NDArray[np.int64],
     moving: BoolArray,
+    world: World = DEFAULT_WORLD,
 ) -> dict[str, FloatArray]:
     """:func:`draw_link` for many episodes at once (codes from :func:`placement_code`
-    and :func:`carry_code`); one array per :class:`Link` field."""
+    and :func:`carry_code`); one array per :class:`Link` field. The mean losses and the
+    path-loss exponents are the ``world``'s (the spreads stay the model's)."""
     n = placement.size
     inside = placement == placement_code(Placement.INSIDE)
     other = placement == placement_code(Placement.OTHER_BUS)
     car = placement == placement_code(Placement.IN_CAR)
     z = rng.normal(size=(6, n))
-    c_mean = np.array([CARRY_LOSS_DB[c.value] for c in _CARRY_ORDER])[carry]
+    carry_mean = {**CARRY_LOSS_DB, "pocket": world.carry_pocket_db, "bag": world.carry_bag_db}
+    c_mean = np.array([carry_mean[c.value] for c in _CARRY_ORDER])[carry]
     c_sigma = np.array([CARRY_LOSS_SIGMA_DB[c.value] for c in _CARRY_ORDER])[carry]
 
     def around(mean: FloatArray | float, sigma: float | FloatArray, k: int) -> FloatArray:
         return np.asarray(np.where(np.asarray(mean) > 0, np.maximum(0.0, mean + sigma * z[k]), 0.0))
 
-    closed = around(BODY_LOSS_DOORS_CLOSED_DB, BODY_LOSS_DOORS_CLOSED_SIGMA_DB, 1)
-    opened = around(BODY_LOSS_DOORS_OPEN_DB, BODY_LOSS_DOORS_OPEN_SIGMA_DB, 2)
+    closed = around(world.body_closed_db, BODY_LOSS_DOORS_CLOSED_SIGMA_DB, 1)
+    opened = around(world.body_open_db, BODY_LOSS_DOORS_OPEN_SIGMA_DB, 2)
     return {
-        "exponent": np.where(inside, PATH_LOSS_EXPONENT_INSIDE, PATH_LOSS_EXPONENT_OUTSIDE),
+        "exponent": np.where(inside, world.exponent_inside, world.exponent_outside),
         "carry_db": around(c_mean, c_sigma, 0),
         "body_closed_db": np.where(inside, 0.0, closed),
         "body_open_db": np.where(inside, 0.0, opened),
         "other_closed_db": np.where(
-            other, around(BODY_LOSS_DOORS_CLOSED_DB, BODY_LOSS_DOORS_CLOSED_SIGMA_DB, 3), 0.0
+            other, around(world.body_closed_db, BODY_LOSS_DOORS_CLOSED_SIGMA_DB, 3), 0.0
         ),
         "other_open_db": np.where(
-            other, around(BODY_LOSS_DOORS_OPEN_DB, BODY_LOSS_DOORS_OPEN_SIGMA_DB, 4), 0.0
+            other, around(world.body_open_db, BODY_LOSS_DOORS_OPEN_SIGMA_DB, 4), 0.0
         ),
-        "car_db": np.where(car, around(CAR_BODY_LOSS_DB, 1.5, 5), 0.0),
+        "car_db": np.where(car, around(world.car_body_db, 1.5, 5), 0.0),
         "shadow_sigma_db": np.where(inside, SHADOWING_SIGMA_INSIDE_DB, SHADOWING_SIGMA_OUTSIDE_DB),
         "shadow_tau_s": np.where(moving, SHADOWING_TAU_MOVING_S, SHADOWING_TAU_STILL_S),
         "rician_k": np.where(inside, RICIAN_K_INSIDE, RICIAN_K_OUTSIDE),
@@ -233,12 +237,17 @@ def path_loss_db(distance_m: FloatArray | float, exponent: FloatArray | float) -
     )
 
 
-def crowd_loss_db(occupancy: FloatArray | float, distance_m: FloatArray | float) -> FloatArray:
-    """Loss (dB) from the other people on board between an inside phone and the receiver."""
+def crowd_loss_db(
+    occupancy: FloatArray | float,
+    distance_m: FloatArray | float,
+    per_person_db: float = CROWD_LOSS_DB_PER_PERSON,
+) -> FloatArray:
+    """Loss (dB) from the other people on board between an inside phone and the receiver
+    (``per_person_db`` per other person, a world parameter)."""
     others = np.maximum(np.asarray(occupancy, dtype=np.float64) - 1.0, 0.0)
     share = np.minimum(np.asarray(distance_m, dtype=np.float64) / BUS_HALF_LENGTH_M, 1.0)
     return np.asarray(
-        np.minimum(CROWD_LOSS_DB_PER_PERSON * others * share, CROWD_LOSS_MAX_DB), dtype=np.float64
+        np.minimum(per_person_db * others * share, CROWD_LOSS_MAX_DB), dtype=np.float64
     )
 
 
@@ -326,24 +335,29 @@ class Scanner:
     """When a bus's receiver listens: BlueZ-like scan windows, restarts and stalls.
 
     ``phase_ms`` offsets the scan interval, ``restart_phase_ms`` the discovery restarts;
-    ``salt`` makes the rare adapter stalls differ between buses.
+    ``salt`` makes the rare adapter stalls differ between buses; ``interval_ms`` and
+    ``window_ms`` are the LE scan parameters (a world's duty cycle).
     """
 
     phase_ms: int
     restart_phase_ms: int
     salt: int
+    interval_ms: int = SCAN_INTERVAL_MS
+    window_ms: int = SCAN_WINDOW_MS
 
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> Scanner:
+    def draw(cls, rng: np.random.Generator, world: World = DEFAULT_WORLD) -> Scanner:
         return cls(
-            int(rng.integers(SCAN_INTERVAL_MS)),
+            int(rng.integers(world.scan_interval_ms)),
             int(rng.integers(SCAN_RESTART_PERIOD_MS)),
             int(rng.integers(1 << 62)),
+            world.scan_interval_ms,
+            world.scan_window_ms,
         )
 
     def listening(self, t_ms: IntArray) -> BoolArray:
         """Whether the receiver listens at each instant (epoch ms)."""
-        in_window = (t_ms + self.phase_ms) % SCAN_INTERVAL_MS < SCAN_WINDOW_MS
+        in_window = (t_ms + self.phase_ms) % self.interval_ms < self.window_ms
         shifted = t_ms + self.restart_phase_ms
         cycle = shifted // SCAN_RESTART_PERIOD_MS
         into = shifted % SCAN_RESTART_PERIOD_MS
@@ -367,14 +381,18 @@ def collision_prob(advertisers: FloatArray | float) -> FloatArray:
     return np.asarray(1.0 - np.exp(-2.0 * g), dtype=np.float64)
 
 
-def reception_prob(rssi_dbm: FloatArray, advertisers: FloatArray | float = 0.0) -> FloatArray:
+def reception_prob(
+    rssi_dbm: FloatArray,
+    advertisers: FloatArray | float = 0.0,
+    base_loss: float = PACKET_LOSS_BASE,
+) -> FloatArray:
     """Probability (0..1) that an advert at ``rssi_dbm`` is decoded while listening.
 
     Zero below sensitivity, a linear ramp over the last PACKET_LOSS_RAMP_DB, times the
-    base loss and the collision loss.
+    base loss (``base_loss``, a world's radio miss rate) and the collision loss.
     """
     ramp = np.clip((rssi_dbm - SENSITIVITY_DBM) / PACKET_LOSS_RAMP_DB, 0.0, 1.0)
-    keep = (1.0 - PACKET_LOSS_BASE) * (1.0 - collision_prob(advertisers))
+    keep = (1.0 - base_loss) * (1.0 - collision_prob(advertisers))
     return np.asarray(ramp * keep, dtype=np.float64)
 
 

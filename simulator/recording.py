@@ -17,6 +17,7 @@ A recording directory (version RECORDING_VERSION)::
     devices.json      the app users' devices in ``bibo devices import`` format
     network.json      the stops and lines the day ran on (built-in or a GTFS import)
     truth.json        the ground truth (simulator.truth, with device ids)
+    world.json        the radio and fleet parameters (simulator.world, WORLD_VERSION)
     batches/<vehicle_id>.jsonl[.gz]   one upload body per line, in upload order
 """
 
@@ -45,6 +46,8 @@ from onboard.const import (
     HEARTBEAT,
     MAX_BATCH_EVENTS,
     MAX_BATCH_SIGHTINGS,
+    TX_POWER_MAX_DBM,
+    TX_POWER_MIN_DBM,
     UPLOAD_INTERVAL_MS,
     WINDOW_MS,
 )
@@ -71,6 +74,7 @@ from simulator.day import (
 )
 from simulator.network import Network, network_document, parse_network
 from simulator.truth import write_truth
+from simulator.world import DEFAULT_WORLD, World
 
 
 class RecordingError(ValueError):
@@ -201,8 +205,10 @@ async def record_vehicle_agent(
     keys: Mapping[str, bytes],
     radio_seed: int,
     upload_interval_ms: int,
+    world: World = DEFAULT_WORLD,
 ) -> tuple[list[bytes], int]:
-    """Run the real agent for one bus; returns (upload bodies in order, adverts fed)."""
+    """Run the real agent for one bus in ``world``; returns (upload bodies in order,
+    adverts fed)."""
     bodies: list[bytes] = []
     vehicle = plan.vehicle(ident.vehicle_id)
     clock = SimClock(vehicle.journeys[0].start_ms)
@@ -219,7 +225,7 @@ async def record_vehicle_agent(
         )
         agent = Agent(config, outbox, uploader, clock, rng=lambda: 0.5)
         try:
-            items = vehicle_timeline(plan, ident.vehicle_id, keys, radio_seed)
+            items = vehicle_timeline(plan, ident.vehicle_id, keys, radio_seed, world)
             adverts = await feed_agent(agent, clock, items, SIM_TICK_MS, config.service_uuid)
             if outbox.pending_count():
                 raise RecordingError(
@@ -244,11 +250,13 @@ def _windows(
     persons: Sequence[Any],
     tokens: TokenCache,
     window_ms: int,
+    world: World = DEFAULT_WORLD,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Window adverts like ``onboard.windowing``: per (window, token) the strongest RSSI,
-    the count and the tx power; rows sorted by (window, token bytes)."""
+    the count and the tx byte the phone advertises in ``world``; rows sorted by (window,
+    token bytes)."""
     skew = np.array([p.phone.clock_skew_ms for p in persons], dtype=np.int64)
-    tx_of = np.array([p.phone.tx_power_dbm for p in persons], dtype=np.int64)
+    tx_of = np.array([world.advertised_tx(p.phone, p.person_id) for p in persons], dtype=np.int64)
     interval = (t + skew[person]) // (wire.TOKEN_INTERVAL_S * 1000)
     base = int(interval.min())
     span = int(interval.max()) - base + 1
@@ -290,6 +298,16 @@ def _ints(a: np.ndarray) -> str:
     return _COMPACT.encode(a.tolist())[1:-1]
 
 
+def _tx_ints(a: np.ndarray) -> str:
+    """The tx column: like the agent, a byte that means "unknown" (-128, or the 0x7F some
+    phones send) is uploaded as null."""
+    if not ((a < TX_POWER_MIN_DBM) | (a > TX_POWER_MAX_DBM)).any():
+        return _ints(a)
+    return _COMPACT.encode(
+        [None if not TX_POWER_MIN_DBM <= v <= TX_POWER_MAX_DBM else v for v in a.tolist()]
+    )[1:-1]
+
+
 def _batch_body(
     ident: Identity,
     seq: int,
@@ -305,7 +323,7 @@ def _batch_body(
         tokens = '","'.join(token.tolist())
         sightings = (
             f'{{"t":[{_ints(t)}],"token":["{tokens}"],'
-            f'"rssi":[{_ints(rssi)}],"n":[{_ints(n)}],"tx":[{_ints(tx)}]}}'
+            f'"rssi":[{_ints(rssi)}],"n":[{_ints(n)}],"tx":[{_tx_ints(tx)}]}}'
         )
     else:
         sightings = '{"t":[],"token":[],"rssi":[],"n":[],"tx":[]}'
@@ -325,6 +343,7 @@ def record_vehicle_fast(
     radio_seed: int,
     upload_interval_ms: int,
     window_ms: int = WINDOW_MS,
+    world: World = DEFAULT_WORLD,
 ) -> Iterator[bytes]:
     """Upload bodies of one bus, windowed with numpy; sealed every ``upload_interval_ms``.
 
@@ -364,7 +383,7 @@ def record_vehicle_fast(
             seq += 1
             start_r, start_e = end_r, end_e
 
-    for slot in vehicle_slots(plan, ident.vehicle_id, keys, radio_seed):
+    for slot in vehicle_slots(plan, ident.vehicle_id, keys, radio_seed, world):
         first = min([slot.events[0].t] + ([int(slot.t[0])] if slot.t.size else []))
         last = max([slot.events[-1].t] + ([int(slot.t[-1])] if slot.t.size else []))
         last_t = max(last_t, last)
@@ -374,7 +393,7 @@ def record_vehicle_fast(
             yield from seal(seal_at, final=False)
             seal_at += upload_interval_ms
         if slot.t.size:
-            cols = _windows(slot.t, slot.person, slot.rssi, slot.persons, tokens, window_ms)
+            cols = _windows(slot.t, slot.person, slot.rssi, slot.persons, tokens, window_ms, world)
             rows = tuple(np.concatenate([c[pos:], n]) for c, n in zip(rows, cols, strict=True))
             pos = 0
         events = events[epos:] + slot.events
@@ -451,11 +470,15 @@ def _record_one(vid: str) -> tuple[int, int]:
     with _batch_writer(w["out"] / f"batches/{vid}{w['suffix']}") as fh:
         if w["recorder"] == "agent":
             bodies, adverts = asyncio.run(
-                record_vehicle_agent(plan, ident, w["keys"], w["radio_seed"], w["interval"])
+                record_vehicle_agent(
+                    plan, ident, w["keys"], w["radio_seed"], w["interval"], w["world"]
+                )
             )
             it: Iterator[bytes] = iter(bodies)
         else:
-            it = record_vehicle_fast(plan, ident, w["keys"], w["radio_seed"], w["interval"])
+            it = record_vehicle_fast(
+                plan, ident, w["keys"], w["radio_seed"], w["interval"], world=w["world"]
+            )
         for body in it:
             fh.write(body + b"\n")
             n_batches += 1
@@ -475,12 +498,14 @@ def write_recording(
     vehicle_ids: Sequence[str] | None = None,
     jobs: int = 1,
     network_source: str = "built-in",
+    world: World = DEFAULT_WORLD,
 ) -> Recorded:
     """Simulate every bus of ``plan`` and write the recording directory ``out``.
 
     ``recorder`` is ``"agent"`` or ``"fast"``; ``compress`` gzips the batch files;
     ``vehicle_ids`` restricts the buses recorded (default all); ``jobs`` > 1 records buses
-    in that many forked processes (the output does not depend on it).
+    in that many forked processes (the output does not depend on it); ``world`` the radio
+    and fleet parameters, written to ``world.json`` (default: the simulator's own model).
     """
     if recorder not in {"agent", "fast"}:
         raise ValueError(f"recorder: expected 'agent' or 'fast', got {recorder!r}")
@@ -500,6 +525,7 @@ def write_recording(
         recorder=recorder,
         radio_seed=radio_seed,
         interval=upload_interval_ms,
+        world=world,
     )
     try:
         if jobs > 1:
@@ -557,6 +583,7 @@ def write_recording(
     (out / "vehicles.json").write_text(
         _json_text({"version": RECORDING_VERSION, "vehicles": vehicles_doc}), "utf-8"
     )
+    (out / "world.json").write_text(_json_text(world.document()), "utf-8")
     (out / "devices.json").write_text(_json_text(devices_document(plan, keys, tag)), "utf-8")
     (out / "network.json").write_text(
         _json_text(network_document(plan.network, network_source)), "utf-8"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -21,6 +22,18 @@ SMALL_DAY = DayConfig(
 )
 """Small enough to stream a whole vehicle in a test, big enough for every episode kind:
 the Soest hub with four lines, a reinforcement bus, every kind of bystander."""
+
+TINY = dataclasses.replace(
+    SMALL_DAY,
+    lines=("C1", "C2"),
+    buses=2,
+    convoys=0,
+    passengers=40,
+    bystanders=20,
+    service_start=dt.time(7, 0),
+    service_end=dt.time(8, 0),
+)
+"""Two lines, two buses, one hour: for tests that record whole days several times."""
 
 
 @pytest.fixture(scope="session")

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from simulator.day import plan_day
 from simulator.recording import write_recording
-from tests.simulator.conftest import SMALL_DAY
-
-TINY = dataclasses.replace(
-    SMALL_DAY,
-    lines=("C1", "C2"),
-    buses=2,
-    convoys=0,
-    passengers=40,
-    bystanders=20,
-    service_start=dt.time(7, 0),
-    service_end=dt.time(8, 0),
-)
+from tests.simulator.conftest import SMALL_DAY, TINY
 
 
 def _record(network, out: Path, seed: int, recorder: str = "agent") -> dict[str, bytes]:

@@ -18,18 +18,7 @@ from simulator.day import journey_events, make_device_keys, plan_day, vehicle_sl
 from simulator.recording import identity, record_vehicle_agent, record_vehicle_fast, write_recording
 from simulator.scenarios import library
 from simulator.world import DEFAULT_WORLD, TX_UNKNOWN_7F, World
-from tests.simulator.conftest import SMALL_DAY
-
-TINY = dataclasses.replace(
-    SMALL_DAY,
-    lines=("C1", "C2"),
-    buses=2,
-    convoys=0,
-    passengers=40,
-    bystanders=20,
-    service_start=dt.time(7, 0),
-    service_end=dt.time(8, 0),
-)
+from tests.simulator.conftest import TINY
 
 RANGES = {
     "tx_absent_share": const.WORLD_TX_ABSENT_SHARE,

@@ -97,15 +97,15 @@ def apply_retention(
     today: dt.date,
     sightings_days: int,
     trips_days: int,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> RetentionResult:
     """Delete raw sightings of service days older than ``sightings_days`` and trips older
     than ``trips_days`` (service days before ``today`` minus the period).
 
     The days before each cutoff are marked final (``retention_marks``): from then on no
     rebuild changes their trips and no re-bill changes the months whose trips are gone.
+    ``now`` stamps the marks.
     """
-    now = now or dt.datetime.now(dt.UTC)
     repository.lock_retention(session)
     cutoff = retention_cutoff(today, sightings_days)
     trips_cutoff = today - dt.timedelta(days=trips_days)

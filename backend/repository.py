@@ -573,12 +573,6 @@ def lock_retention(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(RETENTION_LOCK)))
 
 
-def is_final(session: Session, day: dt.date) -> bool:
-    """Whether ``day``'s raw sightings are gone, so its trips are final (DESIGN §7)."""
-    mark = purged_before(session)
-    return mark is not None and day < mark
-
-
 def advance_purge_mark(session: Session, kind: str, before: dt.date, now: dt.datetime) -> None:
     """Retention removed ``kind`` of the days before ``before``: move the mark on, never back."""
     r = models.RetentionMark

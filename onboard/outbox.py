@@ -151,7 +151,6 @@ class OutboxErrorReason(enum.Enum):
     READ_FAILED = "read_failed"
     WRITE_FAILED = "write_failed"
     NEWER_SCHEMA = "newer_schema"
-    INVALID_ROW = "invalid_row"
     CLOSED = "closed"
     CLOCK_NOT_SET = "clock_not_set"
 

@@ -94,6 +94,17 @@ def engine(database_url: str) -> Iterator[Engine]:
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
                 for table in reversed(Base.metadata.sorted_tables):
                     conn.execute(table.delete())
+                # Partitions a test made for its own days (maintenance creates them ahead)
+                # would be taken for another test's.
+                partitions = conn.execute(
+                    text(
+                        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = "
+                        "i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+                        "WHERE p.relname = 'sightings' AND c.relname LIKE 'sightings_p%'"
+                    )
+                ).scalars()
+                for name in list(partitions):
+                    conn.execute(text(f'DROP TABLE "{name}"'))
         engine.dispose()
 
 

@@ -433,7 +433,9 @@ def test_reconciling_a_day_past_retention_is_one_line_and_exit_2(cli, engine):
     from backend.maintenance import apply_retention
 
     with transaction(make_sessionmaker(engine)) as session:
-        apply_retention(session, dt.date(2026, 12, 2), 14, 365)
+        apply_retention(
+            session, dt.date(2026, 12, 2), 14, 365, dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+        )
     code, out, err = cli("reconcile", "--day", "2026-11-04")
     assert code == 2
     assert out == ""

@@ -128,6 +128,18 @@ def signed(
     return headers
 
 
+def refused_storing_nothing(
+    server, response: httpx.Response, before: object, name: str, status: int | None = None
+) -> None:
+    """Refused (with ``status``, if given) naming ``name``, nothing stored, and the next
+    valid batch still accepted."""
+    if status is not None:
+        assert response.status_code == status, response.text
+    assert_refused_naming(response, name)
+    assert server.counts() == before
+    server.next_valid_batch_is_accepted()
+
+
 def assert_refused_naming(response: httpx.Response, name: str | int) -> None:
     """A 4xx whose detail names ``name``: in a ``loc`` (fields) or in the message (headers)."""
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
@@ -542,9 +554,7 @@ def test_a_malformed_body_is_refused_and_stores_nothing(server, mutation):
     before = server.counts()
     response = server.upload(raw, headers=signed(server.vehicle.secret, raw, encoding=encoding))
     event(f"HTTP {response.status_code}")
-    assert_refused_naming(response, mutation.name)
-    assert server.counts() == before
-    server.next_valid_batch_is_accepted()
+    refused_storing_nothing(server, response, before, mutation.name)
 
 
 OTHER_DIGITS = st.characters(categories=["Nd", "No", "Nl"]).filter(lambda c: not "0" <= c <= "9")
@@ -583,10 +593,7 @@ def test_a_timestamp_that_is_not_ascii_digits_is_401_naming_the_header(server, t
     raw = encode(server.body())
     before = server.counts()
     response = server.upload(raw, headers=signed(server.vehicle.secret, raw, timestamp=sent))
-    assert response.status_code == 401, response.text
-    assert_refused_naming(response, wire.TIMESTAMP_HEADER)
-    assert server.counts() == before
-    server.next_valid_batch_is_accepted()
+    refused_storing_nothing(server, response, before, wire.TIMESTAMP_HEADER, status=401)
 
 
 @PROPERTY
@@ -601,10 +608,7 @@ def test_a_malformed_signature_is_401_naming_the_header(server, signature, latin
     sent = _header_bytes(signature, latin1)
     note(f"{wire.SIGNATURE_HEADER}: {sent!r}")
     response = server.upload(raw, headers=signed(server.vehicle.secret, raw, signature=sent))
-    assert response.status_code == 401, response.text
-    assert_refused_naming(response, wire.SIGNATURE_HEADER)
-    assert server.counts() == before
-    server.next_valid_batch_is_accepted()
+    refused_storing_nothing(server, response, before, wire.SIGNATURE_HEADER, status=401)
 
 
 @PROPERTY

@@ -14,6 +14,7 @@ from tests.backend.conftest import post_batch
 from tests.backend.synth import Rider, journey_batches
 
 TODAY = dt.date(2026, 11, 21)
+NOW = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 OLD, RECENT = TODAY - dt.timedelta(days=15), TODAY - dt.timedelta(days=13)
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
 
@@ -46,7 +47,7 @@ async def test_old_sightings_go_recent_ones_and_trips_stay(client, app, engine, 
         services.reconcile_day(state.sessions, day, state.resolvers, state.clock)
 
     with transaction(sessions) as session:
-        result = apply_retention(session, TODAY, sightings_days=14, trips_days=365)
+        result = apply_retention(session, TODAY, sightings_days=14, trips_days=365, now=NOW)
     assert result.sightings_before == TODAY - dt.timedelta(days=14)
     assert result.sightings_deleted > 0 or result.partitions_dropped > 0
 
@@ -57,7 +58,7 @@ async def test_old_sightings_go_recent_ones_and_trips_stay(client, app, engine, 
         assert len(repository.day_trips(session, RECENT)) == 1
 
     with transaction(sessions) as session:
-        result = apply_retention(session, TODAY + dt.timedelta(days=400), 14, 365)
+        result = apply_retention(session, TODAY + dt.timedelta(days=400), 14, 365, NOW)
     assert result.trips_deleted == 2
 
 
@@ -75,7 +76,7 @@ def test_partitions_are_made_ahead_and_dropped_after_retention(engine):
         ]
         assert ensure_partitions(session, TODAY) == []
     with transaction(sessions) as session:
-        result = apply_retention(session, TODAY + dt.timedelta(days=20), 14, 365)
+        result = apply_retention(session, TODAY + dt.timedelta(days=20), 14, 365, NOW)
         assert result.partitions_dropped >= 3
         assert all(
             day >= TODAY + dt.timedelta(days=6) for day in sighting_partitions(session).values()

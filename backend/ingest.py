@@ -286,7 +286,7 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
 
     # Before any row that retention deletes is written (on PostgreSQL, a lock on a day's
     # partition first and this lock second could deadlock with retention dropping it).
-    final = repository.hold_retention(session)
+    final = repository.hold_retention(session, writing=True)  # the batch row is written
     days: set[dt.date] = set()
     events = []
     for event in batch.events:

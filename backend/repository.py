@@ -547,7 +547,7 @@ RETENTION_LOCK = 0x6B69626F_7265746E  # "bibo" "retn": one advisory lock key for
 to decide whether it may write a day's trips or mark it dirty (shared)."""
 
 
-def hold_retention(session: Session) -> dt.date | None:
+def hold_retention(session: Session, writing: bool = False) -> dt.date | None:
     """Until the caller's transaction ends, retention cannot move the mark under it: a
     rebuild that found its day not final stays right to the end of its transaction. Returns
     the mark (``purged_before`` of the sightings), read under the hold.
@@ -555,7 +555,8 @@ def hold_retention(session: Session) -> dt.date | None:
     PostgreSQL: a shared advisory lock (retention takes it exclusively), taken and the mark
     read in one round trip (every upload asks). SQLite has one writer at a time: a write
     first makes this transaction that writer, so retention (a writer) commits before it or
-    after it, never in between.
+    after it, never in between (``writing``: this transaction has written already, so it
+    is that writer).
     """
     r = models.RetentionMark
     mark = select(r.purged_before).where(r.kind == SIGHTINGS_MARK).scalar_subquery()
@@ -563,7 +564,8 @@ def hold_retention(session: Session) -> dt.date | None:
         row = session.execute(select(func.pg_advisory_xact_lock_shared(RETENTION_LOCK), mark)).one()
         purged: dt.date | None = row[1]
         return purged
-    session.execute(update(r).where(r.kind == SIGHTINGS_MARK).values(kind=r.kind))
+    if not writing:
+        session.execute(update(r).where(r.kind == SIGHTINGS_MARK).values(kind=r.kind))
     return session.scalar(select(mark))
 
 

@@ -63,6 +63,7 @@ DELEGATED = {
     "simulate": "simulator.cli",
     "replay": "simulator.cli",
     "evaluate": "simulator.cli",
+    "calibrate": "simulator.cli",
 }
 KEEPS_COMMAND_NAME = frozenset({"simulator.cli"})
 

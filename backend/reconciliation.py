@@ -19,10 +19,12 @@ about a minute of the bus leaving (``alight_known_at`` is that data time).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +34,7 @@ from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
+    JOURNEY_GAP_MS,
     MAX_TRANSFER_WAIT_MS,
     MIN_PARTIAL_STRETCH_MS,
     MIN_WINDOWS_FOR_PATH_LOSS,
@@ -43,6 +46,10 @@ from backend.const import (
     PATH_LOSS_BOUNDARY_DB,
     PATH_LOSS_MAX_LLR,
     PATH_LOSS_SLOPE_PER_DB,
+    STANDING_GAP_MS,
+    STANDING_SPEED_MPS,
+    STOP_MATCH_M,
+    STOP_MATCH_TIME_MS,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,6 +66,9 @@ class EventRecord:
     line: str | None = None
     journey_id: str | None = None
     direction: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    speed_mps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,99 @@ class StopVisit:
     stop_id: str
     arrival: int
     departure: int | None
+    derived: bool = False
+    """Derived from GNSS positions (its arrival and departure events never came)."""
+
+
+class StopIndex:
+    """Stop positions for deriving calls from GNSS (a local equirectangular projection in
+    metres, exact enough over a few hundred metres)."""
+
+    def __init__(self, stops: Iterable[tuple[str, float, float]]) -> None:
+        rows = sorted(stops)
+        self.ids = [r[0] for r in rows]
+        lat = np.array([r[1] for r in rows], dtype=np.float64)
+        lon = np.array([r[2] for r in rows], dtype=np.float64)
+        self._lat0 = float(np.median(lat)) if rows else 0.0
+        self.xy = self._project(lat, lon)
+
+    def _project(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
+        k = np.pi / 180 * 6_371_008.8
+        return np.stack([lon * k * np.cos(np.radians(self._lat0)), lat * k], axis=1)
+
+    def nearest(self, lat: FloatArray, lon: FloatArray) -> tuple[IntArray, FloatArray]:
+        """Index of the nearest stop and its distance (m) per position."""
+        if not self.ids or lat.size == 0:
+            return np.zeros(lat.size, dtype=np.int64), np.full(lat.size, np.inf)
+        p = self._project(lat, lon)
+        d = np.hypot(p[:, None, 0] - self.xy[None, :, 0], p[:, None, 1] - self.xy[None, :, 1])
+        k = np.argmin(d, axis=1)
+        return k.astype(np.int64), d[np.arange(len(k)), k]
+
+
+def derive_missing_calls(
+    journeys: Sequence[Journey], events: Sequence[EventRecord], stops: StopIndex
+) -> list[Journey]:
+    """Add the calls whose arrival and departure events never came, from GNSS positions.
+
+    A bus standing at a stop either sends no fix (an AVL that reports only while moving:
+    a gap of ``STANDING_GAP_MS`` or more between fixes) or fixes at walking speed. Where
+    such a standing spell begins and ends within ``STOP_MATCH_M`` of the same stop, and no
+    call of the journey covers it, the journey gains a derived visit there from the last
+    fix before the spell to the first after it.
+    """
+    fixes = sorted(
+        (e for e in events if e.type == "position" and e.lat is not None and e.lon is not None),
+        key=lambda e: e.t,
+    )
+    if len(fixes) < 2 or not stops.ids:
+        return list(journeys)
+    t = np.array([e.t for e in fixes], dtype=np.int64)
+    lat = np.array([e.lat for e in fixes], dtype=np.float64)
+    lon = np.array([e.lon for e in fixes], dtype=np.float64)
+    speed = np.array(
+        [np.nan if e.speed_mps is None else e.speed_mps for e in fixes], dtype=np.float64
+    )
+    nearest, dist = stops.nearest(lat, lon)
+    slow = speed < STANDING_SPEED_MPS
+    spells: list[tuple[int, int]] = []  # (index of the fix before, index of the fix after)
+    i = 0
+    while i < len(t) - 1:
+        if t[i + 1] - t[i] >= STANDING_GAP_MS:
+            spells.append((i, i + 1))
+            i += 1
+        elif slow[i + 1]:
+            j = i + 1
+            while j < len(t) - 1 and slow[j]:
+                j += 1
+            spells.append((i, j))
+            i = j
+        else:
+            i += 1
+    out: list[Journey] = []
+    for journey in journeys:
+        start = journey.visits[0].arrival
+        last = journey.visits[-1]
+        end = last.departure if last.departure is not None else last.arrival
+        added: list[StopVisit] = []
+        for a, b in spells:
+            if t[a] < start or t[b] > end:
+                continue
+            if nearest[a] != nearest[b] or max(dist[a], dist[b]) > STOP_MATCH_M:
+                continue
+            stop_id = stops.ids[int(nearest[a])]
+            covered = any(
+                (v.arrival <= t[b] and t[a] <= (v.departure or v.arrival))
+                or (v.stop_id == stop_id and abs(v.arrival - int(t[a])) <= STOP_MATCH_TIME_MS)
+                for v in journey.visits
+            )
+            if not covered:
+                added.append(StopVisit(stop_id, int(t[a]), int(t[b]), derived=True))
+        if added:
+            visits = tuple(sorted(journey.visits + tuple(added), key=lambda v: v.arrival))
+            journey = dataclasses.replace(journey, visits=visits)
+        out.append(journey)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +182,8 @@ class Journey:
     visits: tuple[StopVisit, ...]
     complete: bool
     """A later journey has started: nobody is still riding this one."""
+    inferred: bool = False
+    """Cut without its ``journey`` event (see ``journeys_from_events``): id and line inferred."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +225,26 @@ class DetectedTrip:
     """Data time (epoch ms) from which the alighting stop was decided, or None if open."""
 
 
-def journeys_from_events(vehicle_id: str, events: Iterable[EventRecord]) -> list[Journey]:
+def journeys_from_events(
+    vehicle_id: str, events: Iterable[EventRecord], stops: StopIndex | None = None
+) -> list[Journey]:
     """Cut a vehicle's event stream into journeys with their stop visits.
 
     A ``journey`` event starts a journey; an ``arrival`` opens a stop visit and the matching
     ``departure`` closes it. Duplicate events (a resent batch) are harmless.
+
+    Onboard computers lose events. A journey whose ``journey`` event never came is still
+    cut: a new journey begins where the bus arrives again at the stop it just departed (it
+    turned at the terminus), after a gap of ``JOURNEY_GAP_MS`` without a call (a layover),
+    or with the first call of the day; such a journey is ``inferred``, keeps the line of
+    the journey before it and is named ``~`` and the time of its first event. A call with only
+    one of its two events counts as a visit of zero length at that event. With ``stops``,
+    calls whose both events are missing are derived from the ``position`` events
+    (``derive_missing_calls``).
     """
     journeys: list[Journey] = []
     current: EventRecord | None = None
+    inferred = False
     visits: list[StopVisit] = []
     open_stop: tuple[str, int] | None = None
 
@@ -145,33 +262,91 @@ def journeys_from_events(vehicle_id: str, events: Iterable[EventRecord]) -> list
                     direction=current.direction or 0,
                     visits=tuple(visits),
                     complete=complete,
+                    inferred=inferred,
                 )
             )
         visits.clear()
 
+    def last_time() -> int | None:
+        if open_stop is not None:
+            return open_stop[1]
+        if visits:
+            last = visits[-1]
+            return last.departure if last.departure is not None else last.arrival
+        return None
+
+    def infer(event: EventRecord) -> None:
+        """Start a journey whose ``journey`` event is missing at this call's first event."""
+        nonlocal current, inferred
+        previous = current
+        close(complete=True)
+        current = EventRecord(
+            event.t,
+            "journey",
+            None,
+            previous.line if previous is not None else None,
+            f"~{event.t}",
+            None,
+        )
+        inferred = True
+
     ordered = sorted(set(events), key=lambda e: (e.t, e.type != "journey", e.type, e.stop_id))
     for event in ordered:
         if event.type == "journey":
-            if current is not None and event.journey_id == current.journey_id:
+            if current is not None and event.journey_id == current.journey_id and not inferred:
                 continue
             close(complete=True)
-            current = event
-        elif current is None or event.stop_id is None:
+            current, inferred = event, False
             continue
-        elif event.type == "arrival":
+        if event.type not in ("arrival", "departure") or event.stop_id is None:
+            continue
+        before = last_time()
+        turned = (
+            event.type == "arrival"
+            and open_stop is None
+            and bool(visits)
+            and visits[-1].stop_id == event.stop_id
+            and visits[-1].departure is not None
+        )
+        if current is None or turned or (before is not None and event.t - before > JOURNEY_GAP_MS):
+            infer(event)
+        if event.type == "arrival":
             if open_stop is not None and open_stop[0] == event.stop_id:
                 continue
             if open_stop is not None:
                 visits.append(StopVisit(open_stop[0], open_stop[1], open_stop[1]))
             open_stop = (event.stop_id, event.t)
-        elif event.type == "departure":
+        else:
             if open_stop is not None and open_stop[0] == event.stop_id:
                 visits.append(StopVisit(event.stop_id, open_stop[1], event.t))
-            elif not visits or visits[-1].stop_id != event.stop_id:
-                visits.append(StopVisit(event.stop_id, event.t, event.t))
+            else:
+                if open_stop is not None:
+                    visits.append(StopVisit(open_stop[0], open_stop[1], open_stop[1]))
+                if not visits or visits[-1].stop_id != event.stop_id:
+                    visits.append(StopVisit(event.stop_id, event.t, event.t))
             open_stop = None
     close(complete=False)
+    if stops is not None:
+        return derive_missing_calls(journeys, ordered, stops)
     return journeys
+
+
+@dataclass(frozen=True, slots=True)
+class LevelModel:
+    """How a stretch's median calibrated path loss weighs (see PATH_LOSS_BOUNDARY_DB): the
+    fitted constants by default; ``bibo calibrate`` tries others."""
+
+    boundary_db: float = PATH_LOSS_BOUNDARY_DB
+    slope_per_db: float = PATH_LOSS_SLOPE_PER_DB
+    max_llr: float = PATH_LOSS_MAX_LLR
+
+    def llr(self, median_path_loss: FloatArray) -> FloatArray:
+        """Nats for "in" per median path loss."""
+        value = self.slope_per_db * (self.boundary_db - median_path_loss)
+        return np.asarray(np.clip(value, -self.max_llr, self.max_llr), dtype=np.float64)
+
+
+DEFAULT_LEVEL: Final = LevelModel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +404,12 @@ def _logmeanexp(stack: FloatArray, axis: int) -> FloatArray:
     return np.asarray(np.squeeze(out, axis=axis), dtype=np.float64)
 
 
-def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretches) -> Evidence:
+def stretch_evidence(
+    journey: Journey,
+    obs: VehicleObservations,
+    parts: Stretches,
+    level_model: LevelModel = DEFAULT_LEVEL,
+) -> Evidence:
     """Score every device heard on the journey's stretches (vectorised over devices)."""
     n_str = len(parts.start)
     empty = Evidence(
@@ -294,11 +474,7 @@ def stretch_evidence(journey: Journey, obs: VehicleObservations, parts: Stretche
     enough = stops - starts >= MIN_WINDOWS_FOR_PATH_LOSS
     median = pl_sorted[(starts + stops) // 2][enough]
     d, s = np.divmod(cell_sorted[starts][enough], n_str)
-    llr[d, s] += np.clip(
-        PATH_LOSS_SLOPE_PER_DB * (PATH_LOSS_BOUNDARY_DB - median),
-        -PATH_LOSS_MAX_LLR,
-        PATH_LOSS_MAX_LLR,
-    )
+    llr[d, s] += level_model.llr(median)
 
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
     rows = np.searchsorted(devices, dwell_hits[0])
@@ -388,10 +564,13 @@ def trip_id(vehicle_id: str, journey_id: str, device_id: str, board_time: int) -
 
 
 def reconcile_journey(
-    journey: Journey, obs: VehicleObservations, device_ids: Sequence[str]
+    journey: Journey,
+    obs: VehicleObservations,
+    device_ids: Sequence[str],
+    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> list[DetectedTrip]:
     parts = stretches(journey, obs.data_end_ms)
-    evidence = stretch_evidence(journey, obs, parts)
+    evidence = stretch_evidence(journey, obs, parts, level_model)
     if len(evidence.devices) == 0:
         return []
     path, posterior = decode(evidence.llr, evidence.heard_at_stop, evidence.alongside_before)
@@ -436,17 +615,27 @@ def reconcile_journey(
 
 
 def reconcile_vehicle(
-    events: Iterable[EventRecord], obs: VehicleObservations, device_ids: Sequence[str]
+    events: Iterable[EventRecord],
+    obs: VehicleObservations,
+    device_ids: Sequence[str],
+    level_model: LevelModel = DEFAULT_LEVEL,
+    stops: StopIndex | None = None,
 ) -> list[DetectedTrip]:
     """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts)."""
-    return reconcile_journeys(journeys_from_events(obs.vehicle_id, events), obs, device_ids)
+    journeys = journeys_from_events(obs.vehicle_id, events, stops)
+    return reconcile_journeys(journeys, obs, device_ids, level_model)
 
 
 def reconcile_journeys(
-    journeys: Iterable[Journey], obs: VehicleObservations, device_ids: Sequence[str]
+    journeys: Iterable[Journey],
+    obs: VehicleObservations,
+    device_ids: Sequence[str],
+    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> list[DetectedTrip]:
     """The trips ridden on these journeys of one vehicle, by boarding time."""
-    trips = [t for journey in journeys for t in reconcile_journey(journey, obs, device_ids)]
+    trips = [
+        t for journey in journeys for t in reconcile_journey(journey, obs, device_ids, level_model)
+    ]
     return sorted(trips, key=lambda t: (t.board_time, t.device_id))
 
 

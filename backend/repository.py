@@ -675,17 +675,15 @@ def day_units(session: Session, day: dt.date) -> list[str]:
 def vehicle_day_events(session: Session, day: dt.date, vehicle_id: str) -> list[EventRecord]:
     e = models.VehicleEvent
     rows = session.execute(
-        select(e.t, e.type, e.stop_id, e.line, e.journey_id, e.direction)
+        select(e.t, e.type, e.stop_id, e.line, e.journey_id, e.direction, e.lat, e.lon, e.speed_mps)
         .where(
             e.service_day == day,
             e.vehicle_id == vehicle_id,
-            e.type.in_(("journey", "arrival", "departure")),
+            e.type.in_(("journey", "arrival", "departure", "position")),
         )
         .order_by(e.t, e.event_id)
     )
-    return [
-        EventRecord(t, type_, stop, line, journey, d) for t, type_, stop, line, journey, d in rows
-    ]
+    return [EventRecord(*row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from backend.const import (
 from backend.db import transaction
 from backend.models import DAY_UNIT, OPERATOR_ROLES
 from backend.reconciliation import (
+    StopIndex,
     VehicleObservations,
     conflict_losers,
     journeys_from_events,
@@ -228,7 +229,7 @@ def reconcile_vehicle_day(
     one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
     resolver, passenger_of = resolvers.get(session)
     journeys = journeys_from_events(
-        vehicle_id, repository.vehicle_day_events(session, day, vehicle_id)
+        vehicle_id, repository.vehicle_day_events(session, day, vehicle_id), stop_index()
     )
     start = rebuild_from(journeys, since)
     data = repository.vehicle_day_sightings(session, day, vehicle_id, start)
@@ -263,6 +264,12 @@ def settle_day(session: Session, day: dt.date) -> int:
 @functools.cache
 def _stop_positions() -> dict[str, tuple[float, float]]:
     return {s.stop_id: (s.lat, s.lon) for s in fare_engine.load_tariff().stops()}
+
+
+@functools.cache
+def stop_index() -> StopIndex:
+    """The tariff's stops, for deriving calls whose stop events never came."""
+    return StopIndex((k, lat, lon) for k, (lat, lon) in _stop_positions().items())
 
 
 def stop_walkable() -> Callable[[str, str], bool]:

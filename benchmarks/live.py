@@ -36,7 +36,7 @@ from backend.reconciliation import (  # noqa: E402
     reconcile_journeys,
 )
 from backend.resolution import TokenResolver  # noqa: E402
-from backend.services import resolved_observations  # noqa: E402
+from backend.services import resolved_observations, stop_index  # noqa: E402
 from onboard.const import UPLOAD_INTERVAL_MS  # noqa: E402
 from simulator.day import plan_day  # noqa: E402
 from simulator.network import load_network  # noqa: E402
@@ -63,7 +63,7 @@ def rebuild(
     (``incremental``) or from the start of the day; ``t``/``tokens`` sorted by ``order``."""
     started = time.perf_counter()
     events = [e for e in data.events if e.t < now]
-    journeys = journeys_from_events(data.vehicle_id, events)
+    journeys = journeys_from_events(data.vehicle_id, events, stop_index())
     start = rebuild_from(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0)
     lo, hi = np.searchsorted(t, [start, now])
     rows = order[lo:hi]

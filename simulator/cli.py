@@ -64,6 +64,18 @@ def _world_seed(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers (world seeds), got {text!r}"
+        ) from None
+    if not seeds or any(x < 0 for x in seeds):
+        raise argparse.ArgumentTypeError(f"expected one or more seeds >= 0, got {text!r}")
+    return seeds
+
+
 def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -150,11 +162,49 @@ def build_parser() -> argparse.ArgumentParser:
         "recall, F1, stop accuracy, bystanders charged per 1000 encounters, € error per "
         "passenger-day and be-out latency; write evaluation.json and evaluation.png.",
     )
-    ev.add_argument("dir", type=Path, metavar="DIR")
+    ev.add_argument("dir", type=Path, metavar="DIR", nargs="?")
+    ev.add_argument(
+        "--worlds",
+        action="store_true",
+        help="instead of DIR: record the scenario library in every test world and every "
+        "training world (simulator.const TEST_WORLDS, TRAINING_WORLDS), score bibo "
+        "(reconciled in process with the backend's code) and the naive baseline, print a "
+        "row per world, the median and worst world per set and the gap between the sets",
+    )
+    ev.add_argument("--test-worlds", type=_seeds, metavar="SEEDS", help="override the test set")
+    ev.add_argument(
+        "--training-worlds", type=_seeds, metavar="SEEDS", help="override the training set"
+    )
+    ev.add_argument("--scenarios", metavar="NAMES", help="with --worlds: a subset of the library")
+    ev.add_argument(
+        "--latency-scenarios",
+        metavar="NAMES",
+        default="ordinary-weekday",
+        help="with --worlds: scenarios whose be-in/be-out latency and flip-flops are "
+        "measured in a paced replay (default: the mixed ordinary weekday; 'none' for none)",
+    )
+    ev.add_argument("--jobs", type=_positive, default=2, help="with --worlds: processes")
     ev.add_argument("--trips", type=Path, metavar="FILE", help="'bibo trips --format json' output")
     ev.add_argument("--no-backend", action="store_true", help="score only the naive baseline")
     ev.add_argument("--out", type=Path, help="where evaluation.json/.png go (default DIR)")
     ev.add_argument("--keep-workdir", type=Path, help="keep the backend's database here")
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit the reconciliation's level constants on the named training worlds",
+        description="Record the scenario library in every training world (or --worlds), "
+        "reconcile each recording with every candidate of the level model's grid and print "
+        "the candidates by objective (simulator.calibrate); the first row is the fit that "
+        "backend.const's PATH_LOSS_* constants should hold. Test worlds are never read.",
+    )
+    cal.add_argument("--worlds", type=_seeds, metavar="SEEDS", help="override the training set")
+    cal.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="keep the recordings here and reuse them (default: a temporary directory)",
+    )
+    cal.add_argument("--jobs", type=_positive, default=2, help="processes")
     return parser
 
 
@@ -194,6 +244,8 @@ def main(argv: list[str]) -> int:
             return _simulate(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
         return _evaluate(args)
     except (BackendError, RecordingError, ReplayError, NetworkError) as exc:
         return _fail(args.command, str(exc))
@@ -353,7 +405,88 @@ def _replay(args: argparse.Namespace) -> int:
     return 0 if not result.failures else USAGE_ERROR
 
 
+def _evaluate_worlds(args: argparse.Namespace) -> int:
+    from simulator.const import TEST_WORLDS, TRAINING_WORLDS
+    from simulator.sweep import (
+        WorldResult,
+        goals_failed,
+        summarize,
+        summary_table,
+        sweep,
+        world_table,
+    )
+    from simulator.sweep import write_json as write_sweep_json
+
+    console = Console(width=EVALUATE_TABLE_WIDTH)
+    log = Console(stderr=True)
+    names = [x for x in (args.scenarios or "").split(",") if x] or None
+    latency = [x for x in args.latency_scenarios.split(",") if x and x != "none"]
+    sets = {
+        "test": args.test_worlds or TEST_WORLDS,
+        "training": args.training_worlds or TRAINING_WORLDS,
+    }
+    results: dict[str, list[WorldResult]] = {}
+    started = time.monotonic()
+    for name, seeds in sets.items():
+
+        def progress(r: WorldResult, name: str = name) -> None:
+            log.log(
+                f"{name} world {r.seed}: F1 {r.methods['bibo'].f1:.4f} "
+                f"({time.monotonic() - started:.0f} s)"
+            )
+
+        try:
+            results[name] = sweep(seeds, names, args.jobs, latency, progress)
+        except ValueError as exc:
+            return _fail("evaluate", str(exc))
+        console.print(world_table(f"{name} worlds {list(seeds)}", results[name]))
+    pairs = [(summarize(n, r), summarize(n, r, "naive")) for n, r in results.items()]
+    console.print(summary_table(pairs))
+    test, training = pairs[0][0], pairs[1][0]
+    console.print(
+        f"gap (training - test): median F1 {training.median_f1 - test.median_f1:+.4f}, "
+        f"worst F1 {training.worst_f1 - test.worst_f1:+.4f}, worst bystanders per 1000 "
+        f"{training.worst_per_1000 - test.worst_per_1000:+.2f}"
+    )
+    failed = goals_failed(test, results["test"])
+    console.print(
+        "test worlds meet every goal" if not failed else "test worlds miss: " + "; ".join(failed)
+    )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_sweep_json(results, args.out / "worlds.json")
+        console.print(f"wrote {args.out / 'worlds.json'}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from simulator.calibrate import fit, fit_table, record_worlds
+    from simulator.const import TRAINING_WORLDS
+
+    console = Console(width=EVALUATE_TABLE_WIDTH)
+    log = Console(stderr=True)
+    seeds = args.worlds or TRAINING_WORLDS
+    with tempfile.TemporaryDirectory(prefix="bibo-calibrate-") as tmp:
+        root = args.cache or Path(tmp)
+        paths = record_worlds(seeds, root, args.jobs, progress=log.log)
+        worlds = [[p for p in paths if p.parent.name == f"w{s}"] for s in seeds]
+        candidates = fit(worlds, args.jobs, progress=log.log)
+    console.print(fit_table(candidates, seeds))
+    best = candidates[0].model
+    console.print(
+        f"fit on training worlds {list(seeds)}: PATH_LOSS_BOUNDARY_DB = {best.boundary_db:g}, "
+        f"PATH_LOSS_SLOPE_PER_DB = {best.slope_per_db:g}, PATH_LOSS_MAX_LLR = {best.max_llr:g}"
+    )
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.worlds:
+        return _evaluate_worlds(args)
+    if args.dir is None:
+        return _fail("evaluate", "expected DIR (a recording) or --worlds")
     from simulator.evaluation import (
         EvaluationError,
         evaluate_recording,

@@ -626,3 +626,31 @@ WORLD_GNSS_OUTLIER_PROB: Final = (0.0, 0.10)
 WORLD_GNSS_DROPOUT_PROB: Final = (0.0, 0.10)
 """GNSS noise (m, 1σ per axis), outlier and dropout shares: a roof antenna in open sky to a
 cheap in-cab receiver in town (urban canyon)."""
+
+# --- scoring over worlds (bibo evaluate --worlds, issue 12) ---------------------------------
+
+TRAINING_WORLDS: Final = tuple(range(1, 11))
+"""The named training set: the world seeds every fitted reconciliation constant is fitted on
+(``bibo calibrate``). No test world is ever among them."""
+
+TEST_WORLDS: Final = tuple(range(1001, 1021))
+"""The named test set: 20 world seeds no fit ever sees, scored beside the training worlds."""
+
+CI_WORLDS: Final = (2001, 2002, 2003)
+"""Worlds of the test suite's floors (tests/simulator/test_world_floors.py): neither training
+nor test set, so the floors are not met by fitting on them."""
+
+LATENCY_HORIZON_S: Final = 180.0
+"""How long after a departure the paced replay looks for the be-in or be-out (beyond it a
+ride counts as not shown: infinite latency)."""
+
+GOAL_WORLD_F1: Final = 0.99
+GOAL_MEDIAN_F1: Final = 0.995
+GOAL_BYSTANDERS_PER_1000: Final = 2.0
+GOAL_EXACT_STOPS: Final = 0.98
+GOAL_BEIN_P95_S: Final = 60.0
+GOAL_BEOUT_P99_S: Final = 120.0
+GOAL_FLIP_FLOPS: Final = 0.005
+"""Issue 12's goals for every test world: F1 (each, and the median), bystanders charged per
+1,000 encounters, exact boarding and alighting stops, be-in p95 after the bus leaves the
+boarding stop, be-out p99 after it leaves the alighting stop, flip-flops per closed trip."""

@@ -13,14 +13,22 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from backend.reconciliation import DetectedTrip, EventRecord, conflict_losers, reconcile_vehicle
+from backend.reconciliation import (
+    DEFAULT_LEVEL,
+    DetectedTrip,
+    EventRecord,
+    LevelModel,
+    VehicleObservations,
+    conflict_losers,
+    reconcile_vehicle,
+)
 from backend.resolution import TokenResolver
-from backend.services import resolved_observations
+from backend.services import resolved_observations, stop_index
 
 DAY_INTERVALS = 160
 """Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""
 
-_RECONCILED_EVENTS = frozenset({"journey", "arrival", "departure"})
+_RECONCILED_EVENTS = frozenset({"journey", "arrival", "departure", "position"})
 
 
 class VehicleData:
@@ -61,6 +69,9 @@ def vehicle_data(vehicle_id: str, batches: Iterable[bytes]) -> VehicleData:
                 e.get("line"),
                 e.get("journey_id"),
                 e.get("direction"),
+                e.get("lat"),
+                e.get("lon"),
+                e.get("speed_mps"),
             )
             for e in batch["events"]
             if e["type"] in _RECONCILED_EVENTS
@@ -68,11 +79,10 @@ def vehicle_data(vehicle_id: str, batches: Iterable[bytes]) -> VehicleData:
     return data
 
 
-def reconcile_one(data: VehicleData, resolver: TokenResolver) -> tuple[list[DetectedTrip], int]:
-    """One vehicle-day's trips (before cross-vehicle conflicts) and how many sightings
-    resolved to a known device."""
+def observations(data: VehicleData, resolver: TokenResolver) -> tuple[VehicleObservations, int]:
+    """The vehicle-day's resolved sightings as the backend reads them, and how many resolved."""
     order = np.argsort(np.asarray(data.t, dtype=np.int64), kind="stable")
-    obs, resolved = resolved_observations(
+    return resolved_observations(
         data.vehicle_id,
         np.asarray(data.t, dtype=np.int64)[order],
         [bytes.fromhex(data.token[i]) for i in order],
@@ -82,9 +92,23 @@ def reconcile_one(data: VehicleData, resolver: TokenResolver) -> tuple[list[Dete
         data_end(data),
         resolver,
     )
-    # As the backend: events by time (stable, so upload order breaks ties).
-    events = sorted(data.events, key=lambda e: e.t)
-    return reconcile_vehicle(events, obs, resolver.device_ids), resolved
+
+
+def reconcile_one(
+    data: VehicleData, resolver: TokenResolver, level_model: LevelModel = DEFAULT_LEVEL
+) -> tuple[list[DetectedTrip], int]:
+    """One vehicle-day's trips (before cross-vehicle conflicts) and how many sightings
+    resolved to a known device."""
+    obs, resolved = observations(data, resolver)
+    trips = reconcile_vehicle(
+        sorted_events(data), obs, resolver.device_ids, level_model, stop_index()
+    )
+    return trips, resolved
+
+
+def sorted_events(data: VehicleData) -> list[EventRecord]:
+    """As the backend reads them: events by time (stable, so upload order breaks ties)."""
+    return sorted(data.events, key=lambda e: e.t)
 
 
 def data_end(data: VehicleData) -> int:
@@ -98,7 +122,9 @@ def data_end(data: VehicleData) -> int:
 
 
 def reconcile_region(
-    vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
+    vehicles: Sequence[VehicleData],
+    devices: Sequence[tuple[str, bytes]],
+    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> tuple[list[DetectedTrip], set[str], int]:
     """What the workers do for a day, in one process: resolve, reconcile, settle. Returns
     the trips, the ids of the cross-vehicle conflicts' losers and the sightings resolved."""
@@ -106,7 +132,7 @@ def reconcile_region(
     trips: list[DetectedTrip] = []
     resolved = 0
     for data in vehicles:
-        found, n = reconcile_one(data, resolver)
+        found, n = reconcile_one(data, resolver, level_model)
         trips.extend(found)
         resolved += n
     return trips, conflict_losers(trips), resolved

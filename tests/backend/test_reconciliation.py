@@ -5,10 +5,12 @@ import numpy as np
 from backend.const import CLOSE_AFTER_SILENCE_MS
 from backend.reconciliation import (
     EventRecord,
+    StopIndex,
     VehicleObservations,
     conflict_losers,
     journeys_from_events,
     reconcile,
+    reconcile_vehicle,
 )
 
 STOPS = ["de:05974:1001", "de:05974:1002", "de:05974:1003", "de:05974:1004"]
@@ -269,3 +271,72 @@ def test_a_car_trailing_the_bus_into_a_stop_does_not_board_there():
     assert [(t.device_id, t.board_stop_id, t.alight_stop_id) for t in trips] == [
         ("dev_a", STOPS[1], STOPS[3])
     ]
+
+
+def test_a_journey_without_its_journey_event_is_cut_at_the_turn():
+    # The second journey's event is lost: the bus departs the terminus and arrives there
+    # again for the way back. Two journeys, the second inferred with the first's line.
+    back = [
+        EventRecord(e.t + 20 * 60_000, e.type, e.stop_id)
+        for e in journey_events(stops=STOPS[::-1])
+        if e.type != "journey"
+    ]
+    first, second = journeys_from_events("RLG-1", journey_events() + back)
+    assert [v.stop_id for v in second.visits] == STOPS[::-1]
+    assert first.complete
+    assert not first.inferred
+    assert second.inferred
+    assert second.line == "R61"
+    assert second.journey_id == f"~{back[0].t}"
+
+
+def test_the_first_journey_of_the_day_without_its_event_still_counts():
+    events = [e for e in journey_events() if e.type != "journey"]
+    (journey,) = journeys_from_events("RLG-1", events)
+    assert [v.stop_id for v in journey.visits] == STOPS
+    assert journey.inferred
+
+
+def test_a_call_without_stop_events_is_derived_from_gnss():
+    # Stop 3's arrival and departure events are lost. The AVL reports every 10 s while
+    # moving and pauses while the bus stands: the pause begins and ends beside stop 3.
+    positions = {STOPS[k]: (51.57 + 0.01 * k, 8.10) for k in range(len(STOPS))}
+    stops = StopIndex((s, lat, lon) for s, (lat, lon) in positions.items())
+    lost = STOPS[2]
+    events = [e for e in journey_events() if e.stop_id != lost]
+    lat, lon = positions[lost]
+    before, after = arrival(2) - 5_000, departure(2) + 5_000
+    events += [
+        EventRecord(t, "position", lat=lat + 0.0003, lon=lon, speed_mps=8.0)
+        for t in range(before - 60_000, before + 1, 10_000)
+    ]
+    events += [
+        EventRecord(t, "position", lat=lat - 0.0003, lon=lon, speed_mps=8.0)
+        for t in range(after, after + 60_000, 10_000)
+    ]
+    (without,) = journeys_from_events("RLG-1", events)
+    assert [v.stop_id for v in without.visits] == [STOPS[0], STOPS[1], STOPS[3]]
+    (journey,) = journeys_from_events("RLG-1", events, stops)
+    assert [v.stop_id for v in journey.visits] == STOPS
+    derived = journey.visits[2]
+    assert derived.derived
+    assert (derived.arrival, derived.departure) == (before, after)
+    # A rider boarding at the lost stop is boarded there (two riders on all the way).
+    rows = heard(0, arrival(2), arrival(3) + 5_000)
+    riders = rows + heard(1, arrival(0), arrival(3)) + heard(2, arrival(0), arrival(3))
+    trips = reconcile_vehicle(
+        events, observations("RLG-1", riders), ["dev_a", "dev_b", "dev_c"], stops=stops
+    )
+    (mine,) = [t for t in trips if t.device_id == "dev_a"]
+    assert (mine.board_stop_id, mine.alight_stop_id) == (lost, STOPS[3])
+
+
+def test_a_pause_far_from_any_stop_is_not_a_call():
+    stops = StopIndex([(STOPS[0], 51.0, 8.0)])
+    events = [
+        *journey_events(),
+        EventRecord(arrival(1) + 40000, "position", lat=51.5, lon=8.5, speed_mps=5.0),
+        EventRecord(arrival(1) + 90000, "position", lat=51.5, lon=8.5, speed_mps=5.0),
+    ]
+    (journey,) = journeys_from_events("RLG-1", events, stops)
+    assert [v.stop_id for v in journey.visits] == STOPS

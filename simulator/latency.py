@@ -1,0 +1,218 @@
+"""Honest be-in and be-out latency, and flip-flops, from a paced replay of a recording.
+
+The backend shows a rider what it decided on the data it holds. Here that is replayed: a
+bus's onboard agent seals an upload every ``UPLOAD_INTERVAL_MS`` (10 s), so at each seal
+``c`` the backend holds the sightings of the windows closed by ``c`` and the events up to
+``c``; a worker pass (``RECONCILE_INTERVAL_S``) later ``GET /v1/trips`` shows the
+reconciliation of exactly that data (incremental rebuilds equal full ones, tested in
+tests/backend). The seals looked at are those within ``LATENCY_HORIZON_S`` after each
+departure that some rider's boarding or alighting follows; the journeys under way then are
+reconciled on the truncated data with the backend's own code.
+
+- **be-in**: from the bus leaving the true boarding stop to the first seal whose trips show
+  the rider on this bus boarded at that stop (open or closed), plus the worker pass.
+- **be-out**: from the bus leaving the true alighting stop to the first seal whose trips
+  show the ride closed at that stop. A be-out at a wrong stop is not a fast success: the
+  ride counts as not known (infinite) until it shows the right one.
+- **flip-flop**: a trip shown closed at some seal whose existence or stops differ in the
+  final reconciliation of the whole day.
+
+Rides the final reconciliation did not match, and alightings the phone could not show
+(``alight_observable``), are left out of the latency; a ride not shown right within the
+horizon counts as infinite, so a percentile above the horizon prints as such.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backend.const import RECONCILE_INTERVAL_S
+from backend.reconciliation import (
+    DetectedTrip as BackendTrip,
+)
+from backend.reconciliation import (
+    VehicleObservations,
+    journeys_from_events,
+    reconcile_journeys,
+)
+from backend.resolution import TokenResolver
+from backend.services import stop_index
+from onboard.const import UPLOAD_INTERVAL_MS
+from simulator.const import LATENCY_HORIZON_S
+from simulator.day import DayPlan
+from simulator.offline import DAY_INTERVALS, observations, sorted_events, vehicle_data
+from simulator.recording import Recording
+from simulator.scoring import DetectedTrip, alight_observable, detectable, score
+from simulator.truth import GroundTruth, TruthTrip
+
+
+@dataclass
+class LatencyCounts:
+    """Latencies in seconds (``inf``: not shown right within the horizon) and flip-flops."""
+
+    bein: list[float] = field(default_factory=list)
+    beout: list[float] = field(default_factory=list)
+    flip_flops: int = 0
+    closed_trips: int = 0
+
+    def merge(self, other: LatencyCounts) -> None:
+        self.bein += other.bein
+        self.beout += other.beout
+        self.flip_flops += other.flip_flops
+        self.closed_trips += other.closed_trips
+
+    def summary(self) -> dict[str, Any]:
+        def pct(values: list[float]) -> dict[str, float | int | None]:
+            if not values:
+                return {"rides": 0, "p50_s": None, "p95_s": None, "p99_s": None}
+            a = np.array(values)
+            return {
+                "rides": len(values),
+                **{
+                    f"p{q}_s": round(float(np.percentile(a, q, method="higher")), 1)
+                    for q in (50, 95, 99)
+                },
+            }
+
+        return {
+            "bein": pct(self.bein),
+            "beout": pct(self.beout),
+            "flip_flops": self.flip_flops,
+            "closed_trips": self.closed_trips,
+            "flip_flop_share": (
+                round(self.flip_flops / self.closed_trips, 5) if self.closed_trips else None
+            ),
+        }
+
+
+EVENT_LOOKBACK_MS = 10 * 60_000
+"""Events read before the first journey a seal can change (its journey event comes first)."""
+
+
+def truncated(obs: VehicleObservations, cut: int) -> VehicleObservations:
+    """What the backend holds at seal ``cut``: the windows closed by then, data up to it."""
+    k = int(np.searchsorted(obs.t, cut - obs.window_ms, side="right"))
+    n = len(obs.t)
+    changes: dict[str, Any] = {"data_end_ms": cut}
+    for f in dataclasses.fields(obs):
+        value = getattr(obs, f.name)
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == n:
+            changes[f.name] = value[:k]
+    return dataclasses.replace(obs, **changes)
+
+
+def _seals_after(t: int, horizon_ms: int) -> range:
+    """The 10 s seals from the first at or after ``t`` up to ``t + horizon``."""
+    first = -(-t // UPLOAD_INTERVAL_MS) * UPLOAD_INTERVAL_MS
+    return range(first, t + horizon_ms + 1, UPLOAD_INTERVAL_MS)
+
+
+def _shows(trips: Sequence[BackendTrip], ride: TruthTrip, stop: str, alight: bool) -> bool:
+    for t in trips:
+        if t.device_id != ride.device_id or t.alight_time < ride.board_time:
+            continue
+        if t.board_time > ride.alight_time:
+            continue
+        if alight and t.status == "closed" and t.alight_stop_id == stop:
+            return True
+        if not alight and t.board_stop_id == stop:
+            return True
+    return False
+
+
+def paced_latency(
+    recording: Recording,
+    plan: DayPlan,
+    truth: GroundTruth,
+    detected: Sequence[DetectedTrip],
+    person_of_device: Mapping[str, str],
+) -> LatencyCounts:
+    """be-in, be-out and flip-flops of bibo on ``recording`` (see the module docstring).
+
+    ``detected`` are the final trips (after conflicts) used to pick the rides bibo matched.
+    """
+    horizon = int(LATENCY_HORIZON_S * 1000)
+    scores = score(truth, detected, person_of_device)
+    matched = [truth.trips[i] for _, i in scores.matched_pairs]
+    departures: dict[tuple[str, str, str], int] = {}
+    for vehicle in plan.vehicles:
+        for journey in vehicle.journeys:
+            for call in journey.calls:
+                departures[(vehicle.vehicle_id, journey.journey_id, call.stop_id)] = (
+                    call.departure_ms
+                )
+    rides_on: dict[str, list[TruthTrip]] = {}
+    for ride in matched:
+        if detectable(ride) and ride.device_id:
+            rides_on.setdefault(ride.vehicle_id, []).append(ride)
+    resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
+    stops = stop_index()
+    out = LatencyCounts()
+    for entry in recording.vehicles:
+        vid = entry["vehicle_id"]
+        rides = rides_on.get(vid, [])
+        data = vehicle_data(vid, recording.batches(vid))
+        obs, _ = observations(data, resolver)
+        events = sorted_events(data)
+        event_t = np.array([e.t for e in events], dtype=np.int64)
+        final_journeys = journeys_from_events(vid, events, stops)
+        final = reconcile_journeys(final_journeys, obs, resolver.device_ids)
+        starts = np.array([j.visits[0].arrival for j in final_journeys], dtype=np.int64)
+        final_stops = {t.trip_id: (t.board_stop_id, t.alight_stop_id) for t in final}
+        out.closed_trips += sum(t.status == "closed" for t in final)
+
+        wanted: dict[int, list[tuple[TruthTrip, bool, int]]] = {}
+        for ride in rides:
+            for alight in (False, True):
+                if alight and not alight_observable(ride):
+                    continue
+                stop = ride.alight_stop_id if alight else ride.board_stop_id
+                dep = departures.get((vid, ride.journey_id, stop))
+                if dep is None:
+                    continue
+                wanted.setdefault(dep, []).append((ride, alight, dep))
+        cuts = sorted({c for dep in wanted for c in _seals_after(dep, horizon)})
+        pending = {
+            (r.person_id, r.board_time, a): (r, a, dep) for v in wanted.values() for r, a, dep in v
+        }
+        flipped: set[str] = set()
+        for cut in cuts:
+            # The events since shortly before the journey before the one under way: enough to
+            # cut the two journeys a seal can change, without re-reading the whole day.
+            under_way = max(0, int(np.searchsorted(starts, cut, side="right")) - 2)
+            since = int(starts[under_way]) - EVENT_LOOKBACK_MS if starts.size else 0
+            lo = int(np.searchsorted(event_t, since, side="left"))
+            k = int(np.searchsorted(event_t, cut, side="right"))
+            journeys = journeys_from_events(vid, events[lo:k], stops)
+            if not journeys:
+                continue
+            trips = reconcile_journeys(journeys[-2:], truncated(obs, cut), resolver.device_ids)
+            for t in trips:
+                if t.status == "closed" and final_stops.get(t.trip_id) != (
+                    t.board_stop_id,
+                    t.alight_stop_id,
+                ):
+                    flipped.add(t.trip_id)
+            done = []
+            for key, (ride, alight, dep) in pending.items():
+                if cut < dep:
+                    continue
+                stop = ride.alight_stop_id if alight else ride.board_stop_id
+                if _shows(trips, ride, stop, alight):
+                    latency = (cut - dep) / 1000 + RECONCILE_INTERVAL_S
+                    (out.beout if alight else out.bein).append(latency)
+                    done.append(key)
+                elif cut >= dep + horizon:
+                    (out.beout if alight else out.bein).append(float("inf"))
+                    done.append(key)
+            for key in done:
+                del pending[key]
+        for _ride, alight, _ in pending.values():
+            (out.beout if alight else out.bein).append(float("inf"))
+        out.flip_flops += len(flipped)
+    return out

@@ -1,0 +1,401 @@
+"""``bibo evaluate --worlds``: bibo and the naive baseline scored over many drawn worlds.
+
+A world (:mod:`simulator.world`) is one draw of radio and fleet parameters. Every scenario
+of the library is planned, recorded with the fast recorder in that world, reconciled in
+this process exactly as the backend's workers do (:mod:`simulator.offline`: the same
+resolver and reconciliation code on the same upload bodies) and scored against the ground
+truth; the naive threshold rule runs beside on the same uploads. A world's figures pool
+its scenarios (trips, matches, encounters), so a world is one row of the table.
+
+Two named sets keep training and test apart (``TRAINING_WORLDS``, ``TEST_WORLDS`` in
+:mod:`simulator.const`): constants are fitted on the training worlds only
+(``bibo calibrate``), and the report prints the test worlds beside them with the gap.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from backend.reconciliation import DEFAULT_LEVEL, LevelModel
+from simulator.baseline import TokenResolver as NaiveResolver
+from simulator.baseline import naive_trips, read_vehicle
+from simulator.const import (
+    GOAL_BEIN_P95_S,
+    GOAL_BEOUT_P99_S,
+    GOAL_BYSTANDERS_PER_1000,
+    GOAL_EXACT_STOPS,
+    GOAL_FLIP_FLOPS,
+    GOAL_MEDIAN_F1,
+    GOAL_WORLD_F1,
+)
+from simulator.day import plan_day
+from simulator.latency import LatencyCounts, paced_latency
+from simulator.network import Network, load_network
+from simulator.offline import reconcile_region, vehicle_data
+from simulator.recording import Recording, write_recording
+from simulator.scenarios import Scenario, library
+from simulator.scoring import DetectedTrip, Scores, score
+from simulator.timetable import service_day_bounds
+from simulator.truth import GroundTruth
+from simulator.world import World
+
+METHODS = ("bibo", "naive")
+
+
+@dataclass
+class Counts:
+    """Pooled counts of one method over a world's scenarios."""
+
+    truth: int = 0
+    detected: int = 0
+    matched: int = 0
+    board_ok: int = 0
+    alight_ok: int = 0
+    alight_observable: int = 0
+    charged: int = 0
+    encounters: int = 0
+
+    def add(self, s: Scores) -> None:
+        self.truth += s.truth_trips
+        self.detected += s.detected_trips
+        self.matched += s.matched
+        self.board_ok += s.board_stop_correct
+        self.alight_ok += s.alight_stop_correct
+        self.alight_observable += s.matched - s.alight_unobservable
+        self.charged += s.bystanders_charged
+        self.encounters += s.bystander_encounters
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.detected if self.detected else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.truth if self.truth else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def exact_stops(self) -> float:
+        """Share of matched trips' boarding and (observable) alighting stops that are right."""
+        total = self.matched + self.alight_observable
+        return (self.board_ok + self.alight_ok) / total if total else 1.0
+
+    @property
+    def per_1000(self) -> float:
+        return 1000 * self.charged / self.encounters if self.encounters else 0.0
+
+
+@dataclass
+class WorldResult:
+    """One world's pooled scores per method, and bibo's paced latency."""
+
+    seed: int
+    methods: dict[str, Counts]
+    latency: LatencyCounts
+    world: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seed": self.seed, "world": self.world}
+        for name, c in self.methods.items():
+            out[name] = {
+                **asdict(c),
+                "precision": c.precision,
+                "recall": c.recall,
+                "f1": c.f1,
+                "exact_stops": c.exact_stops,
+                "per_1000": c.per_1000,
+            }
+        out["latency"] = self.latency.summary()
+        return out
+
+
+def _person(device_id: str) -> str:
+    return device_id.split("-", 2)[-1]
+
+
+def bibo_trips(recording: Recording, level_model: LevelModel = DEFAULT_LEVEL) -> list[DetectedTrip]:
+    """bibo's trips on a recording, reconciled in process as the backend's workers do."""
+    devices = list(recording.device_keys().items())
+    vehicles = [
+        vehicle_data(v["vehicle_id"], recording.batches(v["vehicle_id"]))
+        for v in recording.vehicles
+    ]
+    trips, losers, _ = reconcile_region(vehicles, devices, level_model)
+    return [
+        DetectedTrip(
+            t.device_id,
+            t.vehicle_id,
+            t.journey_id,
+            t.board_stop_id,
+            t.board_time,
+            t.alight_stop_id,
+            t.alight_time,
+            t.alight_known_at,
+        )
+        for t in trips
+        if t.trip_id not in losers
+    ]
+
+
+def naive_on(recording: Recording, truth: GroundTruth) -> list[DetectedTrip]:
+    """The naive threshold rule's trips on a recording."""
+    ids = [d["device_id"] for d in recording.devices]
+    lo, hi = service_day_bounds(truth.service_day)
+    resolver = NaiveResolver(ids, recording.device_keys(), lo, hi)
+    return [
+        trip
+        for v in recording.vehicles
+        for trip in naive_trips(
+            read_vehicle(v["vehicle_id"], recording.batches(v["vehicle_id"]), resolver), ids
+        )
+    ]
+
+
+def evaluate_world(
+    world: World,
+    scenarios: Sequence[Scenario],
+    workdir: Path,
+    network: Network,
+    latency_scenarios: Sequence[str] = (),
+) -> WorldResult:
+    """Record every scenario in ``world`` under ``workdir`` and score both methods."""
+    seed = world.seed if world.seed is not None else -1
+    methods = {m: Counts() for m in METHODS}
+    latency = LatencyCounts()
+    for s in scenarios:
+        out = workdir / f"w{seed}-{s.name}"
+        plan = plan_day(network, s.config, s.seed)
+        write_recording(
+            plan,
+            out,
+            name=s.name,
+            description=s.description,
+            radio_seed=s.radio_seed,
+            recorder="fast",
+            upload_interval_ms=s.upload_interval_ms,
+            world=world,
+        )
+        try:
+            recording = Recording.open(out)
+            truth = GroundTruth.load(out / "truth.json")
+            person = {d["device_id"]: _person(d["device_id"]) for d in recording.devices}
+            detected = bibo_trips(recording)
+            methods["bibo"].add(score(truth, detected, person))
+            methods["naive"].add(score(truth, naive_on(recording, truth), person))
+            if s.name in latency_scenarios:
+                latency.merge(paced_latency(recording, plan, truth, detected, person))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+    return WorldResult(seed, methods, latency, world.document())
+
+
+def _scratch() -> str | None:
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and shm.stat().st_mode & 0o002 else None
+
+
+def _one(args: tuple[int, tuple[str, ...], tuple[str, ...]]) -> WorldResult:
+    seed, names, latency_scenarios = args
+    scenarios = [s for s in library() if s.name in names]
+    with tempfile.TemporaryDirectory(prefix="bibo-sweep-", dir=_scratch()) as tmp:
+        return evaluate_world(
+            World.draw(seed), scenarios, Path(tmp), load_network(), latency_scenarios
+        )
+
+
+def sweep(
+    seeds: Sequence[int],
+    scenario_names: Sequence[str] | None = None,
+    jobs: int = 1,
+    latency_scenarios: Sequence[str] = (),
+    progress: Callable[[WorldResult], None] | None = None,
+) -> list[WorldResult]:
+    """Evaluate every world of ``seeds`` (in ``jobs`` processes), in seed order; the paced
+    latency is measured on ``latency_scenarios``."""
+    names = tuple(scenario_names or [s.name for s in library()])
+    unknown = sorted(set(names) - {s.name for s in library()})
+    if unknown:
+        raise ValueError(f"scenarios: not in the library: {', '.join(unknown)}")
+    unknown_latency = sorted(set(latency_scenarios) - set(names))
+    if unknown_latency:
+        raise ValueError(f"latency scenarios: not evaluated: {', '.join(unknown_latency)}")
+    work = [(seed, names, tuple(latency_scenarios)) for seed in seeds]
+    results: list[WorldResult] = []
+    if jobs <= 1:
+        for item in work:
+            results.append(_one(item))
+            if progress:
+                progress(results[-1])
+    else:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for r in pool.imap_unordered(_one, work):
+                results.append(r)
+                if progress:
+                    progress(r)
+    return sorted(results, key=lambda r: r.seed)
+
+
+# --- summaries and report ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """A set of worlds in one line per method: median and worst world."""
+
+    name: str
+    worlds: int
+    median_f1: float
+    worst_f1: float
+    worst_seed: int
+    worst_per_1000: float
+    median_exact_stops: float
+    worst_exact_stops: float
+    bein_p95_s: float | None
+    beout_p99_s: float | None
+    flip_flop_share: float | None
+
+
+def summarize(name: str, results: Sequence[WorldResult], method: str = "bibo") -> SetSummary:
+    f1 = np.array([r.methods[method].f1 for r in results])
+    stops = np.array([r.methods[method].exact_stops for r in results])
+    worst = int(np.argmin(f1))
+    pooled = LatencyCounts()
+    for r in results:
+        pooled.merge(r.latency)
+    lat = pooled.summary()
+    return SetSummary(
+        name=name,
+        worlds=len(results),
+        median_f1=float(np.median(f1)),
+        worst_f1=float(f1[worst]),
+        worst_seed=results[worst].seed,
+        worst_per_1000=max(r.methods[method].per_1000 for r in results),
+        median_exact_stops=float(np.median(stops)),
+        worst_exact_stops=float(stops.min()),
+        bein_p95_s=lat["bein"]["p95_s"] if method == "bibo" else None,
+        beout_p99_s=lat["beout"]["p99_s"] if method == "bibo" else None,
+        flip_flop_share=lat["flip_flop_share"] if method == "bibo" else None,
+    )
+
+
+def goals_failed(s: SetSummary, results: Sequence[WorldResult]) -> list[str]:
+    """Which of the issue's goals the set misses (bibo's figures)."""
+    failed: list[str] = []
+    if s.worst_f1 < GOAL_WORLD_F1:
+        failed.append(f"every world F1 >= {GOAL_WORLD_F1} (world {s.worst_seed}: {s.worst_f1:.4f})")
+    if s.median_f1 < GOAL_MEDIAN_F1:
+        failed.append(f"median F1 >= {GOAL_MEDIAN_F1} ({s.median_f1:.4f})")
+    if s.worst_per_1000 > GOAL_BYSTANDERS_PER_1000:
+        failed.append(
+            f"bystanders <= {GOAL_BYSTANDERS_PER_1000}/1000 in every world "
+            f"(worst {s.worst_per_1000:.2f})"
+        )
+    if s.worst_exact_stops < GOAL_EXACT_STOPS:
+        failed.append(f"exact stops >= {GOAL_EXACT_STOPS:.0%} (worst {s.worst_exact_stops:.3f})")
+    if s.bein_p95_s is not None and s.bein_p95_s > GOAL_BEIN_P95_S:
+        failed.append(f"be-in p95 <= {GOAL_BEIN_P95_S:.0f} s ({s.bein_p95_s:.0f} s)")
+    if s.beout_p99_s is not None and s.beout_p99_s > GOAL_BEOUT_P99_S:
+        failed.append(f"be-out p99 <= {GOAL_BEOUT_P99_S:.0f} s ({s.beout_p99_s:.0f} s)")
+    if s.flip_flop_share is not None and s.flip_flop_share > GOAL_FLIP_FLOPS:
+        failed.append(f"flip-flops <= {GOAL_FLIP_FLOPS:.1%} ({s.flip_flop_share:.2%})")
+    return failed
+
+
+def _f(x: float | None, fmt: str) -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def world_table(title: str, results: Sequence[WorldResult]) -> Table:
+    """One row per world: bibo's figures with the naive baseline's F1 and bystanders beside."""
+    table = Table(title=title, show_lines=False)
+    for col in (
+        "world",
+        "trips",
+        "F1",
+        "P",
+        "R",
+        "board",
+        "alight",
+        "byst/1000",
+        "be-in p50/p95/p99 s",
+        "be-out p50/p95/p99 s",
+        "flip",
+        "naive F1",
+        "naive byst/1000",
+    ):
+        table.add_column(col, justify="right")
+    for r in results:
+        b, n = r.methods["bibo"], r.methods["naive"]
+        lat = r.latency.summary()
+        bein, beout = lat["bein"], lat["beout"]
+        table.add_row(
+            str(r.seed),
+            str(b.truth),
+            f"{b.f1:.4f}",
+            f"{b.precision:.4f}",
+            f"{b.recall:.4f}",
+            _f(b.board_ok / b.matched if b.matched else None, "{:.3f}"),
+            _f(b.alight_ok / b.alight_observable if b.alight_observable else None, "{:.3f}"),
+            f"{b.per_1000:.2f}",
+            "/".join(_f(bein[k], "{:.0f}") for k in ("p50_s", "p95_s", "p99_s")),
+            "/".join(_f(beout[k], "{:.0f}") for k in ("p50_s", "p95_s", "p99_s")),
+            _f(lat["flip_flop_share"], "{:.2%}"),
+            f"{n.f1:.4f}",
+            f"{n.per_1000:.2f}",
+        )
+    return table
+
+
+def summary_table(summaries: Sequence[tuple[SetSummary, SetSummary]]) -> Table:
+    """Per set: bibo's median and worst world, the naive baseline's beside."""
+    table = Table(title="Summary (bibo | naive)")
+    for col in (
+        "set",
+        "worlds",
+        "median F1",
+        "worst F1 (world)",
+        "worst byst/1000",
+        "median exact stops",
+        "worst exact stops",
+        "be-in p95 s",
+        "be-out p99 s",
+        "flip-flops",
+        "naive median F1",
+        "naive worst F1",
+    ):
+        table.add_column(col, justify="right")
+    for b, n in summaries:
+        table.add_row(
+            b.name,
+            str(b.worlds),
+            f"{b.median_f1:.4f}",
+            f"{b.worst_f1:.4f} ({b.worst_seed})",
+            f"{b.worst_per_1000:.2f}",
+            f"{b.median_exact_stops:.3f}",
+            f"{b.worst_exact_stops:.3f}",
+            _f(b.bein_p95_s, "{:.0f}"),
+            _f(b.beout_p99_s, "{:.0f}"),
+            _f(b.flip_flop_share, "{:.2%}"),
+            f"{n.median_f1:.4f}",
+            f"{n.worst_f1:.4f}",
+        )
+    return table
+
+
+def write_json(sets: Mapping[str, Sequence[WorldResult]], path: Path) -> None:
+    doc = {name: [r.as_dict() for r in results] for name, results in sets.items()}
+    path.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")

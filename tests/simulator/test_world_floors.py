@@ -1,0 +1,75 @@
+"""Floors on bibo itself in randomized worlds (issue 12): a small evaluation in worlds that
+are neither training nor test worlds (``CI_WORLDS``), and ablations against the default
+world. The floors sit below the issue's goals where bibo does not reach them yet; the
+figures on the full test set come from ``bibo evaluate --worlds``."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from simulator.const import CI_WORLDS, TEST_WORLDS, TRAINING_WORLDS
+from simulator.network import load_network
+from simulator.scenarios import library
+from simulator.sweep import evaluate_world
+from simulator.world import DEFAULT_WORLD, World
+
+SCENARIOS = ("clean", "trailing-car", "stop-wait")
+"""A rider day and the two bystander cases that absolute levels got wrong."""
+
+F1_FLOOR = 0.85
+BYSTANDERS_PER_1000_CEILING = 2.0
+EXACT_STOPS_FLOOR = 0.90
+"""F1 and exact stops below the goals (0.99, 98 %): the absolute path-loss model is not yet
+self-calibrating (issue 12, item 1). The bystander ceiling is the goal itself."""
+
+
+def _scenarios():
+    return [s for s in library() if s.name in SCENARIOS]
+
+
+def test_ci_worlds_are_neither_training_nor_test_worlds():
+    assert not set(CI_WORLDS) & (set(TRAINING_WORLDS) | set(TEST_WORLDS))
+    assert not set(TRAINING_WORLDS) & set(TEST_WORLDS)
+
+
+@pytest.mark.parametrize("seed", CI_WORLDS)
+def test_bibo_holds_its_floors_in_a_world_it_was_not_fitted_on(seed: int, tmp_path: Path):
+    result = evaluate_world(World.draw(seed), _scenarios(), tmp_path, load_network())
+    bibo, naive = result.methods["bibo"], result.methods["naive"]
+    assert bibo.truth > 100
+    assert bibo.f1 >= F1_FLOOR, bibo
+    assert bibo.per_1000 <= BYSTANDERS_PER_1000_CEILING, bibo
+    assert bibo.exact_stops >= EXACT_STOPS_FLOOR, bibo
+    assert bibo.f1 > naive.f1
+
+
+NOT_SELF_CALIBRATING = pytest.mark.xfail(
+    strict=True,
+    reason="the path-loss boundary is an absolute level (issue 12, item 1 not done): "
+    "without tx or with other receiver gains the level moves",
+)
+
+ABLATIONS = [
+    pytest.param({"tx_absent_share": 1.0}, id="no phone advertises tx", marks=NOT_SELF_CALIBRATING),
+    pytest.param({"no_doors_share": 1.0}, id="no bus reports doors"),
+    pytest.param(
+        {"receiver_gain_spread_db": 10.0},
+        id="receiver gains spread +-10 dB",
+        marks=NOT_SELF_CALIBRATING,
+    ),
+]
+
+
+@pytest.mark.parametrize("change", ABLATIONS)
+def test_ablations_stay_within_half_a_point_of_f1(change: dict[str, float], tmp_path: Path):
+    # The default world's parameters with one thing taken away; a seed salts the
+    # per-phone and per-bus draws (the default world has none).
+    base = dataclasses.replace(DEFAULT_WORLD, seed=0)
+    network = load_network()
+    default = evaluate_world(base, _scenarios(), tmp_path / "a", network)
+    ablated = evaluate_world(
+        dataclasses.replace(base, **change), _scenarios(), tmp_path / "b", network
+    )
+    assert abs(default.methods["bibo"].f1 - ablated.methods["bibo"].f1) <= 0.005
+    assert ablated.methods["bibo"].per_1000 <= BYSTANDERS_PER_1000_CEILING

@@ -58,17 +58,50 @@ FAR_HEAR_PROB: Final = 0.01
 NEAR_PART_PROB: Final = 0.5
 """Prior that a non-rider is near the bus in one part of a stretch (traffic alongside)."""
 
+LEVELS_RELATIVE: Final = False
 PATH_LOSS_BOUNDARY_DB: Final = 76.5
 PATH_LOSS_SLOPE_PER_DB: Final = 1.0
 PATH_LOSS_MAX_LLR: Final = 6.0
-"""The median calibrated path loss over a stretch (advertised tx power minus RSSI, dB) says
-inside or outside: riders measure 49-74 dB (5-95 %) on the simulator's scenario library,
-phones that stay near the bus outside (a car trailing it, a bike alongside through a whole
-stretch is the exception) 77-87 dB. Each dB from the boundary is worth one nat, capped so
-one stretch cannot outweigh the rest of the journey. These are absolute levels of the
-default world's radio (issue 12 asks for levels learnt from the data; not done yet):
-``bibo calibrate`` refits them on the named training worlds and ``bibo evaluate --worlds``
-scores the test worlds beside them."""
+"""Which level model decides, as fitted by ``bibo calibrate`` on the named training worlds
+``simulator.const.TRAINING_WORLDS`` (the default world and drawn worlds 1-10, every
+library scenario; ``bibo evaluate --worlds`` scores the test worlds beside them).
+
+The fit chose the absolute model: the median tx-calibrated path loss over a stretch
+(advertised tx power, DEFAULT_TX_POWER_DBM where none, minus RSSI) says inside or outside
+at ``PATH_LOSS_BOUNDARY_DB``; each dB is worth one nat, capped so one stretch cannot
+outweigh the rest of the journey. The relative model (``LEVELS_RELATIVE``: levels learnt
+per bus from its confident riders, no absolute level, see ``reconciliation.learn_levels``)
+charged cars trailing a bus with few riders in the default world and lost on the fit's
+objective; it is kept as a candidate of every fit."""
+
+LEVEL_MARGIN_DB: Final = 18.0
+LEVEL_REFERENCE_QUANTILE: Final = 0.75
+LEVEL_SLOPE_PER_DB: Final = 0.5
+LEVEL_MAX_LLR: Final = 4.0
+"""The relative model (see LEVELS_RELATIVE): the reference is the
+``LEVEL_REFERENCE_QUANTILE`` of the tx-corrected levels of the confident riders of the
+journey and the ``LEVEL_POOL_JOURNEYS`` before it; a device ``LEVEL_MARGIN_DB`` below it is
+neutral, each dB is worth ``LEVEL_SLOPE_PER_DB`` nats, capped at ``LEVEL_MAX_LLR``. The
+margin is the best of the relative candidates of the last fit."""
+
+LEVEL_POOL_JOURNEYS: Final = 3
+"""Journeys before this one whose riders also calibrate its levels (``learn_levels``)."""
+
+MIN_REFERENCE_CELLS: Final = 3
+"""Rider cells the pooled journeys need before their level says anything."""
+
+TX_WEIGHT_PRIOR_CELLS: Final = 20.0
+"""Shrinkage of the learnt weight of the advertised tx towards 1 (the byte means what it
+says): with n rider cells that report tx the fitted weight counts n / (n + this)."""
+
+CONTRAST_MARGIN_DB: Final = 3.0
+CONTRAST_SLOPE_PER_DB: Final = 0.0
+CONTRAST_MAX_LLR: Final = 4.0
+"""Door contrast (``reconciliation.stretch_evidence``): a device this many dB louder while
+the bus stands at a stop than on the stretch after it is heard through the open doors
+from outside; each dB beyond is worth ``CONTRAST_SLOPE_PER_DB`` nats against "in", capped.
+The last fit (``bibo calibrate``) found no gain from it (0.5 scored no better than 0): most
+calls without boardings last seconds, too short to hear a contrast."""
 
 MIN_WINDOWS_FOR_PATH_LOSS: Final = 3
 """A median over fewer heard windows says too little about distance to be used."""

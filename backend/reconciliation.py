@@ -4,10 +4,13 @@ Model (DESIGN §5): per device and vehicle journey, a hidden Markov chain over t
 between stops with three states (not yet boarded, on board, alighted: nobody boards the
 same journey twice). The state may change only at a stop (doors open), so boarding and
 alighting stops follow from the decoded states. Each stretch's evidence is scored by how a
-rider would be heard there (in every part of the stretch, at a short, tx-calibrated path
-loss) against how a non-rider would (only in parts of it — a car alongside, a person passed
-by — or far away); boarding needs the device heard at the stop while the bus stood there,
-and is unlikely for one heard along the stretch before (it travelled beside the bus).
+rider would be heard there (in every part of the stretch, at a short tx-calibrated path
+loss; or, in the relative model, about as loud as the bus's other riders, levels learnt
+per bus from the data, see ``learn_levels``) against how a non-rider would (only in parts
+of it — a car alongside, a person passed by — or far away); boarding needs the device
+heard at the stop while the bus stood there, and is unlikely for one heard along the
+stretch before (it travelled beside the bus). Calls and journeys whose events never came
+are derived (``journeys_from_events``, ``derive_missing_calls``).
 Viterbi decodes the states, forward-backward gives the confidence, and a device rides one
 vehicle at a time.
 
@@ -32,11 +35,22 @@ import numpy.typing as npt
 from backend.const import (
     BOARD_AFTER_ALONGSIDE,
     CLOSE_AFTER_SILENCE_MS,
+    CONTRAST_MARGIN_DB,
+    CONTRAST_MAX_LLR,
+    CONTRAST_SLOPE_PER_DB,
+    DEFAULT_TX_POWER_DBM,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
     JOURNEY_GAP_MS,
+    LEVEL_MARGIN_DB,
+    LEVEL_MAX_LLR,
+    LEVEL_POOL_JOURNEYS,
+    LEVEL_REFERENCE_QUANTILE,
+    LEVEL_SLOPE_PER_DB,
+    LEVELS_RELATIVE,
     MAX_TRANSFER_WAIT_MS,
     MIN_PARTIAL_STRETCH_MS,
+    MIN_REFERENCE_CELLS,
     MIN_WINDOWS_FOR_PATH_LOSS,
     NEAR_PART_PROB,
     P_ALIGHT,
@@ -50,6 +64,7 @@ from backend.const import (
     STANDING_SPEED_MPS,
     STOP_MATCH_M,
     STOP_MATCH_TIME_MS,
+    TX_WEIGHT_PRIOR_CELLS,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -191,14 +206,16 @@ class VehicleObservations:
     """One vehicle's resolved sightings, sorted by time.
 
     ``t`` window starts (UTC epoch ms), ``device`` indexes into the day's device list,
-    ``path_loss`` advertised tx power minus RSSI (dB; a calibrated distance measure).
+    ``rssi`` as this bus's receiver measured it (dBm), ``tx`` the advertised tx byte (NaN
+    where the phone gave none or said "unknown": a hint, on a convention not known here).
     ``data_end_ms`` is the newest data time the vehicle has uploaded (events or sightings).
     """
 
     vehicle_id: str
     t: IntArray
     device: npt.NDArray[np.int32]
-    path_loss: FloatArray
+    rssi: FloatArray
+    tx: FloatArray
     window_ms: int
     data_end_ms: int
 
@@ -339,11 +356,36 @@ class LevelModel:
     boundary_db: float = PATH_LOSS_BOUNDARY_DB
     slope_per_db: float = PATH_LOSS_SLOPE_PER_DB
     max_llr: float = PATH_LOSS_MAX_LLR
+    contrast_margin_db: float = CONTRAST_MARGIN_DB
+    contrast_slope_per_db: float = CONTRAST_SLOPE_PER_DB
+    contrast_max_llr: float = CONTRAST_MAX_LLR
+
+    relative: bool = LEVELS_RELATIVE
+    margin_db: float = LEVEL_MARGIN_DB
+    reference_quantile: float = LEVEL_REFERENCE_QUANTILE
+    level_slope_per_db: float = LEVEL_SLOPE_PER_DB
+    level_max_llr: float = LEVEL_MAX_LLR
+
+    def relative_llr(self, relative_db: FloatArray) -> FloatArray:
+        """Nats for "in" per dB against the bus's riders (0 where unknown): neutral at
+        ``margin_db`` below them, ``level_slope_per_db`` per dB, capped at ``level_max_llr``."""
+        known = np.isfinite(relative_db)
+        value = self.level_slope_per_db * (np.where(known, relative_db, 0.0) + self.margin_db)
+        cap = self.level_max_llr
+        return np.asarray(np.where(known, np.clip(value, -cap, cap), 0.0), dtype=np.float64)
 
     def llr(self, median_path_loss: FloatArray) -> FloatArray:
         """Nats for "in" per median path loss."""
         value = self.slope_per_db * (self.boundary_db - median_path_loss)
         return np.asarray(np.clip(value, -self.max_llr, self.max_llr), dtype=np.float64)
+
+    def contrast_llr(self, contrast_db: FloatArray) -> FloatArray:
+        """Nats against "in" per dB a device is louder at the stop than on the stretch after
+        it, beyond the margin (0 where either level is unknown)."""
+        known = np.isfinite(contrast_db)
+        excess = np.where(known, contrast_db, 0.0) - self.contrast_margin_db
+        value = np.clip(self.contrast_slope_per_db * excess, 0.0, self.contrast_max_llr)
+        return np.asarray(np.where(known, value, 0.0), dtype=np.float64)
 
 
 DEFAULT_LEVEL: Final = LevelModel()
@@ -391,6 +433,14 @@ class Evidence:
     alongside_before: npt.NDArray[np.bool_]
     """(device, stretch): heard along most of the stretch before that stop (all but one of
     its parts): travelling beside the bus, not waiting at the stop."""
+    level: FloatArray
+    """(device, stretch): the median loudness over the stretch (dB; RSSI in the relative
+    model, minus the tx-calibrated path loss in the absolute one; NaN: too few windows)."""
+    tx: FloatArray
+    """(device, stretch): the advertised tx (NaN: none)."""
+    confident: npt.NDArray[np.bool_]
+    """(device, stretch): heard through every part of it and of a neighbouring stretch: a
+    rider beyond doubt, whose level calibrates the others (see ``learn_levels``)."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -410,38 +460,52 @@ def stretch_evidence(
     parts: Stretches,
     level_model: LevelModel = DEFAULT_LEVEL,
 ) -> Evidence:
-    """Score every device heard on the journey's stretches (vectorised over devices)."""
+    """Score every device heard on the journey's stretches (vectorised over devices): the
+    hearing pattern and the door contrast, and in the absolute model the path loss. The
+    relative model's level is added by ``with_levels`` once the levels are learnt."""
     n_str = len(parts.start)
     empty = Evidence(
         np.zeros(0, dtype=np.int32),
         np.zeros((0, n_str)),
         np.zeros((0, n_str), dtype=bool),
         np.zeros((0, n_str), dtype=bool),
+        np.zeros((0, n_str)),
+        np.zeros((0, n_str)),
+        np.zeros((0, n_str), dtype=bool),
     )
     if n_str == 0:
         return empty
     lo, hi = np.searchsorted(obs.t, [journey.visits[0].arrival, parts.end[-1]])
-    t, dev, pl = obs.t[lo:hi], obs.device[lo:hi], obs.path_loss[lo:hi]
+    t, dev = obs.t[lo:hi], obs.device[lo:hi]
+    tx = obs.tx[lo:hi]
+    # The loudness measure: the path loss calibrated by the advertised tx (a typical phone's
+    # where none), or, for a model that learns its levels, the RSSI with tx kept aside.
+    pl = (
+        -obs.rssi[lo:hi]
+        if level_model.relative
+        else np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - obs.rssi[lo:hi]
+    )
     # Heard while the bus stood at the stop before each stretch (arrival to departure).
     dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
     at = np.searchsorted(dwell_start, t, side="right") - 1
     at_stop = (at >= 0) & (t < parts.start[np.clip(at, 0, None)])
     dwell_hits = (dev[at_stop], at[at_stop])
+    dwell_pl = pl[at_stop]
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
     if not inside.any():
         return empty
-    t, dev, pl, k = t[inside], dev[inside], pl[inside], k[inside]
+    t, dev, pl, tx, k = t[inside], dev[inside], pl[inside], tx[inside], k[inside]
     devices, d_idx = np.unique(dev, return_inverse=True)
     n_dev = len(devices)
 
     # One row per (device, stretch, window): several tokens in a window count once.
     key = (d_idx.astype(np.int64) * n_str + k) * (1 << 42) + (t - parts.start[0])
     order = np.lexsort((pl, key))
-    key, pl, t, k, d_idx = key[order], pl[order], t[order], k[order], d_idx[order]
+    key, pl, tx, t, k, d_idx = key[order], pl[order], tx[order], t[order], k[order], d_idx[order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
-    t, k, d_idx, pl = t[first], k[first], d_idx[first], pl[first]  # strongest per window
+    t, k, d_idx, pl, tx = t[first], k[first], d_idx[first], pl[first], tx[first]  # strongest
 
     length = (parts.end - parts.start).astype(np.float64)
     n_windows = np.maximum(1.0, np.ceil(length / obs.window_ms))
@@ -467,20 +531,133 @@ def stretch_evidence(
 
     # Calibrated path loss: a rider is metres away inside, a non-rider further and outside.
     cell = d_idx.astype(np.int64) * n_str + k
-    order = np.lexsort((pl, cell))
-    cell_sorted, pl_sorted = cell[order], pl[order]
-    bounds = np.flatnonzero(np.r_[True, cell_sorted[1:] != cell_sorted[:-1], True])
-    starts, stops = bounds[:-1], bounds[1:]
-    enough = stops - starts >= MIN_WINDOWS_FOR_PATH_LOSS
-    median = pl_sorted[(starts + stops) // 2][enough]
-    d, s = np.divmod(cell_sorted[starts][enough], n_str)
-    llr[d, s] += level_model.llr(median)
+    moving = _cell_medians(cell, pl, n_dev * n_str).reshape(n_dev, n_str)
+    cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
+    full = np.asarray((heard > 0).all(axis=2), dtype=bool)
+    neighbour = np.zeros_like(full)
+    neighbour[:, 1:] |= full[:, :-1]
+    neighbour[:, :-1] |= full[:, 1:]
+    confident = full & neighbour & np.isfinite(moving)
+    if not level_model.relative:
+        known = np.isfinite(moving)
+        llr[known] += level_model.llr(moving[known])
 
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
     rows = np.searchsorted(devices, dwell_hits[0])
     known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[known], dwell_hits[1][known]] = True
-    return Evidence(devices.astype(np.int32), llr, heard_at_stop, alongside_before)
+
+    # Door contrast: open doors let a phone outside the bus through with less loss, so one
+    # outside (a car behind the bus, a bus beside) is louder while the bus stands at the stop
+    # than on the stretch after it; one inside is not. A difference of the device's own
+    # levels: its phone, carry and the bus's receiver gain cancel out.
+    dwell_cell = rows[known].astype(np.int64) * n_str + dwell_hits[1][known]
+    at_stop_level = _cell_medians(dwell_cell, dwell_pl[known], n_dev * n_str)
+    contrast = moving - at_stop_level.reshape(n_dev, n_str)  # dB louder at the stop
+    llr -= level_model.contrast_llr(contrast)
+    return Evidence(
+        devices.astype(np.int32),
+        llr,
+        heard_at_stop,
+        alongside_before,
+        -moving,
+        cell_tx,
+        confident,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """What the relative model learnt about a bus's levels (see ``learn_levels``)."""
+
+    reference: float
+    """The typical rider's tx-corrected level (dBm; NaN: too few riders to say)."""
+    tx_weight: float
+    tx_centre: float
+    riders: int
+
+    def relative(self, evidence: Evidence) -> FloatArray:
+        """Each cell's tx-corrected level against the reference (dB; NaN where unknown)."""
+        level = np.where(
+            np.isfinite(evidence.tx),
+            evidence.level - self.tx_weight * (evidence.tx - self.tx_centre),
+            evidence.level,
+        )
+        return np.asarray(level - self.reference, dtype=np.float64)
+
+
+def learn_levels(pool: Sequence[Evidence], quantile: float) -> Levels:
+    """Learn a bus's levels from the confident rider cells of a few journeys.
+
+    The tx byte is a hint on an unknown convention (a per-model table, a calibrated RSSI at
+    1 m, a power level: each meant to follow what the phone radiates) and may be missing for
+    every phone. Among the riders that report it, the least-squares slope of their level
+    (less their stretch's median) on their tx says how much a dB of tx is worth here; it is
+    shrunk towards 1 (the byte means what it says) by ``TX_WEIGHT_PRIOR_CELLS`` and kept
+    within 0..1. The reference is the ``quantile`` of the riders' tx-corrected levels (an
+    upper quantile is not pulled down by a car trailing the bus, which is heard like a
+    rider but weaker); with fewer than ``MIN_REFERENCE_CELLS`` riders it is NaN and the
+    level says nothing. It follows the bus's receiver gain and the phones' conventions, and
+    pooling journeys keeps a quiet journey's few riders from deciding alone.
+    """
+    levels: list[FloatArray] = []
+    txs: list[FloatArray] = []
+    centred: list[FloatArray] = []
+    for e in pool:
+        c = e.confident
+        if not c.any():
+            continue
+        level = e.level
+        medians = np.array(
+            [np.median(level[c[:, s], s]) if c[:, s].any() else np.nan for s in range(c.shape[1])]
+        )
+        levels.append(level[c])
+        txs.append(e.tx[c])
+        centred.append((level - medians[None, :])[c])
+    if not levels:
+        return Levels(float("nan"), 0.0, 0.0, 0)
+    level, tx, y = np.concatenate(levels), np.concatenate(txs), np.concatenate(centred)
+    has_tx = np.isfinite(tx)
+    weight, centre = 0.0, 0.0
+    n = int(has_tx.sum())
+    if n:
+        x, yy = tx[has_tx], y[has_tx]
+        slope = 1.0
+        var = float(np.var(x))
+        if n >= 2 and var > 0:
+            slope = float(np.mean((x - x.mean()) * (yy - yy.mean()))) / var
+            slope = min(1.0, max(0.0, slope))
+        weight = (n * slope + TX_WEIGHT_PRIOR_CELLS) / (n + TX_WEIGHT_PRIOR_CELLS)
+        centre = float(np.median(x))
+    corrected = np.where(has_tx, level - weight * (tx - centre), level)
+    if corrected.size < MIN_REFERENCE_CELLS:
+        return Levels(float("nan"), round(weight, 6), centre, int(corrected.size))
+    return Levels(
+        float(np.quantile(corrected, quantile)), round(weight, 6), centre, int(corrected.size)
+    )
+
+
+def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> Evidence:
+    """The evidence with the relative model's level added (unchanged in the absolute one)."""
+    if not level_model.relative or not np.isfinite(levels.reference):
+        return evidence
+    llr = evidence.llr + level_model.relative_llr(levels.relative(evidence))
+    return dataclasses.replace(evidence, llr=llr)
+
+
+def _cell_medians(cell: IntArray, values: FloatArray, n_cells: int) -> FloatArray:
+    """The median of ``values`` per cell index (NaN for cells with fewer than
+    ``MIN_WINDOWS_FOR_PATH_LOSS`` values)."""
+    out = np.full(n_cells, np.nan)
+    if cell.size == 0:
+        return out
+    order = np.lexsort((values, cell))
+    cell_sorted, values_sorted = cell[order], values[order]
+    bounds = np.flatnonzero(np.r_[True, cell_sorted[1:] != cell_sorted[:-1], True])
+    starts, stops = bounds[:-1], bounds[1:]
+    enough = stops - starts >= MIN_WINDOWS_FOR_PATH_LOSS
+    out[cell_sorted[starts][enough]] = values_sorted[(starts + stops)[enough] // 2]
+    return out
 
 
 _BEFORE, _IN, _AFTER = 0, 1, 2
@@ -563,14 +740,14 @@ def trip_id(vehicle_id: str, journey_id: str, device_id: str, board_time: int) -
     return "trp_" + digest.hexdigest()[:20]
 
 
-def reconcile_journey(
+def journey_trips(
     journey: Journey,
+    parts: Stretches,
+    evidence: Evidence,
     obs: VehicleObservations,
     device_ids: Sequence[str],
-    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> list[DetectedTrip]:
-    parts = stretches(journey, obs.data_end_ms)
-    evidence = stretch_evidence(journey, obs, parts, level_model)
+    """Decode one journey's evidence into its trips."""
     if len(evidence.devices) == 0:
         return []
     path, posterior = decode(evidence.llr, evidence.heard_at_stop, evidence.alongside_before)
@@ -627,16 +804,41 @@ def reconcile_vehicle(
 
 
 def reconcile_journeys(
-    journeys: Iterable[Journey],
+    journeys: Sequence[Journey],
+    obs: VehicleObservations,
+    device_ids: Sequence[str],
+    level_model: LevelModel = DEFAULT_LEVEL,
+    context: int = 0,
+) -> list[DetectedTrip]:
+    """The trips ridden on these journeys of one vehicle, by boarding time.
+
+    The first ``context`` journeys only calibrate: each journey's levels are learnt from its
+    own riders and those of the ``LEVEL_POOL_JOURNEYS`` journeys before it (``learn_levels``),
+    so a rebuild of the newest journeys passes the ones before them as context and decides
+    exactly as a rebuild of the whole day.
+    """
+    parts = [stretches(j, obs.data_end_ms) for j in journeys]
+    evidence = [
+        stretch_evidence(j, obs, p, level_model) for j, p in zip(journeys, parts, strict=True)
+    ]
+    trips: list[DetectedTrip] = []
+    for i in range(context, len(journeys)):
+        levels = learn_levels(
+            evidence[max(0, i - LEVEL_POOL_JOURNEYS) : i + 1], level_model.reference_quantile
+        )
+        decided = with_levels(evidence[i], levels, level_model)
+        trips.extend(journey_trips(journeys[i], parts[i], decided, obs, device_ids))
+    return sorted(trips, key=lambda t: (t.board_time, t.device_id))
+
+
+def reconcile_journey(
+    journey: Journey,
     obs: VehicleObservations,
     device_ids: Sequence[str],
     level_model: LevelModel = DEFAULT_LEVEL,
 ) -> list[DetectedTrip]:
-    """The trips ridden on these journeys of one vehicle, by boarding time."""
-    trips = [
-        t for journey in journeys for t in reconcile_journey(journey, obs, device_ids, level_model)
-    ]
-    return sorted(trips, key=lambda t: (t.board_time, t.device_id))
+    """One journey's trips, its levels learnt from itself alone."""
+    return reconcile_journeys([journey], obs, device_ids, level_model)
 
 
 def rebuild_from(journeys: Sequence[Journey], since: int) -> int:

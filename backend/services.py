@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 import fare_engine
 from backend import billing, repository
 from backend.const import (
-    DEFAULT_TX_POWER_DBM,
     EARTH_RADIUS_M,
+    LEVEL_POOL_JOURNEYS,
     MAX_TRANSFER_WALK_M,
     MAX_UNIT_ATTEMPTS,
     MIN_PASSWORD_LENGTH,
@@ -33,6 +33,7 @@ from backend.const import (
 from backend.db import transaction
 from backend.models import DAY_UNIT, OPERATOR_ROLES
 from backend.reconciliation import (
+    DEFAULT_LEVEL,
     StopIndex,
     VehicleObservations,
     conflict_losers,
@@ -202,17 +203,19 @@ def resolved_observations(
     resolver: TokenResolver,
 ) -> tuple[VehicleObservations, int]:
     """A vehicle's sightings (``t`` sorted) as the reconciliation reads them: tokens resolved
-    to devices (the unknown dropped), the advertised tx power less the RSSI as the
-    calibrated path loss. Also returns how many sightings resolved."""
+    to devices (the unknown dropped), the RSSI as measured and the advertised tx as a hint
+    (NaN where the phone gave none or said "unknown"). Also returns how many resolved."""
     device = resolver.resolve(t, tokens)
     known = device != UNRESOLVED
-    tx_dbm = np.array(
-        [DEFAULT_TX_POWER_DBM if x is None or x in TX_UNKNOWN else x for x in tx],
-        dtype=np.float64,
-    )
-    path_loss = tx_dbm - np.asarray(rssi, dtype=np.float64)
+    tx_dbm = np.array([np.nan if x is None or x in TX_UNKNOWN else x for x in tx], dtype=float)
     obs = VehicleObservations(
-        vehicle_id, t[known], device[known], path_loss[known], window_ms, data_end_ms
+        vehicle_id,
+        t[known],
+        device[known],
+        np.asarray(rssi, dtype=np.float64)[known],
+        tx_dbm[known],
+        window_ms,
+        data_end_ms,
     )
     return obs, int(known.sum())
 
@@ -232,7 +235,11 @@ def reconcile_vehicle_day(
         vehicle_id, repository.vehicle_day_events(session, day, vehicle_id), stop_index()
     )
     start = rebuild_from(journeys, since)
-    data = repository.vehicle_day_sightings(session, day, vehicle_id, start)
+    # The journeys rebuilt, and before them those that calibrate their levels (context).
+    first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
+    context_from = max(0, first - LEVEL_POOL_JOURNEYS) if DEFAULT_LEVEL.relative else first
+    read_from = journeys[context_from].visits[0].arrival if context_from < first else start
+    data = repository.vehicle_day_sightings(session, day, vehicle_id, min(start, read_from))
     obs, resolved = resolved_observations(
         vehicle_id,
         np.asarray(data.t, dtype=np.int64),
@@ -244,7 +251,7 @@ def reconcile_vehicle_day(
         resolver,
     )
     trips = reconcile_journeys(
-        [j for j in journeys if j.visits[0].arrival >= start], obs, resolver.device_ids
+        journeys[context_from:], obs, resolver.device_ids, context=first - context_from
     )
     repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of, start)
     return VehicleDayResult(len(data.t), resolved, len(trips), tuple(t.confidence for t in trips))

@@ -30,7 +30,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from backend.const import LEVEL_POOL_JOURNEYS  # noqa: E402
 from backend.reconciliation import (  # noqa: E402
+    DEFAULT_LEVEL,
     journeys_from_events,
     rebuild_from,
     reconcile_journeys,
@@ -65,6 +67,11 @@ def rebuild(
     events = [e for e in data.events if e.t < now]
     journeys = journeys_from_events(data.vehicle_id, events, stop_index())
     start = rebuild_from(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0)
+    # As the worker: the journeys rebuilt and those that calibrate their levels.
+    first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
+    context_from = max(0, first - LEVEL_POOL_JOURNEYS) if DEFAULT_LEVEL.relative else first
+    if context_from < first:
+        start = min(start, journeys[context_from].visits[0].arrival)
     lo, hi = np.searchsorted(t, [start, now])
     rows = order[lo:hi]
     obs, _ = resolved_observations(
@@ -78,7 +85,7 @@ def rebuild(
         resolver,
     )
     reconcile_journeys(
-        [j for j in journeys if j.visits[0].arrival >= start], obs, resolver.device_ids
+        journeys[context_from:], obs, resolver.device_ids, context=first - context_from
     )
     return time.perf_counter() - started
 

@@ -1,11 +1,12 @@
 """``bibo calibrate``: fit the reconciliation's level constants on the named training worlds.
 
 The constants of the reconciliation fitted to data are the level model's
-(``backend.const.PATH_LOSS_BOUNDARY_DB``, ``PATH_LOSS_SLOPE_PER_DB``, ``PATH_LOSS_MAX_LLR``):
-where a stretch's median calibrated path loss turns from inside to outside and how much a
-dB is worth. This command records every library
+(``backend.const.LEVELS_RELATIVE``, ``LEVEL_MARGIN_DB``, ``LEVEL_REFERENCE_QUANTILE``, the
+absolute model's ``PATH_LOSS_BOUNDARY_DB`` and the door contrast's ``CONTRAST_SLOPE_PER_DB``):
+whether levels are learnt per bus or absolute, where inside turns to outside and how much
+the door contrast is worth. This command records every library
 scenario in every training world (``simulator.const.TRAINING_WORLDS``, or ``--worlds``),
-reconciles each recording with every candidate of the grid, and prints per candidate the
+reconciles each recording with every candidate of the grid (``grid``), and prints per candidate the
 training worlds' median and worst F1 and worst bystanders per 1,000 encounters; the
 candidate with the best objective (mean F1 less ``BYSTANDER_PENALTY`` per bystander per
 1,000 encounters) is the fit. Test worlds are never read here: ``bibo evaluate --worlds``
@@ -15,7 +16,6 @@ scores them beside the training worlds.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,46 +24,67 @@ import numpy as np
 from rich.table import Table
 
 from backend.reconciliation import LevelModel
+from simulator.const import GOAL_BYSTANDERS_PER_1000
 from simulator.day import plan_day
 from simulator.network import load_network
+from simulator.parallel import fork_map
 from simulator.recording import Recording, write_recording
 from simulator.scenarios import library
 from simulator.scoring import score
 from simulator.sweep import Counts, bibo_trips
 from simulator.truth import GroundTruth
-from simulator.world import World
+from simulator.world import DEFAULT_WORLD, World
 
-BOUNDARIES_DB = (70.0, 73.5, 76.5, 80.0, 84.0)
-SLOPES_PER_DB = (0.5, 1.0)
-MAX_LLRS = (6.0,)
-"""The grid: path-loss boundaries (dB), nats per dB, and the cap."""
+ABSOLUTE_BOUNDARIES_DB = (73.5, 76.5, 80.0, 84.0)
+CONTRAST_SLOPES_PER_DB = (0.0, 0.5)
+RELATIVE_MARGINS_DB = (12.0, 18.0, 24.0)
+RELATIVE_QUANTILES = (0.75,)
+
+
+def grid() -> list[LevelModel]:
+    """The candidates: the absolute path-loss model at several boundaries, with and without
+    the door contrast, and the relative model (levels learnt per bus) at several margins."""
+    absolute = [
+        LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
+        for b, c in itertools.product(ABSOLUTE_BOUNDARIES_DB, CONTRAST_SLOPES_PER_DB)
+    ]
+    relative = [
+        LevelModel(relative=True, margin_db=m, reference_quantile=q)
+        for m, q in itertools.product(RELATIVE_MARGINS_DB, RELATIVE_QUANTILES)
+    ]
+    return absolute + relative
+
 
 BYSTANDER_PENALTY = 0.01
-"""Objective: mean F1 over the training worlds less this per bystander charged per 1,000
-encounters (mean over worlds): one bystander per 1,000 costs as much as 1 % of F1."""
+OVER_GOAL_PENALTY = 0.05
+"""Objective: mean F1 over the training worlds less ``BYSTANDER_PENALTY`` per bystander
+charged per 1,000 encounters (mean over worlds: one per 1,000 costs as much as 1 % of F1),
+less ``OVER_GOAL_PENALTY`` per bystander per 1,000 above the goal in any world (the goal
+``GOAL_BYSTANDERS_PER_1000`` holds in every world, so exceeding it costs five times more)."""
 
 
 def record_worlds(
-    seeds: Sequence[int], root: Path, jobs: int = 1, progress: Callable[[str], None] | None = None
+    seeds: Sequence[int | None],
+    root: Path,
+    jobs: int = 1,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Record every library scenario of every world into ``root/w<seed>/<scenario>`` (an
     existing recording of the same world is reused); returns the recording directories."""
-    work = [(seed, s.name, root / f"w{seed}" / s.name) for seed in seeds for s in library()]
+    work = [(seed, s.name, root / world_dir(seed) / s.name) for seed in seeds for s in library()]
     todo = [w for w in work if not _recorded(w[2], w[0])]
-    if jobs > 1 and len(todo) > 1:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for path in pool.imap_unordered(_record, todo):
-                if progress:
-                    progress(f"recorded {path}")
-    else:
-        for w in todo:
-            path = _record(w)
-            if progress:
-                progress(f"recorded {path}")
+    for path in fork_map(_record, todo, jobs):
+        if progress:
+            progress(f"recorded {path}")
     return [w[2] for w in work]
 
 
-def _recorded(path: Path, seed: int) -> bool:
+def world_dir(seed: int | None) -> str:
+    """The directory name of a world's recordings."""
+    return "w-default" if seed is None else f"w{seed}"
+
+
+def _recorded(path: Path, seed: int | None) -> bool:
     try:
         import json
 
@@ -73,7 +94,7 @@ def _recorded(path: Path, seed: int) -> bool:
     return doc.get("seed") == seed and (path / "truth.json").is_file()
 
 
-def _record(item: tuple[int, str, Path]) -> Path:
+def _record(item: tuple[int | None, str, Path]) -> Path:
     seed, name, out = item
     s = next(x for x in library() if x.name == name)
     plan = plan_day(load_network(), s.config, s.seed)
@@ -85,7 +106,7 @@ def _record(item: tuple[int, str, Path]) -> Path:
         radio_seed=s.radio_seed,
         recorder="fast",
         upload_interval_ms=s.upload_interval_ms,
-        world=World.draw(seed),
+        world=DEFAULT_WORLD if seed is None else World.draw(seed),
     )
     return out
 
@@ -113,7 +134,10 @@ class Candidate:
 
     @property
     def objective(self) -> float:
-        return float(np.mean(self.f1) - BYSTANDER_PENALTY * np.mean(self.per_1000))
+        over = np.maximum(0.0, np.array(self.per_1000) - GOAL_BYSTANDERS_PER_1000).sum()
+        return float(
+            np.mean(self.f1) - BYSTANDER_PENALTY * np.mean(self.per_1000) - OVER_GOAL_PENALTY * over
+        )
 
 
 def _score_candidate(item: tuple[LevelModel, tuple[tuple[Path, ...], ...]]) -> Candidate:
@@ -128,33 +152,25 @@ def fit(
     progress: Callable[[str], None] | None = None,
 ) -> list[Candidate]:
     """Every grid candidate scored on the worlds' recordings, best objective first."""
-    grid = [
-        LevelModel(boundary, slope, cap)
-        for boundary, slope, cap in itertools.product(BOUNDARIES_DB, SLOPES_PER_DB, MAX_LLRS)
-    ]
     frozen = tuple(tuple(w) for w in worlds)
-    items = [(m, frozen) for m in grid]
+    items = [(m, frozen) for m in grid()]
     found: list[Candidate] = []
-    if jobs > 1:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for c in pool.imap_unordered(_score_candidate, items):
-                found.append(c)
-                if progress:
-                    progress(f"{c.model}: objective {c.objective:.4f}")
-    else:
-        for item in items:
-            found.append(_score_candidate(item))
-            if progress:
-                progress(f"{found[-1].model}: objective {found[-1].objective:.4f}")
+    for c in fork_map(_score_candidate, items, jobs):
+        found.append(c)
+        if progress:
+            progress(f"{c.model}: objective {c.objective:.4f}")
     return sorted(found, key=lambda c: (-c.objective, c.model.boundary_db, c.model.slope_per_db))
 
 
-def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int]) -> Table:
-    table = Table(title=f"Level model fit on training worlds {list(seeds)}")
+def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int | None]) -> Table:
+    names = ["default" if s is None else str(s) for s in seeds]
+    table = Table(title=f"Level model fit on training worlds {', '.join(names)}")
     for col in (
-        "boundary dB",
+        "model",
+        "boundary/margin dB",
         "nats/dB",
         "cap",
+        "contrast nats/dB",
         "mean F1",
         "median F1",
         "worst F1",
@@ -163,10 +179,13 @@ def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int]) -> Table:
     ):
         table.add_column(col, justify="right")
     for c in candidates:
+        m = c.model
         table.add_row(
-            f"{c.model.boundary_db:g}",
-            f"{c.model.slope_per_db:g}",
-            f"{c.model.max_llr:g}",
+            f"relative q{m.reference_quantile:g}" if m.relative else "absolute",
+            f"{m.margin_db:g}" if m.relative else f"{m.boundary_db:g}",
+            f"{m.level_slope_per_db if m.relative else m.slope_per_db:g}",
+            f"{m.level_max_llr if m.relative else m.max_llr:g}",
+            f"{m.contrast_slope_per_db:g}",
             f"{np.mean(c.f1):.4f}",
             f"{np.median(c.f1):.4f}",
             f"{min(c.f1):.4f}",

@@ -14,6 +14,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -64,16 +65,28 @@ def _world_seed(text: str) -> int:
     return _whole_number(text, 0)
 
 
-def _seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers (world seeds), got {text!r}"
-        ) from None
-    if not seeds or any(x < 0 for x in seeds):
-        raise argparse.ArgumentTypeError(f"expected one or more seeds >= 0, got {text!r}")
-    return seeds
+def _seeds(text: str) -> tuple[int | None, ...]:
+    """Comma-separated world seeds; ``default`` names the simulator's default world."""
+    seeds: list[int | None] = []
+    for part in (x.strip() for x in text.split(",")):
+        if not part:
+            continue
+        if part == "default":
+            seeds.append(None)
+            continue
+        try:
+            seed = int(part)
+        except ValueError:
+            seed = -1
+        if seed < 0:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated world seeds (whole numbers >= 0, or 'default'), "
+                f"got {text!r}"
+            )
+        seeds.append(seed)
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected one or more world seeds, got {text!r}")
+    return tuple(seeds)
 
 
 def _day(text: str) -> dt.date:
@@ -166,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--worlds",
         action="store_true",
-        help="instead of DIR: record the scenario library in every test world and every "
-        "training world (simulator.const TEST_WORLDS, TRAINING_WORLDS), score bibo "
+        help="instead of DIR: record the scenario library in every test world, every "
+        "training world (simulator.const TEST_WORLDS, TRAINING_WORLDS: the default world "
+        "and drawn ones), score bibo "
         "(reconciled in process with the backend's code) and the naive baseline, print a "
         "row per world, the median and worst world per set and the gap between the sets",
     )
@@ -421,7 +435,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     log = Console(stderr=True)
     names = [x for x in (args.scenarios or "").split(",") if x] or None
     latency = [x for x in args.latency_scenarios.split(",") if x and x != "none"]
-    sets = {
+    sets: dict[str, Sequence[int | None]] = {
         "test": args.test_worlds or TEST_WORLDS,
         "training": args.training_worlds or TRAINING_WORLDS,
     }
@@ -439,7 +453,8 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
             results[name] = sweep(seeds, names, args.jobs, latency, progress)
         except ValueError as exc:
             return _fail("evaluate", str(exc))
-        console.print(world_table(f"{name} worlds {list(seeds)}", results[name]))
+        shown = ", ".join("default" if x is None else str(x) for x in seeds)
+        console.print(world_table(f"{name} worlds {shown}", results[name]))
     pairs = [(summarize(n, r), summarize(n, r, "naive")) for n, r in results.items()]
     console.print(summary_table(pairs))
     test, training = pairs[0][0], pairs[1][0]
@@ -462,7 +477,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import tempfile
 
-    from simulator.calibrate import fit, fit_table, record_worlds
+    from simulator.calibrate import fit, fit_table, record_worlds, world_dir
     from simulator.const import TRAINING_WORLDS
 
     console = Console(width=EVALUATE_TABLE_WIDTH)
@@ -471,14 +486,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bibo-calibrate-") as tmp:
         root = args.cache or Path(tmp)
         paths = record_worlds(seeds, root, args.jobs, progress=log.log)
-        worlds = [[p for p in paths if p.parent.name == f"w{s}"] for s in seeds]
+        worlds = [[p for p in paths if p.parent.name == world_dir(s)] for s in seeds]
         candidates = fit(worlds, args.jobs, progress=log.log)
     console.print(fit_table(candidates, seeds))
     best = candidates[0].model
-    console.print(
-        f"fit on training worlds {list(seeds)}: PATH_LOSS_BOUNDARY_DB = {best.boundary_db:g}, "
-        f"PATH_LOSS_SLOPE_PER_DB = {best.slope_per_db:g}, PATH_LOSS_MAX_LLR = {best.max_llr:g}"
-    )
+    names = ", ".join("default" if s is None else str(s) for s in seeds)
+    console.print(f"fit on training worlds {names}: {best}")
     return 0
 
 

@@ -629,9 +629,10 @@ cheap in-cab receiver in town (urban canyon)."""
 
 # --- scoring over worlds (bibo evaluate --worlds, issue 12) ---------------------------------
 
-TRAINING_WORLDS: Final = tuple(range(1, 11))
-"""The named training set: the world seeds every fitted reconciliation constant is fitted on
-(``bibo calibrate``). No test world is ever among them."""
+TRAINING_WORLDS: Final[tuple[int | None, ...]] = (None, *range(1, 11))
+"""The named training set every fitted reconciliation constant is fitted on (``bibo
+calibrate``): the simulator's default world (None: the model bibo was first built on; it
+must keep working there) and the drawn worlds of seeds 1-10. No test world is among them."""
 
 TEST_WORLDS: Final = tuple(range(1001, 1021))
 """The named test set: 20 world seeds no fit ever sees, scored beside the training worlds."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.const import RECONCILE_INTERVAL_S
+from backend.const import LEVEL_POOL_JOURNEYS, RECONCILE_INTERVAL_S
 from backend.reconciliation import (
     DetectedTrip as BackendTrip,
 )
@@ -184,14 +184,20 @@ def paced_latency(
         for cut in cuts:
             # The events since shortly before the journey before the one under way: enough to
             # cut the two journeys a seal can change, without re-reading the whole day.
-            under_way = max(0, int(np.searchsorted(starts, cut, side="right")) - 2)
+            under_way = max(
+                0, int(np.searchsorted(starts, cut, side="right")) - 2 - LEVEL_POOL_JOURNEYS
+            )
             since = int(starts[under_way]) - EVENT_LOOKBACK_MS if starts.size else 0
             lo = int(np.searchsorted(event_t, since, side="left"))
             k = int(np.searchsorted(event_t, cut, side="right"))
             journeys = journeys_from_events(vid, events[lo:k], stops)
             if not journeys:
                 continue
-            trips = reconcile_journeys(journeys[-2:], truncated(obs, cut), resolver.device_ids)
+            # The two journeys a seal can change, with the ones that calibrate their levels.
+            window = journeys[-(2 + LEVEL_POOL_JOURNEYS) :]
+            trips = reconcile_journeys(
+                window, truncated(obs, cut), resolver.device_ids, context=max(0, len(window) - 2)
+            )
             for t in trips:
                 if t.status == "closed" and final_stops.get(t.trip_id) != (
                     t.board_stop_id,

@@ -15,7 +15,6 @@ Two named sets keep training and test apart (``TRAINING_WORLDS``, ``TEST_WORLDS`
 from __future__ import annotations
 
 import json
-import multiprocessing
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -42,12 +41,13 @@ from simulator.day import plan_day
 from simulator.latency import LatencyCounts, paced_latency
 from simulator.network import Network, load_network
 from simulator.offline import reconcile_region, vehicle_data
+from simulator.parallel import fork_map
 from simulator.recording import Recording, write_recording
 from simulator.scenarios import Scenario, library
 from simulator.scoring import DetectedTrip, Scores, score
 from simulator.timetable import service_day_bounds
 from simulator.truth import GroundTruth
-from simulator.world import World
+from simulator.world import DEFAULT_WORLD, World
 
 METHODS = ("bibo", "naive")
 
@@ -103,7 +103,8 @@ class Counts:
 class WorldResult:
     """One world's pooled scores per method, and bibo's paced latency."""
 
-    seed: int
+    seed: int | None
+    """The world's seed; None for the simulator's default world."""
     methods: dict[str, Counts]
     latency: LatencyCounts
     world: dict[str, Any] = field(default_factory=dict)
@@ -173,7 +174,7 @@ def evaluate_world(
     latency_scenarios: Sequence[str] = (),
 ) -> WorldResult:
     """Record every scenario in ``world`` under ``workdir`` and score both methods."""
-    seed = world.seed if world.seed is not None else -1
+    seed = world.seed
     methods = {m: Counts() for m in METHODS}
     latency = LatencyCounts()
     for s in scenarios:
@@ -208,24 +209,23 @@ def _scratch() -> str | None:
     return str(shm) if shm.is_dir() and shm.stat().st_mode & 0o002 else None
 
 
-def _one(args: tuple[int, tuple[str, ...], tuple[str, ...]]) -> WorldResult:
+def _one(args: tuple[int | None, tuple[str, ...], tuple[str, ...]]) -> WorldResult:
     seed, names, latency_scenarios = args
+    world = DEFAULT_WORLD if seed is None else World.draw(seed)
     scenarios = [s for s in library() if s.name in names]
     with tempfile.TemporaryDirectory(prefix="bibo-sweep-", dir=_scratch()) as tmp:
-        return evaluate_world(
-            World.draw(seed), scenarios, Path(tmp), load_network(), latency_scenarios
-        )
+        return evaluate_world(world, scenarios, Path(tmp), load_network(), latency_scenarios)
 
 
 def sweep(
-    seeds: Sequence[int],
+    seeds: Sequence[int | None],
     scenario_names: Sequence[str] | None = None,
     jobs: int = 1,
     latency_scenarios: Sequence[str] = (),
     progress: Callable[[WorldResult], None] | None = None,
 ) -> list[WorldResult]:
-    """Evaluate every world of ``seeds`` (in ``jobs`` processes), in seed order; the paced
-    latency is measured on ``latency_scenarios``."""
+    """Evaluate every world of ``seeds`` (None: the default world; in ``jobs`` processes),
+    in seed order; the paced latency is measured on ``latency_scenarios``."""
     names = tuple(scenario_names or [s.name for s in library()])
     unknown = sorted(set(names) - {s.name for s in library()})
     if unknown:
@@ -235,18 +235,11 @@ def sweep(
         raise ValueError(f"latency scenarios: not evaluated: {', '.join(unknown_latency)}")
     work = [(seed, names, tuple(latency_scenarios)) for seed in seeds]
     results: list[WorldResult] = []
-    if jobs <= 1:
-        for item in work:
-            results.append(_one(item))
-            if progress:
-                progress(results[-1])
-    else:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for r in pool.imap_unordered(_one, work):
-                results.append(r)
-                if progress:
-                    progress(r)
-    return sorted(results, key=lambda r: r.seed)
+    for r in fork_map(_one, work, jobs):
+        results.append(r)
+        if progress:
+            progress(r)
+    return sorted(results, key=lambda r: -1 if r.seed is None else r.seed)
 
 
 # --- summaries and report ------------------------------------------------------------------
@@ -260,7 +253,7 @@ class SetSummary:
     worlds: int
     median_f1: float
     worst_f1: float
-    worst_seed: int
+    worst_seed: int | None
     worst_per_1000: float
     median_exact_stops: float
     worst_exact_stops: float
@@ -343,7 +336,7 @@ def world_table(title: str, results: Sequence[WorldResult]) -> Table:
         lat = r.latency.summary()
         bein, beout = lat["bein"], lat["beout"]
         table.add_row(
-            str(r.seed),
+            "default" if r.seed is None else str(r.seed),
             str(b.truth),
             f"{b.f1:.4f}",
             f"{b.precision:.4f}",

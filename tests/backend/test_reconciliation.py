@@ -2,21 +2,26 @@
 
 import numpy as np
 
-from backend.const import CLOSE_AFTER_SILENCE_MS
+from backend.const import CLOSE_AFTER_SILENCE_MS, DEFAULT_TX_POWER_DBM, LEVEL_MARGIN_DB
 from backend.reconciliation import (
     EventRecord,
+    LevelModel,
     StopIndex,
     VehicleObservations,
     conflict_losers,
     journeys_from_events,
+    learn_levels,
     reconcile,
+    reconcile_journeys,
     reconcile_vehicle,
+    stretch_evidence,
+    stretches,
 )
 
 STOPS = ["de:05974:1001", "de:05974:1002", "de:05974:1003", "de:05974:1004"]
 T0 = 1_795_420_000_000
 DWELL, DRIVE = 30_000, 120_000
-RIDER_PL, OUTSIDE_PL = 62.0, 82.0  # calibrated path loss (dB) inside / outside the bus
+RIDER_PL, OUTSIDE_PL = 62.0, 82.0  # path loss (dB) inside / outside; RSSI = -8 dBm - this
 
 
 def arrival(k: int) -> int:
@@ -47,19 +52,33 @@ def observations(vehicle_id: str, rows, data_end: int | None = None) -> VehicleO
         vehicle_id,
         np.array([r[0] for r in rows], dtype=np.int64),
         np.array([r[1] for r in rows], dtype=np.int32),
-        np.array([r[2] for r in rows], dtype=np.float64),
+        DEFAULT_TX_POWER_DBM - np.array([r[2] for r in rows], dtype=np.float64),
+        np.full(len(rows), np.nan),
         1000,
         data_end if data_end is not None else arrival(len(STOPS)),
     )
 
 
+DEVICES = ["dev_a", "dev_b", "dev_c", "dev_d", "dev_e", "dev_f", "dev_g"]
+CROWD = ("dev_e", "dev_f", "dev_g")
+
+
+def crowd(start: int = T0, end: int | None = None):
+    """Three riders on board all the way: the bus's riders, from whom the model learns what
+    a rider sounds like on this bus (devices 4-6)."""
+    end = end if end is not None else arrival(len(STOPS) - 1)
+    return [row for d in (4, 5, 6) for row in heard(d, start, end)]
+
+
 def one_bus(rows, data_end=None, events=None):
+    """The trips of devices 0-3 on one bus that also carries the crowd."""
     events = [e for e in events or journey_events() if data_end is None or e.t <= data_end]
-    return reconcile(
+    trips = reconcile(
         {"RLG-1": events},
-        [observations("RLG-1", rows, data_end)],
-        ["dev_a", "dev_b", "dev_c"],
+        [observations("RLG-1", rows + crowd(end=data_end), data_end)],
+        DEVICES,
     )
+    return [t for t in trips if t.device_id not in CROWD]
 
 
 def test_journeys_are_cut_from_events():
@@ -109,8 +128,10 @@ def test_bike_alongside_a_whole_stretch_is_not_a_rider():
 
 
 def test_car_trailing_the_bus_for_several_stops_is_not_a_rider():
-    # Heard throughout three stretches, but from outside, through the bus body.
-    rows = heard(1, departure(0), arrival(3), every_ms=2000, pl=OUTSIDE_PL)
+    # Heard throughout three stretches, but from outside, through the bus body and its own:
+    # far more than LEVEL_MARGIN_DB below the riders on board.
+    far_below = RIDER_PL + LEVEL_MARGIN_DB + 12
+    rows = heard(1, departure(0), arrival(3), every_ms=2000, pl=far_below)
     assert one_bus(rows) == []
 
 
@@ -132,7 +153,8 @@ def test_a_rider_heard_poorly_for_a_stretch_stays_one_ride():
                 "RLG-1",
                 np.array([r[0] for r in sorted(rows)], dtype=np.int64),
                 np.zeros(len(rows), dtype=np.int32),
-                np.array([r[2] for r in sorted(rows)], dtype=np.float64),
+                DEFAULT_TX_POWER_DBM - np.array([r[2] for r in sorted(rows)], dtype=np.float64),
+                np.full(len(rows), np.nan),
                 1000,
                 arrival(6),
             )
@@ -166,15 +188,18 @@ def test_a_ride_under_way_is_open_and_closes_after_silence():
 
 
 def test_device_heard_by_two_buses_is_assigned_to_the_stronger_evidence():
-    # Bus 1 carries the rider; bus 2 of the same line follows closely and hears it weakly.
-    bus1 = heard(0, arrival(0), arrival(3))
-    bus2 = heard(0, arrival(0) + 20_000, arrival(3) + 20_000, every_ms=3000, pl=74)
+    # Bus 1 carries the rider; bus 2 of the same line follows closely and hears it weakly
+    # (far below its own riders). Each bus carries a crowd of its own.
+    far_below = RIDER_PL + LEVEL_MARGIN_DB + 12
+    bus1 = heard(0, arrival(0), arrival(3)) + crowd()
+    bus2 = heard(0, arrival(0) + 20_000, arrival(3) + 20_000, every_ms=3000, pl=far_below)
+    bus2 += [(t + 20_000, d + 1 if d < 6 else 1, pl) for t, d, pl in crowd()]
     trips = reconcile(
         {"RLG-1": journey_events(), "RLG-2": journey_events("R61-2")},
         [observations("RLG-1", bus1), observations("RLG-2", bus2)],
-        ["dev_a"],
+        DEVICES,
     )
-    assert [t.vehicle_id for t in trips] == ["RLG-1"]
+    assert [t.vehicle_id for t in trips if t.device_id == "dev_a"] == ["RLG-1"]
 
 
 def test_conflicts_do_not_depend_on_order():
@@ -268,9 +293,12 @@ def test_a_car_trailing_the_bus_into_a_stop_does_not_board_there():
     car = heard(1, departure(0) + 30_000, arrival(3), every_ms=2000, pl=77)
     rider = heard(0, arrival(1) - 5_000, arrival(3))
     trips = one_bus(car + rider)
-    assert [(t.device_id, t.board_stop_id, t.alight_stop_id) for t in trips] == [
-        ("dev_a", STOPS[1], STOPS[3])
+    assert ("dev_a", STOPS[1], STOPS[3]) in [
+        (t.device_id, t.board_stop_id, t.alight_stop_id) for t in trips
     ]
+    # Only 15 dB below the riders the level does not rule the car out as a whole (it may
+    # count from the stop before, LEVEL_MARGIN_DB); it never boards at stop 2.
+    assert [t for t in trips if t.device_id == "dev_b" and t.board_stop_id == STOPS[1]] == []
 
 
 def test_a_journey_without_its_journey_event_is_cut_at_the_turn():
@@ -340,3 +368,80 @@ def test_a_pause_far_from_any_stop_is_not_a_call():
     ]
     (journey,) = journeys_from_events("RLG-1", events, stops)
     assert [v.stop_id for v in journey.visits] == STOPS
+
+
+RELATIVE = LevelModel(relative=True, margin_db=12.0, slope_per_db=0.5, max_llr=4.0)
+
+
+def test_relative_levels_make_a_receiver_gain_change_nothing():
+    # The same bus with a receiver 10 dB hotter: every RSSI 10 dB up. The relative model
+    # learns the riders' level from the journey, so the trips are the same.
+    riders = heard(0, arrival(0), arrival(3)) + heard(2, arrival(1), arrival(3))
+    riders += heard(3, arrival(0), arrival(3))
+    far_below = RIDER_PL + RELATIVE.margin_db + 12
+    rows = riders + heard(1, departure(0), arrival(3), every_ms=2000, pl=far_below)
+    hotter = [(t, d, pl - 10.0) for t, d, pl in rows]
+    ids = ["dev_a", "dev_b", "dev_c", "dev_d"]
+
+    def trips(rows):
+        obs = observations("RLG-1", rows)
+        journeys = journeys_from_events("RLG-1", journey_events())
+        return reconcile_journeys(journeys, obs, ids, RELATIVE)
+
+    assert trips(rows) == trips(hotter)
+    assert {t.device_id for t in trips(hotter)} == {"dev_a", "dev_c", "dev_d"}
+
+
+def _evidence(rows, tx):
+    obs = observations("RLG-1", rows)
+    obs = VehicleObservations(
+        obs.vehicle_id,
+        obs.t,
+        obs.device,
+        obs.rssi,
+        np.array([tx[d] for d in obs.device], dtype=np.float64),
+        obs.window_ms,
+        obs.data_end_ms,
+    )
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    return stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), RELATIVE)
+
+
+def test_the_tx_weight_is_learnt_from_the_riders():
+    # Eight riders whose level follows their advertised tx one for one, and eight whose tx
+    # says nothing about it (random): the first weigh tx fully, the second hardly.
+    rng = np.random.default_rng(7)
+    radiated = rng.uniform(-12, 4, size=8)
+    rows_true, rows_noise = [], []
+    for d in range(8):
+        rows_true += heard(d, arrival(0), arrival(3), pl=RIDER_PL - radiated[d])
+        rows_noise += heard(d, arrival(0), arrival(3), pl=RIDER_PL)
+    follows = learn_levels([_evidence(rows_true, dict(enumerate(radiated)))], 0.75)
+    noise = dict(enumerate(rng.uniform(-30, 10, size=8)))
+    garbage = learn_levels([_evidence(rows_noise, noise)] * 6, 0.75)
+    assert follows.tx_weight > 0.95
+    assert garbage.tx_weight < 0.5
+    assert follows.riders == 8 * 3
+
+
+def test_a_rebuild_with_context_decides_as_the_whole_day():
+    # Three journeys; rebuilding the last with the two before as context gives exactly the
+    # trips a rebuild of the whole day gives for it.
+    events, rows = [], []
+    for n in range(3):
+        shift = n * 20 * 60_000
+        events += [
+            EventRecord(
+                e.t + shift, e.type, e.stop_id, e.line, f"R61-{n}" if e.journey_id else None
+            )
+            for e in journey_events()
+        ]
+        rows += [(t + shift, d, pl) for t, d, pl in heard(n % 3, arrival(0), arrival(3))]
+        rows += [(t + shift, d, pl) for t, d, pl in heard(3, arrival(1), arrival(3), pl=70.0)]
+    obs = observations("RLG-1", rows, data_end=arrival(3) + 2 * 20 * 60_000 + 60_000)
+    journeys = journeys_from_events("RLG-1", events)
+    ids = ["dev_a", "dev_b", "dev_c", "dev_d"]
+    whole = reconcile_journeys(journeys, obs, ids, RELATIVE)
+    last = reconcile_journeys(journeys, obs, ids, RELATIVE, context=2)
+    assert last == [t for t in whole if t.journey_id == "R61-2"]
+    assert last

@@ -29,6 +29,7 @@ def _scenarios():
 
 
 def test_ci_worlds_are_neither_training_nor_test_worlds():
+    assert None in TRAINING_WORLDS  # the default world trains, it is never a test world
     assert not set(CI_WORLDS) & (set(TRAINING_WORLDS) | set(TEST_WORLDS))
     assert not set(TRAINING_WORLDS) & set(TEST_WORLDS)
 

@@ -1,0 +1,73 @@
+"""``bibo evaluate --worlds`` and ``bibo calibrate`` on a small scale (one scenario, worlds
+that are neither training nor test worlds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simulator.calibrate import fit, grid, record_worlds, world_dir
+from simulator.cli import main
+
+
+def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, capsys):
+    args = ["evaluate", "--worlds", "--test-worlds", "2004", "--training-worlds", "default"]
+    args += ["--scenarios", "clean", "--latency-scenarios", "clean", "--jobs", "1"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "test worlds 2004" in out
+    assert "training worlds default" in out
+    assert "gap (training - test)" in out
+    assert "test worlds meet every goal" in out or "test worlds miss:" in out
+    doc = json.loads((tmp_path / "worlds.json").read_text("utf-8"))
+    (test,) = doc["test"]
+    (training,) = doc["training"]
+    assert test["seed"] == 2004
+    assert training["seed"] is None
+    bibo = test["bibo"]
+    assert bibo["truth"] > 0
+    assert 0 <= bibo["f1"] <= 1
+    assert test["latency"]["bein"]["rides"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--test-worlds", "a,b", "world seeds"),
+        ("--test-worlds", "-3", "world seeds"),
+        ("--scenarios", "nowhere", "not in the library"),
+        ("--latency-scenarios", "bunched", "not evaluated"),
+    ],
+)
+def test_evaluate_worlds_refuses_bad_arguments(flag, value, message, capsys):
+    args = ["evaluate", "--worlds", "--test-worlds", "2004", "--training-worlds", "2005"]
+    args += ["--scenarios", "clean", "--latency-scenarios", "none", flag, value]
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_without_dir_or_worlds_says_what_it_needs(capsys):
+    assert main(["evaluate"]) == 2
+    assert "expected DIR" in capsys.readouterr().err
+
+
+def test_calibrate_scores_every_candidate_on_recorded_worlds(tmp_path: Path):
+    # One world, recorded once and reused; the fit is sorted by its objective.
+    paths = record_worlds([2006], tmp_path)
+    assert paths
+    assert all(p.parent.name == world_dir(2006) for p in paths)
+    clean = [p for p in paths if p.name == "clean"]
+    candidates = fit([clean])
+    assert len(candidates) == len(grid())
+    objectives = [c.objective for c in candidates]
+    assert objectives == sorted(objectives, reverse=True)
+    # Recorded worlds are reused, not recorded again.
+    stamp = (clean[0] / "truth.json").stat().st_mtime_ns
+    record_worlds([2006], tmp_path)
+    assert (clean[0] / "truth.json").stat().st_mtime_ns == stamp

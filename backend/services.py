@@ -190,6 +190,10 @@ class VehicleDayResult:
     resolved: int
     trips: int
     confidences: tuple[float, ...] = ()
+    inferred_journeys: int = 0
+    """Journeys rebuilt whose ``journey`` event never came."""
+    derived_calls: int = 0
+    """Calls rebuilt whose stop events never came (derived from GNSS)."""
 
 
 def resolved_observations(
@@ -254,7 +258,27 @@ def reconcile_vehicle_day(
         journeys[context_from:], obs, resolver.device_ids, context=first - context_from
     )
     repository.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of, start)
-    return VehicleDayResult(len(data.t), resolved, len(trips), tuple(t.confidence for t in trips))
+    rebuilt = journeys[first:]
+    inferred = sum(j.inferred for j in rebuilt)
+    derived = sum(v.derived for j in rebuilt for v in j.visits)
+    if inferred or derived:
+        # Said, not assumed: this bus's onboard computer loses events.
+        log.info(
+            "vehicle %s %s: %d journeys without their journey event, %d calls without stop "
+            "events (derived from GNSS)",
+            vehicle_id,
+            day,
+            inferred,
+            derived,
+        )
+    return VehicleDayResult(
+        len(data.t),
+        resolved,
+        len(trips),
+        tuple(t.confidence for t in trips),
+        inferred,
+        derived,
+    )
 
 
 def settle_day(session: Session, day: dt.date) -> int:

@@ -5,6 +5,7 @@ without the simulator."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,26 +39,55 @@ def journey_batches(
     first_seq: int = 0,
     chunk_ms: int = 60_000,
     seed: int = 0,
+    journey_event: bool = True,
+    lost_calls: frozenset[int] = frozenset(),
+    positions: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Upload bodies of one journey starting at ``t0`` (epoch ms), cut every ``chunk_ms``."""
+    """Upload bodies of one journey starting at ``t0`` (epoch ms), cut every ``chunk_ms``.
+
+    An onboard computer that loses events: without ``journey_event`` the journey event
+    never comes; the calls in ``lost_calls`` (indexes into ``stops``) have no stop or door
+    events. With ``positions`` (stop id to latitude, longitude) the bus reports a GNSS fix
+    every 10 s while it drives, none while it stands.
+    """
     rng = random.Random(seed)
-    events: list[dict[str, Any]] = [
-        {
-            "t": t0 - 30_000,
-            "type": "journey",
-            "line": journey_id.split("-")[0],
-            "journey_id": journey_id,
-            "direction": 0,
-        }
-    ]
+    events: list[dict[str, Any]] = []
+    if journey_event:
+        events.append(
+            {
+                "t": t0 - 30_000,
+                "type": "journey",
+                "line": journey_id.split("-")[0],
+                "journey_id": journey_id,
+                "direction": 0,
+            }
+        )
     arrival = [t0 + k * (DWELL_MS + DRIVE_MS) for k in range(len(stops))]
     for k, stop in enumerate(stops):
+        if k in lost_calls:
+            continue
         events += [
             {"t": arrival[k], "type": "arrival", "stop_id": stop},
             {"t": arrival[k] + 2_000, "type": "doors_open"},
             {"t": arrival[k] + DWELL_MS - 2_000, "type": "doors_closed"},
             {"t": arrival[k] + DWELL_MS, "type": "departure", "stop_id": stop},
         ]
+    if positions is not None:
+        for k in range(len(stops) - 1):
+            (lat0, lon0), (lat1, lon1) = positions[stops[k]], positions[stops[k + 1]]
+            leave = arrival[k] + DWELL_MS
+            for t in range(leave + 5_000, arrival[k + 1], 10_000):
+                f = (t - leave) / DRIVE_MS
+                events.append(
+                    {
+                        "t": t,
+                        "type": "position",
+                        "lat": round(lat0 + f * (lat1 - lat0), 6),
+                        "lon": round(lon0 + f * (lon1 - lon0), 6),
+                        "speed_mps": 8.0,
+                    }
+                )
+        events.sort(key=lambda e: int(e["t"]))
     rows: list[tuple[int, str, int, int]] = []
     for r in riders:
         for t in range(arrival[r.board] + 5_000, arrival[r.alight] + 3_000, 1000):

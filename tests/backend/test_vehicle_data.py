@@ -1,0 +1,75 @@
+"""Vehicle data as onboard computers really send it: a journey without its journey event, a
+call without its stop events (derived from GNSS), no door signal. The backend still cuts
+the journey and boards the rider at the right stop."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+
+from backend import repository, services
+from backend.api.app import reconcile_dirty_units
+from backend.db import make_sessionmaker, transaction
+from backend.timeutil import service_day_of
+from tests.backend.conftest import post_batch
+from tests.backend.synth import Rider, journey_batches
+
+STOPS = [f"de:05974:10{k:02d}" for k in range(1, 6)]
+T0 = 1_795_420_000_000
+
+
+@pytest.fixture
+def key(engine) -> bytes:
+    with transaction(make_sessionmaker(engine)) as session:
+        passenger = services.register_passenger(session, "adult").passenger_id
+        device = services.register_device(session, passenger)
+    return base64.b64decode(device.device_key_b64)
+
+
+def _positions() -> dict[str, tuple[float, float]]:
+    tariff = {s.stop_id: (s.lat, s.lon) for s in services.fare_engine.load_tariff().stops()}
+    return {s: tariff[s] for s in STOPS}
+
+
+@pytest.mark.parametrize("journey_event", [True, False], ids=["journey event", "no journey event"])
+async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there(
+    app, client, vehicle, engine, key, journey_event, caplog
+):
+    caplog.set_level(logging.INFO, logger="backend.services")
+    batches = journey_batches(
+        "RLG-4711",
+        "R61-1",
+        STOPS,
+        T0,
+        [Rider(key, 1, 3)],
+        journey_event=journey_event,
+        lost_calls=frozenset({1}),
+        positions=_positions(),
+    )
+    for body in batches:
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+    reconcile_dirty_units(app)
+    with make_sessionmaker(engine)() as session:
+        (trip,) = repository.day_trips(session, service_day_of(T0))
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[3])
+    assert trip.journey_id.startswith("~") != journey_event
+    # The backend says what this bus's onboard computer did not.
+    said = [r.getMessage() for r in caplog.records if "derived from GNSS" in r.getMessage()]
+    assert said
+    assert f"{0 if journey_event else 1} journeys without their journey event" in said[-1]
+
+
+async def test_without_gnss_a_lost_call_cannot_be_boarded_at(app, client, vehicle, engine, key):
+    # The same journey without position fixes: nothing tells the backend the bus stopped
+    # there, so the rider is boarded at the stop before (the property the fixes restore).
+    batches = journey_batches(
+        "RLG-4711", "R61-1", STOPS, T0, [Rider(key, 1, 3)], lost_calls=frozenset({1})
+    )
+    for body in batches:
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+    reconcile_dirty_units(app)
+    with make_sessionmaker(engine)() as session:
+        (trip,) = repository.day_trips(session, service_day_of(T0))
+    assert trip.board_stop_id != STOPS[1]

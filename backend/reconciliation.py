@@ -132,7 +132,9 @@ def derive_missing_calls(
     a gap of ``STANDING_GAP_MS`` or more between fixes) or fixes at walking speed. Where
     such a standing spell begins and ends within ``STOP_MATCH_M`` of the same stop, and no
     call of the journey covers it, the journey gains a derived visit there from the last
-    fix before the spell to the first after it.
+    fix before the spell to the first after it; a journey's first and last calls too (a
+    layover at the terminus can be the last call of one journey and the first of the
+    next).
     """
     fixes = sorted(
         (e for e in events if e.type == "position" and e.lat is not None and e.lon is not None),
@@ -163,13 +165,21 @@ def derive_missing_calls(
         else:
             i += 1
     out: list[Journey] = []
-    for journey in journeys:
-        start = journey.visits[0].arrival
-        last = journey.visits[-1]
-        end = last.departure if last.departure is not None else last.arrival
+    for i, journey in enumerate(journeys):
+        # A journey's first or last calls may be the lost ones: its spells run from the
+        # previous journey's last call (or a layover's length before its own first) to the
+        # next journey's first call (or the newest data).
+        if i > 0:
+            lo = journeys[i - 1].visits[-1].arrival - STOP_MATCH_TIME_MS
+        else:
+            lo = journey.visits[0].arrival - JOURNEY_GAP_MS
+        hi = np.iinfo(np.int64).max
+        if i + 1 < len(journeys):
+            following = journeys[i + 1].visits[0]
+            hi = following.departure if following.departure is not None else following.arrival
         added: list[StopVisit] = []
         for a, b in spells:
-            if t[a] < start or t[b] > end:
+            if t[a] < lo or t[b] > hi:
                 continue
             if nearest[a] != nearest[b] or max(dist[a], dist[b]) > STOP_MATCH_M:
                 continue
@@ -312,8 +322,13 @@ def journeys_from_events(
         if event.type == "journey":
             if current is not None and event.journey_id == current.journey_id and not inferred:
                 continue
+            # The bus stands at a stop as the journey begins: with stop events a few seconds
+            # early, that call is the new journey's first (and stays the old one's last).
+            carried = open_stop
+            if inferred and not visits:
+                open_stop = None  # that call was all there was of an inferred journey
             close(complete=True)
-            current, inferred = event, False
+            current, inferred, open_stop = event, False, carried
             continue
         if event.type not in ("arrival", "departure") or event.stop_id is None:
             continue
@@ -325,7 +340,13 @@ def journeys_from_events(
             and visits[-1].stop_id == event.stop_id
             and visits[-1].departure is not None
         )
-        if current is None or turned or (before is not None and event.t - before > JOURNEY_GAP_MS):
+        if turned and len(visits) == 1 and not inferred:
+            # The journey began at a call carried over from the one before (its departure
+            # came late); its own first call at that stop is this one.
+            visits.clear()
+        elif (
+            current is None or turned or (before is not None and event.t - before > JOURNEY_GAP_MS)
+        ):
             infer(event)
         if event.type == "arrival":
             if open_stop is not None and open_stop[0] == event.stop_id:

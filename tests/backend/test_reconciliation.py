@@ -445,3 +445,31 @@ def test_a_rebuild_with_context_decides_as_the_whole_day():
     last = reconcile_journeys(journeys, obs, ids, RELATIVE, context=2)
     assert last == [t for t in whole if t.journey_id == "R61-2"]
     assert last
+
+
+def test_a_first_arrival_a_moment_before_its_journey_event_belongs_to_that_journey():
+    # Stop events run a few seconds early: the arrival at the first stop comes just before
+    # the journey event. Boarders there board the new journey at that stop.
+    events = journey_events()
+    first = next(e for e in events if e.type == "journey")
+    shifted = [
+        EventRecord(arrival(0) + 1_000, "journey", None, "R61", "R61-1", 0) if e is first else e
+        for e in events
+    ]
+    (journey,) = journeys_from_events("RLG-1", shifted)
+    assert journey.visits[0] == journeys_from_events("RLG-1", events)[0].visits[0]
+    # And when the call was the previous journey's last (its departure came late), the
+    # new journey's own arrival there starts it, not an inferred journey.
+    back = [
+        EventRecord(e.t + 20 * 60_000, e.type, e.stop_id, e.line, "R61-2" if e.journey_id else None)
+        for e in journey_events(stops=STOPS[::-1])
+    ]
+    late = [
+        EventRecord(back[0].t + 5_000, e.type, e.stop_id)
+        if e.type == "departure" and e.stop_id == STOPS[-1]
+        else e
+        for e in journey_events()
+    ]
+    journeys = journeys_from_events("RLG-1", late + back)
+    assert [j.journey_id for j in journeys] == ["R61-1", "R61-2"]
+    assert [v.stop_id for v in journeys[1].visits] == STOPS[::-1]

@@ -17,9 +17,9 @@ from simulator.world import DEFAULT_WORLD, World
 SCENARIOS = ("clean", "trailing-car", "stop-wait")
 """A rider day and the two bystander cases that absolute levels got wrong."""
 
-F1_FLOOR = 0.85
+F1_FLOOR = 0.87
 BYSTANDERS_PER_1000_CEILING = 2.0
-EXACT_STOPS_FLOOR = 0.90
+EXACT_STOPS_FLOOR = 0.95
 """F1 and exact stops below the goals (0.99, 98 %): the absolute path-loss model is not yet
 self-calibrating (issue 12, item 1). The bystander ceiling is the goal itself."""
 

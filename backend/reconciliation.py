@@ -148,7 +148,6 @@ def derive_missing_calls(
     speed = np.array(
         [np.nan if e.speed_mps is None else e.speed_mps for e in fixes], dtype=np.float64
     )
-    nearest, dist = stops.nearest(lat, lon)
     slow = speed < STANDING_SPEED_MPS
     spells: list[tuple[int, int]] = []  # (index of the fix before, index of the fix after)
     i = 0
@@ -164,6 +163,12 @@ def derive_missing_calls(
             i = j
         else:
             i += 1
+    # Only the fixes around a spell need their nearest stop.
+    ends = np.unique(np.array(spells, dtype=np.int64).reshape(-1))
+    near_ends, dist_ends = stops.nearest(lat[ends], lon[ends])
+    nearest = np.zeros(len(t), dtype=np.int64)
+    dist = np.full(len(t), np.inf)
+    nearest[ends], dist[ends] = near_ends, dist_ends
     out: list[Journey] = []
     for i, journey in enumerate(journeys):
         # A journey's first or last calls may be the lost ones: its spells run from the
@@ -839,15 +844,16 @@ def reconcile_journeys(
     exactly as a rebuild of the whole day.
     """
     parts = [stretches(j, obs.data_end_ms) for j in journeys]
-    evidence = [
-        stretch_evidence(j, obs, p, level_model) for j, p in zip(journeys, parts, strict=True)
-    ]
+    # The absolute model needs no context: its journeys decide alone.
+    scored = range(0 if level_model.relative else context, len(journeys))
+    evidence = {i: stretch_evidence(journeys[i], obs, parts[i], level_model) for i in scored}
     trips: list[DetectedTrip] = []
     for i in range(context, len(journeys)):
-        levels = learn_levels(
-            evidence[max(0, i - LEVEL_POOL_JOURNEYS) : i + 1], level_model.reference_quantile
-        )
-        decided = with_levels(evidence[i], levels, level_model)
+        decided = evidence[i]
+        if level_model.relative:
+            pool = [evidence[k] for k in range(max(0, i - LEVEL_POOL_JOURNEYS), i + 1)]
+            levels = learn_levels(pool, level_model.reference_quantile)
+            decided = with_levels(decided, levels, level_model)
         trips.extend(journey_trips(journeys[i], parts[i], decided, obs, device_ids))
     return sorted(trips, key=lambda t: (t.board_time, t.device_id))
 

@@ -33,12 +33,13 @@ import numpy as np
 
 from backend.const import LEVEL_POOL_JOURNEYS, RECONCILE_INTERVAL_S
 from backend.reconciliation import (
-    DetectedTrip as BackendTrip,
-)
-from backend.reconciliation import (
+    DEFAULT_LEVEL,
     VehicleObservations,
     journeys_from_events,
     reconcile_journeys,
+)
+from backend.reconciliation import (
+    DetectedTrip as BackendTrip,
 )
 from backend.resolution import TokenResolver
 from backend.services import stop_index
@@ -152,6 +153,8 @@ def paced_latency(
             rides_on.setdefault(ride.vehicle_id, []).append(ride)
     resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
     stops = stop_index()
+    # Journeys before the two a seal can change that calibrate their levels (relative model).
+    window_extra = range(LEVEL_POOL_JOURNEYS if DEFAULT_LEVEL.relative else 0)
     out = LatencyCounts()
     for entry in recording.vehicles:
         vid = entry["vehicle_id"]
@@ -185,7 +188,7 @@ def paced_latency(
             # The events since shortly before the journey before the one under way: enough to
             # cut the two journeys a seal can change, without re-reading the whole day.
             under_way = max(
-                0, int(np.searchsorted(starts, cut, side="right")) - 2 - LEVEL_POOL_JOURNEYS
+                0, int(np.searchsorted(starts, cut, side="right")) - 2 - len(window_extra)
             )
             since = int(starts[under_way]) - EVENT_LOOKBACK_MS if starts.size else 0
             lo = int(np.searchsorted(event_t, since, side="left"))
@@ -194,7 +197,7 @@ def paced_latency(
             if not journeys:
                 continue
             # The two journeys a seal can change, with the ones that calibrate their levels.
-            window = journeys[-(2 + LEVEL_POOL_JOURNEYS) :]
+            window = journeys[-(2 + len(window_extra)) :]
             trips = reconcile_journeys(
                 window, truncated(obs, cut), resolver.device_ids, context=max(0, len(window) - 2)
             )

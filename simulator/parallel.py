@@ -11,8 +11,8 @@ R = TypeVar("R")
 
 
 def fork_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:
-    """``fn`` over ``items`` in ``jobs`` forked processes, results as they finish (in this
-    process, in order, when ``jobs`` is 1). The pool is closed and joined once the work is
+    """``fn`` over ``items`` in ``jobs`` forked processes, results in the order of ``items``
+    (in this process when ``jobs`` is 1). The pool is closed and joined once the work is
     done: terminating a fork pool can kill a worker while it holds the task queue's lock
     and leave the other workers, and so the join, waiting forever."""
     if jobs <= 1 or len(items) <= 1:
@@ -20,7 +20,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]
         return
     pool = multiprocessing.get_context("fork").Pool(jobs)
     try:
-        yield from pool.imap_unordered(fn, items)
+        yield from pool.imap(fn, items)
         pool.close()
     except BaseException:
         pool.terminate()

@@ -73,6 +73,7 @@ from simulator.day import (
     vehicle_timeline,
 )
 from simulator.network import Network, network_document, parse_network
+from simulator.parallel import fork_map
 from simulator.truth import write_truth
 from simulator.world import DEFAULT_WORLD, World
 
@@ -528,13 +529,7 @@ def write_recording(
         world=world,
     )
     try:
-        if jobs > 1:
-            import multiprocessing
-
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                counts = pool.map(_record_one, vids, chunksize=1)
-        else:
-            counts = [_record_one(v) for v in vids]
+        counts = list(fork_map(_record_one, vids, jobs))
     finally:
         _WORK.clear()
     vehicles_doc: list[dict[str, Any]] = []

@@ -25,13 +25,13 @@ from rich.table import Table
 
 from backend.reconciliation import LevelModel
 from simulator.const import GOAL_BYSTANDERS_PER_1000
-from simulator.day import plan_day
+from simulator.evaluation import person_of
 from simulator.network import load_network
 from simulator.parallel import fork_map
-from simulator.recording import Recording, write_recording
+from simulator.recording import Recording
 from simulator.scenarios import library
 from simulator.scoring import score
-from simulator.sweep import Counts, bibo_trips
+from simulator.sweep import Counts, bibo_trips, record_in_world
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
 
@@ -97,22 +97,9 @@ def _recorded(path: Path, seed: int | None) -> bool:
 def _record(item: tuple[int | None, str, Path]) -> Path:
     seed, name, out = item
     s = next(x for x in library() if x.name == name)
-    plan = plan_day(load_network(), s.config, s.seed)
-    write_recording(
-        plan,
-        out,
-        name=s.name,
-        description=s.description,
-        radio_seed=s.radio_seed,
-        recorder="fast",
-        upload_interval_ms=s.upload_interval_ms,
-        world=DEFAULT_WORLD if seed is None else World.draw(seed),
-    )
+    world = DEFAULT_WORLD if seed is None else World.draw(seed)
+    record_in_world(s, world, out, load_network())
     return out
-
-
-def _person(device_id: str) -> str:
-    return device_id.split("-", 2)[-1]
 
 
 def score_world(paths: Sequence[Path], model: LevelModel) -> Counts:
@@ -121,7 +108,7 @@ def score_world(paths: Sequence[Path], model: LevelModel) -> Counts:
     for path in paths:
         recording = Recording.open(path)
         truth = GroundTruth.load(path / "truth.json")
-        person = {d["device_id"]: _person(d["device_id"]) for d in recording.devices}
+        person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
         counts.add(score(truth, bibo_trips(recording, model), person))
     return counts
 

@@ -37,7 +37,8 @@ from simulator.const import (
     GOAL_MEDIAN_F1,
     GOAL_WORLD_F1,
 )
-from simulator.day import plan_day
+from simulator.day import DayPlan, plan_day
+from simulator.evaluation import person_of
 from simulator.latency import LatencyCounts, paced_latency
 from simulator.network import Network, load_network
 from simulator.offline import reconcile_region, vehicle_data
@@ -124,10 +125,6 @@ class WorldResult:
         return out
 
 
-def _person(device_id: str) -> str:
-    return device_id.split("-", 2)[-1]
-
-
 def bibo_trips(recording: Recording, level_model: LevelModel = DEFAULT_LEVEL) -> list[DetectedTrip]:
     """bibo's trips on a recording, reconciled in process as the backend's workers do."""
     devices = list(recording.device_keys().items())
@@ -166,6 +163,22 @@ def naive_on(recording: Recording, truth: GroundTruth) -> list[DetectedTrip]:
     ]
 
 
+def record_in_world(s: Scenario, world: World, out: Path, network: Network) -> DayPlan:
+    """Plan scenario ``s`` and record it in ``world`` into ``out`` (the fast recorder)."""
+    plan = plan_day(network, s.config, s.seed)
+    write_recording(
+        plan,
+        out,
+        name=s.name,
+        description=s.description,
+        radio_seed=s.radio_seed,
+        recorder="fast",
+        upload_interval_ms=s.upload_interval_ms,
+        world=world,
+    )
+    return plan
+
+
 def evaluate_world(
     world: World,
     scenarios: Sequence[Scenario],
@@ -179,21 +192,11 @@ def evaluate_world(
     latency = LatencyCounts()
     for s in scenarios:
         out = workdir / f"w{seed}-{s.name}"
-        plan = plan_day(network, s.config, s.seed)
-        write_recording(
-            plan,
-            out,
-            name=s.name,
-            description=s.description,
-            radio_seed=s.radio_seed,
-            recorder="fast",
-            upload_interval_ms=s.upload_interval_ms,
-            world=world,
-        )
+        plan = record_in_world(s, world, out, network)
         try:
             recording = Recording.open(out)
             truth = GroundTruth.load(out / "truth.json")
-            person = {d["device_id"]: _person(d["device_id"]) for d in recording.devices}
+            person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
             detected = bibo_trips(recording)
             methods["bibo"].add(score(truth, detected, person))
             methods["naive"].add(score(truth, naive_on(recording, truth), person))

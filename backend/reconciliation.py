@@ -149,20 +149,16 @@ def derive_missing_calls(
         [np.nan if e.speed_mps is None else e.speed_mps for e in fixes], dtype=np.float64
     )
     slow = speed < STANDING_SPEED_MPS
-    spells: list[tuple[int, int]] = []  # (index of the fix before, index of the fix after)
-    i = 0
-    while i < len(t) - 1:
-        if t[i + 1] - t[i] >= STANDING_GAP_MS:
-            spells.append((i, i + 1))
-            i += 1
-        elif slow[i + 1]:
-            j = i + 1
-            while j < len(t) - 1 and slow[j]:
-                j += 1
-            spells.append((i, j))
-            i = j
-        else:
-            i += 1
+    # (index of the fix before, index of the fix after) of every standing spell: a pause
+    # between two fixes, or a run of walking-speed fixes.
+    spells = [(int(i), int(i) + 1) for i in np.flatnonzero(np.diff(t) >= STANDING_GAP_MS)]
+    inner = slow.copy()
+    inner[0] = inner[-1] = False
+    edges = np.flatnonzero(np.diff(np.r_[0, inner.astype(np.int8), 0]))
+    spells += [(int(a) - 1, int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    if not spells:
+        return list(journeys)
+    spells.sort()
     # Only the fixes around a spell need their nearest stop.
     ends = np.unique(np.array(spells, dtype=np.int64).reshape(-1))
     near_ends, dist_ends = stops.nearest(lat[ends], lon[ends])
@@ -322,7 +318,9 @@ def journeys_from_events(
         )
         inferred = True
 
-    ordered = sorted(set(events), key=lambda e: (e.t, e.type != "journey", e.type, e.stop_id))
+    events = list(events)
+    calls = [e for e in events if e.type in ("journey", "arrival", "departure")]
+    ordered = sorted(set(calls), key=lambda e: (e.t, e.type != "journey", e.type, e.stop_id))
     for event in ordered:
         if event.type == "journey":
             if current is not None and event.journey_id == current.journey_id and not inferred:
@@ -370,7 +368,7 @@ def journeys_from_events(
             open_stop = None
     close(complete=False)
     if stops is not None:
-        return derive_missing_calls(journeys, ordered, stops)
+        return derive_missing_calls(journeys, events, stops)
     return journeys
 
 

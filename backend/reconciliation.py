@@ -556,13 +556,17 @@ def stretch_evidence(
     # Calibrated path loss: a rider is metres away inside, a non-rider further and outside.
     cell = d_idx.astype(np.int64) * n_str + k
     moving = _cell_medians(cell, pl, n_dev * n_str).reshape(n_dev, n_str)
-    cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
-    full = np.asarray((heard > 0).all(axis=2), dtype=bool)
-    neighbour = np.zeros_like(full)
-    neighbour[:, 1:] |= full[:, :-1]
-    neighbour[:, :-1] |= full[:, 1:]
-    confident = full & neighbour & np.isfinite(moving)
-    if not level_model.relative:
+    if level_model.relative:
+        # What ``learn_levels`` learns from: the riders beyond doubt and their tx.
+        cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
+        full = np.asarray((heard > 0).all(axis=2), dtype=bool)
+        neighbour = np.zeros_like(full)
+        neighbour[:, 1:] |= full[:, :-1]
+        neighbour[:, :-1] |= full[:, 1:]
+        confident = full & neighbour & np.isfinite(moving)
+    else:
+        cell_tx = np.full((n_dev, n_str), np.nan)
+        confident = np.zeros((n_dev, n_str), dtype=bool)
         known = np.isfinite(moving)
         llr[known] += level_model.llr(moving[known])
 
@@ -575,10 +579,11 @@ def stretch_evidence(
     # outside (a car behind the bus, a bus beside) is louder while the bus stands at the stop
     # than on the stretch after it; one inside is not. A difference of the device's own
     # levels: its phone, carry and the bus's receiver gain cancel out.
-    dwell_cell = rows[known].astype(np.int64) * n_str + dwell_hits[1][known]
-    at_stop_level = _cell_medians(dwell_cell, dwell_pl[known], n_dev * n_str)
-    contrast = moving - at_stop_level.reshape(n_dev, n_str)  # dB louder at the stop
-    llr -= level_model.contrast_llr(contrast)
+    if level_model.contrast_slope_per_db > 0:
+        dwell_cell = rows[known].astype(np.int64) * n_str + dwell_hits[1][known]
+        at_stop_level = _cell_medians(dwell_cell, dwell_pl[known], n_dev * n_str)
+        contrast = moving - at_stop_level.reshape(n_dev, n_str)  # dB louder at the stop
+        llr -= level_model.contrast_llr(contrast)
     return Evidence(
         devices.astype(np.int32),
         llr,

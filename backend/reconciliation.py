@@ -5,12 +5,13 @@ between stops with three states (not yet boarded, on board, alighted: nobody boa
 same journey twice). The state may change only at a stop (doors open), so boarding and
 alighting stops follow from the decoded states. Each stretch's evidence is scored by how a
 rider would be heard there (in every part of the stretch, at a short tx-calibrated path
-loss; or, in the relative model, about as loud as the bus's other riders, levels learnt
-per bus from the data, see ``learn_levels``) against how a non-rider would (only in parts
-of it — a car alongside, a person passed by — or far away); boarding needs the device
-heard at the stop while the bus stood there, and is unlikely for one heard along the
-stretch before (it travelled beside the bus). Calls and journeys whose events never came
-are derived (``journeys_from_events``, ``derive_missing_calls``).
+loss; in the relative model a quiet device is excused that loss when it is about as loud
+as the bus's own riders, levels learnt per bus from the data, see ``learn_levels``) against
+how a non-rider would (only in parts of it — a car alongside, a person passed by — or far
+away); boarding needs the device heard at the stop while the bus stood there, and is
+unlikely for one heard along the stretch before (it travelled beside the bus). Calls and
+journeys whose events never came are derived (``journeys_from_events``,
+``derive_missing_calls``).
 Viterbi decodes the states, forward-backward gives the confidence, and a device rides one
 vehicle at a time.
 
@@ -45,8 +46,10 @@ from backend.const import (
     LEVEL_MARGIN_DB,
     LEVEL_MAX_LLR,
     LEVEL_POOL_JOURNEYS,
+    LEVEL_REFERENCE_FLOOR_DBM,
     LEVEL_REFERENCE_QUANTILE,
     LEVEL_SLOPE_PER_DB,
+    LEVEL_VETO,
     LEVELS_RELATIVE,
     MAX_TRANSFER_WAIT_MS,
     MIN_PARTIAL_STRETCH_MS,
@@ -389,10 +392,13 @@ class LevelModel:
     reference_quantile: float = LEVEL_REFERENCE_QUANTILE
     level_slope_per_db: float = LEVEL_SLOPE_PER_DB
     level_max_llr: float = LEVEL_MAX_LLR
+    reference_floor_dbm: float = LEVEL_REFERENCE_FLOOR_DBM
+    level_veto: bool = LEVEL_VETO
 
     def relative_llr(self, relative_db: FloatArray) -> FloatArray:
         """Nats for "in" per dB against the bus's riders (0 where unknown): neutral at
-        ``margin_db`` below them, ``level_slope_per_db`` per dB, capped at ``level_max_llr``."""
+        ``margin_db`` below them, ``level_slope_per_db`` per dB, capped at ``level_max_llr``
+        (``with_levels`` bounds the path loss's nats with it)."""
         known = np.isfinite(relative_db)
         value = self.level_slope_per_db * (np.where(known, relative_db, 0.0) + self.margin_db)
         cap = self.level_max_llr
@@ -460,6 +466,9 @@ class Evidence:
     level: FloatArray
     """(device, stretch): the median loudness over the stretch (dB; RSSI in the relative
     model, minus the tx-calibrated path loss in the absolute one; NaN: too few windows)."""
+    level_llr: FloatArray
+    """(device, stretch): the nats the tx-calibrated path loss added to ``llr`` (0: too few
+    windows); what the relative model bounds (``with_levels``)."""
     tx: FloatArray
     """(device, stretch): the advertised tx (NaN: none)."""
     confident: npt.NDArray[np.bool_]
@@ -485,14 +494,15 @@ def stretch_evidence(
     level_model: LevelModel = DEFAULT_LEVEL,
 ) -> Evidence:
     """Score every device heard on the journey's stretches (vectorised over devices): the
-    hearing pattern and the door contrast, and in the absolute model the path loss. The
-    relative model's level is added by ``with_levels`` once the levels are learnt."""
+    hearing pattern, the tx-calibrated path loss and the door contrast. The relative
+    model's excuse is added by ``with_levels`` once the levels are learnt."""
     n_str = len(parts.start)
     empty = Evidence(
         np.zeros(0, dtype=np.int32),
         np.zeros((0, n_str)),
         np.zeros((0, n_str), dtype=bool),
         np.zeros((0, n_str), dtype=bool),
+        np.zeros((0, n_str)),
         np.zeros((0, n_str)),
         np.zeros((0, n_str)),
         np.zeros((0, n_str), dtype=bool),
@@ -503,12 +513,9 @@ def stretch_evidence(
     t, dev = obs.t[lo:hi], obs.device[lo:hi]
     tx = obs.tx[lo:hi]
     # The loudness measure: the path loss calibrated by the advertised tx (a typical phone's
-    # where none), or, for a model that learns its levels, the RSSI with tx kept aside.
-    pl = (
-        -obs.rssi[lo:hi]
-        if level_model.relative
-        else np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - obs.rssi[lo:hi]
-    )
+    # where none); a model that learns its levels also keeps the RSSI with tx aside.
+    pl = np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - obs.rssi[lo:hi]
+    neg_rssi = -obs.rssi[lo:hi] if level_model.relative else None
     # Heard while the bus stood at the stop before each stretch (arrival to departure).
     dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
     at = np.searchsorted(dwell_start, t, side="right") - 1
@@ -527,9 +534,11 @@ def stretch_evidence(
     key = (d_idx.astype(np.int64) * n_str + k) * (1 << 42) + (t - parts.start[0])
     order = np.lexsort((pl, key))
     key, pl, tx, t, k, d_idx = key[order], pl[order], tx[order], t[order], k[order], d_idx[order]
+    neg_rssi = None if neg_rssi is None else neg_rssi[inside][order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     t, k, d_idx, pl, tx = t[first], k[first], d_idx[first], pl[first], tx[first]  # strongest
+    neg_rssi = None if neg_rssi is None else neg_rssi[first]
 
     length = (parts.end - parts.start).astype(np.float64)
     n_windows = np.maximum(1.0, np.ceil(length / obs.window_ms))
@@ -556,19 +565,23 @@ def stretch_evidence(
     # Calibrated path loss: a rider is metres away inside, a non-rider further and outside.
     cell = d_idx.astype(np.int64) * n_str + k
     moving = _cell_medians(cell, pl, n_dev * n_str).reshape(n_dev, n_str)
-    if level_model.relative:
-        # What ``learn_levels`` learns from: the riders beyond doubt and their tx.
+    known = np.isfinite(moving)
+    level_llr = np.zeros((n_dev, n_str))
+    level_llr[known] = level_model.llr(moving[known])
+    llr += level_llr
+    if neg_rssi is not None:
+        # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
+        level = -_cell_medians(cell, neg_rssi, n_dev * n_str).reshape(n_dev, n_str)
         cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
         full = np.asarray((heard > 0).all(axis=2), dtype=bool)
         neighbour = np.zeros_like(full)
         neighbour[:, 1:] |= full[:, :-1]
         neighbour[:, :-1] |= full[:, 1:]
-        confident = full & neighbour & np.isfinite(moving)
+        confident = full & neighbour & known
     else:
+        level = -moving
         cell_tx = np.full((n_dev, n_str), np.nan)
         confident = np.zeros((n_dev, n_str), dtype=bool)
-        known = np.isfinite(moving)
-        llr[known] += level_model.llr(moving[known])
 
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
     rows = np.searchsorted(devices, dwell_hits[0])
@@ -589,7 +602,8 @@ def stretch_evidence(
         llr,
         heard_at_stop,
         alongside_before,
-        -moving,
+        level,
+        level_llr,
         cell_tx,
         confident,
     )
@@ -667,11 +681,37 @@ def learn_levels(pool: Sequence[Evidence], quantile: float) -> Levels:
 
 
 def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> Evidence:
-    """The evidence with the relative model's level added (unchanged in the absolute one)."""
-    if not level_model.relative or not np.isfinite(levels.reference):
+    """The evidence with the bus's own levels applied (unchanged in the absolute model).
+
+    The bus's riders set bounds on what the tx-calibrated path loss may say (``relative_llr``
+    is what they say: negative for a device more than ``margin_db`` below them):
+    - a device the path loss counts against is excused that loss as far as it is about as
+      loud as the riders (a quiet phone in a bag, a bus whose receiver is deaf, a phone
+      whose tx byte is on another convention): the level term is at least the negative
+      side of ``relative_llr``;
+    - with ``level_veto``, a device the path loss counts for gains at most what the riders
+      allow (nothing if it is far below them: a tx byte read on the wrong convention makes a
+      car behind the bus sound near).
+    The learnt levels never add evidence beyond the path loss's, so the absolute model still
+    decides among loud devices; and a reference below ``reference_floor_dbm`` changes
+    nothing: it is no rider's level but that of cars trailing a bus that carries nobody,
+    who are then the only ones heard throughout.
+    """
+    if (
+        not level_model.relative
+        or not np.isfinite(levels.reference)
+        or levels.reference < level_model.reference_floor_dbm
+    ):
         return evidence
-    llr = evidence.llr + level_model.relative_llr(levels.relative(evidence))
-    return dataclasses.replace(evidence, llr=llr)
+    relative = levels.relative(evidence)
+    bus_says = level_model.relative_llr(relative)
+    floor = np.minimum(bus_says, 0.0)
+    if level_model.level_veto:
+        level = np.clip(evidence.level_llr, floor, np.maximum(bus_says, 0.0))
+    else:
+        level = np.maximum(evidence.level_llr, floor)
+    change = np.where(np.isfinite(relative), level - evidence.level_llr, 0.0)
+    return dataclasses.replace(evidence, llr=evidence.llr + change)
 
 
 def _cell_medians(cell: IntArray, values: FloatArray, n_cells: int) -> FloatArray:

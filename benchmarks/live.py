@@ -3,7 +3,7 @@ that upload touched (``reconciliation.rebuild_from``, what ``bibo worker`` does)
 rebuilding the bus's whole day so far (what it did before), measured in the same run on
 the same moments of a recorded day.
 
-    .venv/bin/python benchmarks/live.py [--recording DIR] [--every-s 300]
+    .venv/bin/python benchmarks/live.py [--recording DIR] [--every-s 300] [--level relative]
 
 Without ``--recording`` the ``ordinary-weekday`` scenario (10 buses, 05:00-22:00) is
 recorded first into a temporary directory. At every ``--every-s`` of each bus's day the
@@ -12,7 +12,9 @@ resolution included; reading the rows from the database is not). It prints the c
 upload and what it means for the region: 660 buses uploading every 10 s (66 uploads/s)
 against this machine's two cores. Goal: the region's uploads need at most one core, so
 the be-out (decided 45 s after the bus leaves, known one upload and one worker pass
-later) stays within two minutes.
+later) stays within two minutes. ``--level`` measures the other level model than the
+default (``backend.const.LEVELS_RELATIVE``): the relative one also scores the journeys that
+calibrate the rebuilt ones' levels.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -33,6 +36,7 @@ import numpy as np  # noqa: E402
 from backend.const import LEVEL_POOL_JOURNEYS  # noqa: E402
 from backend.reconciliation import (  # noqa: E402
     DEFAULT_LEVEL,
+    LevelModel,
     journeys_from_events,
     rebuild_from,
     reconcile_journeys,
@@ -60,6 +64,7 @@ def rebuild(
     now: int,
     resolver: TokenResolver,
     incremental: bool,
+    level: LevelModel = DEFAULT_LEVEL,
 ) -> float:
     """Seconds to rebuild the bus's trips at ``now`` from the newest upload's data on
     (``incremental``) or from the start of the day; ``t``/``tokens`` sorted by ``order``."""
@@ -69,7 +74,7 @@ def rebuild(
     start = rebuild_from(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0)
     # As the worker: the journeys rebuilt and those that calibrate their levels.
     first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
-    context_from = max(0, first - LEVEL_POOL_JOURNEYS) if DEFAULT_LEVEL.relative else first
+    context_from = max(0, first - LEVEL_POOL_JOURNEYS) if level.relative else first
     if context_from < first:
         start = min(start, journeys[context_from].visits[0].arrival)
     lo, hi = np.searchsorted(t, [start, now])
@@ -85,7 +90,7 @@ def rebuild(
         resolver,
     )
     reconcile_journeys(
-        journeys[context_from:], obs, resolver.device_ids, context=first - context_from
+        journeys[context_from:], obs, resolver.device_ids, level, context=first - context_from
     )
     return time.perf_counter() - started
 
@@ -94,7 +99,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recording", type=Path, help="a `bibo simulate` recording directory")
     parser.add_argument("--every-s", type=int, default=300, help="moments sampled per bus")
+    parser.add_argument(
+        "--level",
+        choices=("default", "absolute", "relative"),
+        default="default",
+        help="the level model (default: backend.const's)",
+    )
     args = parser.parse_args()
+    level = (
+        DEFAULT_LEVEL
+        if args.level == "default"
+        else dataclasses.replace(DEFAULT_LEVEL, relative=args.level == "relative")
+    )
 
     tmp = None
     path = args.recording
@@ -130,14 +146,15 @@ def main() -> int:
             data.events.sort(key=lambda e: e.t)
             for now in range(int(t[0]) + 600_000, int(t[-1]), args.every_s * 1000):
                 # Both at the same moment, on the same data (the resolver cache is warm).
-                journey_s.append(rebuild(data, t, tokens, order, now, resolver, True))
-                day_s.append(rebuild(data, t, tokens, order, now, resolver, False))
+                journey_s.append(rebuild(data, t, tokens, order, now, resolver, True, level))
+                day_s.append(rebuild(data, t, tokens, order, now, resolver, False, level))
         j, d = np.array(journey_s), np.array(day_s)
         need = REGION_UPLOADS_PER_S * j.mean()
         need_day = REGION_UPLOADS_PER_S * d.mean()
         print(
             f"{recording.name}: {len(recording.vehicles)} buses, {len(j):,} moments "
-            f"(every {args.every_s} s of each bus's day)"
+            f"(every {args.every_s} s of each bus's day), "
+            f"{'relative' if level.relative else 'absolute'} level model"
         )
         print(
             f"journey rebuild per upload: mean {1000 * j.mean():.2f} ms, "

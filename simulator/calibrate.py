@@ -1,16 +1,16 @@
 """``bibo calibrate``: fit the reconciliation's level constants on the named training worlds.
 
 The constants of the reconciliation fitted to data are the level model's
-(``backend.const.LEVELS_RELATIVE``, ``LEVEL_MARGIN_DB``, ``LEVEL_REFERENCE_QUANTILE``, the
-absolute model's ``PATH_LOSS_BOUNDARY_DB`` and the door contrast's ``CONTRAST_SLOPE_PER_DB``):
-whether levels are learnt per bus or absolute, where inside turns to outside and how much
-the door contrast is worth. This command records every library
-scenario in every training world (``simulator.const.TRAINING_WORLDS``, or ``--worlds``),
-reconciles each recording with every candidate of the grid (``grid``), and prints per candidate the
-training worlds' median and worst F1 and worst bystanders per 1,000 encounters; the
-candidate with the best objective (mean F1 less ``BYSTANDER_PENALTY`` per bystander per
-1,000 encounters) is the fit. Test worlds are never read here: ``bibo evaluate --worlds``
-scores them beside the training worlds.
+(``backend.const.LEVELS_RELATIVE``, ``LEVEL_MARGIN_DB``, ``LEVEL_REFERENCE_QUANTILE``,
+``LEVEL_REFERENCE_FLOOR_DBM``, ``LEVEL_VETO``, the absolute model's ``PATH_LOSS_BOUNDARY_DB``
+and the door contrast's ``CONTRAST_SLOPE_PER_DB``): whether the bus's own riders bound the
+path loss's evidence, where inside turns to outside and how much the door contrast is
+worth. This command records every library scenario in every training world
+(``simulator.const.TRAINING_WORLDS``, or ``--worlds``), reconciles each recording with
+every candidate of the grid (``grid``), and prints per candidate the training worlds' mean,
+median and worst F1 and worst bystanders per 1,000 encounters; the candidate with the best
+objective (``Candidate.objective``) is the fit. Test worlds are never read here:
+``bibo evaluate --worlds`` scores them beside the training worlds.
 """
 
 from __future__ import annotations
@@ -37,20 +37,32 @@ from simulator.world import DEFAULT_WORLD, World
 
 ABSOLUTE_BOUNDARIES_DB = (73.5, 76.5, 80.0, 84.0)
 CONTRAST_SLOPES_PER_DB = (0.0, 0.5)
-RELATIVE_MARGINS_DB = (12.0, 18.0, 24.0)
-RELATIVE_QUANTILES = (0.75,)
+RELATIVE_MARGINS_DB = (24.0, 30.0, 36.0)
+RELATIVE_QUANTILES = (0.75, 0.9)
+RELATIVE_FLOORS_DBM = (-76.0,)
+RELATIVE_VETOES = (False, True)
 
 
 def grid() -> list[LevelModel]:
     """The candidates: the absolute path-loss model at several boundaries, with and without
-    the door contrast, and the relative model (levels learnt per bus) at several margins."""
+    the door contrast, and the relative model (the absolute one at the default boundary,
+    quiet riders excused by levels learnt per bus, with and without their veto) at several
+    margins, reference quantiles and reference floors."""
     absolute = [
         LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
         for b, c in itertools.product(ABSOLUTE_BOUNDARIES_DB, CONTRAST_SLOPES_PER_DB)
     ]
     relative = [
-        LevelModel(relative=True, margin_db=m, reference_quantile=q)
-        for m, q in itertools.product(RELATIVE_MARGINS_DB, RELATIVE_QUANTILES)
+        LevelModel(
+            relative=True,
+            margin_db=m,
+            reference_quantile=q,
+            reference_floor_dbm=f,
+            level_veto=v,
+        )
+        for m, q, f, v in itertools.product(
+            RELATIVE_MARGINS_DB, RELATIVE_QUANTILES, RELATIVE_FLOORS_DBM, RELATIVE_VETOES
+        )
     ]
     return absolute + relative
 
@@ -154,9 +166,11 @@ def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int | None]) -> T
     table = Table(title=f"Level model fit on training worlds {', '.join(names)}")
     for col in (
         "model",
-        "boundary/margin dB",
-        "nats/dB",
-        "cap",
+        "boundary dB",
+        "margin dB",
+        "quantile",
+        "floor dBm",
+        "veto",
         "contrast nats/dB",
         "mean F1",
         "median F1",
@@ -168,10 +182,12 @@ def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int | None]) -> T
     for c in candidates:
         m = c.model
         table.add_row(
-            f"relative q{m.reference_quantile:g}" if m.relative else "absolute",
-            f"{m.margin_db:g}" if m.relative else f"{m.boundary_db:g}",
-            f"{m.level_slope_per_db if m.relative else m.slope_per_db:g}",
-            f"{m.level_max_llr if m.relative else m.max_llr:g}",
+            "relative" if m.relative else "absolute",
+            f"{m.boundary_db:g}",
+            f"{m.margin_db:g}" if m.relative else "",
+            f"{m.reference_quantile:g}" if m.relative else "",
+            f"{m.reference_floor_dbm:g}" if m.relative else "",
+            ("yes" if m.level_veto else "no") if m.relative else "",
             f"{m.contrast_slope_per_db:g}",
             f"{np.mean(c.f1):.4f}",
             f"{np.median(c.f1):.4f}",

@@ -113,20 +113,21 @@ async def test_reconciling_after_every_upload_rebuilds_only_what_changed(
         first_seq=first[-1]["seq"] + 1,
         chunk_ms=10_000,
     )
-    read_from: list[int] = []
-    real = repository.vehicle_day_sightings
+    rebuilt_from: list[int] = []
+    real = repository.replace_vehicle_trips
 
-    def spy(session, day, vehicle_id, since=0):
-        read_from.append(since)
-        return real(session, day, vehicle_id, since)
+    def spy(session, day, vehicle_id, trips, passenger_of, since):
+        rebuilt_from.append(since)
+        return real(session, day, vehicle_id, trips, passenger_of, since)
 
-    monkeypatch.setattr(repository, "vehicle_day_sightings", spy)
+    monkeypatch.setattr(repository, "replace_vehicle_trips", spy)
     for body in first + second:
         assert (await post_batch(client, vehicle, body)).status_code == 200
         reconcile_dirty_units(app)
     incremental = stored(engine)
-    # Once the second journey is under way, the first is left alone.
-    assert max(read_from) >= t1
+    # Once the second journey is under way, the first is left alone (its riders may still
+    # calibrate the second's levels, but its trips are not rebuilt).
+    assert max(rebuilt_from) >= t1
     assert trips_now(engine, app) == incremental  # a full rebuild agrees
     assert sorted((t[1], t[2]) for t in incremental) == sorted(
         [(STOPS[0], STOPS[3]), (STOPS[::-1][1], STOPS[::-1][5]), (STOPS[::-1][4], STOPS[::-1][7])]

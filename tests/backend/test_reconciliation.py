@@ -370,26 +370,53 @@ def test_a_pause_far_from_any_stop_is_not_a_call():
     assert [v.stop_id for v in journey.visits] == STOPS
 
 
-RELATIVE = LevelModel(relative=True, margin_db=12.0, slope_per_db=0.5, max_llr=4.0)
+RELATIVE = LevelModel(relative=True, margin_db=24.0)
+ABSOLUTE = LevelModel(relative=False)
 
 
-def test_relative_levels_make_a_receiver_gain_change_nothing():
-    # The same bus with a receiver 10 dB hotter: every RSSI 10 dB up. The relative model
-    # learns the riders' level from the journey, so the trips are the same.
-    riders = heard(0, arrival(0), arrival(3)) + heard(2, arrival(1), arrival(3))
-    riders += heard(3, arrival(0), arrival(3))
-    far_below = RIDER_PL + RELATIVE.margin_db + 12
-    rows = riders + heard(1, departure(0), arrival(3), every_ms=2000, pl=far_below)
-    hotter = [(t, d, pl - 10.0) for t, d, pl in rows]
-    ids = ["dev_a", "dev_b", "dev_c", "dev_d"]
+def _trips(rows, model):
+    obs = observations("RLG-1", rows)
+    journeys = journeys_from_events("RLG-1", journey_events())
+    return {t.device_id for t in reconcile_journeys(journeys, obs, DEVICES, model)}
 
-    def trips(rows):
-        obs = observations("RLG-1", rows)
-        journeys = journeys_from_events("RLG-1", journey_events())
-        return reconcile_journeys(journeys, obs, ids, RELATIVE)
 
-    assert trips(rows) == trips(hotter)
-    assert {t.device_id for t in trips(hotter)} == {"dev_a", "dev_c", "dev_d"}
+def test_a_quiet_rider_is_excused_by_the_bus_s_own_riders():
+    # A phone in a bag, 22 dB quieter than the bus's riders: the absolute path loss alone
+    # says "outside"; its level against the riders heard on this bus says it is a rider.
+    # A device 40 dB below them (heard on and off) is not excused.
+    quiet = heard(0, arrival(0), arrival(3), pl=RIDER_PL + 22)
+    far = heard(1, departure(0), arrival(3), every_ms=2000, pl=RIDER_PL + 40)
+    rows = crowd() + quiet + far
+    assert "dev_a" not in _trips(rows, ABSOLUTE)
+    assert _trips(rows, RELATIVE) == {"dev_a", *CROWD}
+
+
+def test_a_reference_below_the_floor_excuses_nothing():
+    # A bus nobody rides, followed by cars: they are the only devices heard throughout, so
+    # the learnt reference is theirs, far below any rider's level; it excuses nobody.
+    cars = [row for d in range(4) for row in heard(d, departure(0), arrival(3), pl=86.0)]
+    assert RELATIVE.reference_floor_dbm > -8 - 86.0
+    assert _trips(cars, RELATIVE) == _trips(cars, ABSOLUTE) == set()
+
+
+def test_the_bus_s_riders_veto_a_tx_byte_read_on_the_wrong_convention():
+    # A car behind the bus, 30 dB below its riders, whose phone advertises a calibrated RSSI
+    # at 1 m (-59) where bibo reads a transmit power: its path loss looks like a rider's.
+    # Without the veto the path loss carries it aboard; with it the riders' level says no.
+    rows = crowd() + heard(1, departure(0), arrival(3), pl=RIDER_PL + 30)
+    obs = observations("RLG-1", rows)
+    tx = np.where(obs.device == 1, -59.0, np.nan)
+    obs = VehicleObservations(
+        obs.vehicle_id, obs.t, obs.device, obs.rssi, tx, obs.window_ms, obs.data_end_ms
+    )
+    journeys = journeys_from_events("RLG-1", journey_events())
+
+    def riders(veto: bool) -> set[str]:
+        model = LevelModel(relative=True, margin_db=24.0, level_veto=veto)
+        return {t.device_id for t in reconcile_journeys(journeys, obs, DEVICES, model)}
+
+    assert riders(veto=False) == {"dev_b", *CROWD}
+    assert riders(veto=True) == set(CROWD)
 
 
 def _evidence(rows, tx):

@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         "measured in a paced replay (default: the mixed ordinary weekday; 'none' for none)",
     )
     ev.add_argument("--jobs", type=_positive, default=2, help="with --worlds: processes")
+    ev.add_argument(
+        "--level",
+        choices=("default", "absolute", "relative"),
+        default="default",
+        help="with --worlds: bibo's level model (default: backend.const's LEVELS_RELATIVE; "
+        "the other one with the same constants)",
+    )
     ev.add_argument("--trips", type=Path, metavar="FILE", help="'bibo trips --format json' output")
     ev.add_argument("--no-backend", action="store_true", help="score only the naive baseline")
     ev.add_argument("--out", type=Path, help="where evaluation.json/.png go (default DIR)")
@@ -208,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the reconciliation's level constants on the named training worlds",
         description="Record the scenario library in every training world (or --worlds), "
         "reconcile each recording with every candidate of the level model's grid and print "
-        "the candidates by objective (simulator.calibrate); the first row is the fit that "
-        "backend.const's PATH_LOSS_* constants should hold. Test worlds are never read.",
+        "the candidates by objective (simulator.calibrate); the first row is the fit "
+        "(backend.const's LEVELS_RELATIVE says where the default departs from it). Test "
+        "worlds are never read.",
     )
     cal.add_argument("--worlds", type=_seeds, metavar="SEEDS", help="override the training set")
     cal.add_argument(
@@ -420,6 +428,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _evaluate_worlds(args: argparse.Namespace) -> int:
+    from backend.reconciliation import DEFAULT_LEVEL
     from simulator.const import TEST_WORLDS, TRAINING_WORLDS
     from simulator.sweep import (
         WorldResult,
@@ -440,6 +449,12 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         "training": args.training_worlds or TRAINING_WORLDS,
     }
     results: dict[str, list[WorldResult]] = {}
+    level = (
+        DEFAULT_LEVEL
+        if args.level == "default"
+        else dataclasses.replace(DEFAULT_LEVEL, relative=args.level == "relative")
+    )
+    log.log(f"bibo's level model: {'relative' if level.relative else 'absolute'}")
     started = time.monotonic()
     for name, seeds in sets.items():
 
@@ -450,7 +465,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
             )
 
         try:
-            results[name] = sweep(seeds, names, args.jobs, latency, progress)
+            results[name] = sweep(seeds, names, args.jobs, latency, progress, level)
         except ValueError as exc:
             return _fail("evaluate", str(exc))
         shown = ", ".join("default" if x is None else str(x) for x in seeds)

@@ -34,6 +34,7 @@ import numpy as np
 from backend.const import LEVEL_POOL_JOURNEYS, RECONCILE_INTERVAL_S
 from backend.reconciliation import (
     DEFAULT_LEVEL,
+    LevelModel,
     VehicleObservations,
     journeys_from_events,
     reconcile_journeys,
@@ -132,6 +133,7 @@ def paced_latency(
     truth: GroundTruth,
     detected: Sequence[DetectedTrip],
     person_of_device: Mapping[str, str],
+    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> LatencyCounts:
     """be-in, be-out and flip-flops of bibo on ``recording`` (see the module docstring).
 
@@ -154,7 +156,7 @@ def paced_latency(
     resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
     stops = stop_index()
     # Journeys before the two a seal can change that calibrate their levels (relative model).
-    window_extra = range(LEVEL_POOL_JOURNEYS if DEFAULT_LEVEL.relative else 0)
+    window_extra = range(LEVEL_POOL_JOURNEYS if level_model.relative else 0)
     out = LatencyCounts()
     for entry in recording.vehicles:
         vid = entry["vehicle_id"]
@@ -164,7 +166,7 @@ def paced_latency(
         events = sorted_events(data)
         event_t = np.array([e.t for e in events], dtype=np.int64)
         final_journeys = journeys_from_events(vid, events, stops)
-        final = reconcile_journeys(final_journeys, obs, resolver.device_ids)
+        final = reconcile_journeys(final_journeys, obs, resolver.device_ids, level_model)
         starts = np.array([j.visits[0].arrival for j in final_journeys], dtype=np.int64)
         final_stops = {t.trip_id: (t.board_stop_id, t.alight_stop_id) for t in final}
         out.closed_trips += sum(t.status == "closed" for t in final)
@@ -199,7 +201,11 @@ def paced_latency(
             # The two journeys a seal can change, with the ones that calibrate their levels.
             window = journeys[-(2 + len(window_extra)) :]
             trips = reconcile_journeys(
-                window, truncated(obs, cut), resolver.device_ids, context=max(0, len(window) - 2)
+                window,
+                truncated(obs, cut),
+                resolver.device_ids,
+                level_model,
+                context=max(0, len(window) - 2),
             )
             for t in trips:
                 if t.status == "closed" and final_stops.get(t.trip_id) != (

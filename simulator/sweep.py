@@ -185,8 +185,10 @@ def evaluate_world(
     workdir: Path,
     network: Network,
     latency_scenarios: Sequence[str] = (),
+    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> WorldResult:
-    """Record every scenario in ``world`` under ``workdir`` and score both methods."""
+    """Record every scenario in ``world`` under ``workdir`` and score both methods (bibo
+    with ``level_model``)."""
     seed = world.seed
     methods = {m: Counts() for m in METHODS}
     latency = LatencyCounts()
@@ -197,11 +199,11 @@ def evaluate_world(
             recording = Recording.open(out)
             truth = GroundTruth.load(out / "truth.json")
             person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
-            detected = bibo_trips(recording)
+            detected = bibo_trips(recording, level_model)
             methods["bibo"].add(score(truth, detected, person))
             methods["naive"].add(score(truth, naive_on(recording, truth), person))
             if s.name in latency_scenarios:
-                latency.merge(paced_latency(recording, plan, truth, detected, person))
+                latency.merge(paced_latency(recording, plan, truth, detected, person, level_model))
         finally:
             shutil.rmtree(out, ignore_errors=True)
     return WorldResult(seed, methods, latency, world.document())
@@ -212,12 +214,14 @@ def _scratch() -> str | None:
     return str(shm) if shm.is_dir() and shm.stat().st_mode & 0o002 else None
 
 
-def _one(args: tuple[int | None, tuple[str, ...], tuple[str, ...]]) -> WorldResult:
-    seed, names, latency_scenarios = args
+def _one(args: tuple[int | None, tuple[str, ...], tuple[str, ...], LevelModel]) -> WorldResult:
+    seed, names, latency_scenarios, level_model = args
     world = DEFAULT_WORLD if seed is None else World.draw(seed)
     scenarios = [s for s in library() if s.name in names]
     with tempfile.TemporaryDirectory(prefix="bibo-sweep-", dir=_scratch()) as tmp:
-        return evaluate_world(world, scenarios, Path(tmp), load_network(), latency_scenarios)
+        return evaluate_world(
+            world, scenarios, Path(tmp), load_network(), latency_scenarios, level_model
+        )
 
 
 def sweep(
@@ -226,6 +230,7 @@ def sweep(
     jobs: int = 1,
     latency_scenarios: Sequence[str] = (),
     progress: Callable[[WorldResult], None] | None = None,
+    level_model: LevelModel = DEFAULT_LEVEL,
 ) -> list[WorldResult]:
     """Evaluate every world of ``seeds`` (None: the default world; in ``jobs`` processes),
     in seed order; the paced latency is measured on ``latency_scenarios``."""
@@ -236,7 +241,7 @@ def sweep(
     unknown_latency = sorted(set(latency_scenarios) - set(names))
     if unknown_latency:
         raise ValueError(f"latency scenarios: not evaluated: {', '.join(unknown_latency)}")
-    work = [(seed, names, tuple(latency_scenarios)) for seed in seeds]
+    work = [(seed, names, tuple(latency_scenarios), level_model) for seed in seeds]
     results: list[WorldResult] = []
     for r in fork_map(_one, work, jobs):
         results.append(r)

@@ -32,6 +32,18 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
     assert test["latency"]["bein"]["rides"] > 0
 
 
+def test_evaluate_worlds_scores_the_other_level_model_on_request(tmp_path: Path, capsys):
+    # The relative model, paced replay included (its rebuilds carry calibrating journeys).
+    args = ["evaluate", "--worlds", "--test-worlds", "2004", "--training-worlds", "default"]
+    args += ["--scenarios", "clean", "--latency-scenarios", "clean", "--jobs", "1"]
+    assert main([*args, "--level", "relative", "--out", str(tmp_path)]) == 0
+    assert "level model: relative" in capsys.readouterr().err
+    doc = json.loads((tmp_path / "worlds.json").read_text("utf-8"))
+    (test,) = doc["test"]
+    assert test["bibo"]["truth"] > 0
+    assert test["latency"]["bein"]["rides"] > 0
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
@@ -39,6 +51,7 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
         ("--test-worlds", "-3", "world seeds"),
         ("--scenarios", "nowhere", "not in the library"),
         ("--latency-scenarios", "bunched", "not evaluated"),
+        ("--level", "loud", "invalid choice"),
     ],
 )
 def test_evaluate_worlds_refuses_bad_arguments(flag, value, message, capsys):

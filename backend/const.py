@@ -76,13 +76,12 @@ The relative model (``LEVELS_RELATIVE``) bounds that evidence by the bus's own r
 ``with_levels``): a device the path loss counts against is excused as far as it is about as
 loud as them, and, with the veto, one far below them gains nothing from a short path loss.
 The fit's objective ranks it first (its best candidate holds the ``LEVEL_*`` constants
-below), yet the default stays absolute, for two reasons the objective does not see: in the
-default world it excuses cars trailing 17-23 dB below a bus's riders (the trailing-car
-scenario charges some), and every upload's rebuild then also scores the journeys that
-calibrate the levels, which puts the live benchmark (``benchmarks/live.py``) over its
-one-core goal. ``bibo calibrate`` prints the fit; ``benchmarks/live.py`` with
-``LEVELS_RELATIVE`` set prints the cost; ``tests/simulator/test_world_floors.py`` holds the
-default world's trailing cars."""
+below), yet the default stays absolute, for two reasons the objective does not see: it
+excuses cars that trail a bus within the margin below its riders, so the default world's
+trailing-car scenario charges them (``bibo evaluate --worlds --scenarios trailing-car
+--level relative`` prints the default world's bystanders), and every upload's rebuild also
+scores the journeys that calibrate the levels (``benchmarks/live.py --level relative``
+prints the cost). ``bibo calibrate`` prints the fit."""
 
 LEVEL_MARGIN_DB: Final = 24.0
 LEVEL_REFERENCE_QUANTILE: Final = 0.9

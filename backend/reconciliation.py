@@ -5,8 +5,9 @@ between stops with three states (not yet boarded, on board, alighted: nobody boa
 same journey twice). The state may change only at a stop (doors open), so boarding and
 alighting stops follow from the decoded states. Each stretch's evidence is scored by how a
 rider would be heard there (in every part of the stretch, at a short tx-calibrated path
-loss; in the relative model a quiet device is excused that loss when it is about as loud
-as the bus's own riders, levels learnt per bus from the data, see ``learn_levels``) against
+loss; in the relative model the bus's own riders, levels learnt per bus from the data,
+excuse a quiet device about as loud as them and veto one far below them, see
+``with_levels``) against
 how a non-rider would (only in parts of it — a car alongside, a person passed by — or far
 away); boarding needs the device heard at the stop while the bus stood there, and is
 unlikely for one heard along the stretch before (it travelled beside the bus). Calls and
@@ -420,6 +421,19 @@ class LevelModel:
 
 DEFAULT_LEVEL: Final = LevelModel()
 
+LEVEL_CHOICES: Final = ("default", "absolute", "relative")
+"""What ``--level`` accepts where a command can score either level model."""
+
+
+def level_model_named(name: str) -> LevelModel:
+    """``default`` (backend.const's), or the absolute or relative model with the same
+    constants."""
+    if name not in LEVEL_CHOICES:
+        raise ValueError(f"level: expected one of {', '.join(LEVEL_CHOICES)}, got {name!r}")
+    if name == "default":
+        return DEFAULT_LEVEL
+    return dataclasses.replace(DEFAULT_LEVEL, relative=name == "relative")
+
 
 @dataclass(frozen=True, slots=True)
 class Stretches:
@@ -515,7 +529,6 @@ def stretch_evidence(
     # The loudness measure: the path loss calibrated by the advertised tx (a typical phone's
     # where none); a model that learns its levels also keeps the RSSI with tx aside.
     pl = np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - obs.rssi[lo:hi]
-    neg_rssi = -obs.rssi[lo:hi] if level_model.relative else None
     # Heard while the bus stood at the stop before each stretch (arrival to departure).
     dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
     at = np.searchsorted(dwell_start, t, side="right") - 1
@@ -534,11 +547,9 @@ def stretch_evidence(
     key = (d_idx.astype(np.int64) * n_str + k) * (1 << 42) + (t - parts.start[0])
     order = np.lexsort((pl, key))
     key, pl, tx, t, k, d_idx = key[order], pl[order], tx[order], t[order], k[order], d_idx[order]
-    neg_rssi = None if neg_rssi is None else neg_rssi[inside][order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     t, k, d_idx, pl, tx = t[first], k[first], d_idx[first], pl[first], tx[first]  # strongest
-    neg_rssi = None if neg_rssi is None else neg_rssi[first]
 
     length = (parts.end - parts.start).astype(np.float64)
     n_windows = np.maximum(1.0, np.ceil(length / obs.window_ms))
@@ -569,8 +580,9 @@ def stretch_evidence(
     level_llr = np.zeros((n_dev, n_str))
     level_llr[known] = level_model.llr(moving[known])
     llr += level_llr
-    if neg_rssi is not None:
+    if level_model.relative:
         # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
+        neg_rssi = pl - np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM)
         level = -_cell_medians(cell, neg_rssi, n_dev * n_str).reshape(n_dev, n_str)
         cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
         full = np.asarray((heard > 0).all(axis=2), dtype=bool)

@@ -27,7 +27,6 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -36,8 +35,10 @@ import numpy as np  # noqa: E402
 from backend.const import LEVEL_POOL_JOURNEYS  # noqa: E402
 from backend.reconciliation import (  # noqa: E402
     DEFAULT_LEVEL,
+    LEVEL_CHOICES,
     LevelModel,
     journeys_from_events,
+    level_model_named,
     rebuild_from,
     reconcile_journeys,
 )
@@ -101,16 +102,12 @@ def main() -> int:
     parser.add_argument("--every-s", type=int, default=300, help="moments sampled per bus")
     parser.add_argument(
         "--level",
-        choices=("default", "absolute", "relative"),
+        choices=LEVEL_CHOICES,
         default="default",
         help="the level model (default: backend.const's)",
     )
     args = parser.parse_args()
-    level = (
-        DEFAULT_LEVEL
-        if args.level == "default"
-        else dataclasses.replace(DEFAULT_LEVEL, relative=args.level == "relative")
-    )
+    level = level_model_named(args.level)
 
     tmp = None
     path = args.recording

@@ -97,6 +97,8 @@ def _day(text: str) -> dt.date:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from backend.reconciliation import LEVEL_CHOICES
+
     parser = _Parser(prog="bibo")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser(
@@ -200,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--jobs", type=_positive, default=2, help="with --worlds: processes")
     ev.add_argument(
         "--level",
-        choices=("default", "absolute", "relative"),
+        choices=LEVEL_CHOICES,
         default="default",
         help="with --worlds: bibo's level model (default: backend.const's LEVELS_RELATIVE; "
         "the other one with the same constants)",
@@ -428,7 +430,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _evaluate_worlds(args: argparse.Namespace) -> int:
-    from backend.reconciliation import DEFAULT_LEVEL
+    from backend.reconciliation import level_model_named
     from simulator.const import TEST_WORLDS, TRAINING_WORLDS
     from simulator.sweep import (
         WorldResult,
@@ -449,11 +451,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         "training": args.training_worlds or TRAINING_WORLDS,
     }
     results: dict[str, list[WorldResult]] = {}
-    level = (
-        DEFAULT_LEVEL
-        if args.level == "default"
-        else dataclasses.replace(DEFAULT_LEVEL, relative=args.level == "relative")
-    )
+    level = level_model_named(args.level)
     log.log(f"bibo's level model: {'relative' if level.relative else 'absolute'}")
     started = time.monotonic()
     for name, seeds in sets.items():

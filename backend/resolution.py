@@ -19,6 +19,9 @@ from onboard.wire import TOKEN_INTERVAL_S, token_for_interval
 
 INTERVAL_MS = TOKEN_INTERVAL_S * 1000
 UNRESOLVED = -1
+_DEVICE_BITS = 24
+"""A cached token's device index takes the low bits of its entry (16.7 million devices)."""
+_DEVICE_MASK = (1 << _DEVICE_BITS) - 1
 
 
 class TokenResolver:
@@ -31,17 +34,19 @@ class TokenResolver:
     def __init__(
         self, devices: Sequence[tuple[str, bytes]], cache_intervals: int = TOKEN_CACHE_INTERVALS
     ) -> None:
+        if len(devices) > _DEVICE_MASK:
+            raise ValueError(f"devices: at most {_DEVICE_MASK:,} resolve at once")
         self.device_ids = [device_id for device_id, _ in devices]
         self._keys = [key for _, key in devices]
         self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
         self._cache_size = cache_intervals
-        self._known: dict[bytes, tuple[int, int]] = {}
-        """Every cached token -> (device index, interval)."""
+        self._known: dict[bytes, int] = {}
+        """Every cached token -> its interval << ``_DEVICE_BITS`` | its device index."""
 
     def tokens_of(self, interval: int) -> dict[bytes, int]:
         """Every device's token for ``interval`` -> device index (cached, LRU)."""
         self._ensure(interval)
-        return {token: self._known[token][0] for token in self._cache[interval]}
+        return {token: self._known[token] & _DEVICE_MASK for token in self._cache[interval]}
 
     def _ensure(self, interval: int) -> None:
         if interval in self._cache:
@@ -49,7 +54,7 @@ class TokenResolver:
             return
         tokens = [token_for_interval(key, interval) for key in self._keys]
         for i, token in enumerate(tokens):
-            self._known[token] = (i, interval)
+            self._known[token] = interval << _DEVICE_BITS | i
         self._cache[interval] = tokens
         while len(self._cache) > self._cache_size:
             _, old = self._cache.popitem(last=False)
@@ -61,49 +66,32 @@ class TokenResolver:
     ) -> npt.NDArray[np.int32]:
         """Device index per sighting, or ``UNRESOLVED`` (a stranger, or a token out of time).
 
-        Each distinct token is looked up once; rows best come sorted by time, so the
-        intervals' tokens are computed in order.
+        One dict lookup per sighting; rows best come sorted by time, so the intervals'
+        tokens are computed in order.
         """
         n = len(tokens)
         out = np.full(n, UNRESOLVED, dtype=np.int32)
         if n == 0:
             return out
-        own = (t_ms // INTERVAL_MS).astype(np.int64)
-        packed = np.frombuffer(b"".join(tokens), dtype="S16")
-        order = np.argsort(own, kind="stable")
+        own = (np.asarray(t_ms, dtype=np.int64) // INTERVAL_MS).astype(np.int64)
+        in_order = bool((own[1:] >= own[:-1]).all())
+        order = np.arange(n) if in_order else np.argsort(own, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(own[order]) != 0, True])
         lo_gap, hi_gap = min(TOKEN_RESOLUTION_INTERVALS), max(TOKEN_RESOLUTION_INTERVALS)
         # Interval by interval, so only the neighbouring intervals must be in the cache.
-        for a, b in itertools.pairwise(bounds):
+        for a, b in itertools.pairwise(bounds.tolist()):
             rows = order[a:b]
             interval = int(own[rows[0]])
             for d in TOKEN_RESOLUTION_INTERVALS:
                 self._ensure(interval + d)
-            unique, inverse = np.unique(packed[rows], return_inverse=True)
-            found = np.full(len(unique), UNRESOLVED, dtype=np.int32)
-            for u, token in enumerate(unique.tolist()):
-                hit = self._known.get(token.ljust(16, b"\0"))
-                if hit is not None and lo_gap <= hit[1] - interval <= hi_gap:
-                    found[u] = hit[0]
-            out[rows] = found[inverse]
-        return out
-        own = (t_ms // INTERVAL_MS).astype(np.int64)
-        for interval in np.unique(own):
-            for d in TOKEN_RESOLUTION_INTERVALS:
-                self._ensure(int(interval) + d)
-        unique, inverse = np.unique(
-            np.frombuffer(b"".join(tokens), dtype="S16"), return_inverse=True
-        )
-        device = np.full(len(unique), UNRESOLVED, dtype=np.int32)
-        interval = np.zeros(len(unique), dtype=np.int64)
-        for u, token in enumerate(unique.tolist()):
-            hit = self._known.get(token.ljust(16, b"\0"))
-            if hit is not None:
-                device[u], interval[u] = hit
-        dev = device[inverse]
-        gap = interval[inverse] - own
-        in_time = (gap >= min(TOKEN_RESOLUTION_INTERVALS)) & (
-            gap <= max(TOKEN_RESOLUTION_INTERVALS)
-        )
-        out[(dev != UNRESOLVED) & in_time] = dev[(dev != UNRESOLVED) & in_time]
+            # One dict lookup per sighting (-1: a stranger's token), the rest in numpy.
+            batch = tokens[a:b] if in_order else [tokens[r] for r in rows.tolist()]
+            hits = np.fromiter(
+                map(self._known.get, batch, itertools.repeat(-1)),
+                dtype=np.int64,
+                count=len(rows),
+            )
+            gap = (hits >> _DEVICE_BITS) - interval
+            ok = (hits >= 0) & (gap >= lo_gap) & (gap <= hi_gap)
+            out[rows[ok]] = (hits[ok] & _DEVICE_MASK).astype(np.int32)
         return out

@@ -211,7 +211,8 @@ def resolved_observations(
     (NaN where the phone gave none or said "unknown"). Also returns how many resolved."""
     device = resolver.resolve(t, tokens)
     known = device != UNRESOLVED
-    tx_dbm = np.array([np.nan if x is None or x in TX_UNKNOWN else x for x in tx], dtype=float)
+    tx_dbm = np.array(tx, dtype=np.float64)  # None -> NaN
+    tx_dbm[np.isin(tx_dbm, tuple(TX_UNKNOWN))] = np.nan
     obs = VehicleObservations(
         vehicle_id,
         t[known],

@@ -27,8 +27,10 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
 import argparse  # noqa: E402
+import bisect  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -57,20 +59,44 @@ CORES = 2
 GOAL_CORES = 1.0
 
 
+@dataclass(frozen=True)
+class SortedDay:
+    """A bus's day as the repository returns it: rows by time, as lists (reading them is
+    not timed)."""
+
+    data: VehicleData
+    t: np.ndarray
+    tokens: list[bytes]
+    rssi: list[int]
+    tx: list[int | None]
+    event_t: list[int]
+
+    @classmethod
+    def of(cls, data: VehicleData) -> SortedDay:
+        order = np.argsort(np.asarray(data.t, dtype=np.int64), kind="stable")
+        data.events.sort(key=lambda e: e.t)
+        return cls(
+            data,
+            np.asarray(data.t, dtype=np.int64)[order],
+            [bytes.fromhex(data.token[i]) for i in order],
+            [data.rssi[i] for i in order],
+            [data.tx[i] for i in order],
+            [e.t for e in data.events],
+        )
+
+
 def rebuild(
-    data: VehicleData,
-    t: np.ndarray,
-    tokens: list[bytes],
-    order: np.ndarray,
+    day: SortedDay,
     now: int,
     resolver: TokenResolver,
     incremental: bool,
     level: LevelModel = DEFAULT_LEVEL,
 ) -> float:
     """Seconds to rebuild the bus's trips at ``now`` from the newest upload's data on
-    (``incremental``) or from the start of the day; ``t``/``tokens`` sorted by ``order``."""
+    (``incremental``) or from the start of the day."""
+    data, t = day.data, day.t
+    events = data.events[: bisect.bisect_left(day.event_t, now)]
     started = time.perf_counter()
-    events = [e for e in data.events if e.t < now]
     journeys = journeys_from_events(data.vehicle_id, events, stop_index())
     start = rebuild_from(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0)
     # As the worker: the journeys rebuilt and those that calibrate their levels.
@@ -79,13 +105,12 @@ def rebuild(
     if context_from < first:
         start = min(start, journeys[context_from].visits[0].arrival)
     lo, hi = np.searchsorted(t, [start, now])
-    rows = order[lo:hi]
     obs, _ = resolved_observations(
         data.vehicle_id,
         t[lo:hi],
-        tokens[lo:hi],
-        [data.rssi[i] for i in rows],
-        [data.tx[i] for i in rows],
+        day.tokens[lo:hi],
+        day.rssi[lo:hi],
+        day.tx[lo:hi],
         data.window_ms,
         now,
         resolver,
@@ -137,14 +162,11 @@ def main() -> int:
             data = vehicle_data(entry["vehicle_id"], recording.batches(entry["vehicle_id"]))
             if not data.t:
                 continue
-            order = np.argsort(np.asarray(data.t, dtype=np.int64), kind="stable")
-            t = np.asarray(data.t, dtype=np.int64)[order]
-            tokens = [bytes.fromhex(data.token[i]) for i in order]
-            data.events.sort(key=lambda e: e.t)
-            for now in range(int(t[0]) + 600_000, int(t[-1]), args.every_s * 1000):
+            day = SortedDay.of(data)
+            for now in range(int(day.t[0]) + 600_000, int(day.t[-1]), args.every_s * 1000):
                 # Both at the same moment, on the same data (the resolver cache is warm).
-                journey_s.append(rebuild(data, t, tokens, order, now, resolver, True, level))
-                day_s.append(rebuild(data, t, tokens, order, now, resolver, False, level))
+                journey_s.append(rebuild(day, now, resolver, True, level))
+                day_s.append(rebuild(day, now, resolver, False, level))
         j, d = np.array(journey_s), np.array(day_s)
         need = REGION_UPLOADS_PER_S * j.mean()
         need_day = REGION_UPLOADS_PER_S * d.mean()

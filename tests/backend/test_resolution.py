@@ -70,3 +70,20 @@ def test_a_day_longer_than_the_cache_still_resolves():
     times = np.arange(BOUNDARY_MS, BOUNDARY_MS + 20 * 600_000, 60_000, dtype=np.int64)
     tokens = [token_at(KEY_A, int(t)) for t in times]
     assert r.resolve(times, tokens).tolist() == [0] * len(times)
+
+
+def test_rows_in_any_order_resolve_as_in_time_order():
+    """Rows come sorted by time from the repository, but any order gives the same answer
+    (a stranger's token, a token out of its time and rows across boundaries mixed)."""
+    rng = np.random.default_rng(7)
+    times = np.sort(rng.integers(BOUNDARY_MS - 900_000, BOUNDARY_MS + 900_000, 300))
+    keys = [KEY_A, KEY_B, bytes(32)]
+    skews = [0, 60_000, -60_000, 1_800_000]
+    tokens = [token_at(keys[rng.integers(3)], int(t) + skews[rng.integers(4)]) for t in times]
+    in_order = TokenResolver([("dev_a", KEY_A), ("dev_b", KEY_B)]).resolve(times, tokens)
+    assert {0, 1, UNRESOLVED} <= set(in_order.tolist())
+    shuffled = rng.permutation(len(times))
+    mixed = TokenResolver([("dev_a", KEY_A), ("dev_b", KEY_B)]).resolve(
+        times[shuffled], [tokens[i] for i in shuffled]
+    )
+    assert mixed.tolist() == in_order[shuffled].tolist()

@@ -435,6 +435,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     from simulator.sweep import (
         WorldResult,
         goals_failed,
+        heard_table,
         summarize,
         summary_table,
         sweep,
@@ -470,6 +471,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         console.print(world_table(f"{name} worlds {shown}", results[name]))
     pairs = [(summarize(n, r), summarize(n, r, "naive")) for n, r in results.items()]
     console.print(summary_table(pairs))
+    console.print(heard_table(results))
     test, training = pairs[0][0], pairs[1][0]
     console.print(
         f"gap (training - test): median F1 {training.median_f1 - test.median_f1:+.4f}, "

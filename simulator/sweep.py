@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from backend.reconciliation import DEFAULT_LEVEL, LevelModel
+from backend.reconciliation import DEFAULT_LEVEL, LevelModel, VehicleObservations
+from backend.resolution import TokenResolver
 from simulator.baseline import TokenResolver as NaiveResolver
 from simulator.baseline import naive_trips, read_vehicle
 from simulator.const import (
@@ -41,11 +42,17 @@ from simulator.day import DayPlan, plan_day
 from simulator.evaluation import person_of
 from simulator.latency import LatencyCounts, paced_latency
 from simulator.network import Network, load_network
-from simulator.offline import reconcile_region, vehicle_data
+from simulator.offline import (
+    DAY_INTERVALS,
+    VehicleData,
+    observations,
+    reconcile_region,
+    vehicle_data,
+)
 from simulator.parallel import fork_map
 from simulator.recording import Recording, write_recording
 from simulator.scenarios import Scenario, library
-from simulator.scoring import DetectedTrip, Scores, score
+from simulator.scoring import DetectedTrip, Scores, detectable, score
 from simulator.timetable import service_day_bounds
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
@@ -65,6 +72,10 @@ class Counts:
     alight_observable: int = 0
     charged: int = 0
     encounters: int = 0
+    rides_by_heard: dict[str, int] = field(default_factory=dict)
+    """Rides per ``HEARD_BUCKETS`` label: how often the bus heard the rider's phone."""
+    missed_by_heard: dict[str, int] = field(default_factory=dict)
+    """Of those, the rides the method missed."""
 
     def add(self, s: Scores) -> None:
         self.truth += s.truth_trips
@@ -75,6 +86,18 @@ class Counts:
         self.alight_observable += s.matched - s.alight_unobservable
         self.charged += s.bystanders_charged
         self.encounters += s.bystander_encounters
+
+    def add_heard(self, truth: GroundTruth, shares: Sequence[float | None], s: Scores) -> None:
+        """Count the rides ``s`` scored (the detectable ones of ``truth``) by the
+        ``heard_bucket`` of their ``shares`` (``heard_shares``)."""
+        matched = {i for _, i in s.matched_pairs}  # indexes truth.trips
+        for i, share in enumerate(shares):
+            if not detectable(truth.trips[i]):
+                continue
+            bucket = heard_bucket(share)
+            self.rides_by_heard[bucket] = self.rides_by_heard.get(bucket, 0) + 1
+            if i not in matched:
+                self.missed_by_heard[bucket] = self.missed_by_heard.get(bucket, 0) + 1
 
     @property
     def precision(self) -> float:
@@ -98,6 +121,49 @@ class Counts:
     @property
     def per_1000(self) -> float:
         return 1000 * self.charged / self.encounters if self.encounters else 0.0
+
+
+HEARD_BUCKETS: tuple[tuple[float, str], ...] = (
+    (0.0, "never heard"),
+    (0.05, "heard in < 5 % of windows"),
+    (0.2, "5-20 %"),
+    (float("inf"), ">= 20 %"),
+)
+"""Upper bounds (inclusive for "never", exclusive otherwise) of the share of a ride's scan
+windows in which the bus heard the rider's phone, and their labels."""
+NO_DEVICE = "no registered phone"
+
+
+def heard_bucket(share: float | None) -> str:
+    """The ``HEARD_BUCKETS`` label of a ride heard in ``share`` of its windows."""
+    if share is None:
+        return NO_DEVICE
+    if share <= 0.0:
+        return HEARD_BUCKETS[0][1]
+    return next(label for bound, label in HEARD_BUCKETS[1:] if share < bound)
+
+
+def heard_shares(
+    truth: GroundTruth, vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
+) -> list[float | None]:
+    """Per true ride: the share of its scan windows (boarding to alighting) in which its bus
+    heard the rider's phone, from what the bus uploaded (None: no registered phone)."""
+    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
+    index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
+    heard: dict[str, tuple[VehicleObservations, int]] = {}
+    for data in vehicles:
+        obs, _ = observations(data, resolver)
+        heard[data.vehicle_id] = (obs, data.window_ms)
+    out: list[float | None] = []
+    for trip in truth.trips:
+        if trip.device_id is None or trip.device_id not in index or trip.vehicle_id not in heard:
+            out.append(None)
+            continue
+        obs, window_ms = heard[trip.vehicle_id]
+        lo, hi = np.searchsorted(obs.t, [trip.board_time, trip.alight_time], side="left")
+        windows = np.unique(obs.t[lo:hi][obs.device[lo:hi] == index[trip.device_id]])
+        out.append(len(windows) / max(1.0, (trip.alight_time - trip.board_time) / window_ms))
+    return out
 
 
 @dataclass
@@ -125,13 +191,24 @@ class WorldResult:
         return out
 
 
-def bibo_trips(recording: Recording, level_model: LevelModel = DEFAULT_LEVEL) -> list[DetectedTrip]:
-    """bibo's trips on a recording, reconciled in process as the backend's workers do."""
-    devices = list(recording.device_keys().items())
-    vehicles = [
+def recorded_vehicles(recording: Recording) -> list[VehicleData]:
+    """Every bus's uploads in a recording, as columns."""
+    return [
         vehicle_data(v["vehicle_id"], recording.batches(v["vehicle_id"]))
         for v in recording.vehicles
     ]
+
+
+def bibo_trips(
+    recording: Recording,
+    level_model: LevelModel = DEFAULT_LEVEL,
+    vehicles: Sequence[VehicleData] | None = None,
+) -> list[DetectedTrip]:
+    """bibo's trips on a recording (its ``recorded_vehicles`` if already read), reconciled
+    in process as the backend's workers do."""
+    devices = list(recording.device_keys().items())
+    if vehicles is None:
+        vehicles = recorded_vehicles(recording)
     trips, losers, _ = reconcile_region(vehicles, devices, level_model)
     return [
         DetectedTrip(
@@ -199,9 +276,13 @@ def evaluate_world(
             recording = Recording.open(out)
             truth = GroundTruth.load(out / "truth.json")
             person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
-            detected = bibo_trips(recording, level_model)
-            methods["bibo"].add(score(truth, detected, person))
-            methods["naive"].add(score(truth, naive_on(recording, truth), person))
+            vehicles = recorded_vehicles(recording)
+            shares = heard_shares(truth, vehicles, list(recording.device_keys().items()))
+            detected = bibo_trips(recording, level_model, vehicles)
+            for method, trips in (("bibo", detected), ("naive", naive_on(recording, truth))):
+                scores = score(truth, trips, person)
+                methods[method].add(scores)
+                methods[method].add_heard(truth, shares, scores)
             if s.name in latency_scenarios:
                 latency.merge(paced_latency(recording, plan, truth, detected, person, level_model))
         finally:
@@ -400,3 +481,22 @@ def summary_table(summaries: Sequence[tuple[SetSummary, SetSummary]]) -> Table:
 def write_json(sets: Mapping[str, Sequence[WorldResult]], path: Path) -> None:
     doc = {name: [r.as_dict() for r in results] for name, results in sets.items()}
     path.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+
+
+def heard_table(sets: Mapping[str, Sequence[WorldResult]], method: str = "bibo") -> Table:
+    """Per set, pooled over its worlds: rides and the share missed by how often the bus heard
+    the rider's phone (what a miss is made of: a phone never heard is no model's to find)."""
+    table = Table(title=f"Rides missed by how often the bus heard the phone ({method})")
+    table.add_column("heard in the ride's scan windows")
+    for name in sets:
+        table.add_column(f"{name}: rides", justify="right")
+        table.add_column(f"{name}: missed", justify="right")
+    labels = [label for _, label in HEARD_BUCKETS] + [NO_DEVICE]
+    for label in labels:
+        row = [label]
+        for results in sets.values():
+            rides = sum(r.methods[method].rides_by_heard.get(label, 0) for r in results)
+            missed = sum(r.methods[method].missed_by_heard.get(label, 0) for r in results)
+            row += [f"{rides:,}", f"{missed:,} ({missed / rides:.1%})" if rides else "–"]
+        table.add_row(*row)
+    return table

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 
 from simulator.scoring import DetectedTrip, score
+from simulator.sweep import HEARD_BUCKETS, NO_DEVICE, heard_bucket
 from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
 
 A, B, C, D = "de:05974:1001", "de:05974:1002", "de:05974:1003", "de:05974:1004"
@@ -160,3 +161,12 @@ def test_a_phone_back_before_the_alighting_is_scored():
     s = score(truth, detected, DEVICES)
     assert s.alight_unobservable == 0
     assert s.alight_stop_accuracy == pytest.approx(2 / 3)
+
+
+def test_audibility_buckets_have_edges_where_their_labels_say():
+    labels = [label for _, label in HEARD_BUCKETS]
+    assert heard_bucket(None) == NO_DEVICE
+    assert heard_bucket(0.0) == labels[0]
+    assert heard_bucket(0.001) == heard_bucket(0.0499) == labels[1]
+    assert heard_bucket(0.05) == heard_bucket(0.1999) == labels[2]
+    assert heard_bucket(0.2) == heard_bucket(1.0) == labels[3]

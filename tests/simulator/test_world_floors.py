@@ -43,6 +43,10 @@ def test_bibo_holds_its_floors_in_a_world_it_was_not_fitted_on(seed: int, tmp_pa
     assert bibo.per_1000 <= BYSTANDERS_PER_1000_CEILING, bibo
     assert bibo.exact_stops >= EXACT_STOPS_FLOOR, bibo
     assert bibo.f1 > naive.f1
+    # Every ride is in one audibility bucket, and the misses there add up to the recall.
+    for counts in (bibo, naive):
+        assert sum(counts.rides_by_heard.values()) == counts.truth
+        assert sum(counts.missed_by_heard.values()) == counts.truth - counts.matched
 
 
 NOT_SELF_CALIBRATING = pytest.mark.xfail(

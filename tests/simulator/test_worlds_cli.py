@@ -20,6 +20,7 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
     assert "test worlds 2004" in out
     assert "training worlds default" in out
     assert "gap (training - test)" in out
+    assert "Rides missed by how often the bus heard the phone" in out
     assert "test worlds meet every goal" in out or "test worlds miss:" in out
     doc = json.loads((tmp_path / "worlds.json").read_text("utf-8"))
     (test,) = doc["test"]
@@ -28,6 +29,7 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
     assert training["seed"] is None
     bibo = test["bibo"]
     assert bibo["truth"] > 0
+    assert sum(bibo["rides_by_heard"].values()) == bibo["truth"]
     assert 0 <= bibo["f1"] <= 1
     assert test["latency"]["bein"]["rides"] > 0
 

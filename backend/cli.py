@@ -1,4 +1,5 @@
-"""The ``bibo`` command line (DESIGN §4). The database comes from ``BIBO_DATABASE_URL``.
+"""The ``bibo`` command line (docs/contracts.md, Command line). The database comes from
+``BIBO_DATABASE_URL``.
 
 This module is the composition root of the console script: the backend's own commands live
 here; ``onboard``, ``fares`` and the simulator's commands are delegated by module name, so

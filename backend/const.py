@@ -223,4 +223,5 @@ outbox (hundreds of batches) at once; a replay loop of one captured request is c
 
 TX_UNKNOWN: Final = frozenset({-128, 127})
 """Advertised tx power bytes that mean "unknown" (0x80 in BLE, 0x7F as phones send it,
-DESIGN §2): read like a missing value, from units that uploaded them before they nulled them."""
+docs/contracts.md, BLE payload): read like a missing value, from units that uploaded them
+before they nulled them."""

@@ -1,4 +1,5 @@
-"""Signed, idempotent batch ingest (DESIGN §3): authenticate, decode, validate, store once."""
+"""Signed, idempotent batch ingest (docs/contracts.md, Vehicle upload): authenticate, decode,
+validate, store once."""
 
 from __future__ import annotations
 
@@ -324,7 +325,7 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
     sealed_until = batch.sent_at - batch.window_ms
     if days:
         # Data for a day past retention is kept and reported, never reconciled: that day's
-        # trips and bills are final (DESIGN §7).
+        # trips and bills are final (docs/operations.md, Retention).
         late = sorted(day for day in days if final is not None and day < final)
         if late:
             repository.add_late_data(session, batch_id, batch.vehicle_id, late, now)

@@ -221,8 +221,8 @@ class RetentionMark(Base):
     """How far retention has deleted personal data (one row per kind, ``sightings``).
 
     Service days before ``purged_before`` have lost their raw sightings: their trips are
-    final, and no rebuild may change them (DESIGN §7, "history is final once its evidence
-    is gone"). The mark only ever moves forward.
+    final, and no rebuild may change them (docs/operations.md, Retention: "history is final
+    once its evidence is gone"). The mark only ever moves forward.
     """
 
     __tablename__ = "retention_marks"

@@ -1,20 +1,17 @@
 """Trip reconstruction from vehicle events and resolved sightings: pure functions, no I/O.
 
-Model (DESIGN §5): per device and vehicle journey, a hidden Markov chain over the stretches
-between stops with three states (not yet boarded, on board, alighted: nobody boards the
-same journey twice). The state may change only at a stop (doors open), so boarding and
-alighting stops follow from the decoded states. Each stretch's evidence is scored by how a
-rider would be heard there (in every part of the stretch, at a short tx-calibrated path
-loss; in the relative model the bus's own riders, levels learnt per bus from the data,
-excuse a quiet device about as loud as them and veto one far below them, see
-``with_levels``) against
-how a non-rider would (only in parts of it — a car alongside, a person passed by — or far
-away); boarding needs the device heard at the stop while the bus stood there, and is
-unlikely for one heard along the stretch before (it travelled beside the bus). Calls and
-journeys whose events never came are derived (``journeys_from_events``,
-``derive_missing_calls``).
-Viterbi decodes the states, forward-backward gives the confidence, and a device rides one
-vehicle at a time.
+Model (docs/architecture.md, Reconciliation): per device and vehicle journey, a hidden Markov chain
+over the stretches between stops with three states (not yet boarded, on board, alighted: nobody
+boards the same journey twice). The state may change only at a stop (doors open), so boarding and
+alighting stops follow from the decoded states. Each stretch's evidence is scored by how a rider
+would be heard there (in every part of the stretch, at a short tx-calibrated path loss; in the
+relative model the bus's own riders, levels learnt per bus from the data, excuse a quiet device
+about as loud as them and veto one far below them, see ``with_levels``) against how a non-rider
+would (only in parts of it — a car alongside, a person passed by — or far away); boarding needs the
+device heard at the stop while the bus stood there, and is unlikely for one heard along the stretch
+before (it travelled beside the bus). Calls and journeys whose events never came are derived
+(``journeys_from_events``, ``derive_missing_calls``). Viterbi decodes the states, forward-backward
+gives the confidence, and a device rides one vehicle at a time.
 
 Incremental use: the newest stretch may still be under way (``data_end_ms``); a rider's
 alighting is *closed* once the data reaches ``CLOSE_AFTER_SILENCE_MS`` past the bus leaving

@@ -1,4 +1,5 @@
-"""Token resolution: which registered device advertised a 10-minute token (DESIGN §2).
+"""Token resolution: which registered device advertised a 10-minute token (docs/contracts.md,
+Token resolution).
 
 Only the backend holds the device keys, so only here can tokens be linked to a device. The
 token of every device is computed per interval on demand and kept for a few intervals, so

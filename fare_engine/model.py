@@ -269,7 +269,8 @@ class TariffFile(_Frozen):
     """The whole tariff file, as written on disk."""
 
     version: Literal[1, 2]
-    """File format version (STYLE item 11); version 1 lacks the version-2 product kinds."""
+    """File format version (docs/style.md, Versioned persisted shapes); version 1 lacks the
+    version-2 product kinds."""
     tariff_id: str
     name: str
     currency: Currency

@@ -15,7 +15,8 @@ MAX_WINDOW_MS: Final = 60_000
 # --- Agent loop --------------------------------------------------------------------------
 
 UPLOAD_INTERVAL_MS: Final = 10_000
-"""Seal a batch every 10 s: a be-out must reach the backend within ~2 min (DESIGN §5)."""
+"""Seal a batch every 10 s: a be-out must reach the backend within ~2 min
+(docs/architecture.md, Reconciliation)."""
 
 TICK_INTERVAL_S: Final = 1.0
 """Production tick period in s: one window length, so closed windows reach disk within ~1 s."""
@@ -64,7 +65,7 @@ TX_POWER_MIN_DBM: Final = -127
 
 TX_POWER_MAX_DBM: Final = 126
 """Highest tx power uploaded as a value: 127 (0x7F) is what phones send for "unknown"
-(DESIGN §2), so it goes up as null like -128."""
+(docs/contracts.md, BLE payload), so it goes up as null like -128."""
 
 # --- Upload ------------------------------------------------------------------------------
 

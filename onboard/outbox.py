@@ -3,7 +3,8 @@
 Events and sighting rows wait *unbatched* until ``seal`` moves them, in one transaction,
 into a *sealed batch*: the exact JSON body of a ``wire.Batch`` with the next ``seq``. The
 body is stored (gzip-compressed, ~10x smaller) and never rebuilt, so a resend after a
-restart is byte-identical and the backend stores it once (DESIGN §3). ``seq`` comes from
+restart is byte-identical and the backend stores it once (docs/contracts.md,
+Identity and duplicates). ``seq`` comes from
 one persisted counter that is never reused in this file, so it is monotonic per
 ``(vehicle_id, boot_id)`` and names a batch uniquely within the outbox, whichever boot
 sealed it.

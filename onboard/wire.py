@@ -1,4 +1,5 @@
-"""The contracts between phone, onboard unit and backend (DESIGN.md sections 2 and 3).
+"""The contracts between phone, onboard unit and backend (docs/contracts.md: BLE payload,
+Token derivation, Vehicle upload).
 
 This module is the one place both ``onboard`` and ``backend`` import for the wire format.
 It imports neither of them (only the standard library and pydantic), so the backend can
@@ -16,7 +17,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-# --- BLE advertisement (DESIGN §2) -------------------------------------------------------
+# --- BLE advertisement (docs/contracts.md, BLE payload) -----------------------------------
 
 TOKEN_INTERVAL_S: Final = 600
 """Length of one token interval in seconds; the phone rotates token and MAC with it."""
@@ -80,7 +81,7 @@ def decode_payload(data: bytes) -> Payload | PayloadError:
     return Payload(token=token, tx_power=tx)
 
 
-# --- Upload (DESIGN §3) ------------------------------------------------------------------
+# --- Upload (docs/contracts.md, Vehicle upload) -------------------------------------------
 
 WIRE_VERSION: Final = 1
 TIMESTAMP_HEADER: Final = "X-Bibo-Timestamp"

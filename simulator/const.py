@@ -1,4 +1,5 @@
-"""Tuning constants of the simulator, each with the reason for its value (STYLE.md §4).
+"""Tuning constants of the simulator, each with the reason for its value (docs/style.md,
+Named constants).
 
 Values marked *assumed* are engineering estimates, not measurements; they are the knobs to
 turn when field data (RSSI traces from a real bus) arrive.
@@ -16,7 +17,8 @@ LOCAL_TZ: Final = ZoneInfo("Europe/Berlin")
 """The three counties' local time; service days and timetables are planned in it."""
 
 SERVICE_DAY_START: Final = dt.time(3, 0)
-"""A service day runs 03:00–03:00 local (DESIGN §4): night buses belong to the day before."""
+"""A service day runs 03:00–03:00 local (docs/contracts.md, Conventions): night buses belong
+to the day before."""
 
 DEFAULT_SERVICE_START: Final = dt.time(5, 30)
 """First departure of a typical rural line in the Ruhr-Lippe area."""
@@ -447,7 +449,7 @@ ADV_DELAY_MAX_MS: Final = 10
 
 RSSI_MIN_DBM: Final = -127
 RSSI_MAX_DBM: Final = 20
-"""Range an RSSI can take on the wire (DESIGN §3 schema)."""
+"""Range an RSSI can take on the wire (docs/contracts.md, Vehicle upload)."""
 
 # --- recording, replay and evaluation ----------------------------------------------------
 
@@ -455,8 +457,8 @@ RECORDING_VERSION: Final = 1
 """Version of a recorded scenario directory (scenario.json, vehicles.json, batches)."""
 
 GROUND_TRUTH_VERSION: Final = 2
-"""Version of the persisted ground-truth JSON (STYLE.md §11); 2 added patterns, legs,
-phone outages and encounter end times."""
+"""Version of the persisted ground-truth JSON (docs/style.md, Versioned persisted
+shapes); 2 added patterns, legs, phone outages and encounter end times."""
 
 EVALUATION_VERSION: Final = 1
 """Version of the evaluation JSON report."""
@@ -529,22 +531,24 @@ SERVER_START_TIMEOUT_S: Final = 30.0
 # --- randomized worlds (issue 12) ---------------------------------------------------------
 # ``World.draw(seed)`` draws every radio and fleet parameter uniformly from these ranges
 # (low, high); ``World.default()`` is the single model above. The ranges are wide on purpose:
-# a world is a deployment bibo was never tuned on, not a best guess of one (DESIGN §5).
+# a world is a deployment bibo was never tuned on, not a best guess of one
+# (docs/architecture.md, Reconciliation).
 
 WORLD_VERSION: Final = 1
-"""Version of ``world.json`` in a recording (STYLE.md §11)."""
+"""Version of ``world.json`` in a recording (docs/style.md, Versioned persisted shapes)."""
 
 WORLD_TX_CONVENTIONS: Final = ("model-table", "rssi-1m", "power-level")
-"""What phones put in the payload's tx byte (DESIGN §2): today's per-model table (-17..0
-dBm), a calibrated RSSI at 1 m (iBeacon-style, around -60 dBm) or the radiated power level
-(Android ``AdvertisingSetParameters`` levels, -20..+5 dBm)."""
+"""What phones put in the payload's tx byte (docs/contracts.md, BLE payload): today's per-model
+table (-17..0 dBm), a calibrated RSSI at 1 m (iBeacon-style, around -60 dBm) or the radiated power
+level (Android ``AdvertisingSetParameters`` levels, -20..+5 dBm)."""
 
 WORLD_TX_ABSENT_SHARE: Final = (0.0, 1.0)
-"""Share of phones that cannot report tx (uploaded ``tx: null``): from all to none (§2)."""
+"""Share of phones that cannot report tx (uploaded ``tx: null``): from all to none
+(docs/contracts.md, BLE payload)."""
 
 WORLD_TX_UNKNOWN_7F_SHARE: Final = (0.0, 1.0)
-"""Of the phones without tx, the share sending 0x7F ("unknown", §2) instead of -128; the
-onboard unit nulls only -128, so these arrive as ``tx: 127``."""
+"""Of the phones without tx, the share sending 0x7F ("unknown", docs/contracts.md, BLE payload)
+instead of -128; the onboard unit nulls only -128, so these arrive as ``tx: 127``."""
 
 WORLD_RSSI_1M_ERROR_DB: Final = (-8.0, 8.0)
 """Per-model error of a calibrated-at-1-m tx report: factory calibration is per model and
@@ -552,11 +556,12 @@ often off by several dB (published iBeacon measured-power surveys)."""
 
 WORLD_POWER_LEVEL_DBM: Final = (-20, 5)
 """Per-model radiated power level reported under the power-level convention (Android's
-ULTRA_LOW -21 .. HIGH +1, BLE 5 class-2 up to +4; DESIGN §2 "around -20…+5 dBm")."""
+ULTRA_LOW -21 .. HIGH +1, BLE 5 class-2 up to +4; docs/contracts.md, BLE payload:
+"around -20 to +5 dBm")."""
 
 WORLD_MODEL_OFFSET_DB: Final = (-10.0, 10.0)
 """Per-model offset of what a phone really radiates, on top of the model table: models
-differ by ±10 dB in what they radiate (DESIGN §2)."""
+differ by ±10 dB in what they radiate (docs/contracts.md, BLE payload)."""
 
 WORLD_UNIT_SPREAD_DB: Final = (0.0, 6.0)
 """Half-width (dB) of an extra uniform per-phone offset within a model (ageing, case,
@@ -609,17 +614,19 @@ ADV_INTERVAL_MAX_MS: Final = 10_240
 """Legal range of a legacy advertising interval (BLE Core spec, 20 ms .. 10.24 s)."""
 
 WORLD_NO_DOORS_SHARE: Final = (0.0, 1.0)
-"""Share of buses whose onboard computer reports no door events (DESIGN §5): none to all."""
+"""Share of buses whose onboard computer reports no door events (docs/architecture.md,
+Reconciliation): none to all."""
 
 WORLD_STOP_EVENT_JITTER_MS: Final = (0, 15_000)
 """Half-width (ms) of the uniform shift of a call's arrival and departure events: stop
 events come early or late by up to 15 s (issue 12)."""
 
 WORLD_STOP_EVENT_MISSING_SHARE: Final = (0.0, 0.3)
-"""Share of calls whose arrival and departure events never arrive (DESIGN §5)."""
+"""Share of calls whose arrival and departure events never arrive (docs/architecture.md,
+Reconciliation)."""
 
 WORLD_JOURNEY_EVENT_MISSING_SHARE: Final = (0.0, 0.3)
-"""Share of journeys without their journey event (DESIGN §5)."""
+"""Share of journeys without their journey event (docs/architecture.md, Reconciliation)."""
 
 WORLD_GNSS_SIGMA_M: Final = (2.0, 15.0)
 WORLD_GNSS_OUTLIER_PROB: Final = (0.0, 0.10)

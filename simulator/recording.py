@@ -5,8 +5,8 @@ Two recorders produce the same directory format:
 * ``agent`` runs the real onboard agent per bus (the fake scanner feeds it real bleak
   advertisement objects, its outbox lives in memory) and captures every upload through an
   ``httpx.MockTransport``: the batches are the exact JSON bodies the agent sent.
-* ``fast`` windows the adverts with numpy the way the agent does (DESIGN §3: one row per
-  token and 1 s window, strongest RSSI, count, tx power) and seals a batch every upload
+* ``fast`` windows the adverts with numpy the way the agent does (docs/contracts.md, Vehicle upload:
+  one row per token and 1 s window, strongest RSSI, count, tx power) and seals a batch every upload
   interval. It exists for the region day, where a Python call per advert is too slow;
   ``tests/simulator/test_recording.py`` checks it yields the agent's rows and events.
 

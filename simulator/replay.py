@@ -1,10 +1,10 @@
 """Replay a recording against a running backend: every batch, signed, in upload order.
 
-The bodies go out byte for byte as recorded, signed now with each vehicle's secret through
-the agent's own :class:`onboard.uploader.Uploader` (gzip, ``X-Bibo-Timestamp``,
-``X-Bibo-Signature``), so the backend sees exactly what the buses would have sent; the data
-inside may be days old, which DESIGN §3 allows. Vehicles go in parallel, each vehicle's
-batches one after the other.
+The bodies go out byte for byte as recorded, signed now with each vehicle's secret through the
+agent's own :class:`onboard.uploader.Uploader` (gzip, ``X-Bibo-Timestamp``, ``X-Bibo-Signature``),
+so the backend sees exactly what the buses would have sent; the data inside may be days old, which
+the contract allows (docs/contracts.md, Signing). Vehicles go in parallel, each vehicle's batches
+one after the other.
 
 A backend that does not answer is asked again until it does (it may be starting); the
 ``notice`` callback hears about it at once and then every ``REPLAY_NOTICE_INTERVAL_S``.

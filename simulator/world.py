@@ -2,7 +2,8 @@
 
 ``World.default()`` is the simulator's single tuned model (the constants of
 :mod:`simulator.const`); ``World.draw(seed)`` draws every parameter from the documented
-``WORLD_*`` ranges, so bibo can be scored on deployments it was never tuned on (DESIGN §5).
+``WORLD_*`` ranges, so bibo can be scored on deployments it was never tuned on
+(docs/architecture.md, Reconciliation).
 Per-phone and per-bus effects (absent tx, unit offsets, receiver gain, buses without door
 events) come from hashes of the world's seed and the id, never from the plan's or the
 radio's random streams: the default world leaves every recording byte for byte as it was.
@@ -73,7 +74,7 @@ TX_ABSENT: Final = -128
 ``tx: null`` (it is outside the wire's -127..127)."""
 
 TX_UNKNOWN_7F: Final = 0x7F
-"""The tx byte meaning "unknown" that some phones send (DESIGN §2)."""
+"""The tx byte meaning "unknown" that some phones send (docs/contracts.md, BLE payload)."""
 
 _WORLD_SALT: Final = 0x5E1D
 """Separates ``World.draw``'s random stream from the plan's and the radio's seeds."""

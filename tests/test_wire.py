@@ -1,4 +1,5 @@
-"""The BLE payload and token contract (DESIGN §2) against pinned vectors."""
+"""The BLE payload and token contract (docs/contracts.md: BLE payload, Token derivation)
+against pinned vectors."""
 
 import datetime as dt
 import math

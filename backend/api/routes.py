@@ -1,4 +1,5 @@
-"""HTTP routes (DESIGN §4). Thin: parse, authorize, call a service, shape the answer."""
+"""HTTP routes (docs/contracts.md: Vehicle upload, Registration, Trip export). Thin: parse,
+authorize, call a service, shape the answer."""
 
 from __future__ import annotations
 

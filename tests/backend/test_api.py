@@ -1,4 +1,4 @@
-"""Registration, stops, trips and reconciliation over the HTTP API (DESIGN §4)."""
+"""Registration, stops, trips and reconciliation over the HTTP API (docs/contracts.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``bibo`` command line as DESIGN §4 writes it."""
+"""The ``bibo`` command line as docs/contracts.md (Command line) writes it."""
 
 from __future__ import annotations
 

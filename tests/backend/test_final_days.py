@@ -1,6 +1,6 @@
-"""History is final once its evidence is gone (DESIGN §7, issue 11): after retention deleted
-a day's raw sightings, no rebuild — late data, an operator's reconcile, a worker, a unit
-marked dirty by a migration — changes that day's trips, charges or ledger. Late data is kept
+"""History is final once its evidence is gone (docs/operations.md, Retention; issue 11): after
+retention deleted a day's raw sightings, no rebuild — late data, an operator's reconcile, a worker,
+a unit marked dirty by a migration — changes that day's trips, charges or ledger. Late data is kept
 and reported; an operator's correction still works through the correction flow."""
 
 from __future__ import annotations

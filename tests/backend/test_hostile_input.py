@@ -276,7 +276,7 @@ OTHERS = st.sampled_from([None, True, False, [], {}, [1], {"t": 1}])
 HOSTILE = st.one_of(st.sampled_from(EDGE_INTS), st.integers(), TIMES, FLOATS, RAWS, TEXTS, OTHERS)
 
 
-# --- what each field accepts (the contract, DESIGN §3 and onboard/wire.py) ----------------
+# --- what each field accepts (docs/contracts.md, Vehicle upload; onboard/wire.py) ------
 
 Oracle = Callable[[Any], bool | None]
 """True: must be accepted; False: must be refused; None: either (a 4xx must name the field)."""

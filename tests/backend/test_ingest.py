@@ -1,4 +1,5 @@
-"""Signed, idempotent batch ingest through the real FastAPI app (DESIGN §3)."""
+"""Signed, idempotent batch ingest through the real FastAPI app (docs/contracts.md, Vehicle
+upload)."""
 
 from __future__ import annotations
 

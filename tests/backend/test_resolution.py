@@ -1,4 +1,5 @@
-"""Token resolution across interval boundaries and with phone clock skew (DESIGN §2)."""
+"""Token resolution across interval boundaries and with phone clock skew (docs/contracts.md,
+Token resolution)."""
 
 import numpy as np
 

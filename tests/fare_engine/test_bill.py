@@ -69,7 +69,7 @@ def test_a_pass_says_what_its_trips_would_have_cost_one_by_one(tariff):
     (product,) = bill.products
     assert (product.product, product.kind, product.singles_cents) == ("tagesticket24", "pass", 930)
     assert bill.saving_cents == 930 - 540
-    assert "TARIFF-SOURCES.md" in product.provenance
+    assert "docs/tariff-sources.md" in product.provenance
     assert "assumed" in product.provenance
 
 

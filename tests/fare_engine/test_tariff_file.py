@@ -130,7 +130,7 @@ def test_missing_price_names_the_product_level_and_rider(tmp_path):
 
 def test_price_without_provenance_names_the_entry(tmp_path):
     text = _shipped_text().replace(
-        '{ cents = 6300, source = "TARIFF-SOURCES.md: Deutschlandticket 63 € per calendar '
+        '{ cents = 6300, source = "docs/tariff-sources.md: Deutschlandticket 63 € per calendar '
         'month (2026)", year = 2026 }',
         "{ cents = 6300 }",
     )

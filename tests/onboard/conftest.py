@@ -54,7 +54,8 @@ class Clock:
 
 @dataclass
 class FakeBackend:
-    """The batch endpoint's contract (DESIGN §3) in memory, with injectable failures.
+    """The batch endpoint's contract (docs/contracts.md, Vehicle upload) in memory, with
+    injectable failures.
 
     ``fail_rate`` of requests fail, split between "connection refused" (not stored),
     HTTP 500 (not stored) and "stored, but the answer was lost" (read timeout). While

@@ -469,7 +469,7 @@ async def test_the_agent_waits_as_long_as_the_server_asks(tmp_path, clock):
 
 @pytest.mark.parametrize("unknown", [-128, 127])
 async def test_both_unknown_tx_bytes_are_uploaded_as_null(agent, backend, unknown):
-    """0x80 is BLE's "unknown"; 0x7F is what phones send for it (DESIGN §2)."""
+    """0x80 is BLE's "unknown"; 0x7F is what phones send for it (docs/contracts.md, BLE payload)."""
     agent.on_advertisement(*advert(token(1), rssi=-60, tx=unknown))
     agent.on_advertisement(*advert(token(2), rssi=-61, tx=126))
     await agent.drain()

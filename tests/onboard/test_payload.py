@@ -1,4 +1,4 @@
-"""The advertisement payload (DESIGN §2) as the agent decodes it."""
+"""The advertisement payload (docs/contracts.md, BLE payload) as the agent decodes it."""
 
 from __future__ import annotations
 

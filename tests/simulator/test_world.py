@@ -163,7 +163,7 @@ def test_phones_sending_0x7f_are_uploaded_as_unknown(tiny_plan):
     bodies = list(record_vehicle_fast(tiny_plan, identity("t", vid), keys, 3, 60_000, world=world))
     tx = {v for b in bodies for v in json.loads(b)["sightings"]["tx"]}
     assert TX_UNKNOWN_7F == 127
-    assert tx == {None}  # the unit nulls 0x7F as it nulls -128 (DESIGN §2)
+    assert tx == {None}  # the unit nulls 0x7F as it nulls -128 (docs/contracts.md, BLE payload)
 
 
 def test_tx_conventions_set_the_advertised_byte(tiny_plan, tmp_path):

@@ -547,8 +547,9 @@ WORLD_TX_ABSENT_SHARE: Final = (0.0, 1.0)
 (docs/contracts.md, BLE payload)."""
 
 WORLD_TX_UNKNOWN_7F_SHARE: Final = (0.0, 1.0)
-"""Of the phones without tx, the share sending 0x7F ("unknown", docs/contracts.md, BLE payload)
-instead of -128; the onboard unit nulls only -128, so these arrive as ``tx: 127``."""
+"""Of the phones without tx, the share sending 0x7F ("unknown", docs/contracts.md, BLE
+payload) instead of -128; the onboard unit uploads both as ``tx: null``
+(``onboard.const.TX_POWER_MAX_DBM``)."""
 
 WORLD_RSSI_1M_ERROR_DB: Final = (-8.0, 8.0)
 """Per-model error of a calibrated-at-1-m tx report: factory calibration is per model and

@@ -17,7 +17,13 @@ from pydantic import ValidationError
 
 from onboard import wire
 from onboard.agent import Agent, AgentConfig
-from onboard.const import MAX_BATCH_SIGHTINGS, MAX_WINDOW_MS, OUTBOX_SCHEMA_VERSION
+from onboard.const import (
+    MAX_BATCH_SIGHTINGS,
+    MAX_WINDOW_MS,
+    OUTBOX_SCHEMA_VERSION,
+    TX_POWER_MAX_DBM,
+    TX_POWER_MIN_DBM,
+)
 from onboard.outbox import Outbox, OutboxError, OutboxErrorReason, read_health
 from onboard.uploader import Uploader
 from onboard.windowing import SightingRow
@@ -108,7 +114,7 @@ def expected_row(row: SightingRow) -> tuple[int, str, int, int, int | None] | No
     if type(row.n) is not int or type(row.t) is not int or not isinstance(row.token, bytes):
         return None
     n = min(row.n, wire.MAX_SIGHTING_N)
-    tx = row.tx if row.tx is not None and -127 <= row.tx <= 127 else None
+    tx = row.tx if row.tx is not None and TX_POWER_MIN_DBM <= row.tx <= TX_POWER_MAX_DBM else None
     try:
         s = wire.Sightings(t=[row.t], token=[row.token.hex()], rssi=[row.rssi], n=[n], tx=[tx])
     except ValidationError:

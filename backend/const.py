@@ -166,9 +166,6 @@ MAX_TRANSFER_WAIT_MS: Final = 30 * 60_000
 """A trip boarded within 30 min of alighting from another continues the same journey (rural
 connections run every 30-60 min, and single tickets allow changes for 90 min or more)."""
 
-EARTH_RADIUS_M: Final = 6_371_008.8
-"""Mean Earth radius (IUGG), for distances between stops."""
-
 DEFAULT_TX_POWER_DBM: Final = -8
 """Used for calibration when an advert carries no tx power (a typical phone's value)."""
 

@@ -67,6 +67,7 @@ from backend.const import (
     STOP_MATCH_TIME_MS,
     TX_WEIGHT_PRIOR_CELLS,
 )
+from fare_engine.geo import METRES_PER_DEGREE
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -111,7 +112,7 @@ class StopIndex:
         self.xy = self._project(lat, lon)
 
     def _project(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
-        k = np.pi / 180 * 6_371_008.8
+        k = METRES_PER_DEGREE
         return np.stack([lon * k * np.cos(np.radians(self._lat0)), lat * k], axis=1)
 
     def nearest(self, lat: FloatArray, lon: FloatArray) -> tuple[IntArray, FloatArray]:

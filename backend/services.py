@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import functools
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 import fare_engine
 from backend import billing, repository
 from backend.const import (
-    EARTH_RADIUS_M,
     LEVEL_POOL_JOURNEYS,
     MAX_TRANSFER_WALK_M,
     MAX_UNIT_ATTEMPTS,
@@ -44,6 +42,7 @@ from backend.reconciliation import (
 )
 from backend.resolution import UNRESOLVED, TokenResolver
 from backend.security import hash_password, new_api_token, new_id, new_secret, token_hash
+from fare_engine.geo import distance_m
 from onboard.wire import DEVICE_KEY_BYTES
 
 RiderCategory = Literal["adult", "child", "infant"]
@@ -313,19 +312,9 @@ def stop_walkable() -> Callable[[str, str], bool]:
             return True
         if a not in positions or b not in positions:
             return False
-        return haversine_m(*positions[a], *positions[b]) <= MAX_TRANSFER_WALK_M
+        return distance_m(*positions[a], *positions[b]) <= MAX_TRANSFER_WALK_M
 
     return walkable
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 class FinalDayError(Exception):

@@ -1,10 +1,16 @@
-"""Straight-line ("Luftlinie") distances between stops, for distance tariffs."""
+"""Distances on the earth, for all of bibo: straight-line ("Luftlinie") distances between
+stops (the distance tariffs, walks between stops at a transfer, the simulator's network) and
+metres per degree for local flat projections (deriving stop calls from GNSS, the simulator's
+map)."""
 
 from __future__ import annotations
 
 import math
 
 from fare_engine.const import EARTH_RADIUS_M
+
+METRES_PER_DEGREE = math.pi / 180 * EARTH_RADIUS_M
+"""Metres per degree of latitude (and of longitude at the equator)."""
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -16,9 +16,6 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ: Final = ZoneInfo("Europe/Berlin")
 """The three counties' local time; service days and timetables are planned in it."""
 
-SERVICE_DAY_START: Final = dt.time(3, 0)
-"""A service day runs 03:00–03:00 local (docs/contracts.md, Conventions): night buses belong
-to the day before."""
 
 DEFAULT_SERVICE_START: Final = dt.time(5, 30)
 """First departure of a typical rural line in the Ruhr-Lippe area."""
@@ -31,8 +28,6 @@ DEFAULT_SERVICE_END: Final = dt.time(21, 30)
 NETWORK_VERSION: Final = 1
 """The network file format this code reads; a different ``version`` is refused."""
 
-EARTH_RADIUS_M: Final = 6_371_008.8
-"""Mean Earth radius (IUGG) in metres; haversine error is < 0.5 % at our scale."""
 
 PROJECTION_ORIGIN: Final = (51.45, 8.15)
 """(lat, lon) of the local flat projection: the middle of the three counties."""

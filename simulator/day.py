@@ -21,6 +21,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from backend.timeutil import service_day_bounds
 from onboard import wire
 from simulator.adverts import Receiver, slot_adverts
 from simulator.bystanders import Encounter, Episode, plan_episodes
@@ -55,7 +56,6 @@ from simulator.timetable import (
     finalize_calls,
     journey_knots,
     local_to_epoch_ms,
-    service_day_bounds,
 )
 from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
 from simulator.world import DEFAULT_WORLD, World

@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backend.const import RECONCILE_INTERVAL_S
+from backend.timeutil import service_day_bounds
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.backend_proc import (
     BackendError,
@@ -56,7 +57,6 @@ from simulator.pricing import MoneyScores, Pricer, money_scores
 from simulator.recording import Recording, RecordingError
 from simulator.replay import replay_sync
 from simulator.scoring import DetectedTrip, Scores, detectable, score
-from simulator.timetable import service_day_bounds
 from simulator.truth import GroundTruth
 
 METHODS = ("bibo", "naive")

@@ -10,7 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from simulator.const import EARTH_RADIUS_M, HUB_MIN_LINES, NETWORK_VERSION, PROJECTION_ORIGIN
+from fare_engine.geo import METRES_PER_DEGREE, distance_m
+from simulator.const import HUB_MIN_LINES, NETWORK_VERSION, PROJECTION_ORIGIN
 
 
 class NetworkError(ValueError):
@@ -91,18 +92,9 @@ class Network:
         return Network(version=self.version, stops=stops, lines=chosen)
 
 
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS84 points given in degrees."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp = p2 - p1
-    dl = math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 def stop_distance_m(a: Stop, b: Stop) -> float:
     """Straight-line distance in metres between two stops."""
-    return haversine_m(a.lat, a.lon, b.lat, b.lon)
+    return distance_m(a.lat, a.lon, b.lat, b.lon)
 
 
 def project_m(lat: float, lon: float) -> tuple[float, float]:
@@ -111,14 +103,14 @@ def project_m(lat: float, lon: float) -> tuple[float, float]:
     Equirectangular; at our ~100 km extent the error is well below 1 %.
     """
     lat0, lon0 = PROJECTION_ORIGIN
-    k = math.pi / 180 * EARTH_RADIUS_M
+    k = METRES_PER_DEGREE
     return (lon - lon0) * k * math.cos(math.radians(lat0)), (lat - lat0) * k
 
 
 def unproject(x: float, y: float) -> tuple[float, float]:
     """Inverse of :func:`project_m`: (lat, lon) in degrees."""
     lat0, lon0 = PROJECTION_ORIGIN
-    k = math.pi / 180 * EARTH_RADIUS_M
+    k = METRES_PER_DEGREE
     return lat0 + y / k, lon0 + x / (k * math.cos(math.radians(lat0)))
 
 

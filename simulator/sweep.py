@@ -27,6 +27,7 @@ from rich.table import Table
 
 from backend.reconciliation import DEFAULT_LEVEL, LevelModel, VehicleObservations
 from backend.resolution import TokenResolver
+from backend.timeutil import service_day_bounds
 from simulator.baseline import TokenResolver as NaiveResolver
 from simulator.baseline import naive_trips, read_vehicle
 from simulator.const import (
@@ -53,7 +54,6 @@ from simulator.parallel import fork_map
 from simulator.recording import Recording, write_recording
 from simulator.scenarios import Scenario, library
 from simulator.scoring import DetectedTrip, Scores, detectable, score
-from simulator.timetable import service_day_bounds
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
 

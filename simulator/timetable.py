@@ -50,7 +50,6 @@ from simulator.const import (
     RUN_TIME_SLACK,
     RURAL_SEGMENT_M,
     RURAL_SPEED_MPS,
-    SERVICE_DAY_START,
     SPEED_SIGMA,
     TERMINUS_STAND_MAX_MS,
     TERMINUS_STAND_MIN_MS,
@@ -173,14 +172,6 @@ class TimetableConfig:
 def local_to_epoch_ms(day: dt.date, t: dt.time) -> int:
     """Epoch ms of local (Europe/Berlin) wall time ``t`` on ``day``."""
     return int(dt.datetime.combine(day, t, tzinfo=LOCAL_TZ).timestamp() * 1000)
-
-
-def service_day_bounds(day: dt.date) -> tuple[int, int]:
-    """[start, end) of a service day in epoch ms: 03:00 local to 03:00 local the next day."""
-    return (
-        local_to_epoch_ms(day, SERVICE_DAY_START),
-        local_to_epoch_ms(day + dt.timedelta(days=1), SERVICE_DAY_START),
-    )
 
 
 def local_hhmm(epoch_ms: int) -> str:

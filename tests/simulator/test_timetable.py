@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from backend.timeutil import service_day_bounds
 from simulator.const import (
     CONVOY_GAP_MAX_S,
     HUB_DWELL_MIN_MS,
@@ -22,7 +23,6 @@ from simulator.timetable import (
     finalize_calls,
     local_hhmm,
     peak_intensity,
-    service_day_bounds,
     traffic_factor,
     vehicle_track,
 )

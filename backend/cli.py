@@ -4,6 +4,11 @@
 This module is the composition root of the console script: the backend's own commands live
 here; ``onboard``, ``fares`` and the simulator's commands are delegated by module name, so
 the backend's code never imports the agent or the simulator.
+
+It is also the console script of every install profile (pyproject's extras), a bus's
+``bibo[onboard]`` included: at import it needs only the base dependencies, and each command
+imports what it uses when it runs. A command whose profile is not installed says which to
+install (one line, exit 2) instead of failing with a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import importlib.util
 import json
 import os
 import socket
@@ -19,26 +25,16 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
-from backend import repository, services
-from backend.api.schemas import StopOut, TripOut
-from backend.db import (
-    DatabaseUrlError,
-    check_database_url,
-    make_engine,
-    make_sessionmaker,
-    mask_password,
-    transaction,
-    upgrade,
-)
-from backend.settings import Settings, get_settings
-from backend.timeutil import parse_day
 from onboard import wire
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from backend.settings import Settings
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
@@ -68,6 +64,49 @@ DELEGATED = {
 }
 KEEPS_COMMAND_NAME = frozenset({"simulator.cli"})
 
+# The install profiles (pyproject's extras) by what a command needs: the profile's name for
+# people, and the modules whose absence shows it is not installed (what the code imports; a
+# test holds them to pyproject and COMMAND_PROFILE to the parser's commands).
+PROFILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "onboard": ("the onboard agent", ("bleak", "httpx")),
+    "server": (
+        "the server",
+        (
+            "alembic",
+            "fastapi",
+            "jinja2",
+            "numpy",
+            "psycopg",
+            "pydantic_settings",
+            "scipy",
+            "sqlalchemy",
+            "uvicorn",
+        ),
+    ),
+    "sim": ("the simulator", ("matplotlib", "rich")),
+}
+PROFILE_INCLUDES = {"sim": ("server", "onboard")}
+"""Profiles that hold others (``bibo[sim]`` installs ``bibo[server,onboard]``)."""
+COMMAND_PROFILE = {
+    "serve": "server",
+    "vehicles": "server",
+    "operators": "server",
+    "devices": "server",
+    "reconcile": "server",
+    "worker": "server",
+    "retention": "server",
+    "trips": "server",
+    "stops": "server",
+    "fares": "server",
+    "onboard": "onboard",
+    "demo": "sim",
+    "simulate": "sim",
+    "replay": "sim",
+    "evaluate": "sim",
+    "calibrate": "sim",
+}
+"""The profile each command needs (every command of ``bibo --help``)."""
+
 
 class CliError(Exception):
     """A one-line message for the user; exit code 2."""
@@ -80,6 +119,8 @@ def _out(text: str) -> None:
 
 def _settings() -> Settings:
     """The settings from ``BIBO_*``; a bad value is a CliError naming the variable."""
+    from backend.settings import get_settings
+
     try:
         return get_settings()
     except ValidationError as exc:
@@ -95,6 +136,8 @@ def _settings() -> Settings:
 def _database_url() -> str:
     """``BIBO_DATABASE_URL``, checked: every command that opens the database starts here,
     so a bad URL is one line before any work (not a traceback half way through)."""
+    from backend.db import DatabaseUrlError, check_database_url
+
     url = _settings().database_url
     try:
         check_database_url(url)
@@ -107,6 +150,8 @@ def _database_url() -> str:
 def _database(url: str) -> Iterator[sessionmaker[Session]]:
     """The database at ``url`` (see :func:`_database_url`), migrated; its connections are
     closed on exit."""
+    from backend.db import make_engine, make_sessionmaker, upgrade
+
     engine = make_engine(url)
     try:
         upgrade(engine)
@@ -116,6 +161,8 @@ def _database(url: str) -> Iterator[sessionmaker[Session]]:
 
 
 def _day(text: str) -> dt.date:
+    from backend.timeutil import parse_day
+
     try:
         return parse_day(text)
     except ValueError as exc:
@@ -150,6 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.api.app import create_app
+    from backend.db import make_engine, upgrade
     from backend.observability import configure_logging
 
     engine = make_engine(url)
@@ -195,6 +243,9 @@ def _operator_name(text: str) -> str:
 
 
 def cmd_vehicles_add(args: argparse.Namespace) -> int:
+    from backend import repository, services
+    from backend.db import transaction
+
     url = _database_url()
     try:
         with _database(url) as factory, transaction(factory) as session:
@@ -207,6 +258,9 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
 
 
 def cmd_operators_add(args: argparse.Namespace) -> int:
+    from backend import repository, services
+    from backend.db import transaction
+
     url = _database_url()
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     try:
@@ -220,6 +274,9 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
 
 
 def cmd_devices_import(args: argparse.Namespace) -> int:
+    from backend import repository, services
+    from backend.db import transaction
+
     url = _database_url()
     try:
         doc = services.DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
@@ -243,6 +300,8 @@ def _utc_now() -> dt.datetime:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    from backend import services
+
     try:
         with _database(_database_url()) as factory:
             summary = services.reconcile_day(factory, args.day, services.ResolverCache(), _utc_now)
@@ -258,6 +317,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_trips(args: argparse.Namespace) -> int:
+    from backend import repository
+    from backend.api.schemas import TripOut
+
     with _database(_database_url()) as factory, factory() as session:
         trips = [TripOut.model_validate(t) for t in repository.day_trips(session, args.day)]
     if args.format == "json":
@@ -273,6 +335,7 @@ def cmd_trips(args: argparse.Namespace) -> int:
 
 def cmd_stops(args: argparse.Namespace) -> int:
     import fare_engine
+    from backend.api.schemas import StopOut
 
     stops = [
         StopOut(stop_id=s.stop_id, name=s.name, lat=s.lat, lon=s.lon)
@@ -296,6 +359,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
+    from backend.db import transaction
     from backend.maintenance import apply_retention, ensure_partitions
     from backend.timeutil import service_day_of
 
@@ -411,7 +475,50 @@ def _silence_stdout() -> None:
         pass
 
 
+def missing_module(profile: str) -> str | None:
+    """A module of ``profile`` (or of a profile it holds) that is not installed, if any."""
+    for module in PROFILES[profile][1]:
+        if importlib.util.find_spec(module) is None:
+            return module
+    for name in PROFILE_INCLUDES.get(profile, ()):
+        missing = missing_module(name)
+        if missing is not None:
+            return missing
+    return None
+
+
+def _require_profile(command: str) -> None:
+    """Refuse ``command`` in one line if its install profile is not installed."""
+    profile = COMMAND_PROFILE[command]
+    missing = missing_module(profile)
+    if missing is not None:
+        raise CliError(
+            f"{command} needs {PROFILES[profile][0]}, which is not installed here "
+            f"(no module {missing!r}): pip install 'bibo[{profile}]'"
+        )
+
+
+def _database_error(exc: Exception) -> str | None:
+    """The one line for a database that went away or is locked, ``None`` for anything else.
+
+    Only the commands that use the database import SQLAlchemy: if it is not loaded, ``exc``
+    cannot be its error (and a bus's install has none to import).
+    """
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    from backend.db import mask_password
+
+    return f"database error: {mask_password(str(exc.orig))}"
+
+
 def _run(args_list: list[str]) -> int:
+    if args_list and args_list[0] in COMMAND_PROFILE:
+        # Before parsing: a server command's argument types may need the server's modules.
+        _require_profile(args_list[0])
     if args_list and args_list[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[args_list[0]])
         delegated_main: Callable[[list[str]], int] = module.main
@@ -441,13 +548,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         _fail(str(exc))
         return USAGE_ERROR
-    except OperationalError as exc:
-        # The database went away or is locked after the up-front check passed.
-        _fail(f"database error: {mask_password(str(exc.orig))}")
-        return USAGE_ERROR
     except KeyboardInterrupt:
         _fail("interrupted")
         return INTERRUPTED
+    except Exception as exc:
+        # The database went away or is locked after the up-front check passed.
+        message = _database_error(exc)
+        if message is None:
+            raise
+        _fail(message)
+        return USAGE_ERROR
     return result
 
 

@@ -2,6 +2,10 @@
 
 PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth). Without it the
 PostgreSQL variants skip with the reason, unless BIBO_REQUIRE_POSTGRES=1 (CI), where they fail.
+
+The onboard tests also run in the onboard install profile alone (``bibo[onboard]``, see
+``tests/install/check_onboard_profile.sh``): there the server's modules are absent and the
+fixtures here, which only server tests use, are defined without them.
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, text
 
-from backend.api.app import create_app
-from backend.db import make_engine, upgrade
-from backend.limits import RateLimiter
-from backend.models import Base
-from backend.settings import Settings
+from backend.cli import missing_module
+
+SERVER_MISSING = missing_module("server")
+"""A module of ``bibo[server]`` that is not installed (the onboard profile), else ``None``."""
+
+if SERVER_MISSING is None:
+    from fastapi import FastAPI
+    from sqlalchemy import Engine, create_engine, text
+
+    from backend.api.app import create_app
+    from backend.db import make_engine, upgrade
+    from backend.limits import RateLimiter
+    from backend.models import Base
+    from backend.settings import Settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BIBO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -15,6 +15,12 @@ import pytest
 from onboard import wire
 from onboard.scanner import AdvertisementData, BLEDevice, make_advertisement
 
+NEEDS_SERVER = (
+    "the agent against the real backend needs bibo[server] (not installed: the onboard "
+    "profile alone runs the other onboard tests)"
+)
+"""Why the onboard tests that start the backend skip in an onboard-only install."""
+
 T0 = 1_795_421_200_000
 """A fixed data time (UTC epoch ms) on a window boundary."""
 

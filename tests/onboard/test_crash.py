@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.onboard.conftest import NEEDS_SERVER
+
+pytest.importorskip("fastapi", reason=NEEDS_SERVER)
+pytest.importorskip("sqlalchemy", reason=NEEDS_SERVER)
+
 from backend import services
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
 from simulator.backend_proc import backend_server, free_port

@@ -11,15 +11,19 @@ from collections import defaultdict
 import httpx
 import pytest
 
-from backend import services
-from backend.api.app import create_app
-from backend.db import make_engine, make_sessionmaker, transaction, upgrade
-from backend.settings import Settings
 from onboard import wire
 from onboard.agent import Agent, AgentConfig
 from onboard.outbox import Outbox
 from onboard.uploader import Uploader
-from tests.onboard.conftest import T0, UNIT, VEHICLE, Clock, advert, token
+from tests.onboard.conftest import NEEDS_SERVER, T0, UNIT, VEHICLE, Clock, advert, token
+
+pytest.importorskip("fastapi", reason=NEEDS_SERVER)
+pytest.importorskip("sqlalchemy", reason=NEEDS_SERVER)
+
+from backend import services
+from backend.api.app import create_app
+from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.settings import Settings
 
 
 def wall_ms() -> int:

@@ -658,17 +658,6 @@ def dirty_units(session: Session) -> list[tuple[dt.date, str]]:
     return [(day, vehicle) for day, vehicle in rows]
 
 
-def day_units(session: Session, day: dt.date) -> list[str]:
-    w = models.WorkUnit
-    return list(
-        session.scalars(
-            select(w.vehicle_id)
-            .where(w.service_day == day, w.vehicle_id != models.DAY_UNIT)
-            .order_by(w.vehicle_id)
-        )
-    )
-
-
 # --- reconciliation inputs and outputs ------------------------------------------------------
 
 

@@ -34,8 +34,7 @@ from backend.reconciliation import DetectedTrip, conflict_losers  # noqa: E402
 from backend.resolution import TokenResolver  # noqa: E402
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data  # noqa: E402
 from simulator.recording import Recording  # noqa: E402
-from simulator.scoring import DetectedTrip as ScoredTrip  # noqa: E402
-from simulator.scoring import score  # noqa: E402
+from simulator.scoring import ScoredTrip, score  # noqa: E402
 from simulator.truth import GroundTruth  # noqa: E402
 
 GOAL_SORT_RATIO = 10.0

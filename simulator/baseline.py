@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from onboard import wire
 from simulator.const import NAIVE_MIN_WINDOWS, NAIVE_RSSI_THRESHOLD_DBM
-from simulator.scoring import DetectedTrip
+from simulator.scoring import ScoredTrip
 
 IntArray = npt.NDArray[np.int64]
 
@@ -179,11 +179,11 @@ def naive_trips(
     device_ids: Sequence[str],
     threshold_dbm: int = NAIVE_RSSI_THRESHOLD_DBM,
     min_windows: int = NAIVE_MIN_WINDOWS,
-) -> list[DetectedTrip]:
+) -> list[ScoredTrip]:
     """The baseline's trips on one vehicle."""
     strong = (record.rssi >= threshold_dbm) & (record.device >= 0)
     t_all, d_all = record.t[strong], record.device[strong]
-    out: list[DetectedTrip] = []
+    out: list[ScoredTrip] = []
     for j in record.journeys():
         lo, hi = np.searchsorted(t_all, [j.start, j.end + 1])
         t, dev = t_all[lo:hi], d_all[lo:hi]
@@ -198,7 +198,7 @@ def naive_trips(
                     continue
                 a = b + 1
             out.append(
-                DetectedTrip(
+                ScoredTrip(
                     device_id=device_ids[int(d)],
                     vehicle_id=record.vehicle_id,
                     journey_id=j.journey_id,

@@ -43,7 +43,7 @@ from simulator.day import DayConfig, DayPlan, ground_truth, plan_day, vehicle_ti
 from simulator.network import load_network
 from simulator.recording import SimClock, feed_agent
 from simulator.scenarios import DEFAULT_DAY
-from simulator.scoring import DetectedTrip, Scores, score
+from simulator.scoring import ScoredTrip, Scores, score
 from simulator.timetable import Vehicle
 
 DEMO_UPLOAD_INTERVAL_MS: Final = 300_000
@@ -235,7 +235,7 @@ async def simulate(
     truth = ground_truth(plan, device_ids)
     person_of_device = {d: p for p, d in device_ids.items()}
     detected = [
-        DetectedTrip(
+        ScoredTrip(
             device_id=t["device_id"],
             vehicle_id=t["vehicle_id"],
             journey_id=t["journey_id"],

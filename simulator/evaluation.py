@@ -56,7 +56,7 @@ from simulator.network import load_network
 from simulator.pricing import MoneyScores, Pricer, money_scores
 from simulator.recording import Recording, RecordingError
 from simulator.replay import replay_sync
-from simulator.scoring import DetectedTrip, Scores, detectable, score
+from simulator.scoring import ScoredTrip, Scores, detectable, score
 from simulator.truth import GroundTruth
 
 METHODS = ("bibo", "naive")
@@ -155,10 +155,10 @@ def person_of(device_id: str) -> str:
     return device_id.split("-", 2)[-1]
 
 
-def detected_from_json(trips: Sequence[dict[str, Any]]) -> list[DetectedTrip]:
+def detected_from_json(trips: Sequence[dict[str, Any]]) -> list[ScoredTrip]:
     """Trips as ``GET /v1/trips`` or ``bibo trips --format json`` return them."""
     return [
-        DetectedTrip(
+        ScoredTrip(
             device_id=str(t["device_id"]),
             vehicle_id=str(t["vehicle_id"]),
             journey_id=str(t.get("journey_id") or ""),
@@ -260,7 +260,7 @@ def beout_known(
     records: Sequence[VehicleRecord],
     truth: GroundTruth,
     departures: Departures,
-    detected: Sequence[DetectedTrip],
+    detected: Sequence[ScoredTrip],
     scores: Scores,
     window_ms: int,
     production_interval_ms: int = UPLOAD_INTERVAL_MS,
@@ -376,7 +376,7 @@ def evaluate_recording(
     window_ms = int(recording.scenario.get("window_ms", 1000))
     departures = departures_of(records)
 
-    def result(detected: list[DetectedTrip]) -> MethodResult:
+    def result(detected: list[ScoredTrip]) -> MethodResult:
         s = score(truth, detected, person)
         m = money_scores(pricer, detectable_trips, detected, person, category)
         decided = any(d.alight_known_at is not None for d in detected)

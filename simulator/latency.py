@@ -49,7 +49,7 @@ from simulator.const import LATENCY_HORIZON_S
 from simulator.day import DayPlan
 from simulator.offline import DAY_INTERVALS, observations, sorted_events, vehicle_data
 from simulator.recording import Recording
-from simulator.scoring import DetectedTrip, alight_observable, detectable, score
+from simulator.scoring import ScoredTrip, alight_observable, detectable, score
 from simulator.truth import GroundTruth, TruthTrip
 
 
@@ -131,7 +131,7 @@ def paced_latency(
     recording: Recording,
     plan: DayPlan,
     truth: GroundTruth,
-    detected: Sequence[DetectedTrip],
+    detected: Sequence[ScoredTrip],
     person_of_device: Mapping[str, str],
     level_model: LevelModel = DEFAULT_LEVEL,
 ) -> LatencyCounts:

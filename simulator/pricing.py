@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.network import Network
-from simulator.scoring import DetectedTrip
+from simulator.scoring import ScoredTrip
 from simulator.truth import TruthTrip
 
 TARIFF_ID = "ruhr_lippe_2026"
@@ -143,7 +143,7 @@ class Pricer:
 def money_scores(
     pricer: Pricer,
     truth_trips: Sequence[TruthTrip],
-    detected: Sequence[DetectedTrip],
+    detected: Sequence[ScoredTrip],
     person_of_device: Mapping[str, str],
     category_of_person: Mapping[str, str],
 ) -> MoneyScores:

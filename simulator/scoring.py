@@ -17,7 +17,7 @@ from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
 
 
 @dataclass(frozen=True, slots=True)
-class DetectedTrip:
+class ScoredTrip:
     """A trip as a reconciliation reconstructed it (times epoch ms)."""
 
     device_id: str
@@ -96,16 +96,16 @@ def alight_observable(trip: TruthTrip) -> bool:
     return trip.phone_silent_until is not None and trip.phone_silent_until <= trip.alight_time
 
 
-def _overlap_ms(d: DetectedTrip, t: TruthTrip) -> int:
+def _overlap_ms(d: ScoredTrip, t: TruthTrip) -> int:
     return min(d.alight_time, t.alight_time) - max(d.board_time, t.board_time)
 
 
-def _overlaps(d: DetectedTrip, t: TruthTrip) -> bool:
+def _overlaps(d: ScoredTrip, t: TruthTrip) -> bool:
     """Closed-interval overlap, so a zero-length detection at a true instant still counts."""
     return max(d.board_time, t.board_time) <= min(d.alight_time, t.alight_time)
 
 
-def _kind_of(d: DetectedTrip, person: str | None, encounters: Sequence[TruthEncounter]) -> str:
+def _kind_of(d: ScoredTrip, person: str | None, encounters: Sequence[TruthEncounter]) -> str:
     """Kind of the person's encounter with the detection's vehicle nearest in time."""
     best: tuple[int, str] | None = None
     for e in encounters:
@@ -120,7 +120,7 @@ def _kind_of(d: DetectedTrip, person: str | None, encounters: Sequence[TruthEnco
 
 def score(
     truth: GroundTruth,
-    detected: Sequence[DetectedTrip],
+    detected: Sequence[ScoredTrip],
     person_of_device: Mapping[str, str],
 ) -> Scores:
     """Match ``detected`` to the detectable ``truth.trips`` and compute the scores.

@@ -53,7 +53,7 @@ from simulator.offline import (
 from simulator.parallel import fork_map
 from simulator.recording import Recording, write_recording
 from simulator.scenarios import Scenario, library
-from simulator.scoring import DetectedTrip, Scores, detectable, score
+from simulator.scoring import ScoredTrip, Scores, detectable, score
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
 
@@ -203,7 +203,7 @@ def bibo_trips(
     recording: Recording,
     level_model: LevelModel = DEFAULT_LEVEL,
     vehicles: Sequence[VehicleData] | None = None,
-) -> list[DetectedTrip]:
+) -> list[ScoredTrip]:
     """bibo's trips on a recording (its ``recorded_vehicles`` if already read), reconciled
     in process as the backend's workers do."""
     devices = list(recording.device_keys().items())
@@ -211,7 +211,7 @@ def bibo_trips(
         vehicles = recorded_vehicles(recording)
     trips, losers, _ = reconcile_region(vehicles, devices, level_model)
     return [
-        DetectedTrip(
+        ScoredTrip(
             t.device_id,
             t.vehicle_id,
             t.journey_id,
@@ -226,7 +226,7 @@ def bibo_trips(
     ]
 
 
-def naive_on(recording: Recording, truth: GroundTruth) -> list[DetectedTrip]:
+def naive_on(recording: Recording, truth: GroundTruth) -> list[ScoredTrip]:
     """The naive threshold rule's trips on a recording."""
     ids = [d["device_id"] for d in recording.devices]
     lo, hi = service_day_bounds(truth.service_day)

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from simulator.scoring import DetectedTrip, score
+from simulator.scoring import ScoredTrip, score
 from simulator.sweep import HEARD_BUCKETS, NO_DEVICE, heard_bucket
 from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
 
@@ -42,7 +42,7 @@ def _detect(t, device, **change):
         "alight_stop_id": t.alight_stop_id,
         "alight_time": t.alight_time,
     } | change
-    return DetectedTrip(**fields)
+    return ScoredTrip(**fields)
 
 
 def _all(truth):
@@ -64,7 +64,7 @@ def test_perfect_detection():
 
 def test_bystander_trip_is_counted_and_attributed_to_its_encounter():
     truth = _truth()
-    detected = [*_all(truth), DetectedTrip("d3", "RLG-2", "R61-0800-0", B, 63 * MIN, D, 71 * MIN)]
+    detected = [*_all(truth), ScoredTrip("d3", "RLG-2", "R61-0800-0", B, 63 * MIN, D, 71 * MIN)]
     s = score(truth, detected, DEVICES)
     assert s.bystanders_charged == 1
     assert s.bystanders_by_kind == {"trailing_car": 1}

@@ -1,6 +1,6 @@
 """What detection errors cost: price true and detected trips per passenger-day.
 
-The only simulator module that imports ``fare_engine``, and only to evaluate: the
+The only simulator module that prices with ``fare_engine``, and only to evaluate: the
 truth's price cannot come from the backend (it never sees the truth), and the naive
 baseline and ``--trips`` files have no backend behind them. Both sides are priced the
 same way, so the difference is the detection's alone.
@@ -13,7 +13,6 @@ not know make that passenger-day unpriceable (counted).
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 import tomllib
 from collections import defaultdict
@@ -23,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import fare_engine
 from simulator.network import Network
 from simulator.scoring import ScoredTrip
 from simulator.truth import TruthTrip
@@ -59,10 +59,6 @@ class Pricer:
     """Best price of a passenger's trips with the shipped tariff, extended to ``network``."""
 
     def __init__(self, network: Network) -> None:
-        # Imported at run time only, so the simulator's type check does not depend on the
-        # fare engine's internals (another part, changing on its own schedule).
-        fare_engine: Any = importlib.import_module("fare_engine")
-        self._fe = fare_engine
         text = _shipped_text()
         doc = tomllib.loads(text)
         known = {s["stop_id"] for s in doc.get("stops", [])}
@@ -86,15 +82,10 @@ class Pricer:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"{TARIFF_ID}.toml"
                 path.write_text(text + "".join(extra), "utf-8")
-                self._tariff = fare_engine.load_tariff_file(path)
-            self._tariffs = [self._tariff]
+                self._tariffs = [fare_engine.load_tariff_file(path)]
         else:
-            self._tariff = fare_engine.load_tariff(TARIFF_ID)
             # As the backend bills: the zone tariff and eezy (whose stops match then).
             self._tariffs = fare_engine.default_tariffs()
-
-        self._multi = hasattr(fare_engine, "best_price_multi")
-        self._with_stops = "stops_travelled" in getattr(fare_engine.Trip, "model_fields", {})
         self._positions = [{sid: k for k, sid in enumerate(ln.stops)} for ln in network.lines]
 
     def stops_travelled(self, board: str, alight: str) -> int | None:
@@ -116,27 +107,20 @@ class Pricer:
         """
         if not trips:
             return 0
-        fe = self._fe
         try:
-            rides = []
-            for b, a, bt, at, cat in sorted(trips, key=lambda x: x[2]):
-                extra = {}
-                if self._with_stops:
-                    extra["stops_travelled"] = self.stops_travelled(b, a)
-                rides.append(
-                    fe.Trip(
-                        board_stop_id=b,
-                        alight_stop_id=a,
-                        board_time=bt,
-                        alight_time=max(at, bt + 1),
-                        rider_category=cat,
-                        **extra,
-                    )
+            rides = [
+                fare_engine.Trip(
+                    board_stop_id=b,
+                    alight_stop_id=a,
+                    board_time=bt,
+                    alight_time=max(at, bt + 1),
+                    rider_category=cat,
+                    stops_travelled=self.stops_travelled(b, a),
                 )
-            if self._multi:
-                return int(fe.best_price_multi(rides, self._tariffs).total_cents)
-            return int(fe.best_price(rides, self._tariff).total_cents)
-        except (fe.FareInputError, ValueError):
+                for b, a, bt, at, cat in sorted(trips, key=lambda x: x[2])
+            ]
+            return int(fare_engine.best_price_multi(rides, self._tariffs).total_cents)
+        except (fare_engine.FareInputError, ValueError):
             return None
 
 

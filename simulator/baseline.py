@@ -7,50 +7,28 @@ at the stop where it was last heard so (or the next one if that happened while m
 No motion, no doors, no conflicts between vehicles. It is scored beside the real
 reconciliation so every report shows the margin.
 
-Also here: reading recorded batches back into per-vehicle columns, shared with the
-evaluation (token resolution with the devices' keys, like the backend's resolver).
+It reads what the backend reads, with the backend's own pure parts: the uploads as
+:func:`simulator.offline.vehicle_data` columns, tokens resolved by
+:class:`backend.resolution.TokenResolver`, journeys cut by
+:func:`backend.reconciliation.journeys_from_events` (without GNSS: calls whose stop events
+never came are not derived for the baseline).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from onboard import wire
+from backend.reconciliation import EventRecord, Journey, StopVisit, journeys_from_events
+from backend.resolution import TokenResolver
 from simulator.const import NAIVE_MIN_WINDOWS, NAIVE_RSSI_THRESHOLD_DBM
+from simulator.offline import VehicleData, sorted_events
 from simulator.scoring import ScoredTrip
 
 IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
-class Visit:
-    """A stop visit of a journey (epoch ms)."""
-
-    stop_id: str
-    arrival: int
-    departure: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedJourney:
-    """A journey as the batches describe it."""
-
-    journey_id: str
-    line: str
-    visits: tuple[Visit, ...]
-
-    @property
-    def start(self) -> int:
-        return self.visits[0].arrival
-
-    @property
-    def end(self) -> int:
-        return self.visits[-1].departure
 
 
 @dataclass(frozen=True)
@@ -59,7 +37,7 @@ class VehicleRecord:
 
     ``sent_at`` per batch (epoch ms, data clock); sightings ``t`` (window start),
     ``device`` (index into the resolver's devices, -1 if unresolved), ``rssi`` (dBm), and
-    ``batch`` (which batch carried the row); ``events`` as dicts, time ordered.
+    ``batch`` (which batch carried the row), sorted by time; ``events`` time ordered.
     """
 
     vehicle_id: str
@@ -68,100 +46,35 @@ class VehicleRecord:
     device: IntArray
     rssi: IntArray
     batch: IntArray
-    events: list[dict[str, object]]
+    events: list[EventRecord]
 
-    def journeys(self) -> list[RecordedJourney]:
-        """Journeys cut from the events (a ``journey`` event starts one)."""
-        return journeys_from_events(self.events)
-
-
-class TokenResolver:
-    """Maps a sighting's token to the device that advertised it (±1 token interval)."""
-
-    def __init__(
-        self, device_ids: Sequence[str], keys: Mapping[str, bytes], lo_ms: int, hi_ms: int
-    ):
-        self.device_ids = list(device_ids)
-        first = wire.interval_of(lo_ms) - 1
-        last = wire.interval_of(hi_ms) + 1
-        self._table: dict[str, int] = {}
-        for k, did in enumerate(self.device_ids):
-            key = keys[did]
-            for i in range(first, last + 1):
-                self._table[wire.token_for_interval(key, i).hex()] = k
-
-    def resolve(self, tokens: Iterable[str]) -> IntArray:
-        """Device index per token hex (-1 if no device's token)."""
-        table = self._table
-        return np.fromiter((table.get(tok, -1) for tok in tokens), dtype=np.int64)
+    def journeys(self) -> list[Journey]:
+        """Journeys cut from the events, as the backend cuts them."""
+        return journeys_from_events(self.vehicle_id, self.events)
 
 
-def read_vehicle(
-    vehicle_id: str, bodies: Iterable[bytes], resolver: TokenResolver
-) -> VehicleRecord:
-    """Parse one vehicle's upload bodies into columns."""
-    sent: list[int] = []
-    ts: list[IntArray] = []
-    devs: list[IntArray] = []
-    rs: list[IntArray] = []
-    bs: list[IntArray] = []
-    events: list[dict[str, object]] = []
-    for k, body in enumerate(bodies):
-        doc = json.loads(body)
-        sent.append(int(doc["sent_at"]))
-        events.extend(doc["events"])
-        s = doc["sightings"]
-        if s["t"]:
-            ts.append(np.asarray(s["t"], dtype=np.int64))
-            devs.append(resolver.resolve(s["token"]))
-            rs.append(np.asarray(s["rssi"], dtype=np.int64))
-            bs.append(np.full(len(s["t"]), k, dtype=np.int64))
-    events.sort(key=lambda e: int(e["t"]))  # type: ignore[call-overload]
-
-    def cat(parts: list[IntArray]) -> IntArray:
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-    t = cat(ts)
+def read_vehicle(data: VehicleData, resolver: TokenResolver) -> VehicleRecord:
+    """One vehicle's uploads (``simulator.offline.vehicle_data``) as time-sorted columns,
+    its tokens resolved."""
+    t = np.asarray(data.t, dtype=np.int64)
     order = np.argsort(t, kind="stable")
+    device = resolver.resolve(t[order], [bytes.fromhex(data.token[i]) for i in order])
     return VehicleRecord(
-        vehicle_id,
-        np.asarray(sent, dtype=np.int64),
+        data.vehicle_id,
+        np.asarray(data.sent, dtype=np.int64),
         t[order],
-        cat(devs)[order],
-        cat(rs)[order],
-        cat(bs)[order],
-        events,
+        device.astype(np.int64),
+        np.asarray(data.rssi, dtype=np.int64)[order],
+        np.asarray(data.batch, dtype=np.int64)[order],
+        sorted_events(data),
     )
 
 
-def journeys_from_events(events: Sequence[Mapping[str, object]]) -> list[RecordedJourney]:
-    """Journeys with their stop visits from time-ordered contract events."""
-    out: list[RecordedJourney] = []
-    current: Mapping[str, object] | None = None
-    visits: list[Visit] = []
-    arrived: tuple[str, int] | None = None
-
-    def close() -> None:
-        if current is not None and len(visits) >= 2:
-            out.append(
-                RecordedJourney(str(current["journey_id"]), str(current["line"]), tuple(visits))
-            )
-
-    for e in events:
-        kind, t = e["type"], int(e["t"])  # type: ignore[call-overload]
-        if kind == "journey":
-            close()
-            current, visits, arrived = e, [], None
-        elif kind == "arrival":
-            arrived = (str(e["stop_id"]), t)
-        elif kind == "departure" and arrived is not None:
-            visits.append(Visit(arrived[0], arrived[1], t))
-            arrived = None
-    close()
-    return out
+def _left(v: StopVisit) -> int:
+    return v.departure if v.departure is not None else v.arrival
 
 
-def _visit_at(visits: Sequence[Visit], t: int, leaving: bool) -> int:
+def _visit_at(visits: Sequence[StopVisit], t: int, leaving: bool) -> int:
     """Index of the visit a time belongs to: the stop being visited, or while moving the
     previous stop (``leaving=False``, boarding) or the next one (``leaving=True``)."""
     k = 0
@@ -169,7 +82,7 @@ def _visit_at(visits: Sequence[Visit], t: int, leaving: bool) -> int:
         if v.arrival <= t:
             k = i
     v = visits[k]
-    if leaving and t > v.departure and k + 1 < len(visits):
+    if leaving and t > _left(v) and k + 1 < len(visits):
         return k + 1
     return k
 
@@ -185,7 +98,7 @@ def naive_trips(
     t_all, d_all = record.t[strong], record.device[strong]
     out: list[ScoredTrip] = []
     for j in record.journeys():
-        lo, hi = np.searchsorted(t_all, [j.start, j.end + 1])
+        lo, hi = np.searchsorted(t_all, [j.visits[0].arrival, _left(j.visits[-1]) + 1])
         t, dev = t_all[lo:hi], d_all[lo:hi]
         for d in np.unique(dev):
             mine = np.unique(t[dev == d])
@@ -203,7 +116,7 @@ def naive_trips(
                     vehicle_id=record.vehicle_id,
                     journey_id=j.journey_id,
                     board_stop_id=j.visits[b].stop_id,
-                    board_time=j.visits[b].departure,
+                    board_time=_left(j.visits[b]),
                     alight_stop_id=j.visits[a].stop_id,
                     alight_time=j.visits[a].arrival,
                 )

@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backend.const import RECONCILE_INTERVAL_S
-from backend.timeutil import service_day_bounds
+from backend.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.backend_proc import (
     BackendError,
@@ -50,9 +50,10 @@ from simulator.backend_proc import (
     free_port,
     last_line,
 )
-from simulator.baseline import TokenResolver, VehicleRecord, naive_trips, read_vehicle
+from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
 from simulator.const import BEOUT_ABSENCE_MS, BEOUT_GOAL_S, EVALUATION_VERSION
 from simulator.network import load_network
+from simulator.offline import DAY_INTERVALS, vehicle_data
 from simulator.pricing import MoneyScores, Pricer, money_scores
 from simulator.recording import Recording, RecordingError
 from simulator.replay import replay_sync
@@ -205,10 +206,10 @@ def departures_of(records: Sequence[VehicleRecord]) -> Departures:
     for r in records:
         journey = ""
         for e in r.events:
-            if e["type"] == "journey":
-                journey = str(e["journey_id"])
-            elif e["type"] == "departure":
-                departures[(r.vehicle_id, journey, str(e["stop_id"]))] = int(e["t"])  # type: ignore[call-overload]
+            if e.type == "journey":
+                journey = str(e.journey_id)
+            elif e.type == "departure":
+                departures[(r.vehicle_id, journey, str(e.stop_id))] = e.t
     return departures
 
 
@@ -359,14 +360,13 @@ def evaluate_recording(
     device_ids = [d["device_id"] for d in recording.devices]
     person = {d: person_of(d) for d in device_ids}
     category = {person_of(d["device_id"]): d["rider_category"] for d in recording.devices}
-    lo, hi = service_day_bounds(truth.service_day)
     t0 = time.monotonic()
-    resolver = TokenResolver(device_ids, recording.device_keys(), lo, hi)
+    resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
     records = [
-        read_vehicle(v["vehicle_id"], recording.batches(v["vehicle_id"]), resolver)
+        read_vehicle(vehicle_data(v["vehicle_id"], recording.batches(v["vehicle_id"])), resolver)
         for v in recording.vehicles
     ]
-    naive = [trip for r in records for trip in naive_trips(r, device_ids)]
+    naive = [trip for r in records for trip in naive_trips(r, resolver.device_ids)]
     seconds = {"read_and_naive_s": round(time.monotonic() - t0, 1)}
     network = recording.network()
     if network is not None:

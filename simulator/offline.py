@@ -32,9 +32,10 @@ _RECONCILED_EVENTS = frozenset({"journey", "arrival", "departure", "position"})
 
 
 class VehicleData:
-    """One bus's uploads as columns (window start ms, token hex, RSSI dBm, tx dBm or None),
-    its journey and stop events, the window length, the newest upload's seal time and the
-    newest event's time (of any type: position fixes too, as the backend counts them)."""
+    """One bus's uploads as columns (window start ms, token hex, RSSI dBm, tx dBm or None,
+    and which upload carried the row), its journey and stop events, the window length, each
+    upload's seal time (``sent``), the newest one (``sent_at``) and the newest event's time
+    (of any type: position fixes too, as the backend counts them)."""
 
     def __init__(self, vehicle_id: str) -> None:
         self.vehicle_id = vehicle_id
@@ -42,6 +43,8 @@ class VehicleData:
         self.token: list[str] = []
         self.rssi: list[int] = []
         self.tx: list[int | None] = []
+        self.batch: list[int] = []
+        self.sent: list[int] = []
         self.events: list[EventRecord] = []
         self.window_ms = 1000
         self.sent_at = 0
@@ -51,11 +54,13 @@ class VehicleData:
 def vehicle_data(vehicle_id: str, batches: Iterable[bytes]) -> VehicleData:
     """The columns of ``batches`` (upload bodies as JSON), in upload order."""
     data = VehicleData(vehicle_id)
-    for raw in batches:
+    for k, raw in enumerate(batches):
         batch = json.loads(raw)
         data.window_ms = batch["window_ms"]
+        data.sent.append(batch["sent_at"])
         data.sent_at = max(data.sent_at, batch["sent_at"])
         s = batch["sightings"]
+        data.batch += [k] * len(s["t"])
         data.t += s["t"]
         data.token += s["token"]
         data.rssi += s["rssi"]

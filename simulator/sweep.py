@@ -27,8 +27,6 @@ from rich.table import Table
 
 from backend.reconciliation import DEFAULT_LEVEL, LevelModel, VehicleObservations
 from backend.resolution import TokenResolver
-from backend.timeutil import service_day_bounds
-from simulator.baseline import TokenResolver as NaiveResolver
 from simulator.baseline import naive_trips, read_vehicle
 from simulator.const import (
     GOAL_BEIN_P95_S,
@@ -226,17 +224,13 @@ def bibo_trips(
     ]
 
 
-def naive_on(recording: Recording, truth: GroundTruth) -> list[ScoredTrip]:
-    """The naive threshold rule's trips on a recording."""
-    ids = [d["device_id"] for d in recording.devices]
-    lo, hi = service_day_bounds(truth.service_day)
-    resolver = NaiveResolver(ids, recording.device_keys(), lo, hi)
+def naive_on(recording: Recording, vehicles: Sequence[VehicleData]) -> list[ScoredTrip]:
+    """The naive threshold rule's trips on a recording (its ``recorded_vehicles``)."""
+    resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
     return [
         trip
-        for v in recording.vehicles
-        for trip in naive_trips(
-            read_vehicle(v["vehicle_id"], recording.batches(v["vehicle_id"]), resolver), ids
-        )
+        for data in vehicles
+        for trip in naive_trips(read_vehicle(data, resolver), resolver.device_ids)
     ]
 
 
@@ -279,7 +273,7 @@ def evaluate_world(
             vehicles = recorded_vehicles(recording)
             shares = heard_shares(truth, vehicles, list(recording.device_keys().items()))
             detected = bibo_trips(recording, level_model, vehicles)
-            for method, trips in (("bibo", detected), ("naive", naive_on(recording, truth))):
+            for method, trips in (("bibo", detected), ("naive", naive_on(recording, vehicles))):
                 scores = score(truth, trips, person)
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from simulator.baseline import (
-    TokenResolver,
-    VehicleRecord,
-    journeys_from_events,
-    naive_trips,
-    read_vehicle,
-)
+from backend.reconciliation import EventRecord
+from backend.resolution import TokenResolver
+from onboard import wire
+from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
+from simulator.offline import vehicle_data
 
 S = [f"de:05974:{n}" for n in range(1001, 1005)]
 T0 = 1_780_000_000_000
@@ -27,6 +27,13 @@ def _events():
     return ev
 
 
+def _event_records(events):
+    return [
+        EventRecord(e["t"], e["type"], e.get("stop_id"), e.get("line"), e.get("journey_id"))
+        for e in events
+    ]
+
+
 def _record(rows):
     t = np.array([r[0] for r in rows], dtype=np.int64)
     return VehicleRecord(
@@ -36,12 +43,12 @@ def _record(rows):
         np.array([r[1] for r in rows], dtype=np.int64),
         np.array([r[2] for r in rows], dtype=np.int64),
         np.zeros(len(rows), dtype=np.int64),
-        _events(),
+        _event_records(_events()),
     )
 
 
-def test_journeys_from_events():
-    (j,) = journeys_from_events(_events())
+def test_journeys_are_cut_as_the_backend_cuts_them():
+    (j,) = _record([]).journeys()
     assert j.journey_id == "R61-0700-0"
     assert [v.stop_id for v in j.visits] == S
     assert j.visits[1].arrival == T0 + 120_000
@@ -70,8 +77,6 @@ def test_naive_alight_at_the_stop_being_visited():
 
 
 def test_read_vehicle_resolves_tokens_of_neighbouring_intervals():
-    from onboard import wire
-
     key = bytes(range(32))
     i = wire.interval_of(T0)
     body = {
@@ -91,11 +96,9 @@ def test_read_vehicle_resolves_tokens_of_neighbouring_intervals():
             "tx": [-8, None],
         },
     }
-    import json
-
-    resolver = TokenResolver(["d0"], {"d0": key}, T0, T0 + 1000)
-    rec = read_vehicle("RLG-1", [json.dumps(body).encode()], resolver)
+    resolver = TokenResolver([("d0", key)])
+    rec = read_vehicle(vehicle_data("RLG-1", [json.dumps(body).encode()]), resolver)
     assert rec.t.tolist() == [T0 + 1000, T0 + 2000]
     assert rec.device.tolist() == [-1, 0]
     assert rec.sent_at.tolist() == [T0 + 10_000]
-    assert [e["type"] for e in rec.events] == ["journey", "arrival"]
+    assert [e.type for e in rec.events] == ["journey", "arrival"]

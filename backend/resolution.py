@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from backend.const import TOKEN_CACHE_INTERVALS, TOKEN_RESOLUTION_INTERVALS
+from backend.const import TOKEN_CACHE_INTERVALS, TOKEN_RESOLUTION_INTERVALS, TX_UNKNOWN
+from backend.reconciliation import VehicleObservations
 from onboard.wire import TOKEN_INTERVAL_S, token_for_interval
 
 INTERVAL_MS = TOKEN_INTERVAL_S * 1000
@@ -96,3 +97,32 @@ class TokenResolver:
             ok = (hits >= 0) & (gap >= lo_gap) & (gap <= hi_gap)
             out[rows[ok]] = (hits[ok] & _DEVICE_MASK).astype(np.int32)
         return out
+
+
+def resolved_observations(
+    vehicle_id: str,
+    t: npt.NDArray[np.int64],
+    tokens: Sequence[bytes],
+    rssi: Sequence[int],
+    tx: Sequence[int | None],
+    window_ms: int,
+    data_end_ms: int,
+    resolver: TokenResolver,
+) -> tuple[VehicleObservations, int]:
+    """A vehicle's sightings (``t`` sorted) as the reconciliation reads them: tokens resolved
+    to devices (the unknown dropped), the RSSI as measured and the advertised tx as a hint
+    (NaN where the phone gave none or said "unknown"). Also returns how many resolved."""
+    device = resolver.resolve(t, tokens)
+    known = device != UNRESOLVED
+    tx_dbm = np.array(tx, dtype=np.float64)  # None -> NaN
+    tx_dbm[np.isin(tx_dbm, tuple(TX_UNKNOWN))] = np.nan
+    obs = VehicleObservations(
+        vehicle_id,
+        t[known],
+        device[known],
+        np.asarray(rssi, dtype=np.float64)[known],
+        tx_dbm[known],
+        window_ms,
+        data_end_ms,
+    )
+    return obs, int(known.sum())

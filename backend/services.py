@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,10 +19,8 @@ import fare_engine
 from backend import billing, repository
 from backend.const import (
     LEVEL_POOL_JOURNEYS,
-    MAX_TRANSFER_WALK_M,
     MAX_UNIT_ATTEMPTS,
     MIN_PASSWORD_LENGTH,
-    TX_UNKNOWN,
     UNIT_RETRY_BACKOFF,
     WORK_LEASE,
 )
@@ -32,17 +28,15 @@ from backend.db import transaction
 from backend.models import DAY_UNIT, OPERATOR_ROLES
 from backend.reconciliation import (
     DEFAULT_LEVEL,
-    StopIndex,
-    VehicleObservations,
     conflict_losers,
     journeys_from_events,
     rebuild_from,
     reconcile_journeys,
     transfer_chains,
 )
-from backend.resolution import UNRESOLVED, TokenResolver
+from backend.resolution import TokenResolver, resolved_observations
 from backend.security import hash_password, new_api_token, new_id, new_secret, token_hash
-from fare_engine.geo import distance_m
+from backend.stops import stop_index, stop_walkable
 from onboard.wire import DEVICE_KEY_BYTES
 
 RiderCategory = Literal["adult", "child", "infant"]
@@ -195,35 +189,6 @@ class VehicleDayResult:
     """Calls rebuilt whose stop events never came (derived from GNSS)."""
 
 
-def resolved_observations(
-    vehicle_id: str,
-    t: npt.NDArray[np.int64],
-    tokens: Sequence[bytes],
-    rssi: Sequence[int],
-    tx: Sequence[int | None],
-    window_ms: int,
-    data_end_ms: int,
-    resolver: TokenResolver,
-) -> tuple[VehicleObservations, int]:
-    """A vehicle's sightings (``t`` sorted) as the reconciliation reads them: tokens resolved
-    to devices (the unknown dropped), the RSSI as measured and the advertised tx as a hint
-    (NaN where the phone gave none or said "unknown"). Also returns how many resolved."""
-    device = resolver.resolve(t, tokens)
-    known = device != UNRESOLVED
-    tx_dbm = np.array(tx, dtype=np.float64)  # None -> NaN
-    tx_dbm[np.isin(tx_dbm, tuple(TX_UNKNOWN))] = np.nan
-    obs = VehicleObservations(
-        vehicle_id,
-        t[known],
-        device[known],
-        np.asarray(rssi, dtype=np.float64)[known],
-        tx_dbm[known],
-        window_ms,
-        data_end_ms,
-    )
-    return obs, int(known.sum())
-
-
 def reconcile_vehicle_day(
     session: Session,
     day: dt.date,
@@ -290,31 +255,6 @@ def settle_day(session: Session, day: dt.date) -> int:
     chains = transfer_chains(kept, stop_walkable())
     repository.settle_trips(session, day, losers, chains)
     return len(losers)
-
-
-@functools.cache
-def _stop_positions() -> dict[str, tuple[float, float]]:
-    return {s.stop_id: (s.lat, s.lon) for s in fare_engine.load_tariff().stops()}
-
-
-@functools.cache
-def stop_index() -> StopIndex:
-    """The tariff's stops, for deriving calls whose stop events never came."""
-    return StopIndex((k, lat, lon) for k, (lat, lon) in _stop_positions().items())
-
-
-def stop_walkable() -> Callable[[str, str], bool]:
-    """Whether a change between two stops is a short walk (same stop or a hub's bays)."""
-    positions = _stop_positions()
-
-    def walkable(a: str, b: str) -> bool:
-        if a == b:
-            return True
-        if a not in positions or b not in positions:
-            return False
-        return distance_m(*positions[a], *positions[b]) <= MAX_TRANSFER_WALK_M
-
-    return walkable
 
 
 class FinalDayError(Exception):

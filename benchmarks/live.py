@@ -44,8 +44,8 @@ from backend.reconciliation import (  # noqa: E402
     rebuild_from,
     reconcile_journeys,
 )
-from backend.resolution import TokenResolver  # noqa: E402
-from backend.services import resolved_observations, stop_index  # noqa: E402
+from backend.resolution import TokenResolver, resolved_observations  # noqa: E402
+from backend.stops import stop_index  # noqa: E402
 from onboard.const import UPLOAD_INTERVAL_MS  # noqa: E402
 from simulator.day import plan_day  # noqa: E402
 from simulator.network import load_network  # noqa: E402

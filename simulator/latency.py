@@ -43,7 +43,7 @@ from backend.reconciliation import (
     DetectedTrip as BackendTrip,
 )
 from backend.resolution import TokenResolver
-from backend.services import stop_index
+from backend.stops import stop_index
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.const import LATENCY_HORIZON_S
 from simulator.day import DayPlan

@@ -22,8 +22,8 @@ from backend.reconciliation import (
     conflict_losers,
     reconcile_vehicle,
 )
-from backend.resolution import TokenResolver
-from backend.services import resolved_observations, stop_index
+from backend.resolution import TokenResolver, resolved_observations
+from backend.stops import stop_index
 
 DAY_INTERVALS = 160
 """Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""

@@ -911,16 +911,6 @@ def reconcile_journeys(
     return sorted(trips, key=lambda t: (t.board_time, t.device_id))
 
 
-def reconcile_journey(
-    journey: Journey,
-    obs: VehicleObservations,
-    device_ids: Sequence[str],
-    level_model: LevelModel = DEFAULT_LEVEL,
-) -> list[DetectedTrip]:
-    """One journey's trips, its levels learnt from itself alone."""
-    return reconcile_journeys([journey], obs, device_ids, level_model)
-
-
 def rebuild_from(journeys: Sequence[Journey], since: int) -> int:
     """From which data time a vehicle-day's trips must be rebuilt once its data changed from
     ``since`` on (0: all of it): the start of the first journey not settled before then.

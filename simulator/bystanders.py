@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import enum
-import itertools
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -60,7 +59,7 @@ from simulator.const import (
     WALK_PAST_HALF_MS,
     WALK_SPEED_MPS,
 )
-from simulator.network import Network, project_m
+from simulator.network import Network
 from simulator.population import CallRef, Person, PlannedTrip, Role, TimetableIndex
 from simulator.radio import Carry, Placement
 from simulator.timetable import Journey, Track, Vehicle, urban_share, vehicle_track
@@ -485,23 +484,6 @@ BYSTANDER_PERSON_KINDS: frozenset[str] = frozenset(_PLANNERS)
 
 
 # --- bus next to bus ----------------------------------------------------------------------
-
-
-def _near_lines(network: Network, lines: Sequence[str]) -> set[tuple[str, str]]:
-    """Pairs of lines (a <= b) with stops within PROXIMITY_M + 200 m of each other."""
-    pts = {
-        ln: np.array(
-            [project_m(network.stop(s).lat, network.stop(s).lon) for s in network.line(ln).stops]
-        )
-        for ln in lines
-    }
-    out: set[tuple[str, str]] = set()
-    for a, b in itertools.combinations_with_replacement(sorted(lines), 2):
-        pa, pb = pts[a], pts[b]
-        d = np.hypot(pa[:, None, 0] - pb[None, :, 0], pa[:, None, 1] - pb[None, :, 1])
-        if d.min() < PROXIMITY_M + 200:
-            out.add((a, b))
-    return out
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:

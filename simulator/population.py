@@ -15,7 +15,7 @@ import bisect
 import enum
 import itertools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -511,8 +511,3 @@ def plan_outages(
             end = start + int(rng.integers(PHONE_OUTAGE_MIN_MS, 4 * PHONE_OUTAGE_MIN_MS))
         out.append(Outage(pid, start, min(end, day_end_ms), reasons[int(rng.integers(3))]))
     return tuple(out)
-
-
-def persons_by_id(persons: Sequence[Person]) -> Mapping[str, Person]:
-    """Index persons by ``person_id``."""
-    return {p.person_id: p for p in persons}

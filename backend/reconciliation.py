@@ -932,6 +932,41 @@ def rebuild_from(journeys: Sequence[Journey], since: int) -> int:
     return since
 
 
+def calibrating_journeys(level_model: LevelModel = DEFAULT_LEVEL) -> int:
+    """How many journeys before the first one rebuilt a rebuild must score as well: those
+    the level model learns the rebuilt journeys' levels from (none for the absolute one)."""
+    return LEVEL_POOL_JOURNEYS if level_model.relative else 0
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildPlan:
+    """What a rebuild of a vehicle-day after a change of its data covers."""
+
+    start: int
+    """Trips boarded from this data time on are rebuilt (``rebuild_from``)."""
+    first: int
+    """Index of the first journey rebuilt."""
+    context_from: int
+    """Index of the first journey scored: those from here to ``first`` only calibrate."""
+    read_from: int
+    """Sightings from this data time on are needed."""
+
+
+def rebuild_plan(
+    journeys: Sequence[Journey], since: int, level_model: LevelModel = DEFAULT_LEVEL
+) -> RebuildPlan:
+    """The rebuild of ``journeys`` (a vehicle-day) once its data changed from ``since`` on
+    (0: all of it); pass ``journeys[context_from:]`` and ``context=first - context_from`` to
+    ``reconcile_journeys``."""
+    start = rebuild_from(journeys, since)
+    first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
+    context_from = max(0, first - calibrating_journeys(level_model))
+    read_from = start
+    if context_from < first:
+        read_from = min(start, journeys[context_from].visits[0].arrival)
+    return RebuildPlan(start, first, context_from, read_from)
+
+
 def conflict_losers(trips: Iterable[DetectedTrip]) -> set[str]:
     """Trip ids that overlap a more likely trip of the same device on another vehicle.
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 import fare_engine
 from backend import billing, repository
 from backend.const import (
-    LEVEL_POOL_JOURNEYS,
     MAX_UNIT_ATTEMPTS,
     MIN_PASSWORD_LENGTH,
     UNIT_RETRY_BACKOFF,
@@ -27,10 +26,9 @@ from backend.const import (
 from backend.db import transaction
 from backend.models import DAY_UNIT, OPERATOR_ROLES
 from backend.reconciliation import (
-    DEFAULT_LEVEL,
     conflict_losers,
     journeys_from_events,
-    rebuild_from,
+    rebuild_plan,
     reconcile_journeys,
     transfer_chains,
 )
@@ -203,12 +201,10 @@ def reconcile_vehicle_day(
     journeys = journeys_from_events(
         vehicle_id, repository.vehicle_day_events(session, day, vehicle_id), stop_index()
     )
-    start = rebuild_from(journeys, since)
     # The journeys rebuilt, and before them those that calibrate their levels (context).
-    first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
-    context_from = max(0, first - LEVEL_POOL_JOURNEYS) if DEFAULT_LEVEL.relative else first
-    read_from = journeys[context_from].visits[0].arrival if context_from < first else start
-    data = repository.vehicle_day_sightings(session, day, vehicle_id, min(start, read_from))
+    plan = rebuild_plan(journeys, since)
+    start, first, context_from = plan.start, plan.first, plan.context_from
+    data = repository.vehicle_day_sightings(session, day, vehicle_id, plan.read_from)
     obs, resolved = resolved_observations(
         vehicle_id,
         np.asarray(data.t, dtype=np.int64),

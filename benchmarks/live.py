@@ -34,14 +34,13 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backend.const import LEVEL_POOL_JOURNEYS  # noqa: E402
 from backend.reconciliation import (  # noqa: E402
     DEFAULT_LEVEL,
     LEVEL_CHOICES,
     LevelModel,
     journeys_from_events,
     level_model_named,
-    rebuild_from,
+    rebuild_plan,
     reconcile_journeys,
 )
 from backend.resolution import TokenResolver, resolved_observations  # noqa: E402
@@ -98,13 +97,10 @@ def rebuild(
     events = data.events[: bisect.bisect_left(day.event_t, now)]
     started = time.perf_counter()
     journeys = journeys_from_events(data.vehicle_id, events, stop_index())
-    start = rebuild_from(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0)
     # As the worker: the journeys rebuilt and those that calibrate their levels.
-    first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
-    context_from = max(0, first - LEVEL_POOL_JOURNEYS) if level.relative else first
-    if context_from < first:
-        start = min(start, journeys[context_from].visits[0].arrival)
-    lo, hi = np.searchsorted(t, [start, now])
+    plan = rebuild_plan(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0, level)
+    first, context_from = plan.first, plan.context_from
+    lo, hi = np.searchsorted(t, [plan.read_from, now])
     obs, _ = resolved_observations(
         data.vehicle_id,
         t[lo:hi],

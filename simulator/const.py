@@ -644,6 +644,11 @@ CI_WORLDS: Final = (2001, 2002, 2003)
 """Worlds of the test suite's floors (tests/simulator/test_world_floors.py): neither training
 nor test set, so the floors are not met by fitting on them."""
 
+WORKER_PASS_S: Final = 5.0
+"""How often the deployment the latency is modelled on reconciles (its workers' pass; the
+backend's ``RECONCILE_INTERVAL_S``, which a test holds this to): a be-in or be-out the
+data allows shows at most one pass later."""
+
 LATENCY_HORIZON_S: Final = 180.0
 """How long after a departure the paced replay looks for the be-in or be-out (beyond it a
 ride counts as not shown: infinite latency)."""

@@ -16,7 +16,7 @@ the rider's true alighting stop to the moment the backend knows the be-out: each
 trip says on which data its be-out was decided (``alight_known_at``, a data time); the
 backend has that data with the production agent's first upload sealed after it (every 10
 s; the library itself is recorded with 60 s batches, see LIBRARY_UPLOAD_INTERVAL_MS) and
-reconciles it within RECONCILE_INTERVAL_S. That the decision on the data up to
+reconciles it within WORKER_PASS_S. That the decision on the data up to
 ``alight_known_at`` is the final one is tested in tests/simulator/test_fixed_lag.py.
 ``beout_latency`` is the evidence bound beside it: from the alighting moment to the
 upload carrying the departure plus BEOUT_ABSENCE_MS without the phone.
@@ -38,7 +38,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from backend.const import RECONCILE_INTERVAL_S
 from backend.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.backend_proc import (
@@ -51,7 +50,7 @@ from simulator.backend_proc import (
     last_line,
 )
 from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
-from simulator.const import BEOUT_ABSENCE_MS, BEOUT_GOAL_S, EVALUATION_VERSION
+from simulator.const import BEOUT_ABSENCE_MS, BEOUT_GOAL_S, EVALUATION_VERSION, WORKER_PASS_S
 from simulator.network import load_network
 from simulator.offline import DAY_INTERVALS, vehicle_data
 from simulator.pricing import MoneyScores, Pricer, money_scores
@@ -271,7 +270,7 @@ def beout_known(
 
     The backend decides a be-out on the data up to the trip's ``alight_known_at``; it has
     that data once the production agent's first upload sealed a window or more after it
-    arrives, and reconciles it within ``RECONCILE_INTERVAL_S``. A matched trip left open
+    arrives, and reconciles it within ``WORKER_PASS_S``. A matched trip left open
     counts as not known; ``unmatched`` true trips (missed, see recall) are left out of the
     share.
     """
@@ -287,7 +286,7 @@ def beout_known(
             continue
         # The agent's upload sealed at S carries the windows closed by S (up to S - window).
         seal = _production_seal(first, d.alight_known_at + window_ms, production_interval_ms)
-        values.append((seal - dep) / 1000 + RECONCILE_INTERVAL_S)
+        values.append((seal - dep) / 1000 + WORKER_PASS_S)
     summary = _summary(values, never)
     matched = len(scores.matched_pairs)
     within = sum(v <= BEOUT_GOAL_S for v in values)

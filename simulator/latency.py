@@ -3,7 +3,7 @@
 The backend shows a rider what it decided on the data it holds. Here that is replayed: a
 bus's onboard agent seals an upload every ``UPLOAD_INTERVAL_MS`` (10 s), so at each seal
 ``c`` the backend holds the sightings of the windows closed by ``c`` and the events up to
-``c``; a worker pass (``RECONCILE_INTERVAL_S``) later ``GET /v1/trips`` shows the
+``c``; a worker pass (``WORKER_PASS_S``) later ``GET /v1/trips`` shows the
 reconciliation of exactly that data (incremental rebuilds equal full ones, tested in
 tests/backend). The seals looked at are those within ``LATENCY_HORIZON_S`` after each
 departure that some rider's boarding or alighting follows; the journeys under way then are
@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from backend.const import LEVEL_POOL_JOURNEYS, RECONCILE_INTERVAL_S
 from backend.reconciliation import (
     DEFAULT_LEVEL,
     LevelModel,
     VehicleObservations,
+    calibrating_journeys,
     journeys_from_events,
     reconcile_journeys,
 )
@@ -45,7 +45,7 @@ from backend.reconciliation import (
 from backend.resolution import TokenResolver
 from backend.stops import stop_index
 from onboard.const import UPLOAD_INTERVAL_MS
-from simulator.const import LATENCY_HORIZON_S
+from simulator.const import LATENCY_HORIZON_S, WORKER_PASS_S
 from simulator.day import DayPlan
 from simulator.offline import DAY_INTERVALS, observations, sorted_events, vehicle_data
 from simulator.recording import Recording
@@ -156,7 +156,7 @@ def paced_latency(
     resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
     stops = stop_index()
     # Journeys before the two a seal can change that calibrate their levels (relative model).
-    window_extra = range(LEVEL_POOL_JOURNEYS if level_model.relative else 0)
+    window_extra = range(calibrating_journeys(level_model))
     out = LatencyCounts()
     for entry in recording.vehicles:
         vid = entry["vehicle_id"]
@@ -219,7 +219,7 @@ def paced_latency(
                     continue
                 stop = ride.alight_stop_id if alight else ride.board_stop_id
                 if _shows(trips, ride, stop, alight):
-                    latency = (cut - dep) / 1000 + RECONCILE_INTERVAL_S
+                    latency = (cut - dep) / 1000 + WORKER_PASS_S
                     (out.beout if alight else out.bein).append(latency)
                     done.append(key)
                 elif cut >= dep + horizon:

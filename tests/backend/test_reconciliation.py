@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from backend.const import CLOSE_AFTER_SILENCE_MS, DEFAULT_TX_POWER_DBM, LEVEL_MARGIN_DB
+from backend.const import (
+    CLOSE_AFTER_SILENCE_MS,
+    DEFAULT_TX_POWER_DBM,
+    LEVEL_MARGIN_DB,
+    LEVEL_POOL_JOURNEYS,
+)
 from backend.reconciliation import (
     EventRecord,
     LevelModel,
@@ -283,6 +288,29 @@ def test_only_journeys_not_settled_before_new_data_are_rebuilt():
     # The newest journey is always rebuilt: nothing says yet that it is over.
     only_first = journeys_from_events("RLG-1", first)
     assert rebuild_from(only_first, departure(3) + 600_000) == arrival(0)
+
+
+def test_a_rebuild_reads_the_journeys_that_calibrate_the_rebuilt_ones():
+    from backend.reconciliation import LevelModel, rebuild_plan
+
+    day = []
+    for k in range(5):
+        day += [
+            EventRecord(e.t + k * 20 * 60_000, e.type, e.stop_id, e.line, e.journey_id and f"J{k}")
+            for e in journey_events("R61")
+        ]
+    journeys = journeys_from_events("RLG-1", day)
+    assert len(journeys) == 5
+    newest = journeys[4].visits[0].arrival
+    since = newest + 60_000
+    absolute = rebuild_plan(journeys, since, LevelModel(relative=False))
+    assert (absolute.first, absolute.context_from) == (4, 4)
+    assert absolute.start == absolute.read_from == newest
+    relative = rebuild_plan(journeys, since, LevelModel(relative=True))
+    assert (relative.first, relative.context_from) == (4, 4 - LEVEL_POOL_JOURNEYS)
+    assert relative.start == newest
+    assert relative.read_from == journeys[4 - LEVEL_POOL_JOURNEYS].visits[0].arrival
+    assert rebuild_plan(journeys, 0, LevelModel(relative=True)).read_from == 0
 
 
 def test_a_car_trailing_the_bus_into_a_stop_does_not_board_there():

@@ -288,3 +288,11 @@ def test_cli_world_bad_input_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "--world" in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_the_latency_model_passes_as_often_as_the_backend_worker():
+    # The simulator models the deployment's worker pass; the backend owns the setting.
+    from backend.const import RECONCILE_INTERVAL_S
+    from simulator.const import WORKER_PASS_S
+
+    assert WORKER_PASS_S == RECONCILE_INTERVAL_S

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from backend import billing, models, repository
+from backend import billing, repository
+from backend.repositories import accounts as accounts_repo
 
 
 @dataclass(frozen=True)
@@ -55,23 +55,13 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
 
     Device keys are not included: they are secrets, and a new device can be registered.
     """
-    passenger = session.get(models.Passenger, passenger_id)
+    passenger = accounts_repo.passenger(session, passenger_id)
     if passenger is None:
         raise KeyError(passenger_id)
-    devices = session.scalars(
-        select(models.Device).where(models.Device.passenger_id == passenger_id)
-    ).all()
-    trips = session.scalars(
-        select(models.Trip)
-        .where(models.Trip.passenger_id == passenger_id)
-        .order_by(models.Trip.board_time)
-    ).all()
-    disputes = session.scalars(
-        select(models.Dispute).where(models.Dispute.passenger_id == passenger_id)
-    ).all()
-    invoices = session.scalars(
-        select(models.Invoice).where(models.Invoice.passenger_id == passenger_id)
-    ).all()
+    devices = accounts_repo.devices(session, passenger_id)
+    trips = accounts_repo.trips(session, passenger_id)
+    disputes = accounts_repo.disputes(session, passenger_id)
+    invoices = accounts_repo.invoices(session, passenger_id)
     return {
         "version": 1,
         "passenger": {
@@ -129,16 +119,8 @@ def delete_account(session: Session, passenger_id: str) -> None:
     trips, disputes and corrections go. Ledger entries stay, as §147 AO requires, under the
     random passenger id that now names nobody; invoices keep only their totals.
     """
-    trip_ids = select(models.Trip.trip_id).where(models.Trip.passenger_id == passenger_id)
-    session.execute(
-        delete(models.TripCorrection).where(models.TripCorrection.trip_id.in_(trip_ids))
-    )
-    session.execute(delete(models.Trip).where(models.Trip.passenger_id == passenger_id))
-    session.execute(delete(models.Dispute).where(models.Dispute.passenger_id == passenger_id))
-    session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
-    for invoice in session.scalars(
-        select(models.Invoice).where(models.Invoice.passenger_id == passenger_id)
-    ):
+    accounts_repo.delete_personal_rows(session, passenger_id)
+    for invoice in accounts_repo.invoices(session, passenger_id):
         redacted = {
             "version": 1,
             "passenger_id": passenger_id,
@@ -146,9 +128,7 @@ def delete_account(session: Session, passenger_id: str) -> None:
             "total_cents": invoice.total_cents,
             "redacted": "account deleted: trips and products removed",
         }
-        session.execute(
-            update(models.Invoice)
-            .where(models.Invoice.invoice_id == invoice.invoice_id)
-            .values(document=json.dumps(redacted, sort_keys=True))
+        accounts_repo.set_invoice_document(
+            session, invoice.invoice_id, json.dumps(redacted, sort_keys=True)
         )
-    session.execute(delete(models.Passenger).where(models.Passenger.passenger_id == passenger_id))
+    accounts_repo.delete_passenger(session, passenger_id)

@@ -10,10 +10,10 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend import billing, models, repository
+from backend.repositories import disputes as disputes_repo
 
 
 class DisputeErrorReason(enum.Enum):
@@ -37,33 +37,47 @@ class Resolution(enum.StrEnum):
     REJECT = "reject"
 
 
-def _trip(session: Session, trip_id: str) -> models.Trip:
-    trip = session.get(models.Trip, trip_id)
+def require_trip(session: Session, trip_id: str) -> models.Trip:
+    """The trip to correct; ``NOT_FOUND`` if there is none."""
+    trip = repository.trip(session, trip_id)
     if trip is None:
         raise DisputeError(DisputeErrorReason.NOT_FOUND, f"trip {trip_id!r} not found")
     return trip
+
+
+def require_dispute(session: Session, dispute_id: int) -> models.Dispute:
+    """The dispute to resolve; ``NOT_FOUND`` if there is none."""
+    dispute = disputes_repo.dispute(session, dispute_id)
+    if dispute is None:
+        raise DisputeError(DisputeErrorReason.NOT_FOUND, f"dispute {dispute_id} not found")
+    return dispute
+
+
+def check_changes(
+    *, board_stop_id: str | None, alight_stop_id: str | None, cancelled: bool
+) -> None:
+    """A correction must change something; ``NOTHING_TO_CHANGE`` if it names nothing."""
+    if not cancelled and board_stop_id is None and alight_stop_id is None:
+        raise DisputeError(
+            DisputeErrorReason.NOTHING_TO_CHANGE,
+            "a correction needs board_stop_id, alight_stop_id or cancelled",
+        )
 
 
 def open_dispute(
     session: Session, passenger_id: str, trip_id: str, reason: str, now: dt.datetime
 ) -> models.Dispute:
     """A passenger contests one of their own trips (another's looks like a missing trip)."""
-    trip = session.get(models.Trip, trip_id)
+    trip = repository.trip(session, trip_id)
     if trip is None or trip.passenger_id != passenger_id:
         raise DisputeError(DisputeErrorReason.NOT_FOUND, f"trip {trip_id!r} not found")
-    d = models.Dispute
-    existing = session.scalar(select(d).where(d.trip_id == trip_id, d.status == "open"))
+    existing = disputes_repo.open_dispute_of_trip(session, trip_id)
     if existing is not None:
         raise DisputeError(
             DisputeErrorReason.ALREADY_OPEN,
             f"trip {trip_id!r} has an open dispute ({existing.dispute_id})",
         )
-    dispute = models.Dispute(
-        trip_id=trip_id, passenger_id=passenger_id, reason=reason, status="open", created_at=now
-    )
-    session.add(dispute)
-    session.flush()
-    return dispute
+    return disputes_repo.add_dispute(session, trip_id, passenger_id, reason, now)
 
 
 @dataclass(frozen=True)
@@ -87,12 +101,8 @@ def correct_trip(
     dispute_id: int | None = None,
 ) -> Rebilled:
     """Record a correction and re-bill the passenger's month."""
-    trip = _trip(session, trip_id)
-    if not cancelled and board_stop_id is None and alight_stop_id is None:
-        raise DisputeError(
-            DisputeErrorReason.NOTHING_TO_CHANGE,
-            "a correction needs board_stop_id, alight_stop_id or cancelled",
-        )
+    trip = require_trip(session, trip_id)
+    check_changes(board_stop_id=board_stop_id, alight_stop_id=alight_stop_id, cancelled=cancelled)
     repository.add_correction(
         session,
         trip_id=trip_id,
@@ -132,9 +142,7 @@ def resolve_dispute(
     board_stop_id: str | None = None,
     alight_stop_id: str | None = None,
 ) -> tuple[models.Dispute, Rebilled | None]:
-    dispute = session.get(models.Dispute, dispute_id)
-    if dispute is None:
-        raise DisputeError(DisputeErrorReason.NOT_FOUND, f"dispute {dispute_id} not found")
+    dispute = require_dispute(session, dispute_id)
     if dispute.status != "open":
         raise DisputeError(
             DisputeErrorReason.ALREADY_RESOLVED,

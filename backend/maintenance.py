@@ -10,12 +10,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import delete, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from backend import models, repository
+from backend import repository
 from backend.const import PARTITIONS_AHEAD_DAYS
+from backend.repositories import maintenance as maintenance_repo
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,8 @@ def _postgres(session: Session) -> bool:
 
 def sighting_partitions(session: Session) -> dict[str, dt.date]:
     """The per-day partitions of ``sightings`` on PostgreSQL (name -> service day)."""
-    rows = session.execute(
-        text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'sightings'"
-        )
-    )
     out = {}
-    for (name,) in rows:
+    for name in maintenance_repo.sighting_partition_tables(session):
         if name.startswith("sightings_p"):
             digits = name[len("sightings_p") :]
             out[name] = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
@@ -59,20 +53,11 @@ def ensure_partitions(session: Session, today: dt.date) -> list[str]:
         name = partition_name(day)
         if name in existing:
             continue
-        in_default = session.execute(
-            text("SELECT 1 FROM sightings_default WHERE service_day = :d LIMIT 1"), {"d": day}
-        ).first()
-        if in_default:
+        if maintenance_repo.default_partition_has_day(session, day):
             continue
         try:
             with session.begin_nested():
-                session.execute(
-                    text(
-                        f"CREATE TABLE {name} PARTITION OF sightings "
-                        f"FOR VALUES FROM ('{day.isoformat()}') "
-                        f"TO ('{(day + dt.timedelta(days=1)).isoformat()}')"
-                    )
-                )
+                maintenance_repo.create_day_partition(session, name, day)
             created.append(name)
         except DBAPIError as exc:  # a concurrent upload put the day's first rows in default
             log.info("partition %s not created now: %s", name, exc.orig)
@@ -115,9 +100,9 @@ def apply_retention(
     if _postgres(session):
         for name, day in sorted(sighting_partitions(session).items()):
             if day < cutoff:
-                session.execute(text(f"DROP TABLE {name}"))
+                maintenance_repo.drop_partition(session, name)
                 dropped += 1
-    deleted = session.execute(delete(models.Sighting).where(models.Sighting.service_day < cutoff))
+    deleted = maintenance_repo.delete_sightings_before(session, cutoff)
     # Units of final days have nothing left to do: no rebuild may change them. A unit that
     # failed or was parked there is logged one last time and let go.
     settled = repository.settle_final_units(session, cutoff)
@@ -129,7 +114,5 @@ def apply_retention(
             cutoff,
             ", ".join(f"{day} {vehicle}" for day, vehicle in settled),
         )
-    trips = session.execute(delete(models.Trip).where(models.Trip.service_day < trips_cutoff))
-    return RetentionResult(
-        cutoff, dropped, getattr(deleted, "rowcount", 0), getattr(trips, "rowcount", 0)
-    )
+    trips = maintenance_repo.delete_trips_before(session, trips_cutoff)
+    return RetentionResult(cutoff, dropped, deleted, trips)

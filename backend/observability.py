@@ -25,11 +25,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import func, select
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import models, repository
+from backend import repository
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
@@ -107,11 +106,8 @@ def operations_counts(app: FastAPI) -> repository.OperationsCounts:
 def reconciliation_lag_seconds(app: FastAPI) -> float:
     """Age of the oldest data waiting for a worker (parked units wait for an operator and
     are reported on their own)."""
-    w = models.WorkUnit
     with app.state.sessions() as session:
-        oldest = session.scalar(
-            select(func.min(w.data_received_at)).where(w.dirty.is_(True), w.parked.is_(False))
-        )
+        oldest = repository.oldest_waiting_data(session)
     if oldest is None:
         return 0.0
     if oldest.tzinfo is None:  # SQLite returns naive UTC

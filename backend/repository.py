@@ -1,4 +1,5 @@
-"""All SQL of the backend. Functions take a session and never commit: the caller's request or
+"""SQL of ingest, trips, work units, billing and the registries; the other domains' SQL is in
+``backend.repositories``. Functions take a session and never commit: the caller's request or
 job boundary does."""
 
 from __future__ import annotations
@@ -1024,3 +1025,38 @@ def disputes(session: Session, status: str | None) -> list[models.Dispute]:
     if status is not None:
         stmt = stmt.where(d.status == status)
     return list(session.scalars(stmt))
+
+
+def trip(session: Session, trip_id: str) -> models.Trip | None:
+    """The trip with this id, if any."""
+    return session.get(models.Trip, trip_id)
+
+
+def trips_by_id(session: Session, trip_ids: Sequence[str]) -> dict[str, models.Trip]:
+    """The trips with these ids that exist, by id (one query for all)."""
+    if not trip_ids:
+        return {}
+    t = models.Trip
+    return {row.trip_id: row for row in session.scalars(select(t).where(t.trip_id.in_(trip_ids)))}
+
+
+def invoice(session: Session, invoice_id: int) -> models.Invoice | None:
+    """The invoice with this id, if any."""
+    return session.get(models.Invoice, invoice_id)
+
+
+def operator_names(session: Session, operator_ids: Sequence[int]) -> dict[int, str]:
+    """The names of the operators with these ids that exist, by id (one query for all)."""
+    if not operator_ids:
+        return {}
+    o = models.Operator
+    rows = session.execute(select(o.operator_id, o.name).where(o.operator_id.in_(operator_ids)))
+    return {operator_id: name for operator_id, name in rows}
+
+
+def oldest_waiting_data(session: Session) -> dt.datetime | None:
+    """When the oldest data waiting for a worker arrived (parked units left out)."""
+    w = models.WorkUnit
+    return session.scalar(
+        select(func.min(w.data_received_at)).where(w.dirty.is_(True), w.parked.is_(False))
+    )

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend import models
+from backend import models, repository
 from backend.const import TRACE_MARGIN_MS
+from backend.repositories import reviews as reviews_repo
 from onboard.wire import interval_of, token_for_interval
 
 CSV_COLUMNS = (
@@ -65,59 +65,36 @@ class Trace:
 
 
 def trip_trace(session: Session, trip_id: str) -> Trace | None:
-    trip = session.get(models.Trip, trip_id)
+    """The trip's evidence: its sightings (if its device is still known) and the stop and door
+    events around it."""
+    trip = repository.trip(session, trip_id)
     if trip is None:
         return None
     trace = Trace(
         trip_id, trip.vehicle_id, board_time=trip.board_time, alight_time=trip.alight_time
     )
     start, end = trip.board_time - TRACE_MARGIN_MS, trip.alight_time + TRACE_MARGIN_MS
-    key = session.scalar(
-        select(models.Device.device_key).where(models.Device.device_id == trip.device_id)
-    )
+    key = reviews_repo.device_key(session, trip.device_id)
     if key is not None:
         tokens = [
             token_for_interval(key, i) for i in range(interval_of(start) - 1, interval_of(end) + 2)
         ]
-        s = models.Sighting
-        rows = session.execute(
-            select(s.t, s.rssi, s.n)
-            .where(
-                s.vehicle_id == trip.vehicle_id,
-                s.service_day.in_([trip.service_day, trip.service_day + dt.timedelta(days=1)]),
-                s.t >= start,
-                s.t <= end,
-                s.token.in_(tokens),
-            )
-            .order_by(s.t)
-        ).all()
-        trace.t = [r[0] for r in rows]
-        trace.rssi = [r[1] for r in rows]
-        trace.n = [r[2] for r in rows]
-    e = models.VehicleEvent
-    events = session.execute(
-        select(e.t, e.type, e.stop_id)
-        .where(
-            e.vehicle_id == trip.vehicle_id,
-            e.t >= start,
-            e.t <= end,
-            e.type.in_(("arrival", "departure", "doors_open", "doors_closed")),
-        )
-        .order_by(e.t, e.event_id)
-    ).all()
-    trace.events = [{"t": r[0], "type": r[1], "stop_id": r[2]} for r in events]
+        days = [trip.service_day, trip.service_day + dt.timedelta(days=1)]
+        rows = reviews_repo.sightings_between(session, trip.vehicle_id, days, start, end, tokens)
+        trace.t = [r.t for r in rows]
+        trace.rssi = [r.rssi for r in rows]
+        trace.n = [r.n for r in rows]
+    events = reviews_repo.stop_and_door_events(session, trip.vehicle_id, start, end)
+    trace.events = [{"t": r.t, "type": r.type, "stop_id": r.stop_id} for r in events]
     return trace
 
 
 def trip_detail(session: Session, trip_id: str) -> dict[str, Any] | None:
-    trip = session.get(models.Trip, trip_id)
+    trip = repository.trip(session, trip_id)
     if trip is None:
         return None
-    c, d = models.TripCorrection, models.Dispute
-    corrections = session.scalars(
-        select(c).where(c.trip_id == trip_id).order_by(c.correction_id)
-    ).all()
-    disputes = session.scalars(select(d).where(d.trip_id == trip_id).order_by(d.dispute_id)).all()
+    corrections = reviews_repo.trip_corrections(session, trip_id)
+    disputes = reviews_repo.trip_disputes(session, trip_id)
     return {
         "trip": {col: getattr(trip, col) for col in CSV_COLUMNS}
         | {

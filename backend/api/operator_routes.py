@@ -16,14 +16,21 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend import billing, models, repository, reviews
+from backend import billing, repository, reviews
 from backend.api.deps import (
     CurrentOperator,
     ServiceDay,
     SessionDep,
 )
 from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, TripId, errors
-from backend.disputes import DisputeError, DisputeErrorReason, Resolution, correct_trip
+from backend.disputes import (
+    DisputeError,
+    DisputeErrorReason,
+    Resolution,
+    correct_trip,
+    require_dispute,
+    require_trip,
+)
 from backend.disputes import resolve_dispute as resolve
 from onboard.wire import IDENTIFIER_MAX_CHARS, StopId
 from onboard.wire import IDENTIFIER_PATTERN as ID_RULE
@@ -155,8 +162,10 @@ def resolve_dispute(
     session: SessionDep,
     operator: CurrentOperator,
 ) -> DisputeRow:
-    if session.get(models.Dispute, dispute_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"dispute {dispute_id} not found")
+    try:
+        require_dispute(session, dispute_id)  # unknown dispute: 404 before the stops are checked
+    except DisputeError as exc:
+        raise _dispute_error(exc) from None
     board, alight = _named_stops(request, body)
     try:
         dispute, _ = resolve(
@@ -182,8 +191,10 @@ def correct(
     session: SessionDep,
     operator: CurrentOperator,
 ) -> RebilledOut:
-    if session.get(models.Trip, trip_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"trip {trip_id!r} not found")
+    try:
+        require_trip(session, trip_id)  # unknown trip: 404 before the stops are checked
+    except DisputeError as exc:
+        raise _dispute_error(exc) from None
     board, alight = _named_stops(request, body)
     try:
         rebilled = correct_trip(

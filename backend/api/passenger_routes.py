@@ -161,7 +161,7 @@ InvoiceId = DbId
 
 
 def _own_invoice(session: SessionDep, me: models.Passenger, invoice_id: int) -> models.Invoice:
-    invoice = session.get(models.Invoice, invoice_id)
+    invoice = repository.invoice(session, invoice_id)
     if invoice is None or invoice.passenger_id != me.passenger_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="invoice not found")
     return invoice

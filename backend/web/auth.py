@@ -26,8 +26,8 @@ from backend import models, repository
 from backend.api import policy
 from backend.api.deps import SessionDep
 from backend.db import transaction
+from backend.repositories import operator_pages
 from backend.security import check_password, hash_password
-from backend.web import queries
 from backend.web.const import (
     CSRF_TOKEN_BYTES,
     LOGIN_BACKOFF_BASE,
@@ -195,7 +195,7 @@ def login_wait(
             (
                 ThrottleScope.NAME,
                 backoff_wait(
-                    queries.failed_logins_since(
+                    operator_pages.failed_logins_since(
                         session, since, address=address, name=key, exclude=exclude
                     ),
                     LOGIN_FREE_FAILURES,
@@ -205,7 +205,9 @@ def login_wait(
             (
                 ThrottleScope.ADDRESS,
                 backoff_wait(
-                    queries.failed_logins_since(session, since, address=address, exclude=exclude),
+                    operator_pages.failed_logins_since(
+                        session, since, address=address, exclude=exclude
+                    ),
                     LOGIN_FREE_FAILURES_PER_ADDRESS,
                     now,
                 ),
@@ -241,13 +243,13 @@ def attempt_login(
     """
     key = throttle_key(name)
     with transaction(sessions) as own:
-        queries.prune_failed_logins(own, now - LOGIN_FAILURE_MEMORY)
-        mine = queries.add_failed_login(own, key, address, now)
+        operator_pages.prune_failed_logins(own, now - LOGIN_FAILURE_MEMORY)
+        mine = operator_pages.add_failed_login(own, key, address, now)
     with transaction(sessions) as own:
         throttled = login_wait(own, key, address, now, exclude=mine)
         if throttled is not None:
             # A refused attempt checked nothing: it does not push the back-off further.
-            queries.delete_login_attempt(own, mine)
+            operator_pages.delete_login_attempt(own, mine)
     if throttled is not None:
         raise throttled
     operator = repository.operator_by_name(session, name.strip())
@@ -256,8 +258,8 @@ def attempt_login(
     matches = check_password(password, stored or dummy_password_hash())
     if operator is None or stored is None or not matches:
         raise LoginFailedError
-    queries.delete_login_attempt(session, mine)
-    queries.forget_failed_logins(session, key, address)
+    operator_pages.delete_login_attempt(session, mine)
+    operator_pages.forget_failed_logins(session, key, address)
     return operator
 
 
@@ -271,10 +273,10 @@ def start_session(
     """A fresh session (new id, new CSRF token) for a logged-in operator: no session
     fixation. Expired sessions of anyone are deleted on the way."""
     end_session(request, session)
-    queries.prune_operator_sessions(session, now)
+    operator_pages.prune_operator_sessions(session, now)
     session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
     expires_at = now + dt.timedelta(seconds=SESSION_MAX_AGE_S)
-    queries.add_operator_session(
+    operator_pages.add_operator_session(
         session, _session_digest(session_id), operator.operator_id, now, expires_at
     )
     request.session[_SESSION] = session_id
@@ -285,7 +287,7 @@ def end_session(request: Request, session: Session) -> None:
     """Log out: the server forgets the session, so no copy of the cookie works any more."""
     session_id = request.session.get(_SESSION)
     if isinstance(session_id, str):
-        queries.end_operator_session(session, _session_digest(session_id))
+        operator_pages.end_operator_session(session, _session_digest(session_id))
     request.session.clear()
 
 
@@ -308,7 +310,7 @@ def signed_in_operator(request: Request, session: Session) -> models.Operator | 
     session_id = request.session.get(_SESSION)
     if not isinstance(session_id, str):
         return None
-    operator = queries.session_operator(session, _session_digest(session_id), now(request))
+    operator = operator_pages.session_operator(session, _session_digest(session_id), now(request))
     if operator is None:
         request.session.pop(_SESSION, None)
     return operator

@@ -31,11 +31,14 @@ from backend.disputes import (
     DisputeErrorReason,
     Rebilled,
     Resolution,
+    check_changes,
     correct_trip,
+    require_trip,
     resolve_dispute,
 )
+from backend.repositories import operator_pages
 from backend.timeutil import service_day_of
-from backend.web import charts, queries
+from backend.web import charts
 from backend.web.auth import (
     CSRF_FIELD,
     CsrfChecked,
@@ -267,12 +270,12 @@ def dashboard(
 ) -> HTMLResponse:
     last = _parse_day("until", until) or _today(request)
     first = last - dt.timedelta(days=DASHBOARD_DAYS - 1)
-    per_day = queries.trips_per_day(session, first, last)
+    per_day = operator_pages.trips_per_day(session, first, last)
     days = [first + dt.timedelta(days=k) for k in range(DASHBOARD_DAYS)]
-    confidence = queries.confidences(session, first, last)
+    confidence = operator_pages.confidences(session, first, last)
     counts = charts.confidence_bins(confidence, CONFIDENCE_BINS)
-    revenue = queries.revenue_by_month(session, REVENUE_MONTHS)
-    newest = queries.newest_trip_day(session)
+    revenue = operator_pages.revenue_by_month(session, REVENUE_MONTHS)
+    newest = operator_pages.newest_trip_day(session)
     previous_month = billing.month_of(_today(request).replace(day=1) - dt.timedelta(days=1))
     return render(
         request,
@@ -286,7 +289,7 @@ def dashboard(
         trips_total=sum(per_day.values()),
         low_confidence=sum(1 for c in confidence if c < LOW_CONFIDENCE),
         low_threshold=LOW_CONFIDENCE,
-        open_disputes=queries.open_disputes_count(session),
+        open_disputes=operator_pages.open_disputes_count(session),
         revenue=revenue,
         trips_chart=charts.bar_chart(
             [charts.Bar(f"{d:%d.%m}", per_day.get(d, 0)) for d in days],
@@ -391,7 +394,7 @@ def _filtered_trips(session: SessionDep, f: TripFilters) -> list[models.Trip]:
     if f.day is not None:
         trips = repository.day_trips(session, f.day)
     else:
-        trips = queries.recent_trips(session, RECENT_TRIPS_LIMIT)
+        trips = operator_pages.recent_trips(session, RECENT_TRIPS_LIMIT)
     rows = reviews.filter_trips(trips, f.line, f.vehicle, f.max_confidence)
     if f.sort == "confidence":
         rows.sort(key=lambda t: (t.confidence, t.board_time))
@@ -411,7 +414,7 @@ def trip_list(
 ) -> HTMLResponse:
     f = TripFilters.parse(day, line, vehicle, max_confidence, sort)
     rows = _filtered_trips(session, f)
-    corrected, disputed = queries.trip_flags(session, [t.trip_id for t in rows])
+    corrected, disputed = operator_pages.trip_flags(session, [t.trip_id for t in rows])
     return render(
         request,
         "trips.html",
@@ -454,10 +457,12 @@ def trips_csv(
 
 
 def _trip_or_404(session: SessionDep, trip_id: TripId) -> models.Trip:
-    trip = session.get(models.Trip, trip_id)
-    if trip is None:
-        raise PageError(404, "No such trip", f"Trip {trip_id!r} does not exist (any more).")
-    return trip
+    try:
+        return require_trip(session, trip_id)
+    except DisputeError:
+        raise PageError(
+            404, "No such trip", f"Trip {trip_id!r} does not exist (any more)."
+        ) from None
 
 
 def _stop_choices(request: Request, journey: Sequence[str]) -> dict[str, Any]:
@@ -477,9 +482,11 @@ def trip_page(
     trace = reviews.trip_trace(session, trip_id) or reviews.Trace(trip_id, trip.vehicle_id)
     names = _stop_names(request)
     fix = repository.latest_corrections(session, [trip_id]).get(trip_id)
+    by_id = repository.operator_names(
+        session, sorted({c["operator_id"] for c in detail.get("corrections", [])})
+    )
     operator_names = {
-        c["operator_id"]: getattr(session.get(models.Operator, c["operator_id"]), "name", "?")
-        for c in detail.get("corrections", [])
+        c["operator_id"]: by_id.get(c["operator_id"], "?") for c in detail.get("corrections", [])
     }
     return render(
         request,
@@ -493,7 +500,7 @@ def trip_page(
         sightings=len(trace.t),
         operator_names=operator_names,
         low_threshold=LOW_CONFIDENCE,
-        **_stop_choices(request, queries.journey_stops(session, trip)),
+        **_stop_choices(request, operator_pages.journey_stops(session, trip)),
     )
 
 
@@ -562,9 +569,14 @@ def dispute_queue(
             422, "Bad filter", f"status: expected one of {', '.join(DISPUTE_STATUSES)}."
         )
     rows = []
-    for d in repository.disputes(session, None if status == "all" else status):
-        trip = session.get(models.Trip, d.trip_id)
-        journey = queries.journey_stops(session, trip) if trip and d.status == "open" else []
+    disputes = repository.disputes(session, None if status == "all" else status)
+    trips = repository.trips_by_id(session, sorted({d.trip_id for d in disputes}))
+    journeys = operator_pages.journey_stops_of(
+        session, [t for d in disputes if d.status == "open" and (t := trips.get(d.trip_id))]
+    )
+    for d in disputes:
+        trip = trips.get(d.trip_id)
+        journey = journeys.get(d.trip_id, []) if trip and d.status == "open" else []
         choices = _stop_choices(request, journey)
         if journey:
             # A passenger can only have left this bus at one of its stops; every tariff stop
@@ -602,10 +614,13 @@ def resolve(
         ) from None
     board = _known_stop(request, "board_stop_id", board_stop_id)
     alight = _known_stop(request, "alight_stop_id", alight_stop_id)
-    if resolution is Resolution.ADJUST and not (board or alight):
-        raise PageError(
-            422, "Stop needed", "adjust: choose the boarding or the alighting stop (or both)."
-        )
+    if resolution is Resolution.ADJUST:
+        try:
+            check_changes(board_stop_id=board, alight_stop_id=alight, cancelled=False)
+        except DisputeError:
+            raise PageError(
+                422, "Stop needed", "adjust: choose the boarding or the alighting stop (or both)."
+            ) from None
     try:
         dispute, rebilled = resolve_dispute(
             session,
@@ -632,7 +647,7 @@ def invoices(
     passenger_id: PassengerId, request: Request, session: SessionDep, operator: WebOperator
 ) -> HTMLResponse:
     rows = repository.passenger_invoices(session, passenger_id)
-    exists = queries.passenger_exists(session, passenger_id)
+    exists = operator_pages.passenger_exists(session, passenger_id)
     if not rows and not exists:
         raise PageError(404, "No such passenger", f"Passenger {passenger_id!r} is not known.")
     return render(
@@ -643,7 +658,7 @@ def invoices(
         category=repository.passenger_category(session, passenger_id),
         deleted=not exists,
         invoices=sorted(rows, key=lambda i: (i.month, i.version), reverse=True),
-        ledger=queries.passenger_ledger_by_month(session, passenger_id),
+        ledger=operator_pages.passenger_ledger_by_month(session, passenger_id),
     )
 
 
@@ -655,7 +670,7 @@ def invoice(
     session: SessionDep,
     _operator: WebOperator,
 ) -> HTMLResponse:
-    found = session.get(models.Invoice, invoice_id)
+    found = repository.invoice(session, invoice_id)
     if found is None or found.passenger_id != passenger_id:
         raise PageError(
             404, "No such invoice", f"Invoice {invoice_id} of {passenger_id} not found."

@@ -28,6 +28,7 @@ def trips_per_day(session: Session, first: dt.date, last: dt.date) -> dict[dt.da
 
 
 def confidences(session: Session, first: dt.date, last: dt.date) -> list[float]:
+    """The confidences of the billed trips of service days in ``[first, last]``."""
     t = models.Trip
     return list(
         session.scalars(
@@ -39,10 +40,12 @@ def confidences(session: Session, first: dt.date, last: dt.date) -> list[float]:
 
 
 def newest_trip_day(session: Session) -> dt.date | None:
+    """The newest service day with a trip, if any."""
     return session.scalar(select(func.max(models.Trip.service_day)))
 
 
 def open_disputes_count(session: Session) -> int:
+    """How many disputes are open."""
     d = models.Dispute
     return int(session.scalar(select(func.count()).where(d.status == "open")) or 0)
 
@@ -88,35 +91,64 @@ def trip_flags(session: Session, trip_ids: Sequence[str]) -> tuple[set[str], set
 def journey_stops(session: Session, trip: models.Trip) -> list[str]:
     """The stops the trip's journey called at, in order (each once): the choices for a
     corrected boarding or alighting stop."""
+    return journey_stops_of(session, [trip])[trip.trip_id]
+
+
+def journey_stops_of(session: Session, trips: Sequence[models.Trip]) -> dict[str, list[str]]:
+    """``journey_stops`` of each trip, by trip id, with one query for all of them.
+
+    A journey starts at its newest ``journey`` event at or before boarding (at boarding if
+    there is none) and ends at the next ``journey`` event of another journey (if any)."""
+    if not trips:
+        return {}
     e = models.VehicleEvent
-    where = (e.vehicle_id == trip.vehicle_id, e.service_day == trip.service_day)
-    start = session.scalar(
-        select(func.max(e.t)).where(
-            *where, e.type == "journey", e.journey_id == trip.journey_id, e.t <= trip.board_time
+    rows = session.execute(
+        select(e.vehicle_id, e.service_day, e.t, e.type, e.journey_id, e.stop_id)
+        .where(
+            e.vehicle_id.in_(sorted({t.vehicle_id for t in trips})),
+            e.service_day.in_(sorted({t.service_day for t in trips})),
+            e.type.in_(("journey", "arrival")),
         )
-    )
-    if start is None:
-        start = trip.board_time
-    end = session.scalar(
-        select(func.min(e.t)).where(
-            *where, e.type == "journey", e.t > start, e.journey_id != trip.journey_id
-        )
-    )
-    stmt = select(e.stop_id).where(*where, e.type == "arrival", e.t >= start)
-    if end is not None:
-        stmt = stmt.where(e.t < end)
-    stops: list[str] = []
-    for stop_id in session.scalars(stmt.order_by(e.t, e.event_id)):
-        if stop_id is not None and stop_id not in stops:
-            stops.append(stop_id)
-    return stops
+        .order_by(e.t, e.event_id)
+    ).all()
+    by_vehicle_day: dict[tuple[str, dt.date], list[tuple[int, str, str | None, str | None]]] = {}
+    for vehicle_id, day, t, type_, journey_id, stop_id in rows:
+        by_vehicle_day.setdefault((vehicle_id, day), []).append((t, type_, journey_id, stop_id))
+    out: dict[str, list[str]] = {}
+    for trip in trips:
+        events = by_vehicle_day.get((trip.vehicle_id, trip.service_day), [])
+        starts = [
+            t
+            for t, type_, journey_id, _ in events
+            if type_ == "journey" and journey_id == trip.journey_id and t <= trip.board_time
+        ]
+        start = max(starts) if starts else trip.board_time
+        ends = [
+            t
+            for t, type_, journey_id, _ in events
+            if type_ == "journey"
+            and t > start
+            and journey_id is not None
+            and journey_id != trip.journey_id
+        ]
+        end = min(ends) if ends else None
+        stops: list[str] = []
+        for t, type_, _, stop_id in events:
+            if type_ != "arrival" or t < start or (end is not None and t >= end):
+                continue
+            if stop_id is not None and stop_id not in stops:
+                stops.append(stop_id)
+        out[trip.trip_id] = stops
+    return out
 
 
 def passenger_exists(session: Session, passenger_id: str) -> bool:
+    """Whether the passenger is (still) registered."""
     return session.get(models.Passenger, passenger_id) is not None
 
 
 def passenger_ledger_by_month(session: Session, passenger_id: str) -> list[tuple[str, int]]:
+    """The passenger's ledger balance (cents) per billing month, oldest first."""
     e = models.LedgerEntry
     rows = session.execute(
         select(e.month, func.sum(e.amount_cents))
@@ -159,6 +191,7 @@ def add_failed_login(session: Session, name: str, address: str, now: dt.datetime
 
 
 def delete_login_attempt(session: Session, attempt_id: int) -> None:
+    """Delete one stored login attempt."""
     a = models.LoginAttempt
     session.execute(delete(a).where(a.attempt_id == attempt_id))
 
@@ -183,6 +216,7 @@ def prune_failed_logins(session: Session, before: dt.datetime) -> None:
 def add_operator_session(
     session: Session, digest: bytes, operator_id: int, now: dt.datetime, expires_at: dt.datetime
 ) -> None:
+    """Store a new web session of the operator."""
     session.add(
         models.OperatorSession(
             session_sha256=digest, operator_id=operator_id, created_at=now, expires_at=expires_at
@@ -202,6 +236,7 @@ def session_operator(session: Session, digest: bytes, now: dt.datetime) -> model
 
 
 def end_operator_session(session: Session, digest: bytes) -> None:
+    """Delete the web session with this id hash."""
     s = models.OperatorSession
     session.execute(delete(s).where(s.session_sha256 == digest))
 

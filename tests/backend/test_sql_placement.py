@@ -1,0 +1,132 @@
+"""All SQL lives in repository modules: services, routes, CLI and web call them.
+
+The test walks every ``backend/**/*.py`` with :mod:`ast` and names, as
+``file:line``, each place outside a repository module that
+
+* calls a SQL builder imported from SQLAlchemy (``select``, ``text``,
+  ``insert``, ``update``, ``delete``), plainly or as ``sqlalchemy.select``;
+* calls ``.execute``/``.scalars``/``.scalar``/``.get``/``.add``/``.add_all``/
+  ``.delete``/``.merge``/``.flush``/``.query`` on a name that holds a database
+  session (``session``, ``s``, ``db``).
+
+Receivers are matched by name only, so ``request.session.get(...)`` (a
+cookie dict), ``known.update(...)`` or ``router.delete(...)`` are not SQL.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+BACKEND = Path(__file__).resolve().parents[2] / "backend"
+
+SQL_BUILDERS = frozenset({"select", "text", "insert", "update", "delete"})
+SESSION_NAMES = frozenset({"session", "s", "db"})
+SESSION_METHODS = frozenset(
+    {"execute", "scalars", "scalar", "get", "add", "add_all", "delete", "merge", "flush", "query"}
+)
+
+# Modules whose job is SQL.
+REPOSITORY_MODULES = frozenset({"repository.py"})
+REPOSITORY_PACKAGES = ("repositories/",)
+
+# Explicit exemptions, each with its reason.
+EXEMPT: dict[str, str] = {
+    # The database layer itself: engine and session setup, SQLite pragmas,
+    # the schema-version probe run before any repository can be used.
+    "db.py": "database layer (engine, pragmas, migration bootstrap)",
+}
+EXEMPT_PACKAGES = {
+    "migrations/": "Alembic migrations are schema DDL, not queries",
+}
+
+
+def _is_repository(rel: str) -> bool:
+    return (
+        rel in REPOSITORY_MODULES
+        or rel.endswith("_repository.py")
+        or rel.startswith(REPOSITORY_PACKAGES)
+    )
+
+
+def _is_exempt(rel: str) -> bool:
+    return rel in EXEMPT or any(rel.startswith(p) for p in EXEMPT_PACKAGES)
+
+
+def _sqlalchemy_builders(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Local names bound to SQL builders, and local aliases of the sqlalchemy module."""
+    names: set[str] = set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+            for alias in node.names:
+                if alias.name in SQL_BUILDERS:
+                    names.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "sqlalchemy":
+                    modules.add(alias.asname or alias.name)
+    return names, modules
+
+
+def sql_sites(source: str) -> list[tuple[int, str]]:
+    """(line, what) for every SQL call in one module's source."""
+    tree = ast.parse(source)
+    builders, modules = _sqlalchemy_builders(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in builders:
+            found.append((node.lineno, f"{func.id}()"))
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            receiver = func.value.id
+            builder = receiver in modules and func.attr in SQL_BUILDERS
+            session_call = receiver in SESSION_NAMES and func.attr in SESSION_METHODS
+            if builder or session_call:
+                found.append((node.lineno, f"{receiver}.{func.attr}()"))
+    return sorted(found)
+
+
+def violations(root: Path = BACKEND) -> list[str]:
+    """file:line for each SQL call outside repositories and exemptions."""
+    out: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if _is_repository(rel) or _is_exempt(rel):
+            continue
+        for line, what in sql_sites(path.read_text(encoding="utf-8")):
+            out.append(f"backend/{rel}:{line}: {what}")
+    return out
+
+
+def test_all_sql_is_in_repository_modules() -> None:
+    found = violations()
+    assert not found, "SQL outside repository modules:\n" + "\n".join(found)
+
+
+def test_the_detector_sees_sql_and_ignores_lookalikes() -> None:
+    sql = (
+        "from sqlalchemy import select as sel, delete\n"
+        "import sqlalchemy as sa\n"
+        "sel(X)\n"
+        "delete(X)\n"
+        "sa.text('x')\n"
+        "session.get(X, 1)\n"
+        "s.scalars(q)\n"
+        "db.execute(q)\n"
+        "session.add(x)\n"
+        "session.flush()\n"
+    )
+    assert [line for line, _ in sql_sites(sql)] == [3, 4, 5, 6, 7, 8, 9, 10]
+    lookalikes = (
+        "request.session.get('csrf')\n"
+        "known.update(x)\n"
+        "router.delete('')\n"
+        "row.get('k')\n"
+        "cursor.execute('PRAGMA x')\n"
+        "text = 'hello'\n"
+        "select(x)\n"  # not imported from sqlalchemy
+    )
+    assert sql_sites(lookalikes) == []

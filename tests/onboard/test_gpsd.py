@@ -37,8 +37,13 @@ class FakeGpsd:
         self.go = [asyncio.Event() for _ in sessions]
         self.go[0].set()
         self.server: asyncio.Server | None = None
+        self.closing = asyncio.Event()
+        self.handlers: set[asyncio.Task[None]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         index = len(self.watches)
         writer.write(line(VERSION))
         self.watches.append(await reader.readline())
@@ -47,6 +52,10 @@ class FakeGpsd:
             for item in self.sessions[index]:
                 writer.write(line(item))
             await writer.drain()
+        else:
+            # Past the scripted sessions the connection stays open until the test ends, so
+            # the client is not reconnecting (a connection half open) when it is cancelled.
+            await self.closing.wait()
         writer.close()
         await writer.wait_closed()
 
@@ -56,7 +65,10 @@ class FakeGpsd:
 
     async def __aexit__(self, *exc) -> None:
         assert self.server is not None
+        self.closing.set()
         self.server.close()
+        # Every connection's handler finishes (its transport closed) before the loop ends.
+        await asyncio.gather(*self.handlers, return_exceptions=True)
         await self.server.wait_closed()
 
 

@@ -15,7 +15,7 @@ from backend import models
 
 @dataclass(frozen=True)
 class SightingPoint:
-    """One sighting: UTC epoch ms, RSSI (dBm), tx power (dBm)."""
+    """One sighting: UTC epoch ms, RSSI (dBm) and how many adverts the window heard (n)."""
 
     t: int
     rssi: int

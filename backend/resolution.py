@@ -75,7 +75,7 @@ class TokenResolver:
         out = np.full(n, UNRESOLVED, dtype=np.int32)
         if n == 0:
             return out
-        own = (np.asarray(t_ms, dtype=np.int64) // INTERVAL_MS).astype(np.int64)
+        own = np.asarray(t_ms, dtype=np.int64) // INTERVAL_MS
         in_order = bool((own[1:] >= own[:-1]).all())
         order = np.arange(n) if in_order else np.argsort(own, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(own[order]) != 0, True])

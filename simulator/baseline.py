@@ -37,7 +37,8 @@ class VehicleRecord:
 
     ``sent_at`` per batch (epoch ms, data clock); sightings ``t`` (window start),
     ``device`` (index into the resolver's devices, -1 if unresolved), ``rssi`` (dBm), and
-    ``batch`` (which batch carried the row), sorted by time; ``events`` time ordered.
+    ``batch`` (which batch carried the row), sorted by time; ``events`` time ordered;
+    ``window_ms`` the scan window.
     """
 
     vehicle_id: str
@@ -47,6 +48,7 @@ class VehicleRecord:
     rssi: IntArray
     batch: IntArray
     events: list[EventRecord]
+    window_ms: int = 1000
 
     def journeys(self) -> list[Journey]:
         """Journeys cut from the events, as the backend cuts them."""
@@ -67,6 +69,7 @@ def read_vehicle(data: VehicleData, resolver: TokenResolver) -> VehicleRecord:
         np.asarray(data.rssi, dtype=np.int64)[order],
         np.asarray(data.batch, dtype=np.int64)[order],
         sorted_events(data),
+        data.window_ms,
     )
 
 

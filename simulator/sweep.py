@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from backend.reconciliation import DEFAULT_LEVEL, LevelModel, VehicleObservations
+from backend.reconciliation import DEFAULT_LEVEL, LevelModel
 from backend.resolution import TokenResolver
-from simulator.baseline import naive_trips, read_vehicle
+from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
 from simulator.const import (
     GOAL_BEIN_P95_S,
     GOAL_BEOUT_P99_S,
@@ -44,7 +44,6 @@ from simulator.network import Network, load_network
 from simulator.offline import (
     DAY_INTERVALS,
     VehicleData,
-    observations,
     reconcile_region,
     vehicle_data,
 )
@@ -142,25 +141,22 @@ def heard_bucket(share: float | None) -> str:
 
 
 def heard_shares(
-    truth: GroundTruth, vehicles: Sequence[VehicleData], devices: Sequence[tuple[str, bytes]]
+    truth: GroundTruth, records: Sequence[VehicleRecord], device_ids: Sequence[str]
 ) -> list[float | None]:
     """Per true ride: the share of its scan windows (boarding to alighting) in which its bus
-    heard the rider's phone, from what the bus uploaded (None: no registered phone)."""
-    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
-    index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
-    heard: dict[str, tuple[VehicleObservations, int]] = {}
-    for data in vehicles:
-        obs, _ = observations(data, resolver)
-        heard[data.vehicle_id] = (obs, data.window_ms)
+    heard the rider's phone, from what the bus uploaded (``read_vehicle``'s records, devices
+    indexing ``device_ids``; None: no registered phone)."""
+    index = {device_id: i for i, device_id in enumerate(device_ids)}
+    heard = {r.vehicle_id: r for r in records}
     out: list[float | None] = []
     for trip in truth.trips:
         if trip.device_id is None or trip.device_id not in index or trip.vehicle_id not in heard:
             out.append(None)
             continue
-        obs, window_ms = heard[trip.vehicle_id]
-        lo, hi = np.searchsorted(obs.t, [trip.board_time, trip.alight_time], side="left")
-        windows = np.unique(obs.t[lo:hi][obs.device[lo:hi] == index[trip.device_id]])
-        out.append(len(windows) / max(1.0, (trip.alight_time - trip.board_time) / window_ms))
+        r = heard[trip.vehicle_id]
+        lo, hi = np.searchsorted(r.t, [trip.board_time, trip.alight_time], side="left")
+        windows = np.unique(r.t[lo:hi][r.device[lo:hi] == index[trip.device_id]])
+        out.append(len(windows) / max(1.0, (trip.alight_time - trip.board_time) / r.window_ms))
     return out
 
 
@@ -224,14 +220,13 @@ def bibo_trips(
     ]
 
 
-def naive_on(recording: Recording, vehicles: Sequence[VehicleData]) -> list[ScoredTrip]:
-    """The naive threshold rule's trips on a recording (its ``recorded_vehicles``)."""
+def vehicle_records(
+    recording: Recording, vehicles: Sequence[VehicleData]
+) -> tuple[list[VehicleRecord], list[str]]:
+    """The recording's buses (its ``recorded_vehicles``) as ``read_vehicle`` records, and the
+    device ids their device indices point into (one resolver for all of them)."""
     resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
-    return [
-        trip
-        for data in vehicles
-        for trip in naive_trips(read_vehicle(data, resolver), resolver.device_ids)
-    ]
+    return [read_vehicle(data, resolver) for data in vehicles], resolver.device_ids
 
 
 def record_in_world(s: Scenario, world: World, out: Path, network: Network) -> DayPlan:
@@ -271,9 +266,11 @@ def evaluate_world(
             truth = GroundTruth.load(out / "truth.json")
             person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
             vehicles = recorded_vehicles(recording)
-            shares = heard_shares(truth, vehicles, list(recording.device_keys().items()))
+            records, device_ids = vehicle_records(recording, vehicles)
+            shares = heard_shares(truth, records, device_ids)
+            naive = [trip for r in records for trip in naive_trips(r, device_ids)]
             detected = bibo_trips(recording, level_model, vehicles)
-            for method, trips in (("bibo", detected), ("naive", naive_on(recording, vehicles))):
+            for method, trips in (("bibo", detected), ("naive", naive)):
                 scores = score(truth, trips, person)
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)

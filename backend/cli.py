@@ -243,14 +243,14 @@ def _operator_name(text: str) -> str:
 
 
 def cmd_vehicles_add(args: argparse.Namespace) -> int:
-    from backend import repository, services
-    from backend.db import transaction
+    from backend.db import AlreadyExistsError, transaction
+    from backend.ingest import service as ingest_service
 
     url = _database_url()
     try:
         with _database(url) as factory, transaction(factory) as session:
-            secret = services.register_vehicle(session, args.vehicle_id)
-    except repository.AlreadyExistsError as exc:
+            secret = ingest_service.register_vehicle(session, args.vehicle_id)
+    except AlreadyExistsError as exc:
         raise CliError(str(exc)) from None
     _out(f"vehicle {args.vehicle_id} registered; its upload secret (shown once):")
     _out(secret.hex())
@@ -258,15 +258,15 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
 
 
 def cmd_operators_add(args: argparse.Namespace) -> int:
-    from backend import repository, services
-    from backend.db import transaction
+    from backend.db import AlreadyExistsError, transaction
+    from backend.operators import service as operators_service
 
     url = _database_url()
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     try:
         with _database(url) as factory, transaction(factory) as session:
-            token = services.register_operator(session, args.name, args.role, password)
-    except (ValueError, repository.AlreadyExistsError) as exc:
+            token = operators_service.register_operator(session, args.name, args.role, password)
+    except (ValueError, AlreadyExistsError) as exc:
         raise CliError(str(exc)) from None
     _out(f"operator {args.name} ({args.role}) created; API token (shown once):")
     _out(token)
@@ -274,12 +274,12 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
 
 
 def cmd_devices_import(args: argparse.Namespace) -> int:
-    from backend import repository, services
-    from backend.db import transaction
+    from backend.db import AlreadyExistsError, transaction
+    from backend.passengers import service as passengers_service
 
     url = _database_url()
     try:
-        doc = services.DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
+        doc = passengers_service.DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
     except OSError as exc:
         raise CliError(f"{args.file}: cannot be read: {exc.strerror}") from None
     except ValidationError as exc:
@@ -288,8 +288,8 @@ def cmd_devices_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: {where}: {err['msg']}") from None
     try:
         with _database(url) as factory, transaction(factory) as session:
-            created, present = services.import_devices(session, doc)
-    except repository.AlreadyExistsError as exc:
+            created, present = passengers_service.import_devices(session, doc)
+    except AlreadyExistsError as exc:
         raise CliError(f"{args.file}: {exc}") from None
     _out(f"{created} devices imported, {present} already present")
     return 0
@@ -300,12 +300,14 @@ def _utc_now() -> dt.datetime:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from backend import services
+    from backend.trips import service as trips_service
 
     try:
         with _database(_database_url()) as factory:
-            summary = services.reconcile_day(factory, args.day, services.ResolverCache(), _utc_now)
-    except services.FinalDayError as exc:
+            summary = trips_service.reconcile_day(
+                factory, args.day, trips_service.ResolverCache(), _utc_now
+            )
+    except trips_service.FinalDayError as exc:
         raise CliError(str(exc)) from None
     _out(
         f"service day {summary.service_day}: {summary.vehicles} vehicles, "
@@ -317,11 +319,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_trips(args: argparse.Namespace) -> int:
-    from backend import repository
-    from backend.api.schemas import TripOut
+    from backend.trips import service as trips_service
+    from backend.trips.schemas import TripOut
 
     with _database(_database_url()) as factory, factory() as session:
-        trips = [TripOut.model_validate(t) for t in repository.day_trips(session, args.day)]
+        trips = [TripOut.model_validate(t) for t in trips_service.day_trips(session, args.day)]
     if args.format == "json":
         _out(json.dumps([t.model_dump(mode="json") for t in trips], indent=2))
     else:
@@ -335,7 +337,7 @@ def cmd_trips(args: argparse.Namespace) -> int:
 
 def cmd_stops(args: argparse.Namespace) -> int:
     import fare_engine
-    from backend.api.schemas import StopOut
+    from backend.trips.schemas import StopOut
 
     stops = [
         StopOut(stop_id=s.stop_id, name=s.name, lat=s.lat, lon=s.lon)
@@ -350,7 +352,7 @@ def cmd_stops(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from backend.worker import run_worker
+    from backend.trips.worker import run_worker
 
     url = _database_url()
     settings = _settings()
@@ -360,7 +362,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_retention(args: argparse.Namespace) -> int:
     from backend.db import transaction
-    from backend.maintenance import apply_retention, ensure_partitions
+    from backend.maintenance.service import apply_retention, ensure_partitions
     from backend.timeutil import service_day_of
 
     url = _database_url()

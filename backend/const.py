@@ -41,7 +41,7 @@ TOKEN_RESOLUTION_INTERVALS: Final = (-1, 0, 1)
 """Token intervals tried around a sighting's own: phone clocks may be off by up to 60 s, so a
 sighting near a boundary may carry the previous or the next interval's token."""
 
-# --- reconciliation model (backend/reconciliation.py) -----------------------------------
+# --- reconciliation model (backend/trips/reconciliation.py) --------------------------------
 
 PARTS_PER_STRETCH: Final = 4
 """A stretch between stops is cut in four parts: a rider is heard in all of them, a car
@@ -222,3 +222,7 @@ TX_UNKNOWN: Final = frozenset({-128, 127})
 """Advertised tx power bytes that mean "unknown" (0x80 in BLE, 0x7F as phones send it,
 docs/contracts.md, BLE payload): read like a missing value, from units that uploaded them
 before they nulled them."""
+
+LATE_DATA_ROWS: Final = 200
+"""Rows of late data (per service day and vehicle) the operations page and API show, newest
+first."""

@@ -6,7 +6,7 @@ import enum
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from importlib import resources
 from pathlib import Path
@@ -14,11 +14,19 @@ from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    event,
+    insert,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+from backend import models
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """The demo's server and CLI share one SQLite file; writers wait instead of failing."""
@@ -250,3 +258,26 @@ def _postgresql_problem(error: str, where: str) -> tuple[DatabaseUrlReason, str]
         DatabaseUrlReason.UNREACHABLE,
         f"cannot connect to PostgreSQL at {where} ({problem}){hint}",
     )
+
+
+class AlreadyExistsError(Exception):
+    """The row to create exists already (the message names it)."""
+
+
+def core_connection(session: Session) -> Connection:
+    """The session's connection, for a Core statement without the ORM's per-statement work
+    (the hot ingest path); what the session holds pending is flushed first, as it would be."""
+    session.flush()
+    return session.connection()
+
+
+def dialect_insert(dialect: str) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` for the dialect (PostgreSQL's or SQLite's)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def insert_rows(session: Session, model: type[models.Base], rows: Sequence[dict[str, Any]]) -> None:
+    """Plain INSERT of many rows, on the session's connection (no ORM bookkeeping: the rows
+    are not loaded as objects, and the ingest path saves the ORM's per-statement cost)."""
+    if rows:
+        core_connection(session).execute(insert(model), list(rows))

@@ -28,7 +28,7 @@ from prometheus_client import (
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import repository
+from backend.trips import repository as trips_repo
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
@@ -90,7 +90,7 @@ class Metrics:
             registry=r,
         )
 
-    def scrape(self, lag_seconds: float, counts: repository.OperationsCounts) -> bytes:
+    def scrape(self, lag_seconds: float, counts: trips_repo.OperationsCounts) -> bytes:
         self.lag.set(lag_seconds)
         self.parked.set(counts.parked_units)
         self.failing.set(counts.failing_units)
@@ -98,16 +98,16 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def operations_counts(app: FastAPI) -> repository.OperationsCounts:
+def operations_counts(app: FastAPI) -> trips_repo.OperationsCounts:
     with app.state.sessions() as session:
-        return repository.operations_counts(session)
+        return trips_repo.operations_counts(session)
 
 
 def reconciliation_lag_seconds(app: FastAPI) -> float:
     """Age of the oldest data waiting for a worker (parked units wait for an operator and
     are reported on their own)."""
     with app.state.sessions() as session:
-        oldest = repository.oldest_waiting_data(session)
+        oldest = trips_repo.oldest_waiting_data(session)
     if oldest is None:
         return 0.0
     if oldest.tzinfo is None:  # SQLite returns naive UTC

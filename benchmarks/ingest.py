@@ -39,8 +39,9 @@ except ImportError:  # Windows: asyncio's own loop
     uvloop = None  # type: ignore[assignment]
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from backend import repository, services  # noqa: E402
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade  # noqa: E402
+from backend.ingest import repository as ingest_repo  # noqa: E402
+from backend.ingest import service as ingest_service  # noqa: E402
 from backend.timeutil import service_day_of  # noqa: E402
 from onboard import wire  # noqa: E402
 
@@ -154,11 +155,11 @@ def raw_copy(db_url: str, n_rows: int, tokens: list[str]) -> float:
     sessions = make_sessionmaker(engine)
     day = service_day_of(T0)
     with transaction(sessions) as session:
-        if repository.vehicle_secret(session, "COPY-1") is None:
-            services.register_vehicle(session, "COPY-1")
+        if ingest_repo.vehicle_secret(session, "COPY-1") is None:
+            ingest_service.register_vehicle(session, "COPY-1")
         batch_ids = []
         for b in range(n_rows // ROWS_PER_BATCH):
-            batch_id = repository.insert_batch(
+            batch_id = ingest_repo.insert_batch(
                 session,
                 {
                     "vehicle_id": "COPY-1",
@@ -177,8 +178,8 @@ def raw_copy(db_url: str, n_rows: int, tokens: list[str]) -> float:
             batch_ids.append(batch_id)
     # Rendered before the clock starts: the baseline is PostgreSQL's COPY alone.
     text = "".join(
-        repository.sightings_copy_text(
-            repository.BatchSightings(
+        ingest_repo.sightings_copy_text(
+            ingest_repo.BatchSightings(
                 batch_id,
                 "COPY-1",
                 day,
@@ -193,7 +194,7 @@ def raw_copy(db_url: str, n_rows: int, tokens: list[str]) -> float:
     )
     start = time.perf_counter()
     with transaction(sessions) as session:
-        repository.copy_sightings_text(session, text)
+        ingest_repo.copy_sightings_text(session, text)
     elapsed = time.perf_counter() - start
     engine.dispose()
     return elapsed
@@ -219,7 +220,7 @@ def main() -> int:
         sessions = make_sessionmaker(engine)
         vehicles = [f"BENCH-{i:03d}" for i in range(args.vehicles)]
         with transaction(sessions) as session:
-            secrets_by_vehicle = {v: services.register_vehicle(session, v) for v in vehicles}
+            secrets_by_vehicle = {v: ingest_service.register_vehicle(session, v) for v in vehicles}
         engine.dispose()
         tokens = [secrets.token_hex(16) for _ in range(60)]
         requests = [

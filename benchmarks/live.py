@@ -34,7 +34,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backend.reconciliation import (  # noqa: E402
+from backend.trips.reconciliation import (  # noqa: E402
     DEFAULT_LEVEL,
     LEVEL_CHOICES,
     LevelModel,
@@ -43,8 +43,11 @@ from backend.reconciliation import (  # noqa: E402
     rebuild_plan,
     reconcile_journeys,
 )
-from backend.resolution import TokenResolver, resolved_observations  # noqa: E402
-from backend.stops import stop_index  # noqa: E402
+from backend.trips.resolution import (  # noqa: E402
+    TokenResolver,
+    resolved_observations,
+)
+from backend.trips.stops import stop_index  # noqa: E402
 from onboard.const import UPLOAD_INTERVAL_MS  # noqa: E402
 from simulator.day import plan_day  # noqa: E402
 from simulator.network import load_network  # noqa: E402

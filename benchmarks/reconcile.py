@@ -30,8 +30,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backend.reconciliation import DetectedTrip, conflict_losers  # noqa: E402
-from backend.resolution import TokenResolver  # noqa: E402
+from backend.trips.reconciliation import (  # noqa: E402
+    DetectedTrip,
+    conflict_losers,
+)
+from backend.trips.resolution import TokenResolver  # noqa: E402
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data  # noqa: E402
 from simulator.recording import Recording  # noqa: E402
 from simulator.scoring import ScoredTrip, score  # noqa: E402

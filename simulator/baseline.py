@@ -9,8 +9,8 @@ reconciliation so every report shows the margin.
 
 It reads what the backend reads, with the backend's own pure parts: the uploads as
 :func:`simulator.offline.vehicle_data` columns, tokens resolved by
-:class:`backend.resolution.TokenResolver`, journeys cut by
-:func:`backend.reconciliation.journeys_from_events` (without GNSS: calls whose stop events
+:class:`backend.trips.resolution.TokenResolver`, journeys cut by
+:func:`backend.trips.reconciliation.journeys_from_events` (without GNSS: calls whose stop events
 never came are not derived for the baseline).
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from backend.reconciliation import EventRecord, Journey, StopVisit, journeys_from_events
-from backend.resolution import TokenResolver
+from backend.trips.reconciliation import EventRecord, Journey, StopVisit, journeys_from_events
+from backend.trips.resolution import TokenResolver
 from simulator.const import NAIVE_MIN_WINDOWS, NAIVE_RSSI_THRESHOLD_DBM
 from simulator.offline import VehicleData, sorted_events
 from simulator.scoring import ScoredTrip

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from backend.reconciliation import LevelModel
+from backend.trips.reconciliation import LevelModel
 from simulator.const import GOAL_BYSTANDERS_PER_1000
 from simulator.evaluation import person_of
 from simulator.network import load_network

@@ -97,7 +97,7 @@ def _day(text: str) -> dt.date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from backend.reconciliation import LEVEL_CHOICES
+    from backend.trips.reconciliation import LEVEL_CHOICES
 
     parser = _Parser(prog="bibo")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -430,7 +430,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _evaluate_worlds(args: argparse.Namespace) -> int:
-    from backend.reconciliation import level_model_named
+    from backend.trips.reconciliation import level_model_named
     from simulator.const import TEST_WORLDS, TRAINING_WORLDS
     from simulator.sweep import (
         WorldResult,

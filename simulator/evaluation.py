@@ -38,7 +38,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from backend.resolution import TokenResolver
+from backend.trips.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.backend_proc import (
     BackendError,

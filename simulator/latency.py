@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.reconciliation import (
+from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
     LevelModel,
     VehicleObservations,
@@ -39,11 +39,9 @@ from backend.reconciliation import (
     journeys_from_events,
     reconcile_journeys,
 )
-from backend.reconciliation import (
-    DetectedTrip as BackendTrip,
-)
-from backend.resolution import TokenResolver
-from backend.stops import stop_index
+from backend.trips.reconciliation import DetectedTrip as BackendTrip
+from backend.trips.resolution import TokenResolver
+from backend.trips.stops import stop_index
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.const import LATENCY_HORIZON_S, WORKER_PASS_S
 from simulator.day import DayPlan

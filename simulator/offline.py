@@ -3,7 +3,7 @@ backend's workers do for a vehicle-day (resolve tokens, decode each journey), fo
 reconciliation benchmark, the fixed-lag tests and analysis of a recording.
 
 The backend reads the same columns from its ``sightings`` table
-(``services.reconcile_vehicle_day``); here they come straight from the batch files.
+(``backend.trips.service.reconcile_vehicle_day``); here they come straight from the batch files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from backend.reconciliation import (
+from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
     DetectedTrip,
     EventRecord,
@@ -22,8 +22,8 @@ from backend.reconciliation import (
     conflict_losers,
     reconcile_vehicle,
 )
-from backend.resolution import TokenResolver, resolved_observations
-from backend.stops import stop_index
+from backend.trips.resolution import TokenResolver, resolved_observations
+from backend.trips.stops import stop_index
 
 DAY_INTERVALS = 160
 """Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from backend.reconciliation import DEFAULT_LEVEL, LevelModel
-from backend.resolution import TokenResolver
+from backend.trips.reconciliation import DEFAULT_LEVEL, LevelModel
+from backend.trips.resolution import TokenResolver
 from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
 from simulator.const import (
     GOAL_BEIN_P95_S,

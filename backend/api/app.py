@@ -15,12 +15,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 import fare_engine
-from backend import observability, services
+from backend import observability
 from backend.api.deps import no_unknown_query_parameters
-from backend.api.operations_routes import router as operations_router
-from backend.api.operator_routes import router as operator_router
-from backend.api.passenger_routes import router as passenger_router
-from backend.api.routes import router
+from backend.api.health import router as health_router
+from backend.billing.endpoints import router as billing_router
 from backend.const import (
     MAINTENANCE_INTERVAL_S,
     RECONCILE_INTERVAL_S,
@@ -28,11 +26,16 @@ from backend.const import (
     RESENDS_PER_S,
 )
 from backend.db import make_engine, make_sessionmaker, upgrade
-from backend.ingest import VehicleSecrets
+from backend.ingest.endpoints import router as ingest_router
+from backend.ingest.service import VehicleSecrets
 from backend.limits import RateLimiter
+from backend.operators.endpoints import router as operator_router
+from backend.operators.web import install as install_web
+from backend.passengers.endpoints import router as passenger_router
 from backend.settings import Settings, get_settings
-from backend.web import install as install_web
-from backend.worker import maintain
+from backend.trips import service as trips_service
+from backend.trips.endpoints import router as trips_router
+from backend.trips.worker import maintain
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def utc_now() -> dt.datetime:
 def reconcile_dirty_units(app: FastAPI) -> int:
     """Reconcile every vehicle-day (and day) that received data since it was last done."""
     state = app.state
-    done = services.work_until_idle(state.sessions, state.resolvers, state.clock)
+    done = trips_service.work_until_idle(state.sessions, state.resolvers, state.clock)
     for work in done:
         if work.error is not None:
             kind = "parked" if work.parked else "failed"
@@ -113,7 +116,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.clock = clock
-    app.state.resolvers = services.ResolverCache()
+    app.state.resolvers = trips_service.ResolverCache()
     app.state.vehicle_limiter = RateLimiter(
         settings.vehicle_uploads_per_s, settings.vehicle_upload_burst, time.monotonic
     )
@@ -124,10 +127,15 @@ def create_app(
     )
     observability.install(app)
     app.state.tariff = fare_engine.load_tariff()
-    app.add_exception_handler(services.FinalDayError, _final_day)
-    app.include_router(router)
-    app.include_router(passenger_router)
-    app.include_router(operator_router)
-    app.include_router(operations_router)
+    app.add_exception_handler(trips_service.FinalDayError, _final_day)
+    for domain_router in (
+        health_router,
+        ingest_router,
+        passenger_router,
+        trips_router,
+        billing_router,
+        operator_router,
+    ):
+        app.include_router(domain_router)
     install_web(app, settings)
     return app

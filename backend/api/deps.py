@@ -13,9 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import models, repository
+from backend import models
 from backend.api import policy
 from backend.api.schemas import PassengerId
+from backend.operators import repository as operators_repo
+from backend.passengers import repository as passengers_repo
 from backend.security import token_hash
 
 _bearer = HTTPBearer(auto_error=False)
@@ -51,7 +53,7 @@ def current_operator(
     allows them: 401 without a valid token, 403 for a lower role."""
     if credentials is None:
         raise _unauthorized("an operator")
-    operator = repository.operator_by_token(session, token_hash(credentials.credentials))
+    operator = operators_repo.operator_by_token(session, token_hash(credentials.credentials))
     if operator is None:
         raise _unauthorized("a valid operator")
     needed = policy.required_role(request)
@@ -66,7 +68,7 @@ def current_operator(
 def current_passenger(session: SessionDep, credentials: Credentials) -> models.Passenger:
     if credentials is None:
         raise _unauthorized("a passenger")
-    passenger = repository.passenger_by_token(session, token_hash(credentials.credentials))
+    passenger = passengers_repo.passenger_by_token(session, token_hash(credentials.credentials))
     if passenger is None:
         raise _unauthorized("a valid passenger")
     return passenger

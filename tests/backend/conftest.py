@@ -14,8 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from backend import services
 from backend.db import make_sessionmaker, transaction
+from backend.ingest import service as ingest_service
+from backend.operators import service as operators_service
+from backend.passengers import service as passengers_service
+from backend.trips import service as trips_service
 from onboard import wire
 
 T0 = 1_795_421_200_000  # Mon 2026-11-23 09:06:40 Europe/Berlin
@@ -30,14 +33,14 @@ class Vehicle:
 @pytest.fixture
 def vehicle(engine: Engine) -> Vehicle:
     with transaction(make_sessionmaker(engine)) as session:
-        secret = services.register_vehicle(session, "RLG-4711")
+        secret = ingest_service.register_vehicle(session, "RLG-4711")
     return Vehicle("RLG-4711", secret)
 
 
 @pytest.fixture
 def operator_token(engine: Engine) -> str:
     with transaction(make_sessionmaker(engine)) as session:
-        return services.register_operator(session, "Leitstelle Soest")
+        return operators_service.register_operator(session, "Leitstelle Soest")
 
 
 def batch_body(vehicle_id: str = "RLG-4711", seq: int = 1, **overrides: Any) -> dict[str, Any]:
@@ -131,8 +134,8 @@ async def riders(client, app, engine, vehicle) -> list[Rider]:
     keys = []
     with transaction(make_sessionmaker(engine)) as session:
         for category in ("adult", "child"):
-            passenger = services.register_passenger(session, category)
-            device = services.register_device(session, passenger.passenger_id)
+            passenger = passengers_service.register_passenger(session, category)
+            device = passengers_service.register_device(session, passenger.passenger_id)
             out.append(Rider(passenger.passenger_id, passenger.token, device.device_id))
             keys.append(base64.b64decode(device.device_key_b64))
     for n, day in enumerate(RIDE_DAYS):
@@ -149,7 +152,7 @@ async def riders(client, app, engine, vehicle) -> list[Rider]:
         ):
             assert (await post_batch(client, vehicle, body)).status_code == 200
         state = app.state
-        services.reconcile_day(state.sessions, day, state.resolvers, state.clock)
+        trips_service.reconcile_day(state.sessions, day, state.resolvers, state.clock)
     return out
 
 
@@ -158,6 +161,6 @@ def operators(engine) -> dict[str, str]:
     """An API token per role."""
     with transaction(make_sessionmaker(engine)) as session:
         return {
-            role: services.register_operator(session, f"{role} one", role)
+            role: operators_service.register_operator(session, f"{role} one", role)
             for role in ("viewer", "agent", "admin")
         }

@@ -117,7 +117,7 @@ async def test_uploaded_ride_becomes_a_trip(client, vehicle, operator_token):
 async def test_the_service_reconciles_days_that_received_data(app, client, vehicle, engine):
     from backend.api.app import reconcile_dirty_units
     from backend.db import make_sessionmaker
-    from backend.repository import dirty_units
+    from backend.trips.repository import dirty_units
 
     await post_batch(client, vehicle, batch_body())
     with make_sessionmaker(engine)() as session:

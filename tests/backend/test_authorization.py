@@ -136,11 +136,11 @@ async def test_an_agent_corrects_but_cannot_close_months(client, riders, operato
 
 
 async def test_a_vehicle_cannot_upload_as_another(client, vehicle, engine):
-    from backend import services
     from backend.db import make_sessionmaker, transaction
+    from backend.ingest import service as ingest_service
 
     with transaction(make_sessionmaker(engine)) as session:
-        services.register_vehicle(session, "VKU-0002")
+        ingest_service.register_vehicle(session, "VKU-0002")
     # Signed with RLG-4711's secret, sent to VKU-0002's endpoint.
     r = await post_batch(
         client, vehicle, batch_body(vehicle_id="VKU-0002"), path_vehicle="VKU-0002"

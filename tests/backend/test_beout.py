@@ -8,11 +8,12 @@ import base64
 
 import pytest
 
-from backend import repository, services
 from backend.api.app import reconcile_dirty_units
 from backend.const import CLOSE_AFTER_SILENCE_MS
 from backend.db import make_sessionmaker, transaction
+from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
+from backend.trips import repository as trips_repo
 from tests.backend.conftest import post_batch
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
 
@@ -24,8 +25,8 @@ LAST_DEPARTURE = T0 + (len(STOPS) - 1) * (DWELL_MS + DRIVE_MS) + DWELL_MS
 @pytest.fixture
 def key(engine) -> bytes:
     with transaction(make_sessionmaker(engine)) as session:
-        passenger = services.register_passenger(session, "adult").passenger_id
-        device = services.register_device(session, passenger)
+        passenger = passengers_service.register_passenger(session, "adult").passenger_id
+        device = passengers_service.register_device(session, passenger)
     return base64.b64decode(device.device_key_b64)
 
 
@@ -48,13 +49,13 @@ def trips(engine) -> list[tuple[str, str, int | None]]:
     with make_sessionmaker(engine)() as session:
         return [
             (t.alight_stop_id, t.status, t.alight_known_at)
-            for t in repository.day_trips(session, service_day_of(T0))
+            for t in trips_repo.day_trips(session, service_day_of(T0))
         ]
 
 
 def dirty(engine) -> list[object]:
     with make_sessionmaker(engine)() as session:
-        return repository.dirty_units(session)
+        return trips_repo.dirty_units(session)
 
 
 async def test_heartbeats_close_the_last_stops_be_out(app, client, vehicle, engine, key):

@@ -345,7 +345,7 @@ def test_a_database_lost_mid_command_is_one_line(cli, monkeypatch):
         cause = Exception("server closed the connection unexpectedly\nThis probably means")
         raise OperationalError("SELECT 1", {}, cause)
 
-    monkeypatch.setattr("backend.repository.day_trips", lost)
+    monkeypatch.setattr("backend.trips.repository.day_trips", lost)
     code, _, err = cli("trips", "--day", "2026-11-21")
     assert code == 2
     assert_one_line(err, "database error: server closed the connection unexpectedly")
@@ -430,7 +430,7 @@ def test_reconciling_a_day_past_retention_is_one_line_and_exit_2(cli, engine):
     import datetime as dt
 
     from backend.db import transaction
-    from backend.maintenance import apply_retention
+    from backend.maintenance.service import apply_retention
 
     with transaction(make_sessionmaker(engine)) as session:
         apply_retention(

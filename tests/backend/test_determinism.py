@@ -6,10 +6,11 @@ import random
 
 import pytest
 
-from backend import services
 from backend.api.app import reconcile_dirty_units
 from backend.db import make_sessionmaker, transaction
+from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
+from backend.trips import service as trips_service
 from tests.backend.conftest import post_batch
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, Waiting, journey_batches
 
@@ -21,8 +22,8 @@ T0 = 1_795_420_000_000
 def keys(engine):
     with transaction(make_sessionmaker(engine)) as session:
         devices = [
-            services.register_device(
-                session, services.register_passenger(session, "adult").passenger_id
+            passengers_service.register_device(
+                session, passengers_service.register_passenger(session, "adult").passenger_id
             )
             for _ in range(4)
         ]
@@ -39,13 +40,13 @@ def day_batches(keys):
 
 def trips_now(engine, app):
     state = app.state
-    services.reconcile_day(state.sessions, service_day_of(T0), state.resolvers, state.clock)
+    trips_service.reconcile_day(state.sessions, service_day_of(T0), state.resolvers, state.clock)
     with make_sessionmaker(engine)() as session:
-        from backend import repository
+        from backend.trips import repository as trips_repo
 
         return sorted(
             (t.device_id, t.board_stop_id, t.alight_stop_id, t.trip_id, t.status)
-            for t in repository.day_trips(session, service_day_of(T0))
+            for t in trips_repo.day_trips(session, service_day_of(T0))
         )
 
 
@@ -84,12 +85,12 @@ async def test_permuted_and_duplicated_uploads_give_the_same_trips(
 
 
 def stored(engine):
-    from backend import repository
+    from backend.trips import repository as trips_repo
 
     with make_sessionmaker(engine)() as session:
         return sorted(
             (t.device_id, t.board_stop_id, t.alight_stop_id, t.trip_id, t.status)
-            for t in repository.day_trips(session, service_day_of(T0))
+            for t in trips_repo.day_trips(session, service_day_of(T0))
             if not t.conflict_lost
         )
 
@@ -97,7 +98,7 @@ def stored(engine):
 async def test_reconciling_after_every_upload_rebuilds_only_what_changed(
     client, app, vehicle, engine, keys, monkeypatch
 ):
-    from backend import repository
+    from backend.trips import repository as trips_repo
 
     # Two journeys of the same bus, uploaded every 10 s and reconciled after each upload.
     first = journey_batches(
@@ -114,13 +115,13 @@ async def test_reconciling_after_every_upload_rebuilds_only_what_changed(
         chunk_ms=10_000,
     )
     rebuilt_from: list[int] = []
-    real = repository.replace_vehicle_trips
+    real = trips_repo.replace_vehicle_trips
 
     def spy(session, day, vehicle_id, trips, passenger_of, since):
         rebuilt_from.append(since)
         return real(session, day, vehicle_id, trips, passenger_of, since)
 
-    monkeypatch.setattr(repository, "replace_vehicle_trips", spy)
+    monkeypatch.setattr(trips_repo, "replace_vehicle_trips", spy)
     for body in first + second:
         assert (await post_batch(client, vehicle, body)).status_code == 200
         reconcile_dirty_units(app)

@@ -10,11 +10,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from backend import models, repository, services
+from backend import models
+from backend.billing import service as billing_service
 from backend.db import make_sessionmaker, transaction
+from backend.maintenance import repository as maintenance_repo
+from backend.passengers import repository as passengers_repo
 from backend.settings import Settings
 from backend.timeutil import service_day_bounds
-from backend.worker import maintain
+from backend.trips import repository as trips_repo
+from backend.trips import service as trips_service
+from backend.trips.worker import maintain
 from tests.backend.conftest import RIDE_DAYS, RIDE_STOPS, post_batch
 from tests.backend.synth import Rider, journey_batches
 
@@ -24,7 +29,7 @@ AFTER_RETENTION = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
 
 
 def is_final(session, day: dt.date) -> bool:
-    mark = repository.purged_before(session)
+    mark = maintenance_repo.purged_before(session)
     return mark is not None and day < mark
 
 
@@ -57,7 +62,7 @@ async def snapshot(client, auth) -> dict[str, object]:
 
 def device_keys(engine) -> list[bytes]:
     with make_sessionmaker(engine)() as session:
-        return [key for _, key, _ in repository.all_devices(session)]
+        return [key for _, key, _ in passengers_repo.all_devices(session)]
 
 
 async def test_a_day_past_retention_keeps_its_trips_charges_and_ledger(
@@ -110,13 +115,13 @@ async def test_a_day_past_retention_keeps_its_trips_charges_and_ledger(
     # A worker, and a unit marked dirty by anything else (a migration, a heartbeat), rebuild
     # nothing; hourly billing and closing the month again change nothing.
     with transaction(sessions) as session:
-        repository.mark_dirty(
+        trips_repo.mark_dirty(
             session,
             {(day, vehicle.vehicle_id) for day in RIDE_DAYS} | {(late_day, models.DAY_UNIT)},
             AFTER_RETENTION,
         )
     state = app.state
-    done = services.work_until_idle(state.sessions, state.resolvers, state.clock)
+    done = trips_service.work_until_idle(state.sessions, state.resolvers, state.clock)
     assert done
     assert all(w.error is None for w in done)
     maintain(sessions, Settings(database_url="sqlite://"), AFTER_RETENTION)
@@ -127,7 +132,7 @@ async def test_a_day_past_retention_keeps_its_trips_charges_and_ledger(
     assert await snapshot(client, admin) == before
     with sessions() as session:
         assert ledger(session) == ledger_before
-        assert repository.dirty_units(session) == []
+        assert trips_repo.dirty_units(session) == []
 
     # The late data is kept and reported: the operations API and page, and the metric.
     ops = await client.get("/v1/operations", headers=admin)
@@ -158,24 +163,25 @@ async def test_a_day_past_retention_keeps_its_trips_charges_and_ledger(
 def test_month_past_trip_retention_is_never_billed_again(engine, riders):
     """A year on, retention deletes the trips: closing or re-billing that month again would
     reverse everything, so it is refused and the ledger stays."""
-    from backend import billing
 
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        billing.close_month(session, MONTH, AFTER_RETENTION)
+        billing_service.close_month(session, MONTH, AFTER_RETENTION)
     with sessions() as session:
         ledger_before = ledger(session)
     a_year_on = AFTER_RETENTION + dt.timedelta(days=400)
     maintain(sessions, Settings(database_url="sqlite://"), a_year_on)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(models.Trip)) == 0
-        assert billing.month_is_final(session, MONTH)
+        assert billing_service.month_is_final(session, MONTH)
     with transaction(sessions) as session:
         for passenger_id, month, _, _ in ledger_before:
-            result = billing.rebill(session, passenger_id, month, dt.date(2026, 11, 30), a_year_on)
+            result = billing_service.rebill(
+                session, passenger_id, month, dt.date(2026, 11, 30), a_year_on
+            )
             assert result.changed is False
         with pytest.raises(ValueError, match="final"):
-            billing.close_month(session, MONTH, a_year_on)
+            billing_service.close_month(session, MONTH, a_year_on)
     with sessions() as session:
         assert ledger(session) == ledger_before
 
@@ -187,26 +193,26 @@ def test_retention_waits_for_a_rebuild_under_way(engine, riders, vehicle, monkey
     import threading
     import time
 
-    from backend.maintenance import apply_retention
+    from backend.maintenance.service import apply_retention
 
     sessions = make_sessionmaker(engine)
     day = RIDE_DAYS[0]
 
     def trips() -> int:
         with sessions() as session:
-            return len(repository.day_trips(session, day))
+            return len(trips_repo.day_trips(session, day))
 
     before = trips()
     assert before > 0
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(day, vehicle.vehicle_id)}, AFTER_RETENTION)
+        trips_repo.mark_dirty(session, {(day, vehicle.vehicle_id)}, AFTER_RETENTION)
 
     def retention() -> None:
         with transaction(sessions) as other:
             apply_retention(other, AFTER_RETENTION.date(), 14, 365, AFTER_RETENTION)
 
     other = threading.Thread(target=retention)
-    real = repository.vehicle_day_events
+    real = trips_repo.vehicle_day_events
 
     def events(session, d, v):
         if not other.is_alive() and other.ident is None:
@@ -214,8 +220,10 @@ def test_retention_waits_for_a_rebuild_under_way(engine, riders, vehicle, monkey
             time.sleep(1.0)  # retention would commit now, were it not held off
         return real(session, d, v)
 
-    monkeypatch.setattr(repository, "vehicle_day_events", events)
-    done = services.work_until_idle(sessions, services.ResolverCache(), lambda: AFTER_RETENTION)
+    monkeypatch.setattr(trips_repo, "vehicle_day_events", events)
+    done = trips_service.work_until_idle(
+        sessions, trips_service.ResolverCache(), lambda: AFTER_RETENTION
+    )
     other.join(timeout=60)
     assert not other.is_alive()
     assert all(w.error is None for w in done)

@@ -33,8 +33,9 @@ from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from backend import models, services
+from backend import models
 from backend.db import make_sessionmaker, transaction
+from backend.passengers import service as passengers_service
 from onboard import wire
 from tests.backend.conftest import Vehicle, batch_body
 
@@ -669,7 +670,7 @@ async def test_the_openapi_schema_shows_the_passenger_route_bounds(client):
 @pytest.fixture
 def passenger(engine) -> tuple[str, dict[str, str]]:
     with transaction(make_sessionmaker(engine)) as session:
-        p = services.register_passenger(session, "adult")
+        p = passengers_service.register_passenger(session, "adult")
     return p.passenger_id, {"Authorization": f"Bearer {p.token}"}
 
 

@@ -10,10 +10,11 @@ import json
 import time
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from backend import models, repository
+from backend import models
 from backend.db import make_sessionmaker
+from backend.trips import repository as trips_repo
 from onboard import wire
 from tests.backend.conftest import T0, batch_body, post_batch
 
@@ -21,9 +22,9 @@ from tests.backend.conftest import T0, batch_body, post_batch
 def counts(engine: Engine) -> tuple[int, int, int]:
     with make_sessionmaker(engine)() as session:
         return (
-            repository.count_rows(session, models.Batch),
-            repository.count_rows(session, models.VehicleEvent),
-            repository.count_rows(session, models.Sighting),
+            session.scalar(select(func.count()).select_from(models.Batch)) or 0,
+            session.scalar(select(func.count()).select_from(models.VehicleEvent)) or 0,
+            session.scalar(select(func.count()).select_from(models.Sighting)) or 0,
         )
 
 
@@ -177,7 +178,7 @@ async def test_a_changed_vehicle_secret_takes_effect_at_once(client, vehicle, en
 
 
 def test_the_secret_cache_reads_the_database_once_per_ttl(engine, vehicle):
-    from backend.ingest import VehicleSecrets
+    from backend.ingest.service import VehicleSecrets
 
     now = [0.0]
     cache = VehicleSecrets(ttl_s=30, clock=lambda: now[0])
@@ -214,7 +215,7 @@ async def test_a_batch_across_the_service_day_boundary_is_split_by_day(client, v
     with make_sessionmaker(engine)() as session:
         s = models.Sighting
         rows = session.execute(select(s.service_day, s.k, s.tx).order_by(s.k)).all()
-        units = repository.dirty_units(session)
+        units = trips_repo.dirty_units(session)
     next_day = day + dt.timedelta(days=1)
     assert rows == [(day, 0, None), (day, 1, -8), (next_day, 2, None), (next_day, 3, -8)]
     assert units == [(day, vehicle.vehicle_id), (next_day, vehicle.vehicle_id)]

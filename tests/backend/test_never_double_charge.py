@@ -14,13 +14,17 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend import billing, repository, services
 from backend.api.app import create_app
+from backend.billing import repository as billing_repo
+from backend.billing import service as billing_service
 from backend.db import make_engine, make_sessionmaker, transaction
+from backend.ingest import repository as ingest_repo
 from backend.limits import RateLimiter
+from backend.passengers import repository as passengers_repo
 from backend.security import new_secret
 from backend.settings import Settings
 from backend.timeutil import service_day_bounds
+from backend.trips import service as trips_service
 from tests.backend.conftest import RIDE_STOPS, Vehicle, post_batch
 from tests.backend.synth import Rider, Waiting, journey_batches
 
@@ -62,40 +66,40 @@ async def run(template: Path, order: list[int], bill_after: set[int], closes: in
     try:
         sessions = make_sessionmaker(engine)
         with transaction(sessions) as session:
-            repository.add_vehicle(session, VEHICLE.vehicle_id, VEHICLE.secret)
+            ingest_repo.add_vehicle(session, VEHICLE.vehicle_id, VEHICLE.secret)
             for n, key in enumerate(KEYS):
                 pid = f"pas_{n}"
-                repository.add_passenger(
+                passengers_repo.add_passenger(
                     session, pid, "child" if n == 1 else "adult", bytes([n]) * 32
                 )
-                repository.add_device(session, f"dev_{n}", pid, key)
+                passengers_repo.add_device(session, f"dev_{n}", pid, key)
         app = create_app(
             Settings(database_url=url, reconcile_in_background=False), engine=engine, migrate=False
         )
         app.state.vehicle_limiter = RateLimiter(1e9, 1e9, time.monotonic)
-        resolvers = services.ResolverCache()
+        resolvers = trips_service.ResolverCache()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             for position, index in enumerate(order):
                 response = await post_batch(client, VEHICLE, BATCHES[index])
                 assert response.status_code == 200
                 if position in bill_after:
-                    services.work_until_idle(sessions, resolvers, lambda: MID_MONTH)
+                    trips_service.work_until_idle(sessions, resolvers, lambda: MID_MONTH)
                     with transaction(sessions) as session:
-                        billing.rebill_closed_days(session, MID_MONTH)
-        services.work_until_idle(sessions, resolvers, lambda: CLOSED)
+                        billing_service.rebill_closed_days(session, MID_MONTH)
+        trips_service.work_until_idle(sessions, resolvers, lambda: CLOSED)
         for _ in range(closes):
             with transaction(sessions) as session:
-                billing.close_month(session, "2026-10", CLOSED)
+                billing_service.close_month(session, "2026-10", CLOSED)
         with sessions() as session:
             invoices = {
                 pid: [
                     (i.version, i.total_cents, json.loads(i.document)["bill"]["total_cents"])
-                    for i in repository.passenger_invoices(session, pid)
+                    for i in billing_repo.passenger_invoices(session, pid)
                 ]
                 for pid in (f"pas_{n}" for n in range(len(KEYS)))
             }
-            ledger = {pid: repository.ledger_balance(session, pid, "2026-10") for pid in invoices}
+            ledger = {pid: billing_repo.ledger_balance(session, pid, "2026-10") for pid in invoices}
         return invoices, ledger
     finally:
         engine.dispose()

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from backend import billing, repository
+from backend.billing import repository as billing_repo
+from backend.billing import service as billing_service
 from backend.db import make_sessionmaker, transaction
 from tests.backend.conftest import RIDE_STOPS
 
@@ -61,7 +62,7 @@ async def test_dispute_then_agent_accepts_and_the_invoice_changes(
 ):
     a = riders[0]
     with transaction(make_sessionmaker(engine)) as session:
-        billing.close_month(session, NOV, app.state.clock())
+        billing_service.close_month(session, NOV, app.state.clock())
     invoices = (
         await client.get(f"/v1/passengers/{a.passenger_id}/invoices", headers=a.auth)
     ).json()
@@ -117,8 +118,8 @@ async def test_export_and_delete_leave_a_balanced_pseudonymous_ledger(
 ):
     a = riders[0]
     with transaction(make_sessionmaker(engine)) as session:
-        billing.close_month(session, NOV, app.state.clock())
-        balance = repository.ledger_balance(session, a.passenger_id, NOV)
+        billing_service.close_month(session, NOV, app.state.clock())
+        balance = billing_repo.ledger_balance(session, a.passenger_id, NOV)
     assert balance > 0
     export = (await client.get(f"/v1/passengers/{a.passenger_id}/export", headers=a.auth)).json()
     assert export["passenger"]["passenger_id"] == a.passenger_id
@@ -132,17 +133,17 @@ async def test_export_and_delete_leave_a_balanced_pseudonymous_ledger(
         await client.get(f"/v1/passengers/{a.passenger_id}/trips", headers=a.auth)
     ).status_code == 401
     with make_sessionmaker(engine)() as session:
-        assert repository.ledger_balance(session, a.passenger_id, NOV) == balance
+        assert billing_repo.ledger_balance(session, a.passenger_id, NOV) == balance
         assert (
-            repository.passenger_trips(
+            billing_repo.passenger_trips(
                 session, a.passenger_id, dt.date(2026, 1, 1), dt.date(2026, 12, 31)
             )
             == []
         )
-        (invoice,) = repository.passenger_invoices(session, a.passenger_id)
+        (invoice,) = billing_repo.passenger_invoices(session, a.passenger_id)
         assert "Soest" not in invoice.document
         assert "de:05974" not in invoice.document
     # Month close again changes nothing for the deleted account.
     with transaction(make_sessionmaker(engine)) as session:
-        billing.close_month(session, NOV, app.state.clock())
-        assert repository.ledger_balance(session, a.passenger_id, NOV) == balance
+        billing_service.close_month(session, NOV, app.state.clock())
+        assert billing_repo.ledger_balance(session, a.passenger_id, NOV) == balance

@@ -8,7 +8,7 @@ from backend.const import (
     LEVEL_MARGIN_DB,
     LEVEL_POOL_JOURNEYS,
 )
-from backend.reconciliation import (
+from backend.trips.reconciliation import (
     EventRecord,
     LevelModel,
     StopIndex,
@@ -231,7 +231,7 @@ def test_trip_ids_are_deterministic():
 
 
 def test_a_change_of_bus_at_a_hub_continues_the_journey():
-    from backend.reconciliation import DetectedTrip, transfer_chains
+    from backend.trips.reconciliation import DetectedTrip, transfer_chains
 
     def trip(tid, device, vehicle, board_stop, board, alight_stop, alight):
         return DetectedTrip(
@@ -268,7 +268,7 @@ def test_a_change_of_bus_at_a_hub_continues_the_journey():
 
 
 def test_only_journeys_not_settled_before_new_data_are_rebuilt():
-    from backend.reconciliation import rebuild_from
+    from backend.trips.reconciliation import rebuild_from
 
     first = journey_events("R61-1")
     later = T0 + 20 * 60_000
@@ -291,7 +291,7 @@ def test_only_journeys_not_settled_before_new_data_are_rebuilt():
 
 
 def test_a_rebuild_reads_the_journeys_that_calibrate_the_rebuilt_ones():
-    from backend.reconciliation import LevelModel, rebuild_plan
+    from backend.trips.reconciliation import LevelModel, rebuild_plan
 
     day = []
     for k in range(5):

@@ -3,7 +3,7 @@ Token resolution)."""
 
 import numpy as np
 
-from backend.resolution import UNRESOLVED, TokenResolver
+from backend.trips.resolution import UNRESOLVED, TokenResolver
 from onboard import wire
 
 KEY_A = bytes(range(32))

@@ -6,10 +6,13 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from backend import models, repository, services
+from backend import models
 from backend.db import make_sessionmaker, transaction
-from backend.maintenance import apply_retention, ensure_partitions, sighting_partitions
+from backend.maintenance.service import apply_retention, ensure_partitions, sighting_partitions
+from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_bounds
+from backend.trips import repository as trips_repo
+from backend.trips import service as trips_service
 from tests.backend.conftest import post_batch
 from tests.backend.synth import Rider, journey_batches
 
@@ -27,8 +30,8 @@ async def test_old_sightings_go_recent_ones_and_trips_stay(client, app, engine, 
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
         ensure_partitions(session, RECENT)  # PostgreSQL: RECENT has its own partition
-        device = services.register_device(
-            session, services.register_passenger(session, "adult").passenger_id
+        device = passengers_service.register_device(
+            session, passengers_service.register_passenger(session, "adult").passenger_id
         )
     import base64
 
@@ -44,7 +47,7 @@ async def test_old_sightings_go_recent_ones_and_trips_stay(client, app, engine, 
         ):
             assert (await post_batch(client, vehicle, body)).status_code == 200
         state = app.state
-        services.reconcile_day(state.sessions, day, state.resolvers, state.clock)
+        trips_service.reconcile_day(state.sessions, day, state.resolvers, state.clock)
 
     with transaction(sessions) as session:
         result = apply_retention(session, TODAY, sightings_days=14, trips_days=365, now=NOW)
@@ -54,8 +57,8 @@ async def test_old_sightings_go_recent_ones_and_trips_stay(client, app, engine, 
     with sessions() as session:
         days = set(session.scalars(select(models.Sighting.service_day).distinct()))
         assert days == {RECENT}
-        assert len(repository.day_trips(session, OLD)) == 1
-        assert len(repository.day_trips(session, RECENT)) == 1
+        assert len(trips_repo.day_trips(session, OLD)) == 1
+        assert len(trips_repo.day_trips(session, RECENT)) == 1
 
     with transaction(sessions) as session:
         result = apply_retention(session, TODAY + dt.timedelta(days=400), 14, 365, NOW)

@@ -17,7 +17,7 @@ import pytest
 
 from backend.api import policy
 from backend.api.deps import CurrentOperator, current_operator
-from backend.web.auth import web_operator
+from backend.operators.web.auth import web_operator
 from tests.web.conftest import csrf_of, login
 
 ROLES = ("viewer", "agent", "admin")

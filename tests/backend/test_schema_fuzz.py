@@ -12,10 +12,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from backend import services
 from backend.api.app import create_app
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.ingest import service as ingest_service
 from backend.limits import RateLimiter
+from backend.operators import service as operators_service
+from backend.passengers import service as passengers_service
 from backend.settings import Settings
 
 # Schemathesis reads the schema when the module is collected, so the app (on a database of
@@ -25,9 +27,9 @@ _URL = f"sqlite:///{_DIR}/bibo.sqlite3"
 _ENGINE = make_engine(_URL)
 upgrade(_ENGINE)
 with transaction(make_sessionmaker(_ENGINE)) as _session:
-    _TOKEN = services.register_operator(_session, "fuzzer", "admin")
-    _PASSENGER = services.register_passenger(_session, "adult")
-    services.register_vehicle(_session, "RLG-4711")
+    _TOKEN = operators_service.register_operator(_session, "fuzzer", "admin")
+    _PASSENGER = passengers_service.register_passenger(_session, "adult")
+    ingest_service.register_vehicle(_session, "RLG-4711")
 APP = create_app(
     Settings(database_url=_URL, reconcile_in_background=False), engine=_ENGINE, migrate=False
 )

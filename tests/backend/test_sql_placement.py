@@ -1,4 +1,6 @@
-"""All SQL lives in repository modules: services, routes, CLI and web call them.
+"""All SQL lives in repository modules (each domain's ``backend/<domain>/repository.py``):
+services call them, and route modules call services only (no route module imports a
+repository).
 
 The test walks every ``backend/**/*.py`` with :mod:`ast` and names, as
 ``file:line``, each place outside a repository module that
@@ -28,7 +30,7 @@ SESSION_METHODS = frozenset(
 
 # Modules whose job is SQL.
 REPOSITORY_MODULES = frozenset({"repository.py"})
-REPOSITORY_PACKAGES = ("repositories/",)
+"""Each domain's ``repository.py`` (``backend/<domain>/repository.py``)."""
 
 # Explicit exemptions, each with its reason.
 EXEMPT: dict[str, str] = {
@@ -42,11 +44,7 @@ EXEMPT_PACKAGES = {
 
 
 def _is_repository(rel: str) -> bool:
-    return (
-        rel in REPOSITORY_MODULES
-        or rel.endswith("_repository.py")
-        or rel.startswith(REPOSITORY_PACKAGES)
-    )
+    return rel.rpartition("/")[2] in REPOSITORY_MODULES
 
 
 def _is_exempt(rel: str) -> bool:
@@ -130,3 +128,42 @@ def test_the_detector_sees_sql_and_ignores_lookalikes() -> None:
         "select(x)\n"  # not imported from sqlalchemy
     )
     assert sql_sites(lookalikes) == []
+
+
+ROUTE_MODULES = ("endpoints.py", "web/routes.py", "web/operations.py")
+"""Modules that declare routes: they call services, never a repository."""
+
+
+def repository_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) for every import of a ``repository`` module in one module's source."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("backend"):
+            module = node.module or ""
+            for alias in node.names:
+                if module.endswith(".repository") or alias.name == "repository":
+                    found.append((node.lineno, f"{module}.{alias.name}"))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.endswith(".repository")]
+    return found
+
+
+def test_routes_call_services_not_repositories() -> None:
+    found = [
+        f"backend/{rel}:{line}: imports {module}"
+        for path in sorted(BACKEND.rglob("*.py"))
+        if (rel := path.relative_to(BACKEND).as_posix()).endswith(ROUTE_MODULES)
+        for line, module in repository_imports(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "route modules reaching past their services:\n" + "\n".join(found)
+
+
+def test_the_import_check_sees_every_spelling() -> None:
+    source = (
+        "from backend.trips import repository as trips_repo\n"
+        "from backend.billing.repository import invoice\n"
+        "import backend.ingest.repository\n"
+        "from backend.trips import service\n"
+        "from backend.trips.schemas import TripOut\n"
+    )
+    assert [line for line, _ in repository_imports(source)] == [1, 2, 3]

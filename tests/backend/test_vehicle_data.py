@@ -9,10 +9,12 @@ import logging
 
 import pytest
 
-from backend import repository, services
+import fare_engine
 from backend.api.app import reconcile_dirty_units
 from backend.db import make_sessionmaker, transaction
+from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
+from backend.trips import repository as trips_repo
 from tests.backend.conftest import post_batch
 from tests.backend.synth import Rider, journey_batches
 
@@ -23,13 +25,13 @@ T0 = 1_795_420_000_000
 @pytest.fixture
 def key(engine) -> bytes:
     with transaction(make_sessionmaker(engine)) as session:
-        passenger = services.register_passenger(session, "adult").passenger_id
-        device = services.register_device(session, passenger)
+        passenger = passengers_service.register_passenger(session, "adult").passenger_id
+        device = passengers_service.register_device(session, passenger)
     return base64.b64decode(device.device_key_b64)
 
 
 def _positions() -> dict[str, tuple[float, float]]:
-    tariff = {s.stop_id: (s.lat, s.lon) for s in services.fare_engine.load_tariff().stops()}
+    tariff = {s.stop_id: (s.lat, s.lon) for s in fare_engine.load_tariff().stops()}
     return {s: tariff[s] for s in STOPS}
 
 
@@ -37,7 +39,7 @@ def _positions() -> dict[str, tuple[float, float]]:
 async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there(
     app, client, vehicle, engine, key, journey_event, caplog
 ):
-    caplog.set_level(logging.INFO, logger="backend.services")
+    caplog.set_level(logging.INFO, logger="backend.trips.service")
     batches = journey_batches(
         "RLG-4711",
         "R61-1",
@@ -52,7 +54,7 @@ async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there
         assert (await post_batch(client, vehicle, body)).status_code == 200
     reconcile_dirty_units(app)
     with make_sessionmaker(engine)() as session:
-        (trip,) = repository.day_trips(session, service_day_of(T0))
+        (trip,) = trips_repo.day_trips(session, service_day_of(T0))
     assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[3])
     assert trip.journey_id.startswith("~") != journey_event
     # The backend says what this bus's onboard computer did not.
@@ -71,5 +73,5 @@ async def test_without_gnss_a_lost_call_cannot_be_boarded_at(app, client, vehicl
         assert (await post_batch(client, vehicle, body)).status_code == 200
     reconcile_dirty_units(app)
     with make_sessionmaker(engine)() as session:
-        (trip,) = repository.day_trips(session, service_day_of(T0))
+        (trip,) = trips_repo.day_trips(session, service_day_of(T0))
     assert trip.board_stop_id != STOPS[1]

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from backend import models, repository, services
+from backend import models
 from backend.const import MAX_UNIT_ATTEMPTS, UNIT_RETRY_BACKOFF
 from backend.db import make_sessionmaker, transaction
+from backend.trips import repository as trips_repo
+from backend.trips import service as trips_service
 from tests.web.conftest import Clock
 
 DAY = dt.date(2026, 11, 23)
@@ -23,14 +25,14 @@ START = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
 def poisoned(monkeypatch):
     """Vehicle BAD's rebuild fails as a poisoned unit would (the error of issue 11's
     January-1970 sighting); every other vehicle's works."""
-    real = services.reconcile_vehicle_day
+    real = trips_service.reconcile_vehicle_day
 
     def rebuild(session, day, vehicle_id, resolvers, since=0):
         if vehicle_id == "BAD":
             raise OverflowError("date value out of range")
         return real(session, day, vehicle_id, resolvers, since)
 
-    monkeypatch.setattr(services, "reconcile_vehicle_day", rebuild)
+    monkeypatch.setattr(trips_service, "reconcile_vehicle_day", rebuild)
 
 
 def unit(session, vehicle_id: str) -> models.WorkUnit:
@@ -40,12 +42,12 @@ def unit(session, vehicle_id: str) -> models.WorkUnit:
 
 def test_failing_unit_backs_off_parks_and_never_blocks_the_others(engine, poisoned):
     sessions = make_sessionmaker(engine)
-    resolvers = services.ResolverCache()
+    resolvers = trips_service.ResolverCache()
     clock = Clock(START)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "BAD"), (DAY, "GOOD")}, START)
+        trips_repo.mark_dirty(session, {(DAY, "BAD"), (DAY, "GOOD")}, START)
 
-    done = services.work_until_idle(sessions, resolvers, clock)
+    done = trips_service.work_until_idle(sessions, resolvers, clock)
     by_vehicle = {w.unit.vehicle_id: w for w in done}
     assert by_vehicle["BAD"].error == "OverflowError: date value out of range"
     assert by_vehicle["GOOD"].error is None  # the other unit went on
@@ -65,11 +67,11 @@ def test_failing_unit_backs_off_parks_and_never_blocks_the_others(engine, poison
             )
         waits.append(lease - clock.now)
         # Not retried before its back-off has passed...
-        assert services.work_once(sessions, resolvers, clock) is None
+        assert trips_service.work_once(sessions, resolvers, clock) is None
         clock.now = lease + dt.timedelta(seconds=1)
         if attempt < MAX_UNIT_ATTEMPTS:
             # ...and retried once it has.
-            again = services.work_once(sessions, resolvers, clock)
+            again = trips_service.work_once(sessions, resolvers, clock)
             assert again is not None
             assert again.unit.vehicle_id == "BAD"
     # The back-off doubles from one failure to the next.
@@ -77,33 +79,33 @@ def test_failing_unit_backs_off_parks_and_never_blocks_the_others(engine, poison
 
     # Parked: no worker takes it, however long one waits; it is reported.
     clock.now += dt.timedelta(days=1)
-    assert services.work_until_idle(sessions, resolvers, clock) == []
+    assert trips_service.work_until_idle(sessions, resolvers, clock) == []
     with sessions() as session:
-        troubled = repository.troubled_units(session)
+        troubled = trips_repo.troubled_units(session)
         assert [(u.vehicle_id, u.parked, u.attempts) for u in troubled] == [
             ("BAD", True, MAX_UNIT_ATTEMPTS)
         ]
-        counts = repository.operations_counts(session)
+        counts = trips_repo.operations_counts(session)
         assert (counts.parked_units, counts.failing_units) == (1, 0)
 
 
 def test_operator_reconcile_gives_a_parked_unit_a_fresh_start(engine, poisoned, monkeypatch):
     sessions = make_sessionmaker(engine)
-    resolvers = services.ResolverCache()
+    resolvers = trips_service.ResolverCache()
     clock = Clock(START)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "BAD")}, START)
+        trips_repo.mark_dirty(session, {(DAY, "BAD")}, START)
         session.execute(
             models.WorkUnit.__table__.update().values(attempts=MAX_UNIT_ATTEMPTS, parked=True)
         )
-    assert services.work_until_idle(sessions, resolvers, clock) == []
+    assert trips_service.work_until_idle(sessions, resolvers, clock) == []
     # The cause is mended (a fixed release); the operator reconciles the day.
     monkeypatch.setattr(
-        services,
+        trips_service,
         "reconcile_vehicle_day",
-        lambda *a, **k: services.VehicleDayResult(0, 0, 0),
+        lambda *a, **k: trips_service.VehicleDayResult(0, 0, 0),
     )
-    services.reconcile_day(sessions, DAY, resolvers, clock)
+    trips_service.reconcile_day(sessions, DAY, resolvers, clock)
     with sessions() as session:
         bad = unit(session, "BAD")
         assert (bad.parked, bad.attempts, bad.dirty) == (False, 0, False)
@@ -112,16 +114,16 @@ def test_operator_reconcile_gives_a_parked_unit_a_fresh_start(engine, poisoned, 
 def test_a_lost_database_connection_is_not_the_units_fault(engine, monkeypatch):
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "V1")}, START)
+        trips_repo.mark_dirty(session, {(DAY, "V1")}, START)
 
     def lost(*_a, **_k):
         raise OperationalError(
             "SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True
         )
 
-    monkeypatch.setattr(services, "reconcile_vehicle_day", lost)
+    monkeypatch.setattr(trips_service, "reconcile_vehicle_day", lost)
     with pytest.raises(OperationalError):
-        services.work_once(sessions, services.ResolverCache(), Clock(START))
+        trips_service.work_once(sessions, trips_service.ResolverCache(), Clock(START))
     with sessions() as session:
         assert unit(session, "V1").attempts == 0
 
@@ -131,8 +133,8 @@ async def test_operators_see_failing_units_in_the_api_the_page_and_the_metrics(
 ):
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "BAD")}, START)
-    services.work_until_idle(sessions, services.ResolverCache(), Clock(START))
+        trips_repo.mark_dirty(session, {(DAY, "BAD")}, START)
+    trips_service.work_until_idle(sessions, trips_service.ResolverCache(), Clock(START))
     auth = {"Authorization": f"Bearer {operators['viewer']}"}
     report = (await client.get("/v1/operations", headers=auth)).json()
     assert [(u["vehicle_id"], u["attempts"], u["parked"]) for u in report["units"]] == [
@@ -147,13 +149,13 @@ async def test_operators_see_failing_units_in_the_api_the_page_and_the_metrics(
 def test_a_deadlock_counts_against_the_unit_and_never_stops_the_worker(engine, monkeypatch):
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "V1")}, START)
+        trips_repo.mark_dirty(session, {(DAY, "V1")}, START)
 
     def deadlock(*_a, **_k):
         raise OperationalError("UPDATE trips", {}, Exception("deadlock detected"))
 
-    monkeypatch.setattr(services, "reconcile_vehicle_day", deadlock)
-    done = services.work_once(sessions, services.ResolverCache(), Clock(START))
+    monkeypatch.setattr(trips_service, "reconcile_vehicle_day", deadlock)
+    done = trips_service.work_once(sessions, trips_service.ResolverCache(), Clock(START))
     assert done is not None
     assert "deadlock detected" in done.error
     with sessions() as session:
@@ -161,11 +163,11 @@ def test_a_deadlock_counts_against_the_unit_and_never_stops_the_worker(engine, m
 
 
 def test_retention_lets_go_of_units_of_days_it_makes_final(engine, poisoned):
-    from backend.maintenance import apply_retention
+    from backend.maintenance.service import apply_retention
 
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "BAD"), (DAY, "LATE")}, START)
+        trips_repo.mark_dirty(session, {(DAY, "BAD"), (DAY, "LATE")}, START)
         session.execute(
             models.WorkUnit.__table__.update()
             .where(models.WorkUnit.vehicle_id == "BAD")
@@ -174,19 +176,19 @@ def test_retention_lets_go_of_units_of_days_it_makes_final(engine, poisoned):
     with transaction(sessions) as session:
         apply_retention(session, DAY + dt.timedelta(days=15), 14, 365, START)
     with sessions() as session:
-        assert repository.troubled_units(session) == []
-        assert repository.dirty_units(session) == []
-        assert repository.operations_counts(session).parked_units == 0
+        assert trips_repo.troubled_units(session) == []
+        assert trips_repo.dirty_units(session) == []
+        assert trips_repo.operations_counts(session).parked_units == 0
 
 
 def test_an_operators_reconcile_leaves_a_unit_being_retried_to_its_worker(engine):
     sessions = make_sessionmaker(engine)
     lease = START + dt.timedelta(minutes=3)
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, "V1")}, START)
+        trips_repo.mark_dirty(session, {(DAY, "V1")}, START)
         session.execute(models.WorkUnit.__table__.update().values(attempts=2, lease_until=lease))
     with transaction(sessions) as session:
-        repository.unpark_day(session, DAY)
+        trips_repo.unpark_day(session, DAY)
     with sessions() as session:
         v1 = unit(session, "V1")
         assert v1.attempts == 0

@@ -7,11 +7,17 @@ import datetime as dt
 import threading
 
 import pytest
+from sqlalchemy import delete, select
 
-from backend import repository, services
+from backend import models
+from backend.billing import repository as billing_repo
 from backend.db import make_sessionmaker, transaction
+from backend.ingest import service as ingest_service
 from backend.models import DAY_UNIT
+from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
+from backend.trips import repository as trips_repo
+from backend.trips import service as trips_service
 from tests.backend.conftest import Vehicle, post_batch
 from tests.backend.synth import Rider, journey_batches
 
@@ -29,10 +35,10 @@ async def loaded(engine, client):
     """Eight buses of one day, each with riders; everything uploaded, nothing reconciled."""
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        secrets = {v: services.register_vehicle(session, v) for v in VEHICLES}
+        secrets = {v: ingest_service.register_vehicle(session, v) for v in VEHICLES}
         devices = [
-            services.register_device(
-                session, services.register_passenger(session, "adult").passenger_id
+            passengers_service.register_device(
+                session, passengers_service.register_passenger(session, "adult").passenger_id
             )
             for _ in range(12)
         ]
@@ -50,22 +56,22 @@ def snapshot(sessions):
     with sessions() as session:
         return sorted(
             (t.trip_id, t.device_id, t.board_stop_id, t.alight_stop_id, t.conflict_lost)
-            for t in repository.day_trip_candidates_rows(session, DAY)
+            for t in session.scalars(select(models.Trip).where(models.Trip.service_day == DAY))
         )
 
 
 def test_a_unit_is_clean_after_its_work_and_dirty_again_on_new_data(engine, loaded):
     sessions = loaded
-    done = services.work_until_idle(sessions, services.ResolverCache(), utc_now)
+    done = trips_service.work_until_idle(sessions, trips_service.ResolverCache(), utc_now)
     assert {w.unit.vehicle_id for w in done} == {*VEHICLES, DAY_UNIT}
     with sessions() as session:
-        assert repository.dirty_units(session) == []
+        assert trips_repo.dirty_units(session) == []
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(DAY, VEHICLES[0])}, utc_now())
+        trips_repo.mark_dirty(session, {(DAY, VEHICLES[0])}, utc_now())
     with sessions() as session:
         # Uploads dirty only their vehicle's unit; its reconciliation dirties the day's.
-        assert repository.dirty_units(session) == [(DAY, VEHICLES[0])]
-    done = services.work_until_idle(sessions, services.ResolverCache(), utc_now)
+        assert trips_repo.dirty_units(session) == [(DAY, VEHICLES[0])]
+    done = trips_service.work_until_idle(sessions, trips_service.ResolverCache(), utc_now)
     assert [w.unit.vehicle_id for w in done] == [VEHICLES[0], DAY_UNIT]
 
 
@@ -73,16 +79,16 @@ def test_a_leased_unit_is_not_claimed_twice(engine, loaded):
     sessions = loaded
     now = utc_now()
     with transaction(sessions) as session:
-        first = repository.claim_unit(session, now, dt.timedelta(minutes=5))
+        first = trips_repo.claim_unit(session, now, dt.timedelta(minutes=5))
     with transaction(sessions) as session:
-        second = repository.claim_unit(session, now, dt.timedelta(minutes=5))
+        second = trips_repo.claim_unit(session, now, dt.timedelta(minutes=5))
     assert first is not None
     assert second is not None
     assert (first.service_day, first.vehicle_id) != (second.service_day, second.vehicle_id)
     # After the lease runs out, a crashed worker's unit is taken over.
     later = now + dt.timedelta(minutes=6)
     with transaction(sessions) as session:
-        again = repository.claim_unit(session, later, dt.timedelta(minutes=5))
+        again = trips_repo.claim_unit(session, later, dt.timedelta(minutes=5))
     assert again is not None
     assert (again.service_day, again.vehicle_id) == (first.service_day, first.vehicle_id)
 
@@ -91,14 +97,14 @@ def test_new_data_during_work_keeps_the_unit_dirty(engine, loaded):
     sessions = loaded
     now = utc_now()
     with transaction(sessions) as session:
-        unit = repository.claim_unit(session, now, dt.timedelta(minutes=5))
+        unit = trips_repo.claim_unit(session, now, dt.timedelta(minutes=5))
     assert unit is not None
     with transaction(sessions) as session:
-        repository.mark_dirty(session, {(unit.service_day, unit.vehicle_id)}, now)
+        trips_repo.mark_dirty(session, {(unit.service_day, unit.vehicle_id)}, now)
     with transaction(sessions) as session:
-        assert repository.complete_unit(session, unit, now) is False
+        assert trips_repo.complete_unit(session, unit, now) is False
     with sessions() as session:
-        assert (unit.service_day, unit.vehicle_id) in repository.dirty_units(session)
+        assert (unit.service_day, unit.vehicle_id) in trips_repo.dirty_units(session)
 
 
 # FOR UPDATE SKIP LOCKED is PostgreSQL's; on SQLite one worker runs (one writer anyway).
@@ -107,19 +113,19 @@ def test_new_data_during_work_keeps_the_unit_dirty(engine, loaded):
 )
 def test_two_parallel_workers_produce_what_one_produces(engine, loaded):
     sessions = loaded
-    services.work_until_idle(sessions, services.ResolverCache(), utc_now)
+    trips_service.work_until_idle(sessions, trips_service.ResolverCache(), utc_now)
     one_worker = snapshot(sessions)
     assert len(one_worker) == 3 * len(VEHICLES)
 
     with transaction(sessions) as session:
-        repository.delete_day_trips(session, DAY)
-        repository.mark_dirty(session, {(DAY, v) for v in VEHICLES}, utc_now())
+        session.execute(delete(models.Trip).where(models.Trip.service_day == DAY))
+        trips_repo.mark_dirty(session, {(DAY, v) for v in VEHICLES}, utc_now())
     claimed: list[list[str]] = [[], []]
     barrier = threading.Barrier(2)
 
     def worker(i: int) -> None:
         barrier.wait()
-        for done in services.work_until_idle(sessions, services.ResolverCache(), utc_now):
+        for done in trips_service.work_until_idle(sessions, trips_service.ResolverCache(), utc_now):
             claimed[i].append(done.unit.vehicle_id)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
@@ -134,16 +140,16 @@ def test_two_parallel_workers_produce_what_one_produces(engine, loaded):
 
 def test_hourly_maintenance_bills_ended_days_and_closes_the_last_month(engine, riders):
     from backend.settings import Settings
-    from backend.worker import maintain
+    from backend.trips.worker import maintain
 
     sessions = make_sessionmaker(engine)
     settings = Settings(database_url="sqlite://", reconcile_in_background=False)
     maintain(sessions, settings, dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC))
     with sessions() as session:
         for rider in riders:
-            (invoice,) = repository.passenger_invoices(session, rider.passenger_id)
+            (invoice,) = billing_repo.passenger_invoices(session, rider.passenger_id)
             assert invoice.month == "2026-11"
-            assert repository.ledger_balance(session, rider.passenger_id, "2026-11") > 0
+            assert billing_repo.ledger_balance(session, rider.passenger_id, "2026-11") > 0
     maintain(sessions, settings, dt.datetime(2026, 12, 3, 13, tzinfo=dt.UTC))
     with sessions() as session:
-        assert len(repository.passenger_invoices(session, riders[0].passenger_id)) == 1
+        assert len(billing_repo.passenger_invoices(session, riders[0].passenger_id)) == 1

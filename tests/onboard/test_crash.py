@@ -25,8 +25,8 @@ from tests.onboard.conftest import NEEDS_SERVER
 pytest.importorskip("fastapi", reason=NEEDS_SERVER)
 pytest.importorskip("sqlalchemy", reason=NEEDS_SERVER)
 
-from backend import services
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.ingest import service as ingest_service
 from simulator.backend_proc import backend_server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def server(tmp_path):
     engine = make_engine(url)
     upgrade(engine)
     with transaction(make_sessionmaker(engine)) as session:
-        secrets = {v: services.register_vehicle(session, v) for v in VEHICLES}
+        secrets = {v: ingest_service.register_vehicle(session, v) for v in VEHICLES}
     engine.dispose()
     env = {**os.environ, "BIBO_DATABASE_URL": url, "BIBO_RECONCILE_IN_BACKGROUND": "false"}
     with backend_server(env, free_port(), tmp_path / "server.log") as base:

@@ -20,9 +20,9 @@ from tests.onboard.conftest import NEEDS_SERVER, T0, UNIT, VEHICLE, Clock, adver
 pytest.importorskip("fastapi", reason=NEEDS_SERVER)
 pytest.importorskip("sqlalchemy", reason=NEEDS_SERVER)
 
-from backend import services
 from backend.api.app import create_app
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.ingest import service as ingest_service
 from backend.settings import Settings
 
 
@@ -61,7 +61,7 @@ def backend_app(tmp_path):
     engine = make_engine(url)
     upgrade(engine)
     with transaction(make_sessionmaker(engine)) as session:
-        secret = services.register_vehicle(session, VEHICLE)
+        secret = ingest_service.register_vehicle(session, VEHICLE)
     app = create_app(
         settings=Settings(database_url=url, reconcile_in_background=False),
         engine=engine,

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from backend.reconciliation import EventRecord
-from backend.resolution import TokenResolver
+from backend.trips.reconciliation import EventRecord
+from backend.trips.resolution import TokenResolver
 from onboard import wire
 from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
 from simulator.offline import vehicle_data

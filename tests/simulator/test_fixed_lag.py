@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.resolution import TokenResolver
+from backend.trips.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.day import DayPlan
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data

@@ -10,8 +10,9 @@ import socket
 import httpx
 import pytest
 
-from backend import services
 from backend.db import make_sessionmaker, transaction
+from backend.ingest import service as ingest_service
+from backend.passengers import service as passengers_service
 from simulator.day import plan_day
 from simulator.recording import Recording, write_recording
 from simulator.replay import ReplayError, load_secrets, replay, unreachable_reason
@@ -43,11 +44,11 @@ def secrets(engine, recording):
     out = {}
     with transaction(factory) as session:
         for v in recording.vehicles:
-            out[v["vehicle_id"]] = services.register_vehicle(session, v["vehicle_id"])
-        doc = services.DeviceImportFile.model_validate_json(
+            out[v["vehicle_id"]] = ingest_service.register_vehicle(session, v["vehicle_id"])
+        doc = passengers_service.DeviceImportFile.model_validate_json(
             (recording.path / "devices.json").read_bytes()
         )
-        services.import_devices(session, doc)
+        passengers_service.import_devices(session, doc)
     return out
 
 

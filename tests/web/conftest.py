@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from backend import services
 from backend.db import make_sessionmaker, transaction
+from backend.operators import service as operators_service
 from tests.backend.conftest import riders, vehicle  # noqa: F401 - fixtures used here too
 
 PASSWORD = "correct horse battery staple"
@@ -27,7 +27,7 @@ def csrf_of(html: str) -> str:
 def add_operator(engine: Engine, role: str, name: str | None = None) -> str:
     name = name or f"{role} web"
     with transaction(make_sessionmaker(engine)) as session:
-        services.register_operator(session, name, role, PASSWORD)
+        operators_service.register_operator(session, name, role, PASSWORD)
     return name
 
 

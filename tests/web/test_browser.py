@@ -21,9 +21,16 @@ from typing import Any
 
 import pytest
 
-from backend import billing, disputes, ingest, repository, services
+from backend.billing import repository as billing_repo
+from backend.billing import service as billing_service
 from backend.db import make_engine, make_sessionmaker, transaction, upgrade
+from backend.ingest import service as ingest_service
+from backend.operators import service as operators_service
+from backend.passengers import disputes as disputes_service
+from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_bounds
+from backend.trips import repository as trips_repo
+from backend.trips import service as trips_service
 from onboard import wire
 from simulator.backend_proc import backend_server, free_port
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
@@ -95,12 +102,12 @@ def prepared(tmp_path: Path) -> Prepared:
         upgrade(engine)
         sessions = make_sessionmaker(engine)
         with transaction(sessions) as session:
-            services.register_vehicle(session, "RLG-4711")
-            services.register_operator(session, AGENT, "agent", PASSWORD)
+            ingest_service.register_vehicle(session, "RLG-4711")
+            operators_service.register_operator(session, AGENT, "agent", PASSWORD)
             riders = []
             for _ in range(2):
-                p = services.register_passenger(session, "adult")
-                d = services.register_device(session, p.passenger_id)
+                p = passengers_service.register_passenger(session, "adult")
+                d = passengers_service.register_device(session, p.passenger_id)
                 riders.append((p.passenger_id, base64.b64decode(d.device_key_b64)))
         (a, key_a), (b, key_b) = riders
         for n, day in enumerate(DAYS):
@@ -119,17 +126,17 @@ def prepared(tmp_path: Path) -> Prepared:
                 for body in bodies:
                     if n == 1:
                         _weaken(body, key_a, t0 + 6 * (DWELL_MS + DRIVE_MS))
-                    ingest.store_batch(session, wire.Batch.model_validate(body), now)
-            services.reconcile_day(sessions, day, services.ResolverCache(), lambda: now)
+                    ingest_service.store_batch(session, wire.Batch.model_validate(body), now)
+            trips_service.reconcile_day(sessions, day, trips_service.ResolverCache(), lambda: now)
         with transaction(sessions) as session:
-            billing.close_month(session, OCTOBER, now)
-            trips = [t for day in DAYS for t in repository.day_trips(session, day)]
+            billing_service.close_month(session, OCTOBER, now)
+            trips = [t for day in DAYS for t in trips_repo.day_trips(session, day)]
             low = min(trips, key=lambda t: t.confidence)
-            invoice = repository.latest_invoice(session, a, OCTOBER)
-            disputes.open_dispute(
+            invoice = billing_repo.latest_invoice(session, a, OCTOBER)
+            disputes_service.open_dispute(
                 session,
                 b,
-                repository.day_trips(session, DAYS[0])[-1].trip_id,
+                trips_repo.day_trips(session, DAYS[0])[-1].trip_id,
                 "I got off at Bad Sassendorf, not in Lohne",
                 now,
             )

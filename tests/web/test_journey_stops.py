@@ -1,5 +1,5 @@
 """The dispute queue's stop choices come from one query for all disputes
-(``operator_pages.journey_stops_of``); they are the stops the per-trip query found."""
+(``operators_repo.journey_stops_of``); they are the stops the per-trip query found."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from backend import models
 from backend.db import make_sessionmaker
-from backend.repositories import operator_pages
+from backend.operators import repository as operators_repo
 
 
 def _journey_stops_one_by_one(session: Session, trip: models.Trip) -> list[str]:
@@ -41,9 +41,9 @@ def test_journey_stops_of_all_trips_match_the_per_trip_query(engine, riders):
     with make_sessionmaker(engine)() as session:
         trips = list(session.scalars(select(models.Trip)))
         assert trips
-        batched = operator_pages.journey_stops_of(session, trips)
+        batched = operators_repo.journey_stops_of(session, trips)
         assert any(batched.values())
         for trip in trips:
             assert batched[trip.trip_id] == _journey_stops_one_by_one(session, trip)
-            assert operator_pages.journey_stops(session, trip) == batched[trip.trip_id]
-        assert operator_pages.journey_stops_of(session, []) == {}
+            assert operators_repo.journey_stops(session, trip) == batched[trip.trip_id]
+        assert operators_repo.journey_stops_of(session, []) == {}

@@ -15,17 +15,18 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select
 
-from backend import models, services
+from backend import models
 from backend.db import make_sessionmaker, transaction
-from backend.web import auth
-from backend.web.auth import (
+from backend.operators import service as operators_service
+from backend.operators.web import auth
+from backend.operators.web.auth import (
     LoginFailedError,
     LoginThrottledError,
     ThrottleScope,
     attempt_login,
     throttle_key,
 )
-from backend.web.const import (
+from backend.operators.web.const import (
     LOGIN_BACKOFF_BASE,
     LOGIN_BACKOFF_CAP,
     LOGIN_FAILURE_MEMORY,
@@ -90,7 +91,7 @@ async def test_every_attempt_checks_exactly_one_password_hash(client, engine, cl
     answer's timing tells nothing about which names exist."""
     name = add_operator(engine, "agent")
     with transaction(make_sessionmaker(engine)) as session:
-        services.register_operator(session, "api only", "agent")  # no password: API token
+        operators_service.register_operator(session, "api only", "agent")  # no password: API token
     calls: list[str] = []
     real = auth.check_password
 

@@ -7,10 +7,13 @@ import csv
 import io
 import re
 
-from backend import billing, disputes, repository, reviews
-from backend.api.rendering import euros
+from backend.billing import repository as billing_repo
+from backend.billing import service as billing_service
+from backend.billing.rendering import euros
 from backend.db import make_sessionmaker, transaction
-from backend.web.const import LOGIN_BACKOFF_BASE, LOGIN_FREE_FAILURES
+from backend.operators import service as operators_service
+from backend.operators.web.const import LOGIN_BACKOFF_BASE, LOGIN_FREE_FAILURES
+from backend.passengers import disputes as disputes_service
 from tests.backend.conftest import RIDE_DAYS, RIDE_STOPS
 from tests.web.conftest import PASSWORD, add_operator, csrf_of, login
 
@@ -23,7 +26,9 @@ async def _login_form(client) -> str:
 
 def _first_trip(engine, passenger_id: str) -> str:
     with make_sessionmaker(engine)() as session:
-        return billing.effective_trips(session, passenger_id, RIDE_DAYS[0], RIDE_DAYS[0])[0].trip_id
+        return billing_service.effective_trips(session, passenger_id, RIDE_DAYS[0], RIDE_DAYS[0])[
+            0
+        ].trip_id
 
 
 # --- login, sessions, CSRF, throttling ------------------------------------------------------
@@ -118,7 +123,7 @@ async def test_every_post_needs_the_sessions_csrf_token(client, engine, riders, 
         assert response.status_code == 403
         assert "security token" in response.text
     with make_sessionmaker(engine)() as session:
-        assert repository.latest_corrections(session, [trip_id]) == {}
+        assert billing_repo.latest_corrections(session, [trip_id]) == {}
 
 
 async def test_a_viewer_reads_but_cannot_correct_or_resolve(client, engine, riders, clock):
@@ -139,7 +144,7 @@ async def test_a_viewer_reads_but_cannot_correct_or_resolve(client, engine, ride
     )
     assert close.status_code == 403
     with make_sessionmaker(engine)() as session:
-        assert repository.latest_corrections(session, [trip_id]) == {}
+        assert billing_repo.latest_corrections(session, [trip_id]) == {}
 
 
 # --- dashboard, trip list, CSV --------------------------------------------------------------
@@ -147,8 +152,8 @@ async def test_a_viewer_reads_but_cannot_correct_or_resolve(client, engine, ride
 
 async def test_dashboard_counts_trips_disputes_and_revenue(client, engine, riders, clock):
     with transaction(make_sessionmaker(engine)) as session:
-        billing.close_month(session, NOV, clock())
-        disputes.open_dispute(
+        billing_service.close_month(session, NOV, clock())
+        disputes_service.open_dispute(
             session,
             riders[0].passenger_id,
             _first_trip(engine, riders[0].passenger_id),
@@ -185,7 +190,7 @@ async def test_trip_list_filters_and_exports_csv(client, engine, riders, clock):
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert len(rows) == 2
     assert {r["passenger_id"] for r in rows} == {r.passenger_id for r in riders}
-    assert list(rows[0]) == list(reviews.CSV_COLUMNS)
+    assert list(rows[0]) == list(operators_service.CSV_COLUMNS)
     everything = list(csv.DictReader(io.StringIO((await client.get("/ops/trips.csv")).text)))
     assert len(everything) == 6
 
@@ -203,14 +208,14 @@ async def test_the_trip_page_plots_the_rssi_trace(client, engine, riders, clock)
     page = await client.get(f"/ops/trips/{trip_id}")
     assert page.status_code == 200
     with make_sessionmaker(engine)() as session:
-        trace = reviews.trip_trace(session, trip_id)
+        trace = operators_service.trip_trace(session, trip_id)
     assert trace is not None
     assert len(trace.t) > 100
     svg = page.text[page.text.index('<svg class="trace"') :]
     svg = svg[: svg.index("</svg>")]
     assert svg.count('class="pt"') == len(trace.t)
     assert 'class="in-vehicle"' in svg
-    assert svg.count('class="doors-open"') == sum(e["type"] == "doors_open" for e in trace.events)
+    assert svg.count('class="doors-open"') == sum(e.type == "doors_open" for e in trace.events)
     assert "Soest, Bahnhof" in svg
     assert "Lippstadt, Rathaus" in svg
     assert (await client.get("/ops/trips/trp_nonexistent")).status_code == 404
@@ -221,8 +226,8 @@ async def test_an_agent_corrects_the_alighting_stop_and_sees_the_rebill(
 ):
     a = riders[0].passenger_id
     with transaction(make_sessionmaker(engine)) as session:
-        billing.close_month(session, NOV, clock())
-        first = repository.latest_invoice(session, a, NOV)
+        billing_service.close_month(session, NOV, clock())
+        first = billing_repo.latest_invoice(session, a, NOV)
     assert first is not None
     csrf = await login(client, engine, "agent")
     trip_id = _first_trip(engine, a)
@@ -241,7 +246,7 @@ async def test_an_agent_corrects_the_alighting_stop_and_sees_the_rebill(
     assert "invoice version 2 issued" in page
     assert "Bad Sassendorf, Bahnhof" in page
     with make_sessionmaker(engine)() as session:
-        latest = repository.latest_invoice(session, a, NOV)
+        latest = billing_repo.latest_invoice(session, a, NOV)
     assert latest is not None
     assert latest.version == 2
     assert latest.total_cents < first.total_cents
@@ -265,9 +270,11 @@ async def test_accepting_a_dispute_changes_the_passengers_invoice(client, engine
     a = riders[0].passenger_id
     trip_id = _first_trip(engine, a)
     with transaction(make_sessionmaker(engine)) as session:
-        billing.close_month(session, NOV, clock())
-        before = repository.latest_invoice(session, a, NOV)
-        dispute = disputes.open_dispute(session, a, trip_id, "I took the train that day", clock())
+        billing_service.close_month(session, NOV, clock())
+        before = billing_repo.latest_invoice(session, a, NOV)
+        dispute = disputes_service.open_dispute(
+            session, a, trip_id, "I took the train that day", clock()
+        )
         dispute_id = dispute.dispute_id
     assert before is not None
 
@@ -290,7 +297,7 @@ async def test_accepting_a_dispute_changes_the_passengers_invoice(client, engine
 
     invoices = (await client.get(f"/ops/passengers/{a}/invoices")).text
     with make_sessionmaker(engine)() as session:
-        after = repository.latest_invoice(session, a, NOV)
+        after = billing_repo.latest_invoice(session, a, NOV)
     assert after is not None
     assert after.version == 2
     assert after.total_cents < before.total_cents
@@ -308,7 +315,9 @@ async def test_accepting_a_dispute_changes_the_passengers_invoice(client, engine
 async def test_adjusting_a_dispute_needs_a_stop(client, engine, riders, clock):
     a = riders[0].passenger_id
     with transaction(make_sessionmaker(engine)) as session:
-        dispute = disputes.open_dispute(session, a, _first_trip(engine, a), "wrong stop", clock())
+        dispute = disputes_service.open_dispute(
+            session, a, _first_trip(engine, a), "wrong stop", clock()
+        )
         dispute_id = dispute.dispute_id
     csrf = await login(client, engine, "agent")
     url = f"/ops/disputes/{dispute_id}/resolve"

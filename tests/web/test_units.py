@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from backend.reviews import Trace
-from backend.web import charts
-from backend.web.auth import backoff_wait, safe_next, throttle_key
-from backend.web.const import LOGIN_BACKOFF_BASE, LOGIN_BACKOFF_CAP
+from backend.operators.service import Trace, TraceEvent
+from backend.operators.web import charts
+from backend.operators.web.auth import backoff_wait, safe_next, throttle_key
+from backend.operators.web.const import LOGIN_BACKOFF_BASE, LOGIN_BACKOFF_CAP
 
 NOW = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 
@@ -62,10 +62,10 @@ def test_trace_plot_marks_stops_doors_and_the_interval():
         rssi=[-60] * 60,
         n=[2] * 60,
         events=[
-            {"t": t0, "type": "arrival", "stop_id": "de:05974:1001"},
-            {"t": t0 + 2000, "type": "doors_open", "stop_id": None},
-            {"t": t0 + 20000, "type": "doors_closed", "stop_id": None},
-            {"t": t0 + 22000, "type": "departure", "stop_id": "de:05974:1001"},
+            TraceEvent(t0, "arrival", "de:05974:1001"),
+            TraceEvent(t0 + 2000, "doors_open", None),
+            TraceEvent(t0 + 20000, "doors_closed", None),
+            TraceEvent(t0 + 22000, "departure", "de:05974:1001"),
         ],
         board_time=t0 + 10_000,
         alight_time=t0 + 50_000,

@@ -1,0 +1,174 @@
+"""SQL of billing: a passenger's trips and corrections as billing reads them, the
+append-only ledger, and invoices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend import models
+
+
+def passenger_trips(
+    session: Session, passenger_id: str, first_day: dt.date, last_day: dt.date
+) -> list[models.Trip]:
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t)
+            .where(
+                t.passenger_id == passenger_id,
+                t.service_day >= first_day,
+                t.service_day <= last_day,
+                t.conflict_lost.is_(False),
+            )
+            .order_by(t.board_time, t.trip_id)
+        )
+    )
+
+
+def passengers_with_trips(session: Session, first_day: dt.date, last_day: dt.date) -> list[str]:
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t.passenger_id)
+            .where(t.service_day >= first_day, t.service_day <= last_day)
+            .distinct()
+            .order_by(t.passenger_id)
+        )
+    )
+
+
+def passengers_with_ledger(session: Session, month: str) -> list[str]:
+    e = models.LedgerEntry
+    return list(session.scalars(select(e.passenger_id).where(e.month == month).distinct()))
+
+
+def latest_corrections(
+    session: Session, trip_ids: Sequence[str]
+) -> dict[str, models.TripCorrection]:
+    if not trip_ids:
+        return {}
+    c = models.TripCorrection
+    rows = session.scalars(
+        select(c).where(c.trip_id.in_(trip_ids)).order_by(c.trip_id, c.correction_id)
+    )
+    return {row.trip_id: row for row in rows}  # the newest per trip wins
+
+
+def add_correction(session: Session, **values: Any) -> models.TripCorrection:
+    correction = models.TripCorrection(**values)
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+def live_charges(session: Session, passenger_id: str, month: str) -> list[models.LedgerEntry]:
+    """Charges of a month that no reversal cancels, oldest first."""
+    e = models.LedgerEntry
+    reversed_ids = select(e.reverses).where(
+        e.passenger_id == passenger_id, e.month == month, e.reverses.is_not(None)
+    )
+    return list(
+        session.scalars(
+            select(e)
+            .where(
+                e.passenger_id == passenger_id,
+                e.month == month,
+                e.kind == "charge",
+                e.entry_id.not_in(reversed_ids),
+            )
+            .order_by(e.entry_id)
+        )
+    )
+
+
+def post_ledger_entry(
+    session: Session,
+    passenger_id: str,
+    month: str,
+    kind: str,
+    amount_cents: int,
+    explanation: str,
+    now: dt.datetime,
+    reverses: int | None = None,
+) -> models.LedgerEntry:
+    entry = models.LedgerEntry(
+        passenger_id=passenger_id,
+        month=month,
+        kind=kind,
+        amount_cents=amount_cents,
+        reverses=reverses,
+        explanation=explanation,
+        created_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def ledger_balance(session: Session, passenger_id: str, month: str) -> int:
+    e = models.LedgerEntry
+    total = session.scalar(
+        select(func.coalesce(func.sum(e.amount_cents), 0)).where(
+            e.passenger_id == passenger_id, e.month == month
+        )
+    )
+    return int(total or 0)
+
+
+def ledger_entries(session: Session, passenger_id: str) -> list[models.LedgerEntry]:
+    e = models.LedgerEntry
+    return list(
+        session.scalars(select(e).where(e.passenger_id == passenger_id).order_by(e.entry_id))
+    )
+
+
+def latest_invoice(session: Session, passenger_id: str, month: str) -> models.Invoice | None:
+    i = models.Invoice
+    return session.scalar(
+        select(i)
+        .where(i.passenger_id == passenger_id, i.month == month)
+        .order_by(i.version.desc())
+        .limit(1)
+    )
+
+
+def add_invoice(
+    session: Session,
+    passenger_id: str,
+    month: str,
+    version: int,
+    total_cents: int,
+    document: str,
+    now: dt.datetime,
+) -> models.Invoice:
+    invoice = models.Invoice(
+        passenger_id=passenger_id,
+        month=month,
+        version=version,
+        total_cents=total_cents,
+        document=document,
+        created_at=now,
+    )
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def passenger_invoices(session: Session, passenger_id: str) -> list[models.Invoice]:
+    i = models.Invoice
+    return list(
+        session.scalars(
+            select(i).where(i.passenger_id == passenger_id).order_by(i.month, i.version)
+        )
+    )
+
+
+def invoice(session: Session, invoice_id: int) -> models.Invoice | None:
+    """The invoice with this id, if any."""
+    return session.get(models.Invoice, invoice_id)

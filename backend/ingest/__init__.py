@@ -1,0 +1,3 @@
+"""Ingest: vehicles, their signed uploads (``POST /v1/vehicles/{id}/batches``) and the
+sightings and events stored from them.
+"""

@@ -1,0 +1,3 @@
+"""Maintenance: raw-sighting retention, purge marks, and PostgreSQL's service-day
+partitions.
+"""

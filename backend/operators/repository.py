@@ -1,0 +1,365 @@
+"""SQL of the operators' side: operators and their web sessions and login throttle, the
+dispute queue, a trip's review (device key, sightings and events around it, corrections and
+disputes) and the pages' aggregates (dashboard, trip lists across days, a journey's stops).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from backend import models
+
+
+def add_operator(
+    session: Session,
+    name: str,
+    token_sha256: bytes,
+    role: str = "admin",
+    password_hash: str | None = None,
+) -> int:
+    operator = models.Operator(
+        name=name, token_sha256=token_sha256, role=role, password_hash=password_hash
+    )
+    session.add(operator)
+    session.flush()
+    return operator.operator_id
+
+
+def operator_by_name(session: Session, name: str) -> models.Operator | None:
+    """The operator who logs in with this name (one with a password)."""
+    o = models.Operator
+    return session.scalar(
+        select(o).where(o.name == name, o.password_hash.is_not(None)).order_by(o.operator_id)
+    )
+
+
+def operator_by_token(session: Session, token_sha256: bytes) -> models.Operator | None:
+    return session.scalar(
+        select(models.Operator).where(models.Operator.token_sha256 == token_sha256)
+    )
+
+
+def disputes(session: Session, status: str | None) -> list[models.Dispute]:
+    d = models.Dispute
+    stmt = select(d).order_by(d.created_at, d.dispute_id)
+    if status is not None:
+        stmt = stmt.where(d.status == status)
+    return list(session.scalars(stmt))
+
+
+def operator_names(session: Session, operator_ids: Sequence[int]) -> dict[int, str]:
+    """The names of the operators with these ids that exist, by id (one query for all)."""
+    if not operator_ids:
+        return {}
+    o = models.Operator
+    rows = session.execute(select(o.operator_id, o.name).where(o.operator_id.in_(operator_ids)))
+    return {operator_id: name for operator_id, name in rows}
+
+
+@dataclass(frozen=True)
+class SightingPoint:
+    """One sighting: UTC epoch ms, RSSI (dBm) and how many adverts the window heard (n)."""
+
+    t: int
+    rssi: int
+    n: int
+
+
+@dataclass(frozen=True)
+class EventPoint:
+    """One vehicle event: UTC epoch ms, its type and its stop (if any)."""
+
+    t: int
+    type: str
+    stop_id: str | None
+
+
+def device_key(session: Session, device_id: str) -> bytes | None:
+    """The key of the device with this id, if it is (still) registered."""
+    d = models.Device
+    return session.scalar(select(d.device_key).where(d.device_id == device_id))
+
+
+def sightings_between(
+    session: Session,
+    vehicle_id: str,
+    days: Sequence[dt.date],
+    start: int,
+    end: int,
+    tokens: Sequence[bytes],
+) -> list[SightingPoint]:
+    """The vehicle's sightings of these tokens on these service days in ``[start, end]``,
+    by time."""
+    s = models.Sighting
+    rows = session.execute(
+        select(s.t, s.rssi, s.n)
+        .where(
+            s.vehicle_id == vehicle_id,
+            s.service_day.in_(days),
+            s.t >= start,
+            s.t <= end,
+            s.token.in_(tokens),
+        )
+        .order_by(s.t)
+    ).all()
+    return [SightingPoint(t, rssi, n) for t, rssi, n in rows]
+
+
+def stop_and_door_events(
+    session: Session, vehicle_id: str, start: int, end: int
+) -> list[EventPoint]:
+    """The vehicle's arrivals, departures and door events in ``[start, end]``, in order."""
+    e = models.VehicleEvent
+    rows = session.execute(
+        select(e.t, e.type, e.stop_id)
+        .where(
+            e.vehicle_id == vehicle_id,
+            e.t >= start,
+            e.t <= end,
+            e.type.in_(("arrival", "departure", "doors_open", "doors_closed")),
+        )
+        .order_by(e.t, e.event_id)
+    ).all()
+    return [EventPoint(t, type_, stop_id) for t, type_, stop_id in rows]
+
+
+def trip_corrections(session: Session, trip_id: str) -> list[models.TripCorrection]:
+    """The trip's corrections, oldest first."""
+    c = models.TripCorrection
+    return list(session.scalars(select(c).where(c.trip_id == trip_id).order_by(c.correction_id)))
+
+
+def trip_disputes(session: Session, trip_id: str) -> list[models.Dispute]:
+    """The trip's disputes, oldest first."""
+    d = models.Dispute
+    return list(session.scalars(select(d).where(d.trip_id == trip_id).order_by(d.dispute_id)))
+
+
+def trips_per_day(session: Session, first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """Billed trips (conflict losers left out) per service day in ``[first, last]``."""
+    t = models.Trip
+    rows = session.execute(
+        select(t.service_day, func.count())
+        .where(t.service_day >= first, t.service_day <= last, t.conflict_lost.is_(False))
+        .group_by(t.service_day)
+    )
+    return {day: int(count) for day, count in rows}
+
+
+def confidences(session: Session, first: dt.date, last: dt.date) -> list[float]:
+    """The confidences of the billed trips of service days in ``[first, last]``."""
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t.confidence).where(
+                t.service_day >= first, t.service_day <= last, t.conflict_lost.is_(False)
+            )
+        )
+    )
+
+
+def newest_trip_day(session: Session) -> dt.date | None:
+    """The newest service day with a trip, if any."""
+    return session.scalar(select(func.max(models.Trip.service_day)))
+
+
+def open_disputes_count(session: Session) -> int:
+    """How many disputes are open."""
+    d = models.Dispute
+    return int(session.scalar(select(func.count()).where(d.status == "open")) or 0)
+
+
+def revenue_by_month(session: Session, months: int) -> list[tuple[str, int]]:
+    """Ledger balance (charges minus reversals, cents) of the newest ``months`` billing months,
+    oldest first."""
+    e = models.LedgerEntry
+    rows = session.execute(
+        select(e.month, func.sum(e.amount_cents))
+        .group_by(e.month)
+        .order_by(e.month.desc())
+        .limit(months)
+    ).all()
+    return [(month, int(total or 0)) for month, total in reversed(rows)]
+
+
+def recent_trips(session: Session, limit: int) -> list[models.Trip]:
+    """The newest billed trips of any day, newest first."""
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t)
+            .where(t.conflict_lost.is_(False))
+            .order_by(t.board_time.desc(), t.trip_id)
+            .limit(limit)
+        )
+    )
+
+
+def trip_flags(session: Session, trip_ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Of these trips: the ones corrected by an operator, and the ones with an open dispute."""
+    if not trip_ids:
+        return set(), set()
+    c, d = models.TripCorrection, models.Dispute
+    corrected = set(session.scalars(select(c.trip_id).where(c.trip_id.in_(trip_ids))))
+    disputed = set(
+        session.scalars(select(d.trip_id).where(d.trip_id.in_(trip_ids), d.status == "open"))
+    )
+    return corrected, disputed
+
+
+def journey_stops(session: Session, trip: models.Trip) -> list[str]:
+    """The stops the trip's journey called at, in order (each once): the choices for a
+    corrected boarding or alighting stop."""
+    return journey_stops_of(session, [trip])[trip.trip_id]
+
+
+def journey_stops_of(session: Session, trips: Sequence[models.Trip]) -> dict[str, list[str]]:
+    """``journey_stops`` of each trip, by trip id, with one query for all of them.
+
+    A journey starts at its newest ``journey`` event at or before boarding (at boarding if
+    there is none) and ends at the next ``journey`` event of another journey (if any)."""
+    if not trips:
+        return {}
+    e = models.VehicleEvent
+    rows = session.execute(
+        select(e.vehicle_id, e.service_day, e.t, e.type, e.journey_id, e.stop_id)
+        .where(
+            e.vehicle_id.in_(sorted({t.vehicle_id for t in trips})),
+            e.service_day.in_(sorted({t.service_day for t in trips})),
+            e.type.in_(("journey", "arrival")),
+        )
+        .order_by(e.t, e.event_id)
+    ).all()
+    by_vehicle_day: dict[tuple[str, dt.date], list[tuple[int, str, str | None, str | None]]] = {}
+    for vehicle_id, day, t, type_, journey_id, stop_id in rows:
+        by_vehicle_day.setdefault((vehicle_id, day), []).append((t, type_, journey_id, stop_id))
+    out: dict[str, list[str]] = {}
+    for trip in trips:
+        events = by_vehicle_day.get((trip.vehicle_id, trip.service_day), [])
+        starts = [
+            t
+            for t, type_, journey_id, _ in events
+            if type_ == "journey" and journey_id == trip.journey_id and t <= trip.board_time
+        ]
+        start = max(starts) if starts else trip.board_time
+        ends = [
+            t
+            for t, type_, journey_id, _ in events
+            if type_ == "journey"
+            and t > start
+            and journey_id is not None
+            and journey_id != trip.journey_id
+        ]
+        end = min(ends) if ends else None
+        stops: list[str] = []
+        for t, type_, _, stop_id in events:
+            if type_ != "arrival" or t < start or (end is not None and t >= end):
+                continue
+            if stop_id is not None and stop_id not in stops:
+                stops.append(stop_id)
+        out[trip.trip_id] = stops
+    return out
+
+
+def passenger_exists(session: Session, passenger_id: str) -> bool:
+    """Whether the passenger is (still) registered."""
+    return session.get(models.Passenger, passenger_id) is not None
+
+
+def passenger_ledger_by_month(session: Session, passenger_id: str) -> list[tuple[str, int]]:
+    """The passenger's ledger balance (cents) per billing month, oldest first."""
+    e = models.LedgerEntry
+    rows = session.execute(
+        select(e.month, func.sum(e.amount_cents))
+        .where(e.passenger_id == passenger_id)
+        .group_by(e.month)
+        .order_by(e.month)
+    )
+    return [(month, int(total or 0)) for month, total in rows]
+
+
+def failed_logins_since(
+    session: Session,
+    since: dt.datetime,
+    *,
+    address: str,
+    name: str | None = None,
+    exclude: int | None = None,
+) -> list[dt.datetime]:
+    """Times of the failed logins from ``address`` (for ``name`` only, if given) after
+    ``since``, oldest first, leaving out attempt ``exclude``. Attempts stored before 0005
+    have no address and never count."""
+    a = models.LoginAttempt
+    stmt = select(a.attempted_at).where(a.address == address, a.attempted_at > since)
+    if name is not None:
+        stmt = stmt.where(a.name == name)
+    if exclude is not None:
+        stmt = stmt.where(a.attempt_id != exclude)
+    return list(session.scalars(stmt.order_by(a.attempted_at, a.attempt_id)))
+
+
+def add_failed_login(session: Session, name: str, address: str, now: dt.datetime) -> int:
+    """Store an attempt as failed (until it succeeds); returns its id."""
+    attempt = models.LoginAttempt(name=name, address=address, attempted_at=now)
+    session.add(attempt)
+    session.flush()
+    return attempt.attempt_id
+
+
+def delete_login_attempt(session: Session, attempt_id: int) -> None:
+    """Delete one stored login attempt."""
+    a = models.LoginAttempt
+    session.execute(delete(a).where(a.attempt_id == attempt_id))
+
+
+def forget_failed_logins(session: Session, name: str, address: str) -> None:
+    """A successful login wipes the failures for its name from its address (not those from
+    elsewhere, nor the address's failures for other names)."""
+    a = models.LoginAttempt
+    session.execute(delete(a).where(a.name == name, a.address == address))
+
+
+def prune_failed_logins(session: Session, before: dt.datetime) -> None:
+    """Failures older than the memory count no more: the table holds one memory's worth,
+    however many names are tried."""
+    a = models.LoginAttempt
+    session.execute(delete(a).where(a.attempted_at <= before))
+
+
+def add_operator_session(
+    session: Session, digest: bytes, operator_id: int, now: dt.datetime, expires_at: dt.datetime
+) -> None:
+    """Store a new web session of the operator."""
+    session.add(
+        models.OperatorSession(
+            session_sha256=digest, operator_id=operator_id, created_at=now, expires_at=expires_at
+        )
+    )
+    session.flush()
+
+
+def session_operator(session: Session, digest: bytes, now: dt.datetime) -> models.Operator | None:
+    """The operator of the unexpired web session with this id hash, if both still exist."""
+    o, s = models.Operator, models.OperatorSession
+    return session.scalar(
+        select(o)
+        .join(s, s.operator_id == o.operator_id)
+        .where(s.session_sha256 == digest, s.expires_at > now)
+    )
+
+
+def end_operator_session(session: Session, digest: bytes) -> None:
+    """Delete the web session with this id hash."""
+    s = models.OperatorSession
+    session.execute(delete(s).where(s.session_sha256 == digest))
+
+
+def prune_operator_sessions(session: Session, now: dt.datetime) -> None:
+    """Expired sessions are of no use to anyone: the table holds only live ones."""
+    s = models.OperatorSession
+    session.execute(delete(s).where(s.expires_at <= now))

@@ -1,0 +1,192 @@
+"""Disputes and corrections: a passenger contests a trip, an agent decides, billing follows.
+
+Every decision that changes a trip is a ``TripCorrection``; the affected month is re-billed
+at once (a reversal plus a new charge), and a month already invoiced gets its next invoice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from backend import models
+from backend.billing import repository as billing_repo
+from backend.billing import service as billing_service
+from backend.operators import repository as operators_repo
+from backend.passengers import repository as passengers_repo
+from backend.trips import repository as trips_repo
+
+
+class DisputeErrorReason(enum.Enum):
+    NOT_FOUND = "not_found"
+    ALREADY_OPEN = "already_open"
+    ALREADY_RESOLVED = "already_resolved"
+    NOTHING_TO_CHANGE = "nothing_to_change"
+
+
+class DisputeError(Exception):
+    def __init__(self, reason: DisputeErrorReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Resolution(enum.StrEnum):
+    ACCEPT = "accept"
+    """The trip was not ridden: it is cancelled."""
+    ADJUST = "adjust"
+    """The trip was ridden, but between other stops."""
+    REJECT = "reject"
+
+
+def require_trip(session: Session, trip_id: str) -> models.Trip:
+    """The trip to correct; ``NOT_FOUND`` if there is none."""
+    trip = trips_repo.trip(session, trip_id)
+    if trip is None:
+        raise DisputeError(DisputeErrorReason.NOT_FOUND, f"trip {trip_id!r} not found")
+    return trip
+
+
+def require_dispute(session: Session, dispute_id: int) -> models.Dispute:
+    """The dispute to resolve; ``NOT_FOUND`` if there is none."""
+    dispute = passengers_repo.dispute(session, dispute_id)
+    if dispute is None:
+        raise DisputeError(DisputeErrorReason.NOT_FOUND, f"dispute {dispute_id} not found")
+    return dispute
+
+
+def check_changes(
+    *, board_stop_id: str | None, alight_stop_id: str | None, cancelled: bool
+) -> None:
+    """A correction must change something; ``NOTHING_TO_CHANGE`` if it names nothing."""
+    if not cancelled and board_stop_id is None and alight_stop_id is None:
+        raise DisputeError(
+            DisputeErrorReason.NOTHING_TO_CHANGE,
+            "a correction needs board_stop_id, alight_stop_id or cancelled",
+        )
+
+
+def open_dispute(
+    session: Session, passenger_id: str, trip_id: str, reason: str, now: dt.datetime
+) -> models.Dispute:
+    """A passenger contests one of their own trips (another's looks like a missing trip)."""
+    trip = trips_repo.trip(session, trip_id)
+    if trip is None or trip.passenger_id != passenger_id:
+        raise DisputeError(DisputeErrorReason.NOT_FOUND, f"trip {trip_id!r} not found")
+    existing = passengers_repo.open_dispute_of_trip(session, trip_id)
+    if existing is not None:
+        raise DisputeError(
+            DisputeErrorReason.ALREADY_OPEN,
+            f"trip {trip_id!r} has an open dispute ({existing.dispute_id})",
+        )
+    return passengers_repo.add_dispute(session, trip_id, passenger_id, reason, now)
+
+
+@dataclass(frozen=True)
+class Rebilled:
+    month: str
+    total_cents: int
+    invoice_version: int | None
+    """Set when the month was already closed and a new invoice version was issued."""
+
+
+def correct_trip(
+    session: Session,
+    trip_id: str,
+    operator_id: int,
+    reason: str,
+    now: dt.datetime,
+    *,
+    board_stop_id: str | None = None,
+    alight_stop_id: str | None = None,
+    cancelled: bool = False,
+    dispute_id: int | None = None,
+) -> Rebilled:
+    """Record a correction and re-bill the passenger's month."""
+    trip = require_trip(session, trip_id)
+    check_changes(board_stop_id=board_stop_id, alight_stop_id=alight_stop_id, cancelled=cancelled)
+    billing_repo.add_correction(
+        session,
+        trip_id=trip_id,
+        board_stop_id=board_stop_id,
+        alight_stop_id=alight_stop_id,
+        cancelled=cancelled,
+        reason=reason,
+        operator_id=operator_id,
+        dispute_id=dispute_id,
+        created_at=now,
+    )
+    return rebill_after_change(session, trip.passenger_id, trip.service_day, now)
+
+
+def rebill_after_change(
+    session: Session, passenger_id: str, day: dt.date, now: dt.datetime
+) -> Rebilled:
+    month = billing_service.month_of(day)
+    _, last = billing_service.month_days(month)
+    closed_through = billing_service.last_closed_day(now)
+    if closed_through >= last and billing_repo.latest_invoice(session, passenger_id, month):
+        invoices = billing_service.close_month_for(session, passenger_id, month, now)
+        total = billing_repo.ledger_balance(session, passenger_id, month)
+        return Rebilled(month, total, invoices.version if invoices else None)
+    result = billing_service.rebill(session, passenger_id, month, min(last, closed_through), now)
+    return Rebilled(month, result.total_cents, None)
+
+
+def resolve_dispute(
+    session: Session,
+    dispute_id: int,
+    operator_id: int,
+    action: Resolution,
+    note: str,
+    now: dt.datetime,
+    *,
+    board_stop_id: str | None = None,
+    alight_stop_id: str | None = None,
+) -> tuple[models.Dispute, Rebilled | None]:
+    dispute = require_dispute(session, dispute_id)
+    if dispute.status != "open":
+        raise DisputeError(
+            DisputeErrorReason.ALREADY_RESOLVED,
+            f"dispute {dispute_id} was already resolved ({dispute.status})",
+        )
+    rebilled = None
+    if action is Resolution.ACCEPT:
+        rebilled = correct_trip(
+            session,
+            dispute.trip_id,
+            operator_id,
+            note or dispute.reason,
+            now,
+            cancelled=True,
+            dispute_id=dispute_id,
+        )
+    elif action is Resolution.ADJUST:
+        rebilled = correct_trip(
+            session,
+            dispute.trip_id,
+            operator_id,
+            note or dispute.reason,
+            now,
+            board_stop_id=board_stop_id,
+            alight_stop_id=alight_stop_id,
+            dispute_id=dispute_id,
+        )
+    dispute.status = {"accept": "accepted", "adjust": "adjusted", "reject": "rejected"}[
+        action.value
+    ]
+    dispute.resolution = note
+    dispute.resolved_by = operator_id
+    dispute.resolved_at = now
+    return dispute, rebilled
+
+
+def passenger_disputes(session: Session, passenger_id: str) -> list[models.Dispute]:
+    return passengers_repo.passenger_disputes(session, passenger_id)
+
+
+def dispute_queue(session: Session, status: str | None) -> list[models.Dispute]:
+    """Disputes in ``status`` (every one for None), for the operators' queue."""
+    return operators_repo.disputes(session, status)

@@ -1,0 +1,141 @@
+"""SQL of passengers: registration and devices, their categories, a passenger's own data
+(what the export reads and what erasure deletes or redacts) and their disputes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from backend import models
+
+
+def add_passenger(
+    session: Session, passenger_id: str, rider_category: str, token_sha256: bytes
+) -> None:
+    session.add(
+        models.Passenger(
+            passenger_id=passenger_id, rider_category=rider_category, token_sha256=token_sha256
+        )
+    )
+    session.flush()  # devices reference it; the ORM has no relationship to order the inserts
+
+
+def passenger_by_token(session: Session, token_sha256: bytes) -> models.Passenger | None:
+    return session.scalar(
+        select(models.Passenger).where(models.Passenger.token_sha256 == token_sha256)
+    )
+
+
+def passenger_categories(session: Session, passenger_ids: Sequence[str]) -> dict[str, str]:
+    rows = session.execute(
+        select(models.Passenger.passenger_id, models.Passenger.rider_category).where(
+            models.Passenger.passenger_id.in_(passenger_ids)
+        )
+    )
+    return {passenger_id: category for passenger_id, category in rows}
+
+
+def add_device(session: Session, device_id: str, passenger_id: str, device_key: bytes) -> None:
+    session.add(
+        models.Device(device_id=device_id, passenger_id=passenger_id, device_key=device_key)
+    )
+
+
+def device_registry_version(session: Session) -> tuple[int, str | None]:
+    """Changes whenever a device is added or removed (count and newest id)."""
+    count, newest = session.execute(select(func.count(), func.max(models.Device.device_id))).one()
+    return int(count), newest
+
+
+def all_devices(session: Session) -> list[tuple[str, bytes, str]]:
+    """``(device_id, device_key, passenger_id)`` of every registered device, by id."""
+    rows = session.execute(
+        select(
+            models.Device.device_id, models.Device.device_key, models.Device.passenger_id
+        ).order_by(models.Device.device_id)
+    )
+    return [(device_id, key, passenger_id) for device_id, key, passenger_id in rows]
+
+
+def passenger_category(session: Session, passenger_id: str) -> str | None:
+    return session.scalar(
+        select(models.Passenger.rider_category).where(models.Passenger.passenger_id == passenger_id)
+    )
+
+
+def passenger_disputes(session: Session, passenger_id: str) -> list[models.Dispute]:
+    """The passenger's disputes, oldest first."""
+    d = models.Dispute
+    return list(
+        session.scalars(select(d).where(d.passenger_id == passenger_id).order_by(d.dispute_id))
+    )
+
+
+def passenger(session: Session, passenger_id: str) -> models.Passenger | None:
+    """The passenger with this id, if any."""
+    return session.get(models.Passenger, passenger_id)
+
+
+def devices(session: Session, passenger_id: str) -> list[models.Device]:
+    """The passenger's registered devices."""
+    d = models.Device
+    return list(session.scalars(select(d).where(d.passenger_id == passenger_id)))
+
+
+def trips(session: Session, passenger_id: str) -> list[models.Trip]:
+    """The passenger's trips (billed or not), by boarding time."""
+    t = models.Trip
+    return list(
+        session.scalars(select(t).where(t.passenger_id == passenger_id).order_by(t.board_time))
+    )
+
+
+def delete_personal_rows(session: Session, passenger_id: str) -> None:
+    """Delete the passenger's trip corrections, trips, disputes and devices."""
+    t = models.Trip
+    trip_ids = select(t.trip_id).where(t.passenger_id == passenger_id)
+    c = models.TripCorrection
+    session.execute(delete(c).where(c.trip_id.in_(trip_ids)))
+    session.execute(delete(t).where(t.passenger_id == passenger_id))
+    session.execute(delete(models.Dispute).where(models.Dispute.passenger_id == passenger_id))
+    session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
+
+
+def set_invoice_documents(session: Session, documents: dict[int, str]) -> None:
+    """Replace the stored documents of these invoices (invoice id -> document): one bulk
+    UPDATE by primary key, not a statement per invoice."""
+    if documents:
+        rows = [{"invoice_id": i, "document": doc} for i, doc in documents.items()]
+        session.execute(update(models.Invoice), rows)
+
+
+def delete_passenger(session: Session, passenger_id: str) -> None:
+    """Delete the passenger row itself."""
+    p = models.Passenger
+    session.execute(delete(p).where(p.passenger_id == passenger_id))
+
+
+def dispute(session: Session, dispute_id: int) -> models.Dispute | None:
+    """The dispute with this id, if any."""
+    return session.get(models.Dispute, dispute_id)
+
+
+def open_dispute_of_trip(session: Session, trip_id: str) -> models.Dispute | None:
+    """The trip's open dispute, if it has one."""
+    d = models.Dispute
+    return session.scalar(select(d).where(d.trip_id == trip_id, d.status == "open"))
+
+
+def add_dispute(
+    session: Session, trip_id: str, passenger_id: str, reason: str, now: dt.datetime
+) -> models.Dispute:
+    """Store a new open dispute and return it with its id assigned."""
+    row = models.Dispute(
+        trip_id=trip_id, passenger_id=passenger_id, reason=reason, status="open", created_at=now
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,89 @@
+"""Pydantic shapes of the passenger API: registration, own trips, live status, balance,
+invoices and disputes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.schemas import TEXT_PATTERN
+
+RiderCategory = Literal["adult", "child", "infant"]
+
+
+class PassengerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rider_category: RiderCategory = Field(
+        description="adult; child (6-14, child fares); infant (under 6, rides free)"
+    )
+
+
+class PassengerOut(BaseModel):
+    passenger_id: str
+    token: str
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    device_key: str = Field(description="base64 of the 32-byte device key; shown once")
+
+
+class PassengerTripOut(BaseModel):
+    trip_id: str
+    service_day: dt.date
+    line: str
+    vehicle_id: str
+    board_stop_id: str
+    board_stop_name: str | None
+    board_time: int = Field(description="UTC epoch ms")
+    alight_stop_id: str
+    alight_stop_name: str | None
+    alight_time: int = Field(description="UTC epoch ms")
+    status: str
+    corrected: bool
+
+
+class StatusOut(BaseModel):
+    state: str = Field(description="checked_in, checked_out or none")
+    line: str | None
+    vehicle_id: str | None
+    stop_id: str | None
+    stop_name: str | None
+    at: int | None = Field(description="UTC epoch ms: boarding (checked in) or alighting")
+    trip_id: str | None
+
+
+class BalanceOut(BaseModel):
+    month: str
+    total_cents: int = Field(description="best price of the month so far, today included")
+    singles_total_cents: int
+    saving_cents: int
+    billed_cents: int = Field(description="what the ledger holds (days closed so far)")
+    trips: int
+    explanation: str
+
+
+class InvoiceOut(BaseModel):
+    invoice_id: int
+    month: str
+    version: int
+    total_cents: int
+    created_at: dt.datetime
+
+
+class DisputeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=1000, pattern=TEXT_PATTERN)
+
+
+class DisputeOut(BaseModel):
+    dispute_id: int
+    trip_id: str
+    status: str
+    reason: str
+    resolution: str | None
+    created_at: dt.datetime

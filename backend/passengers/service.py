@@ -1,0 +1,233 @@
+"""A passenger's own view of bibo: live status, everything stored about them, and erasure.
+
+Also registration: passengers, their devices (and their keys), and the bulk device import.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from backend import db
+from backend.billing import repository as billing_repo
+from backend.billing import service as billing_service
+from backend.passengers import repository as passengers_repo
+from backend.passengers.schemas import RiderCategory
+from backend.security import new_api_token, new_id, new_secret, token_hash
+from onboard.wire import DEVICE_KEY_BYTES
+
+
+@dataclass(frozen=True)
+class NewPassenger:
+    passenger_id: str
+    token: str
+
+
+def register_passenger(session: Session, rider_category: str) -> NewPassenger:
+    passenger = NewPassenger(passenger_id=new_id("pas"), token=new_api_token("pt"))
+    passengers_repo.add_passenger(
+        session, passenger.passenger_id, rider_category, token_hash(passenger.token)
+    )
+    return passenger
+
+
+@dataclass(frozen=True)
+class NewDevice:
+    device_id: str
+    device_key_b64: str
+
+
+def register_device(session: Session, passenger_id: str) -> NewDevice:
+    key = new_secret()
+    device_id = new_id("dev")
+    passengers_repo.add_device(session, device_id, passenger_id, key)
+    return NewDevice(device_id=device_id, device_key_b64=base64.b64encode(key).decode("ascii"))
+
+
+class DeviceImport(BaseModel):
+    """One device in a ``bibo devices import`` file (simulations, migrations)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passenger_id: str = Field(min_length=1, max_length=40)
+    device_id: str = Field(min_length=1, max_length=40)
+    rider_category: RiderCategory
+    device_key: str = Field(description="base64 of the 32-byte device key")
+
+    @field_validator("device_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("expected base64") from None
+        if len(raw) != DEVICE_KEY_BYTES:
+            raise ValueError(f"expected {DEVICE_KEY_BYTES} bytes, got {len(raw)}")
+        return value
+
+
+class DeviceImportFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    devices: list[DeviceImport]
+
+
+def import_devices(session: Session, doc: DeviceImportFile) -> tuple[int, int]:
+    """Create the passengers and devices of ``doc``; returns (created, already present).
+
+    Re-importing the same file changes nothing; a known device id with another key is
+    refused (``AlreadyExistsError``). Imported passengers get no usable API token.
+    """
+    known = {device_id: key for device_id, key, _ in passengers_repo.all_devices(session)}
+    known_passengers = set(
+        passengers_repo.passenger_categories(session, sorted({d.passenger_id for d in doc.devices}))
+    )
+    created = present = 0
+    for d in doc.devices:
+        key = base64.b64decode(d.device_key)
+        if d.device_id in known:
+            if known[d.device_id] != key:
+                raise db.AlreadyExistsError(f"device {d.device_id!r} exists with another key")
+            present += 1
+            continue
+        if d.passenger_id not in known_passengers:
+            passengers_repo.add_passenger(
+                session, d.passenger_id, d.rider_category, token_hash(new_api_token("pt"))
+            )
+            known_passengers.add(d.passenger_id)
+        passengers_repo.add_device(session, d.device_id, d.passenger_id, key)
+        known[d.device_id] = key
+        created += 1
+    return created, present
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """``checked_in`` on ``line`` since ``stop_id`` at ``at``; or ``checked_out`` at
+    ``stop_id`` at ``at``; or ``none`` (no trip in the last two service days)."""
+
+    state: str
+    line: str | None = None
+    vehicle_id: str | None = None
+    stop_id: str | None = None
+    at: int | None = None
+    trip_id: str | None = None
+
+
+def live_status(session: Session, passenger_id: str, today: dt.date) -> LiveStatus:
+    trips = billing_service.effective_trips(
+        session, passenger_id, today - dt.timedelta(days=1), today
+    )
+    if not trips:
+        return LiveStatus("none")
+    last = max(trips, key=lambda t: (t.board_time, t.trip_id))
+    if last.status == "open":
+        return LiveStatus(
+            "checked_in",
+            last.line,
+            last.vehicle_id,
+            last.board_stop_id,
+            last.board_time,
+            last.trip_id,
+        )
+    return LiveStatus(
+        "checked_out",
+        last.line,
+        last.vehicle_id,
+        last.alight_stop_id,
+        last.alight_time,
+        last.trip_id,
+    )
+
+
+def export(session: Session, passenger_id: str) -> dict[str, Any]:
+    """Everything bibo keeps that names this passenger (GDPR Art. 15/20), as JSON data.
+
+    Device keys are not included: they are secrets, and a new device can be registered.
+    """
+    passenger = passengers_repo.passenger(session, passenger_id)
+    if passenger is None:
+        raise KeyError(passenger_id)
+    devices = passengers_repo.devices(session, passenger_id)
+    trips = passengers_repo.trips(session, passenger_id)
+    disputes = passengers_repo.passenger_disputes(session, passenger_id)
+    invoices = billing_repo.passenger_invoices(session, passenger_id)
+    return {
+        "version": 1,
+        "passenger": {
+            "passenger_id": passenger.passenger_id,
+            "rider_category": passenger.rider_category,
+            "created_at": passenger.created_at.isoformat(),
+        },
+        "devices": [
+            {"device_id": d.device_id, "created_at": d.created_at.isoformat()} for d in devices
+        ],
+        "trips": [
+            {
+                "trip_id": t.trip_id,
+                "service_day": t.service_day.isoformat(),
+                "vehicle_id": t.vehicle_id,
+                "line": t.line,
+                "board_stop_id": t.board_stop_id,
+                "board_time": t.board_time,
+                "alight_stop_id": t.alight_stop_id,
+                "alight_time": t.alight_time,
+                "confidence": t.confidence,
+                "billed": not t.conflict_lost,
+            }
+            for t in trips
+        ],
+        "disputes": [
+            {
+                "dispute_id": d.dispute_id,
+                "trip_id": d.trip_id,
+                "reason": d.reason,
+                "status": d.status,
+                "resolution": d.resolution,
+                "created_at": d.created_at.isoformat(),
+            }
+            for d in disputes
+        ],
+        "invoices": [json.loads(i.document) | {"version_issued": i.version} for i in invoices],
+        "ledger": [
+            {
+                "entry_id": e.entry_id,
+                "month": e.month,
+                "kind": e.kind,
+                "amount_cents": e.amount_cents,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in billing_repo.ledger_entries(session, passenger_id)
+        ],
+    }
+
+
+def delete_account(session: Session, passenger_id: str) -> None:
+    """Erase the passenger's personal data; the ledger stays, pseudonymised.
+
+    The passenger row, devices (keys: old tokens can no longer be linked to anyone),
+    trips, disputes and corrections go. Ledger entries stay, as §147 AO requires, under the
+    random passenger id that now names nobody; invoices keep only their totals.
+    """
+    passengers_repo.delete_personal_rows(session, passenger_id)
+    redacted = {
+        invoice.invoice_id: {
+            "version": 1,
+            "passenger_id": passenger_id,
+            "month": invoice.month,
+            "total_cents": invoice.total_cents,
+            "redacted": "account deleted: trips and products removed",
+        }
+        for invoice in billing_repo.passenger_invoices(session, passenger_id)
+    }
+    passengers_repo.set_invoice_documents(
+        session, {i: json.dumps(doc, sort_keys=True) for i, doc in redacted.items()}
+    )
+    passengers_repo.delete_passenger(session, passenger_id)

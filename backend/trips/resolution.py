@@ -1,0 +1,128 @@
+"""Token resolution: which registered device advertised a 10-minute token (docs/contracts.md,
+Token resolution).
+
+Only the backend holds the device keys, so only here can tokens be linked to a device. The
+token of every device is computed per interval on demand and kept for a few intervals, so
+incremental reconciliation does not recompute a whole day's tokens on every upload.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from backend.const import TOKEN_CACHE_INTERVALS, TOKEN_RESOLUTION_INTERVALS, TX_UNKNOWN
+from backend.trips.reconciliation import VehicleObservations
+from onboard.wire import TOKEN_INTERVAL_S, token_for_interval
+
+INTERVAL_MS = TOKEN_INTERVAL_S * 1000
+UNRESOLVED = -1
+_DEVICE_BITS = 24
+"""A cached token's device index takes the low bits of its entry (16.7 million devices)."""
+_DEVICE_MASK = (1 << _DEVICE_BITS) - 1
+
+
+class TokenResolver:
+    """Maps (token, time) to an index into ``devices`` (a sequence of ``(device_id, key)``).
+
+    A token resolves only when its interval is one of the sighting's own interval and its
+    neighbours: phone clocks are off by up to 60 s, so near a boundary either token is heard.
+    """
+
+    def __init__(
+        self, devices: Sequence[tuple[str, bytes]], cache_intervals: int = TOKEN_CACHE_INTERVALS
+    ) -> None:
+        if len(devices) > _DEVICE_MASK:
+            raise ValueError(f"devices: at most {_DEVICE_MASK:,} resolve at once")
+        self.device_ids = [device_id for device_id, _ in devices]
+        self._keys = [key for _, key in devices]
+        self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._cache_size = cache_intervals
+        self._known: dict[bytes, int] = {}
+        """Every cached token -> its interval << ``_DEVICE_BITS`` | its device index."""
+
+    def tokens_of(self, interval: int) -> dict[bytes, int]:
+        """Every device's token for ``interval`` -> device index (cached, LRU)."""
+        self._ensure(interval)
+        return {token: self._known[token] & _DEVICE_MASK for token in self._cache[interval]}
+
+    def _ensure(self, interval: int) -> None:
+        if interval in self._cache:
+            self._cache.move_to_end(interval)
+            return
+        tokens = [token_for_interval(key, interval) for key in self._keys]
+        for i, token in enumerate(tokens):
+            self._known[token] = interval << _DEVICE_BITS | i
+        self._cache[interval] = tokens
+        while len(self._cache) > self._cache_size:
+            _, old = self._cache.popitem(last=False)
+            for token in old:
+                self._known.pop(token, None)
+
+    def resolve(
+        self, t_ms: npt.NDArray[np.int64], tokens: Sequence[bytes]
+    ) -> npt.NDArray[np.int32]:
+        """Device index per sighting, or ``UNRESOLVED`` (a stranger, or a token out of time).
+
+        One dict lookup per sighting; rows best come sorted by time, so the intervals'
+        tokens are computed in order.
+        """
+        n = len(tokens)
+        out = np.full(n, UNRESOLVED, dtype=np.int32)
+        if n == 0:
+            return out
+        own = np.asarray(t_ms, dtype=np.int64) // INTERVAL_MS
+        in_order = bool((own[1:] >= own[:-1]).all())
+        order = np.arange(n) if in_order else np.argsort(own, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(own[order]) != 0, True])
+        lo_gap, hi_gap = min(TOKEN_RESOLUTION_INTERVALS), max(TOKEN_RESOLUTION_INTERVALS)
+        # Interval by interval, so only the neighbouring intervals must be in the cache.
+        for a, b in itertools.pairwise(bounds.tolist()):
+            rows = order[a:b]
+            interval = int(own[rows[0]])
+            for d in TOKEN_RESOLUTION_INTERVALS:
+                self._ensure(interval + d)
+            # One dict lookup per sighting (-1: a stranger's token), the rest in numpy.
+            batch = tokens[a:b] if in_order else [tokens[r] for r in rows.tolist()]
+            hits = np.fromiter(
+                map(self._known.get, batch, itertools.repeat(-1)),
+                dtype=np.int64,
+                count=len(rows),
+            )
+            gap = (hits >> _DEVICE_BITS) - interval
+            ok = (hits >= 0) & (gap >= lo_gap) & (gap <= hi_gap)
+            out[rows[ok]] = (hits[ok] & _DEVICE_MASK).astype(np.int32)
+        return out
+
+
+def resolved_observations(
+    vehicle_id: str,
+    t: npt.NDArray[np.int64],
+    tokens: Sequence[bytes],
+    rssi: Sequence[int],
+    tx: Sequence[int | None],
+    window_ms: int,
+    data_end_ms: int,
+    resolver: TokenResolver,
+) -> tuple[VehicleObservations, int]:
+    """A vehicle's sightings (``t`` sorted) as the reconciliation reads them: tokens resolved
+    to devices (the unknown dropped), the RSSI as measured and the advertised tx as a hint
+    (NaN where the phone gave none or said "unknown"). Also returns how many resolved."""
+    device = resolver.resolve(t, tokens)
+    known = device != UNRESOLVED
+    tx_dbm = np.array(tx, dtype=np.float64)  # None -> NaN
+    tx_dbm[np.isin(tx_dbm, tuple(TX_UNKNOWN))] = np.nan
+    obs = VehicleObservations(
+        vehicle_id,
+        t[known],
+        device[known],
+        np.asarray(rssi, dtype=np.float64)[known],
+        tx_dbm[known],
+        window_ms,
+        data_end_ms,
+    )
+    return obs, int(known.sum())

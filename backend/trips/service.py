@@ -1,0 +1,299 @@
+"""Reconciliation as a service: load a vehicle-day through the repository, run the pure
+model (``backend.trips.reconciliation``), store its trips; settle a day's conflicts and
+transfer chains; and the work queue that runs both (claim, do, complete or fail a unit).
+Callers commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend import models
+from backend.const import (
+    MAX_UNIT_ATTEMPTS,
+    UNIT_RETRY_BACKOFF,
+    WORK_LEASE,
+)
+from backend.db import transaction
+from backend.maintenance import repository as maintenance_repo
+from backend.models import DAY_UNIT
+from backend.passengers import repository as passengers_repo
+from backend.trips import repository as trips_repo
+from backend.trips.reconciliation import (
+    conflict_losers,
+    journeys_from_events,
+    rebuild_plan,
+    reconcile_journeys,
+    transfer_chains,
+)
+from backend.trips.resolution import TokenResolver, resolved_observations
+from backend.trips.stops import stop_index, stop_walkable
+
+log = logging.getLogger(__name__)
+
+
+class ResolverCache:
+    """One token resolver per process, rebuilt when devices were registered or removed."""
+
+    def __init__(self) -> None:
+        self._version: tuple[int, str | None] | None = None
+        self._resolver = TokenResolver([])
+        self._passenger_of: dict[str, str] = {}
+
+    def get(self, session: Session) -> tuple[TokenResolver, dict[str, str]]:
+        version = passengers_repo.device_registry_version(session)
+        if version != self._version:
+            devices = passengers_repo.all_devices(session)
+            self._resolver = TokenResolver([(d, key) for d, key, _ in devices])
+            self._passenger_of = {d: p for d, _, p in devices}
+            self._version = version
+        return self._resolver, self._passenger_of
+
+
+@dataclass(frozen=True)
+class VehicleDayResult:
+    sightings: int
+    resolved: int
+    trips: int
+    confidences: tuple[float, ...] = ()
+    inferred_journeys: int = 0
+    """Journeys rebuilt whose ``journey`` event never came."""
+    derived_calls: int = 0
+    """Calls rebuilt whose stop events never came (derived from GNSS)."""
+
+
+def reconcile_vehicle_day(
+    session: Session,
+    day: dt.date,
+    vehicle_id: str,
+    resolvers: ResolverCache,
+    since: int = 0,
+) -> VehicleDayResult:
+    """Rebuild one vehicle's trips of one service day from what is stored for it, after its
+    data changed from data time ``since`` on (0: everything): the journeys from the first
+    one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
+    resolver, passenger_of = resolvers.get(session)
+    journeys = journeys_from_events(
+        vehicle_id, trips_repo.vehicle_day_events(session, day, vehicle_id), stop_index()
+    )
+    # The journeys rebuilt, and before them those that calibrate their levels (context).
+    plan = rebuild_plan(journeys, since)
+    start, first, context_from = plan.start, plan.first, plan.context_from
+    data = trips_repo.vehicle_day_sightings(session, day, vehicle_id, plan.read_from)
+    obs, resolved = resolved_observations(
+        vehicle_id,
+        np.asarray(data.t, dtype=np.int64),
+        data.token,
+        data.rssi,
+        data.tx,
+        data.window_ms,
+        data.data_end_ms,
+        resolver,
+    )
+    trips = reconcile_journeys(
+        journeys[context_from:], obs, resolver.device_ids, context=first - context_from
+    )
+    trips_repo.replace_vehicle_trips(session, day, vehicle_id, trips, passenger_of, start)
+    rebuilt = journeys[first:]
+    inferred = sum(j.inferred for j in rebuilt)
+    derived = sum(v.derived for j in rebuilt for v in j.visits)
+    if inferred or derived:
+        # Said, not assumed: this bus's onboard computer loses events.
+        log.info(
+            "vehicle %s %s: %d journeys without their journey event, %d calls without stop "
+            "events (derived from GNSS)",
+            vehicle_id,
+            day,
+            inferred,
+            derived,
+        )
+    return VehicleDayResult(
+        len(data.t),
+        resolved,
+        len(trips),
+        tuple(t.confidence for t in trips),
+        inferred,
+        derived,
+    )
+
+
+def settle_day(session: Session, day: dt.date) -> int:
+    """Day-level decisions across vehicles: a device rides one vehicle at a time, and trips
+    joined at hubs form one journey. Returns the number of conflict losers."""
+    candidates = trips_repo.day_trip_candidates(session, day)
+    losers = conflict_losers(candidates)
+    kept = [t for t in candidates if t.trip_id not in losers]
+    chains = transfer_chains(kept, stop_walkable())
+    trips_repo.settle_trips(session, day, losers, chains)
+    return len(losers)
+
+
+class FinalDayError(Exception):
+    """The service day is past retention: its trips are final (the message says so)."""
+
+    def __init__(self, day: dt.date, purged_before: dt.date) -> None:
+        super().__init__(
+            f"service day {day} is final: its raw sightings were deleted by retention (every "
+            f"day before {purged_before}), so its trips cannot be rebuilt; correct a trip "
+            "through POST /v1/trips/{trip_id}/corrections instead"
+        )
+        self.day = day
+
+
+def run_unit(
+    session: Session, unit: trips_repo.ClaimedUnit, resolvers: ResolverCache, now: dt.datetime
+) -> VehicleDayResult | None:
+    """Do one claimed unit of work and release it (in the caller's transaction).
+
+    A unit of a final day (past retention) is released without a rebuild: with the raw
+    sightings gone, a rebuild would remove trips it can no longer see the evidence for.
+    """
+    result = None
+    mark = maintenance_repo.hold_retention(session)
+    if mark is not None and unit.service_day < mark:
+        log.warning(
+            "work unit %s %s left as it is: the day is past retention",
+            unit.service_day,
+            unit.vehicle_id,
+        )
+    elif unit.vehicle_id == DAY_UNIT:
+        settle_day(session, unit.service_day)
+    else:
+        result = reconcile_vehicle_day(
+            session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from
+        )
+        # The day's conflicts are settled again after this vehicle's trips changed.
+        trips_repo.mark_dirty(session, {(unit.service_day, DAY_UNIT)}, now)
+    trips_repo.complete_unit(session, unit, now)
+    return result
+
+
+@dataclass(frozen=True)
+class WorkDone:
+    unit: trips_repo.ClaimedUnit
+    result: VehicleDayResult | None
+    error: str | None = None
+    """Why the unit failed (it waits to be retried, or is ``parked``)."""
+    parked: bool = False
+
+
+def work_once(
+    sessions: sessionmaker[Session],
+    resolvers: ResolverCache,
+    clock: Callable[[], dt.datetime],
+    day: dt.date | None = None,
+) -> WorkDone | None:
+    """Claim and do one unit of reconciliation work; None when there is nothing to do.
+
+    A unit that fails is retried after a back-off that doubles each time, and parked for an
+    operator after ``MAX_UNIT_ATTEMPTS`` (``WorkDone.error`` says why); one bad unit never
+    stops the others. A lost database connection is no fault of the unit: it is raised (the
+    worker waits and tries again), and the unit's lease runs out for another worker.
+    """
+    with transaction(sessions) as session:
+        unit = trips_repo.claim_unit(session, clock(), WORK_LEASE, day=day)
+    if unit is None:
+        return None
+    try:
+        with transaction(sessions) as session:
+            return WorkDone(unit, run_unit(session, unit, resolvers, clock()))
+    except (OperationalError, InterfaceError) as exc:
+        if exc.connection_invalidated:
+            raise
+        # A deadlock, a serialization failure, a statement time-out: this unit's doing, or
+        # at least its lot; counted like any failure, so it cannot stop a worker forever.
+        return _failed(sessions, unit, exc, clock)
+    except Exception as exc:
+        return _failed(sessions, unit, exc, clock)
+
+
+def _failed(
+    sessions: sessionmaker[Session],
+    unit: trips_repo.ClaimedUnit,
+    exc: Exception,
+    clock: Callable[[], dt.datetime],
+) -> WorkDone:
+    """Record a failed attempt at ``unit``: retried after a back-off, parked at the end."""
+    error = f"{type(exc).__name__}: {exc}"
+    log.error("work unit %s %s failed", unit.service_day, unit.vehicle_id, exc_info=exc)
+    with transaction(sessions) as session:
+        attempts = trips_repo.unit_attempts(session, unit) + 1
+        park = attempts >= MAX_UNIT_ATTEMPTS
+        trips_repo.fail_unit(
+            session,
+            unit,
+            error,
+            clock(),
+            UNIT_RETRY_BACKOFF * 2 ** (attempts - 1),
+            park=park,
+        )
+    return WorkDone(unit, None, error=error, parked=park)
+
+
+def work_until_idle(
+    sessions: sessionmaker[Session],
+    resolvers: ResolverCache,
+    clock: Callable[[], dt.datetime],
+    day: dt.date | None = None,
+) -> list[WorkDone]:
+    """Do units until none is left (or all left are leased by others)."""
+    done: list[WorkDone] = []
+    while (work := work_once(sessions, resolvers, clock, day)) is not None:
+        done.append(work)
+    return done
+
+
+@dataclass(frozen=True)
+class ReconcileSummary:
+    service_day: dt.date
+    vehicles: int
+    sightings: int
+    resolved: int
+    trips: int
+    failed: tuple[str, ...] = ()
+    """Units that failed now (``vehicle: error``); they are retried, or parked, as usual."""
+
+
+def reconcile_day(
+    sessions: sessionmaker[Session],
+    day: dt.date,
+    resolvers: ResolverCache,
+    clock: Callable[[], dt.datetime],
+) -> ReconcileSummary:
+    """Reconcile everything received for a service day now, then settle its conflicts.
+
+    Units of the day that failed or were parked start afresh. A day past retention is
+    refused (``FinalDayError``): its trips are final.
+    """
+    with transaction(sessions) as session:
+        mark = maintenance_repo.purged_before(session)
+        if mark is not None and day < mark:
+            raise FinalDayError(day, mark)
+        vehicles = trips_repo.day_vehicles(session, day)
+        trips_repo.unpark_day(session, day)
+        trips_repo.mark_dirty(session, {(day, v) for v in vehicles}, clock())
+    done = work_until_idle(sessions, resolvers, clock, day=day)
+    results = [w.result for w in done if w.result]
+    failed = tuple(f"{w.unit.vehicle_id}: {w.error}" for w in done if w.error is not None)
+    with sessions() as session:
+        trips = len(trips_repo.day_trips(session, day))
+    return ReconcileSummary(
+        day,
+        len(vehicles),
+        sum(r.sightings for r in results),
+        sum(r.resolved for r in results),
+        trips,
+        failed,
+    )
+
+
+def day_trips(session: Session, day: dt.date) -> list[models.Trip]:
+    """The service day's trips, in export order."""
+    return trips_repo.day_trips(session, day)

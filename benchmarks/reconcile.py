@@ -37,7 +37,8 @@ from backend.trips.reconciliation import (  # noqa: E402
 from backend.trips.resolution import TokenResolver  # noqa: E402
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data  # noqa: E402
 from simulator.recording import Recording  # noqa: E402
-from simulator.scoring import ScoredTrip, score  # noqa: E402
+from simulator.scoring import score  # noqa: E402
+from simulator.sweep import scored_trips  # noqa: E402
 from simulator.truth import GroundTruth  # noqa: E402
 
 GOAL_SORT_RATIO = 10.0
@@ -116,26 +117,10 @@ def main() -> int:
         sort_s = argsort_baseline(np.concatenate(token_cols), np.concatenate(time_cols))
         ratio = reconcile_s / sort_s
 
-        kept = [t for t in trips if t.trip_id not in losers]
         truth = GroundTruth.load(path / "truth.json")
         person_of = {t.device_id: t.person_id for t in truth.trips if t.device_id}
         person_of |= {e.device_id: e.person_id for e in truth.bystander_encounters if e.device_id}
-        scores = score(
-            truth,
-            [
-                ScoredTrip(
-                    t.device_id,
-                    t.vehicle_id,
-                    t.journey_id,
-                    t.board_stop_id,
-                    t.board_time,
-                    t.alight_stop_id,
-                    t.alight_time,
-                )
-                for t in kept
-            ],
-            person_of,
-        )
+        scores = score(truth, scored_trips(trips, losers), person_of)
 
         print(
             f"region day {recording.service_day}: {len(vehicles)} buses, "
@@ -145,7 +130,8 @@ def main() -> int:
         print(f"  loading the uploads (not timed below): {load_s:.1f} s")
         print(
             f"reconciliation: {reconcile_s:.1f} s wall = {n_sightings / reconcile_s:,.0f} "
-            f"sightings/s -> {len(kept):,} trips ({len(losers):,} cross-vehicle conflicts)"
+            f"sightings/s -> {len(trips) - len(losers):,} trips "
+            f"({len(losers):,} cross-vehicle conflicts)"
         )
         print(
             f"  goal <= {GOAL_SECONDS:.0f} s: {'met' if reconcile_s <= GOAL_SECONDS else 'NOT met'}"

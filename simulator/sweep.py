@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from backend.trips.reconciliation import DEFAULT_LEVEL, LevelModel
+from backend.trips.reconciliation import DEFAULT_LEVEL, DetectedTrip, LevelModel
 from backend.trips.resolution import TokenResolver
 from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
 from simulator.const import (
@@ -204,6 +204,11 @@ def bibo_trips(
     if vehicles is None:
         vehicles = recorded_vehicles(recording)
     trips, losers, _ = reconcile_region(vehicles, devices, level_model)
+    return scored_trips(trips, losers)
+
+
+def scored_trips(trips: Iterable[DetectedTrip], losers: Container[str]) -> list[ScoredTrip]:
+    """The backend's trips as the scoring reads them, conflict losers left out."""
     return [
         ScoredTrip(
             t.device_id,

@@ -1,7 +1,8 @@
-"""The BLE payload and token contract (docs/contracts.md: BLE payload, Token derivation)
-against pinned vectors."""
+"""The BLE payload, token, bus beacon and upload-key contracts (docs/contracts.md: BLE
+payload, Token derivation, Bus beacon, Phone sightings upload) against pinned vectors."""
 
 import datetime as dt
+import hashlib
 import math
 
 import pytest
@@ -187,3 +188,111 @@ def test_an_upper_case_signature_is_valid():
     sig = wire.sign(b"s" * 32, 1795421234567, b"{}")
     assert wire.signature_valid(b"s" * 32, "1795421234567", b"{}", sig.upper())
     assert wire.parse_timestamp_header("1795421234567") == 1795421234567
+
+
+# --- Bus beacon and phone upload keys (docs/contracts.md, Bus beacon, Phone sightings upload)
+
+VEHICLE_SECRET = bytes(range(32))
+BEACON_INTERVAL = 2_991_000
+
+
+def _hmac_by_hand(key: bytes, msg: bytes) -> bytes:
+    """RFC 2104 spelt out with hashlib alone: an implementation independent of ``hmac``."""
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(k ^ 0x36 for k in key) + msg).digest()
+    return hashlib.sha256(bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def test_beacon_key_and_id_match_the_pinned_vector():
+    key = wire.beacon_key(VEHICLE_SECRET)
+    assert key.hex() == "b6406654915692ad865abbd7aef5777c321c311ac84b47044c6701f44118a26a"
+    assert wire.beacon_for_interval(key, BEACON_INTERVAL) == (19458, 43130)
+
+
+def test_beacon_derivation_is_the_contract_s_hmac():
+    key = _hmac_by_hand(VEHICLE_SECRET, b"BIBO-BEACON-KEY-v1")
+    assert wire.beacon_key(VEHICLE_SECRET) == key
+    for interval in (0, 1, BEACON_INTERVAL, 2**32 - 1):
+        digest = _hmac_by_hand(key, b"BIBO-BEACON-v1" + interval.to_bytes(4, "big"))
+        major, minor = wire.beacon_for_interval(key, interval)
+        assert digest[:4] == major.to_bytes(2, "big") + minor.to_bytes(2, "big")
+
+
+def test_beacon_ids_rotate_with_the_interval_and_differ_between_vehicles():
+    a, b = wire.beacon_key(VEHICLE_SECRET), wire.beacon_key(bytes(31) + b"\1")
+    ids = {wire.beacon_for_interval(a, i) for i in range(BEACON_INTERVAL, BEACON_INTERVAL + 50)}
+    assert len(ids) == 50
+    assert wire.beacon_for_interval(a, BEACON_INTERVAL) != wire.beacon_for_interval(
+        b, BEACON_INTERVAL
+    )
+
+
+def test_beacon_derivation_refuses_what_is_not_a_key():
+    with pytest.raises(ValueError, match="vehicle_secret"):
+        wire.beacon_key(b"")
+    with pytest.raises(ValueError, match="beacon key"):
+        wire.beacon_for_interval(b"short", 1)
+
+
+def test_ibeacon_round_trip_is_the_23_byte_manufacturer_data():
+    beacon = wire.IBeacon(
+        proximity_uuid=wire.DEFAULT_PROXIMITY_UUID, major=19458, minor=43130, measured_power=-59
+    )
+    data = wire.encode_ibeacon(beacon)
+    assert len(data) == wire.IBEACON_BYTES == 23
+    assert data.hex() == "02159d1c0a595b1e4c4b8b1e0000b1b0b1b04c02a87ac5"
+    assert wire.decode_ibeacon(data) == beacon
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x02\x15" + bytes(20), b"\x02\x16" + bytes(21), b"\x02\x15" + bytes(22)]
+)
+def test_what_is_not_an_ibeacon_decodes_to_none(data):
+    assert wire.decode_ibeacon(data) is None
+
+
+def test_upload_key_is_the_contract_s_hmac_and_not_the_token_key():
+    key = bytes(range(32, 64))
+    assert wire.upload_key(key) == _hmac_by_hand(key, b"BIBO-UPLOAD-v1")
+    assert wire.upload_key(key) != key
+    with pytest.raises(ValueError, match="device_key"):
+        wire.upload_key(bytes(16))
+
+
+T = VECTOR_UNIX_S * 1000
+
+
+def _phone_batch(**beacons):
+    columns = {"t": [T], "major": [1], "minor": [2], "rssi": [-70], "n": [1]} | beacons
+    return {
+        "version": 1,
+        "device_id": "dev_1",
+        "batch_id": "0b6f7a52-2a4e-4f0e-9d7e-4c1f5d3a9b10",
+        "sent_at": T,
+        "platform": "ios",
+        "beacons": columns,
+        "regions": [{"t": T, "type": "enter"}],
+        "activity": [{"t": T, "type": "automotive"}],
+    }
+
+
+def test_a_phone_batch_as_the_contract_shows_it_parses():
+    batch = wire.PhoneBatch.model_validate(_phone_batch())
+    assert len(batch.beacons) == 1
+    assert batch.regions[0].type == "enter"
+
+
+@pytest.mark.parametrize(
+    ("beacons", "field"),
+    [
+        ({"major": [70_000]}, "major"),
+        ({"minor": [-1]}, "minor"),
+        ({"rssi": [-70, -71]}, "beacons"),
+        ({"n": [0]}, "n"),
+        ({"t": [0]}, "t"),
+    ],
+)
+def test_a_bad_phone_batch_names_the_field(beacons, field):
+    with pytest.raises(ValidationError) as excinfo:
+        wire.PhoneBatch.model_validate(_phone_batch(**beacons))
+    assert field in str(excinfo.value)

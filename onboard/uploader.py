@@ -97,7 +97,9 @@ def classify_status(http_status: int) -> UploadStatus:
 
 
 class Uploader:
-    """Posts batch bodies to ``POST {base_url}/v1/vehicles/{vehicle_id}/batches``.
+    """Posts batch bodies to ``POST {base_url}/v1/vehicles/{vehicle_id}/batches``, signed
+    with the vehicle's secret (or, built by ``to_url``, to another signed upload route: the
+    reference phone client's ``/v1/devices/{device_id}/sightings``).
 
     ``wall_clock`` returns the real time of the request in UTC epoch ms (for the signed
     ``X-Bibo-Timestamp``), which may differ from the data clock that stamped the batch.
@@ -112,11 +114,22 @@ class Uploader:
         wall_clock: Callable[[], int],
         gzip: bool = True,
     ) -> None:
+        url = f"{base_url.rstrip('/')}/v1/vehicles/{quote(vehicle_id, safe=':')}/batches"
+        self._setup(client, url, secret, wall_clock, gzip)
+        self.vehicle_id: str | None = vehicle_id
+
+    def _setup(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        secret: bytes,
+        wall_clock: Callable[[], int],
+        gzip: bool,
+    ) -> None:
         if not secret:
-            raise ValueError("secret: expected the vehicle secret, got an empty value")
+            raise ValueError("secret: expected the signing secret, got an empty value")
         self._client = client
-        self.vehicle_id = vehicle_id
-        self.url = f"{base_url.rstrip('/')}/v1/vehicles/{quote(vehicle_id, safe=':')}/batches"
+        self.url = url
         self._secret = secret
         self._wall_clock = wall_clock
         self._gzip = gzip
@@ -124,6 +137,22 @@ class Uploader:
         self._offset_applied = False
         self.last_success_ms: int | None = None
         """Wall-clock time (epoch ms) of the last answer that stored a batch."""
+
+    @classmethod
+    def to_url(
+        cls,
+        client: httpx.AsyncClient,
+        url: str,
+        secret: bytes,
+        wall_clock: Callable[[], int],
+        gzip: bool = True,
+    ) -> Uploader:
+        """An uploader for another route signed as the vehicle upload is (same headers,
+        same classification of answers)."""
+        uploader = cls.__new__(cls)
+        uploader._setup(client, url, secret, wall_clock, gzip)
+        uploader.vehicle_id = None
+        return uploader
 
     @property
     def gzip(self) -> bool:

@@ -4,7 +4,8 @@ All data time comes from the injected ``clock`` (UTC epoch ms), so the simulator
 the agent step by step: set the clock, feed adverts and events, ``await tick()``, and
 ``await drain()`` at the end. ``run`` is the production loop: it records every tick,
 uploads in its own task (a slow backend never delays writing what was heard), supervises
-the scanner with a watchdog and runs the vehicle sources.
+the scanner with a watchdog, runs the vehicle sources and, when given one, keeps the bus
+beacon advertised beside the scanning (``onboard/beacon.py``).
 
 Sending is paced twice: after a failure, by the retry backoff; always, by a minimum gap of
 ``1 / max_batches_per_s`` between sends, so catching up after an outage never floods the
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from onboard import wire
+from onboard.beacon import BeaconKeeper
 from onboard.const import (
     BACKOFF_CAP_MS,
     DRAIN_MAX_ATTEMPTS,
@@ -205,6 +207,7 @@ class Agent:
         self._watchdog = ScannerWatchdog(config.watchdog_timeout_s, config.reset_adapter_after)
         self._sealed = asyncio.Event()
         self._sources: Sequence[VehicleSource] = ()
+        self._beacon: BeaconKeeper | None = None
         self._rate_mark: tuple[float, int] | None = None
         self._advert_error_logged = False
         self._clock_was_set = True
@@ -337,23 +340,30 @@ class Agent:
         stop: asyncio.Event,
         *,
         sources: Sequence[VehicleSource] = (),
+        beacon: BeaconKeeper | None = None,
         on_health: Callable[[HealthSnapshot], None] | None = None,
         tick_interval_s: float = TICK_INTERVAL_S,
     ) -> None:
         """The production loop until ``stop``: scan, record every tick, upload, watch, drain.
 
-        ``sources`` run as tasks feeding ``on_event`` (restarted if they fail);
-        ``on_health`` receives a ``HealthSnapshot`` every tick. The scanner is stopped
-        before draining, so no advert arrives after the last flush. Raises
-        ``ScannerError`` only if scanning cannot start at all.
+        ``sources`` run as tasks feeding ``on_event`` (restarted if they fail); ``beacon``,
+        if given, is kept advertised on the same adapter, by the data clock, in a task of
+        its own; ``on_health`` receives a ``HealthSnapshot`` every tick. The scanner is
+        stopped before draining, so no advert arrives after the last flush; the beacon is
+        withdrawn with it. Raises ``ScannerError`` only if scanning cannot start at all.
         """
         self._sources = sources
+        self._beacon = beacon
         await scanner.start(self.on_advertisement_safe)
         self._watchdog.started(self._monotonic(), self._adverts_total())
         tasks = [asyncio.create_task(self._upload_loop(tick_interval_s), name="upload")]
         tasks += [
             asyncio.create_task(self._run_source(source), name=source.name) for source in sources
         ]
+        if beacon is not None:
+            tasks.append(
+                asyncio.create_task(self._beacon_loop(beacon, tick_interval_s), name="beacon")
+            )
         try:
             while not stop.is_set():
                 try:
@@ -373,6 +383,8 @@ class Agent:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await scanner.stop()
+            if beacon is not None:
+                await beacon.close()
         await self.drain()
         if on_health is not None:
             on_health(self.health())
@@ -427,6 +439,7 @@ class Agent:
             scanner_restarts=s.scanner_restarts,
             adapter_resets=s.adapter_resets,
             sources=sources,
+            beacon=None if self._beacon is None else self._beacon.health(mono),
         )
 
     # --- internals: recording ------------------------------------------------------------
@@ -633,12 +646,22 @@ class Agent:
                 await scanner.reset_adapter()
             except ScannerError as exc:
                 _log.error("adapter reset failed: %s", exc)
+            if self._beacon is not None:
+                # Powering the adapter off drops its advertisements too.
+                self._beacon.adapter_reset()
         try:
             await scanner.start(self.on_advertisement_safe)
         except ScannerError as exc:
             self.stats.scanner_start_failures += 1
             _log.error("scanner restart failed, the watchdog will try again: %s", exc)
         self._watchdog.started(self._monotonic(), self._adverts_total())
+
+    async def _beacon_loop(self, beacon: BeaconKeeper, tick_interval_s: float) -> None:
+        """Keep the beacon advertised every tick; a task of its own, so a BlueZ that answers
+        slowly never delays recording (``keep`` never raises)."""
+        while True:
+            await beacon.keep(self._clock(), self._monotonic())
+            await asyncio.sleep(tick_interval_s)
 
     async def _run_source(self, source: VehicleSource) -> None:
         """Run one vehicle source, starting it again if it ends or fails."""

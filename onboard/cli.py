@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Any, Final, Literal, NoReturn
 
 from onboard import wire
+from onboard.advertiser import BlueZAdvertiser
 from onboard.agent import Agent, AgentConfig
+from onboard.beacon import BeaconConfig, BeaconKeeper
 from onboard.const import (
+    BEACON_MEASURED_POWER_DBM,
     DEFAULT_OUTBOX_PATH,
     GPSD_DEFAULT_PORT,
     HEARTBEAT,
@@ -92,6 +95,8 @@ class RunOptions:
     gpsd: Address | None = None
     vehicle_feed: Address | None = None
     metrics: Address | None = None
+    beacon: BeaconConfig | None = None
+    """Advertise the bus beacon on ``adapter`` with these settings (``None``: do not)."""
 
     def __repr__(self) -> str:  # keep the secret out of any accidental log line
         return f"RunOptions(vehicle_id={self.vehicle_id!r}, backend_url={self.backend_url!r})"
@@ -116,6 +121,24 @@ def _build_parser() -> _Parser:
         "--passive",
         action="store_true",
         help="passive scanning with BlueZ advertisement monitor patterns (BlueZ >= 5.56)",
+    )
+    run.add_argument(
+        "--beacon",
+        action="store_true",
+        help="also advertise the bus beacon (an iBeacon with rotating ids) on the adapter",
+    )
+    run.add_argument(
+        "--beacon-uuid",
+        default=str(wire.DEFAULT_PROXIMITY_UUID),
+        metavar="UUID",
+        help="the deployment's iBeacon proximity UUID, the region the phone app monitors",
+    )
+    run.add_argument(
+        "--beacon-power",
+        type=int,
+        default=BEACON_MEASURED_POWER_DBM,
+        metavar="DBM",
+        help=f"iBeacon measured power, RSSI at 1 m in dBm (default {BEACON_MEASURED_POWER_DBM})",
     )
     run.add_argument(
         "--outbox", default=Path(DEFAULT_OUTBOX_PATH), type=Path, help="outbox SQLite file"
@@ -254,6 +277,16 @@ def _options(args: argparse.Namespace) -> RunOptions:
     reset_after: int = args.reset_adapter_after
     if reset_after < 0:
         raise CliError(f"--reset-adapter-after {reset_after}: expected 0 (never) or more")
+    try:
+        proximity_uuid = uuid.UUID(args.beacon_uuid)
+    except ValueError:
+        raise CliError(
+            f"--beacon-uuid {args.beacon_uuid!r}: expected a UUID such as"
+            f" {wire.DEFAULT_PROXIMITY_UUID}"
+        ) from None
+    power: int = args.beacon_power
+    if not -128 <= power <= 127:
+        raise CliError(f"--beacon-power {power}: expected -128..127 dBm")
     return RunOptions(
         vehicle_id=vehicle_id,
         unit_id=unit_id,
@@ -273,6 +306,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
             None if args.vehicle_feed is None else _address(args.vehicle_feed, "--vehicle-feed")
         ),
         metrics=_metrics_address(args.metrics),
+        beacon=BeaconConfig(proximity_uuid, power) if args.beacon else None,
     )
 
 
@@ -330,16 +364,25 @@ async def _run(options: RunOptions) -> None:
                 adapter=options.adapter,
                 scanning_mode="passive" if options.passive else "active",
             )
+            beacon: BeaconKeeper | None = None
+            if options.beacon is not None:
+                beacon = BeaconKeeper(
+                    BlueZAdvertiser(options.adapter), options.secret, options.beacon
+                )
             _log.info(
-                "agent starting: vehicle=%s unit=%s boot=%s outbox=%s pending=%d sources=%s",
+                "agent starting: vehicle=%s unit=%s boot=%s outbox=%s pending=%d sources=%s"
+                " beacon=%s",
                 options.vehicle_id,
                 options.unit_id,
                 boot_id,
                 options.outbox_path,
                 outbox.pending_count(),
                 ",".join(s.name for s in sources) or "none",
+                "on" if beacon is not None else "off",
             )
-            await agent.run(scanner, stop, sources=sources, on_health=collector.update)
+            await agent.run(
+                scanner, stop, sources=sources, beacon=beacon, on_health=collector.update
+            )
             _log.info("agent stopped: %s", agent.stats)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -145,6 +145,28 @@ does not restart the radio every 90 s all night."""
 ADAPTER_POWER_CYCLE_S: Final = 2.0
 """Seconds the adapter stays powered off during a reset, letting BlueZ drop its state."""
 
+# --- Bus beacon (docs/contracts.md, Bus beacon) ---------------------------------------
+
+BEACON_MEASURED_POWER_DBM: Final = -59
+"""iBeacon measured power (RSSI in dBm a phone sees at 1 m) advertised by default: the usual
+figure for a 0 dBm BLE transmitter; measure it at 1 m for a unit type and pass
+``--beacon-power``. Phones use it only to estimate distance."""
+
+BEACON_RETRY_BASE_MS: Final = 1000
+"""First retry of a beacon BlueZ refused after ~1 s: most refusals are an adapter being reset."""
+
+BEACON_RETRY_CAP_MS: Final = 60_000
+"""Retry a refused beacon at least once a minute: a bus iPhones cannot see loses their be-ins
+at every stop, and a registration attempt is one local D-Bus call."""
+
+BEACON_DOWN_ALERT_S: Final = 120.0
+"""Flag a beacon down for 2 min: longer than the first six retries (~1 min in all), so a
+transient refusal is not flagged, and shorter than a typical stop-to-stop ride."""
+
+BLUEZ_CALL_TIMEOUT_S: Final = 10.0
+"""Bound on one round of D-Bus calls to BlueZ, which answers in milliseconds: a longer wait
+means bluetoothd hangs, and the beacon is retried rather than waiting for ever."""
+
 # --- Vehicle context ---------------------------------------------------------------------
 
 GPSD_DEFAULT_PORT: Final = 2947

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from onboard.beacon import BeaconHealth
 from onboard.outbox import OutboxHealth
 
 
@@ -17,7 +18,8 @@ class HealthSnapshot:
 
     ``adverts`` counts received adverts by outcome since start; ``adverts_per_s`` is the
     rate over the last tick; ``last_upload_ms`` is the wall-clock time of the last stored
-    batch; ``clock_offset_ms`` the estimated backend-minus-unit clock difference.
+    batch; ``clock_offset_ms`` the estimated backend-minus-unit clock difference;
+    ``beacon`` is ``None`` when the unit does not advertise the bus beacon.
     """
 
     t_ms: int
@@ -32,3 +34,4 @@ class HealthSnapshot:
     scanner_restarts: int = 0
     adapter_resets: int = 0
     sources: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    beacon: BeaconHealth | None = None

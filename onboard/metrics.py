@@ -15,6 +15,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from onboard.beacon import BeaconHealth
 from onboard.health import HealthSnapshot
 
 
@@ -129,6 +130,40 @@ class SnapshotCollector(Collector):
             for counter, value in sorted(counters.items()):
                 sources.add_metric([name, counter], value)
         yield sources
+        if s.beacon is not None:
+            yield from _beacon_metrics(s.beacon)
+
+
+def _beacon_metrics(b: BeaconHealth) -> Iterator[Metric]:
+    registrations = CounterMetricFamily(
+        "bibo_onboard_beacon_registrations",
+        "Attempts to register the bus beacon with BlueZ, by outcome",
+        labels=["outcome"],
+    )
+    for outcome, count in sorted(b.registrations.items()):
+        registrations.add_metric([outcome], count)
+    yield registrations
+    yield CounterMetricFamily(
+        "bibo_onboard_beacon_releases",
+        "Times BlueZ dropped the registered bus beacon on its own",
+        value=b.releases,
+    )
+    yield _gauge(
+        "bibo_onboard_beacon_advertising", "1 while the bus beacon is advertised", b.advertising
+    )
+    yield _gauge(
+        "bibo_onboard_beacon_interval",
+        "Token interval whose beacon ids are advertised (NaN while down)",
+        math.nan if b.interval is None else b.interval,
+    )
+    yield _gauge(
+        "bibo_onboard_beacon_down_seconds", "How long the bus beacon has been down", b.down_s
+    )
+    yield _gauge(
+        "bibo_onboard_beacon_down_too_long",
+        "1 while the watchdog flags the bus beacon as down too long",
+        b.down_too_long,
+    )
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

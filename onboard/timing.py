@@ -13,23 +13,30 @@ from dataclasses import dataclass
 from onboard.const import BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_JITTER, CLOCK_OFFSET_SAMPLES
 
 
-def backoff_ms(attempt: int, rng_value: float) -> int:
+def backoff_ms(
+    attempt: int,
+    rng_value: float,
+    *,
+    base_ms: int = BACKOFF_BASE_MS,
+    cap_ms: int = BACKOFF_CAP_MS,
+) -> int:
     """Delay in ms before retry number ``attempt`` (1 = first retry) after failed sends.
 
-    Exponential from ``BACKOFF_BASE_MS``, capped at ``BACKOFF_CAP_MS``; the top
-    ``BACKOFF_JITTER`` fraction is scaled by ``rng_value`` in [0, 1), so the result lies in
-    ``[(1 - BACKOFF_JITTER) * d, d]`` for the un-jittered delay ``d``.
+    Exponential from ``base_ms``, capped at ``cap_ms`` (by default the upload's
+    ``BACKOFF_BASE_MS`` and ``BACKOFF_CAP_MS``); the top ``BACKOFF_JITTER`` fraction is scaled
+    by ``rng_value`` in [0, 1), so the result lies in ``[(1 - BACKOFF_JITTER) * d, d]`` for
+    the un-jittered delay ``d``.
     """
     if attempt < 1:
         raise ValueError(f"attempt: expected >= 1, got {attempt}")
     if not 0.0 <= rng_value <= 1.0:
         raise ValueError(f"rng_value: expected a number in [0, 1], got {rng_value}")
-    delay = BACKOFF_BASE_MS
+    delay = base_ms
     for _ in range(attempt - 1):
-        if delay >= BACKOFF_CAP_MS:
+        if delay >= cap_ms:
             break
         delay *= 2
-    delay = min(delay, BACKOFF_CAP_MS)
+    delay = min(delay, cap_ms)
     return int(delay * (1.0 - BACKOFF_JITTER + BACKOFF_JITTER * rng_value))
 
 

@@ -90,6 +90,8 @@ def test_secret_that_is_not_hex_is_refused_without_echoing_it(tmp_path, capsys):
         (["--gpsd", "localhost:99999"], "--gpsd"),
         (["--vehicle-feed", "127.0.0.1"], "--vehicle-feed"),
         (["--metrics", "nowhere"], "--metrics"),
+        (["--beacon", "--beacon-uuid", "not-a-uuid"], "--beacon-uuid"),
+        (["--beacon", "--beacon-power", "200"], "--beacon-power"),
     ],
 )
 def test_bad_options_are_named(secret_file, capsys, extra, needle):

@@ -137,7 +137,8 @@ class BlueZAdvertiser:
         self._adapter = adapter or DEFAULT_ADAPTER
         self._adapter_path = f"/org/bluez/{self._adapter}"
         self._bus_address = bus_address
-        self._timeout_s = call_timeout_s
+        self.call_timeout_s = call_timeout_s
+        """Seconds BlueZ gets for all the calls of one ``start`` or ``stop``."""
         self._bus: MessageBus | None = None
         self._advertisement: LEAdvertisement | None = None
         self._maybe_registered = False
@@ -154,13 +155,13 @@ class BlueZAdvertiser:
         data = wire.encode_ibeacon(beacon)
         self._active = False
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout(self.call_timeout_s):
                 await self._register(data)
         except TimeoutError:
             raise AdvertiserError(
                 AdvertiserErrorReason.TIMEOUT,
                 f"cannot advertise on {self._adapter}: BlueZ did not answer"
-                f" within {self._timeout_s:g} s",
+                f" within {self.call_timeout_s:g} s",
             ) from None
         self._active = True
 
@@ -173,7 +174,7 @@ class BlueZAdvertiser:
             return
         try:
             if self._maybe_registered and bus.connected:
-                async with asyncio.timeout(self._timeout_s):
+                async with asyncio.timeout(self.call_timeout_s):
                     await self._unregister(bus)
         except (AdvertiserError, TimeoutError) as exc:
             _log.warning("unregistering the beacon on %s failed: %s", self._adapter, exc)

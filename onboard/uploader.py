@@ -38,6 +38,7 @@ from onboard.const import (
 from onboard.timing import ClockOffsetEstimator, backoff_ms, parse_http_date
 
 __all__ = [
+    "SignedUploader",
     "UploadOutcome",
     "UploadStatus",
     "Uploader",
@@ -96,10 +97,11 @@ def classify_status(http_status: int) -> UploadStatus:
     return UploadStatus.RETRY
 
 
-class Uploader:
-    """Posts batch bodies to ``POST {base_url}/v1/vehicles/{vehicle_id}/batches``, signed
-    with the vehicle's secret (or, built by ``to_url``, to another signed upload route: the
-    reference phone client's ``/v1/devices/{device_id}/sightings``).
+class SignedUploader:
+    """Posts batch bodies to one signed upload route (``X-Bibo-Timestamp``,
+    ``X-Bibo-Signature``; docs/contracts.md, Signing) and classifies the answers: the
+    vehicle's ``Uploader`` below, and the reference phone client's sender
+    (``simulator/phone.py``, signed with the device's upload key).
 
     ``wall_clock`` returns the real time of the request in UTC epoch ms (for the signed
     ``X-Bibo-Timestamp``), which may differ from the data clock that stamped the batch.
@@ -108,23 +110,10 @@ class Uploader:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        base_url: str,
-        vehicle_id: str,
-        secret: bytes,
-        wall_clock: Callable[[], int],
-        gzip: bool = True,
-    ) -> None:
-        url = f"{base_url.rstrip('/')}/v1/vehicles/{quote(vehicle_id, safe=':')}/batches"
-        self._setup(client, url, secret, wall_clock, gzip)
-        self.vehicle_id: str | None = vehicle_id
-
-    def _setup(
-        self,
-        client: httpx.AsyncClient,
         url: str,
         secret: bytes,
         wall_clock: Callable[[], int],
-        gzip: bool,
+        gzip: bool = True,
     ) -> None:
         if not secret:
             raise ValueError("secret: expected the signing secret, got an empty value")
@@ -137,22 +126,6 @@ class Uploader:
         self._offset_applied = False
         self.last_success_ms: int | None = None
         """Wall-clock time (epoch ms) of the last answer that stored a batch."""
-
-    @classmethod
-    def to_url(
-        cls,
-        client: httpx.AsyncClient,
-        url: str,
-        secret: bytes,
-        wall_clock: Callable[[], int],
-        gzip: bool = True,
-    ) -> Uploader:
-        """An uploader for another route signed as the vehicle upload is (same headers,
-        same classification of answers)."""
-        uploader = cls.__new__(cls)
-        uploader._setup(client, url, secret, wall_clock, gzip)
-        uploader.vehicle_id = None
-        return uploader
 
     @property
     def gzip(self) -> bool:
@@ -181,7 +154,7 @@ class Uploader:
         return now + offset
 
     def __repr__(self) -> str:
-        return f"Uploader(url={self.url!r}, gzip={self._gzip})"
+        return f"{type(self).__name__}(url={self.url!r}, gzip={self._gzip})"
 
     def encode(
         self, body: bytes, timestamp_ms: int, gzipped: bytes | None = None
@@ -262,6 +235,24 @@ class Uploader:
         return UploadOutcome(
             status, response.status_code, detail=detail, retry_after_ms=retry_after
         )
+
+
+class Uploader(SignedUploader):
+    """Posts the agent's batch bodies to ``POST {base_url}/v1/vehicles/{vehicle_id}/batches``,
+    signed with the vehicle's secret."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        vehicle_id: str,
+        secret: bytes,
+        wall_clock: Callable[[], int],
+        gzip: bool = True,
+    ) -> None:
+        url = f"{base_url.rstrip('/')}/v1/vehicles/{quote(vehicle_id, safe=':')}/batches"
+        super().__init__(client, url, secret, wall_clock, gzip)
+        self.vehicle_id = vehicle_id
 
 
 def parse_retry_after(value: str | None, date_ms: int | None) -> int | None:

@@ -123,84 +123,6 @@ STOP_ID_MAX_CHARS: Final = 64
 """A DHID such as ``de:05974:1001``, as long as the ``String(64)`` stop columns."""
 
 TOKEN_HEX_PATTERN: Final = r"^[0-9a-f]{32}$"
-# --- The bus as a beacon (docs/contracts.md, Bus beacon) ----------------------------------
-
-BEACON_KEY_LABEL: Final = b"BIBO-BEACON-KEY-v1"
-BEACON_LABEL: Final = b"BIBO-BEACON-v1"
-"""Domain-separation labels of the vehicle's beacon key and of its per-interval beacon id."""
-
-APPLE_COMPANY_ID: Final = 0x004C
-"""The manufacturer-data company id an iBeacon is advertised under."""
-IBEACON_PREFIX: Final = b"\x02\x15"
-"""iBeacon's type (0x02) and the length of what follows (21 bytes)."""
-IBEACON_BYTES: Final = len(IBEACON_PREFIX) + 16 + 2 + 2 + 1
-DEFAULT_PROXIMITY_UUID: Final = uuid.UUID("9d1c0a59-5b1e-4c4b-8b1e-0000b1b0b1b0")
-"""The deployment's beacon region (configurable); the phone app monitors it."""
-BEACON_ID_MAX: Final = 0xFFFF
-
-
-def beacon_key(vehicle_secret: bytes) -> bytes:
-    """``HMAC-SHA256(vehicle_secret, b"BIBO-BEACON-KEY-v1")``: derived from the upload secret
-    by bus and backend alike, so nothing new is provisioned."""
-    if not vehicle_secret:
-        raise ValueError("vehicle_secret: expected at least one byte")
-    return hmac.new(vehicle_secret, BEACON_KEY_LABEL, hashlib.sha256).digest()
-
-
-def beacon_for_interval(key: bytes, interval: int) -> tuple[int, int]:
-    """The ``(major, minor)`` a vehicle advertises in ``interval``:
-    ``HMAC-SHA256(beacon_key, b"BIBO-BEACON-v1" || i.to_bytes(4, "big"))[:4]``."""
-    if len(key) != hashlib.sha256().digest_size:
-        raise ValueError(f"beacon key: expected 32 bytes, got {len(key)}")
-    digest = hmac.new(key, BEACON_LABEL + interval.to_bytes(4, "big"), hashlib.sha256).digest()
-    major, minor = struct.unpack(">HH", digest[:4])
-    return major, minor
-
-
-class IBeacon(BaseModel):
-    """An iBeacon advertisement's manufacturer data (company ``APPLE_COMPANY_ID``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    proximity_uuid: uuid.UUID
-    major: int = Field(ge=0, le=BEACON_ID_MAX)
-    minor: int = Field(ge=0, le=BEACON_ID_MAX)
-    measured_power: int = Field(ge=-128, le=127, description="dBm at 1 m")
-
-
-def encode_ibeacon(beacon: IBeacon) -> bytes:
-    """``0x02 0x15 || proximity_uuid || major || minor || measured_power`` (big-endian ids,
-    signed power): the manufacturer data an onboard unit advertises."""
-    return (
-        IBEACON_PREFIX
-        + beacon.proximity_uuid.bytes
-        + struct.pack(">HHb", beacon.major, beacon.minor, beacon.measured_power)
-    )
-
-
-def decode_ibeacon(data: bytes) -> IBeacon | None:
-    """The iBeacon in manufacturer data, or None if it is not one."""
-    if len(data) != IBEACON_BYTES or not data.startswith(IBEACON_PREFIX):
-        return None
-    major, minor, power = struct.unpack(">HHb", data[18:])
-    return IBeacon(
-        proximity_uuid=uuid.UUID(bytes=data[2:18]), major=major, minor=minor, measured_power=power
-    )
-
-
-# --- Phone sightings upload (docs/contracts.md, Phone sightings upload) ---------------------
-
-UPLOAD_KEY_LABEL: Final = b"BIBO-UPLOAD-v1"
-
-
-def upload_key(device_key: bytes) -> bytes:
-    """``HMAC-SHA256(K, b"BIBO-UPLOAD-v1")``: what a phone signs its uploads with (the token
-    key ``K`` itself never signs anything that leaves the phone)."""
-    if len(device_key) != DEVICE_KEY_BYTES:
-        raise ValueError(f"device_key: expected {DEVICE_KEY_BYTES} bytes, got {len(device_key)}")
-    return hmac.new(device_key, UPLOAD_KEY_LABEL, hashlib.sha256).digest()
-
-
 _TIMESTAMP_HEADER_FORMAT: Final = re.compile(r"[0-9]{1,15}")
 """Unix ms in ASCII digits only (``str.isdigit`` also takes "²" and other scripts' digits)."""
 _SIGNATURE_FORMAT: Final = re.compile(r"[0-9a-fA-F]{64}")
@@ -231,7 +153,8 @@ SpeedMps = Annotated[
 
 
 def sign(secret: bytes, timestamp_ms: int, raw_body: bytes) -> str:
-    """``hex(HMAC-SHA256(vehicle_secret, timestamp || "." || raw_body))``."""
+    """``hex(HMAC-SHA256(secret, timestamp || "." || raw_body))``: the vehicle's secret for
+    its uploads, a phone's upload key for its sightings."""
     msg = str(timestamp_ms).encode("ascii") + b"." + raw_body
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
@@ -357,6 +280,86 @@ class BatchAccepted(BaseModel):
 
     inserted: int
     duplicate: bool
+
+
+# --- The bus as a beacon (docs/contracts.md, Bus beacon) ----------------------------------
+
+BEACON_KEY_LABEL: Final = b"BIBO-BEACON-KEY-v1"
+BEACON_LABEL: Final = b"BIBO-BEACON-v1"
+"""Domain-separation labels of the vehicle's beacon key and of its per-interval beacon id."""
+
+APPLE_COMPANY_ID: Final = 0x004C
+"""The manufacturer-data company id an iBeacon is advertised under."""
+IBEACON_PREFIX: Final = b"\x02\x15"
+"""iBeacon's type (0x02) and the length of what follows (21 bytes)."""
+IBEACON_BYTES: Final = len(IBEACON_PREFIX) + 16 + 2 + 2 + 1
+DEFAULT_PROXIMITY_UUID: Final = uuid.UUID("9d1c0a59-5b1e-4c4b-8b1e-0000b1b0b1b0")
+"""The deployment's beacon region (configurable); the phone app monitors it."""
+BEACON_ID_MAX: Final = 0xFFFF
+
+
+def beacon_key(vehicle_secret: bytes) -> bytes:
+    """``HMAC-SHA256(vehicle_secret, b"BIBO-BEACON-KEY-v1")``: derived from the upload secret
+    by bus and backend alike, so nothing new is provisioned."""
+    if not vehicle_secret:
+        raise ValueError("vehicle_secret: expected at least one byte")
+    return hmac.new(vehicle_secret, BEACON_KEY_LABEL, hashlib.sha256).digest()
+
+
+def beacon_for_interval(key: bytes, interval: int) -> tuple[int, int]:
+    """The ``(major, minor)`` a vehicle advertises in ``interval``:
+    ``HMAC-SHA256(beacon_key, b"BIBO-BEACON-v1" || i.to_bytes(4, "big"))[:4]``."""
+    if len(key) != hashlib.sha256().digest_size:
+        raise ValueError(f"beacon key: expected 32 bytes, got {len(key)}")
+    if not 0 <= interval < 2**32:
+        raise ValueError(f"interval: expected 0 to 2**32 - 1, got {interval}")
+    digest = hmac.new(key, BEACON_LABEL + interval.to_bytes(4, "big"), hashlib.sha256).digest()
+    major, minor = struct.unpack(">HH", digest[:4])
+    return major, minor
+
+
+class IBeacon(BaseModel):
+    """An iBeacon advertisement's manufacturer data (company ``APPLE_COMPANY_ID``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proximity_uuid: uuid.UUID
+    major: int = Field(strict=True, ge=0, le=BEACON_ID_MAX)
+    minor: int = Field(strict=True, ge=0, le=BEACON_ID_MAX)
+    measured_power: int = Field(strict=True, ge=-128, le=127, description="dBm at 1 m")
+
+
+def encode_ibeacon(beacon: IBeacon) -> bytes:
+    """``0x02 0x15 || proximity_uuid || major || minor || measured_power`` (big-endian ids,
+    signed power): the manufacturer data an onboard unit advertises."""
+    return (
+        IBEACON_PREFIX
+        + beacon.proximity_uuid.bytes
+        + struct.pack(">HHb", beacon.major, beacon.minor, beacon.measured_power)
+    )
+
+
+def decode_ibeacon(data: bytes) -> IBeacon | None:
+    """The iBeacon in manufacturer data, or None if it is not one."""
+    if len(data) != IBEACON_BYTES or not data.startswith(IBEACON_PREFIX):
+        return None
+    major, minor, power = struct.unpack(">HHb", data[18:])
+    return IBeacon(
+        proximity_uuid=uuid.UUID(bytes=data[2:18]), major=major, minor=minor, measured_power=power
+    )
+
+
+# --- Phone sightings upload (docs/contracts.md, Phone sightings upload) ---------------------
+
+UPLOAD_KEY_LABEL: Final = b"BIBO-UPLOAD-v1"
+
+
+def upload_key(device_key: bytes) -> bytes:
+    """``HMAC-SHA256(K, b"BIBO-UPLOAD-v1")``: what a phone signs its uploads with (the token
+    key ``K`` itself never signs anything that leaves the phone)."""
+    if len(device_key) != DEVICE_KEY_BYTES:
+        raise ValueError(f"device_key: expected {DEVICE_KEY_BYTES} bytes, got {len(device_key)}")
+    return hmac.new(device_key, UPLOAD_KEY_LABEL, hashlib.sha256).digest()
 
 
 class BeaconSightings(BaseModel):

@@ -27,9 +27,10 @@ from typing import Final, Literal
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from onboard import wire
-from onboard.uploader import Uploader, UploadStatus
+from onboard.uploader import SignedUploader, UploadStatus
 
 PHONE_BATCH_MAX_ROWS: Final = 5_000
 """Beacon rows in one batch at most: about 80 minutes of one bus heard every second, well
@@ -53,9 +54,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS batches (
     k INTEGER PRIMARY KEY, batch_id TEXT NOT NULL UNIQUE, body BLOB NOT NULL,
-    delivered INTEGER NOT NULL DEFAULT 0
+    refused TEXT
 );
 """
+"""``heard`` and ``events`` wait to be sealed; ``batches`` holds sealed bodies until the
+backend has them (then they are deleted), or, with ``refused`` set, bodies it refused for
+good (kept for support, never sent again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,8 @@ class PhoneOutbox:
     ) -> None:
         self.identity = identity
         self._new_batch_id = new_batch_id
+        self.dropped = 0
+        """Readings refused on the way in (out of the contract's range), since opening."""
         self._db = sqlite3.connect(path, isolation_level=None)
         # WAL with NORMAL sync: a commit survives the app being killed (the common case on
         # a phone); only a power cut may take the last moments, as on the phone's own apps.
@@ -114,10 +120,16 @@ class PhoneOutbox:
             raise
         self._db.execute("COMMIT")
 
-    def hear(self, t_ms: int, major: int, minor: int, rssi: int) -> None:
+    def hear(self, t_ms: int, major: int, minor: int, rssi: int) -> bool:
         """One reception of a beacon of the deployment's region (the OS reports only the
-        region's UUID to the app) at ``rssi`` dBm."""
+        region's UUID to the app) at ``rssi`` dBm; False (and not kept) for a reading the
+        upload contract refuses (an RSSI of 127 means "not available")."""
         second = t_ms - t_ms % 1000
+        try:
+            wire.BeaconSightings(t=[second], major=[major], minor=[minor], rssi=[rssi], n=[1])
+        except ValidationError:
+            self.dropped += 1
+            return False
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO heard (t, major, minor, rssi, n) VALUES (?, ?, ?, ?, 1) "
@@ -125,16 +137,29 @@ class PhoneOutbox:
                 "rssi = max(rssi, excluded.rssi)",
                 (second, major, minor, rssi),
             )
+        return True
 
-    def region(self, t_ms: int, kind: RegionKind) -> None:
-        self._event("region", t_ms, kind)
+    def region(self, t_ms: int, kind: RegionKind) -> bool:
+        return self._event("region", t_ms, kind, wire.RegionEvent)
 
-    def activity(self, t_ms: int, kind: ActivityKind) -> None:
-        self._event("activity", t_ms, kind)
+    def activity(self, t_ms: int, kind: ActivityKind) -> bool:
+        return self._event("activity", t_ms, kind, wire.ActivityEvent)
 
-    def _event(self, kind: str, t_ms: int, type_: str) -> None:
+    def _event(
+        self,
+        kind: str,
+        t_ms: int,
+        type_: str,
+        model: type[wire.RegionEvent] | type[wire.ActivityEvent],
+    ) -> bool:
+        try:
+            model.model_validate({"t": t_ms, "type": type_})
+        except ValidationError:
+            self.dropped += 1
+            return False
         with self._transaction() as db:
             db.execute("INSERT INTO events (kind, t, type) VALUES (?, ?, ?)", (kind, t_ms, type_))
+        return True
 
     def seal(self, now_ms: int) -> list[str]:
         """Turn what waits into batches of at most ``PHONE_BATCH_MAX_ROWS`` rows (the seconds
@@ -188,15 +213,28 @@ class PhoneOutbox:
                 sealed.append(batch.batch_id)
 
     def pending(self) -> list[SealedPhoneBatch]:
-        """Sealed batches the backend does not have yet, oldest first."""
+        """Sealed batches the backend does not have yet (refused ones aside), oldest first."""
         rows = self._db.execute(
-            "SELECT batch_id, body FROM batches WHERE delivered = 0 ORDER BY k"
+            "SELECT batch_id, body FROM batches WHERE refused IS NULL ORDER BY k"
         ).fetchall()
         return [SealedPhoneBatch(batch_id, bytes(body)) for batch_id, body in rows]
 
+    def refused(self) -> list[tuple[str, str]]:
+        """(batch id, the backend's reason) of the batches it refused for good."""
+        rows = self._db.execute(
+            "SELECT batch_id, refused FROM batches WHERE refused IS NOT NULL ORDER BY k"
+        ).fetchall()
+        return [(batch_id, reason) for batch_id, reason in rows]
+
     def delivered(self, batch_id: str) -> None:
+        """The backend has it: the body leaves the phone."""
         with self._transaction() as db:
-            db.execute("UPDATE batches SET delivered = 1 WHERE batch_id = ?", (batch_id,))
+            db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+
+    def refuse(self, batch_id: str, reason: str) -> None:
+        """The backend will never take it (sending again cannot help): keep it aside."""
+        with self._transaction() as db:
+            db.execute("UPDATE batches SET refused = ? WHERE batch_id = ?", (reason, batch_id))
 
 
 class PhoneSender:
@@ -213,24 +251,25 @@ class PhoneSender:
         identity = outbox.identity
         url = f"{base_url.rstrip('/')}/v1/devices/{quote(identity.device_id, safe=':')}/sightings"
         self._outbox = outbox
-        self._uploader = Uploader.to_url(
+        self._uploader = SignedUploader(
             client, url, wire.upload_key(identity.device_key), wall_clock
         )
-        self.quarantined: list[str] = []
-        """Batch ids the backend refused for good (their bodies stay in the outbox)."""
+        self.retry_after_ms: int | None = None
+        """How long the backend asked the phone to wait after the last flush (429, 503)."""
 
     async def flush(self) -> int:
         """Send every pending batch once, oldest first; how many the backend now has. Stops
-        at the first batch that must wait (offline, overloaded): the order is kept."""
+        at the first batch that must wait (offline, overloaded: the caller backs off,
+        ``retry_after_ms`` if the backend said how long), so the order is kept."""
         delivered = 0
+        self.retry_after_ms = None
         for batch in self._outbox.pending():
-            if batch.batch_id in self.quarantined:
-                continue
             outcome = await self._uploader.send(batch.body)
             if outcome.status is UploadStatus.RETRY:
+                self.retry_after_ms = outcome.retry_after_ms
                 break
             if outcome.status is UploadStatus.QUARANTINE:
-                self.quarantined.append(batch.batch_id)
+                self._outbox.refuse(batch.batch_id, outcome.detail)
                 continue
             self._outbox.delivered(batch.batch_id)
             delivered += 1

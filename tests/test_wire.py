@@ -296,3 +296,18 @@ def test_a_bad_phone_batch_names_the_field(beacons, field):
     with pytest.raises(ValidationError) as excinfo:
         wire.PhoneBatch.model_validate(_phone_batch(**beacons))
     assert field in str(excinfo.value)
+
+
+@pytest.mark.parametrize("interval", [-1, 2**32])
+def test_a_beacon_interval_outside_four_bytes_is_refused(interval):
+    with pytest.raises(ValueError, match="interval"):
+        wire.beacon_for_interval(wire.beacon_key(VEHICLE_SECRET), interval)
+
+
+@pytest.mark.parametrize(
+    "field", [{"major": "7"}, {"minor": 1.0}, {"measured_power": True}, {"major": 65_536}]
+)
+def test_ibeacon_fields_are_strict_integers_within_their_bytes(field):
+    values = {"proximity_uuid": wire.DEFAULT_PROXIMITY_UUID, "major": 1, "minor": 2}
+    with pytest.raises(ValidationError):
+        wire.IBeacon.model_validate(values | {"measured_power": -59} | field)

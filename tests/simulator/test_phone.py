@@ -165,8 +165,49 @@ async def test_a_refused_batch_is_set_aside_and_the_rest_still_goes(tmp_path: Pa
     async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
         sender = PhoneSender(client, "http://backend", outbox, lambda: T0)
         assert await sender.flush() == 1
-    assert sender.quarantined == ["batch-1"]
-    assert [b.batch_id for b in outbox.pending()] == ["batch-1"]
+    assert outbox.pending() == []
+    ((batch_id, reason),) = outbox.refused()
+    assert batch_id == "batch-1"
+    assert "same id, another body" in reason
+
+    reopened = PhoneOutbox(tmp_path / "phone.db", IDENTITY)  # the app restarts
+    assert reopened.pending() == []
+    assert [b for b, _ in reopened.refused()] == ["batch-1"]
+
+
+async def test_a_busy_backend_s_wait_is_passed_on_and_the_order_kept(tmp_path: Path):
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "30"}, json={"detail": "slow down"})
+
+    outbox = PhoneOutbox(tmp_path / "phone.db", IDENTITY)
+    for k in range(3):
+        outbox.hear(T0 + k * 2000, 1, 2, -70)
+        outbox.seal(T0 + k * 2000 + 1000)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+        sender = PhoneSender(client, "http://backend", outbox, lambda: T0)
+        assert await sender.flush() == 0
+    assert sender.retry_after_ms == 30_000
+    assert len(outbox.pending()) == 3
+
+
+@pytest.mark.parametrize(
+    ("reading", "kind"),
+    [
+        ((T0, 1, 2, 127), "hear"),  # 127: the radio had no RSSI
+        ((T0, 70_000, 2, -70), "hear"),
+        ((0, 1, 2, -70), "hear"),
+        ((T0, "arrive"), "region"),
+        ((T0, "teleporting"), "activity"),
+    ],
+)
+def test_a_reading_the_contract_refuses_is_dropped_and_never_blocks_the_outbox(
+    tmp_path: Path, reading, kind
+):
+    outbox = PhoneOutbox(tmp_path / "phone.db", IDENTITY)
+    assert getattr(outbox, kind)(*reading) is False
+    assert outbox.dropped == 1
+    outbox.hear(T0, 1, 2, -70)
+    assert len(outbox.seal(T0 + 1000)) == 1
 
 
 def test_an_android_phone_advertises_the_interval_s_token():

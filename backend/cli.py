@@ -380,7 +380,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
         created = ensure_partitions(session, today)
     _out(
         f"sightings before {result.sightings_before} removed: {result.sightings_deleted} rows, "
-        f"{result.partitions_dropped} partitions; {result.trips_deleted} old trips removed; "
+        f"{result.partitions_dropped} partitions, {result.phone_sightings_deleted} phone "
+        f"sightings; {result.trips_deleted} old trips removed; "
         f"{len(created)} partitions created"
     )
     return 0

@@ -41,6 +41,21 @@ TOKEN_RESOLUTION_INTERVALS: Final = (-1, 0, 1)
 """Token intervals tried around a sighting's own: phone clocks may be off by up to 60 s, so a
 sighting near a boundary may carry the previous or the next interval's token."""
 
+BEACON_RESOLUTION_INTERVALS: Final = (-1, 0, 1)
+"""Beacon intervals tried around a phone's sighting (docs/contracts.md, Bus beacon): the
+phone's clock stamps the sighting and the bus's clock chose the id, and either may be off by
+up to 60 s, so near a boundary the previous or the next interval's id is heard."""
+
+BEACON_CACHE_INTERVALS: Final = 12
+"""Beacon intervals (10 min each) whose fleet ids a process keeps: two hours covers the
+uploads of phones that were offline for a while without recomputing every vehicle's ids."""
+
+PHONE_UPLOADS_PER_S: Final = 0.2
+PHONE_UPLOAD_BURST: Final = 60.0
+"""A phone uploads its beacon sightings about once a minute while near a bus; back online
+after a day without a network it may send its backlog at once, but more than one batch
+every five seconds sustained is a runaway app."""
+
 # --- reconciliation model (backend/trips/reconciliation.py) --------------------------------
 
 PARTS_PER_STRETCH: Final = 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import re
 import sqlite3
@@ -274,6 +275,32 @@ def core_connection(session: Session) -> Connection:
 def dialect_insert(dialect: str) -> Any:
     """``INSERT`` with ``ON CONFLICT`` for the dialect (PostgreSQL's or SQLite's)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def insert_once(
+    session: Session,
+    model: type[models.Base],
+    identity: tuple[str, ...],
+    key: str,
+    values: dict[str, Any],
+) -> Any:
+    """Insert a row unless one with its ``identity`` columns exists:
+    ``INSERT … ON CONFLICT (identity) DO NOTHING RETURNING key``. Returns the new row's
+    ``key``, or None when the identity was stored before (idempotent uploads)."""
+    stmt = _insert_once_stmt(session.get_bind().dialect.name, model, identity, key)
+    return core_connection(session).scalar(stmt, values)
+
+
+@functools.cache
+def _insert_once_stmt(
+    dialect: str, model: type[models.Base], identity: tuple[str, ...], key: str
+) -> Any:
+    # Built once with the values as parameters, so SQLAlchemy compiles it once (hot path).
+    return (
+        dialect_insert(dialect)(model)
+        .on_conflict_do_nothing(index_elements=list(identity))
+        .returning(getattr(model, key))
+    )
 
 
 def insert_rows(session: Session, model: type[models.Base], rows: Sequence[dict[str, Any]]) -> None:

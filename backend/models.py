@@ -147,6 +147,82 @@ class Sighting(Base):
     tx: Mapped[int | None] = mapped_column(SmallInteger)
 
 
+class PhoneBatch(Base):
+    """One phone upload of beacon sightings (docs/contracts.md, Phone sightings upload);
+    ``(device_id, batch_id)`` is its identity. Names a device: deleted by retention once it
+    was received before the first kept service day, and with its passenger's account."""
+
+    __tablename__ = "phone_batches"
+    __table_args__ = (
+        UniqueConstraint("device_id", "batch_id"),
+        Index("ix_phone_batches_received", "received_at"),
+    )
+
+    phone_batch_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sent_at: Mapped[int] = mapped_column(BigInteger)
+    platform: Mapped[str] = mapped_column(String(8))
+    received_at: Mapped[dt.datetime] = _created_at()
+
+
+class _PhoneRow:
+    """What every row of a phone upload has: its batch and index ``k`` in it, the device,
+    and its time (UTC epoch ms) with the service day it falls in."""
+
+    phone_batch_id: Mapped[int] = mapped_column(
+        ForeignKey("phone_batches.phone_batch_id", ondelete="CASCADE"), primary_key=True
+    )
+    k: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(40))
+    service_day: Mapped[dt.date] = mapped_column(Date)
+    t: Mapped[int] = mapped_column(BigInteger)
+
+
+class BeaconSighting(_PhoneRow, Base):
+    """A bus beacon a phone heard: ``n`` times in the second from ``t``, strongest at
+    ``rssi`` dBm. ``vehicle_id`` is the vehicle resolved at ingest (None: a beacon of no
+    vehicle, or one out of its time, or an id two vehicles shared). Raw sightings are
+    personal data, kept like ``sightings``."""
+
+    __tablename__ = "beacon_sightings"
+    __table_args__ = (
+        Index("ix_beacon_sightings_day_vehicle_t", "service_day", "vehicle_id", "t"),
+        Index("ix_beacon_sightings_device_t", "device_id", "t"),
+    )
+
+    major: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[int] = mapped_column(Integer)
+    rssi: Mapped[int] = mapped_column(SmallInteger)
+    n: Mapped[int] = mapped_column(Integer)
+    vehicle_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class PhoneRegionEvent(_PhoneRow, Base):
+    """The phone entered or left the deployment's beacon region (``type``: enter, exit)."""
+
+    __tablename__ = "phone_region_events"
+    __table_args__ = (
+        Index("ix_phone_region_events_device_t", "device_id", "t"),
+        Index("ix_phone_region_events_day", "service_day"),
+    )
+
+    type: Mapped[str] = mapped_column(String(8))
+
+
+class PhoneActivityEvent(_PhoneRow, Base):
+    """The phone's own motion activity from ``t`` on (``type``: automotive, walking, …)."""
+
+    __tablename__ = "phone_activity_events"
+    __table_args__ = (
+        Index("ix_phone_activity_events_device_t", "device_id", "t"),
+        Index("ix_phone_activity_events_day", "service_day"),
+    )
+
+    type: Mapped[str] = mapped_column(String(16))
+
+
 class Trip(Base):
     __tablename__ = "trips"
     __table_args__ = (Index("ix_trips_day_vehicle", "service_day", "vehicle_id"),)

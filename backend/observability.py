@@ -55,6 +55,14 @@ class Metrics:
         self.sightings = Counter(
             "bibo_ingest_sightings", "Sightings stored from new batches", registry=r
         )
+        self.phone_batches = Counter(
+            "bibo_phone_batches", "Phone uploads by result", ["result"], registry=r
+        )
+        self.phone_rows = Counter(
+            "bibo_phone_rows",
+            "Beacon sightings, region and activity events stored from new phone uploads",
+            registry=r,
+        )
         self.units = Counter(
             "bibo_reconcile_units", "Reconciliation work units done", ["kind"], registry=r
         )

@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.const import (
+    PHONE_UPLOAD_BURST,
+    PHONE_UPLOADS_PER_S,
     SIGNUP_BURST,
     SIGNUPS_PER_S,
     VEHICLE_UPLOAD_BURST,
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
         default=VEHICLE_UPLOADS_PER_S, gt=0, description="per-vehicle upload rate limit"
     )
     vehicle_upload_burst: float = Field(default=VEHICLE_UPLOAD_BURST, ge=1)
+    phone_uploads_per_s: float = Field(
+        default=PHONE_UPLOADS_PER_S, gt=0, description="per-device phone upload rate limit"
+    )
+    phone_upload_burst: float = Field(default=PHONE_UPLOAD_BURST, ge=1)
     signups_per_s: float = Field(default=SIGNUPS_PER_S, gt=0)
     signup_burst: float = Field(default=SIGNUP_BURST, ge=1)
     environment: Literal["development", "production"] = "development"

@@ -29,3 +29,20 @@ def parse_day(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def service_days(times: list[int]) -> dt.date | list[dt.date]:
+    """The service day of every time: one day when all fall in it (nearly every batch)."""
+    if not times:
+        return []
+    first = service_day_of(min(times))
+    lo, hi = service_day_bounds(first)
+    if max(times) < hi:
+        return first
+    days: list[dt.date] = []
+    for t in times:
+        if not lo <= t < hi:
+            first = service_day_of(t)
+            lo, hi = service_day_bounds(first)
+        days.append(first)
+    return days

@@ -32,6 +32,8 @@ from backend.limits import RateLimiter
 from backend.operators.endpoints import router as operator_router
 from backend.operators.web import install as install_web
 from backend.passengers.endpoints import router as passenger_router
+from backend.phones.endpoints import router as phone_router
+from backend.phones.service import BeaconResolvers
 from backend.settings import Settings, get_settings
 from backend.trips import service as trips_service
 from backend.trips.endpoints import router as trips_router
@@ -122,6 +124,11 @@ def create_app(
     )
     app.state.resend_limiter = RateLimiter(RESENDS_PER_S, RESEND_BURST, time.monotonic)
     app.state.vehicle_secrets = VehicleSecrets()
+    app.state.phone_limiter = RateLimiter(
+        settings.phone_uploads_per_s, settings.phone_upload_burst, time.monotonic
+    )
+    app.state.phone_resend_limiter = RateLimiter(RESENDS_PER_S, RESEND_BURST, time.monotonic)
+    app.state.beacon_resolvers = BeaconResolvers()
     app.state.signup_limiter = RateLimiter(
         settings.signups_per_s, settings.signup_burst, time.monotonic
     )
@@ -131,6 +138,7 @@ def create_app(
     for domain_router in (
         health_router,
         ingest_router,
+        phone_router,
         passenger_router,
         trips_router,
         billing_router,

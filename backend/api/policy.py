@@ -61,6 +61,9 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/v1/health"): "public: load balancers ask it",
     ("POST", "/v1/passengers"): "public: passenger sign-up, limited per address",
     ("POST", "/v1/vehicles/{vehicle_id}/batches"): "vehicle: HMAC signature of the upload",
+    ("POST", "/v1/devices/{device_id}/sightings"): (
+        "device: HMAC signature of the upload with the device's upload key"
+    ),
     ("POST", "/v1/passengers/{passenger_id}/devices"): "passenger token, own id only",
     ("GET", "/v1/passengers/{passenger_id}/trips"): "passenger token, own id only",
     ("GET", "/v1/passengers/{passenger_id}/status"): "passenger token, own id only",

@@ -3,17 +3,14 @@ hand it to the ingest service, count the outcome."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Request, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 
 from backend.api.schemas import errors
-from backend.const import MAX_UPLOAD_BYTES
-from backend.ingest.service import IngestError, ingest
+from backend.api.uploads import answer_upload, json_body
+from backend.ingest.service import ingest
 from onboard import wire
 
 router = APIRouter(prefix="/v1", tags=["vehicle"], responses=errors(400, 422))
@@ -23,12 +20,7 @@ router = APIRouter(prefix="/v1", tags=["vehicle"], responses=errors(400, 422))
     "/vehicles/{vehicle_id}/batches",
     response_model=wire.BatchAccepted,
     responses=errors(401, 413, 429),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": wire.Batch.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(wire.Batch),
 )
 async def upload_batch(
     request: Request,
@@ -45,17 +37,8 @@ async def upload_batch(
     x_bibo_signature: Annotated[str | None, Header()] = None,
 ) -> wire.BatchAccepted | JSONResponse:
     state = request.app.state
-    metrics = state.metrics
-    raw = await _read_limited(request)
-    if raw is None:
-        metrics.batches.labels("too_large").inc()
-        return JSONResponse(
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            content={"detail": f"upload exceeds {MAX_UPLOAD_BYTES} bytes as sent"},
-        )
-    headers = {k.lower(): v for k, v in request.headers.items()}
 
-    def work() -> wire.BatchAccepted:
+    def receive(raw: bytes, headers: dict[str, str]) -> wire.BatchAccepted:
         with state.sessions() as session, session.begin():
             return ingest(
                 session,
@@ -68,33 +51,4 @@ async def upload_batch(
                 state.resend_limiter,
             )
 
-    try:
-        accepted = await run_in_threadpool(work)
-    except IngestError as exc:
-        metrics.batches.labels(exc.reason.value).inc()
-        extra = {}
-        if exc.retry_after_s is not None:
-            extra["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail}, headers=extra)
-    metrics.batches.labels("duplicate" if accepted.duplicate else "new").inc()
-    metrics.sightings.inc(accepted.inserted)
-    return accepted
-
-
-async def _read_limited(request: Request) -> bytes | None:
-    """The raw body, or None once it grows past ``MAX_UPLOAD_BYTES`` (read no further)."""
-    declared = request.headers.get("content-length", "")
-    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        return None
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                return None
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # The unit went away mid-upload (power cut, lost link); it will resend the batch.
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="client disconnected") from None
-    return b"".join(chunks)
+    return await answer_upload(request, receive, state.metrics.batches, state.metrics.sightings)

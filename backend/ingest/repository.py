@@ -7,7 +7,6 @@ boundary does.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from backend import models
-from backend.db import AlreadyExistsError, core_connection, dialect_insert, insert_rows
+from backend.db import AlreadyExistsError, insert_once, insert_rows
 
 
 def add_vehicle(session: Session, vehicle_id: str, secret: bytes) -> None:
@@ -31,24 +30,29 @@ def vehicle_secret(session: Session, vehicle_id: str) -> bytes | None:
     )
 
 
+def vehicle_registry_version(session: Session) -> tuple[int, str | None]:
+    """Changes whenever a vehicle is registered (count and greatest id; none is removed)."""
+    v = models.Vehicle
+    count, greatest = session.execute(select(func.count(), func.max(v.vehicle_id))).one()
+    return int(count), greatest
+
+
+def all_vehicle_secrets(session: Session) -> list[tuple[str, bytes]]:
+    """``(vehicle_id, secret)`` of every registered vehicle, by id."""
+    v = models.Vehicle
+    rows = session.execute(select(v.vehicle_id, v.secret).order_by(v.vehicle_id))
+    return [(vehicle_id, secret) for vehicle_id, secret in rows]
+
+
 def insert_batch(session: Session, values: dict[str, Any]) -> int | None:
     """Insert a batch unless its identity exists: ``INSERT … ON CONFLICT DO NOTHING``.
 
     Returns the new batch id, or None when ``(vehicle_id, boot_id, seq)`` was stored before.
     """
-    stmt = _insert_batch_stmt(session.get_bind().dialect.name)
-    batch_id: int | None = core_connection(session).scalar(stmt, values)
-    return batch_id
-
-
-@functools.cache
-def _insert_batch_stmt(dialect: str) -> Any:
-    # Built once with the values as parameters, so SQLAlchemy compiles it once (hot path).
-    return (
-        dialect_insert(dialect)(models.Batch)
-        .on_conflict_do_nothing(index_elements=["vehicle_id", "boot_id", "seq"])
-        .returning(models.Batch.batch_id)
+    batch_id: int | None = insert_once(
+        session, models.Batch, ("vehicle_id", "boot_id", "seq"), "batch_id", values
     )
+    return batch_id
 
 
 def batch_fingerprint(session: Session, vehicle_id: str, boot_id: str, seq: int) -> bytes | None:

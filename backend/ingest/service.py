@@ -1,5 +1,6 @@
 """Signed, idempotent batch ingest (docs/contracts.md, Vehicle upload): authenticate, decode,
-validate, store once.
+validate, store once. The phone upload takes the same path (``receive``, ``UploadKind``;
+``backend/phones/service.py``).
 
 Also registers vehicles: a vehicle's secret is what its uploads are signed with.
 """
@@ -12,10 +13,11 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -29,7 +31,7 @@ from backend.db import insert_rows
 from backend.ingest import repository as ingest_repo
 from backend.maintenance import repository as maintenance_repo
 from backend.security import new_secret
-from backend.timeutil import service_day_bounds, service_day_of
+from backend.timeutil import service_day_of, service_days
 from backend.trips import repository as trips_repo
 from onboard import wire
 
@@ -73,7 +75,7 @@ _SHOWN_CHARS = 40
 
 
 _NO_SECRET = bytes(32)
-"""Checked against for an unknown vehicle, so its refusal costs what a known one's does."""
+"""Checked against for an unknown signer, so its refusal costs what a known one's does."""
 
 
 class IngestError(Exception):
@@ -90,6 +92,13 @@ class IngestError(Exception):
         self.status = _STATUS[reason]
         self.detail = detail
         self.retry_after_s = retry_after_s
+
+
+class SigningKeys(Protocol):
+    """Where ``authenticate`` finds the key an id's uploads are signed with; ``fresh`` asks
+    the database now rather than a cache."""
+
+    def get(self, session: Session, signer_id: str, fresh: bool = False) -> bytes | None: ...
 
 
 class VehicleSecrets:
@@ -118,17 +127,18 @@ class VehicleSecrets:
 
 def authenticate(
     session: Session,
-    vehicle_id: str,
+    signer_id: str,
     timestamp: str | None,
     signature: str | None,
     raw_body: bytes,
     now_ms: int,
-    secrets: VehicleSecrets,
+    keys: SigningKeys,
 ) -> None:
-    """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness.
+    """Check the request's HMAC over ``timestamp "." raw_body`` and its freshness, with the
+    key of ``signer_id`` (a vehicle, a device).
 
-    Whether the vehicle exists is asked last, and an unknown vehicle gets the answer of a
-    wrong signature: a stranger learns nothing about which vehicle ids exist.
+    Whether the signer exists is asked last, and an unknown one gets the answer of a wrong
+    signature: a stranger learns nothing about which vehicle or device ids exist.
     """
     if not timestamp or not signature:
         raise IngestError(
@@ -143,16 +153,16 @@ def authenticate(
             f"{wire.MAX_CLOCK_SKEW_MS // 1000} s of the server clock ({now_ms}), "
             f"got {timestamp[:_SHOWN_CHARS]!r}",
         )
-    secret = secrets.get(session, vehicle_id)
+    secret = keys.get(session, signer_id)
     if secret is None:
-        log.info("upload for unknown vehicle %r refused", vehicle_id)
-        # The same work as for a known vehicle's wrong signature (checked against the cached
-        # secret, then against the database's), then the same answer.
+        log.info("upload signed for unknown id %r refused", signer_id)
+        # The same work as for a known signer's wrong signature (checked against the cached
+        # key, then against the database's), then the same answer.
         for _ in range(2):
             wire.signature_valid(_NO_SECRET, timestamp, raw_body, signature)
         raise _bad_signature()
     if not wire.signature_valid(secret, timestamp, raw_body, signature) and (
-        (fresh := secrets.get(session, vehicle_id, fresh=True)) is None
+        (fresh := keys.get(session, signer_id, fresh=True)) is None
         or not wire.signature_valid(fresh, timestamp, raw_body, signature)
     ):
         raise _bad_signature()
@@ -192,37 +202,57 @@ def decode_body(raw_body: bytes, content_encoding: str | None) -> bytes:
     return body
 
 
-def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def validate(model: type[Body], body: bytes) -> Body:
+    """The body as ``model``; every error names its field (``["body", …]``) and the value."""
     try:
-        batch = wire.Batch.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         detail = [
             {"loc": _loc(err), "msg": err["msg"] + _got(err), "type": err["type"]}
             for err in exc.errors(include_url=False, include_context=False)
         ]
         raise IngestError(IngestErrorReason.INVALID_BATCH, detail) from None
-    for name, count, limit in (
-        ("sightings", len(batch.sightings), MAX_SIGHTINGS_PER_BATCH),
-        ("events", len(batch.events), MAX_EVENTS_PER_BATCH),
-    ):
+
+
+def check_rows(rows: Iterable[tuple[str, int, int]]) -> None:
+    """Refuse a body with more rows than allowed: ``(field, rows, limit)`` each."""
+    for name, count, limit in rows:
         if count > limit:
-            raise _field_error(
+            raise field_error(
                 IngestErrorReason.BODY_TOO_LARGE,
                 name,
                 f"at most {limit} rows per batch, got {count}",
                 "too_long",
             )
-    if batch.vehicle_id != path_vehicle_id:
-        raise _field_error(
+
+
+def check_signer(field: str, body_id: str, path_id: str, what: str) -> None:
+    """Refuse a body that names another signer than the URL (``what``: "vehicle", "device")."""
+    if body_id != path_id:
+        raise field_error(
             IngestErrorReason.INVALID_BATCH,
-            "vehicle_id",
-            f"must equal the vehicle in the URL ({path_vehicle_id!r}), got {batch.vehicle_id!r}",
+            field,
+            f"must equal the {what} in the URL ({path_id!r}), got {body_id!r}",
             "value_error",
         )
+
+
+def parse_batch(body: bytes, path_vehicle_id: str) -> wire.Batch:
+    batch = validate(wire.Batch, body)
+    check_rows(
+        (
+            ("sightings", len(batch.sightings), MAX_SIGHTINGS_PER_BATCH),
+            ("events", len(batch.events), MAX_EVENTS_PER_BATCH),
+        )
+    )
+    check_signer("vehicle_id", batch.vehicle_id, path_vehicle_id, "vehicle")
     return batch
 
 
-def _field_error(reason: IngestErrorReason, field: str, msg: str, type_: str) -> IngestError:
+def field_error(reason: IngestErrorReason, field: str, msg: str, type_: str) -> IngestError:
     """A refusal naming one body field, in FastAPI's shape."""
     return IngestError(reason, [{"loc": ["body", field], "msg": msg, "type": type_}])
 
@@ -245,24 +275,7 @@ def _got(err: Any) -> str:
     return f", got {shown}"
 
 
-def _service_days(times: list[int]) -> dt.date | list[dt.date]:
-    """The service day of every time: one day when all fall in it (nearly every batch)."""
-    if not times:
-        return []
-    first = service_day_of(min(times))
-    lo, hi = service_day_bounds(first)
-    if max(times) < hi:
-        return first
-    days: list[dt.date] = []
-    for t in times:
-        if not lo <= t < hi:
-            first = service_day_of(t)
-            lo, hi = service_day_bounds(first)
-        days.append(first)
-    return days
-
-
-def fingerprint(batch: wire.Batch) -> bytes:
+def fingerprint(batch: BaseModel) -> bytes:
     """What makes two batches "the same": everything but ``sent_at``, which a resend may renew."""
     return hashlib.sha256(batch.model_dump_json(exclude={"sent_at"}).encode()).digest()
 
@@ -271,7 +284,7 @@ def stored_before(session: Session, batch: wire.Batch, digest: bytes) -> bool:
     """Whether this batch is stored already; the same identity with another body is refused."""
     stored = ingest_repo.batch_fingerprint(session, batch.vehicle_id, batch.boot_id, batch.seq)
     if stored is not None and stored != digest:
-        raise _field_error(
+        raise field_error(
             IngestErrorReason.IDENTITY_CONFLICT,
             "seq",
             f"batch (vehicle_id={batch.vehicle_id!r}, boot_id={batch.boot_id!r}, "
@@ -329,7 +342,7 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
             }
         )
     s = batch.sightings
-    service_day = _service_days(s.t)
+    service_day = service_days(s.t)
     days |= {service_day} if isinstance(service_day, dt.date) else set(service_day)
     insert_rows(session, models.VehicleEvent, events)
     ingest_repo.insert_sightings(
@@ -368,6 +381,22 @@ class Allowance(Protocol):
     def take(self, key: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class UploadKind(Generic[Body]):
+    """What tells the signed uploads apart: who signs them (``signer``, named in refusals),
+    how a body is read (``parse(body, id in the URL)``), whether it was stored before
+    (``stored_before(session, body, fingerprint)``, refusing another body under its
+    identity) and how it is stored once (``store(session, body, now)``)."""
+
+    signer: str
+    parse: Callable[[bytes, str], Body]
+    stored_before: Callable[[Session, Body, bytes], bool]
+    store: Callable[[Session, Body, dt.datetime], wire.BatchAccepted]
+
+
+VEHICLE_UPLOAD = UploadKind("vehicle", parse_batch, stored_before, store_batch)
+
+
 def ingest(
     session: Session,
     vehicle_id: str,
@@ -378,59 +407,76 @@ def ingest(
     allowance: Allowance | None = None,
     resends: Allowance | None = None,
 ) -> wire.BatchAccepted:
-    """The whole upload path for one request; the caller commits.
+    """The vehicle upload of one request (see ``receive``); the caller commits."""
+    return receive(
+        session, VEHICLE_UPLOAD, vehicle_id, headers, raw_body, now, secrets, allowance, resends
+    )
 
-    ``secrets`` caches vehicles' secrets across requests. ``allowance`` is the vehicle's rate
-    limit, asked once the vehicle is authenticated (so a stranger cannot use it up). Every
-    request costs one token except one answered as a duplicate: a replayed or resent batch
-    is answered even when the allowance is used up, and cannot use it up either. Duplicates
-    draw on ``resends`` instead, a separate and generous allowance, so a captured request
-    replayed in a loop (for the 300 s its timestamp is fresh) cannot make the server decode
-    and look up batches without end.
+
+def receive(
+    session: Session,
+    kind: UploadKind[Body],
+    signer_id: str,
+    headers: dict[str, str],
+    raw_body: bytes,
+    now: dt.datetime,
+    keys: SigningKeys,
+    allowance: Allowance | None = None,
+    resends: Allowance | None = None,
+) -> wire.BatchAccepted:
+    """The whole path of one signed upload; the caller commits.
+
+    ``keys`` finds the signer's key (and may cache it across requests). ``allowance`` is the
+    signer's rate limit, asked once the signer is authenticated (so a stranger cannot use it
+    up). Every request costs one token except one answered as a duplicate: a replayed or
+    resent batch is answered even when the allowance is used up, and cannot use it up
+    either. Duplicates draw on ``resends`` instead, a separate and generous allowance, so a
+    captured request replayed in a loop (for the 300 s its timestamp is fresh) cannot make
+    the server decode and look up batches without end.
     """
     now_ms = int(now.timestamp() * 1000)
     authenticate(
         session,
-        vehicle_id,
+        signer_id,
         headers.get(wire.TIMESTAMP_HEADER.lower()),
         headers.get(wire.SIGNATURE_HEADER.lower()),
         raw_body,
         now_ms,
-        secrets,
+        keys,
     )
-    wait = allowance.wait_time(vehicle_id) if allowance is not None else 0.0
+    wait = allowance.wait_time(signer_id) if allowance is not None else 0.0
     if wait > 0:
-        batch = parse_batch(decode_body(raw_body, headers.get("content-encoding")), vehicle_id)
-        if stored_before(session, batch, fingerprint(batch)):
-            return _resent(vehicle_id, resends)
+        batch = kind.parse(decode_body(raw_body, headers.get("content-encoding")), signer_id)
+        if kind.stored_before(session, batch, fingerprint(batch)):
+            return _resent(kind.signer, signer_id, resends)
         raise IngestError(
             IngestErrorReason.RATE_LIMITED,
-            f"vehicle {vehicle_id!r} uploads too often; retry in {wait:.1f} s",
+            f"{kind.signer} {signer_id!r} uploads too often; retry in {wait:.1f} s",
             retry_after_s=wait,
         )
     try:
-        batch = parse_batch(decode_body(raw_body, headers.get("content-encoding")), vehicle_id)
-        accepted = store_batch(session, batch, now)
+        batch = kind.parse(decode_body(raw_body, headers.get("content-encoding")), signer_id)
+        accepted = kind.store(session, batch, now)
     except IngestError:
         if allowance is not None:
-            allowance.take(vehicle_id)  # a refused batch costs as much as a new one
+            allowance.take(signer_id)  # a refused batch costs as much as a new one
         raise
     if accepted.duplicate:
-        return _resent(vehicle_id, resends)
+        return _resent(kind.signer, signer_id, resends)
     if allowance is not None:
-        allowance.take(vehicle_id)
+        allowance.take(signer_id)
     return accepted
 
 
-def _resent(vehicle_id: str, resends: Allowance | None) -> wire.BatchAccepted:
-    """The answer to a batch stored before, while the vehicle's resend allowance lasts."""
+def _resent(signer: str, signer_id: str, resends: Allowance | None) -> wire.BatchAccepted:
+    """The answer to a batch stored before, while the signer's resend allowance lasts."""
     if resends is not None:
-        wait = resends.wait_time(vehicle_id)
+        wait = resends.wait_time(signer_id)
         if wait > 0:
             raise IngestError(
                 IngestErrorReason.RATE_LIMITED,
-                f"vehicle {vehicle_id!r} resends stored batches too often; retry in {wait:.1f} s",
+                f"{signer} {signer_id!r} resends stored batches too often; retry in {wait:.1f} s",
                 retry_after_s=wait,
             )
-        resends.take(vehicle_id)
+        resends.take(signer_id)
     return wire.BatchAccepted(inserted=0, duplicate=True)

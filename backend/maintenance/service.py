@@ -1,7 +1,8 @@
 """Housekeeping: raw-sighting retention and, on PostgreSQL, the service-day partitions.
 
 Raw sightings are personal data: they are kept only as long as disputes need them
-(``BIBO_SIGHTINGS_RETENTION_DAYS``, default 14); trips are kept 12 months.
+(``BIBO_SIGHTINGS_RETENTION_DAYS``, default 14), the vehicles' and the phones' alike; trips
+are kept 12 months.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from backend.const import PARTITIONS_AHEAD_DAYS
 from backend.maintenance import repository as maintenance_repo
+from backend.phones import repository as phones_repo
+from backend.timeutil import service_day_bounds
 from backend.trips import repository as trips_repo
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class RetentionResult:
     sightings_before: dt.date
     partitions_dropped: int
     sightings_deleted: int
+    phone_sightings_deleted: int
     trips_deleted: int
 
 
@@ -85,7 +89,9 @@ def apply_retention(
     now: dt.datetime,
 ) -> RetentionResult:
     """Delete raw sightings of service days older than ``sightings_days`` and trips older
-    than ``trips_days`` (service days before ``today`` minus the period).
+    than ``trips_days`` (service days before ``today`` minus the period). Phone uploads go
+    with the sightings: their rows of those days, and the uploads received before the first
+    kept day with all their rows.
 
     The days before each cutoff are marked final (``retention_marks``): from then on no
     rebuild changes their trips and no re-bill changes the months whose trips are gone.
@@ -103,6 +109,8 @@ def apply_retention(
                 maintenance_repo.drop_partition(session, name)
                 dropped += 1
     deleted = maintenance_repo.delete_sightings_before(session, cutoff)
+    kept_from = dt.datetime.fromtimestamp(service_day_bounds(cutoff)[0] / 1000, dt.UTC)
+    phone_deleted = phones_repo.delete_phone_data_before(session, cutoff, kept_from)
     # Units of final days have nothing left to do: no rebuild may change them. A unit that
     # failed or was parked there is logged one last time and let go.
     settled = trips_repo.settle_final_units(session, cutoff)
@@ -115,4 +123,4 @@ def apply_retention(
             ", ".join(f"{day} {vehicle}" for day, vehicle in settled),
         )
     trips = maintenance_repo.delete_trips_before(session, trips_cutoff)
-    return RetentionResult(cutoff, dropped, deleted, trips)
+    return RetentionResult(cutoff, dropped, deleted, phone_deleted, trips)

@@ -44,6 +44,12 @@ def add_device(session: Session, device_id: str, passenger_id: str, device_key: 
     )
 
 
+def device_key(session: Session, device_id: str) -> bytes | None:
+    """The device's token key ``K``, or None for an unknown device."""
+    d = models.Device
+    return session.scalar(select(d.device_key).where(d.device_id == device_id))
+
+
 def device_registry_version(session: Session) -> tuple[int, str | None]:
     """Changes whenever a device is added or removed (count and newest id)."""
     count, newest = session.execute(select(func.count(), func.max(models.Device.device_id))).one()

@@ -19,6 +19,8 @@ from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.passengers import repository as passengers_repo
 from backend.passengers.schemas import RiderCategory
+from backend.phones import repository as phones_repo
+from backend.phones import service as phones_service
 from backend.security import new_api_token, new_id, new_secret, token_hash
 from onboard.wire import DEVICE_KEY_BYTES
 
@@ -151,6 +153,7 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
     """Everything bibo keeps that names this passenger (GDPR Art. 15/20), as JSON data.
 
     Device keys are not included: they are secrets, and a new device can be registered.
+    Version 2 added what the passenger's phones uploaded (docs/contracts.md, Trip export).
     """
     passenger = passengers_repo.passenger(session, passenger_id)
     if passenger is None:
@@ -160,7 +163,7 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
     disputes = passengers_repo.passenger_disputes(session, passenger_id)
     invoices = billing_repo.passenger_invoices(session, passenger_id)
     return {
-        "version": 1,
+        "version": 2,
         "passenger": {
             "passenger_id": passenger.passenger_id,
             "rider_category": passenger.rider_category,
@@ -206,16 +209,18 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
             }
             for e in billing_repo.ledger_entries(session, passenger_id)
         ],
-    }
+    } | phones_service.passenger_export(session, passenger_id)
 
 
 def delete_account(session: Session, passenger_id: str) -> None:
     """Erase the passenger's personal data; the ledger stays, pseudonymised.
 
-    The passenger row, devices (keys: old tokens can no longer be linked to anyone),
-    trips, disputes and corrections go. Ledger entries stay, as §147 AO requires, under the
-    random passenger id that now names nobody; invoices keep only their totals.
+    The passenger row, devices (keys: old tokens can no longer be linked to anyone), what
+    their phones uploaded, trips, disputes and corrections go. Ledger entries stay, as
+    §147 AO requires, under the random passenger id that now names nobody; invoices keep
+    only their totals.
     """
+    phones_repo.delete_passenger_phone_data(session, passenger_id)  # before the devices
     passengers_repo.delete_personal_rows(session, passenger_id)
     redacted = {
         invoice.invoice_id: {

@@ -1,9 +1,11 @@
 """Token resolution: which registered device advertised a 10-minute token (docs/contracts.md,
-Token resolution).
+Token resolution); and beacon resolution: which vehicle advertised the beacon id a phone
+heard (docs/contracts.md, Bus beacon).
 
-Only the backend holds the device keys, so only here can tokens be linked to a device. The
-token of every device is computed per interval on demand and kept for a few intervals, so
-incremental reconciliation does not recompute a whole day's tokens on every upload.
+Only the backend holds the device keys and vehicle secrets, so only here can tokens be
+linked to a device and beacon ids to a vehicle. The ids of every device or vehicle are
+computed per interval on demand and kept for a few intervals, so incremental work does not
+recompute a whole day's ids on every upload.
 """
 
 from __future__ import annotations
@@ -15,9 +17,21 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from backend.const import TOKEN_CACHE_INTERVALS, TOKEN_RESOLUTION_INTERVALS, TX_UNKNOWN
+from backend.const import (
+    BEACON_CACHE_INTERVALS,
+    BEACON_RESOLUTION_INTERVALS,
+    TOKEN_CACHE_INTERVALS,
+    TOKEN_RESOLUTION_INTERVALS,
+    TX_UNKNOWN,
+)
 from backend.trips.reconciliation import VehicleObservations
-from onboard.wire import TOKEN_INTERVAL_S, token_for_interval
+from onboard.wire import (
+    TOKEN_INTERVAL_S,
+    beacon_for_interval,
+    beacon_key,
+    interval_of,
+    token_for_interval,
+)
 
 INTERVAL_MS = TOKEN_INTERVAL_S * 1000
 UNRESOLVED = -1
@@ -96,6 +110,65 @@ class TokenResolver:
             gap = (hits >> _DEVICE_BITS) - interval
             ok = (hits >= 0) & (gap >= lo_gap) & (gap <= hi_gap)
             out[rows[ok]] = (hits[ok] & _DEVICE_MASK).astype(np.int32)
+        return out
+
+
+_SHARED = -1
+"""A beacon id that two vehicles advertise in the same interval: it names neither."""
+_UNKNOWN = -2
+"""A beacon id no vehicle advertises in an interval."""
+
+
+class BeaconResolver:
+    """Maps a beacon a phone heard, ``(major, minor)`` at ``t``, to the vehicle that
+    advertised it, from ``(vehicle_id, vehicle_secret)`` pairs (each vehicle's beacon key
+    derives from its upload secret).
+
+    A beacon resolves when it is a vehicle's id in the sighting's own interval or a
+    neighbour (``BEACON_RESOLUTION_INTERVALS``). Ids are only 32 bits: where two vehicles
+    advertised the same id in those intervals, the sighting resolves to neither rather than
+    to the wrong bus.
+    """
+
+    def __init__(
+        self, vehicles: Sequence[tuple[str, bytes]], cache_intervals: int = BEACON_CACHE_INTERVALS
+    ) -> None:
+        self.vehicle_ids = [vehicle_id for vehicle_id, _ in vehicles]
+        self._keys = [beacon_key(secret) for _, secret in vehicles]
+        self._cache: OrderedDict[int, dict[int, int]] = OrderedDict()
+        self._cache_size = cache_intervals
+
+    def ids_of(self, interval: int) -> dict[int, int]:
+        """Every vehicle's beacon id in ``interval`` (``major << 16 | minor``) -> its vehicle
+        index, or ``_SHARED`` (cached, LRU)."""
+        ids = self._cache.get(interval)
+        if ids is not None:
+            self._cache.move_to_end(interval)
+            return ids
+        ids = {}
+        for index, key in enumerate(self._keys):
+            major, minor = beacon_for_interval(key, interval)
+            beacon = major << 16 | minor
+            ids[beacon] = _SHARED if beacon in ids else index
+        self._cache[interval] = ids
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return ids
+
+    def resolve(
+        self, t_ms: Sequence[int], major: Sequence[int], minor: Sequence[int]
+    ) -> list[str | None]:
+        """The vehicle id per sighting (UTC epoch ms, beacon major and minor), or None (a
+        foreign beacon, one out of its time, or an id two vehicles shared)."""
+        out: list[str | None] = []
+        for t, hi, lo in zip(t_ms, major, minor, strict=True):
+            beacon, own = hi << 16 | lo, interval_of(t)
+            found = {
+                self.ids_of(own + d).get(beacon, _UNKNOWN) for d in BEACON_RESOLUTION_INTERVALS
+            }
+            found.discard(_UNKNOWN)
+            vehicle = found.pop() if len(found) == 1 else _SHARED
+            out.append(None if vehicle == _SHARED else self.vehicle_ids[vehicle])
         return out
 
 

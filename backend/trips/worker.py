@@ -65,9 +65,10 @@ def maintain(sessions: sessionmaker[Session], settings: Settings, now: dt.dateti
         previous_month,
     )
     log.info(
-        "retention: %d sightings and %d partitions before %s removed",
+        "retention: %d sightings, %d partitions and %d phone sightings before %s removed",
         result.sightings_deleted,
         result.partitions_dropped,
+        result.phone_sightings_deleted,
         result.sightings_before,
     )
 

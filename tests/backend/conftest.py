@@ -1,4 +1,4 @@
-"""Backend fixtures: a registered vehicle and operator, and a signed-upload helper."""
+"""Backend fixtures: a registered vehicle, phone and operator, and signed-upload helpers."""
 
 from __future__ import annotations
 
@@ -88,6 +88,20 @@ async def post_batch(
     secret: bytes | None = None,
     path_vehicle: str | None = None,
 ) -> httpx.Response:
+    url = f"/v1/vehicles/{path_vehicle or vehicle.vehicle_id}/batches"
+    return await signed_post(client, url, body, secret or vehicle.secret, compress, timestamp_ms)
+
+
+async def signed_post(
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any] | bytes,
+    secret: bytes,
+    compress: bool = False,
+    timestamp_ms: int | None = None,
+) -> httpx.Response:
+    """An upload as the contract has it: JSON (gzip if ``compress``), signed with ``secret``
+    at ``timestamp_ms`` (default now)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if compress:
@@ -95,10 +109,88 @@ async def post_batch(
         headers["Content-Encoding"] = "gzip"
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     headers[wire.TIMESTAMP_HEADER] = str(ts)
-    headers[wire.SIGNATURE_HEADER] = wire.sign(secret or vehicle.secret, ts, raw)
-    return await client.post(
-        f"/v1/vehicles/{path_vehicle or vehicle.vehicle_id}/batches", content=raw, headers=headers
-    )
+    headers[wire.SIGNATURE_HEADER] = wire.sign(secret, ts, raw)
+    return await client.post(url, content=raw, headers=headers)
+
+
+@dataclass
+class Phone:
+    """A registered device: its passenger, id and token key ``K``."""
+
+    passenger_id: str
+    token: str
+    device_id: str
+    device_key: bytes
+
+    @property
+    def upload_key(self) -> bytes:
+        return wire.upload_key(self.device_key)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def register_phone(engine: Engine) -> Phone:
+    import base64
+
+    with transaction(make_sessionmaker(engine)) as session:
+        passenger = passengers_service.register_passenger(session, "adult")
+        device = passengers_service.register_device(session, passenger.passenger_id)
+    key = base64.b64decode(device.device_key_b64)
+    return Phone(passenger.passenger_id, passenger.token, device.device_id, key)
+
+
+@pytest.fixture
+def phone(engine: Engine) -> Phone:
+    return register_phone(engine)
+
+
+def beacon_at(vehicle_secret: bytes, t_ms: int, intervals_off: int = 0) -> tuple[int, int]:
+    """The ``(major, minor)`` a vehicle advertises at ``t_ms`` (or that many intervals off)."""
+    key = wire.beacon_key(vehicle_secret)
+    return wire.beacon_for_interval(key, wire.interval_of(t_ms) + intervals_off)
+
+
+def phone_body(
+    phone: Phone, vehicle: Vehicle, batch_id: str = "0b6f7a52-2a4e", **overrides: Any
+) -> dict[str, Any]:
+    """A phone batch: two seconds of the vehicle's beacon and one foreign beacon, the region
+    entered and the phone in a vehicle."""
+    major, minor = beacon_at(vehicle.secret, T0)
+    body: dict[str, Any] = {
+        "version": 1,
+        "device_id": phone.device_id,
+        "batch_id": batch_id,
+        "sent_at": T0 + 60_000,
+        "platform": "ios",
+        "beacons": {
+            "t": [T0 + 1000, T0 + 2000, T0 + 2000],
+            "major": [major, major, 4711],
+            "minor": [minor, minor, 815],
+            "rssi": [-71, -69, -90],
+            "n": [1, 2, 1],
+        },
+        "regions": [{"t": T0 - 500, "type": "enter"}],
+        "activity": [{"t": T0 - 10_000, "type": "automotive"}],
+    }
+    body.update(overrides)
+    return body
+
+
+async def post_sightings(
+    client: httpx.AsyncClient,
+    phone: Phone,
+    body: dict[str, Any] | bytes,
+    *,
+    compress: bool = False,
+    timestamp_ms: int | None = None,
+    key: bytes | None = None,
+    path_device: str | None = None,
+) -> httpx.Response:
+    """A phone upload signed with the device's upload key (or ``key``)."""
+    url = f"/v1/devices/{path_device or phone.device_id}/sightings"
+    return await signed_post(client, url, body, key or phone.upload_key, compress, timestamp_ms)
 
 
 def new_boot_id() -> str:

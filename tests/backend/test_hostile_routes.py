@@ -45,8 +45,12 @@ BODY_SKELETONS: dict[tuple[str, str], dict[str, Any]] = {
         "reason": "I was not on that bus"
     },
 }
-# Signed uploads have their own hostile-input suite (test_hostile_input.py).
-WALKED_ELSEWHERE = {("POST", "/v1/vehicles/{vehicle_id}/batches")}
+# Signed uploads have their own hostile-input suites (test_hostile_input.py,
+# test_phone_hostile_input.py).
+WALKED_ELSEWHERE = {
+    ("POST", "/v1/vehicles/{vehicle_id}/batches"),
+    ("POST", "/v1/devices/{device_id}/sightings"),
+}
 
 
 def _path_params(path: str) -> list[str]:

@@ -3,7 +3,7 @@ Token resolution)."""
 
 import numpy as np
 
-from backend.trips.resolution import UNRESOLVED, TokenResolver
+from backend.trips.resolution import UNRESOLVED, BeaconResolver, TokenResolver
 from onboard import wire
 
 KEY_A = bytes(range(32))
@@ -88,3 +88,69 @@ def test_rows_in_any_order_resolve_as_in_time_order():
         times[shuffled], [tokens[i] for i in shuffled]
     )
     assert mixed.tolist() == in_order[shuffled].tolist()
+
+
+# --- beacon resolution (docs/contracts.md, Bus beacon) --------------------------------------
+
+INTERVAL = 2_992_369
+AT = INTERVAL * 600_000 + 300_000  # the middle of the interval
+
+
+def secret(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+SAME = (secret(58365), secret(89130))
+"""Two vehicle secrets whose beacon ids are the same in ``INTERVAL`` (found by search)."""
+ADJACENT = (secret(36432), secret(16793))
+"""The first's id in ``INTERVAL`` is the second's in ``INTERVAL + 1`` (found by search)."""
+
+
+def beacon(vehicle_secret: bytes, interval: int) -> tuple[int, int]:
+    return wire.beacon_for_interval(wire.beacon_key(vehicle_secret), interval)
+
+
+def resolve_beacons(resolver: BeaconResolver, t_ms: int, *ids: tuple[int, int]) -> list:
+    return resolver.resolve([t_ms] * len(ids), [i[0] for i in ids], [i[1] for i in ids])
+
+
+def test_a_beacon_resolves_in_its_interval_and_its_neighbours_only():
+    r = BeaconResolver([("A", secret(1)), ("B", secret(2))])
+    ids = [beacon(secret(2), INTERVAL + d) for d in (-2, -1, 0, 1, 2)]
+    assert resolve_beacons(r, AT, *ids) == [None, "B", "B", "B", None]
+    assert resolve_beacons(r, AT, beacon(secret(1), INTERVAL), (0, 0)) == ["A", None]
+
+
+def test_an_id_two_vehicles_share_in_one_interval_resolves_to_neither():
+    assert beacon(SAME[0], INTERVAL) == beacon(SAME[1], INTERVAL)
+    r = BeaconResolver([("A", SAME[0]), ("B", SAME[1]), ("C", secret(3))])
+    shared = beacon(SAME[0], INTERVAL)
+    assert resolve_beacons(r, AT, shared, beacon(secret(3), INTERVAL)) == [None, "C"]
+    # Their own ids of the next interval are theirs alone again.
+    later = AT + 600_000
+    assert resolve_beacons(r, later, beacon(SAME[0], INTERVAL + 1)) == ["A"]
+
+
+def test_an_id_two_vehicles_use_in_neighbouring_intervals_resolves_to_neither():
+    first, second = ADJACENT
+    shared = beacon(first, INTERVAL)
+    assert shared == beacon(second, INTERVAL + 1)
+    r = BeaconResolver([("A", first), ("B", second)])
+    # Heard in INTERVAL or INTERVAL + 1, either vehicle may have sent it: neither is named.
+    assert resolve_beacons(r, AT, shared) == [None]
+    assert resolve_beacons(r, AT + 600_000, shared) == [None]
+    # Two intervals later only B's id is in reach.
+    assert resolve_beacons(r, AT + 1_200_000, shared) == ["B"]
+
+
+def test_beacon_ids_are_computed_per_interval_and_only_a_few_kept():
+    r = BeaconResolver([("A", secret(1))], cache_intervals=3)
+    for interval in range(10):
+        r.ids_of(interval)
+    assert list(r._cache) == [7, 8, 9]
+    major, minor = beacon(secret(1), 9)
+    assert r.ids_of(9) == {major << 16 | minor: 0}
+
+
+def test_no_vehicles_resolve_nothing():
+    assert resolve_beacons(BeaconResolver([]), AT, (1, 2)) == [None]

@@ -1,4 +1,5 @@
-"""Raw sightings are deleted after their retention period; trips stay (issue 6)."""
+"""Raw sightings, the vehicles' and the phones', are deleted after their retention period;
+trips stay (issue 6, issue 14)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_bounds
 from backend.trips import repository as trips_repo
 from backend.trips import service as trips_service
-from tests.backend.conftest import post_batch
+from tests.backend.conftest import beacon_at, phone_body, post_batch, post_sightings
 from tests.backend.synth import Rider, journey_batches
 
 TODAY = dt.date(2026, 11, 21)
@@ -84,3 +85,46 @@ def test_partitions_are_made_ahead_and_dropped_after_retention(engine):
         assert all(
             day >= TODAY + dt.timedelta(days=6) for day in sighting_partitions(session).values()
         )
+
+
+async def test_old_phone_sightings_go_like_the_vehicles(app, client, engine, phone, vehicle):
+    """A phone's rows of days past retention go, also from an upload received since; an
+    upload received before the first kept day goes whole."""
+    old_t, recent_t = day_start(OLD), day_start(RECENT)
+    major, minor = beacon_at(vehicle.secret, recent_t)
+    uploads = [  # (received at, batch id, beacon times)
+        (old_t, "received-old", [old_t - 2000, old_t - 1000]),
+        (recent_t, "received-recent", [old_t, recent_t - 1000, recent_t]),
+    ]
+    for received, batch_id, times in uploads:
+        app.state.clock = lambda received=received: dt.datetime.fromtimestamp(
+            received / 1000, dt.UTC
+        )
+        n = len(times)
+        body = phone_body(
+            phone,
+            vehicle,
+            batch_id=batch_id,
+            sent_at=received,
+            beacons={
+                "t": times,
+                "major": [major] * n,
+                "minor": [minor] * n,
+                "rssi": [-70] * n,
+                "n": [1] * n,
+            },
+            regions=[{"t": t, "type": "enter"} for t in times],
+            activity=[{"t": t, "type": "automotive"} for t in times],
+        )
+        response = await post_sightings(client, phone, body, timestamp_ms=received)
+        assert response.status_code == 200, response.text
+
+    with transaction(make_sessionmaker(engine)) as session:
+        result = apply_retention(session, TODAY, sightings_days=14, trips_days=365, now=NOW)
+    assert result.phone_sightings_deleted == 3
+
+    with make_sessionmaker(engine)() as session:
+        assert set(session.scalars(select(models.PhoneBatch.batch_id))) == {"received-recent"}
+        for model in (models.BeaconSighting, models.PhoneRegionEvent, models.PhoneActivityEvent):
+            kept = session.scalars(select(model.t).order_by(model.t))
+            assert list(kept) == [recent_t - 1000, recent_t], model

@@ -1,0 +1,97 @@
+"""SQL of phone uploads: batches and their identity, a passenger's phone data (what the
+export reads and erasure deletes) and the retention deletes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from backend import models
+from backend.db import insert_once
+
+PHONE_ROWS = (models.BeaconSighting, models.PhoneRegionEvent, models.PhoneActivityEvent)
+"""The tables of a phone upload's rows, each keyed by its batch."""
+
+
+def insert_batch(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert a phone batch unless ``(device_id, batch_id)`` was stored before (then None);
+    returns the new row's ``phone_batch_id``."""
+    phone_batch_id: int | None = insert_once(
+        session, models.PhoneBatch, ("device_id", "batch_id"), "phone_batch_id", values
+    )
+    return phone_batch_id
+
+
+def batch_fingerprint(session: Session, device_id: str, batch_id: str) -> bytes | None:
+    b = models.PhoneBatch
+    return session.scalar(
+        select(b.fingerprint).where(b.device_id == device_id, b.batch_id == batch_id)
+    )
+
+
+@dataclass(frozen=True)
+class PassengerPhoneData:
+    """Everything stored from a passenger's phone uploads, each list by device and time."""
+
+    batches: list[models.PhoneBatch]
+    beacons: list[models.BeaconSighting]
+    regions: list[models.PhoneRegionEvent]
+    activity: list[models.PhoneActivityEvent]
+
+
+def _passenger_devices(passenger_id: str) -> Any:
+    d = models.Device
+    return select(d.device_id).where(d.passenger_id == passenger_id)
+
+
+def passenger_phone_data(session: Session, passenger_id: str) -> PassengerPhoneData:
+    devices = _passenger_devices(passenger_id)
+    b = models.PhoneBatch
+    batches = session.scalars(
+        select(b).where(b.device_id.in_(devices)).order_by(b.device_id, b.sent_at, b.batch_id)
+    )
+
+    def rows(model: Any) -> list[Any]:
+        return list(
+            session.scalars(
+                select(model)
+                .where(model.device_id.in_(devices))
+                .order_by(model.device_id, model.t, model.phone_batch_id, model.k)
+            )
+        )
+
+    return PassengerPhoneData(
+        list(batches),
+        rows(models.BeaconSighting),
+        rows(models.PhoneRegionEvent),
+        rows(models.PhoneActivityEvent),
+    )
+
+
+def delete_passenger_phone_data(session: Session, passenger_id: str) -> None:
+    """Delete the rows and batches of every phone upload of the passenger's devices."""
+    devices = _passenger_devices(passenger_id)
+    for model in PHONE_ROWS:
+        session.execute(delete(model).where(model.device_id.in_(devices)))
+    session.execute(delete(models.PhoneBatch).where(models.PhoneBatch.device_id.in_(devices)))
+
+
+def delete_phone_data_before(session: Session, day: dt.date, received_before: dt.datetime) -> int:
+    """Delete phone rows of service days before ``day``, and the batches received before
+    ``received_before`` with all their rows (whatever times a phone's clock gave them);
+    returns how many beacon sightings went."""
+    b = models.PhoneBatch
+    old = select(b.phone_batch_id).where(b.received_at < received_before)
+
+    def stale(model: Any) -> Any:
+        return or_(model.service_day < day, model.phone_batch_id.in_(old))
+
+    beacons = session.execute(delete(models.BeaconSighting).where(stale(models.BeaconSighting)))
+    for model in (models.PhoneRegionEvent, models.PhoneActivityEvent):
+        session.execute(delete(model).where(stale(model)))
+    session.execute(delete(b).where(b.received_at < received_before))
+    return int(getattr(beacons, "rowcount", 0))

@@ -276,10 +276,11 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
 def cmd_devices_import(args: argparse.Namespace) -> int:
     from backend.db import AlreadyExistsError, transaction
     from backend.passengers import service as passengers_service
+    from backend.passengers.schemas import DeviceImportFile
 
     url = _database_url()
     try:
-        doc = passengers_service.DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
+        doc = DeviceImportFile.model_validate_json(Path(args.file).read_bytes())
     except OSError as exc:
         raise CliError(f"{args.file}: cannot be read: {exc.strerror}") from None
     except ValidationError as exc:

@@ -238,6 +238,14 @@ TX_UNKNOWN: Final = frozenset({-128, 127})
 docs/contracts.md, BLE payload): read like a missing value, from units that uploaded them
 before they nulled them."""
 
+# --- what operators see (backend/operators/) ----------------------------------------------
+
 LATE_DATA_ROWS: Final = 200
 """Rows of late data (per service day and vehicle) the operations page and API show, newest
 first."""
+
+REVENUE_MONTHS: Final = 12
+"""Billing months shown by the dashboard's revenue chart."""
+
+RECENT_TRIPS_LIMIT: Final = 500
+"""Rows of the trip list (and its CSV) when no service day is chosen; a day is never cut."""

@@ -1,4 +1,6 @@
-"""Database engine, sessions and schema migrations (Alembic, run programmatically)."""
+"""Database engine, sessions and schema migrations (Alembic, run programmatically), and the
+Core helpers the repositories share (``AlreadyExistsError``, ``core_connection``,
+``dialect_insert``, ``insert_rows``): only repository modules call those."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from backend.db import make_engine, make_sessionmaker, upgrade
 from backend.ingest.endpoints import router as ingest_router
 from backend.ingest.service import VehicleSecrets
 from backend.limits import RateLimiter
+from backend.operators.endpoints import operations_router
 from backend.operators.endpoints import router as operator_router
 from backend.operators.web import install as install_web
 from backend.passengers.endpoints import router as passenger_router
@@ -143,6 +144,7 @@ def create_app(
         trips_router,
         billing_router,
         operator_router,
+        operations_router,
     ):
         app.include_router(domain_router)
     install_web(app, settings)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/v1")
+from backend.api.schemas import errors
+
+router = APIRouter(prefix="/v1", responses=errors(400, 422))
 
 
 @router.get("/health")

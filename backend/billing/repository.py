@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -172,3 +172,11 @@ def passenger_invoices(session: Session, passenger_id: str) -> list[models.Invoi
 def invoice(session: Session, invoice_id: int) -> models.Invoice | None:
     """The invoice with this id, if any."""
     return session.get(models.Invoice, invoice_id)
+
+
+def set_invoice_documents(session: Session, documents: dict[int, str]) -> None:
+    """Replace the stored documents of these invoices (invoice id -> document): one bulk
+    UPDATE by primary key, not a statement per invoice."""
+    if documents:
+        rows = [{"invoice_id": i, "document": doc} for i, doc in documents.items()]
+        session.execute(update(models.Invoice), rows)

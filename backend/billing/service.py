@@ -5,6 +5,9 @@ The charge for a month is always the fare engine's exact best price over the pas
 on the service days that have ended. Re-billing compares it with what the ledger holds and,
 if anything changed, reverses the live charge and posts a new one: the ledger balance of a
 month then equals its best price, however often and in whatever order billing ran.
+
+Also what the passenger and operator APIs ask of billing: a service day's charges
+(``day_charges``), a month's running balance (``month_balance``) and a passenger's invoices.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from backend.const import (
 from backend.maintenance import repository as maintenance_repo
 from backend.passengers import repository as passengers_repo
 from backend.timeutil import service_day_bounds, service_day_of
+
+log = logging.getLogger(__name__)
+
+INVOICE_VERSION = 1
 
 
 def month_of(day: dt.date) -> str:
@@ -317,9 +324,6 @@ class PassengerCharge:
     error: str | None = None
 
 
-log = logging.getLogger(__name__)
-
-
 def day_charges(session: Session, day: dt.date) -> list[PassengerCharge]:
     """Each passenger's charge for one service day: the month's best price through that day
     minus the month's best price through the day before. A pass bought earlier in the month
@@ -353,9 +357,6 @@ def day_charges(session: Session, day: dt.date) -> list[PassengerCharge]:
             )
         )
     return charges
-
-
-INVOICE_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,3 +195,8 @@ def late_data(session: Session, limit: int) -> list[LateDataRow]:
         .limit(limit)
     )
     return [LateDataRow(*row) for row in rows]
+
+
+def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """A batch's vehicle events (one row each, as ``models.VehicleEvent`` columns)."""
+    insert_rows(session, models.VehicleEvent, rows)

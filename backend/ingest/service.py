@@ -20,14 +20,12 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from backend import models
 from backend.const import (
     MAX_BODY_BYTES,
     MAX_EVENTS_PER_BATCH,
     MAX_SIGHTINGS_PER_BATCH,
     VEHICLE_SECRET_CACHE_S,
 )
-from backend.db import insert_rows
 from backend.ingest import repository as ingest_repo
 from backend.maintenance import repository as maintenance_repo
 from backend.security import new_secret
@@ -344,7 +342,7 @@ def store_batch(session: Session, batch: wire.Batch, now: dt.datetime) -> wire.B
     s = batch.sightings
     service_day = service_days(s.t)
     days |= {service_day} if isinstance(service_day, dt.date) else set(service_day)
-    insert_rows(session, models.VehicleEvent, events)
+    ingest_repo.insert_events(session, events)
     ingest_repo.insert_sightings(
         session,
         ingest_repo.BatchSightings(

@@ -51,11 +51,8 @@ from onboard.wire import IDENTIFIER_MAX_CHARS
 from onboard.wire import IDENTIFIER_PATTERN as ID_RULE
 
 router = APIRouter(prefix="/v1", tags=["operator"], responses=errors(400, 401, 403, 404, 409, 422))
-
-
-DisputeStatus = Annotated[
-    str | None, Query(alias="status", pattern="^(open|accepted|adjusted|rejected)$")
-]
+operations_router = APIRouter(prefix="/v1", tags=["operator"], responses=errors(401))
+"""``GET /v1/operations``: reads only, so it answers none of the review routes' 403/404/409."""
 
 
 ResolveIn = Annotated[DecideIn | AdjustIn, Field(discriminator="action")]
@@ -213,7 +210,7 @@ def trips_csv(
     )
 
 
-@router.get("/operations", response_model=OperationsOut, responses=errors(401))
+@operations_router.get("/operations", response_model=OperationsOut)
 def operations(session: SessionDep, _operator: CurrentOperator) -> OperationsOut:
     """Work that needs an operator's eye: failed or parked units, late data."""
     work = operators_service.operations(session)

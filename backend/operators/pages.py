@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from backend import models
 from backend.billing import repository as billing_repo
+from backend.const import RECENT_TRIPS_LIMIT, REVENUE_MONTHS
 from backend.operators import repository as operators_repo
 from backend.operators import service as operators_service
-from backend.operators.web.const import RECENT_TRIPS_LIMIT, REVENUE_MONTHS
 from backend.passengers import disputes as disputes_service
 from backend.passengers import repository as passengers_repo
 from backend.trips import repository as trips_repo
@@ -134,7 +134,7 @@ class PassengerInvoices:
 def passenger_invoices(session: Session, passenger_id: str) -> PassengerInvoices | None:
     """A passenger's invoices and ledger (None: no such passenger, now or before)."""
     rows = billing_repo.passenger_invoices(session, passenger_id)
-    exists = operators_repo.passenger_exists(session, passenger_id)
+    exists = passengers_repo.passenger(session, passenger_id) is not None
     if not rows and not exists:
         return None
     return PassengerInvoices(

@@ -44,14 +44,6 @@ def operator_by_token(session: Session, token_sha256: bytes) -> models.Operator 
     )
 
 
-def disputes(session: Session, status: str | None) -> list[models.Dispute]:
-    d = models.Dispute
-    stmt = select(d).order_by(d.created_at, d.dispute_id)
-    if status is not None:
-        stmt = stmt.where(d.status == status)
-    return list(session.scalars(stmt))
-
-
 def operator_names(session: Session, operator_ids: Sequence[int]) -> dict[int, str]:
     """The names of the operators with these ids that exist, by id (one query for all)."""
     if not operator_ids:
@@ -132,12 +124,6 @@ def trip_corrections(session: Session, trip_id: str) -> list[models.TripCorrecti
     """The trip's corrections, oldest first."""
     c = models.TripCorrection
     return list(session.scalars(select(c).where(c.trip_id == trip_id).order_by(c.correction_id)))
-
-
-def trip_disputes(session: Session, trip_id: str) -> list[models.Dispute]:
-    """The trip's disputes, oldest first."""
-    d = models.Dispute
-    return list(session.scalars(select(d).where(d.trip_id == trip_id).order_by(d.dispute_id)))
 
 
 def trips_per_day(session: Session, first: dt.date, last: dt.date) -> dict[dt.date, int]:
@@ -264,11 +250,6 @@ def journey_stops_of(session: Session, trips: Sequence[models.Trip]) -> dict[str
                 stops.append(stop_id)
         out[trip.trip_id] = stops
     return out
-
-
-def passenger_exists(session: Session, passenger_id: str) -> bool:
-    """Whether the passenger is (still) registered."""
-    return session.get(models.Passenger, passenger_id) is not None
 
 
 def passenger_ledger_by_month(session: Session, passenger_id: str) -> list[tuple[str, int]]:

@@ -24,6 +24,7 @@ from backend.ingest import repository as ingest_repo
 from backend.maintenance import repository as maintenance_repo
 from backend.models import OPERATOR_ROLES
 from backend.operators import repository as operators_repo
+from backend.passengers import repository as passengers_repo
 from backend.security import hash_password, new_api_token, token_hash
 from backend.trips import repository as trips_repo
 from onboard.wire import interval_of, token_for_interval
@@ -144,7 +145,7 @@ def trip_detail(session: Session, trip_id: str) -> TripDetail | None:
     return TripDetail(
         trip,
         operators_repo.trip_corrections(session, trip_id),
-        operators_repo.trip_disputes(session, trip_id),
+        passengers_repo.trip_disputes(session, trip_id),
     )
 
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from backend import models
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
-from backend.operators import repository as operators_repo
 from backend.passengers import repository as passengers_repo
 from backend.trips import repository as trips_repo
 
@@ -189,4 +188,4 @@ def passenger_disputes(session: Session, passenger_id: str) -> list[models.Dispu
 
 def dispute_queue(session: Session, status: str | None) -> list[models.Dispute]:
     """Disputes in ``status`` (every one for None), for the operators' queue."""
-    return operators_repo.disputes(session, status)
+    return passengers_repo.disputes_in(session, status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -110,14 +110,6 @@ def delete_personal_rows(session: Session, passenger_id: str) -> None:
     session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
 
 
-def set_invoice_documents(session: Session, documents: dict[int, str]) -> None:
-    """Replace the stored documents of these invoices (invoice id -> document): one bulk
-    UPDATE by primary key, not a statement per invoice."""
-    if documents:
-        rows = [{"invoice_id": i, "document": doc} for i, doc in documents.items()]
-        session.execute(update(models.Invoice), rows)
-
-
 def delete_passenger(session: Session, passenger_id: str) -> None:
     """Delete the passenger row itself."""
     p = models.Passenger
@@ -145,3 +137,18 @@ def add_dispute(
     session.add(row)
     session.flush()
     return row
+
+
+def disputes_in(session: Session, status: str | None) -> list[models.Dispute]:
+    """Disputes in ``status`` (every one for None), oldest first: the operators' queue."""
+    d = models.Dispute
+    stmt = select(d).order_by(d.created_at, d.dispute_id)
+    if status is not None:
+        stmt = stmt.where(d.status == status)
+    return list(session.scalars(stmt))
+
+
+def trip_disputes(session: Session, trip_id: str) -> list[models.Dispute]:
+    """The trip's disputes, oldest first."""
+    d = models.Dispute
+    return list(session.scalars(select(d).where(d.trip_id == trip_id).order_by(d.dispute_id)))

@@ -3,12 +3,14 @@ invoices and disputes."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.api.schemas import TEXT_PATTERN
+from onboard.wire import DEVICE_KEY_BYTES
 
 RiderCategory = Literal["adult", "child", "infant"]
 
@@ -87,3 +89,32 @@ class DisputeOut(BaseModel):
     reason: str
     resolution: str | None
     created_at: dt.datetime
+
+
+class DeviceImport(BaseModel):
+    """One device in a ``bibo devices import`` file (simulations, migrations)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passenger_id: str = Field(min_length=1, max_length=40)
+    device_id: str = Field(min_length=1, max_length=40)
+    rider_category: RiderCategory
+    device_key: str = Field(description="base64 of the 32-byte device key")
+
+    @field_validator("device_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("expected base64") from None
+        if len(raw) != DEVICE_KEY_BYTES:
+            raise ValueError(f"expected {DEVICE_KEY_BYTES} bytes, got {len(raw)}")
+        return value
+
+
+class DeviceImportFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    devices: list[DeviceImport]

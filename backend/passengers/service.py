@@ -9,20 +9,18 @@ import base64
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from backend import db
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.passengers import repository as passengers_repo
-from backend.passengers.schemas import RiderCategory
+from backend.passengers.schemas import DeviceImportFile
 from backend.phones import repository as phones_repo
 from backend.phones import service as phones_service
 from backend.security import new_api_token, new_id, new_secret, token_hash
-from onboard.wire import DEVICE_KEY_BYTES
 
 
 @dataclass(frozen=True)
@@ -50,35 +48,6 @@ def register_device(session: Session, passenger_id: str) -> NewDevice:
     device_id = new_id("dev")
     passengers_repo.add_device(session, device_id, passenger_id, key)
     return NewDevice(device_id=device_id, device_key_b64=base64.b64encode(key).decode("ascii"))
-
-
-class DeviceImport(BaseModel):
-    """One device in a ``bibo devices import`` file (simulations, migrations)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    passenger_id: str = Field(min_length=1, max_length=40)
-    device_id: str = Field(min_length=1, max_length=40)
-    rider_category: RiderCategory
-    device_key: str = Field(description="base64 of the 32-byte device key")
-
-    @field_validator("device_key")
-    @classmethod
-    def _key_is_32_bytes(cls, value: str) -> str:
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except ValueError:
-            raise ValueError("expected base64") from None
-        if len(raw) != DEVICE_KEY_BYTES:
-            raise ValueError(f"expected {DEVICE_KEY_BYTES} bytes, got {len(raw)}")
-        return value
-
-
-class DeviceImportFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: Literal[1]
-    devices: list[DeviceImport]
 
 
 def import_devices(session: Session, doc: DeviceImportFile) -> tuple[int, int]:
@@ -232,7 +201,7 @@ def delete_account(session: Session, passenger_id: str) -> None:
         }
         for invoice in billing_repo.passenger_invoices(session, passenger_id)
     }
-    passengers_repo.set_invoice_documents(
+    billing_repo.set_invoice_documents(
         session, {i: json.dumps(doc, sort_keys=True) for i, doc in redacted.items()}
     )
     passengers_repo.delete_passenger(session, passenger_id)

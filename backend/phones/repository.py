@@ -4,6 +4,7 @@ export reads and erasure deletes) and the retention deletes."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from backend import models
-from backend.db import insert_once
+from backend.db import insert_once, insert_rows
 
 PHONE_ROWS = (models.BeaconSighting, models.PhoneRegionEvent, models.PhoneActivityEvent)
 """The tables of a phone upload's rows, each keyed by its batch."""
@@ -95,3 +96,17 @@ def delete_phone_data_before(session: Session, day: dt.date, received_before: dt
         session.execute(delete(model).where(stale(model)))
     session.execute(delete(b).where(b.received_at < received_before))
     return int(getattr(beacons, "rowcount", 0))
+
+
+def insert_beacon_sightings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """A batch's beacon rows (``models.BeaconSighting`` columns, the vehicle resolved)."""
+    insert_rows(session, models.BeaconSighting, rows)
+
+
+def insert_events(
+    session: Session,
+    model: type[models.PhoneRegionEvent] | type[models.PhoneActivityEvent],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """A batch's region or activity events."""
+    insert_rows(session, model, rows)

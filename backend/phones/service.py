@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from backend import models
 from backend.const import MAX_EVENTS_PER_BATCH, MAX_SIGHTINGS_PER_BATCH
-from backend.db import insert_rows
 from backend.ingest import repository as ingest_repo
 from backend.ingest.service import (
     Allowance,
@@ -132,9 +131,8 @@ def store_phone_batch(
     b = batch.beacons
     vehicles = beacons.resolve(session, b.t, b.major, b.minor)
     columns = zip(_days(b.t), b.t, b.major, b.minor, b.rssi, b.n, vehicles, strict=True)
-    insert_rows(
+    phones_repo.insert_beacon_sightings(
         session,
-        models.BeaconSighting,
         [
             row(k, day, t) | {"major": hi, "minor": lo, "rssi": rssi, "n": n, "vehicle_id": v}
             for k, (day, t, hi, lo, rssi, n, v) in enumerate(columns)
@@ -142,10 +140,11 @@ def store_phone_batch(
     )
 
     def insert_events(
-        model: type[models.Base], events: Sequence[wire.RegionEvent | wire.ActivityEvent]
+        model: type[models.PhoneRegionEvent] | type[models.PhoneActivityEvent],
+        events: Sequence[wire.RegionEvent | wire.ActivityEvent],
     ) -> None:
         days = _days([e.t for e in events])
-        insert_rows(
+        phones_repo.insert_events(
             session,
             model,
             [

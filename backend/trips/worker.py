@@ -1,5 +1,9 @@
 """``bibo worker``: a reconciliation worker process. Several may run against one PostgreSQL
-database; they share the work through leased, ``SKIP LOCKED``-claimed work units."""
+database; they share the work through leased, ``SKIP LOCKED``-claimed work units.
+
+Each worker (and ``bibo serve`` without workers) also runs the hourly ``maintain``: what is
+pending for days about to lose their sightings, retention, PostgreSQL partitions, re-billing
+the days that ended and closing the previous month."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from backend.passengers.service import DeviceImportFile
+from backend.passengers.schemas import DeviceImportFile
 from onboard import wire
 from simulator.recording import (
     Recording,

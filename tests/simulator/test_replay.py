@@ -13,6 +13,7 @@ import pytest
 from backend.db import make_sessionmaker, transaction
 from backend.ingest import service as ingest_service
 from backend.passengers import service as passengers_service
+from backend.passengers.schemas import DeviceImportFile
 from simulator.day import plan_day
 from simulator.recording import Recording, write_recording
 from simulator.replay import ReplayError, load_secrets, replay, unreachable_reason
@@ -45,9 +46,7 @@ def secrets(engine, recording):
     with transaction(factory) as session:
         for v in recording.vehicles:
             out[v["vehicle_id"]] = ingest_service.register_vehicle(session, v["vehicle_id"])
-        doc = passengers_service.DeviceImportFile.model_validate_json(
-            (recording.path / "devices.json").read_bytes()
-        )
+        doc = DeviceImportFile.model_validate_json((recording.path / "devices.json").read_bytes())
         passengers_service.import_devices(session, doc)
     return out
 

@@ -9,11 +9,11 @@ import re
 
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
-from backend.billing.rendering import euros
 from backend.db import make_sessionmaker, transaction
 from backend.operators import service as operators_service
 from backend.operators.web.const import LOGIN_BACKOFF_BASE, LOGIN_FREE_FAILURES
 from backend.passengers import disputes as disputes_service
+from backend.templating import euros
 from tests.backend.conftest import RIDE_DAYS, RIDE_STOPS
 from tests.web.conftest import PASSWORD, add_operator, csrf_of, login
 

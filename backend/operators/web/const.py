@@ -43,17 +43,11 @@ CSRF_TOKEN_BYTES: Final = 32
 DASHBOARD_DAYS: Final = 14
 """Service days shown by the dashboard's trips-per-day chart: two weeks show the weekly rhythm."""
 
-REVENUE_MONTHS: Final = 12
-"""Billing months shown by the dashboard's revenue chart."""
-
 CONFIDENCE_BINS: Final = 10
 """Histogram bins of detection confidence over [0, 1] (0.1 wide)."""
 
 LOW_CONFIDENCE: Final = 0.9
 """Trips below this detection confidence are flagged for review in the lists."""
-
-RECENT_TRIPS_LIMIT: Final = 500
-"""Rows of the trip list (and its CSV) when no service day is chosen; a day is never cut."""
 
 TRACE_WIDTH_PX: Final = 960
 TRACE_HEIGHT_PX: Final = 380

@@ -23,8 +23,8 @@ from backend import models
 from backend.api.deps import SessionDep
 from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, PassengerId, TripId
 from backend.billing import service as billing_service
-from backend.billing.rendering import environment, euros, render_invoice
-from backend.const import SERVICE_DAY_TZ
+from backend.billing.rendering import render_invoice
+from backend.const import RECENT_TRIPS_LIMIT, SERVICE_DAY_TZ
 from backend.operators import pages
 from backend.operators import service as operators_service
 from backend.operators.web import charts
@@ -51,7 +51,6 @@ from backend.operators.web.const import (
     CONFIDENCE_BINS,
     DASHBOARD_DAYS,
     LOW_CONFIDENCE,
-    RECENT_TRIPS_LIMIT,
 )
 from backend.passengers.disputes import (
     DisputeError,
@@ -63,6 +62,7 @@ from backend.passengers.disputes import (
     require_trip,
     resolve_dispute,
 )
+from backend.templating import environment, euros
 from backend.timeutil import service_day_of
 from onboard.wire import IDENTIFIER_MAX_CHARS
 
@@ -95,11 +95,11 @@ def flash(request: Request, kind: str, text: str) -> None:
     request.session[_FLASH] = [*request.session.get(_FLASH, []), [kind, text]]
 
 
-def when(value: dt.datetime | str | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
-    """A bookkeeping timestamp (aware, naive UTC from SQLite, or ISO text) in local time."""
+def when(value: dt.datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    """A bookkeeping timestamp (aware, or naive UTC from SQLite) in local time."""
     if value is None:
         return "–"
-    t = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    t = value
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
     return t.astimezone(_TZ).strftime(fmt)

@@ -12,6 +12,9 @@ SERVICE_DAY_START_HOUR: Final = 3
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """Largest accepted upload after decompression; a 10 s batch of a full bus is ~100 KB."""
 
+IN_LIST_CHUNK: Final = 10_000
+"""Ids in one ``IN (...)`` list at most: PostgreSQL takes 65,535 parameters per statement."""
+
 MAX_UPLOAD_BYTES: Final = 2 * 1024 * 1024
 """Largest upload as sent (compressed): catch-up batches of 5,000 rows are ~150 KB gzip."""
 

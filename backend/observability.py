@@ -53,7 +53,9 @@ class Metrics:
             "bibo_ingest_batches", "Uploaded batches by result", ["result"], registry=r
         )
         self.sightings = Counter(
-            "bibo_ingest_sightings", "Sightings stored from new batches", registry=r
+            "bibo_ingest_sightings",
+            "Rows stored from new vehicle batches (sightings and vehicle events)",
+            registry=r,
         )
         self.phone_batches = Counter(
             "bibo_phone_batches", "Phone uploads by result", ["result"], registry=r

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from backend import models
+from backend.const import IN_LIST_CHUNK
 
 
 def add_passenger(
@@ -30,12 +31,17 @@ def passenger_by_token(session: Session, token_sha256: bytes) -> models.Passenge
 
 
 def passenger_categories(session: Session, passenger_ids: Sequence[str]) -> dict[str, str]:
-    rows = session.execute(
-        select(models.Passenger.passenger_id, models.Passenger.rider_category).where(
-            models.Passenger.passenger_id.in_(passenger_ids)
+    """The rider category of each of these passengers that exists (a query per
+    ``IN_LIST_CHUNK`` ids: a device import names tens of thousands)."""
+    p = models.Passenger
+    found: dict[str, str] = {}
+    for start in range(0, len(passenger_ids), IN_LIST_CHUNK):
+        chunk = passenger_ids[start : start + IN_LIST_CHUNK]
+        rows = session.execute(
+            select(p.passenger_id, p.rider_category).where(p.passenger_id.in_(chunk))
         )
-    )
-    return {passenger_id: category for passenger_id, category in rows}
+        found.update({passenger_id: category for passenger_id, category in rows})
+    return found
 
 
 def add_device(session: Session, device_id: str, passenger_id: str, device_key: bytes) -> None:

@@ -9,6 +9,8 @@ import pytest
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.db import make_sessionmaker, transaction
+from backend.passengers import repository as passengers_repo
+from backend.passengers import service as passengers_service
 from tests.backend.conftest import RIDE_STOPS
 
 NOV = "2026-11"
@@ -147,3 +149,12 @@ async def test_export_and_delete_leave_a_balanced_pseudonymous_ledger(
     with transaction(make_sessionmaker(engine)) as session:
         billing_service.close_month(session, NOV, app.state.clock())
         assert billing_repo.ledger_balance(session, a.passenger_id, NOV) == balance
+
+
+def test_a_device_import_s_passenger_lookup_takes_more_ids_than_a_statement_may(engine):
+    # PostgreSQL refuses a statement with more than 65,535 parameters; an import of the
+    # region's devices names more passengers than that.
+    with transaction(make_sessionmaker(engine)) as session:
+        known = passengers_service.register_passenger(session, "child").passenger_id
+        ids = [f"pas_import_{k}" for k in range(70_000)] + [known]
+        assert passengers_repo.passenger_categories(session, ids) == {known: "child"}

@@ -114,8 +114,8 @@ ON_THE_ROAD_SHARE = 0.75
 day has 511 of 660 buses out from 07:30 for 20 minutes); the fleet is scaled up until
 enough are."""
 DEVICES_PER_IMPORT = 5_000
-"""Devices per ``bibo devices import``: one import of the whole region (75,000 devices)
-fails on PostgreSQL, whose statements take at most 65,535 parameters."""
+"""Devices per ``bibo devices import``: the region's 75,000 devices in files of this size
+keep each import's transaction short."""
 SERVERS = 2
 WORKERS = 2
 TRIPS_POLL_S = 2.0

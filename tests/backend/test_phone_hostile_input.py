@@ -31,6 +31,7 @@ from tests.backend.test_hostile_input import (  # the app on a loop of its own: 
     TEXTS,
     Oracle,
     Raw,
+    _field_name,
     _identifier,
     _plain,
     _set,
@@ -117,10 +118,6 @@ FIELDS: list[tuple[tuple[str | int, ...], Oracle]] = [
 ]
 
 
-def _name(path: tuple[str | int, ...]) -> str:
-    return next(str(k) for k in reversed(path) if isinstance(k, str))
-
-
 @PROPERTY
 @given(field=st.sampled_from(FIELDS), value=HOSTILE, ascii_only=st.booleans())
 def test_one_hostile_field_is_refused_naming_it_or_accepted_as_the_contract_says(
@@ -145,7 +142,7 @@ def test_one_hostile_field_is_refused_naming_it_or_accepted_as_the_contract_says
     else:
         assert expected is not True, f"{path} = {value!r} was refused: {response.text}"
         assert response.status_code == 422, response.text
-        phones.refused_storing_nothing(response, before, _name(path))
+        phones.refused_storing_nothing(response, before, _field_name(path))
 
 
 _COLUMNS = ["t", "major", "minor", "rssi", "n"]
@@ -190,10 +187,10 @@ def whole_body_mutations(draw: st.DrawFn) -> tuple[str, Callable[[dict[str, Any]
                 ]
             )
         )
-        return f"{path} = {value!r}", lambda body: _set(body, path, value), _name(path)
+        return f"{path} = {value!r}", lambda body: _set(body, path, value), _field_name(path)
     digits = draw(st.sampled_from([40, 400, 4000, 5000]))
     path = draw(st.sampled_from([("sent_at",), ("beacons", "major", 0)]))
-    name = _name(path) if digits <= 4000 else "body"
+    name = _field_name(path) if digits <= 4000 else "body"
     return f"{path} with {digits} digits", lambda b: _set(b, path, Raw("9" * digits, 0)), name
 
 

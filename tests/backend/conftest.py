@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import json
@@ -132,8 +133,6 @@ class Phone:
 
 
 def register_phone(engine: Engine) -> Phone:
-    import base64
-
     with transaction(make_sessionmaker(engine)) as session:
         passenger = passengers_service.register_passenger(session, "adult")
         device = passengers_service.register_device(session, passenger.passenger_id)

@@ -4,17 +4,14 @@ seal time that no rider was heard, and closes the trip 45 s after the bus left."
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from backend.api.app import reconcile_dirty_units
 from backend.const import CLOSE_AFTER_SILENCE_MS
-from backend.db import make_sessionmaker, transaction
-from backend.passengers import service as passengers_service
+from backend.db import make_sessionmaker
 from backend.timeutil import service_day_of
 from backend.trips import repository as trips_repo
-from tests.backend.conftest import post_batch
+from tests.backend.conftest import Phone, post_batch
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
@@ -23,11 +20,8 @@ LAST_DEPARTURE = T0 + (len(STOPS) - 1) * (DWELL_MS + DRIVE_MS) + DWELL_MS
 
 
 @pytest.fixture
-def key(engine) -> bytes:
-    with transaction(make_sessionmaker(engine)) as session:
-        passenger = passengers_service.register_passenger(session, "adult").passenger_id
-        device = passengers_service.register_device(session, passenger)
-    return base64.b64decode(device.device_key_b64)
+def key(phone: Phone) -> bytes:
+    return phone.device_key
 
 
 def heartbeat(seq: int, sent_at: int) -> dict[str, object]:

@@ -4,18 +4,16 @@ the journey and boards the rider at the right stop."""
 
 from __future__ import annotations
 
-import base64
 import logging
 
 import pytest
 
 import fare_engine
 from backend.api.app import reconcile_dirty_units
-from backend.db import make_sessionmaker, transaction
-from backend.passengers import service as passengers_service
+from backend.db import make_sessionmaker
 from backend.timeutil import service_day_of
 from backend.trips import repository as trips_repo
-from tests.backend.conftest import post_batch
+from tests.backend.conftest import Phone, post_batch
 from tests.backend.synth import Rider, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 6)]
@@ -23,11 +21,8 @@ T0 = 1_795_420_000_000
 
 
 @pytest.fixture
-def key(engine) -> bytes:
-    with transaction(make_sessionmaker(engine)) as session:
-        passenger = passengers_service.register_passenger(session, "adult").passenger_id
-        device = passengers_service.register_device(session, passenger)
-    return base64.b64decode(device.device_key_b64)
+def key(phone: Phone) -> bytes:
+    return phone.device_key
 
 
 def _positions() -> dict[str, tuple[float, float]]:

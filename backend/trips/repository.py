@@ -125,7 +125,10 @@ class ClaimedUnit:
 def claim_unit(
     session: Session, now: dt.datetime, lease: dt.timedelta, day: dt.date | None = None
 ) -> ClaimedUnit | None:
-    """Take one dirty unit whose lease is free; vehicle units before their day's conflicts.
+    """Take one dirty unit whose lease is free; vehicle units before their day's conflicts,
+    and among them the one whose waiting data is oldest (``dirty_from``): under load every
+    bus uploads again before its unit is done, and an order by vehicle id alone served the
+    same first buses over and over while the last ones' be-outs waited.
 
     On PostgreSQL concurrent workers skip each other's locked rows (``SKIP LOCKED``); the
     lease keeps the unit theirs after this transaction commits.
@@ -138,7 +141,12 @@ def claim_unit(
             w.parked.is_(False),
             or_(w.lease_until.is_(None), w.lease_until < now),
         )
-        .order_by(w.service_day, (w.vehicle_id == models.DAY_UNIT), w.vehicle_id)
+        .order_by(
+            w.service_day,
+            (w.vehicle_id == models.DAY_UNIT),
+            func.coalesce(w.dirty_from, 0),
+            w.vehicle_id,
+        )
         .limit(1)
     )
     if day is not None:

@@ -24,6 +24,7 @@ from tests.backend.synth import Rider, journey_batches
 T0 = 1_795_420_000_000
 DAY = service_day_of(T0)
 VEHICLES = [f"RLG-{n}" for n in range(4701, 4709)]
+T_EARLY, T_LATE = T0 + 60_000, T0 + 3_600_000
 
 
 def utc_now() -> dt.datetime:
@@ -73,6 +74,24 @@ def test_a_unit_is_clean_after_its_work_and_dirty_again_on_new_data(engine, load
         assert trips_repo.dirty_units(session) == [(DAY, VEHICLES[0])]
     done = trips_service.work_until_idle(sessions, trips_service.ResolverCache(), utc_now)
     assert [w.unit.vehicle_id for w in done] == [VEHICLES[0], DAY_UNIT]
+
+
+def test_the_unit_whose_data_waits_longest_is_claimed_first(engine):
+    # Under load every bus uploads again before its unit is done: a claim order by vehicle id
+    # would serve the first buses over and over and starve the last.
+    sessions = make_sessionmaker(engine)
+    now = utc_now()
+    with transaction(sessions) as session:
+        trips_repo.mark_dirty(session, {(DAY, "A-1")}, now, since=T_LATE)
+        trips_repo.mark_dirty(session, {(DAY, "Z-9")}, now, since=T_EARLY)
+        trips_repo.mark_dirty(session, {(DAY, DAY_UNIT)}, now, since=0)
+    order = []
+    for _ in range(3):
+        with transaction(sessions) as session:
+            unit = trips_repo.claim_unit(session, now, dt.timedelta(minutes=5))
+            assert unit is not None
+            order.append(unit.vehicle_id)
+    assert order == ["Z-9", "A-1", DAY_UNIT]
 
 
 def test_a_leased_unit_is_not_claimed_twice(engine, loaded):

@@ -136,6 +136,23 @@ The last fit (``bibo calibrate``) found no gain from it (0.5 scored no better th
 calls without boardings last seconds, too short to hear a contrast."""
 
 MIN_WINDOWS_FOR_PATH_LOSS: Final = 3
+
+REGION_EXIT_DELAY_MS: Final = 30_000
+"""iOS reports leaving a beacon region about 30 s after it last heard a beacon of it: a
+phone's time in the region ends this much before its ``exit`` event."""
+
+REGION_COVER_NATS_PER_MIN: Final = 1.0
+REGION_COVER_MAX_LLR: Final = 4.0
+"""Phone-side evidence where a phone did not range (``reconciliation.phone_evidence``): a
+stretch it spent wholly in the beacon region, after hearing this bus close by in that stay,
+counts one nat per minute for "on board", at most 4; a stay that ends during the stretch
+counts 4 against. Set by hand from iOS's region behaviour (entry within seconds, exit
+``REGION_EXIT_DELAY_MS`` after the last beacon), not fitted."""
+
+ON_FOOT_LLR: Final = 4.0
+"""Nats against "on board" for a stretch the phone's motion activity called ``walking`` or
+``cycling`` for most of (set by hand, not fitted: a rider's phone says ``automotive`` or
+``stationary``)."""
 """A median over fewer heard windows says too little about distance to be used."""
 
 P_BOARD_HEARD: Final = 0.3

@@ -8,8 +8,10 @@ The backend reads the same columns from its ``sightings`` table
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,10 +22,12 @@ from backend.trips.reconciliation import (
     LevelModel,
     VehicleObservations,
     conflict_losers,
+    phone_observations,
     reconcile_vehicle,
 )
-from backend.trips.resolution import TokenResolver, resolved_observations
+from backend.trips.resolution import BeaconResolver, TokenResolver, resolved_observations
 from backend.trips.stops import stop_index
+from onboard.wire import PhoneBatch
 
 DAY_INTERVALS = 160
 """Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""
@@ -100,11 +104,20 @@ def observations(data: VehicleData, resolver: TokenResolver) -> tuple[VehicleObs
 
 
 def reconcile_one(
-    data: VehicleData, resolver: TokenResolver, level_model: LevelModel = DEFAULT_LEVEL
+    data: VehicleData,
+    resolver: TokenResolver,
+    level_model: LevelModel = DEFAULT_LEVEL,
+    phones: PhoneRows | None = None,
 ) -> tuple[list[DetectedTrip], int]:
     """One vehicle-day's trips (before cross-vehicle conflicts) and how many sightings
-    resolved to a known device."""
+    resolved to a known device; ``phones``: what phones heard of it."""
     obs, resolved = observations(data, resolver)
+    if phones is not None and phones.beacons:
+        index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
+        seen = phone_observations(
+            data.vehicle_id, index, phones.beacons, phones.regions, phones.activity
+        )
+        obs = dataclasses.replace(obs, phone=seen)
     trips = reconcile_vehicle(
         sorted_events(data), obs, resolver.device_ids, level_model, stop_index()
     )
@@ -126,18 +139,68 @@ def data_end(data: VehicleData) -> int:
     )
 
 
+@dataclass
+class PhoneRows:
+    """Phone uploads as the backend stores them: beacon rows ``(device_id, t, rssi,
+    vehicle_id or None)``, region and activity events ``(device_id, t, type)``."""
+
+    beacons: list[tuple[str, int, int, str | None]] = field(default_factory=list)
+    regions: list[tuple[str, int, str]] = field(default_factory=list)
+    activity: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def of_vehicle(self, vehicle_id: str) -> PhoneRows:
+        """The rows of the phones that heard ``vehicle_id`` (all their rows)."""
+        heard = {b[0] for b in self.beacons if b[3] == vehicle_id}
+        return PhoneRows(
+            [b for b in self.beacons if b[0] in heard],
+            [r for r in self.regions if r[0] in heard],
+            [a for a in self.activity if a[0] in heard],
+        )
+
+
+def phone_rows(bodies: Iterable[bytes], beacons: BeaconResolver) -> PhoneRows:
+    """Phone upload bodies (docs/contracts.md, Phone sightings upload) read and resolved as
+    the backend stores them (a batch sent twice counts once)."""
+    rows = PhoneRows()
+    seen: set[tuple[str, str]] = set()
+    for body in bodies:
+        batch = PhoneBatch.model_validate_json(body)
+        if (batch.device_id, batch.batch_id) in seen:
+            continue
+        seen.add((batch.device_id, batch.batch_id))
+        b = batch.beacons
+        vehicles = beacons.resolve(b.t, b.major, b.minor)
+        rows.beacons += [
+            (batch.device_id, t, rssi, v) for t, rssi, v in zip(b.t, b.rssi, vehicles, strict=True)
+        ]
+        rows.regions += [(batch.device_id, e.t, e.type) for e in batch.regions]
+        rows.activity += [(batch.device_id, e.t, e.type) for e in batch.activity]
+    return rows
+
+
 def reconcile_region(
     vehicles: Sequence[VehicleData],
     devices: Sequence[tuple[str, bytes]],
     level_model: LevelModel = DEFAULT_LEVEL,
+    phone_bodies: Sequence[bytes] = (),
+    vehicle_secrets: Mapping[str, bytes] | None = None,
 ) -> tuple[list[DetectedTrip], set[str], int]:
     """What the workers do for a day, in one process: resolve, reconcile, settle. Returns
-    the trips, the ids of the cross-vehicle conflicts' losers and the sightings resolved."""
+    the trips, the ids of the cross-vehicle conflicts' losers and the sightings resolved.
+
+    ``phone_bodies`` are phone uploads; their beacons resolve with the ``vehicle_secrets``
+    the beacons were derived from (required with them)."""
     resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
+    phones = PhoneRows()
+    if phone_bodies:
+        if vehicle_secrets is None:
+            raise ValueError("vehicle_secrets: required to resolve the phones' beacons")
+        beacons = BeaconResolver(sorted(vehicle_secrets.items()), cache_intervals=DAY_INTERVALS)
+        phones = phone_rows(phone_bodies, beacons)
     trips: list[DetectedTrip] = []
     resolved = 0
     for data in vehicles:
-        found, n = reconcile_one(data, resolver, level_model)
+        found, n = reconcile_one(data, resolver, level_model, phones.of_vehicle(data.vehicle_id))
         trips.extend(found)
         resolved += n
     return trips, conflict_losers(trips), resolved

@@ -54,6 +54,7 @@ from backend.const import (
     MIN_REFERENCE_CELLS,
     MIN_WINDOWS_FOR_PATH_LOSS,
     NEAR_PART_PROB,
+    ON_FOOT_LLR,
     P_ALIGHT,
     P_BOARD_HEARD,
     P_BOARD_UNHEARD,
@@ -61,6 +62,9 @@ from backend.const import (
     PATH_LOSS_BOUNDARY_DB,
     PATH_LOSS_MAX_LLR,
     PATH_LOSS_SLOPE_PER_DB,
+    REGION_COVER_MAX_LLR,
+    REGION_COVER_NATS_PER_MIN,
+    REGION_EXIT_DELAY_MS,
     STANDING_GAP_MS,
     STANDING_SPEED_MPS,
     STOP_MATCH_M,
@@ -231,6 +235,101 @@ class VehicleObservations:
     tx: FloatArray
     window_ms: int
     data_end_ms: int
+    phone: PhoneObservations | None = None
+    """What phones reported hearing of this bus's beacon (None: no phone did)."""
+
+
+_NEVER: Final = np.iinfo(np.int64).max
+"""An open stay's end (the phone has not reported leaving the region yet)."""
+
+ON_FOOT: Final = frozenset({"walking", "cycling"})
+"""Motion activities no rider's phone reports while the bus moves."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneObservations:
+    """What the phones that heard one vehicle's beacon reported (docs/contracts.md, Phone
+    sightings upload), device indices as in ``VehicleObservations``.
+
+    ``t``/``device``/``rssi``: the seconds in which a phone heard this vehicle. ``listen_t``/
+    ``listen_device``: every second in which one of those phones heard any beacon (this bus,
+    another or one that resolved to none): while it hears something it is ranging, so not
+    hearing this bus then is evidence. A phone that ranges only in bursts says nothing
+    between them; its ``stays`` in the beacon region (enter to exit, ``_NEVER`` while open)
+    and its ``on_foot`` spells (walking or cycling) speak for those stretches.
+    """
+
+    t: IntArray
+    device: npt.NDArray[np.int32]
+    rssi: FloatArray
+    listen_t: IntArray
+    listen_device: npt.NDArray[np.int32]
+    stays: dict[int, list[tuple[int, int]]]
+    on_foot: dict[int, list[tuple[int, int]]]
+
+
+def phone_observations(
+    vehicle_id: str,
+    device_index: dict[str, int],
+    beacons: Iterable[tuple[str, int, int, str | None]],
+    regions: Iterable[tuple[str, int, str]],
+    activity: Iterable[tuple[str, int, str]],
+) -> PhoneObservations | None:
+    """The phone-side observations of ``vehicle_id`` from stored phone rows: ``beacons``
+    ``(device_id, t, rssi, vehicle_id or None)`` of every phone that heard this vehicle
+    (all their rows, any vehicle), their ``regions`` and ``activity`` events ``(device_id,
+    t, type)``. Devices not in ``device_index`` (deleted since) are left out; None when no
+    known phone heard the vehicle."""
+    own_t: list[int] = []
+    own_device: list[int] = []
+    own_rssi: list[int] = []
+    listen: list[tuple[int, int]] = []
+    for device_id, t, rssi, heard in beacons:
+        index = device_index.get(device_id)
+        if index is None:
+            continue
+        listen.append((t, index))
+        if heard == vehicle_id:
+            own_t.append(t)
+            own_device.append(index)
+            own_rssi.append(rssi)
+    if not own_t:
+        return None
+    order = np.argsort(np.asarray(own_t, dtype=np.int64), kind="stable")
+    listen.sort()
+    stays: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    opened: dict[int, int] = {}
+    for device_id, t, kind in sorted(regions, key=lambda r: (r[0], r[1], r[2] == "enter")):
+        index = device_index.get(device_id)
+        if index is None:
+            continue
+        if kind == "enter":
+            opened.setdefault(index, t)
+        else:  # an exit without its enter: the stay began before the data
+            stays[index].append((opened.pop(index, 0), t))
+    for index, t in opened.items():
+        stays[index].append((t, _NEVER))
+    on_foot: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    walking: dict[int, int] = {}
+    for device_id, t, kind in sorted(activity, key=lambda a: (a[0], a[1])):
+        index = device_index.get(device_id)
+        if index is None:
+            continue
+        if kind in ON_FOOT:
+            walking.setdefault(index, t)
+        elif index in walking:
+            on_foot[index].append((walking.pop(index), t))
+    for index, t in walking.items():
+        on_foot[index].append((t, _NEVER))
+    return PhoneObservations(
+        np.asarray(own_t, dtype=np.int64)[order],
+        np.asarray(own_device, dtype=np.int32)[order],
+        np.asarray(own_rssi, dtype=np.float64)[order],
+        np.array([t for t, _ in listen], dtype=np.int64),
+        np.array([d for _, d in listen], dtype=np.int32),
+        {k: sorted(v) for k, v in stays.items()},
+        dict(on_foot),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,12 +620,25 @@ def stretch_evidence(
     )
     if n_str == 0:
         return empty
-    lo, hi = np.searchsorted(obs.t, [journey.visits[0].arrival, parts.end[-1]])
-    t, dev = obs.t[lo:hi], obs.device[lo:hi]
-    tx = obs.tx[lo:hi]
+    begin, finish = journey.visits[0].arrival, int(parts.end[-1])
+    lo, hi = np.searchsorted(obs.t, [begin, finish])
+    t, dev, rssi, tx = obs.t[lo:hi], obs.device[lo:hi], obs.rssi[lo:hi], obs.tx[lo:hi]
+    bus_heard = np.unique(dev)
+    phone = obs.phone
+    if phone is not None:
+        # A phone hearing the bus's beacon is the same link seen from the other end: its
+        # seconds join the bus's windows, its RSSI read as a typical phone's (no tx).
+        a, b = np.searchsorted(phone.t, [begin, finish])
+        if b > a:
+            t = np.concatenate([t, phone.t[a:b]])
+            order = np.argsort(t, kind="stable")
+            t = t[order]
+            dev = np.concatenate([dev, phone.device[a:b]])[order]
+            rssi = np.concatenate([rssi, phone.rssi[a:b]])[order]
+            tx = np.concatenate([tx, np.full(b - a, np.nan)])[order]
     # The loudness measure: the path loss calibrated by the advertised tx (a typical phone's
     # where none); a model that learns its levels also keeps the RSSI with tx aside.
-    pl = np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - obs.rssi[lo:hi]
+    pl = np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - rssi
     # Heard while the bus stood at the stop before each stretch (arrival to departure).
     dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
     at = np.searchsorted(dwell_start, t, side="right") - 1
@@ -535,10 +647,15 @@ def stretch_evidence(
     dwell_pl = pl[at_stop]
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
-    if not inside.any():
+    # Devices heard on a stretch, and phones that heard the bus only while it stood at a
+    # stop (a burst on entering the region): their stay in the region may still speak.
+    devices = np.unique(
+        dev[inside] if phone is None else np.concatenate([dev[inside], dev[at_stop]])
+    )
+    if len(devices) == 0:
         return empty
     t, dev, pl, tx, k = t[inside], dev[inside], pl[inside], tx[inside], k[inside]
-    devices, d_idx = np.unique(dev, return_inverse=True)
+    d_idx = np.searchsorted(devices, dev)
     n_dev = len(devices)
 
     # One row per (device, stretch, window): several tokens in a window count once.
@@ -558,6 +675,14 @@ def stretch_evidence(
     heard = np.zeros((n_dev, n_str, PARTS_PER_STRETCH))
     np.add.at(heard, (d_idx, k, part), 1.0)
     per_part = np.broadcast_to((n_windows / PARTS_PER_STRETCH)[None, :, None], heard.shape)
+    # The bus listens all the time; a phone only while it ranges: where a device was not
+    # heard by the bus, the windows that count are those its phone ranged in.
+    by_bus = np.isin(devices, bus_heard)
+    listening = np.zeros((n_dev, n_str), dtype=bool)
+    if phone is not None and not by_bus.all():
+        ranged = _ranging_windows(phone, devices, parts, begin, finish)
+        listening = ranged.sum(axis=2) > 0
+        per_part = np.where(by_bus[:, None, None], per_part, np.minimum(ranged, per_part))
     heard = np.minimum(heard, per_part)
     alongside_before = np.zeros((n_dev, n_str), dtype=bool)
     alongside_before[:, 1:] = (heard[:, :-1] > 0).sum(axis=2) >= PARTS_PER_STRETCH - 1
@@ -593,6 +718,9 @@ def stretch_evidence(
         cell_tx = np.full((n_dev, n_str), np.nan)
         confident = np.zeros((n_dev, n_str), dtype=bool)
 
+    if phone is not None:
+        llr += phone_terms(phone, devices, by_bus, listening, parts, level_model)
+
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
     rows = np.searchsorted(devices, dwell_hits[0])
     known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
@@ -617,6 +745,86 @@ def stretch_evidence(
         cell_tx,
         confident,
     )
+
+
+def _ranging_windows(
+    phone: PhoneObservations, devices: npt.NDArray[np.int32], parts: Stretches, begin: int, end: int
+) -> FloatArray:
+    """(device, stretch, part): the seconds in which the device's phone heard any beacon."""
+    n_dev, n_str = len(devices), len(parts.start)
+    out = np.zeros((n_dev, n_str, PARTS_PER_STRETCH))
+    lo, hi = np.searchsorted(phone.listen_t, [begin, end])
+    t, dev = phone.listen_t[lo:hi], phone.listen_device[lo:hi]
+    rows = np.searchsorted(devices, dev)
+    known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dev)
+    t, rows = t[known], rows[known]
+    k = np.searchsorted(parts.start, t, side="right") - 1
+    inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
+    t, rows, k = t[inside], rows[inside], k[inside]
+    # A second heard of two beacons (two buses) is one second of ranging.
+    unique = np.unique(np.stack([rows.astype(np.int64), t]), axis=1)
+    rows, t = unique[0], unique[1]
+    k = np.searchsorted(parts.start, t, side="right") - 1
+    length = np.maximum(parts.end - parts.start, 1)
+    part = np.minimum((t - parts.start[k]) * PARTS_PER_STRETCH // length[k], PARTS_PER_STRETCH - 1)
+    np.add.at(out, (rows, k, part), 1.0)
+    return out
+
+
+def _overlap_ms(spells: Sequence[tuple[int, int]], parts: Stretches) -> IntArray:
+    """Per stretch, the milliseconds it shares with ``spells``."""
+    total = np.zeros(len(parts.start), dtype=np.int64)
+    for a, b in spells:
+        total += np.maximum(0, np.minimum(parts.end, b) - np.maximum(parts.start, a))
+    return total
+
+
+def phone_terms(
+    phone: PhoneObservations,
+    devices: npt.NDArray[np.int32],
+    by_bus: npt.NDArray[np.bool_],
+    listening: npt.NDArray[np.bool_],
+    parts: Stretches,
+    level_model: LevelModel,
+) -> FloatArray:
+    """(device, stretch): the nats for "in" from what a phone said besides its beacon
+    seconds (``REGION_*``, ``ON_FOOT_LLR``):
+
+    - on foot (walking, cycling) for most of a stretch: against;
+    - a stay in the beacon region during which the phone heard this bus (its stay ends
+      ``REGION_EXIT_DELAY_MS`` before the exit event) that ends inside a stretch: against
+      (the phone left the bus; the stretches after say nothing);
+    - a stretch wholly inside such a stay in which the phone heard the bus close by
+      (median path loss on the "in" side of ``level_model``) but did not range (a phone
+      that ranges only in a burst on entering the region): for, by the stretch's length.
+    """
+    out = np.zeros((len(devices), len(parts.start)))
+    length = (parts.end - parts.start).astype(np.float64)
+    for row, device in enumerate(devices.tolist()):
+        foot = phone.on_foot.get(device)
+        if foot:
+            out[row] -= np.where(2 * _overlap_ms(foot, parts) > length, ON_FOOT_LLR, 0.0)
+        heard_t = phone.t[phone.device == device]
+        heard_rssi = phone.rssi[phone.device == device]
+        for enter, exit_ in phone.stays.get(device, ()):
+            in_stay = (heard_t >= enter) & (heard_t <= exit_)
+            if not in_stay.any():
+                continue  # a stay near other buses
+            first = int(heard_t[in_stay][0])
+            end = exit_ - REGION_EXIT_DELAY_MS if exit_ != _NEVER else _NEVER
+            left = (parts.start < end) & (end < parts.end) & (parts.end > first)
+            out[row, left] -= REGION_COVER_MAX_LLR
+            if by_bus[row] or in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS:
+                continue
+            loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))
+            if level_model.llr(np.array([loss]))[0] <= 0:
+                continue
+            covered = (parts.start >= enter) & (parts.end <= end) & (parts.end > first)
+            covered &= ~listening[row]
+            out[row, covered] += np.minimum(
+                REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000
+            )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,211 @@
+"""Fusion of the two streams (issue 14): a ride seen by the bus, by the phone, or both, on
+small hand-built journeys of one bus."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from backend.const import REGION_EXIT_DELAY_MS
+from backend.trips.reconciliation import (
+    EventRecord,
+    VehicleObservations,
+    phone_observations,
+    reconcile_vehicle,
+)
+
+STOPS = [f"de:05974:10{k:02d}" for k in range(1, 8)]
+T0 = 1_795_420_000_000
+DWELL, DRIVE = 30_000, 120_000
+RIDER_RSSI, OUTSIDE_RSSI = -70, -90
+BUS = "V1"
+DEVICES = [f"dev_{c}" for c in "abcdefgh"]
+CROWD = (5, 6, 7)
+"""Riders all the way, heard by the bus (Android phones)."""
+
+
+def arrival(k: int) -> int:
+    return T0 + k * (DWELL + DRIVE)
+
+
+def departure(k: int) -> int:
+    return arrival(k) + DWELL
+
+
+def events() -> list[EventRecord]:
+    out = [EventRecord(T0 - 60_000, "journey", None, "R61", "R61-1", 0)]
+    for k, stop in enumerate(STOPS):
+        out += [
+            EventRecord(arrival(k), "arrival", stop),
+            EventRecord(departure(k), "departure", stop),
+        ]
+    return out
+
+
+def seconds(start: int, end: int, every_ms: int = 1000) -> range:
+    return range(start, end, every_ms)
+
+
+def bus_side(rows: list[tuple[int, int, int]]) -> VehicleObservations:
+    rows = sorted(rows)
+    return VehicleObservations(
+        BUS,
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.int32),
+        np.array([r[2] for r in rows], dtype=np.float64),
+        np.full(len(rows), np.nan),
+        1000,
+        arrival(len(STOPS) - 1) + DWELL,
+    )
+
+
+def crowd_rows() -> list[tuple[int, int, int]]:
+    rng = np.random.default_rng(1)
+    return [
+        (t, d, int(RIDER_RSSI + rng.normal(0, 3)))
+        for d in CROWD
+        for t in seconds(arrival(0), arrival(len(STOPS) - 1))
+    ]
+
+
+def ride_rows(device: int, board: int, alight: int, every_ms: int = 1000, rssi: int = RIDER_RSSI):
+    """Heard from the bus standing at ``board`` to its arrival at ``alight``."""
+    rng = np.random.default_rng(device)
+    return [
+        (t, device, int(rssi + rng.normal(0, 3)))
+        for t in seconds(arrival(board) + 5_000, arrival(alight) + 10_000, every_ms)
+    ]
+
+
+class Phone:
+    """What one phone reports: beacon seconds (of this bus unless said), region, activity."""
+
+    def __init__(self, device: int) -> None:
+        self.id = DEVICES[device]
+        self.beacons: list[tuple[str, int, int, str | None]] = []
+        self.regions: list[tuple[str, int, str]] = []
+        self.activity: list[tuple[str, int, str]] = []
+
+    def hear(self, rows, vehicle: str | None = BUS) -> "Phone":
+        self.beacons += [(self.id, t, rssi, vehicle) for t, _, rssi in rows]
+        return self
+
+    def stay(self, enter: int, exit_: int | None) -> "Phone":
+        self.regions.append((self.id, enter, "enter"))
+        if exit_ is not None:
+            self.regions.append((self.id, exit_, "exit"))
+        return self
+
+    def moves(self, *changes: tuple[int, str]) -> "Phone":
+        self.activity += [(self.id, t, kind) for t, kind in changes]
+        return self
+
+
+def trips(bus_rows, phones: list[Phone]):
+    obs = bus_side(crowd_rows() + bus_rows)
+    index = {d: i for i, d in enumerate(DEVICES)}
+    seen = phone_observations(
+        BUS,
+        index,
+        [b for p in phones for b in p.beacons],
+        [r for p in phones for r in p.regions],
+        [a for p in phones for a in p.activity],
+    )
+    obs = dataclasses.replace(obs, phone=seen)
+    found = reconcile_vehicle(events(), obs, DEVICES)
+    return {t.device_id: t for t in found if t.device_id not in {DEVICES[d] for d in CROWD}}
+
+
+def ranging_rider(device: int, board: int, alight: int) -> Phone:
+    """An iPhone that ranges all the time it is in the region (background location)."""
+    rows = ride_rows(device, board, alight)
+    left = rows[-1][0]
+    return (
+        Phone(device)
+        .stay(rows[0][0] - 3_000, left + REGION_EXIT_DELAY_MS)
+        .hear(rows)
+        .moves((departure(board) + 10_000, "automotive"), (departure(alight) + 20_000, "walking"))
+    )
+
+
+def burst_rider(device: int, board: int, alight: int) -> Phone:
+    """An iPhone that ranges only for ten seconds on entering the region."""
+    enter = arrival(board) + 5_000
+    left = arrival(alight) + 10_000
+    burst = [r for r in ride_rows(device, board, alight) if r[0] < enter + 10_000]
+    return (
+        Phone(device)
+        .stay(enter, left + REGION_EXIT_DELAY_MS)
+        .hear(burst)
+        .moves((departure(board) + 10_000, "automotive"), (departure(alight) + 20_000, "walking"))
+    )
+
+
+@pytest.mark.parametrize("rider", [ranging_rider, burst_rider], ids=["ranging", "burst"])
+def test_a_ride_heard_only_by_the_phone_is_one_trip_with_its_stops(rider):
+    found = trips([], [rider(0, 1, 4)])
+    assert set(found) == {"dev_a"}
+    trip = found["dev_a"]
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[4])
+    assert trip.status == "closed"
+
+
+def test_a_ride_seen_both_ways_is_one_trip():
+    both = ranging_rider(0, 1, 4)
+    found = trips(ride_rows(0, 1, 4), [both])
+    assert list(found) == ["dev_a"]
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[1], STOPS[4])
+    alone = trips(ride_rows(0, 1, 4), [])
+    assert found["dev_a"].board_time == alone["dev_a"].board_time
+    assert found["dev_a"].alight_time == alone["dev_a"].alight_time
+
+
+def test_someone_waiting_at_the_stop_who_hears_the_bus_is_not_charged():
+    # Enters the region as the bus arrives, ranges ten seconds, stays behind: the region
+    # exit comes about 30 s after the bus is out of earshot, standing still all along.
+    for device, stop in ((0, 1), (1, 2), (2, 5)):
+        waiter = (
+            Phone(device)
+            .stay(arrival(stop) + 2_000, departure(stop) + 15_000 + REGION_EXIT_DELAY_MS)
+            .hear(ride_rows(device, stop, stop)[:10], BUS)
+            .moves((arrival(stop) - 60_000, "stationary"))
+        )
+        assert trips([], [waiter]) == {}
+
+
+def test_a_phone_walking_beside_the_bus_is_not_charged():
+    # Ranging and hearing the bus along a stretch, but on foot the whole time.
+    walker = (
+        Phone(3)
+        .stay(departure(2) - 5_000, arrival(3) + REGION_EXIT_DELAY_MS)
+        .hear([(t, 3, -80) for t in seconds(departure(2), arrival(3), 2_000)])
+        .moves((departure(2) - 60_000, "walking"))
+    )
+    assert trips([], [walker]) == {}
+
+
+def test_a_ranging_phone_on_another_bus_says_against_this_one():
+    # At a hub, a rider of another bus hears this one too; once both buses drive off it
+    # keeps hearing its own bus, not this one.
+    other = Phone(4)
+    own_bus = [(t, 4, -65) for t in seconds(arrival(2), arrival(5))]
+    other.stay(arrival(2), None).hear(own_bus, "V2")
+    other.hear([(t, 4, -75) for t in seconds(arrival(2) + 2_000, departure(2))])
+    other.moves((departure(2) + 10_000, "automotive"))
+    assert trips([], [other]) == {}
+
+
+def test_an_open_stay_keeps_a_burst_rider_on_board_until_the_exit_comes():
+    rider = burst_rider(0, 1, 4)
+    rider.regions = [r for r in rider.regions if r[2] == "enter"]  # the exit not uploaded yet
+    rider.activity = rider.activity[:1]  # nor the walk after it
+    found = trips([], [rider])
+    assert found["dev_a"].alight_stop_id == STOPS[-1]  # rides on as far as the data says
+    # Its walk away, once uploaded, ends the ride where it ended.
+    rider.activity = burst_rider(0, 1, 4).activity
+    assert trips([], [rider])["dev_a"].alight_stop_id == STOPS[4]
+
+
+def test_phone_rows_of_unknown_devices_are_left_out():
+    rows = [("dev_gone", T0, -70, BUS)]
+    assert phone_observations(BUS, {"dev_a": 0}, rows, [], []) is None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -110,3 +110,72 @@ def insert_events(
 ) -> None:
     """A batch's region or activity events."""
     insert_rows(session, model, rows)
+
+
+def vehicles_heard(
+    session: Session, device_id: str, days: set[dt.date]
+) -> set[tuple[dt.date, str]]:
+    """The ``(service_day, vehicle_id)`` pairs whose beacon the device heard on ``days``."""
+    if not days:
+        return set()
+    s = models.BeaconSighting
+    rows = session.execute(
+        select(s.service_day, s.vehicle_id)
+        .where(s.device_id == device_id, s.service_day.in_(sorted(days)), s.vehicle_id.is_not(None))
+        .distinct()
+    )
+    return {(day, vehicle) for day, vehicle in rows if vehicle is not None}
+
+
+def last_enter_before(session: Session, device_id: str, t: int) -> int | None:
+    """The time of the device's last region ``enter`` at or before ``t`` (None: none)."""
+    e = models.PhoneRegionEvent
+    last: int | None = session.scalar(
+        select(func.max(e.t)).where(e.device_id == device_id, e.type == "enter", e.t <= t)
+    )
+    return last
+
+
+@dataclass(frozen=True)
+class VehicleDayPhoneRows:
+    """What the phones that heard a vehicle on a service day reported that day: beacon rows
+    ``(device_id, t, rssi, vehicle_id or None)`` (of any vehicle), region and activity
+    events ``(device_id, t, type)``, each by device and time."""
+
+    beacons: list[tuple[str, int, int, str | None]]
+    regions: list[tuple[str, int, str]]
+    activity: list[tuple[str, int, str]]
+
+
+def vehicle_day_phone_rows(
+    session: Session, day: dt.date, vehicle_id: str, since: int = 0
+) -> VehicleDayPhoneRows:
+    """The phone rows of ``day`` of every device that heard ``vehicle_id`` that day, from
+    data time ``since`` on (0: all)."""
+    s = models.BeaconSighting
+    heard = (
+        select(s.device_id)
+        .where(s.service_day == day, s.vehicle_id == vehicle_id, s.t >= since)
+        .distinct()
+    )
+    beacons = session.execute(
+        select(s.device_id, s.t, s.rssi, s.vehicle_id)
+        .where(s.service_day == day, s.device_id.in_(heard), s.t >= since)
+        .order_by(s.device_id, s.t, s.phone_batch_id, s.k)
+    ).all()
+    if not beacons:
+        return VehicleDayPhoneRows([], [], [])
+
+    def events(model: Any) -> list[tuple[str, int, str]]:
+        rows = session.execute(
+            select(model.device_id, model.t, model.type)
+            .where(model.service_day == day, model.device_id.in_(heard))
+            .order_by(model.device_id, model.t, model.phone_batch_id, model.k)
+        )
+        return [(d, t, kind) for d, t, kind in rows]
+
+    return VehicleDayPhoneRows(
+        [(d, t, rssi, v) for d, t, rssi, v in beacons],
+        events(models.PhoneRegionEvent),
+        events(models.PhoneActivityEvent),
+    )

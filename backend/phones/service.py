@@ -28,9 +28,11 @@ from backend.ingest.service import (
     receive,
     validate,
 )
+from backend.maintenance import repository as maintenance_repo
 from backend.passengers import repository as passengers_repo
 from backend.phones import repository as phones_repo
 from backend.timeutil import service_days
+from backend.trips import repository as trips_repo
 from backend.trips.resolution import BeaconResolver
 from onboard import wire
 
@@ -118,6 +120,8 @@ def store_phone_batch(
     if phone_batch_id is None:
         stored_before(session, batch, digest)  # refuses another body under this identity
         return wire.BatchAccepted(inserted=0, duplicate=True)
+    # Before any row that retention deletes is written (as for a vehicle upload).
+    final = maintenance_repo.hold_retention(session, writing=True)
 
     def row(k: int, day: dt.date, t: int) -> dict[str, Any]:
         return {
@@ -155,9 +159,30 @@ def store_phone_batch(
 
     insert_events(models.PhoneRegionEvent, batch.regions)
     insert_events(models.PhoneActivityEvent, batch.activity)
+    mark_heard_vehicles(session, batch, now, final)
     return wire.BatchAccepted(
         inserted=len(b) + len(batch.regions) + len(batch.activity), duplicate=False
     )
+
+
+def mark_heard_vehicles(
+    session: Session, batch: wire.PhoneBatch, now: dt.datetime, final: dt.date | None
+) -> None:
+    """Mark for reconciliation the vehicle-days this phone heard on the batch's service
+    days (those not yet ``final``, as for vehicle uploads): its beacons, region and activity
+    events speak for each of them. They are rebuilt from the batch's earliest time, or from
+    the phone's last region entry before it: an exit uploaded later ends the stay that
+    entry began, and so a ride heard before the batch."""
+    times = [*batch.beacons.t, *(e.t for e in batch.regions), *(e.t for e in batch.activity)]
+    if not times:
+        return
+    days = {d for d in _days(times) if final is None or d >= final}
+    units = phones_repo.vehicles_heard(session, batch.device_id, days)
+    if not units:
+        return
+    since = min(times)
+    entered = phones_repo.last_enter_before(session, batch.device_id, since)
+    trips_repo.mark_dirty(session, units, now, since=min(since, entered or since))
 
 
 _DEVICE_KEYS = DeviceUploadKeys()

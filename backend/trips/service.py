@@ -6,6 +6,7 @@ Callers commit.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -25,10 +26,12 @@ from backend.db import transaction
 from backend.maintenance import repository as maintenance_repo
 from backend.models import DAY_UNIT
 from backend.passengers import repository as passengers_repo
+from backend.phones import repository as phones_repo
 from backend.trips import repository as trips_repo
 from backend.trips.reconciliation import (
     conflict_losers,
     journeys_from_events,
+    phone_observations,
     rebuild_plan,
     reconcile_journeys,
     transfer_chains,
@@ -46,6 +49,7 @@ class ResolverCache:
         self._version: tuple[int, str | None] | None = None
         self._resolver = TokenResolver([])
         self._passenger_of: dict[str, str] = {}
+        self._index: dict[str, int] = {}
 
     def get(self, session: Session) -> tuple[TokenResolver, dict[str, str]]:
         version = passengers_repo.device_registry_version(session)
@@ -53,8 +57,15 @@ class ResolverCache:
             devices = passengers_repo.all_devices(session)
             self._resolver = TokenResolver([(d, key) for d, key, _ in devices])
             self._passenger_of = {d: p for d, _, p in devices}
+            self._index = {}
             self._version = version
         return self._resolver, self._passenger_of
+
+    def device_index(self, resolver: TokenResolver) -> dict[str, int]:
+        """Each device id's index in ``resolver.device_ids`` (built once per registry)."""
+        if not self._index:
+            self._index = {d: i for i, d in enumerate(resolver.device_ids)}
+        return self._index
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,13 @@ def reconcile_vehicle_day(
         data.data_end_ms,
         resolver,
     )
+    phones = phones_repo.vehicle_day_phone_rows(session, day, vehicle_id, plan.read_from)
+    if phones.beacons:
+        index = resolvers.device_index(resolver)
+        heard = phone_observations(
+            vehicle_id, index, phones.beacons, phones.regions, phones.activity
+        )
+        obs = dataclasses.replace(obs, phone=heard)
     trips = reconcile_journeys(
         journeys[context_from:], obs, resolver.device_ids, context=first - context_from
     )

@@ -254,6 +254,32 @@ PHONE_OUTAGE_PROB: Final = 0.04
 """Chance that a passenger's phone stops advertising during one of the day's rides: the
 OS kills the app, the user turns Bluetooth off, or the battery dies (assumed)."""
 
+IPHONE_SHARE: Final = 0.4
+"""Share of app users on an iPhone in new scenario runs (``bibo simulate --iphone-share``):
+iOS lets an app advertise no service data, so these phones hear the bus beacon instead
+(docs/contracts.md, Bus beacon). Germany's smartphone market share of iOS, about a third
+to 40 % (assumed)."""
+
+BACKGROUND_LOCATION_SHARE: Final = 0.7
+"""Of the iPhones, the share whose user granted "always" location: the app ranges beacons
+whenever the phone is in the beacon region; the others range only for a burst after each
+region entry (assumed)."""
+
+REGION_ENTER_DELAY_MS: Final = (1_000, 10_000)
+"""iOS reports a region entry this long after the first beacon of the region was heard."""
+
+REGION_EXIT_SILENCE_MS: Final = (25_000, 40_000)
+"""iOS reports a region exit this long after the last beacon was heard (about 30 s)."""
+
+RANGING_BURST_MS: Final = 10_000
+"""Without background location, iOS lets the woken app range this long after an entry."""
+
+ACTIVITY_LAG_MS: Final = (5_000, 30_000)
+"""Core Motion reports a change of activity this long after it happened."""
+
+PHONE_UPLOAD_PERIOD_MS: Final = 10 * 60_000
+"""A simulated iPhone seals and uploads what it heard at most this often (phone clock)."""
+
 PHONE_OUTAGE_MIN_MS: Final = 10 * 60_000
 """An outage lasts at least this long (ms); half of them last the rest of the day."""
 

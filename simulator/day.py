@@ -26,6 +26,7 @@ from onboard import wire
 from simulator.adverts import Receiver, slot_adverts
 from simulator.bystanders import Encounter, Episode, plan_episodes
 from simulator.const import (
+    BACKGROUND_LOCATION_SHARE,
     BYSTANDER_KINDS_MIXED,
     DEFAULT_SERVICE_END,
     DEFAULT_SERVICE_START,
@@ -103,6 +104,30 @@ class DayConfig:
     incident_prob: float = INCIDENT_PROB
     phone_outage_prob: float = PHONE_OUTAGE_PROB
     bystander_kinds: tuple[tuple[str, float], ...] = BYSTANDER_KINDS_MIXED
+    iphone_share: float = 0.0
+    """Share of persons (riders and bystanders alike) whose phone is an iPhone: it does not
+    advertise the BLE payload but hears the bus beacon and uploads what it heard
+    (:mod:`simulator.iphones`). 0 keeps every recording as it was before iPhones."""
+    background_location_share: float = BACKGROUND_LOCATION_SHARE
+    """Of the iPhones, the share with background location: they range all the time they
+    are in the beacon region, the others only for a burst after each region entry."""
+
+
+def _person_unit(seed: int, kind: str, person_id: str) -> float:
+    """A deterministic uniform [0, 1) per (plan seed, kind, person id), independent of every
+    random stream of the plan and the radio (like :func:`simulator.world._unit`)."""
+    digest = hashlib.blake2b(f"{seed}|{kind}|{person_id}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 11) / float(1 << 53)
+
+
+def is_iphone(cfg: DayConfig, seed: int, person_id: str) -> bool:
+    """Whether the person's phone is an iPhone (``cfg.iphone_share`` of them)."""
+    return cfg.iphone_share > 0 and _person_unit(seed, "iphone", person_id) < cfg.iphone_share
+
+
+def has_background_location(cfg: DayConfig, seed: int, person_id: str) -> bool:
+    """Whether an iPhone ranges continuously in the region (``background_location_share``)."""
+    return _person_unit(seed, "background", person_id) < cfg.background_location_share
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,7 @@ class DayPlan:
     """Everything decided before any radio is simulated (pure data, comparable with ==).
 
     ``episodes`` maps vehicle id to the spans a phone is near that bus, sorted by start.
+    ``iphones`` (derived) holds the ids of the persons whose phone is an iPhone.
     """
 
     config: DayConfig
@@ -126,6 +152,8 @@ class DayPlan:
     _trips_by_vehicle: Mapping[str, tuple[PlannedTrip, ...]] = field(
         init=False, repr=False, compare=False
     )
+    iphones: frozenset[str] = field(init=False, repr=False, compare=False)
+    _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_vehicles", {v.vehicle_id: v for v in self.vehicles})
@@ -134,6 +162,11 @@ class DayPlan:
         for t in self.trips:
             by_vehicle[t.vehicle_id].append(t)
         object.__setattr__(self, "_trips_by_vehicle", {k: tuple(v) for k, v in by_vehicle.items()})
+        iphones = frozenset(
+            p.person_id for p in self.persons if is_iphone(self.config, self.seed, p.person_id)
+        )
+        object.__setattr__(self, "iphones", iphones)
+        object.__setattr__(self, "_index", {p.person_id: i for i, p in enumerate(self.persons)})
 
     def vehicle(self, vehicle_id: str) -> Vehicle:
         """The vehicle with this id (KeyError names it)."""
@@ -146,6 +179,13 @@ class DayPlan:
         """The person with this id (KeyError names it)."""
         try:
             return self._persons[person_id]
+        except KeyError:
+            raise KeyError(f"unknown person_id {person_id!r}") from None
+
+    def person_index(self, person_id: str) -> int:
+        """The person's index in ``persons`` (KeyError names it)."""
+        try:
+            return self._index[person_id]
         except KeyError:
             raise KeyError(f"unknown person_id {person_id!r}") from None
 
@@ -372,6 +412,7 @@ def vehicle_slots(
     device_keys: Mapping[str, bytes],
     seed: int,
     world: World = DEFAULT_WORLD,
+    beacon_heard: list[tuple[IntArray, IntArray, IntArray]] | None = None,
 ) -> Iterator[SlotData]:
     """The vehicle's day slot by slot: events and decoded adverts as arrays.
 
@@ -379,6 +420,13 @@ def vehicle_slots(
     heard by this vehicle needs one (ValueError lists those missing). ``seed`` drives the
     radio and the GNSS noise, independent of the plan's seed; ``world`` sets the radio,
     phone and fleet parameters (default: the simulator's single model).
+
+    iPhones (``plan.iphones``) do not advertise: their adverts are left out of the slots.
+    By link reciprocity each of them is when and how well that phone hears the bus's
+    beacon instead; with ``beacon_heard`` given, every slot appends those as columns
+    (``t`` epoch ms of true time, ``person`` index into ``plan.persons``, ``rssi`` dBm).
+    The radio is drawn for every phone either way, so the other phones' adverts do not
+    depend on who has an iPhone.
     """
     vehicle = plan.vehicle(vehicle_id)
     episodes = plan.episodes.get(vehicle_id, ())
@@ -436,7 +484,17 @@ def vehicle_slots(
             if idx == len(slot_persons):
                 slot_persons.append(plan.person(ep.person_id))
             index_of[i] = idx
-        yield SlotData(journey, events, t, index_of[e] if e.size else e, r, tuple(slot_persons))
+        who = index_of[e] if e.size else e
+        if plan.iphones and who.size:
+            silent = np.array([p.person_id in plan.iphones for p in slot_persons], dtype=bool)
+            heard = silent[who]
+            if heard.any():
+                if beacon_heard is not None:
+                    glob = np.array([plan.person_index(p.person_id) for p in slot_persons])
+                    beacon_heard.append((t[heard], glob[who[heard]], r[heard]))
+                keep = ~heard
+                t, who, r = t[keep], who[keep], r[keep]
+        yield SlotData(journey, events, t, who, r, tuple(slot_persons))
 
 
 class TokenCache:
@@ -465,6 +523,7 @@ def vehicle_timeline(
     device_keys: Mapping[str, bytes],
     seed: int,
     world: World = DEFAULT_WORLD,
+    beacon_heard: list[tuple[IntArray, IntArray, IntArray]] | None = None,
 ) -> Iterator[TimelineItem]:
     """Yield the vehicle's decoded adverts and its contract events in time order.
 
@@ -473,7 +532,7 @@ def vehicle_timeline(
     """
     tokens = TokenCache(device_keys)
     tx_of: dict[str, int] = {}
-    for slot in vehicle_slots(plan, vehicle_id, device_keys, seed, world):
+    for slot in vehicle_slots(plan, vehicle_id, device_keys, seed, world, beacon_heard):
         events = slot.events
         ei = 0
         for t_ms, who, rssi in zip(

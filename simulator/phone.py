@@ -237,6 +237,19 @@ class PhoneOutbox:
             db.execute("UPDATE batches SET refused = ? WHERE batch_id = ?", (reason, batch_id))
 
 
+def phone_uploader(
+    client: httpx.AsyncClient,
+    base_url: str,
+    device_id: str,
+    device_key: bytes,
+    wall_clock: Callable[[], int],
+) -> SignedUploader:
+    """The signed sender of one phone's uploads: ``POST {base_url}/v1/devices/{id}/sightings``
+    signed with the device's upload key (never the token key itself)."""
+    url = f"{base_url.rstrip('/')}/v1/devices/{quote(device_id, safe=':')}/sightings"
+    return SignedUploader(client, url, wire.upload_key(device_key), wall_clock)
+
+
 class PhoneSender:
     """Posts the outbox's sealed batches to ``POST {base_url}/v1/devices/{id}/sightings``,
     signed with the upload key; a batch leaves the outbox only once the backend has it."""
@@ -249,10 +262,9 @@ class PhoneSender:
         wall_clock: Callable[[], int],
     ) -> None:
         identity = outbox.identity
-        url = f"{base_url.rstrip('/')}/v1/devices/{quote(identity.device_id, safe=':')}/sightings"
         self._outbox = outbox
-        self._uploader = SignedUploader(
-            client, url, wire.upload_key(identity.device_key), wall_clock
+        self._uploader = phone_uploader(
+            client, base_url, identity.device_id, identity.device_key, wall_clock
         )
         self.retry_after_ms: int | None = None
         """How long the backend asked the phone to wait after the last flush (429, 503)."""

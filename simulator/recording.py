@@ -19,6 +19,8 @@ A recording directory (version RECORDING_VERSION)::
     truth.json        the ground truth (simulator.truth, with device ids)
     world.json        the radio and fleet parameters (simulator.world, WORLD_VERSION)
     batches/<vehicle_id>.jsonl[.gz]   one upload body per line, in upload order
+    phones.jsonl[.gz] the iPhones' sighting uploads (simulator.iphones), one body per line,
+                      phone by phone; only with iPhones (then ``scenario.json`` has ``phones``)
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from simulator.day import (
     Advert,
     DayConfig,
     DayPlan,
+    IntArray,
     TokenCache,
     VehicleEvent,
     make_device_keys,
@@ -72,6 +75,7 @@ from simulator.day import (
     vehicle_slots,
     vehicle_timeline,
 )
+from simulator.iphones import heard_seconds, phone_bodies, vehicle_secret
 from simulator.network import Network, network_document, parse_network
 from simulator.parallel import fork_map
 from simulator.truth import write_truth
@@ -207,9 +211,11 @@ async def record_vehicle_agent(
     radio_seed: int,
     upload_interval_ms: int,
     world: World = DEFAULT_WORLD,
+    beacon_heard: list[tuple[IntArray, IntArray, IntArray]] | None = None,
 ) -> tuple[list[bytes], int]:
     """Run the real agent for one bus in ``world``; returns (upload bodies in order,
-    adverts fed)."""
+    adverts fed). ``beacon_heard`` collects what iPhones heard of the bus
+    (``vehicle_slots``)."""
     bodies: list[bytes] = []
     vehicle = plan.vehicle(ident.vehicle_id)
     clock = SimClock(vehicle.journeys[0].start_ms)
@@ -226,7 +232,7 @@ async def record_vehicle_agent(
         )
         agent = Agent(config, outbox, uploader, clock, rng=lambda: 0.5)
         try:
-            items = vehicle_timeline(plan, ident.vehicle_id, keys, radio_seed, world)
+            items = vehicle_timeline(plan, ident.vehicle_id, keys, radio_seed, world, beacon_heard)
             adverts = await feed_agent(agent, clock, items, SIM_TICK_MS, config.service_uuid)
             if outbox.pending_count():
                 raise RecordingError(
@@ -345,8 +351,10 @@ def record_vehicle_fast(
     upload_interval_ms: int,
     window_ms: int = WINDOW_MS,
     world: World = DEFAULT_WORLD,
+    beacon_heard: list[tuple[IntArray, IntArray, IntArray]] | None = None,
 ) -> Iterator[bytes]:
-    """Upload bodies of one bus, windowed with numpy; sealed every ``upload_interval_ms``.
+    """Upload bodies of one bus, windowed with numpy; sealed every ``upload_interval_ms``;
+    ``beacon_heard`` collects what iPhones heard of the bus (``vehicle_slots``).
 
     A batch sealed at T holds the events before T and the windows closed by T (start +
     window_ms <= T) not sent yet, at most the outbox's row and event limits per batch; with
@@ -384,7 +392,7 @@ def record_vehicle_fast(
             seq += 1
             start_r, start_e = end_r, end_e
 
-    for slot in vehicle_slots(plan, ident.vehicle_id, keys, radio_seed, world):
+    for slot in vehicle_slots(plan, ident.vehicle_id, keys, radio_seed, world, beacon_heard):
         first = min([slot.events[0].t] + ([int(slot.t[0])] if slot.t.size else []))
         last = max([slot.events[-1].t] + ([int(slot.t[-1])] if slot.t.size else []))
         last_t = max(last_t, last)
@@ -443,6 +451,9 @@ def config_document(cfg: DayConfig) -> dict[str, Any]:
             doc[key] = value.isoformat()
     doc["lines"] = list(cfg.lines) if cfg.lines is not None else None
     doc["bystander_kinds"] = [[k, w] for k, w in cfg.bystander_kinds]
+    if not cfg.iphone_share:
+        # A day without iPhones is written as before they existed (byte for byte).
+        del doc["iphone_share"], doc["background_location_share"]
     return doc
 
 
@@ -462,28 +473,42 @@ _WORK: dict[str, Any] = {}
 """The recording job's inputs, set before forking so worker processes share them."""
 
 
-def _record_one(vid: str) -> tuple[int, int]:
-    """Record one bus into its batch file; returns (batches, adverts fed to the agent)."""
+def _record_one(vid: str) -> tuple[int, int, tuple[IntArray, IntArray, IntArray]]:
+    """Record one bus into its batch file; returns (batches, adverts fed to the agent,
+    what the iPhones heard of its beacon as ``heard_seconds``)."""
     w = _WORK
     plan: DayPlan = w["plan"]
     ident = identity(w["tag"], vid)
     n_batches = adverts = 0
+    beacon_heard: list[tuple[IntArray, IntArray, IntArray]] = []
     with _batch_writer(w["out"] / f"batches/{vid}{w['suffix']}") as fh:
         if w["recorder"] == "agent":
             bodies, adverts = asyncio.run(
                 record_vehicle_agent(
-                    plan, ident, w["keys"], w["radio_seed"], w["interval"], w["world"]
+                    plan,
+                    ident,
+                    w["keys"],
+                    w["radio_seed"],
+                    w["interval"],
+                    w["world"],
+                    beacon_heard,
                 )
             )
             it: Iterator[bytes] = iter(bodies)
         else:
             it = record_vehicle_fast(
-                plan, ident, w["keys"], w["radio_seed"], w["interval"], world=w["world"]
+                plan,
+                ident,
+                w["keys"],
+                w["radio_seed"],
+                w["interval"],
+                world=w["world"],
+                beacon_heard=beacon_heard,
             )
         for body in it:
             fh.write(body + b"\n")
             n_batches += 1
-    return n_batches, adverts
+    return n_batches, adverts, heard_seconds(plan, beacon_heard)
 
 
 def write_recording(
@@ -532,8 +557,16 @@ def write_recording(
         counts = list(fork_map(_record_one, vids, jobs))
     finally:
         _WORK.clear()
+    phones_file = f"phones{suffix}"
+    n_phone_batches = 0
+    if plan.iphones:
+        heard = [(vid, c[2]) for vid, c in zip(vids, counts, strict=True)]
+        with _batch_writer(out / phones_file) as fh:
+            for body in phone_bodies(plan, heard, ids, tag, radio_seed):
+                fh.write(body + b"\n")
+                n_phone_batches += 1
     vehicles_doc: list[dict[str, Any]] = []
-    for vid, (n_batches, _) in zip(vids, counts, strict=True):
+    for vid, (n_batches, _, _) in zip(vids, counts, strict=True):
         ident = identity(tag, vid)
         v = plan.vehicle(vid)
         vehicles_doc.append(
@@ -574,6 +607,14 @@ def write_recording(
             "adverts": total_adverts if recorder == "agent" else None,
         },
     }
+    if plan.iphones:
+        # Only recordings with iPhones say so: one without stays byte for byte as before.
+        scenario["phones"] = {
+            "file": phones_file,
+            "iphones": len(plan.iphones),
+            "batches": n_phone_batches,
+            "vehicle_secrets": "simulator.iphones.vehicle_secret",
+        }
     (out / "scenario.json").write_text(_json_text(scenario), "utf-8")
     (out / "vehicles.json").write_text(
         _json_text({"version": RECORDING_VERSION, "vehicles": vehicles_doc}), "utf-8"
@@ -651,6 +692,29 @@ class Recording:
                 line = raw.rstrip(b"\n")
                 if line:
                     yield line
+
+    def phone_batches(self) -> Iterator[bytes]:
+        """The iPhones' upload bodies (docs/contracts.md, Phone sightings upload), phone by
+        phone, each phone's in upload order (exact bytes, unsigned); none for a recording
+        without iPhones."""
+        entry = self.scenario.get("phones")
+        if entry is None:
+            return
+        f = self.path / entry["file"]
+        with gzip.open(f, "rb") if f.suffix == ".gz" else f.open("rb") as fh:
+            for raw in fh:
+                line = raw.rstrip(b"\n")
+                if line:
+                    yield line
+
+    def vehicle_secrets(self) -> dict[str, bytes]:
+        """The upload secret of every bus, from which its beacon ids derive
+        (:func:`simulator.iphones.vehicle_secret`)."""
+        return {v["vehicle_id"]: vehicle_secret(v["vehicle_id"]) for v in self.vehicles}
+
+    def iphone_device_ids(self) -> set[str]:
+        """The device ids of the iPhones (those with at least one upload)."""
+        return {json.loads(body)["device_id"] for body in self.phone_batches()}
 
     def network(self) -> Network | None:
         """The network the recording ran on (None for recordings without network.json)."""

@@ -4,7 +4,10 @@ The bodies go out byte for byte as recorded, signed now with each vehicle's secr
 agent's own :class:`onboard.uploader.Uploader` (gzip, ``X-Bibo-Timestamp``, ``X-Bibo-Signature``),
 so the backend sees exactly what the buses would have sent; the data inside may be days old, which
 the contract allows (docs/contracts.md, Signing). Vehicles go in parallel, each vehicle's batches
-one after the other.
+one after the other. Then the iPhones' sighting uploads (``phones.jsonl``) go to
+``/v1/devices/{id}/sightings``, signed with each device's upload key (``simulator.phone``);
+their beacon ids are re-keyed from the recording's vehicle secrets to the backend's
+(``simulator.iphones.rekey_body``), so they resolve to the buses the backend knows.
 
 A backend that does not answer is asked again until it does (it may be starting); the
 ``notice`` callback hears about it at once and then every ``REPLAY_NOTICE_INTERVAL_S``.
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from onboard.uploader import Uploader, UploadOutcome, UploadStatus
+from onboard.uploader import SignedUploader, Uploader, UploadOutcome, UploadStatus
 from simulator.const import (
     REPLAY_CONCURRENCY,
     REPLAY_CONNECT_TIMEOUT_S,
@@ -33,6 +36,8 @@ from simulator.const import (
     REPLAY_RETRY_WAIT_MAX_S,
     REPLAY_RETRY_WAIT_S,
 )
+from simulator.iphones import rekey_body
+from simulator.phone import phone_uploader
 from simulator.recording import Recording
 
 _log = logging.getLogger(__name__)
@@ -53,6 +58,10 @@ class ReplayResult:
     failures: list[str] = field(default_factory=list)
     uploaded_at: dict[tuple[str, int], int] = field(default_factory=dict)
     """Wall-clock epoch ms at which each (vehicle_id, seq) was accepted."""
+    phone_batches: int = 0
+    phone_delivered: int = 0
+    """The iPhones' sighting uploads sent and stored (docs/contracts.md, Phone sightings
+    upload); their failures are in ``failures`` too."""
 
 
 def load_secrets(path: Path) -> dict[str, bytes]:
@@ -178,7 +187,7 @@ async def replay(
     limit = asyncio.Semaphore(concurrency)
     backend = _Backend(client, base_url, notice, sleep, monotonic)
 
-    async def send(uploader: Uploader, body: bytes) -> UploadOutcome:
+    async def send(uploader: SignedUploader, body: bytes) -> UploadOutcome:
         """Send until delivered, refused, or out of attempts (429, 5xx: again; no answer:
         again once the backend answers, without using up an attempt)."""
         wait = REPLAY_RETRY_WAIT_S
@@ -213,6 +222,23 @@ async def replay(
                 else:
                     result.failures.append(f"{vehicle_id} batch {seq}: {outcome.detail}")
 
+    phones: dict[str, list[bytes]] = {}
+    for body in recording.phone_batches():
+        phones.setdefault(json.loads(body)["device_id"], []).append(body)
+    keys = recording.device_keys()
+    recorded_secrets = recording.vehicle_secrets()
+
+    async def phone(device_id: str, bodies: list[bytes]) -> None:
+        async with limit:
+            uploader = phone_uploader(client, base_url, device_id, keys[device_id], clock)
+            for k, body in enumerate(bodies):
+                result.phone_batches += 1
+                outcome = await send(uploader, rekey_body(body, recorded_secrets, secrets))
+                if outcome.status is UploadStatus.DELIVERED:
+                    result.phone_delivered += 1
+                else:
+                    result.failures.append(f"{device_id} phone batch {k}: {outcome.detail}")
+
     # The agent's uploader warns about every 429; replaying, they are the expected pacing.
     uploader_log = logging.getLogger("onboard.uploader")
     level = uploader_log.level
@@ -221,6 +247,9 @@ async def replay(
         # A wrong --backend is reported before the first batch, not after its retries.
         await backend.wait_until_reachable()
         await asyncio.gather(*(one(v["vehicle_id"]) for v in recording.vehicles))
+        # The phones after the buses: as in service, a phone's beacons resolve against
+        # vehicles the backend knows either way.
+        await asyncio.gather(*(phone(d, bodies) for d, bodies in phones.items()))
     finally:
         uploader_log.setLevel(level)
     return result

@@ -22,7 +22,7 @@ from typing import NoReturn
 from rich.console import Console
 
 from simulator.backend_proc import BackendError
-from simulator.const import REPLAY_CONCURRENCY
+from simulator.const import IPHONE_SHARE, REPLAY_CONCURRENCY
 from simulator.demo import DemoOptions, report, run_demo, write_json
 from simulator.gtfs import export_gtfs, load_gtfs
 from simulator.network import Network, NetworkError, load_network
@@ -59,6 +59,16 @@ def _positive(text: str) -> int:
 
 def _count(text: str) -> int:
     return _whole_number(text, 0)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}")
+    return value
 
 
 def _world_seed(text: str) -> int:
@@ -139,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run in the randomized world drawn from SEED (radio, phones, fleet; see "
         "simulator.world); without it, the simulator's default world",
     )
+    sim.add_argument(
+        "--iphone-share",
+        type=_share,
+        default=IPHONE_SHARE,
+        metavar="SHARE",
+        help="share of persons on an iPhone: they hear the bus beacon and upload what they "
+        f"heard (phones.jsonl) instead of advertising (default {IPHONE_SHARE}; 0: none)",
+    )
     sim.add_argument("--jobs", type=_positive, default=1, help="buses recorded in parallel")
     sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
     sim.add_argument(
@@ -198,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="ordinary-weekday",
         help="with --worlds: scenarios whose be-in/be-out latency and flip-flops are "
         "measured in a paced replay (default: the mixed ordinary weekday; 'none' for none)",
+    )
+    ev.add_argument(
+        "--iphone-share",
+        type=_share,
+        default=IPHONE_SHARE,
+        metavar="SHARE",
+        help=f"with --worlds: share of persons on an iPhone (default {IPHONE_SHARE}; 0: none)",
     )
     ev.add_argument("--jobs", type=_positive, default=2, help="with --worlds: processes")
     ev.add_argument(
@@ -331,6 +356,7 @@ def _record(s: Scenario, out: Path, args: argparse.Namespace, console: Console) 
         known = {ln.line for ln in network.lines}
         kept = tuple(ln for ln in config.lines if ln in known)
         config = dataclasses.replace(config, lines=kept or None)
+    config = dataclasses.replace(config, iphone_share=args.iphone_share)
     world = DEFAULT_WORLD if args.world is None else World.draw(args.world)
     t0 = time.monotonic()
     plan = plan_day(network, config, s.seed)
@@ -436,6 +462,8 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         WorldResult,
         goals_failed,
         heard_table,
+        kind_table,
+        platform_table,
         summarize,
         summary_table,
         sweep,
@@ -464,7 +492,9 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
             )
 
         try:
-            results[name] = sweep(seeds, names, args.jobs, latency, progress, level)
+            results[name] = sweep(
+                seeds, names, args.jobs, latency, progress, level, args.iphone_share
+            )
         except ValueError as exc:
             return _fail("evaluate", str(exc))
         shown = ", ".join("default" if x is None else str(x) for x in seeds)
@@ -472,6 +502,8 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     pairs = [(summarize(n, r), summarize(n, r, "naive")) for n, r in results.items()]
     console.print(summary_table(pairs))
     console.print(heard_table(results))
+    console.print(platform_table(results))
+    console.print(kind_table(results))
     test, training = pairs[0][0], pairs[1][0]
     console.print(
         f"gap (training - test): median F1 {training.median_f1 - test.median_f1:+.4f}, "

@@ -18,7 +18,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,10 @@ class Counts:
     """Rides per ``HEARD_BUCKETS`` label: how often the bus heard the rider's phone."""
     missed_by_heard: dict[str, int] = field(default_factory=dict)
     """Of those, the rides the method missed."""
+    charged_by_kind: dict[str, int] = field(default_factory=dict)
+    """Bystanders charged per kind of their encounter with the bus (``none``: none)."""
+    encounters_by_kind: dict[str, int] = field(default_factory=dict)
+    """Bystander encounters per kind."""
 
     def add(self, s: Scores) -> None:
         self.truth += s.truth_trips
@@ -83,6 +87,34 @@ class Counts:
         self.alight_observable += s.matched - s.alight_unobservable
         self.charged += s.bystanders_charged
         self.encounters += s.bystander_encounters
+        for mine, theirs in (
+            (self.charged_by_kind, s.bystanders_by_kind),
+            (self.encounters_by_kind, s.encounters_by_kind),
+        ):
+            for kind, n in theirs.items():
+                mine[kind] = mine.get(kind, 0) + n
+
+    def merge(self, other: Counts) -> None:
+        """Pool ``other``'s counts into these."""
+        for name in (
+            "truth",
+            "detected",
+            "matched",
+            "board_ok",
+            "alight_ok",
+            "alight_observable",
+            "charged",
+            "encounters",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in (
+            (self.rides_by_heard, other.rides_by_heard),
+            (self.missed_by_heard, other.missed_by_heard),
+            (self.charged_by_kind, other.charged_by_kind),
+            (self.encounters_by_kind, other.encounters_by_kind),
+        ):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
 
     def add_heard(self, truth: GroundTruth, shares: Sequence[float | None], s: Scores) -> None:
         """Count the rides ``s`` scored (the detectable ones of ``truth``) by the
@@ -118,6 +150,43 @@ class Counts:
     @property
     def per_1000(self) -> float:
         return 1000 * self.charged / self.encounters if self.encounters else 0.0
+
+    @property
+    def board_share(self) -> float | None:
+        """Share of matched trips with the right boarding stop (None: nothing matched)."""
+        return self.board_ok / self.matched if self.matched else None
+
+    @property
+    def alight_share(self) -> float | None:
+        """Share of observable alightings at the right stop (None: none observable)."""
+        return self.alight_ok / self.alight_observable if self.alight_observable else None
+
+
+PLATFORMS = ("advertising", "beacon")
+"""How a person's phone is seen: it advertises the BLE payload and the bus hears it
+(Android), or it hears the bus beacon and uploads what it heard (iPhone)."""
+
+
+def platform_of(plan: DayPlan, person_id: str) -> str:
+    """The ``PLATFORMS`` entry of a person's phone in ``plan``."""
+    return PLATFORMS[1] if person_id in plan.iphones else PLATFORMS[0]
+
+
+def platform_part(
+    truth: GroundTruth,
+    trips: Sequence[ScoredTrip],
+    person: Mapping[str, str],
+    persons: Container[str],
+) -> tuple[GroundTruth, list[ScoredTrip]]:
+    """The rides, encounters and detections of the ``persons`` only (to score a platform
+    on its own)."""
+    part = GroundTruth(
+        truth.service_day,
+        truth.seed,
+        [t for t in truth.trips if t.person_id in persons],
+        [e for e in truth.bystander_encounters if e.person_id in persons],
+    )
+    return part, [t for t in trips if person.get(t.device_id, "") in persons]
 
 
 HEARD_BUCKETS: tuple[tuple[float, str], ...] = (
@@ -169,20 +238,29 @@ class WorldResult:
     methods: dict[str, Counts]
     latency: LatencyCounts
     world: dict[str, Any] = field(default_factory=dict)
+    platforms: dict[str, dict[str, Counts]] = field(default_factory=dict)
+    """Per method, its counts per ``PLATFORMS`` entry (the phones of that platform only)."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seed": self.seed, "world": self.world}
         for name, c in self.methods.items():
-            out[name] = {
-                **asdict(c),
-                "precision": c.precision,
-                "recall": c.recall,
-                "f1": c.f1,
-                "exact_stops": c.exact_stops,
-                "per_1000": c.per_1000,
+            out[name] = _counts_dict(c)
+            out[name]["platforms"] = {
+                platform: _counts_dict(pc) for platform, pc in self.platforms.get(name, {}).items()
             }
         out["latency"] = self.latency.summary()
         return out
+
+
+def _counts_dict(c: Counts) -> dict[str, Any]:
+    return {
+        **asdict(c),
+        "precision": c.precision,
+        "recall": c.recall,
+        "f1": c.f1,
+        "exact_stops": c.exact_stops,
+        "per_1000": c.per_1000,
+    }
 
 
 def recorded_vehicles(recording: Recording) -> list[VehicleData]:
@@ -203,7 +281,13 @@ def bibo_trips(
     devices = list(recording.device_keys().items())
     if vehicles is None:
         vehicles = recorded_vehicles(recording)
-    trips, losers, _ = reconcile_region(vehicles, devices, level_model)
+    trips, losers, _ = reconcile_region(
+        vehicles,
+        devices,
+        level_model,
+        phone_bodies=list(recording.phone_batches()),
+        vehicle_secrets=recording.vehicle_secrets(),
+    )
     return scored_trips(trips, losers)
 
 
@@ -262,6 +346,7 @@ def evaluate_world(
     with ``level_model``)."""
     seed = world.seed
     methods = {m: Counts() for m in METHODS}
+    platforms = {m: {p: Counts() for p in PLATFORMS} for m in METHODS}
     latency = LatencyCounts()
     for s in scenarios:
         out = workdir / f"w{seed}-{s.name}"
@@ -275,15 +360,22 @@ def evaluate_world(
             shares = heard_shares(truth, records, device_ids)
             naive = [trip for r in records for trip in naive_trips(r, device_ids)]
             detected = bibo_trips(recording, level_model, vehicles)
+            on = {
+                p: {q.person_id for q in plan.persons if platform_of(plan, q.person_id) == p}
+                for p in PLATFORMS
+            }
             for method, trips in (("bibo", detected), ("naive", naive)):
                 scores = score(truth, trips, person)
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)
+                for platform, persons in on.items():
+                    part, part_trips = platform_part(truth, trips, person, persons)
+                    platforms[method][platform].add(score(part, part_trips, person))
             if s.name in latency_scenarios:
                 latency.merge(paced_latency(recording, plan, truth, detected, person, level_model))
         finally:
             shutil.rmtree(out, ignore_errors=True)
-    return WorldResult(seed, methods, latency, world.document())
+    return WorldResult(seed, methods, latency, world.document(), platforms)
 
 
 def _scratch() -> str | None:
@@ -291,10 +383,19 @@ def _scratch() -> str | None:
     return str(shm) if shm.is_dir() and shm.stat().st_mode & 0o002 else None
 
 
-def _one(args: tuple[int | None, tuple[str, ...], tuple[str, ...], LevelModel]) -> WorldResult:
-    seed, names, latency_scenarios, level_model = args
+def with_iphones(s: Scenario, iphone_share: float) -> Scenario:
+    """Scenario ``s`` with ``iphone_share`` of its persons on an iPhone."""
+    if iphone_share == s.config.iphone_share:
+        return s
+    return replace(s, config=replace(s.config, iphone_share=iphone_share))
+
+
+def _one(
+    args: tuple[int | None, tuple[str, ...], tuple[str, ...], LevelModel, float],
+) -> WorldResult:
+    seed, names, latency_scenarios, level_model, iphone_share = args
     world = DEFAULT_WORLD if seed is None else World.draw(seed)
-    scenarios = [s for s in library() if s.name in names]
+    scenarios = [with_iphones(s, iphone_share) for s in library() if s.name in names]
     with tempfile.TemporaryDirectory(prefix="bibo-sweep-", dir=_scratch()) as tmp:
         return evaluate_world(
             world, scenarios, Path(tmp), load_network(), latency_scenarios, level_model
@@ -308,9 +409,11 @@ def sweep(
     latency_scenarios: Sequence[str] = (),
     progress: Callable[[WorldResult], None] | None = None,
     level_model: LevelModel = DEFAULT_LEVEL,
+    iphone_share: float = 0.0,
 ) -> list[WorldResult]:
     """Evaluate every world of ``seeds`` (None: the default world; in ``jobs`` processes),
-    in seed order; the paced latency is measured on ``latency_scenarios``."""
+    in seed order; the paced latency is measured on ``latency_scenarios``; every
+    scenario runs with ``iphone_share`` of its persons on an iPhone."""
     names = tuple(scenario_names or [s.name for s in library()])
     unknown = sorted(set(names) - {s.name for s in library()})
     if unknown:
@@ -318,7 +421,7 @@ def sweep(
     unknown_latency = sorted(set(latency_scenarios) - set(names))
     if unknown_latency:
         raise ValueError(f"latency scenarios: not evaluated: {', '.join(unknown_latency)}")
-    work = [(seed, names, tuple(latency_scenarios), level_model) for seed in seeds]
+    work = [(seed, names, tuple(latency_scenarios), level_model, iphone_share) for seed in seeds]
     results: list[WorldResult] = []
     for r in fork_map(_one, work, jobs):
         results.append(r)
@@ -494,5 +597,75 @@ def heard_table(sets: Mapping[str, Sequence[WorldResult]], method: str = "bibo")
             rides = sum(r.methods[method].rides_by_heard.get(label, 0) for r in results)
             missed = sum(r.methods[method].missed_by_heard.get(label, 0) for r in results)
             row += [f"{rides:,}", f"{missed:,} ({missed / rides:.1%})" if rides else "–"]
+        table.add_row(*row)
+    return table
+
+
+def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
+    """Per set and platform, pooled over its worlds: bibo's F1, precision, recall, exact
+    boarding and alighting stops and bystanders per 1,000 encounters of that platform's
+    phones, with the naive baseline's F1 beside (it reads the vehicle uploads only, so it
+    never finds a beacon phone's ride)."""
+    table = Table(title="By platform (advertising: Android, beacon: iPhone)")
+    for col in (
+        "set",
+        "platform",
+        "trips",
+        "F1",
+        "P",
+        "R",
+        "board",
+        "alight",
+        "byst/1000",
+        "encounters",
+        "naive F1",
+    ):
+        table.add_column(col, justify="right")
+    for name, results in sets.items():
+        for platform in PLATFORMS:
+            pooled = {m: Counts() for m in METHODS}
+            for r in results:
+                for m in METHODS:
+                    counts = r.platforms.get(m, {}).get(platform)
+                    if counts is not None:
+                        pooled[m].merge(counts)
+            b = pooled["bibo"]
+            table.add_row(
+                name,
+                platform,
+                f"{b.truth:,}",
+                f"{b.f1:.4f}",
+                f"{b.precision:.4f}",
+                f"{b.recall:.4f}",
+                _f(b.board_share, "{:.3f}"),
+                _f(b.alight_share, "{:.3f}"),
+                f"{b.per_1000:.2f}",
+                f"{b.encounters:,}",
+                f"{pooled['naive'].f1:.4f}",
+            )
+    return table
+
+
+def kind_table(sets: Mapping[str, Sequence[WorldResult]], method: str = "bibo") -> Table:
+    """Per set, pooled over its worlds: bystanders charged per 1,000 encounters of each
+    kind (``none``: charged without any encounter with that bus)."""
+    table = Table(title=f"Bystanders per 1,000 encounters by kind ({method})")
+    table.add_column("kind")
+    for name in sets:
+        table.add_column(f"{name}: encounters", justify="right")
+        table.add_column(f"{name}: charged", justify="right")
+        table.add_column(f"{name}: /1000", justify="right")
+    pooled = {name: Counts() for name in sets}
+    for name, results in sets.items():
+        for r in results:
+            pooled[name].merge(r.methods[method])
+    kinds = sorted(
+        {k for c in pooled.values() for k in (*c.encounters_by_kind, *c.charged_by_kind)}
+    )
+    for kind in kinds:
+        row = [kind]
+        for c in pooled.values():
+            enc, charged = c.encounters_by_kind.get(kind, 0), c.charged_by_kind.get(kind, 0)
+            row += [f"{enc:,}", f"{charged:,}", f"{1000 * charged / enc:.2f}" if enc else "–"]
         table.add_row(*row)
     return table

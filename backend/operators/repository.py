@@ -102,6 +102,26 @@ def sightings_between(
     return [SightingPoint(t, rssi, n) for t, rssi, n in rows]
 
 
+def phone_points_between(
+    session: Session, device_id: str, vehicle_id: str, start: int, end: int
+) -> tuple[list[SightingPoint], list[EventPoint]]:
+    """What the device's phone heard of the vehicle's beacon in ``[start, end]`` and its
+    region enter/exit events then, each by time."""
+    b, r = models.BeaconSighting, models.PhoneRegionEvent
+    beacons = session.execute(
+        select(b.t, b.rssi, b.n)
+        .where(b.device_id == device_id, b.vehicle_id == vehicle_id, b.t >= start, b.t <= end)
+        .order_by(b.t)
+    ).all()
+    regions = session.execute(
+        select(r.t, r.type).where(r.device_id == device_id, r.t >= start, r.t <= end).order_by(r.t)
+    ).all()
+    return (
+        [SightingPoint(t, rssi, n) for t, rssi, n in beacons],
+        [EventPoint(t, kind, None) for t, kind in regions],
+    )
+
+
 def stop_and_door_events(
     session: Session, vehicle_id: str, start: int, end: int
 ) -> list[EventPoint]:

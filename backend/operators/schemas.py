@@ -150,3 +150,6 @@ class TraceOut(BaseModel):
     events: list[TraceEventOut]
     board_time: int
     alight_time: int
+    phone_t: list[int] = Field(description="seconds in which the phone heard the bus beacon")
+    phone_rssi: list[int]
+    regions: list[TraceEventOut] = Field(description="the phone's region enter and exit")

@@ -102,11 +102,16 @@ class Trace:
     events: list[TraceEvent] = field(default_factory=list)
     board_time: int = 0
     alight_time: int = 0
+    phone_t: list[int] = field(default_factory=list)
+    """What the device's phone heard of the vehicle's beacon (the second stream)."""
+    phone_rssi: list[int] = field(default_factory=list)
+    regions: list[TraceEvent] = field(default_factory=list)
+    """The phone's region enter and exit events."""
 
 
 def trip_trace(session: Session, trip_id: str) -> Trace | None:
-    """The trip's evidence: its sightings (if its device is still known) and the stop and door
-    events around it."""
+    """The trip's evidence: its sightings (if its device is still known), what its phone heard
+    of the vehicle's beacon and its region events, and the stop and door events around it."""
     trip = trips_repo.trip(session, trip_id)
     if trip is None:
         return None
@@ -124,6 +129,12 @@ def trip_trace(session: Session, trip_id: str) -> Trace | None:
         trace.t = [r.t for r in rows]
         trace.rssi = [r.rssi for r in rows]
         trace.n = [r.n for r in rows]
+    beacons, regions = operators_repo.phone_points_between(
+        session, trip.device_id, trip.vehicle_id, start, end
+    )
+    trace.phone_t = [p.t for p in beacons]
+    trace.phone_rssi = [p.rssi for p in beacons]
+    trace.regions = [TraceEvent(e.t, e.type, None) for e in regions]
     events = operators_repo.stop_and_door_events(session, trip.vehicle_id, start, end)
     trace.events = [TraceEvent(r.t, r.type, r.stop_id) for r in events]
     return trace

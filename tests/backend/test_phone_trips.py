@@ -106,3 +106,28 @@ async def test_a_phone_upload_after_the_bus_s_rebuilds_the_vehicle_day(
         RIDE_STOPS[BOARD],
         RIDE_STOPS[ALIGHT],
     )
+
+
+async def test_the_trace_shows_both_streams(client, app, engine, vehicle, phone, operator_token):
+    await upload_journey(client, engine, vehicle)
+    assert (
+        await post_sightings(client, phone, ride_body(phone, vehicle, "b-3"))
+    ).status_code == 200
+    state = app.state
+    trips_service.reconcile_day(state.sessions, DAY, state.resolvers, state.clock)
+    [trip] = await phone_trips(client, phone)
+    auth = {"Authorization": f"Bearer {operator_token}"}
+    trace = (await client.get(f"/v1/trips/{trip['trip_id']}/trace", headers=auth)).json()
+    assert trace["t"] == []  # the bus never heard the iPhone
+    assert len(trace["phone_t"]) == len(trace["phone_rssi"]) > 100
+    assert [e["type"] for e in trace["regions"]] == ["enter", "exit"]
+    from backend.operators import service as operators_service
+    from backend.operators.web.charts import trace_plot
+
+    with make_sessionmaker(engine)() as session:
+        found = operators_service.trip_trace(session, trip["trip_id"])
+    assert found is not None
+    svg = str(trace_plot(found, {}))
+    assert svg.count('class="phone-pt"') == len(trace["phone_t"])
+    assert svg.count('class="region"') == 1
+    assert "no sightings kept" not in svg

@@ -148,25 +148,29 @@ def _short(name: str, limit: int = 24) -> str:
 
 
 def trace_plot(trace: Trace, stop_names: dict[str, str]) -> Markup:
-    """The trip's evidence: RSSI dots over time (dBm, local time), the stops (arrival solid,
-    departure dashed, named above the plot), door-open spans shaded amber and the inferred
-    in-vehicle interval [board_time, alight_time] shaded green."""
+    """The trip's evidence: RSSI dots over time (dBm, local time) as the bus heard the phone,
+    orange squares as the phone heard the bus beacon with its region stays along the top,
+    the stops (arrival solid, departure dashed, named above the plot), door-open spans
+    shaded amber and the inferred in-vehicle interval [board_time, alight_time] shaded
+    green."""
     width, height = TRACE_WIDTH_PX, TRACE_HEIGHT_PX
     # The right margin leaves room for the slanted name of a stop near the end.
     left, right, top, bottom = 52.0, 112.0, 110.0, 48.0
-    t0 = min([trace.board_time - TRACE_MARGIN_MS, *trace.t, *(e.t for e in trace.events)])
-    t1 = max([trace.alight_time + TRACE_MARGIN_MS, *trace.t, *(e.t for e in trace.events)])
+    times = [*trace.t, *trace.phone_t, *(e.t for e in trace.events)]
+    t0 = min([trace.board_time - TRACE_MARGIN_MS, *times])
+    t1 = max([trace.alight_time + TRACE_MARGIN_MS, *times])
     lo, hi = TRACE_RSSI_RANGE_DBM
-    if trace.rssi:
-        lo = min(lo, (min(trace.rssi) // 10) * 10)
-        hi = max(hi, -((-max(trace.rssi)) // 10) * 10)
+    levels = [*trace.rssi, *trace.phone_rssi]
+    if levels:
+        lo = min(lo, (min(levels) // 10) * 10)
+        hi = max(hi, -((-max(levels)) // 10) * 10)
     s = _Scale(t0, t1, lo, hi, left, top, width - left - right, height - top - bottom)
     plot_bottom = top + s.height
     out = [
         f'<svg class="trace" viewBox="0 0 {width} {height}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg" {_FONT}>',
         f"<title>RSSI trace of trip {escape(trace.trip_id)} on {escape(trace.vehicle_id)}: "
-        f"{len(trace.t)} sightings</title>",
+        f"{len(trace.t)} sightings by the bus, {len(trace.phone_t)} by the phone</title>",
         f'<rect x="{_f(left)}" y="{_f(top)}" width="{_f(s.width)}" height="{_f(s.height)}" '
         f'fill="#ffffff" stroke="{_GRID}"/>',
     ]
@@ -226,6 +230,19 @@ def trace_plot(trace: Trace, stop_names: dict[str, str]) -> Markup:
             f'r="{1.8 + 0.4 * min(n, 4):.1f}" fill="{"#1d4ed8" if inside else "#64748b"}" '
             f'fill-opacity="0.8"/>'
         )
+    # The phone's side (iPhones): what it heard of the bus beacon as orange squares, its
+    # region stays as an orange bar along the top.
+    for t, rssi in zip(trace.phone_t, trace.phone_rssi, strict=True):
+        out.append(
+            f'<rect class="phone-pt" x="{_f(s.x(t) - 2)}" y="{_f(s.y(rssi) - 2)}" width="4" '
+            f'height="4" fill="#ea580c" fill-opacity="0.8"/>'
+        )
+    for a, b in _spans(trace.regions, "enter", "exit", t1):
+        out.append(
+            f'<rect class="region" x="{_f(s.x(a))}" y="{_f(top)}" '
+            f'width="{_f(max(s.x(b) - s.x(a), 1))}" height="4" fill="#ea580c">'
+            f"<title>phone in the beacon region {_clock(a)}–{_clock(b)}</title></rect>"
+        )
     # The inferred interval, labelled under the time axis.
     out.append(
         f'<line x1="{_f(bx)}" y1="{_f(plot_bottom + 28)}" x2="{_f(ax)}" '
@@ -236,7 +253,7 @@ def trace_plot(trace: Trace, stop_names: dict[str, str]) -> Markup:
         f'<text x="14" y="{_f(top + s.height / 2)}" text-anchor="middle" fill="{_MUTED}" '
         f'transform="rotate(-90 14 {_f(top + s.height / 2)})">RSSI (dBm)</text>'
     )
-    if not trace.t:
+    if not trace.t and not trace.phone_t:
         out.append(
             f'<text x="{_f(left + s.width / 2)}" y="{_f(top + s.height / 2)}" '
             f'text-anchor="middle" fill="{_MUTED}">no sightings kept (retention period over)'

@@ -265,6 +265,10 @@ BACKGROUND_LOCATION_SHARE: Final = 0.7
 whenever the phone is in the beacon region; the others range only for a burst after each
 region entry (assumed)."""
 
+BEACON_TX_DBM: Final = -8.0
+"""What the bus beacon radiates (dBm at 1 m): a typical phone's (the backend reads a
+phone's beacon RSSI as it reads a phone without tx, ``backend.const.DEFAULT_TX_POWER_DBM``)."""
+
 REGION_ENTER_DELAY_MS: Final = (1_000, 10_000)
 """iOS reports a region entry this long after the first beacon of the region was heard."""
 

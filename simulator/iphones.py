@@ -5,9 +5,10 @@ payload; the bus advertises its beacon and the phone listens (docs/contracts.md,
 beacon and Phone sightings upload). The model is deliberately simple:
 
 - **Reciprocity.** Every second in which a bus would have heard the phone's advert is a
-  second in which the phone hears that bus's beacon, at the same RSSI: the beacon is
-  assumed to radiate like a typical phone, through the same bodies, walls and distances, so
-  the levels match the bus side (``simulator.day.vehicle_slots`` takes those rows out of
+  second in which the phone hears that bus's beacon, through the same bodies, walls and
+  distances, at the RSSI the bus measured shifted by what the beacon radiates
+  (``BEACON_TX_DBM``, a typical phone's) against what this phone does
+  (``beacon_offsets_db``) (``simulator.day.vehicle_slots`` takes those rows out of
   the vehicle upload and hands them here). iOS ranging reports one reading per beacon and
   second, so ``n`` is 1 and ``rssi`` the second's strongest.
 - **Region.** The deployment's proximity UUID is one region shared by every bus. The phone
@@ -48,6 +49,7 @@ from onboard import wire
 from simulator.bystanders import EpisodeKind
 from simulator.const import (
     ACTIVITY_LAG_MS,
+    BEACON_TX_DBM,
     PHONE_UPLOAD_PERIOD_MS,
     RANGING_BURST_MS,
     REGION_ENTER_DELAY_MS,
@@ -55,6 +57,7 @@ from simulator.const import (
 )
 from simulator.day import DayPlan, has_background_location
 from simulator.phone import PHONE_BATCH_MAX_ROWS
+from simulator.world import World
 
 IntArray = npt.NDArray[np.int64]
 
@@ -87,18 +90,34 @@ def vehicle_secret(vehicle_id: str) -> bytes:
     return hashlib.sha256(f"bibo-sim-vehicle|{vehicle_id}".encode()).digest()
 
 
+def beacon_offsets_db(plan: DayPlan, world: World) -> npt.NDArray[np.float64]:
+    """Per person index: how much louder the bus beacon is than the person's own phone
+    (``BEACON_TX_DBM`` less what the phone radiates in ``world``). The link is reciprocal,
+    the transmitters are not: the bus hears a phone at its own power, the phone hears the
+    beacon at the beacon's."""
+    return np.array(
+        [BEACON_TX_DBM - world.radiated_dbm(p.phone, p.person_id) for p in plan.persons],
+        dtype=np.float64,
+    )
+
+
 def heard_seconds(
-    plan: DayPlan, chunks: Sequence[tuple[IntArray, IntArray, IntArray]]
+    plan: DayPlan,
+    chunks: Sequence[tuple[IntArray, IntArray, IntArray]],
+    offsets_db: npt.NDArray[np.float64] | None = None,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """One bus's ``beacon_heard`` columns (``simulator.day.vehicle_slots``) per phone and
     second of the phone's clock: (person index, second start ms, strongest RSSI), sorted
-    by person and second."""
+    by person and second; ``offsets_db`` (``beacon_offsets_db``) turns the bus's reading
+    of the phone into the phone's reading of the beacon."""
     empty = np.zeros(0, dtype=np.int64)
     if not chunks:
         return empty, empty, empty
     t = np.concatenate([c[0] for c in chunks])
     person = np.concatenate([c[1] for c in chunks]).astype(np.int64)
     rssi = np.concatenate([c[2] for c in chunks])
+    if offsets_db is not None:
+        rssi = np.round(rssi + offsets_db[person]).astype(rssi.dtype)
     skew = np.array([plan.persons[i].phone.clock_skew_ms for i in range(len(plan.persons))])
     phone_t = t + skew[person]
     second = phone_t - phone_t % 1000

@@ -75,7 +75,7 @@ from simulator.day import (
     vehicle_slots,
     vehicle_timeline,
 )
-from simulator.iphones import heard_seconds, phone_bodies, vehicle_secret
+from simulator.iphones import beacon_offsets_db, heard_seconds, phone_bodies, vehicle_secret
 from simulator.network import Network, network_document, parse_network
 from simulator.parallel import fork_map
 from simulator.truth import write_truth
@@ -508,7 +508,8 @@ def _record_one(vid: str) -> tuple[int, int, tuple[IntArray, IntArray, IntArray]
         for body in it:
             fh.write(body + b"\n")
             n_batches += 1
-    return n_batches, adverts, heard_seconds(plan, beacon_heard)
+    offsets = beacon_offsets_db(plan, w["world"])
+    return n_batches, adverts, heard_seconds(plan, beacon_heard, offsets)
 
 
 def write_recording(

@@ -702,6 +702,10 @@ def stretch_evidence(
     known = np.isfinite(moving)
     level_llr = np.zeros((n_dev, n_str))
     level_llr[known] = level_model.llr(moving[known])
+    if phone is not None:
+        # A level speaks for the time it was heard over: a phone that ranged through a
+        # few seconds of a stretch says how near it was then, not for the whole stretch.
+        level_llr *= np.minimum(1.0, per_part.sum(axis=2) / n_windows[None, :])
     llr += level_llr
     if level_model.relative:
         # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
@@ -791,12 +795,12 @@ def phone_terms(
     seconds (``REGION_*``, ``ON_FOOT_LLR``):
 
     - on foot (walking, cycling) for most of a stretch: against;
-    - a stay in the beacon region during which the phone heard this bus (its stay ends
-      ``REGION_EXIT_DELAY_MS`` before the exit event) that ends inside a stretch: against
-      (the phone left the bus; the stretches after say nothing);
-    - a stretch wholly inside such a stay in which the phone heard the bus close by
-      (median path loss on the "in" side of ``level_model``) but did not range (a phone
-      that ranges only in a burst on entering the region): for, by the stretch's length.
+    - out of the beacon region for most of a stretch: against (no bibo bus was near). A
+      stay in the region ends ``REGION_EXIT_DELAY_MS`` before its exit event, and a phone
+      that reported none is never out;
+    - a stretch wholly inside a stay in which the phone heard this bus close by (median
+      path loss on the "in" side of ``level_model``) but did not range (a phone that ranges
+      only in a burst on entering the region): for, by the stretch's length.
     """
     out = np.zeros((len(devices), len(parts.start)))
     length = (parts.end - parts.start).astype(np.float64)
@@ -804,23 +808,27 @@ def phone_terms(
         foot = phone.on_foot.get(device)
         if foot:
             out[row] -= np.where(2 * _overlap_ms(foot, parts) > length, ON_FOOT_LLR, 0.0)
-        heard_t = phone.t[phone.device == device]
-        heard_rssi = phone.rssi[phone.device == device]
-        for enter, exit_ in phone.stays.get(device, ()):
-            in_stay = (heard_t >= enter) & (heard_t <= exit_)
-            if not in_stay.any():
-                continue  # a stay near other buses
-            first = int(heard_t[in_stay][0])
-            end = exit_ - REGION_EXIT_DELAY_MS if exit_ != _NEVER else _NEVER
-            left = (parts.start < end) & (end < parts.end) & (parts.end > first)
-            out[row, left] -= REGION_COVER_MAX_LLR
-            if by_bus[row] or in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS:
-                continue
+        stays = [
+            (enter, exit_ - REGION_EXIT_DELAY_MS if exit_ != _NEVER else _NEVER)
+            for enter, exit_ in phone.stays.get(device, ())
+        ]
+        if not stays:
+            continue
+        inside = _overlap_ms(stays, parts)
+        out[row] -= np.where(2 * inside < length, REGION_COVER_MAX_LLR, 0.0)
+        if by_bus[row]:
+            continue
+        heard = phone.device == device
+        heard_t, heard_rssi = phone.t[heard], phone.rssi[heard]
+        for enter, end in stays:
+            in_stay = (heard_t >= enter) & (heard_t <= end + REGION_EXIT_DELAY_MS)
+            if in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS:
+                continue  # a stay near other buses, or this one heard too briefly
             loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))
             if level_model.llr(np.array([loss]))[0] <= 0:
                 continue
-            covered = (parts.start >= enter) & (parts.end <= end) & (parts.end > first)
-            covered &= ~listening[row]
+            first = int(heard_t[in_stay][0])
+            covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
             out[row, covered] += np.minimum(
                 REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000
             )

@@ -209,3 +209,25 @@ def test_an_open_stay_keeps_a_burst_rider_on_board_until_the_exit_comes():
 def test_phone_rows_of_unknown_devices_are_left_out():
     rows = [("dev_gone", T0, -70, BUS)]
     assert phone_observations(BUS, {"dev_a": 0}, rows, [], []) is None
+
+
+def test_a_stay_that_ends_while_the_bus_stands_at_the_stop_ends_the_ride_there():
+    # Alights, hears the bus standing for a few more seconds, then no more: the region
+    # exit comes before the bus even leaves; nothing is said of the stretches after.
+    rows = [r for r in ride_rows(0, 1, 4) if r[0] < arrival(4) + 5_000]
+    rider = Phone(0).stay(rows[0][0] - 3_000, rows[-1][0] + REGION_EXIT_DELAY_MS).hear(rows)
+    found = trips([], [rider])
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[1], STOPS[4])
+
+
+def test_a_few_seconds_heard_close_do_not_outweigh_a_stretch_out_of_the_region():
+    # Heard loud for ten seconds as the bus pulls away, then out of the region for the
+    # rest of the stretch: the level speaks for those seconds only.
+    rows = ride_rows(0, 1, 4)
+    tail = [(t, 0, -55) for t in seconds(departure(4), departure(4) + 10_000)]
+    rider = (
+        Phone(0)
+        .stay(rows[0][0] - 3_000, departure(4) + 10_000 + REGION_EXIT_DELAY_MS)
+        .hear(rows + tail)
+    )
+    assert trips([], [rider])["dev_a"].alight_stop_id == STOPS[4]

@@ -9,6 +9,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -19,13 +20,14 @@ from backend.passengers import service as passengers_service
 from backend.passengers.schemas import DeviceImportFile
 from backend.trips.resolution import BeaconResolver
 from onboard import wire
-from simulator.const import RANGING_BURST_MS
+from simulator.const import BEACON_TX_DBM, RANGING_BURST_MS
 from simulator.day import DayPlan, has_background_location, plan_day
-from simulator.iphones import vehicle_secret
+from simulator.iphones import beacon_offsets_db, heard_seconds, vehicle_secret
 from simulator.network import Network
 from simulator.phone import PhoneIdentity, PhoneOutbox
 from simulator.recording import Recording, device_ids, recording_tag, write_recording
 from simulator.replay import replay
+from simulator.world import DEFAULT_WORLD
 from tests.simulator.conftest import TINY
 
 IPHONES = dataclasses.replace(TINY, iphone_share=0.4)
@@ -254,3 +256,19 @@ async def test_replay_posts_the_phone_uploads(engine, client, recording, batches
         )
     assert total == sum(len(b.beacons) for b in batches)
     assert unresolved == 0
+
+
+def test_a_phone_hears_the_beacon_at_the_beacon_s_power_not_its_own(plan):
+    # The bus heard each phone at the phone's power; the phone hears the beacon at the
+    # beacon's, so a weak phone hears it louder by the difference, a strong one quieter.
+    offsets = beacon_offsets_db(plan, DEFAULT_WORLD)
+    radiated = [DEFAULT_WORLD.radiated_dbm(p.phone, p.person_id) for p in plan.persons]
+    assert offsets.tolist() == [BEACON_TX_DBM - r for r in radiated]
+    assert offsets.min() < 0 < offsets.max()  # phones weaker and stronger than the beacon
+    t = np.array([1_000, 1_200, 5_000], dtype=np.int64)
+    who = np.array([0, 0, 1], dtype=np.int64)
+    rssi = np.array([-70, -60, -80], dtype=np.int64)
+    person, _, heard = heard_seconds(plan, [(t, who, rssi)], offsets)
+    by_person = dict(zip(person.tolist(), heard.tolist(), strict=False))
+    assert by_person[1] == round(-80 + offsets[1])
+    assert max(heard[person == 0]) == round(-60 + offsets[0])  # the strongest of its second

@@ -149,6 +149,17 @@ counts one nat per minute for "on board", at most 4; a stay that ends during the
 counts 4 against. Set by hand from iOS's region behaviour (entry within seconds, exit
 ``REGION_EXIT_DELAY_MS`` after the last beacon), not fitted."""
 
+ARRIVED_IN_VEHICLE_MS: Final = 60_000
+"""A phone whose motion activity said ``automotive`` from this long before the bus arrived
+at a stop until it left came in a vehicle (a car beside the bus, another bus): boarding
+there is as unlikely as for a device heard alongside (``BOARD_AFTER_ALONGSIDE``). Set by
+hand, not fitted."""
+
+RANGING_BURST_MAX_MS: Final = 30_000
+"""iOS lets an app without background location range for about 10 s after a region entry:
+a phone that reports beacons later than this into a stay ranged all through it (set by
+hand from iOS's behaviour, not fitted)."""
+
 ON_FOOT_LLR: Final = 4.0
 """Nats against "on board" for a stretch the phone's motion activity called ``walking`` or
 ``cycling`` for most of (set by hand, not fitted: a rider's phone says ``automotive`` or

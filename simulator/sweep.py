@@ -37,7 +37,7 @@ from simulator.const import (
     GOAL_MEDIAN_F1,
     GOAL_WORLD_F1,
 )
-from simulator.day import DayPlan, plan_day
+from simulator.day import DayPlan, has_background_location, plan_day
 from simulator.evaluation import person_of
 from simulator.latency import LatencyCounts, paced_latency
 from simulator.network import Network, load_network
@@ -162,13 +162,15 @@ class Counts:
         return self.alight_ok / self.alight_observable if self.alight_observable else None
 
 
-PLATFORMS = ("advertising", "beacon")
+PLATFORMS = ("advertising", "beacon", "beacon, ranging", "beacon, burst only")
 """How a person's phone is seen: it advertises the BLE payload and the bus hears it
-(Android), or it hears the bus beacon and uploads what it heard (iPhone)."""
+(Android), or it hears the bus beacon and uploads what it heard (iPhone); the beacon phones
+split into those that range all through their stays in the region (background location)
+and those that range only in a burst on entering it."""
 
 
 def platform_of(plan: DayPlan, person_id: str) -> str:
-    """The ``PLATFORMS`` entry of a person's phone in ``plan``."""
+    """The ``PLATFORMS`` entry of a person's phone in ``plan`` (advertising or beacon)."""
     return PLATFORMS[1] if person_id in plan.iphones else PLATFORMS[0]
 
 
@@ -360,10 +362,18 @@ def evaluate_world(
             shares = heard_shares(truth, records, device_ids)
             naive = [trip for r in records for trip in naive_trips(r, device_ids)]
             detected = bibo_trips(recording, level_model, vehicles)
+            ranging = {
+                q.person_id
+                for q in plan.persons
+                if q.person_id in plan.iphones
+                and has_background_location(s.config, s.seed, q.person_id)
+            }
             on = {
                 p: {q.person_id for q in plan.persons if platform_of(plan, q.person_id) == p}
-                for p in PLATFORMS
+                for p in PLATFORMS[:2]
             }
+            on[PLATFORMS[2]] = ranging
+            on[PLATFORMS[3]] = set(plan.iphones) - ranging
             for method, trips in (("bibo", detected), ("naive", naive)):
                 scores = score(truth, trips, person)
                 methods[method].add(scores)

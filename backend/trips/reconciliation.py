@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.const import (
+    ARRIVED_IN_VEHICLE_MS,
     BOARD_AFTER_ALONGSIDE,
     CLOSE_AFTER_SILENCE_MS,
     CONTRAST_MARGIN_DB,
@@ -62,6 +63,7 @@ from backend.const import (
     PATH_LOSS_BOUNDARY_DB,
     PATH_LOSS_MAX_LLR,
     PATH_LOSS_SLOPE_PER_DB,
+    RANGING_BURST_MAX_MS,
     REGION_COVER_MAX_LLR,
     REGION_COVER_NATS_PER_MIN,
     REGION_EXIT_DELAY_MS,
@@ -245,6 +247,9 @@ _NEVER: Final = np.iinfo(np.int64).max
 ON_FOOT: Final = frozenset({"walking", "cycling"})
 """Motion activities no rider's phone reports while the bus moves."""
 
+IN_VEHICLE: Final = frozenset({"automotive"})
+"""The motion activity of a phone in a moving vehicle (a bus, or a car beside it)."""
+
 
 @dataclass(frozen=True, slots=True)
 class PhoneObservations:
@@ -266,6 +271,11 @@ class PhoneObservations:
     listen_device: npt.NDArray[np.int32]
     stays: dict[int, list[tuple[int, int]]]
     on_foot: dict[int, list[tuple[int, int]]]
+    in_vehicle: dict[int, list[tuple[int, int]]]
+    """Spells its motion activity said ``automotive``."""
+    ranging: dict[int, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
+    """The stays (to ``REGION_EXIT_DELAY_MS`` before the exit) through which the phone
+    ranged all along: every second of them it would have heard a bus near it."""
 
 
 def phone_observations(
@@ -309,18 +319,20 @@ def phone_observations(
             stays[index].append((opened.pop(index, 0), t))
     for index, t in opened.items():
         stays[index].append((t, _NEVER))
-    on_foot: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    walking: dict[int, int] = {}
-    for device_id, t, kind in sorted(activity, key=lambda a: (a[0], a[1])):
-        index = device_index.get(device_id)
-        if index is None:
-            continue
-        if kind in ON_FOOT:
-            walking.setdefault(index, t)
-        elif index in walking:
-            on_foot[index].append((walking.pop(index), t))
-    for index, t in walking.items():
-        on_foot[index].append((t, _NEVER))
+    # A phone that reported beacons long after entering the region ranged all through
+    # that stay (background location), not in a burst on entering it.
+    heard_at: dict[int, list[int]] = defaultdict(list)
+    for t, index in listen:
+        heard_at[index].append(t)
+    ranging: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for index, spans in stays.items():
+        times = np.asarray(heard_at.get(index, []), dtype=np.int64)
+        for enter, exit_ in spans:
+            if ((times > enter + RANGING_BURST_MAX_MS) & (times <= exit_)).any():
+                end = exit_ - REGION_EXIT_DELAY_MS if exit_ != _NEVER else _NEVER
+                ranging[index].append((enter, end))
+    on_foot = _spells(activity, device_index, ON_FOOT)
+    in_vehicle = _spells(activity, device_index, IN_VEHICLE)
     return PhoneObservations(
         np.asarray(own_t, dtype=np.int64)[order],
         np.asarray(own_device, dtype=np.int32)[order],
@@ -328,8 +340,30 @@ def phone_observations(
         np.array([t for t, _ in listen], dtype=np.int64),
         np.array([d for _, d in listen], dtype=np.int32),
         {k: sorted(v) for k, v in stays.items()},
-        dict(on_foot),
+        on_foot,
+        in_vehicle,
+        dict(ranging),
     )
+
+
+def _spells(
+    activity: Iterable[tuple[str, int, str]], device_index: dict[str, int], kinds: frozenset[str]
+) -> dict[int, list[tuple[int, int]]]:
+    """Per device, the spells ``[from, to)`` its motion activity was one of ``kinds`` (the
+    last one open to ``_NEVER``)."""
+    spells: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    since: dict[int, int] = {}
+    for device_id, t, kind in sorted(activity, key=lambda a: (a[0], a[1])):
+        index = device_index.get(device_id)
+        if index is None:
+            continue
+        if kind in kinds:
+            since.setdefault(index, t)
+        elif index in since:
+            spells[index].append((since.pop(index), t))
+    for index, t in since.items():
+        spells[index].append((t, _NEVER))
+    return dict(spells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,6 +715,7 @@ def stretch_evidence(
     listening = np.zeros((n_dev, n_str), dtype=bool)
     if phone is not None and not by_bus.all():
         ranged = _ranging_windows(phone, devices, parts, begin, finish)
+        ranged = np.maximum(ranged, _ranging_stays(phone, devices, parts, obs.window_ms))
         listening = ranged.sum(axis=2) > 0
         per_part = np.where(by_bus[:, None, None], per_part, np.minimum(ranged, per_part))
     heard = np.minimum(heard, per_part)
@@ -723,7 +758,11 @@ def stretch_evidence(
         confident = np.zeros((n_dev, n_str), dtype=bool)
 
     if phone is not None:
-        llr += phone_terms(phone, devices, by_bus, listening, parts, level_model)
+        said, arrived = phone_terms(
+            phone, devices, by_bus, listening, parts, dwell_start, level_model
+        )
+        llr += said
+        alongside_before |= arrived
 
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
     rows = np.searchsorted(devices, dwell_hits[0])
@@ -775,6 +814,26 @@ def _ranging_windows(
     return out
 
 
+def _ranging_stays(
+    phone: PhoneObservations, devices: npt.NDArray[np.int32], parts: Stretches, window_ms: int
+) -> FloatArray:
+    """(device, stretch, part): the windows of the phone's ranging stays in each part."""
+    out = np.zeros((len(devices), len(parts.start), PARTS_PER_STRETCH))
+    length = parts.end - parts.start
+    for row, device in enumerate(devices.tolist()):
+        stays = phone.ranging.get(device)
+        if not stays:
+            continue
+        for p in range(PARTS_PER_STRETCH):
+            part = Stretches(
+                parts.start + length * p // PARTS_PER_STRETCH,
+                parts.start + length * (p + 1) // PARTS_PER_STRETCH,
+                parts.partial,
+            )
+            out[row, :, p] = _overlap_ms(stays, part) // window_ms
+    return out
+
+
 def _overlap_ms(spells: Sequence[tuple[int, int]], parts: Stretches) -> IntArray:
     """Per stretch, the milliseconds it shares with ``spells``."""
     total = np.zeros(len(parts.start), dtype=np.int64)
@@ -789,8 +848,9 @@ def phone_terms(
     by_bus: npt.NDArray[np.bool_],
     listening: npt.NDArray[np.bool_],
     parts: Stretches,
+    arrivals: IntArray,
     level_model: LevelModel,
-) -> FloatArray:
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     """(device, stretch): the nats for "in" from what a phone said besides its beacon
     seconds (``REGION_*``, ``ON_FOOT_LLR``):
 
@@ -798,12 +858,20 @@ def phone_terms(
     - out of the beacon region for most of a stretch: against (no bibo bus was near). A
       stay in the region ends ``REGION_EXIT_DELAY_MS`` before its exit event, and a phone
       that reported none is never out;
-    - a stretch wholly inside a stay in which the phone heard this bus close by (median
-      path loss on the "in" side of ``level_model``) but did not range (a phone that ranges
-      only in a burst on entering the region): for, by the stretch's length.
+    - a stretch wholly inside a stay in which the phone heard this bus, which it did not
+      range through (a phone that ranges only in a burst on entering the region), and
+      which it spent ``automotive`` (or, without activity, after hearing this bus close by:
+      median path loss on the "in" side of ``level_model``): for, by the stretch's length.
+
+    Also returns (device, stretch): the phone was in a vehicle (``automotive``) from
+    ``ARRIVED_IN_VEHICLE_MS`` before the bus arrived at the stop before the stretch until
+    it left: it came in a car or another bus and did not wait there, so boarding there is
+    as unlikely as for a device heard alongside (``decode``).
     """
     out = np.zeros((len(devices), len(parts.start)))
+    arrived = np.zeros((len(devices), len(parts.start)), dtype=bool)
     length = (parts.end - parts.start).astype(np.float64)
+    before = Stretches(arrivals - ARRIVED_IN_VEHICLE_MS, parts.start, parts.partial)
     for row, device in enumerate(devices.tolist()):
         foot = phone.on_foot.get(device)
         if foot:
@@ -820,19 +888,26 @@ def phone_terms(
             continue
         heard = phone.device == device
         heard_t, heard_rssi = phone.t[heard], phone.rssi[heard]
+        driving = phone.in_vehicle.get(device)
+        in_a_vehicle = np.zeros(len(length), dtype=bool)
+        if driving:
+            in_a_vehicle = 2 * _overlap_ms(driving, parts) > length
+            arrived[row] = _overlap_ms(driving, before) >= before.end - before.start
         for enter, end in stays:
             in_stay = (heard_t >= enter) & (heard_t <= end + REGION_EXIT_DELAY_MS)
             if in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS:
                 continue  # a stay near other buses, or this one heard too briefly
+            # Heard close by, or in a vehicle while this bus drove (whether it boarded this
+            # bus rather than drove beside it is the boarding's question).
             loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))
-            if level_model.llr(np.array([loss]))[0] <= 0:
-                continue
+            close = level_model.llr(np.array([loss]))[0] > 0
             first = int(heard_t[in_stay][0])
             covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
+            covered &= in_a_vehicle if driving else close
             out[row, covered] += np.minimum(
                 REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000
             )
-    return out
+    return out, arrived & ~by_bus[:, None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,3 +231,20 @@ def test_a_few_seconds_heard_close_do_not_outweigh_a_stretch_out_of_the_region()
         .hear(rows + tail)
     )
     assert trips([], [rider])["dev_a"].alight_stop_id == STOPS[4]
+
+
+def test_a_stay_with_beacons_long_after_its_entry_was_ranged_all_through():
+    index = {d: i for i, d in enumerate(DEVICES)}
+    enter = arrival(1)
+    burst = Phone(0).stay(enter, enter + 300_000).hear([(enter + 2_000, 0, -70)] * 5)
+    ranging = Phone(1).stay(enter, enter + 300_000).hear([(enter + 200_000, 1, -70)])
+    seen = phone_observations(
+        BUS,
+        index,
+        burst.beacons + ranging.beacons,
+        burst.regions + ranging.regions,
+        [],
+    )
+    assert seen is not None
+    assert 0 not in seen.ranging
+    assert seen.ranging[1] == [(enter, enter + 300_000 - REGION_EXIT_DELAY_MS)]

@@ -128,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DemoOptions.workdir,
         help="where the database, outboxes and logs go (replaced on each run)",
     )
+    demo.add_argument(
+        "--iphone-share",
+        type=_share,
+        default=DemoOptions.iphone_share,
+        metavar="SHARE",
+        help="share of passengers and bystanders on an iPhone: they hear the bus beacon and "
+        f"upload what they heard instead of advertising (default {IPHONE_SHARE}; 0: none)",
+    )
     demo.add_argument("--json", type=Path, help="also write the scores and charges here")
 
     sim = sub.add_parser(
@@ -317,6 +325,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         day=args.day,
         workdir=args.workdir,
+        iphone_share=args.iphone_share,
     )
     result = run_demo(options, Console(stderr=True))
     report(result, Console())

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from onboard.agent import Agent, AgentConfig
 from onboard.outbox import Outbox
-from onboard.uploader import Uploader
+from onboard.uploader import Uploader, UploadStatus
 from simulator.backend_proc import (
     BackendError,
     add_vehicles,
@@ -38,13 +38,29 @@ from simulator.backend_proc import (
     free_port,
     last_line,
 )
-from simulator.const import DEFAULT_SERVICE_END, DEFAULT_SERVICE_START, REPLAY_UPLOADS_PER_S
-from simulator.day import DayConfig, DayPlan, ground_truth, plan_day, vehicle_timeline
+from simulator.const import (
+    DEFAULT_SERVICE_END,
+    DEFAULT_SERVICE_START,
+    IPHONE_SHARE,
+    REPLAY_UPLOADS_PER_S,
+)
+from simulator.day import (
+    DayConfig,
+    DayPlan,
+    IntArray,
+    ground_truth,
+    plan_day,
+    vehicle_timeline,
+)
+from simulator.iphones import beacon_offsets_db, heard_seconds, phone_bodies
 from simulator.network import load_network
+from simulator.phone import phone_uploader
 from simulator.recording import SimClock, feed_agent
 from simulator.scenarios import DEFAULT_DAY
 from simulator.scoring import ScoredTrip, Scores, score
 from simulator.timetable import Vehicle
+from simulator.truth import GroundTruth
+from simulator.world import DEFAULT_WORLD
 
 DEMO_UPLOAD_INTERVAL_MS: Final = 300_000
 """One batch per simulated 5 minutes: a real bus uploads every 10 s, but the demo replays a
@@ -55,6 +71,9 @@ DEMO_TICK_EVERY_MS: Final = 30_000
 
 DEMO_REGISTRATION_CONCURRENCY: Final = 8
 """Concurrent sign-ups; more only queues on the single SQLite writer."""
+
+DEMO_PHONE_ATTEMPTS: Final = 30
+"""Tries per phone upload while the backend's per-device allowance says wait (429)."""
 
 DEMO_LINES: Final = ("R61", "S20", "R55")
 """One line per county, all of whose stops the shipped tariff prices: the demo's clean day."""
@@ -76,6 +95,9 @@ class DemoOptions:
     service_start: dt.time = DEFAULT_SERVICE_START
     service_end: dt.time = DEFAULT_SERVICE_END
     quiet: bool = False
+    iphone_share: float = IPHONE_SHARE
+    """Share of passengers and bystanders on an iPhone: they hear the bus beacon and upload
+    what they heard instead of advertising."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +108,11 @@ class DemoResult:
     adverts: int
     batches: int
     bystander_encounters: int
+    phone_batches: int = 0
+    iphone_scores: Scores | None = None
+    """The iPhones' rides alone (they heard the bus beacon) ..."""
+    android_scores: Scores | None = None
+    """... and the advertising phones' alone."""
 
     @property
     def revenue_cents(self) -> int:
@@ -100,6 +127,9 @@ class DemoResult:
             "adverts": self.adverts,
             "batches": self.batches,
             "bystander_encounters": self.bystander_encounters,
+            "phone_batches": self.phone_batches,
+            "iphone_scores": self.iphone_scores.as_dict() if self.iphone_scores else None,
+            "android_scores": self.android_scores.as_dict() if self.android_scores else None,
         }
 
 
@@ -149,8 +179,10 @@ async def run_bus(
     base_url: str,
     options: DemoOptions,
     on_progress: Any,
+    beacon_heard: list[tuple[IntArray, IntArray, IntArray]] | None = None,
 ) -> tuple[int, int]:
-    """Drive one bus's real agent through the day; returns (adverts, batches delivered)."""
+    """Drive one bus's real agent through the day; returns (adverts, batches delivered).
+    What the iPhones heard of its beacon goes to ``beacon_heard``."""
     vehicle = plan.vehicle(vehicle_id)
     clock = SimClock(vehicle.journeys[0].start_ms)
     outbox = Outbox(
@@ -171,7 +203,7 @@ async def run_bus(
     )
     agent = Agent(config, outbox, uploader, clock)
     try:
-        items = vehicle_timeline(plan, vehicle_id, keys, options.seed)
+        items = vehicle_timeline(plan, vehicle_id, keys, options.seed, beacon_heard=beacon_heard)
         adverts = await feed_agent(
             agent, clock, items, DEMO_TICK_EVERY_MS, config.service_uuid, on_tick=on_progress
         )
@@ -208,20 +240,35 @@ async def simulate(
         ) as progress:
             task = progress.add_task("buses driving", total=total)
             done_before = 0
+            heard: list[tuple[str, tuple[IntArray, IntArray, IntArray]]] = []
+            offsets = beacon_offsets_db(plan, DEFAULT_WORLD)
             for vehicle_id, (start, end) in spans.items():
                 progress.update(task, description=f"bus {vehicle_id}")
 
                 def advance(t_ms: int, start: int = start, base: int = done_before) -> None:
                     progress.update(task, completed=base + max(0, t_ms - start))
 
+                chunks: list[tuple[IntArray, IntArray, IntArray]] = []
                 a, b = await run_bus(
-                    plan, vehicle_id, secrets[vehicle_id], keys, client, base_url, options, advance
+                    plan,
+                    vehicle_id,
+                    secrets[vehicle_id],
+                    keys,
+                    client,
+                    base_url,
+                    options,
+                    advance,
+                    chunks,
                 )
+                heard.append((vehicle_id, heard_seconds(plan, chunks, offsets)))
                 adverts += a
                 batches += b
                 done_before += end - start
                 progress.update(task, completed=done_before)
 
+        phone_batches = await send_phones(
+            client, base_url, plan, heard, keys, device_ids, secrets, options.seed
+        )
         day = options.day.isoformat()
         r = await client.post(f"/v1/reconcile?service_day={day}", headers=auth, timeout=600)
         _expect(r, 200, "reconcile")
@@ -246,6 +293,7 @@ async def simulate(
         )
         for t in trips
     ]
+    iphones = {device_ids[p] for p in plan.iphones}
     return DemoResult(
         score(truth, detected, person_of_device),
         charges,
@@ -253,7 +301,62 @@ async def simulate(
         adverts,
         batches,
         len(truth.bystander_encounters),
+        phone_batches,
+        score(*_part(truth, detected, iphones, keep=True), person_of_device),
+        score(*_part(truth, detected, iphones, keep=False), person_of_device),
     )
+
+
+def _part(
+    truth: GroundTruth, detected: list[ScoredTrip], devices: set[str], keep: bool
+) -> tuple[GroundTruth, list[ScoredTrip]]:
+    """The rides and detections of ``devices`` only (``keep``) or of every other device."""
+
+    def mine(device_id: str | None) -> bool:
+        return (device_id in devices) == keep
+
+    part = dataclasses.replace(
+        truth,
+        trips=[t for t in truth.trips if mine(t.device_id)],
+        bystander_encounters=[e for e in truth.bystander_encounters if mine(e.device_id)],
+    )
+    return part, [t for t in detected if mine(t.device_id)]
+
+
+async def send_phones(
+    client: httpx.AsyncClient,
+    base_url: str,
+    plan: DayPlan,
+    heard: list[tuple[str, tuple[IntArray, IntArray, IntArray]]],
+    keys: Mapping[str, bytes],
+    device_ids: Mapping[str, str],
+    secrets: Mapping[str, bytes],
+    seed: int,
+) -> int:
+    """Upload what every iPhone heard (as its app would, signed with its upload key);
+    returns the batches delivered."""
+    person_of = {d: p for p, d in device_ids.items()}
+    delivered = 0
+    for body in phone_bodies(plan, heard, device_ids, f"demo-{seed}", seed, secrets):
+        device_id = json.loads(body)["device_id"]
+        uploader = phone_uploader(
+            client, base_url, device_id, keys[person_of[device_id]], _wall_clock
+        )
+        for _ in range(DEMO_PHONE_ATTEMPTS):
+            outcome = await uploader.send(body)
+            if outcome.status is UploadStatus.DELIVERED:
+                delivered += 1
+                break
+            if outcome.http_status != 429:
+                raise DemoError(f"phone {device_id}: upload refused: {outcome.detail}")
+            await asyncio.sleep(1.0)
+        else:
+            raise DemoError(f"phone {device_id}: upload still rate-limited")
+    return delivered
+
+
+def _wall_clock() -> int:
+    return int(time.time() * 1000)
 
 
 def _span(vehicle: Vehicle) -> tuple[int, int]:
@@ -280,6 +383,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         incident_prob=0.0,
         phone_outage_prob=0.0,
         bystander_kinds=DEMO_BYSTANDER_KINDS,
+        iphone_share=options.iphone_share,
     )
     plan = plan_day(load_network(), config, options.seed)
     console.log(
@@ -320,9 +424,27 @@ def report(result: DemoResult, console: Console) -> None:
             f"{s.bystanders_charged} of {result.bystander_encounters} encounters",
         ),
         ("adverts heard / batches uploaded", f"{result.adverts} / {result.batches}"),
+        ("phone uploads (iPhones)", str(result.phone_batches)),
     ]:
         table.add_row(name, value)
     console.print(table)
+    if result.iphone_scores is not None and result.android_scores is not None:
+        kinds = Table(title="By kind of phone")
+        for col in ("phone", "true trips", "detected", "F1", "exact alighting", "bystanders"):
+            kinds.add_column(col, justify="left" if col == "phone" else "right")
+        for label, k in (
+            ("Android (the bus hears it)", result.android_scores),
+            ("iPhone (it hears the bus)", result.iphone_scores),
+        ):
+            kinds.add_row(
+                label,
+                str(k.truth_trips),
+                str(k.detected_trips),
+                f"{k.f1:.3f}",
+                _pct(k.alight_stop_accuracy),
+                str(k.bystanders_charged),
+            )
+        console.print(kinds)
 
     charges = Table(title="Charges per passenger (best price of the day)")
     for col in ("passenger", "trips", "charged €", "single tickets €"):

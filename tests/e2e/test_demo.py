@@ -30,6 +30,13 @@ def test_demo_detects_the_clean_day(tmp_path):
     assert scores.bystanders_charged == 0
     assert result.bystander_encounters > 0
     assert result.batches > 0
+    # Both kinds of riders: the iPhones' rides rest on the uploads of what they heard.
+    assert result.phone_batches > 0
+    iphones, androids = result.iphone_scores, result.android_scores
+    assert iphones is not None and androids is not None
+    assert iphones.truth_trips > 0 and androids.truth_trips > 0
+    assert iphones.truth_trips + androids.truth_trips == scores.truth_trips
+    assert iphones.f1 >= 0.8, iphones.as_dict()
     charged = {c["passenger_id"] for c in result.charges}
     assert len(charged) == len({t["passenger_id"] for t in result.trips})
     assert all(c["total_cents"] > 0 for c in result.charges)

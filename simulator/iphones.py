@@ -56,7 +56,7 @@ from simulator.const import (
     REGION_EXIT_SILENCE_MS,
 )
 from simulator.day import DayPlan, has_background_location
-from simulator.phone import PHONE_BATCH_MAX_ROWS
+from simulator.phone import PHONE_BATCH_MAX_ROWS, batch_body
 from simulator.world import World
 
 IntArray = npt.NDArray[np.int64]
@@ -300,32 +300,8 @@ def _body(
     rows: Sequence[tuple[int, int, int, int]],
     events: Sequence[tuple[int, str, str]],
 ) -> bytes:
-    """The upload body exactly as ``PhoneOutbox.seal`` writes it."""
-    batch = wire.PhoneBatch(
-        version=1,
-        device_id=device_id,
-        batch_id=batch_id,
-        sent_at=sent_at,
-        platform="ios",
-        beacons=wire.BeaconSightings(
-            t=[r[0] for r in rows],
-            major=[r[1] for r in rows],
-            minor=[r[2] for r in rows],
-            rssi=[r[3] for r in rows],
-            n=[1] * len(rows),
-        ),
-        regions=[
-            wire.RegionEvent.model_validate({"t": t, "type": kind})
-            for t, what, kind in events
-            if what == "region"
-        ],
-        activity=[
-            wire.ActivityEvent.model_validate({"t": t, "type": kind})
-            for t, what, kind in events
-            if what == "activity"
-        ],
-    )
-    return json.dumps(batch.model_dump(mode="json"), separators=(",", ":")).encode()
+    """The upload body exactly as ``PhoneOutbox.seal`` writes it (one reading a second)."""
+    return batch_body(device_id, batch_id, sent_at, "ios", [(*r, 1) for r in rows], events)
 
 
 def rekey_body(body: bytes, recorded: Mapping[str, bytes], secrets: Mapping[str, bytes]) -> bytes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +81,43 @@ def advert(identity: PhoneIdentity, now_ms: int, tx_power_dbm: int = TX_POWER_UN
 class SealedPhoneBatch:
     batch_id: str
     body: bytes
+
+
+def batch_body(
+    device_id: str,
+    batch_id: str,
+    sent_at: int,
+    platform: Platform,
+    rows: Sequence[tuple[int, int, int, int, int]],
+    events: Sequence[tuple[int, str, str]],
+) -> bytes:
+    """A phone upload's exact body (docs/contracts.md, Phone sightings upload): beacon
+    ``rows`` ``(t, major, minor, rssi, n)``, ``events`` ``(t, "region" | "activity", type)``."""
+    batch = wire.PhoneBatch(
+        version=1,
+        device_id=device_id,
+        batch_id=batch_id,
+        sent_at=sent_at,
+        platform=platform,
+        beacons=wire.BeaconSightings(
+            t=[r[0] for r in rows],
+            major=[r[1] for r in rows],
+            minor=[r[2] for r in rows],
+            rssi=[r[3] for r in rows],
+            n=[r[4] for r in rows],
+        ),
+        regions=[
+            wire.RegionEvent.model_validate({"t": t, "type": kind})
+            for t, what, kind in events
+            if what == "region"
+        ],
+        activity=[
+            wire.ActivityEvent.model_validate({"t": t, "type": kind})
+            for t, what, kind in events
+            if what == "activity"
+        ],
+    )
+    return json.dumps(batch.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
 class PhoneOutbox:
@@ -176,41 +213,22 @@ class PhoneOutbox:
                 events = [] if sealed else db.execute("SELECT kind, t, type FROM events").fetchall()
                 if not rows and not events:
                     return sealed
-                batch = wire.PhoneBatch(
-                    version=1,
-                    device_id=self.identity.device_id,
-                    batch_id=self._new_batch_id(),
-                    sent_at=now_ms,
-                    platform=self.identity.platform,
-                    beacons=wire.BeaconSightings(
-                        t=[r[0] for r in rows],
-                        major=[r[1] for r in rows],
-                        minor=[r[2] for r in rows],
-                        rssi=[r[3] for r in rows],
-                        n=[r[4] for r in rows],
-                    ),
-                    regions=[
-                        wire.RegionEvent.model_validate({"t": t, "type": type_})
-                        for kind, t, type_ in events
-                        if kind == "region"
-                    ],
-                    activity=[
-                        wire.ActivityEvent.model_validate({"t": t, "type": type_})
-                        for kind, t, type_ in events
-                        if kind == "activity"
-                    ],
+                batch_id = self._new_batch_id()
+                body = batch_body(
+                    self.identity.device_id,
+                    batch_id,
+                    now_ms,
+                    self.identity.platform,
+                    rows,
+                    [(t, kind, type_) for kind, t, type_ in events],
                 )
-                body = json.dumps(batch.model_dump(mode="json"), separators=(",", ":"))
-                db.execute(
-                    "INSERT INTO batches (batch_id, body) VALUES (?, ?)",
-                    (batch.batch_id, body.encode()),
-                )
+                db.execute("INSERT INTO batches (batch_id, body) VALUES (?, ?)", (batch_id, body))
                 db.executemany(
                     "DELETE FROM heard WHERE t = ? AND major = ? AND minor = ?",
                     [(r[0], r[1], r[2]) for r in rows],
                 )
                 db.execute("DELETE FROM events")
-                sealed.append(batch.batch_id)
+                sealed.append(batch_id)
 
     def pending(self) -> list[SealedPhoneBatch]:
         """Sealed batches the backend does not have yet (refused ones aside), oldest first."""

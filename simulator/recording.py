@@ -638,6 +638,15 @@ def write_recording(
 # --- reading a recording ---------------------------------------------------------------------
 
 
+def _lines(f: Path) -> Iterator[bytes]:
+    """The non-empty lines of a (gzipped if ``.gz``) file, without their newline."""
+    with gzip.open(f, "rb") if f.suffix == ".gz" else f.open("rb") as fh:
+        for raw in fh:
+            line = raw.rstrip(b"\n")
+            if line:
+                yield line
+
+
 @dataclass(frozen=True)
 class Recording:
     """A recording directory opened for reading."""
@@ -687,12 +696,7 @@ class Recording:
         entry = next((v for v in self.vehicles if v["vehicle_id"] == vehicle_id), None)
         if entry is None:
             raise RecordingError(f"{self.path}: no vehicle {vehicle_id!r} in vehicles.json")
-        f = self.path / entry["file"]
-        with gzip.open(f, "rb") if f.suffix == ".gz" else f.open("rb") as fh:
-            for raw in fh:
-                line = raw.rstrip(b"\n")
-                if line:
-                    yield line
+        yield from _lines(self.path / entry["file"])
 
     def phone_batches(self) -> Iterator[bytes]:
         """The iPhones' upload bodies (docs/contracts.md, Phone sightings upload), phone by
@@ -701,12 +705,7 @@ class Recording:
         entry = self.scenario.get("phones")
         if entry is None:
             return
-        f = self.path / entry["file"]
-        with gzip.open(f, "rb") if f.suffix == ".gz" else f.open("rb") as fh:
-            for raw in fh:
-                line = raw.rstrip(b"\n")
-                if line:
-                    yield line
+        yield from _lines(self.path / entry["file"])
 
     def vehicle_secrets(self) -> dict[str, bytes]:
         """The upload secret of every bus, from which its beacon ids derive

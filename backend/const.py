@@ -160,6 +160,14 @@ RANGING_BURST_MAX_MS: Final = 30_000
 a phone that reports beacons later than this into a stay ranged all through it (set by
 hand from iOS's behaviour, not fitted)."""
 
+BURST_TO_DEPARTURE_MS: Final = 120_000
+"""A phone that ranges only in a burst on entering the region vouches by its stay only for
+a bus that left within this long of the burst. The phone enters the region as the bus
+comes into earshot, well under a minute before it stops, and a dwell lasts about a
+minute at most; a bus that stood for minutes after the burst (laying over at a terminus,
+or only passing while the phone waited) says nothing about which bus the phone rode later
+in the same stay. Set by hand from that reasoning, not fitted."""
+
 ON_FOOT_LLR: Final = 4.0
 """Nats against "on board" for a stretch the phone's motion activity called ``walking`` or
 ``cycling`` for most of (set by hand, not fitted: a rider's phone says ``automotive`` or

@@ -24,8 +24,9 @@ beacon and Phone sightings upload). The model is deliberately simple:
 - **Activity** is the person's motion as Core Motion would report it, a drawn
   ``ACTIVITY_LAG_MS`` late: ``automotive`` riding a bus or in a car, ``cycling`` on a bike,
   ``walking`` walking past or away from a stop, ``stationary`` waiting or in between.
-- **Uploads** are sealed per ``PHONE_UPLOAD_PERIOD_MS`` of the phone's clock that holds
-  any data, as ``simulator.phone.PhoneOutbox.seal`` writes them (tests compare the two).
+- **Uploads** are sealed ``PHONE_EXIT_UPLOAD_MS`` after each region exit (iOS wakes the
+  app for it) and at the end of each ``PHONE_UPLOAD_PERIOD_MS`` of the phone's clock that
+  holds any data, as ``simulator.phone.PhoneOutbox.seal`` writes them (tests compare the two).
 
 A bus's beacon key derives from its upload secret; a recording's buses have the
 deterministic secrets of :func:`vehicle_secret` (``Recording.vehicle_secrets``). Replaying
@@ -50,6 +51,7 @@ from simulator.bystanders import EpisodeKind
 from simulator.const import (
     ACTIVITY_LAG_MS,
     BEACON_TX_DBM,
+    PHONE_EXIT_UPLOAD_MS,
     PHONE_UPLOAD_PERIOD_MS,
     RANGING_BURST_MS,
     REGION_ENTER_DELAY_MS,
@@ -266,13 +268,15 @@ def _one_phone(
         (int(second[k]), *ids.get(vehicles[k], wire.interval_of(int(second[k]))), int(rssi[k]))
         for k in keep.tolist()
     ]
-    periods = sorted(
-        {t // PHONE_UPLOAD_PERIOD_MS for t, *_ in rows}
-        | {t // PHONE_UPLOAD_PERIOD_MS for t, _, _ in events}
+    # The app uploads when iOS wakes it on leaving the region (the ride is over: be-out
+    # should not wait), and at most every period otherwise.
+    seals = sorted(
+        {(t // PHONE_UPLOAD_PERIOD_MS + 1) * PHONE_UPLOAD_PERIOD_MS for t, *_ in rows}
+        | {(t // PHONE_UPLOAD_PERIOD_MS + 1) * PHONE_UPLOAD_PERIOD_MS for t, _, _ in events}
+        | {int(t) + PHONE_EXIT_UPLOAD_MS for t in leave}
     )
     ri = ei = 0
-    for period in periods:
-        sent_at = (period + 1) * PHONE_UPLOAD_PERIOD_MS
+    for sent_at in seals:
         r_end = ri
         while r_end < len(rows) and rows[r_end][0] < sent_at:
             r_end += 1
@@ -281,9 +285,11 @@ def _one_phone(
             e_end += 1
         part, evs = rows[ri:r_end], events[ei:e_end]
         ri, ei = r_end, e_end
+        if not part and not evs:
+            continue
         for chunk in range(max(1, -(-len(part) // PHONE_BATCH_MAX_ROWS))):
             sub = part[chunk * PHONE_BATCH_MAX_ROWS : (chunk + 1) * PHONE_BATCH_MAX_ROWS]
-            batch_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bibo-sim-phone:{tag}:{person_id}:{period}")
+            batch_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bibo-sim-phone:{tag}:{person_id}:{sent_at}")
             yield _body(
                 device_id,
                 f"{batch_id}" if chunk == 0 else f"{uuid.uuid5(batch_id, str(chunk))}",

@@ -25,6 +25,7 @@ horizon counts as infinite, so a percentile above the horizon prints as such.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,15 +38,23 @@ from backend.trips.reconciliation import (
     VehicleObservations,
     calibrating_journeys,
     journeys_from_events,
+    phone_observations,
     reconcile_journeys,
 )
 from backend.trips.reconciliation import DetectedTrip as BackendTrip
-from backend.trips.resolution import TokenResolver
+from backend.trips.resolution import BeaconResolver, TokenResolver
 from backend.trips.stops import stop_index
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.const import LATENCY_HORIZON_S, WORKER_PASS_S
 from simulator.day import DayPlan
-from simulator.offline import DAY_INTERVALS, observations, sorted_events, vehicle_data
+from simulator.offline import (
+    DAY_INTERVALS,
+    PhoneRows,
+    observations,
+    phone_rows,
+    sorted_events,
+    vehicle_data,
+)
 from simulator.recording import Recording
 from simulator.scoring import ScoredTrip, alight_observable, detectable, score
 from simulator.truth import GroundTruth, TruthTrip
@@ -59,12 +68,23 @@ class LatencyCounts:
     beout: list[float] = field(default_factory=list)
     flip_flops: int = 0
     closed_trips: int = 0
+    beacon_bein: list[float] = field(default_factory=list)
+    beacon_beout: list[float] = field(default_factory=list)
+    """The iPhone riders' (beacon phones') latencies, also counted in ``bein``/``beout``."""
 
     def merge(self, other: LatencyCounts) -> None:
         self.bein += other.bein
         self.beout += other.beout
         self.flip_flops += other.flip_flops
         self.closed_trips += other.closed_trips
+        self.beacon_bein += other.beacon_bein
+        self.beacon_beout += other.beacon_beout
+
+    def add(self, ride: TruthTrip, alight: bool, seconds: float, plan: DayPlan) -> None:
+        """A ride's be-in (``alight`` False) or be-out latency."""
+        (self.beout if alight else self.bein).append(seconds)
+        if ride.person_id in plan.iphones:
+            (self.beacon_beout if alight else self.beacon_bein).append(seconds)
 
     def summary(self) -> dict[str, Any]:
         def pct(values: list[float]) -> dict[str, float | int | None]:
@@ -82,12 +102,58 @@ class LatencyCounts:
         return {
             "bein": pct(self.bein),
             "beout": pct(self.beout),
+            "beacon_bein": pct(self.beacon_bein),
+            "beacon_beout": pct(self.beacon_beout),
             "flip_flops": self.flip_flops,
             "closed_trips": self.closed_trips,
             "flip_flop_share": (
                 round(self.flip_flops / self.closed_trips, 5) if self.closed_trips else None
             ),
         }
+
+
+def _phone_uploads(recording: Recording) -> list[tuple[int, PhoneRows]]:
+    """The recording's phone uploads, each resolved (``simulator.offline.phone_rows``), by
+    the time they were sent."""
+    bodies = list(recording.phone_batches())
+    if not bodies:
+        return []
+    beacons = BeaconResolver(sorted(recording.vehicle_secrets().items()), DAY_INTERVALS)
+    uploads = [(int(json.loads(body)["sent_at"]), phone_rows([body], beacons)) for body in bodies]
+    return sorted(uploads, key=lambda u: u[0])
+
+
+def _heard_by(uploads: list[tuple[int, PhoneRows]], vehicle_id: str) -> list[tuple[int, PhoneRows]]:
+    """The uploads of the phones that heard ``vehicle_id`` (all their rows), by time sent."""
+    devices = {b[0] for _, rows in uploads for b in rows.beacons if b[3] == vehicle_id}
+    out = []
+    for sent_at, rows in uploads:
+        mine = PhoneRows(
+            [b for b in rows.beacons if b[0] in devices],
+            [r for r in rows.regions if r[0] in devices],
+            [a for a in rows.activity if a[0] in devices],
+        )
+        if mine.beacons or mine.regions or mine.activity:
+            out.append((sent_at, mine))
+    return out
+
+
+def _with_phones(
+    obs: VehicleObservations,
+    heard: list[tuple[int, PhoneRows]],
+    index: dict[str, int],
+    cut: int | None,
+) -> VehicleObservations:
+    """``obs`` with what the phones had uploaded by ``cut`` (None: everything)."""
+    rows = PhoneRows()
+    for sent_at, part in heard:
+        if cut is not None and sent_at > cut:
+            break
+        rows.beacons += part.beacons
+        rows.regions += part.regions
+        rows.activity += part.activity
+    seen = phone_observations(obs.vehicle_id, index, rows.beacons, rows.regions, rows.activity)
+    return dataclasses.replace(obs, phone=seen)
 
 
 EVENT_LOOKBACK_MS = 10 * 60_000
@@ -152,6 +218,8 @@ def paced_latency(
         if detectable(ride) and ride.device_id:
             rides_on.setdefault(ride.vehicle_id, []).append(ride)
     resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
+    index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
+    uploads = _phone_uploads(recording)
     stops = stop_index()
     # Journeys before the two a seal can change that calibrate their levels (relative model).
     window_extra = range(calibrating_journeys(level_model))
@@ -161,6 +229,10 @@ def paced_latency(
         rides = rides_on.get(vid, [])
         data = vehicle_data(vid, recording.batches(vid))
         obs, _ = observations(data, resolver)
+        heard = _heard_by(uploads, vid)
+
+        if heard:
+            obs = _with_phones(obs, heard, index, None)
         events = sorted_events(data)
         event_t = np.array([e.t for e in events], dtype=np.int64)
         final_journeys = journeys_from_events(vid, events, stops)
@@ -198,9 +270,12 @@ def paced_latency(
                 continue
             # The two journeys a seal can change, with the ones that calibrate their levels.
             window = journeys[-(2 + len(window_extra)) :]
+            held = truncated(obs, cut)
+            if heard:
+                held = _with_phones(held, heard, index, cut)  # the uploads sent by then
             trips = reconcile_journeys(
                 window,
-                truncated(obs, cut),
+                held,
                 resolver.device_ids,
                 level_model,
                 context=max(0, len(window) - 2),
@@ -217,15 +292,14 @@ def paced_latency(
                     continue
                 stop = ride.alight_stop_id if alight else ride.board_stop_id
                 if _shows(trips, ride, stop, alight):
-                    latency = (cut - dep) / 1000 + WORKER_PASS_S
-                    (out.beout if alight else out.bein).append(latency)
+                    out.add(ride, alight, (cut - dep) / 1000 + WORKER_PASS_S, plan)
                     done.append(key)
                 elif cut >= dep + horizon:
-                    (out.beout if alight else out.bein).append(float("inf"))
+                    out.add(ride, alight, float("inf"), plan)
                     done.append(key)
             for key in done:
                 del pending[key]
-        for _ride, alight, _ in pending.values():
-            (out.beout if alight else out.bein).append(float("inf"))
+        for ride, alight, _ in pending.values():
+            out.add(ride, alight, float("inf"), plan)
         out.flip_flops += len(flipped)
     return out

@@ -615,7 +615,8 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
     """Per set and platform, pooled over its worlds: bibo's F1, precision, recall, exact
     boarding and alighting stops and bystanders per 1,000 encounters of that platform's
     phones, with the naive baseline's F1 beside (it reads the vehicle uploads only, so it
-    never finds a beacon phone's ride)."""
+    never finds a beacon phone's ride), and the beacon phones' be-in and be-out p95 from the
+    paced replay."""
     table = Table(title="By platform (advertising: Android, beacon: iPhone)")
     for col in (
         "set",
@@ -629,9 +630,14 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
         "byst/1000",
         "encounters",
         "naive F1",
+        "be-in/be-out p95 s",
     ):
         table.add_column(col, justify="right")
     for name, results in sets.items():
+        latency = LatencyCounts()
+        for r in results:
+            latency.merge(r.latency)
+        beacon = latency.summary()
         for platform in PLATFORMS:
             pooled = {m: Counts() for m in METHODS}
             for r in results:
@@ -652,6 +658,12 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
                 f"{b.per_1000:.2f}",
                 f"{b.encounters:,}",
                 f"{pooled['naive'].f1:.4f}",
+                (
+                    f"{_f(beacon['beacon_bein']['p95_s'], '{:.0f}')}/"
+                    f"{_f(beacon['beacon_beout']['p95_s'], '{:.0f}')}"
+                    if platform == "beacon"
+                    else ""
+                ),
             )
     return table
 

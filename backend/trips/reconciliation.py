@@ -34,6 +34,7 @@ import numpy.typing as npt
 from backend.const import (
     ARRIVED_IN_VEHICLE_MS,
     BOARD_AFTER_ALONGSIDE,
+    BURST_TO_DEPARTURE_MS,
     CLOSE_AFTER_SILENCE_MS,
     CONTRAST_MARGIN_DB,
     CONTRAST_MAX_LLR,
@@ -901,7 +902,12 @@ def phone_terms(
             # bus rather than drove beside it is the boarding's question).
             loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))
             close = level_model.llr(np.array([loss]))[0] > 0
-            first = int(heard_t[in_stay][0])
+            first, last = int(heard_t[in_stay][0]), int(heard_t[in_stay][-1])
+            # Only the bus heard as it stood at the phone's stop and left soon after: a
+            # burst says which bus was near then, not which one the phone later rode.
+            leaving = np.flatnonzero(parts.start >= first)
+            if not leaving.size or parts.start[leaving[0]] > last + BURST_TO_DEPARTURE_MS:
+                continue
             covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
             covered &= in_a_vehicle if driving else close
             out[row, covered] += np.minimum(

@@ -248,3 +248,25 @@ def test_a_stay_with_beacons_long_after_its_entry_was_ranged_all_through():
     assert seen is not None
     assert 0 not in seen.ranging
     assert seen.ranging[1] == [(enter, enter + 300_000 - REGION_EXIT_DELAY_MS)]
+
+
+def test_a_burst_vouches_only_for_the_bus_that_left_soon_after_it():
+    # A phone ranging only in bursts hears this bus pass while it waits, stays in the
+    # region (other buses come and go) and later rides away in one of them: its stay
+    # says nothing about this bus, which left long after the burst.
+    burst = [(t, 0, -62) for t in seconds(departure(1) + 10_000, departure(1) + 20_000)]
+    waiter = (
+        Phone(0)
+        .stay(departure(1) + 9_000, None)
+        .hear(burst)
+        .moves((T0, "stationary"), (departure(2) + 5_000, "automotive"))
+    )
+    assert trips([], [waiter]) == {}
+    # The same burst as the bus stood at the phone's stop vouches for it.
+    rider = (
+        Phone(0)
+        .stay(arrival(2) + 2_000, None)
+        .hear([(t, 0, -62) for t in seconds(arrival(2) + 3_000, arrival(2) + 13_000)])
+        .moves((T0, "stationary"), (departure(2) + 5_000, "automotive"))
+    )
+    assert trips([], [rider])["dev_a"].board_stop_id == STOPS[2]

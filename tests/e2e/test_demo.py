@@ -33,8 +33,10 @@ def test_demo_detects_the_clean_day(tmp_path):
     # Both kinds of riders: the iPhones' rides rest on the uploads of what they heard.
     assert result.phone_batches > 0
     iphones, androids = result.iphone_scores, result.android_scores
-    assert iphones is not None and androids is not None
-    assert iphones.truth_trips > 0 and androids.truth_trips > 0
+    assert iphones is not None
+    assert androids is not None
+    assert iphones.truth_trips > 0
+    assert androids.truth_trips > 0
     assert iphones.truth_trips + androids.truth_trips == scores.truth_trips
     assert iphones.f1 >= 0.8, iphones.as_dict()
     charged = {c["passenger_id"] for c in result.charges}

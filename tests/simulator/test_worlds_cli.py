@@ -32,6 +32,19 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
     assert sum(bibo["rides_by_heard"].values()) == bibo["truth"]
     assert 0 <= bibo["f1"] <= 1
     assert test["latency"]["bein"]["rides"] > 0
+    # 40 % iPhones by default: scored apart, their latency from the paced phone uploads.
+    assert "By platform" in out
+    platforms = bibo["platforms"]
+    assert platforms["beacon"]["truth"] > 0
+    assert platforms["beacon"]["truth"] + platforms["advertising"]["truth"] == bibo["truth"]
+    assert (
+        platforms["beacon, ranging"]["truth"] + platforms["beacon, burst only"]["truth"]
+        == platforms["beacon"]["truth"]
+    )
+    beacon = test["latency"]["beacon_beout"]
+    assert 0 < beacon["rides"] < test["latency"]["beout"]["rides"]
+    assert beacon["p50_s"] is not None
+    assert beacon["p50_s"] < float("inf")
 
 
 def test_evaluate_worlds_scores_the_other_level_model_on_request(tmp_path: Path, capsys):

@@ -284,6 +284,10 @@ ACTIVITY_LAG_MS: Final = (5_000, 30_000)
 PHONE_UPLOAD_PERIOD_MS: Final = 10 * 60_000
 """A simulated iPhone seals and uploads what it heard at most this often (phone clock)."""
 
+PHONE_LIVE_UPLOAD_MS: Final = 60_000
+"""A simulated iPhone that ranges in the background uploads what it heard every minute
+(the app runs anyway; the rider's be-in and ticket should not wait; assumed)."""
+
 PHONE_EXIT_UPLOAD_MS: Final = 5_000
 """A simulated iPhone also uploads this long after each region exit: iOS wakes the app
 for the exit event, and the ride it ends should not wait for the next period (assumed)."""

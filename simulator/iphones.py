@@ -25,8 +25,10 @@ beacon and Phone sightings upload). The model is deliberately simple:
   ``ACTIVITY_LAG_MS`` late: ``automotive`` riding a bus or in a car, ``cycling`` on a bike,
   ``walking`` walking past or away from a stop, ``stationary`` waiting or in between.
 - **Uploads** are sealed ``PHONE_EXIT_UPLOAD_MS`` after each region exit (iOS wakes the
-  app for it) and at the end of each ``PHONE_UPLOAD_PERIOD_MS`` of the phone's clock that
-  holds any data, as ``simulator.phone.PhoneOutbox.seal`` writes them (tests compare the two).
+  app for it), at the end of each burst, every ``PHONE_LIVE_UPLOAD_MS`` in which a phone
+  that ranges in the background heard a bus, and at the end of each
+  ``PHONE_UPLOAD_PERIOD_MS`` of the phone's clock that holds any other data, as
+  ``simulator.phone.PhoneOutbox.seal`` writes them (tests compare the two).
 
 A bus's beacon key derives from its upload secret; a recording's buses have the
 deterministic secrets of :func:`vehicle_secret` (``Recording.vehicle_secrets``). Replaying
@@ -52,6 +54,7 @@ from simulator.const import (
     ACTIVITY_LAG_MS,
     BEACON_TX_DBM,
     PHONE_EXIT_UPLOAD_MS,
+    PHONE_LIVE_UPLOAD_MS,
     PHONE_UPLOAD_PERIOD_MS,
     RANGING_BURST_MS,
     REGION_ENTER_DELAY_MS,
@@ -264,21 +267,26 @@ def _one_phone(
         events.append((last, "activity", kind))
     events.sort()
     keep = np.flatnonzero(ranged)
-    rows = [
+    rows = sorted(  # as the outbox keeps them: by second, then beacon
         (int(second[k]), *ids.get(vehicles[k], wire.interval_of(int(second[k]))), int(rssi[k]))
         for k in keep.tolist()
-    ]
+    )
     # The app uploads when iOS wakes it on leaving the region (the ride is over: be-out
     # should not wait), and at most every period otherwise.
+    # A phone that ranges in the background runs anyway and uploads every minute it heard
+    # something (the rider's ticket should not wait); one that ranges in bursts uploads
+    # its burst before iOS suspends the app again.
+    period = PHONE_LIVE_UPLOAD_MS if continuous else PHONE_UPLOAD_PERIOD_MS
     seals = sorted(
-        {(t // PHONE_UPLOAD_PERIOD_MS + 1) * PHONE_UPLOAD_PERIOD_MS for t, *_ in rows}
+        {(t // period + 1) * period for t, *_ in rows}
         | {(t // PHONE_UPLOAD_PERIOD_MS + 1) * PHONE_UPLOAD_PERIOD_MS for t, _, _ in events}
         | {int(t) + PHONE_EXIT_UPLOAD_MS for t in leave}
+        | (set() if continuous else {int(t) + RANGING_BURST_MS for t in enter})
     )
     ri = ei = 0
     for sent_at in seals:
         r_end = ri
-        while r_end < len(rows) and rows[r_end][0] < sent_at:
+        while r_end < len(rows) and rows[r_end][0] + 1000 <= sent_at:  # seconds over
             r_end += 1
         e_end = ei
         while e_end < len(events) and events[e_end][0] < sent_at:

@@ -24,6 +24,7 @@ horizon counts as infinite, so a percentile above the horizon prints as such.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ import numpy as np
 from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
     LevelModel,
+    PhoneObservations,
     VehicleObservations,
     calibrating_journeys,
     journeys_from_events,
@@ -138,22 +140,33 @@ def _heard_by(uploads: list[tuple[int, PhoneRows]], vehicle_id: str) -> list[tup
     return out
 
 
-def _with_phones(
-    obs: VehicleObservations,
-    heard: list[tuple[int, PhoneRows]],
-    index: dict[str, int],
-    cut: int | None,
-) -> VehicleObservations:
-    """``obs`` with what the phones had uploaded by ``cut`` (None: everything)."""
-    rows = PhoneRows()
-    for sent_at, part in heard:
-        if cut is not None and sent_at > cut:
-            break
-        rows.beacons += part.beacons
-        rows.regions += part.regions
-        rows.activity += part.activity
-    seen = phone_observations(obs.vehicle_id, index, rows.beacons, rows.regions, rows.activity)
-    return dataclasses.replace(obs, phone=seen)
+class _PhonesSoFar:
+    """What the phones that heard one vehicle had uploaded by a seal, as observations
+    (computed once per number of uploads: consecutive seals mostly hold the same ones)."""
+
+    def __init__(
+        self, vehicle_id: str, heard: list[tuple[int, PhoneRows]], index: dict[str, int]
+    ) -> None:
+        self._vehicle_id, self._heard, self._index = vehicle_id, heard, index
+        self._sent = [sent_at for sent_at, _ in heard]
+        self._cache: dict[int, PhoneObservations | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._heard)
+
+    def apply(self, obs: VehicleObservations, cut: int | None) -> VehicleObservations:
+        """``obs`` with the uploads sent by ``cut`` (None: all of them)."""
+        n = len(self._sent) if cut is None else bisect.bisect_right(self._sent, cut)
+        if n not in self._cache:
+            rows = PhoneRows()
+            for _, part in self._heard[:n]:
+                rows.beacons += part.beacons
+                rows.regions += part.regions
+                rows.activity += part.activity
+            self._cache[n] = phone_observations(
+                self._vehicle_id, self._index, rows.beacons, rows.regions, rows.activity
+            )
+        return dataclasses.replace(obs, phone=self._cache[n])
 
 
 EVENT_LOOKBACK_MS = 10 * 60_000
@@ -229,10 +242,10 @@ def paced_latency(
         rides = rides_on.get(vid, [])
         data = vehicle_data(vid, recording.batches(vid))
         obs, _ = observations(data, resolver)
-        heard = _heard_by(uploads, vid)
+        heard = _PhonesSoFar(vid, _heard_by(uploads, vid), index)
 
         if heard:
-            obs = _with_phones(obs, heard, index, None)
+            obs = heard.apply(obs, None)
         events = sorted_events(data)
         event_t = np.array([e.t for e in events], dtype=np.int64)
         final_journeys = journeys_from_events(vid, events, stops)
@@ -272,7 +285,7 @@ def paced_latency(
             window = journeys[-(2 + len(window_extra)) :]
             held = truncated(obs, cut)
             if heard:
-                held = _with_phones(held, heard, index, cut)  # the uploads sent by then
+                held = heard.apply(held, cut)  # the phone uploads sent by then
             trips = reconcile_journeys(
                 window,
                 held,

@@ -806,8 +806,8 @@ def _ranging_windows(
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
     t, rows, k = t[inside], rows[inside], k[inside]
     # A second heard of two beacons (two buses) is one second of ranging.
-    unique = np.unique(np.stack([rows.astype(np.int64), t]), axis=1)
-    rows, t = unique[0], unique[1]
+    key = np.unique(rows.astype(np.int64) * (1 << 42) + (t - begin))
+    rows, t = key >> 42, (key & ((1 << 42) - 1)) + begin
     k = np.searchsorted(parts.start, t, side="right") - 1
     length = np.maximum(parts.end - parts.start, 1)
     part = np.minimum((t - parts.start[k]) * PARTS_PER_STRETCH // length[k], PARTS_PER_STRETCH - 1)

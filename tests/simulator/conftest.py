@@ -6,9 +6,15 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from sqlalchemy import Engine
 
+from backend.db import make_sessionmaker, transaction
+from backend.ingest import service as ingest_service
+from backend.passengers import service as passengers_service
+from backend.passengers.schemas import DeviceImportFile
 from simulator.day import DayConfig, DayPlan, make_device_keys, plan_day
 from simulator.network import Network, load_network
+from simulator.recording import Recording
 
 SMALL_DAY = DayConfig(
     service_day=dt.date(2026, 6, 3),
@@ -49,3 +55,15 @@ def small_plan(network: Network) -> DayPlan:
 @pytest.fixture(scope="session")
 def small_keys(small_plan: DayPlan) -> dict[str, bytes]:
     return make_device_keys(small_plan, seed=5)
+
+
+def register_recording(engine: Engine, recording: Recording) -> dict[str, bytes]:
+    """Register a recording's buses and import its devices into the backend at ``engine``;
+    returns the buses' secrets (the backend's, not the recording's)."""
+    secrets = {}
+    with transaction(make_sessionmaker(engine)) as session:
+        for v in recording.vehicles:
+            secrets[v["vehicle_id"]] = ingest_service.register_vehicle(session, v["vehicle_id"])
+        doc = DeviceImportFile.model_validate_json((recording.path / "devices.json").read_bytes())
+        passengers_service.import_devices(session, doc)
+    return secrets

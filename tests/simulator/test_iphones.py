@@ -14,10 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.db import make_sessionmaker, transaction
-from backend.ingest import service as ingest_service
 from backend.models import BeaconSighting
-from backend.passengers import service as passengers_service
-from backend.passengers.schemas import DeviceImportFile
 from backend.trips.resolution import BeaconResolver
 from onboard import wire
 from simulator.const import BEACON_TX_DBM, RANGING_BURST_MS
@@ -28,7 +25,7 @@ from simulator.phone import PhoneIdentity, PhoneOutbox
 from simulator.recording import Recording, device_ids, recording_tag, write_recording
 from simulator.replay import replay
 from simulator.world import DEFAULT_WORLD
-from tests.simulator.conftest import TINY
+from tests.simulator.conftest import TINY, register_recording
 
 IPHONES = dataclasses.replace(TINY, iphone_share=0.4)
 
@@ -237,12 +234,7 @@ async def test_replay_posts_the_phone_uploads(engine, client, recording, batches
     """Replayed into the backend, every phone upload is stored and its beacons resolve to
     the backend's vehicles (their secrets differ from the recording's: re-keyed)."""
     factory = make_sessionmaker(engine)
-    secrets = {}
-    with transaction(factory) as session:
-        for v in recording.vehicles:
-            secrets[v["vehicle_id"]] = ingest_service.register_vehicle(session, v["vehicle_id"])
-        doc = DeviceImportFile.model_validate_json((recording.path / "devices.json").read_bytes())
-        passengers_service.import_devices(session, doc)
+    secrets = register_recording(engine, recording)
     assert secrets != recording.vehicle_secrets()
     result = await replay(recording, client, "http://bibo.test", secrets)
     assert result.failures == []

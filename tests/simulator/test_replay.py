@@ -10,14 +10,10 @@ import socket
 import httpx
 import pytest
 
-from backend.db import make_sessionmaker, transaction
-from backend.ingest import service as ingest_service
-from backend.passengers import service as passengers_service
-from backend.passengers.schemas import DeviceImportFile
 from simulator.day import plan_day
 from simulator.recording import Recording, write_recording
 from simulator.replay import ReplayError, load_secrets, replay, unreachable_reason
-from tests.simulator.conftest import SMALL_DAY
+from tests.simulator.conftest import SMALL_DAY, register_recording
 
 TINY = dataclasses.replace(
     SMALL_DAY,
@@ -41,14 +37,7 @@ def recording(network, tmp_path_factory):
 
 @pytest.fixture
 def secrets(engine, recording):
-    factory = make_sessionmaker(engine)
-    out = {}
-    with transaction(factory) as session:
-        for v in recording.vehicles:
-            out[v["vehicle_id"]] = ingest_service.register_vehicle(session, v["vehicle_id"])
-        doc = DeviceImportFile.model_validate_json((recording.path / "devices.json").read_bytes())
-        passengers_service.import_devices(session, doc)
-    return out
+    return register_recording(engine, recording)
 
 
 async def test_replay_delivers_every_batch_once(client, recording, secrets):

@@ -33,10 +33,12 @@ def backend_env(workdir: Path, background_reconcile: bool = False) -> dict[str, 
         **os.environ,
         "BIBO_DATABASE_URL": f"sqlite:///{workdir.resolve()}/bibo.sqlite3",
         "BIBO_RECONCILE_IN_BACKGROUND": "true" if background_reconcile else "false",
-        # A simulated day is uploaded in a minute, not a day: lift the per-vehicle limit
-        # that protects a live backend from a runaway unit.
+        # A simulated day is uploaded in a minute, not a day: lift the per-vehicle and
+        # per-phone limits that protect a live backend from a runaway unit or app.
         "BIBO_VEHICLE_UPLOADS_PER_S": str(REPLAY_UPLOADS_PER_S),
         "BIBO_VEHICLE_UPLOAD_BURST": str(REPLAY_UPLOADS_PER_S),
+        "BIBO_PHONE_UPLOADS_PER_S": str(REPLAY_UPLOADS_PER_S),
+        "BIBO_PHONE_UPLOAD_BURST": str(REPLAY_UPLOADS_PER_S),
     }
 
 

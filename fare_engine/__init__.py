@@ -7,6 +7,7 @@ Money is integer cents; times are UTC epoch milliseconds.
 - `best_price_multi(trips, tariffs)`: the cheapest mix over several tariffs
   (default: Ruhr-Lippe 2026 with the Deutschlandticket, and eezy Westfalen 2026).
 - `PricingAccount`: the running best price of one passenger as trips arrive.
+- `longest_validity_ms(tariffs)`: no product pays for two trips boarding further apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fare_engine.bill import Bill, BilledTrip, BillProduct
     from fare_engine.errors import FareInputError, FareInputReason, TariffError
+    from fare_engine.horizon import longest_validity_ms
     from fare_engine.incremental import PricingAccount
     from fare_engine.pricing import best_price, best_price_multi, default_tariffs
     from fare_engine.quote import Quote, quote
@@ -41,6 +43,7 @@ _HOMES = {
     "best_price_multi": "fare_engine.pricing",
     "default_tariffs": "fare_engine.pricing",
     "load_tariff": "fare_engine.tariff",
+    "longest_validity_ms": "fare_engine.horizon",
     "load_tariff_file": "fare_engine.tariff",
     "quote": "fare_engine.quote",
 }
@@ -76,5 +79,6 @@ __all__ = [
     "default_tariffs",
     "load_tariff",
     "load_tariff_file",
+    "longest_validity_ms",
     "quote",
 ]

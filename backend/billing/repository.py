@@ -31,6 +31,44 @@ def passenger_trips(
     )
 
 
+def passenger_trips_boarding(
+    session: Session, passenger_id: str, before_ms: int, since_ms: int | None = None
+) -> list[models.Trip]:
+    """A passenger's trips boarding in ``[since_ms, before_ms)`` (from the oldest kept trip
+    when ``since_ms`` is None), in boarding order. Billing periods follow the local calendar
+    of the boarding, not the service day."""
+    t = models.Trip
+    query = select(t).where(
+        t.passenger_id == passenger_id,
+        t.board_time < before_ms,
+        t.conflict_lost.is_(False),
+    )
+    if since_ms is not None:
+        query = query.where(t.board_time >= since_ms)
+    return list(session.scalars(query.order_by(t.board_time, t.trip_id)))
+
+
+def passengers_boarding(
+    session: Session, since_ms: int, before_ms: int, first_day: dt.date, last_day: dt.date
+) -> list[str]:
+    """Passengers with a trip boarding in ``[since_ms, before_ms)``; ``first_day`` ..
+    ``last_day`` are service days holding every such trip (they let the day index work)."""
+    t = models.Trip
+    return list(
+        session.scalars(
+            select(t.passenger_id)
+            .where(
+                t.service_day >= first_day,
+                t.service_day <= last_day,
+                t.board_time >= since_ms,
+                t.board_time < before_ms,
+            )
+            .distinct()
+            .order_by(t.passenger_id)
+        )
+    )
+
+
 def passengers_with_trips(session: Session, first_day: dt.date, last_day: dt.date) -> list[str]:
     t = models.Trip
     return list(

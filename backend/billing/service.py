@@ -1,10 +1,25 @@
-"""Billing: each passenger's best price per month, posted to the append-only ledger.
+"""Billing: each passenger's best price, posted month by month to the append-only ledger.
 
-The charge for a month is always the fare engine's exact best price over the passenger's
-*effective* trips of the month (reconciled, conflicts removed, operator corrections applied)
-on the service days that have ended. Re-billing compares it with what the ledger holds and,
-if anything changed, reverses the live charge and posts a new one: the ledger balance of a
-month then equals its best price, however often and in whatever order billing ran.
+**The rule.** Products follow their own validity (a calendar month by the local calendar,
+24 h from first use, 7 or 30 days from the chosen start), so a month's bill cannot be
+priced alone: a 30TageTicket from 28 January pays for February's rides too. Trips belong
+to the local calendar month (Europe/Berlin) in which they board, never to a service day.
+A passenger's trips fall into *chains*: consecutive trips boarding less than the tariffs'
+longest validity apart (``fare_engine.longest_validity_ms``, a calendar month and a DST
+hour) belong to one chain, and no product spans two chains. The charge of month M is
+
+    best(chain trips boarding before the end of M) − best(chain trips boarding before M)
+
+where ``best`` is the fare engine's exact best price. Summed over consecutive months this
+telescopes: what a passenger has been charged through any month is exactly the best price
+of all their trips through it, as if one bill covered them all, and no posted month is
+rewritten to get there (a later month pays the difference). Adding later trips never
+lowers a best price (the engine's covers are hereditary), so no month's charge is negative.
+Exact while the chain's earlier trips are kept (trips retention, 365 days by default).
+
+Re-billing compares the month's charge with what the ledger holds and, if anything
+changed, reverses the live charge and posts a new one: the ledger balance of a month then
+equals its charge, however often and in whatever order billing ran.
 
 Also what the passenger and operator APIs ask of billing: a service day's charges
 (``day_charges``), a month's running balance (``month_balance``) and a passenger's invoices.
@@ -12,43 +27,63 @@ Also what the passenger and operator APIs ask of billing: a service day's charge
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 import fare_engine
 from backend import models
 from backend.billing import repository as billing_repo
-from backend.const import (
-    DAY_CLOSE_GRACE,
-)
+from backend.const import DAY_CLOSE_GRACE, SERVICE_DAY_TZ
 from backend.maintenance import repository as maintenance_repo
 from backend.passengers import repository as passengers_repo
 from backend.timeutil import service_day_bounds, service_day_of
+from fare_engine.money import format_cents
 
 log = logging.getLogger(__name__)
 
-INVOICE_VERSION = 1
+INVOICE_VERSION = 2
+"""2: the bill of the month's chain (products covering this month's trips, the credit for
+what earlier months already paid)."""
+
+_TZ = ZoneInfo(SERVICE_DAY_TZ)
+"""Bills follow the tariffs' local calendar (the WestfalenTarif and eezy are in Berlin)."""
 
 
 def month_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def month_of_ms(t_ms: int) -> str:
+    """The local calendar month (``YYYY-MM``) of an instant: the month a boarding is billed in."""
+    return month_of(dt.datetime.fromtimestamp(t_ms / 1000, tz=_TZ).date())
+
+
 def month_days(month: str) -> tuple[dt.date, dt.date]:
-    """First and last service day of a month ``YYYY-MM``."""
+    """First and last day of a month ``YYYY-MM``."""
     try:
         first = dt.date.fromisoformat(f"{month}-01")
     except ValueError:
         raise ValueError(f"month: expected YYYY-MM, got {month!r}") from None
     following = (first + dt.timedelta(days=32)).replace(day=1)
     return first, following - dt.timedelta(days=1)
+
+
+def month_bounds(month: str) -> tuple[int, int]:
+    """``[start, end)`` of a local calendar month in UTC epoch ms (midnight to midnight)."""
+    first, last = month_days(month)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=_TZ)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=_TZ)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
 def last_closed_day(now: dt.datetime) -> dt.date:
@@ -88,11 +123,7 @@ class EffectiveTrip:
         return out
 
 
-def effective_trips(
-    session: Session, passenger_id: str, first_day: dt.date, last_day: dt.date
-) -> list[EffectiveTrip]:
-    """A passenger's billable trips in ``[first_day, last_day]``, in boarding order."""
-    rows = billing_repo.passenger_trips(session, passenger_id, first_day, last_day)
+def _effective(session: Session, rows: Sequence[models.Trip]) -> list[EffectiveTrip]:
     corrections = billing_repo.latest_corrections(session, [r.trip_id for r in rows])
     trips = []
     for r in rows:
@@ -126,40 +157,188 @@ def effective_trips(
     return trips
 
 
+def effective_trips(
+    session: Session, passenger_id: str, first_day: dt.date, last_day: dt.date
+) -> list[EffectiveTrip]:
+    """A passenger's billable trips of the service days ``[first_day, last_day]``, in
+    boarding order."""
+    rows = billing_repo.passenger_trips(session, passenger_id, first_day, last_day)
+    return _effective(session, rows)
+
+
+def trips_boarding(
+    session: Session, passenger_id: str, before_ms: int, since_ms: int | None = None
+) -> list[EffectiveTrip]:
+    """A passenger's billable trips boarding in ``[since_ms, before_ms)``, in boarding order
+    (from the oldest kept trip when ``since_ms`` is None)."""
+    rows = billing_repo.passenger_trips_boarding(session, passenger_id, before_ms, since_ms)
+    return _effective(session, rows)
+
+
+def fare_trips(trips: Sequence[EffectiveTrip], rider_category: str) -> list[fare_engine.Trip]:
+    """The fare engine's view of billed trips."""
+    return [
+        fare_engine.Trip(
+            board_stop_id=t.board_stop_id,
+            alight_stop_id=t.alight_stop_id,
+            board_time=t.board_time,
+            alight_time=t.alight_time,
+            rider_category=rider_category,
+            stops_travelled=t.stops_travelled,
+        )
+        for t in trips
+    ]
+
+
 def price(trips: Sequence[EffectiveTrip], rider_category: str) -> fare_engine.Bill:
     """The best price of these trips over bibo's tariffs (Ruhr-Lippe, eezy, D-Ticket)."""
-    return fare_engine.best_price_multi(
-        [
-            fare_engine.Trip(
-                board_stop_id=t.board_stop_id,
-                alight_stop_id=t.alight_stop_id,
-                board_time=t.board_time,
-                alight_time=t.alight_time,
-                rider_category=rider_category,
-                stops_travelled=t.stops_travelled,
-            )
-            for t in trips
-        ]
-    )
+    return fare_engine.best_price_multi(fare_trips(trips, rider_category))
 
 
-def trips_fingerprint(trips: Sequence[EffectiveTrip]) -> str:
+@functools.cache
+def horizon_ms() -> int:
+    """Trips boarding at least this far apart never share a product (see the module doc)."""
+    return fare_engine.longest_validity_ms(fare_engine.default_tariffs())
+
+
+def _continues(previous: EffectiveTrip, trip: EffectiveTrip) -> bool:
+    """Does ``trip`` continue ``previous``'s chain (a product may pay for both)?"""
+    joined = trip.chain_id is not None and trip.chain_id == previous.chain_id
+    return joined or trip.board_time - previous.board_time < horizon_ms()
+
+
+def chain_start(trips: Sequence[EffectiveTrip], k: int) -> int:
+    """The first trip of the chain that trip ``k`` of ``trips`` (boarding order) is in."""
+    while k > 0 and _continues(trips[k - 1], trips[k]):
+        k -= 1
+    return k
+
+
+def trips_fingerprint(trips: Sequence[EffectiveTrip], rider_category: str = "") -> str:
     key = "\n".join(
         f"{t.trip_id}|{t.board_stop_id}|{t.alight_stop_id}|{t.board_time}|{t.alight_time}"
+        f"|{t.stops_travelled}|{t.chain_id}"
         for t in sorted(trips, key=lambda t: t.trip_id)
     )
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(f"{rider_category}\n{key}".encode()).hexdigest()
 
 
-def _charge_explanation(bill: fare_engine.Bill, fingerprint: str) -> str:
+@dataclass(frozen=True)
+class ChainPrice:
+    """The price of some trips given the earlier trips of their chain (see the module doc).
+
+    ``trips`` are the trips charged (a month's, a day's), ``earlier`` the trips before them
+    that a product may pay for together with them. ``bill`` prices ``earlier + trips``
+    (product ``covers`` index that list), ``earlier_bill`` prices ``earlier`` alone.
+    """
+
+    earlier: list[EffectiveTrip]
+    trips: list[EffectiveTrip]
+    bill: fare_engine.Bill | None
+    earlier_bill: fare_engine.Bill | None
+    fingerprint: str
+
+    @property
+    def total_cents(self) -> int:
+        """What these trips add to the chain's best price: their charge."""
+        return _total(self.bill) - _total(self.earlier_bill)
+
+    @property
+    def singles_total_cents(self) -> int:
+        """What single tickets would add for these trips (same telescoping)."""
+        return _singles(self.bill) - _singles(self.earlier_bill)
+
+    @property
+    def earlier_only_cents(self) -> int:
+        """Products of ``bill`` that pay only for earlier trips."""
+        if self.bill is None:
+            return 0
+        n = len(self.earlier)
+        return sum(p.price_cents for p in self.bill.products if max(p.covers) < n)
+
+    @property
+    def credit_cents(self) -> int:
+        """What the earlier months paid towards the products of these trips: the earlier
+        best price minus the products that pay only for earlier trips (never negative: the
+        chain's best price could otherwise buy the earlier trips cheaper)."""
+        return _total(self.earlier_bill) - self.earlier_only_cents
+
+
+def _total(bill: fare_engine.Bill | None) -> int:
+    return bill.total_cents if bill is not None else 0
+
+
+def _singles(bill: fare_engine.Bill | None) -> int:
+    return bill.singles_total_cents if bill is not None else 0
+
+
+_LOOKBACK = 3
+"""Horizons of earlier trips read at first; more only when the chain reaches further."""
+
+
+def chain_price(
+    session: Session, passenger_id: str, rider_category: str, since_ms: int, before_ms: int
+) -> ChainPrice:
+    """The charge of the passenger's trips boarding in ``[since_ms, before_ms)``."""
+    lookback = since_ms - _LOOKBACK * horizon_ms()
+    rows = trips_boarding(session, passenger_id, before_ms, lookback)
+    k = bisect.bisect_left(_boards(rows), since_ms)
+    if k < len(rows) and chain_start(rows, k) == 0:
+        # The chain may reach past what was read: read every kept trip.
+        rows = trips_boarding(session, passenger_id, before_ms)
+    return price_between(rows, since_ms, rider_category)
+
+
+def _boards(trips: Sequence[EffectiveTrip]) -> list[int]:
+    return [t.board_time for t in trips]
+
+
+def price_between(trips: Sequence[EffectiveTrip], since_ms: int, rider_category: str) -> ChainPrice:
+    """The charge of the trips boarding from ``since_ms`` on, given every earlier trip of
+    the passenger in ``trips`` (boarding order; none boarding at or after the period's end):
+    the best price of their chain with them minus the same without them."""
+    k = bisect.bisect_left(_boards(trips), since_ms)
+    first = chain_start(trips, k) if k < len(trips) else k
+    charged, earlier = list(trips[k:]), list(trips[first:k])
+    fingerprint = trips_fingerprint([*earlier, *charged], rider_category)
+    if not charged:
+        return ChainPrice([], [], None, None, fingerprint)
+    bill = price([*earlier, *charged], rider_category)
+    earlier_bill = price(earlier, rider_category) if earlier else None
+    return ChainPrice(earlier, charged, bill, earlier_bill, fingerprint)
+
+
+def month_price(
+    session: Session,
+    passenger_id: str,
+    rider_category: str,
+    month: str,
+    through_ms: int | None = None,
+) -> ChainPrice:
+    """The charge of a month's trips (those boarding before ``through_ms`` if given)."""
+    start, end = month_bounds(month)
+    return chain_price(
+        session,
+        passenger_id,
+        rider_category,
+        start,
+        end if through_ms is None else min(end, through_ms),
+    )
+
+
+def _charge_explanation(priced: ChainPrice) -> str:
     """What the ledger keeps of a bill: products and money, no stops (the ledger outlives
     the account; trip details stay with the passenger's data)."""
+    n = len(priced.earlier)
+    products = priced.bill.products if priced.bill is not None else []
     return json.dumps(
         {
-            "version": 1,
-            "trips_fingerprint": fingerprint,
-            "total_cents": bill.total_cents,
-            "singles_total_cents": bill.singles_total_cents,
+            "version": 2,
+            "trips_fingerprint": priced.fingerprint,
+            "total_cents": priced.total_cents,
+            "singles_total_cents": priced.singles_total_cents,
+            "earlier_trips": n,
+            "credit_cents": priced.credit_cents,
             "products": [
                 {
                     "product": p.product,
@@ -167,9 +346,11 @@ def _charge_explanation(bill: fare_engine.Bill, fingerprint: str) -> str:
                     "price_cents": p.price_cents,
                     "valid_from": p.valid_from,
                     "valid_to": p.valid_to,
-                    "trips": len(p.covers),
+                    "trips": sum(1 for k in p.covers if k >= n),
+                    "earlier_trips": sum(1 for k in p.covers if k < n),
                 }
-                for p in bill.products
+                for p in products
+                if max(p.covers) >= n
             ],
         },
         sort_keys=True,
@@ -190,29 +371,32 @@ def month_is_final(session: Session, month: str) -> bool:
     return mark is not None and month_days(month)[0] < mark
 
 
+def closed_through_ms(day: dt.date) -> int:
+    """Trips boarding before this instant belong to service days up to ``day``."""
+    return service_day_bounds(day)[1]
+
+
 def rebill(
     session: Session, passenger_id: str, month: str, through_day: dt.date, now: dt.datetime
 ) -> RebillResult:
-    """Make the ledger hold the month's best price over the trips up to ``through_day``."""
+    """Make the ledger hold the month's charge over the trips of the service days up to
+    ``through_day``."""
     category = passengers_repo.passenger_category(session, passenger_id)
     if category is None:
         # A deleted account: its ledger stays as it is (pseudonymised), never re-billed.
         return RebillResult(passenger_id, month, 0, changed=False)
-    first, last = month_days(month)
     live = billing_repo.live_charges(session, passenger_id, month)
     if month_is_final(session, month):
         # Its trips are gone (retention): what the ledger holds is final.
         return RebillResult(passenger_id, month, sum(e.amount_cents for e in live), False)
-    trips = effective_trips(session, passenger_id, first, min(last, through_day))
-    fingerprint = trips_fingerprint(trips)
-    if len(live) == (1 if trips else 0) and all(
-        json.loads(e.explanation)["trips_fingerprint"] == fingerprint for e in live
+    priced = month_price(session, passenger_id, category, month, closed_through_ms(through_day))
+    if len(live) == (1 if priced.trips else 0) and all(
+        json.loads(e.explanation)["trips_fingerprint"] == priced.fingerprint for e in live
     ):
         # Same trips, same price: the fare engine is exact and deterministic.
         total = live[0].amount_cents if live else 0
         return RebillResult(passenger_id, month, total, changed=False)
-    bill = price(trips, category) if trips else None
-    total = bill.total_cents if bill else 0
+    total = priced.total_cents
     for entry in live:
         billing_repo.post_ledger_entry(
             session,
@@ -224,49 +408,93 @@ def rebill(
             now,
             reverses=entry.entry_id,
         )
-    if bill is not None:
+    if priced.trips:
         billing_repo.post_ledger_entry(
-            session,
-            passenger_id,
-            month,
-            "charge",
-            total,
-            _charge_explanation(bill, fingerprint),
-            now,
+            session, passenger_id, month, "charge", total, _charge_explanation(priced), now
         )
     return RebillResult(passenger_id, month, total, changed=True)
+
+
+def _boarding_passengers(session: Session, since_ms: int, before_ms: int) -> list[str]:
+    return billing_repo.passengers_boarding(
+        session, since_ms, before_ms, service_day_of(since_ms), service_day_of(before_ms - 1)
+    )
+
+
+def months_to_bill(through_day: dt.date) -> list[str]:
+    """The month holding the end of ``through_day`` and the one before it."""
+    month = month_of_ms(closed_through_ms(through_day) - 1)
+    first, _ = month_days(month)
+    return [month_of(first - dt.timedelta(days=1)), month]
 
 
 def rebill_closed_days(session: Session, now: dt.datetime) -> list[RebillResult]:
     """Bring the ledger up to date for every passenger with trips in this month or the last,
     over the service days that have ended."""
     through = last_closed_day(now)
-    months = sorted({month_of(through), month_of(through.replace(day=1) - dt.timedelta(days=1))})
+    through_ms = closed_through_ms(through)
     results = []
-    for month in months:
-        first, last = month_days(month)
-        for passenger_id in billing_repo.passengers_with_trips(session, first, min(last, through)):
+    for month in months_to_bill(through):
+        start, end = month_bounds(month)
+        if start >= through_ms:
+            continue
+        for passenger_id in _boarding_passengers(session, start, min(end, through_ms)):
             results.append(rebill(session, passenger_id, month, through, now))
     return results
 
 
+def _month_bill(priced: ChainPrice) -> dict[str, Any] | None:
+    """The chain's bill as the month's invoice shows it: the products that pay for this
+    month's trips, ``covers`` indexing the month's trips (``earlier_trips`` counts the
+    earlier ones they also pay for)."""
+    if priced.bill is None:
+        return None
+    n = len(priced.earlier)
+    bill = json.loads(priced.bill.to_json())
+    products = []
+    for p in bill["products"]:
+        mine = [k - n for k in p["covers"] if k >= n]
+        if mine:
+            products.append(p | {"covers": mine, "earlier_trips": len(p["covers"]) - len(mine)})
+    bill["products"] = products
+    bill["trips"] = [t | {"index": t["index"] - n} for t in bill["trips"] if t["index"] >= n]
+    for t in bill["trips"]:
+        t["covered_by"] = next(
+            (i for i, p in enumerate(products) if t["index"] in p["covers"]), None
+        )
+    bill["total_cents"] = priced.total_cents
+    bill["singles_total_cents"] = priced.singles_total_cents
+    bill["saving_cents"] = priced.singles_total_cents - priced.total_cents
+    return dict(bill)
+
+
 def invoice_document(session: Session, passenger_id: str, month: str) -> tuple[int, dict[str, Any]]:
-    """The invoice of a closed month: the full bill with its trips (deterministic JSON)."""
-    first, last = month_days(month)
-    trips = effective_trips(session, passenger_id, first, last)
+    """The invoice of a closed month: its trips, the products that pay for them and the
+    credit for what earlier months of the chain already paid (deterministic JSON)."""
     category = passengers_repo.passenger_category(session, passenger_id)
-    bill = price(trips, category) if trips and category else None
+    priced = (
+        month_price(session, passenger_id, category, month)
+        if category is not None
+        else ChainPrice([], [], None, None, "")
+    )
     balance = billing_repo.ledger_balance(session, passenger_id, month)
+    earlier = priced.earlier
     return balance, {
         "version": INVOICE_VERSION,
         "passenger_id": passenger_id,
         "month": month,
         "rider_category": category,
         "total_cents": balance,
-        "singles_total_cents": bill.singles_total_cents if bill else 0,
-        "saving_cents": (bill.singles_total_cents - balance) if bill else 0,
-        "bill": json.loads(bill.to_json()) if bill else None,
-        "trips": [t.as_dict() for t in trips],
+        "singles_total_cents": priced.singles_total_cents,
+        "saving_cents": priced.singles_total_cents - balance if priced.trips else 0,
+        "bill": _month_bill(priced),
+        "earlier": {
+            "trips": len(earlier),
+            "since": earlier[0].board_time if earlier else None,
+            "paid_cents": _total(priced.earlier_bill),
+            "credit_cents": priced.credit_cents,
+        },
+        "trips": [t.as_dict() for t in priced.trips],
     }
 
 
@@ -276,7 +504,7 @@ def close_month(session: Session, month: str, now: dt.datetime) -> list[models.I
     Idempotent: running it again issues nothing new unless a correction changed a bill,
     in which case the passenger gets the next invoice version.
     """
-    first, last = month_days(month)
+    _, last = month_days(month)
     if service_day_bounds(last)[1] > now.timestamp() * 1000:
         raise ValueError(f"month {month} has not ended yet")
     if month_is_final(session, month):
@@ -284,7 +512,7 @@ def close_month(session: Session, month: str, now: dt.datetime) -> list[models.I
             f"month {month} is final: retention deleted trips of it, so it cannot be billed again"
         )
     issued = []
-    passengers = set(billing_repo.passengers_with_trips(session, first, last))
+    passengers = set(_boarding_passengers(session, *month_bounds(month)))
     passengers |= set(billing_repo.passengers_with_ledger(session, month))
     for passenger_id in sorted(passengers):
         invoice = close_month_for(session, passenger_id, month, now)
@@ -314,7 +542,7 @@ def close_month_for(
 
 @dataclass(frozen=True)
 class PassengerCharge:
-    """What a service day adds to a passenger's month (cents), or why it could not be
+    """What a service day adds to a passenger's bill (cents), or why it could not be
     priced (``error``)."""
 
     passenger_id: str
@@ -325,43 +553,35 @@ class PassengerCharge:
 
 
 def day_charges(session: Session, day: dt.date) -> list[PassengerCharge]:
-    """Each passenger's charge for one service day: the month's best price through that day
-    minus the month's best price through the day before. A pass bought earlier in the month
-    (a 30TageTicket, the Deutschlandticket) makes later days cost nothing; the charges of a
-    month add up to its best price."""
-    month = month_of(day)
-    first, _ = month_days(month)
+    """Each passenger's charge for one service day: the best price of their chain through
+    that day minus the same through the day before (the rule of the module doc, by service
+    day). A pass bought earlier (a 30TageTicket, the Deutschlandticket) makes later days
+    cost nothing; the charges of consecutive days add up to the chain's best price."""
+    since, before = service_day_bounds(day)
     charges = []
     for pid in billing_repo.passengers_with_trips(session, day, day):
         category = passengers_repo.passenger_category(session, pid)
-        through = effective_trips(session, pid, first, day)
-        today = [t for t in through if t.service_day == day]
-        before = [t for t in through if t.service_day < day]
-        if category is None or not today:
+        if category is None:
             continue
         try:
-            after_bill = price(through, category)
-            before_bill = price(before, category) if before else None
+            priced = chain_price(session, pid, category, since, before)
         except fare_engine.FareInputError as exc:
             # One unpriceable passenger (a stop the tariff lacks) must not hide the others.
             log.warning("cannot price %s on %s: %s", pid, day, exc)
-            charges.append(PassengerCharge(pid, len(today), None, None, str(exc)))
+            n = len(trips_boarding(session, pid, before, since))
+            charges.append(PassengerCharge(pid, n, None, None, str(exc)))
+            continue
+        if not priced.trips:
             continue
         charges.append(
-            PassengerCharge(
-                pid,
-                len(today),
-                after_bill.total_cents - (before_bill.total_cents if before_bill else 0),
-                after_bill.singles_total_cents
-                - (before_bill.singles_total_cents if before_bill else 0),
-            )
+            PassengerCharge(pid, len(priced.trips), priced.total_cents, priced.singles_total_cents)
         )
     return charges
 
 
 @dataclass(frozen=True, slots=True)
 class MonthBalance:
-    """A passenger's month so far: its best price (today included) beside the ledger."""
+    """A passenger's month so far: its charge (today included) beside the ledger."""
 
     month: str
     total_cents: int
@@ -375,17 +595,25 @@ class MonthBalance:
 def month_balance(
     session: Session, passenger_id: str, rider_category: str, month: str
 ) -> MonthBalance:
-    first, last = month_days(month)
-    trips = effective_trips(session, passenger_id, first, last)
-    bill = price(trips, rider_category) if trips else None
+    priced = month_price(session, passenger_id, rider_category, month)
+    if priced.bill is None:
+        explanation = "No trips this month."
+    else:
+        explanation = priced.bill.to_text()
+        if priced.earlier:
+            explanation += (
+                f"\n{len(priced.earlier)} earlier trip(s) of this bill were charged in "
+                f"earlier months: {format_cents(_total(priced.earlier_bill))}; "
+                f"this month: {format_cents(priced.total_cents)}"
+            )
     return MonthBalance(
         month=month,
-        total_cents=bill.total_cents if bill else 0,
-        singles_total_cents=bill.singles_total_cents if bill else 0,
-        saving_cents=bill.saving_cents if bill else 0,
+        total_cents=priced.total_cents,
+        singles_total_cents=priced.singles_total_cents,
+        saving_cents=priced.singles_total_cents - priced.total_cents,
         billed_cents=billing_repo.ledger_balance(session, passenger_id, month),
-        trips=len(trips),
-        explanation=bill.to_text() if bill else "No trips this month.",
+        trips=len(priced.trips),
+        explanation=explanation,
     )
 
 

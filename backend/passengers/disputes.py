@@ -117,21 +117,33 @@ def correct_trip(
         dispute_id=dispute_id,
         created_at=now,
     )
-    return rebill_after_change(session, trip.passenger_id, trip.service_day, now)
+    return rebill_after_change(session, trip.passenger_id, trip.board_time, now)
 
 
 def rebill_after_change(
-    session: Session, passenger_id: str, day: dt.date, now: dt.datetime
+    session: Session, passenger_id: str, board_time: int, now: dt.datetime
 ) -> Rebilled:
-    month = billing_service.month_of(day)
-    _, last = billing_service.month_days(month)
+    """Re-bill the month of a changed trip and every later month billed so far: a month's
+    charge depends on the earlier trips of its chain (``backend.billing.service``)."""
+    month = billing_service.month_of_ms(board_time)
     closed_through = billing_service.last_closed_day(now)
-    if closed_through >= last and billing_repo.latest_invoice(session, passenger_id, month):
-        invoices = billing_service.close_month_for(session, passenger_id, month, now)
-        total = billing_repo.ledger_balance(session, passenger_id, month)
-        return Rebilled(month, total, invoices.version if invoices else None)
-    result = billing_service.rebill(session, passenger_id, month, min(last, closed_through), now)
-    return Rebilled(month, result.total_cents, None)
+    current = billing_service.month_of_ms(billing_service.closed_through_ms(closed_through) - 1)
+    outcome: Rebilled | None = None
+    while True:
+        _, last = billing_service.month_days(month)
+        if closed_through >= last and billing_repo.latest_invoice(session, passenger_id, month):
+            invoice = billing_service.close_month_for(session, passenger_id, month, now)
+            total = billing_repo.ledger_balance(session, passenger_id, month)
+            done = Rebilled(month, total, invoice.version if invoice else None)
+        else:
+            result = billing_service.rebill(
+                session, passenger_id, month, min(last, closed_through), now
+            )
+            done = Rebilled(month, result.total_cents, None)
+        outcome = outcome or done
+        if month >= current:
+            return outcome
+        month = billing_service.month_of(last + dt.timedelta(days=1))
 
 
 def resolve_dispute(

@@ -82,7 +82,7 @@ def _now(request: Request) -> dt.datetime:
 
 
 def _month(request: Request, month: str | None) -> str:
-    return month or billing_service.month_of(service_day_of(int(_now(request).timestamp() * 1000)))
+    return month or billing_service.month_of_ms(int(_now(request).timestamp() * 1000))
 
 
 def _stop_names(request: Request) -> dict[str, str]:
@@ -93,7 +93,7 @@ def _stop_names(request: Request) -> dict[str, str]:
 def my_trips(
     request: Request, session: SessionDep, me: OwnPassenger, month: Month = None
 ) -> list[PassengerTripOut]:
-    first, last = billing_service.month_days(_month(request, month))
+    start, end = billing_service.month_bounds(_month(request, month))
     names = _stop_names(request)
     return [
         PassengerTripOut(
@@ -101,7 +101,7 @@ def my_trips(
             board_stop_name=names.get(t.board_stop_id),
             alight_stop_name=names.get(t.alight_stop_id),
         )
-        for t in billing_service.effective_trips(session, me.passenger_id, first, last)
+        for t in billing_service.trips_boarding(session, me.passenger_id, end, start)
     ]
 
 

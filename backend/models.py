@@ -340,6 +340,12 @@ class TripCorrection(Base):
     board_stop_id: Mapped[str | None] = mapped_column(String(64))
     alight_stop_id: Mapped[str | None] = mapped_column(String(64))
     cancelled: Mapped[bool] = mapped_column(default=False)
+    board_time: Mapped[int | None] = mapped_column(BigInteger)
+    alight_time: Mapped[int | None] = mapped_column(BigInteger)
+    stops_travelled: Mapped[int | None] = mapped_column(Integer)
+    """The corrected ride re-derived from the journey's stop events when the correction was
+    made (departure at the boarding stop, arrival at the alighting stop, stops between them);
+    None when those events were already gone (retention) or nothing about the stops changed."""
     reason: Mapped[str] = mapped_column(String(500))
     operator_id: Mapped[int] = mapped_column(BigInteger)
     dispute_id: Mapped[int | None] = mapped_column(BigInteger)

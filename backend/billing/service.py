@@ -132,7 +132,13 @@ def _effective(session: Session, rows: Sequence[models.Trip]) -> list[EffectiveT
             continue
         board = (fix.board_stop_id if fix else None) or r.board_stop_id
         alight = (fix.alight_stop_id if fix else None) or r.alight_stop_id
-        changed = fix is not None and (board, alight) != (r.board_stop_id, r.alight_stop_id)
+        board_time, alight_time, stops_travelled = r.board_time, r.alight_time, r.stops_travelled
+        if fix is not None and (board, alight) != (r.board_stop_id, r.alight_stop_id):
+            # The correction re-derived the ride from the journey's stop events; where they
+            # were gone (retention) the times stay and the counted stops are unknown.
+            stops_travelled = fix.stops_travelled
+            board_time = fix.board_time if fix.board_time is not None else board_time
+            alight_time = fix.alight_time if fix.alight_time is not None else alight_time
         trips.append(
             EffectiveTrip(
                 trip_id=r.trip_id,
@@ -143,17 +149,17 @@ def _effective(session: Session, rows: Sequence[models.Trip]) -> list[EffectiveT
                 journey_id=r.journey_id,
                 line=r.line,
                 board_stop_id=board,
-                board_time=r.board_time,
+                board_time=board_time,
                 alight_stop_id=alight,
-                alight_time=r.alight_time,
+                alight_time=alight_time,
                 confidence=r.confidence,
                 status=r.status,
                 chain_id=r.chain_id,
-                # A corrected stop invalidates the counted stops (Kurzstrecke): drop it.
-                stops_travelled=None if changed else r.stops_travelled,
+                stops_travelled=stops_travelled,
                 corrected=fix is not None,
             )
         )
+    trips.sort(key=lambda t: (t.board_time, t.trip_id))  # a correction may move a boarding
     return trips
 
 
@@ -495,7 +501,29 @@ def invoice_document(session: Session, passenger_id: str, month: str) -> tuple[i
             "credit_cents": priced.credit_cents,
         },
         "trips": [t.as_dict() for t in priced.trips],
+        "cancelled": cancelled_trips(session, passenger_id, *month_bounds(month)),
     }
+
+
+def cancelled_trips(
+    session: Session, passenger_id: str, since_ms: int, before_ms: int
+) -> list[dict[str, Any]]:
+    """The passenger's trips boarding in ``[since_ms, before_ms)`` that a correction
+    cancelled (not billed; the invoice lists them as such)."""
+    rows = billing_repo.passenger_trips_boarding(session, passenger_id, before_ms, since_ms)
+    fixes = billing_repo.latest_corrections(session, [r.trip_id for r in rows])
+    return [
+        {
+            "trip_id": r.trip_id,
+            "line": r.line,
+            "board_stop_id": r.board_stop_id,
+            "board_time": r.board_time,
+            "alight_stop_id": r.alight_stop_id,
+            "alight_time": r.alight_time,
+        }
+        for r in rows
+        if (fix := fixes.get(r.trip_id)) is not None and fix.cancelled
+    ]
 
 
 def close_month(session: Session, month: str, now: dt.datetime) -> list[models.Invoice]:

@@ -91,7 +91,11 @@ def _named_stops(request: Request, body: BaseModel) -> tuple[str | None, str | N
 
 
 def _dispute_error(exc: DisputeError) -> HTTPException:
-    codes = {DisputeErrorReason.NOT_FOUND: 404, DisputeErrorReason.NOTHING_TO_CHANGE: 422}
+    codes = {
+        DisputeErrorReason.NOT_FOUND: 404,
+        DisputeErrorReason.NOTHING_TO_CHANGE: 422,
+        DisputeErrorReason.NOT_ON_JOURNEY: 422,
+    }
     return HTTPException(codes.get(exc.reason, 409), detail=str(exc))
 
 

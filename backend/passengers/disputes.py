@@ -17,6 +17,7 @@ from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.passengers import repository as passengers_repo
 from backend.trips import repository as trips_repo
+from backend.trips.reconciliation import StopVisit, journeys_from_events
 
 
 class DisputeErrorReason(enum.Enum):
@@ -24,6 +25,7 @@ class DisputeErrorReason(enum.Enum):
     ALREADY_OPEN = "already_open"
     ALREADY_RESOLVED = "already_resolved"
     NOTHING_TO_CHANGE = "nothing_to_change"
+    NOT_ON_JOURNEY = "not_on_journey"
 
 
 class DisputeError(Exception):
@@ -91,6 +93,64 @@ class Rebilled:
     """Set when the month was already closed and a new invoice version was issued."""
 
 
+@dataclass(frozen=True)
+class Ride:
+    """A corrected trip re-derived from its journey's stop events."""
+
+    board_time: int
+    """Departure from the boarding stop (its arrival if the departure event is missing)."""
+    alight_time: int
+    """Arrival at the alighting stop."""
+    stops_travelled: int
+    """Stops after the boarding stop up to the alighting stop (the Kurzstrecke counts them)."""
+
+
+def _left(visit: StopVisit) -> int:
+    return visit.departure if visit.departure is not None else visit.arrival
+
+
+def rederive_ride(
+    session: Session, trip: models.Trip, board_stop_id: str, alight_stop_id: str
+) -> Ride | None:
+    """The ride between the corrected stops on the trip's own journey, from the vehicle's
+    stop events: times and stops travelled follow the stops (a shortened ride ends earlier
+    and may become a Kurzstrecke). None when the journey's events are gone (retention);
+    ``NOT_ON_JOURNEY`` when the journey does not call at the boarding stop, or not at the
+    alighting stop after it."""
+    events = trips_repo.vehicle_day_events(session, trip.service_day, trip.vehicle_id)
+    journey = next(
+        (
+            j
+            for j in journeys_from_events(trip.vehicle_id, events)
+            if j.journey_id == trip.journey_id
+        ),
+        None,
+    )
+    if journey is None or not journey.visits:
+        return None
+    visits = journey.visits
+    where = [k for k, v in enumerate(visits) if v.stop_id == trip.board_stop_id]
+    origin = next(
+        (k for k in where if _left(visits[k]) == trip.board_time), where[0] if where else 0
+    )
+    calls = [k for k, v in enumerate(visits) if v.stop_id == board_stop_id]
+    if not calls:
+        raise DisputeError(
+            DisputeErrorReason.NOT_ON_JOURNEY,
+            f"board_stop_id: journey {trip.journey_id!r} does not call at {board_stop_id!r}",
+        )
+    board = min(calls, key=lambda k: (abs(k - origin), k))
+    after = [k for k, v in enumerate(visits) if k > board and v.stop_id == alight_stop_id]
+    if not after:
+        raise DisputeError(
+            DisputeErrorReason.NOT_ON_JOURNEY,
+            f"alight_stop_id: journey {trip.journey_id!r} does not call at {alight_stop_id!r} "
+            f"after the boarding stop {board_stop_id!r}",
+        )
+    alight = next((k for k in after if visits[k].arrival == trip.alight_time), after[0])
+    return Ride(_left(visits[board]), visits[alight].arrival, alight - board)
+
+
 def correct_trip(
     session: Session,
     trip_id: str,
@@ -106,12 +166,23 @@ def correct_trip(
     """Record a correction and re-bill the passenger's month."""
     trip = require_trip(session, trip_id)
     check_changes(board_stop_id=board_stop_id, alight_stop_id=alight_stop_id, cancelled=cancelled)
+    ride = None
+    if not cancelled:
+        ride = rederive_ride(
+            session,
+            trip,
+            board_stop_id or trip.board_stop_id,
+            alight_stop_id or trip.alight_stop_id,
+        )
     billing_repo.add_correction(
         session,
         trip_id=trip_id,
         board_stop_id=board_stop_id,
         alight_stop_id=alight_stop_id,
         cancelled=cancelled,
+        board_time=ride.board_time if ride else None,
+        alight_time=ride.alight_time if ride else None,
+        stops_travelled=ride.stops_travelled if ride else None,
         reason=reason,
         operator_id=operator_id,
         dispute_id=dispute_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from backend import db
+from backend import db, models
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.passengers import repository as passengers_repo
@@ -131,6 +131,7 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
     trips = passengers_repo.trips(session, passenger_id)
     disputes = passengers_repo.passenger_disputes(session, passenger_id)
     invoices = billing_repo.passenger_invoices(session, passenger_id)
+    corrections = billing_repo.latest_corrections(session, [t.trip_id for t in trips])
     return {
         "version": 2,
         "passenger": {
@@ -152,7 +153,9 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
                 "alight_stop_id": t.alight_stop_id,
                 "alight_time": t.alight_time,
                 "confidence": t.confidence,
-                "billed": not t.conflict_lost,
+                "billed": not t.conflict_lost
+                and not (t.trip_id in corrections and corrections[t.trip_id].cancelled),
+                "correction": _correction(corrections.get(t.trip_id)),
             }
             for t in trips
         ],
@@ -179,6 +182,22 @@ def export(session: Session, passenger_id: str) -> dict[str, Any]:
             for e in billing_repo.ledger_entries(session, passenger_id)
         ],
     } | phones_service.passenger_export(session, passenger_id)
+
+
+def _correction(fix: models.TripCorrection | None) -> dict[str, Any] | None:
+    """The newest correction of an exported trip: what billing uses instead of the trip."""
+    if fix is None:
+        return None
+    return {
+        "cancelled": fix.cancelled,
+        "board_stop_id": fix.board_stop_id,
+        "alight_stop_id": fix.alight_stop_id,
+        "board_time": fix.board_time,
+        "alight_time": fix.alight_time,
+        "stops_travelled": fix.stops_travelled,
+        "reason": fix.reason,
+        "created_at": fix.created_at.isoformat(),
+    }
 
 
 def delete_account(session: Session, passenger_id: str) -> None:

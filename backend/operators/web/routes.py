@@ -494,7 +494,11 @@ def _known_stop(request: Request, field: str, stop_id: str) -> str | None:
 
 
 def _dispute_error(exc: DisputeError) -> PageError:
-    codes = {DisputeErrorReason.NOT_FOUND: 404, DisputeErrorReason.NOTHING_TO_CHANGE: 422}
+    codes = {
+        DisputeErrorReason.NOT_FOUND: 404,
+        DisputeErrorReason.NOTHING_TO_CHANGE: 422,
+        DisputeErrorReason.NOT_ON_JOURNEY: 422,
+    }
     return PageError(codes.get(exc.reason, 409), "Not done", f"{exc}.")
 
 

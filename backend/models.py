@@ -50,6 +50,9 @@ class Vehicle(Base):
     vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     # The backend must hold the secret itself to check HMAC signatures.
     secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    company: Mapped[str | None] = mapped_column(String(16))
+    """The transit company running the vehicle (RLG, VKU, …): revenue of the rides on it is
+    shared to it (``backend/billing/apportionment.py``); None until assigned."""
     created_at: Mapped[dt.datetime] = _created_at()
 
 
@@ -435,3 +438,65 @@ class OperatorSession(Base):
     )
     created_at: Mapped[dt.datetime] = _created_at()
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- revenue sharing and entitlements (issue 15) ------------------------------------
+
+
+class RevenueShare(Base):
+    """One transit company's part of a ledger entry (Einnahmeaufteilung), in whole cents.
+
+    Written with its ledger entry and never changed: the parts of an entry add up to its
+    amount exactly (largest-remainder rounding), a reversal's parts are the negated parts of
+    the charge it reverses.
+    """
+
+    __tablename__ = "revenue_shares"
+    __table_args__ = (Index("ix_revenue_shares_month_company", "month", "company"),)
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_entries.entry_id", ondelete="RESTRICT"), primary_key=True
+    )
+    company: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """The transit company, or ``unassigned`` for rides on vehicles without one."""
+    month: Mapped[str] = mapped_column(String(7))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    passenger_km: Mapped[float] = mapped_column(Float)
+    """The weight the part was computed from (the company's passenger-km in the charge)."""
+
+
+ENTITLEMENT_KINDS = (
+    "deutschlandticket",
+    "jobticket",
+    "schoolticket",
+    "semesterticket",
+    "sozialticket",
+    "free_travel",
+    "other",
+)
+"""Tickets and passes held elsewhere that make bibo's trips free for their holder
+(``free_travel``: a Schwerbehindertenausweis with Wertmarke)."""
+
+
+class Entitlement(Base):
+    """A ticket or pass the passenger holds elsewhere: trips inside its validity and scope
+    cost nothing. It applies from registration (``pending``) and once ``verified``; an
+    operator's ``revoked`` ends it, and the months it touched are re-billed."""
+
+    __tablename__ = "entitlements"
+
+    entitlement_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    passenger_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    """Last day of validity (inclusive, local calendar)."""
+    scope_areas: Mapped[str | None] = mapped_column(String(400))
+    """Tarifgebiet codes separated by commas; None = valid everywhere (Deutschlandticket)."""
+    evidence_ref: Mapped[str] = mapped_column(String(200))
+    """What the rider showed (a ticket or card number), for an operator to verify."""
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = _created_at()

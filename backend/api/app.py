@@ -31,6 +31,7 @@ from backend.ingest.service import VehicleSecrets
 from backend.limits import RateLimiter
 from backend.operators.endpoints import operations_router
 from backend.operators.endpoints import router as operator_router
+from backend.operators.entitlement_endpoints import router as entitlement_router
 from backend.operators.web import install as install_web
 from backend.passengers.endpoints import router as passenger_router
 from backend.phones.endpoints import router as phone_router
@@ -145,6 +146,7 @@ def create_app(
         billing_router,
         operator_router,
         operations_router,
+        entitlement_router,
     ):
         app.include_router(domain_router)
     install_web(app, settings)

@@ -36,6 +36,8 @@ OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("POST", "/v1/reconcile"): "agent",  # rebuilds a day's trips (and so its bills)
     ("POST", "/v1/disputes/{dispute_id}/resolve"): "agent",
     ("POST", "/v1/trips/{trip_id}/corrections"): "agent",
+    ("GET", "/v1/entitlements"): "viewer",
+    ("POST", "/v1/entitlements/{entitlement_id}/decide"): "agent",  # revoking re-bills
     ("POST", "/v1/billing/close-month"): "admin",  # issues every passenger's invoice
     # --- web pages, session cookie ---
     ("GET", "/ops/"): "viewer",
@@ -78,6 +80,11 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ),
     ("GET", "/v1/passengers/{passenger_id}/disputes"): "passenger token, own id only",
     ("GET", "/v1/passengers/{passenger_id}/export"): "passenger token, own id only",
+    ("POST", "/v1/passengers/{passenger_id}/entitlements"): "passenger token, own id only",
+    ("GET", "/v1/passengers/{passenger_id}/entitlements"): "passenger token, own id only",
+    ("POST", "/v1/passengers/{passenger_id}/entitlements/{entitlement_id}/withdraw"): (
+        "passenger token, own id only"
+    ),
     ("DELETE", "/v1/passengers/{passenger_id}"): "passenger token, own id only",
     ("GET", "/ops/login"): "web login: the form",
     ("POST", "/ops/login"): "web login: checks the password (throttled, CSRF token)",

@@ -229,6 +229,71 @@ def trips_fingerprint(trips: Sequence[EffectiveTrip], rider_category: str = "") 
     return hashlib.sha256(f"{rider_category}\n{key}".encode()).hexdigest()
 
 
+APPLIED_ENTITLEMENTS = ("pending", "verified")
+"""Entitlement statuses that make trips free: bibo trusts a registered ticket, as an
+inspector trusts one shown, until an operator revokes it (and the months it touched are
+re-billed)."""
+
+
+@functools.cache
+def _zone_tariff() -> fare_engine.Tariff:
+    return fare_engine.default_tariffs()[0]
+
+
+def tarifgebiete() -> frozenset[str]:
+    """The Tarifgebiet codes an entitlement's scope may name."""
+    return frozenset(area.code for area in _zone_tariff().spec.areas)
+
+
+def _area(stop_id: str) -> str | None:
+    tariff = _zone_tariff()
+    return tariff.area_of_stop(stop_id).code if tariff.has_stop(stop_id) else None
+
+
+def local_date(t_ms: int) -> dt.date:
+    """The local calendar date of an instant (what a ticket's validity days count)."""
+    return dt.datetime.fromtimestamp(t_ms / 1000, tz=_TZ).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """An entitlement (a ticket held elsewhere) as billing applies it: every trip boarding
+    on one of its days, from and to stops in its Tarifgebiete (anywhere for None), is free."""
+
+    entitlement_id: int
+    kind: str
+    first_day: dt.date
+    last_day: dt.date
+    areas: frozenset[str] | None
+
+    def covers(self, trip: EffectiveTrip) -> bool:
+        if not self.first_day <= local_date(trip.board_time) <= self.last_day:
+            return False
+        if self.areas is None:
+            return True
+        return _area(trip.board_stop_id) in self.areas and _area(trip.alight_stop_id) in self.areas
+
+    @property
+    def key(self) -> str:
+        areas = ",".join(sorted(self.areas)) if self.areas is not None else "*"
+        return f"{self.entitlement_id}:{self.kind}:{self.first_day}:{self.last_day}:{areas}"
+
+
+def coverages(session: Session, passenger_id: str) -> list[Coverage]:
+    """The passenger's entitlements that apply (registered or verified, not revoked)."""
+    return [
+        Coverage(
+            e.entitlement_id,
+            e.kind,
+            e.valid_from,
+            e.valid_to,
+            frozenset(e.scope_areas.split(",")) if e.scope_areas else None,
+        )
+        for e in passengers_repo.passenger_entitlements(session, passenger_id)
+        if e.status in APPLIED_ENTITLEMENTS
+    ]
+
+
 @dataclass(frozen=True)
 class ChainPrice:
     """The price of some trips given the earlier trips of their chain (see the module doc).
@@ -243,6 +308,8 @@ class ChainPrice:
     bill: fare_engine.Bill | None
     earlier_bill: fare_engine.Bill | None
     fingerprint: str
+    free: tuple[tuple[EffectiveTrip, Coverage], ...] = ()
+    """Trips of the period an entitlement makes free (not in ``trips``), with it."""
 
     @property
     def total_cents(self) -> int:
@@ -292,26 +359,48 @@ def chain_price(
     if k < len(rows) and chain_start(rows, k) == 0:
         # The chain may reach past what was read: read every kept trip.
         rows = trips_boarding(session, passenger_id, before_ms)
-    return price_between(rows, since_ms, rider_category)
+    return price_between(rows, since_ms, rider_category, coverages(session, passenger_id))
 
 
 def _boards(trips: Sequence[EffectiveTrip]) -> list[int]:
     return [t.board_time for t in trips]
 
 
-def price_between(trips: Sequence[EffectiveTrip], since_ms: int, rider_category: str) -> ChainPrice:
+def price_between(
+    trips: Sequence[EffectiveTrip],
+    since_ms: int,
+    rider_category: str,
+    entitlements: Sequence[Coverage] = (),
+) -> ChainPrice:
     """The charge of the trips boarding from ``since_ms`` on, given every earlier trip of
     the passenger in ``trips`` (boarding order; none boarding at or after the period's end):
-    the best price of their chain with them minus the same without them."""
+    the best price of their chain with them minus the same without them.
+
+    Trips an entitlement covers cost nothing and are left out of the pricing: that is
+    exact, because every product stays valid with fewer trips (the engine's covers are
+    hereditary), so the others' best price is the best price of all."""
+    free: list[tuple[EffectiveTrip, Coverage]] = []
+    if entitlements:
+        kept = []
+        for trip in trips:
+            coverage = next((c for c in entitlements if c.covers(trip)), None)
+            if coverage is None:
+                kept.append(trip)
+            elif trip.board_time >= since_ms:
+                free.append((trip, coverage))
+        trips = kept
     k = bisect.bisect_left(_boards(trips), since_ms)
     first = chain_start(trips, k) if k < len(trips) else k
     charged, earlier = list(trips[k:]), list(trips[first:k])
-    fingerprint = trips_fingerprint([*earlier, *charged], rider_category)
+    held = "|".join(c.key for c in entitlements)
+    fingerprint = trips_fingerprint(
+        [*earlier, *charged, *(t for t, _ in free)], f"{rider_category}|{held}"
+    )
     if not charged:
-        return ChainPrice([], [], None, None, fingerprint)
+        return ChainPrice([], [], None, None, fingerprint, tuple(free))
     bill = price([*earlier, *charged], rider_category)
     earlier_bill = price(earlier, rider_category) if earlier else None
-    return ChainPrice(earlier, charged, bill, earlier_bill, fingerprint)
+    return ChainPrice(earlier, charged, bill, earlier_bill, fingerprint, tuple(free))
 
 
 def month_price(
@@ -421,6 +510,30 @@ def rebill(
     return RebillResult(passenger_id, month, total, changed=True)
 
 
+def rebill_from(
+    session: Session, passenger_id: str, since_ms: int, now: dt.datetime
+) -> list[tuple[str, int, models.Invoice | None]]:
+    """Re-bill the month of ``since_ms`` and every later month billed so far (a month's
+    charge depends on the earlier trips of its chain): after a correction, an entitlement
+    registered or revoked. A month already invoiced gets its next invoice version. Returns
+    (month, balance, new invoice or None) per month."""
+    month = month_of_ms(since_ms)
+    closed_through = last_closed_day(now)
+    current = month_of_ms(closed_through_ms(closed_through) - 1)
+    done = []
+    while True:
+        _, last = month_days(month)
+        if closed_through >= last and billing_repo.latest_invoice(session, passenger_id, month):
+            invoice = close_month_for(session, passenger_id, month, now)
+            done.append((month, billing_repo.ledger_balance(session, passenger_id, month), invoice))
+        else:
+            result = rebill(session, passenger_id, month, min(last, closed_through), now)
+            done.append((month, result.total_cents, None))
+        if month >= current:
+            return done
+        month = month_of(last + dt.timedelta(days=1))
+
+
 def _boarding_passengers(session: Session, since_ms: int, before_ms: int) -> list[str]:
     return billing_repo.passengers_boarding(
         session, since_ms, before_ms, service_day_of(since_ms), service_day_of(before_ms - 1)
@@ -501,6 +614,10 @@ def invoice_document(session: Session, passenger_id: str, month: str) -> tuple[i
             "credit_cents": priced.credit_cents,
         },
         "trips": [t.as_dict() for t in priced.trips],
+        "entitled": [
+            t.as_dict() | {"entitlement_id": c.entitlement_id, "entitlement_kind": c.kind}
+            for t, c in priced.free
+        ],
         "cancelled": cancelled_trips(session, passenger_id, *month_bounds(month)),
     }
 
@@ -625,7 +742,7 @@ def month_balance(
 ) -> MonthBalance:
     priced = month_price(session, passenger_id, rider_category, month)
     if priced.bill is None:
-        explanation = "No trips this month."
+        explanation = "No trips to pay this month." if priced.free else "No trips this month."
     else:
         explanation = priced.bill.to_text()
         if priced.earlier:
@@ -634,6 +751,9 @@ def month_balance(
                 f"earlier months: {format_cents(_total(priced.earlier_bill))}; "
                 f"this month: {format_cents(priced.total_cents)}"
             )
+    for kind in sorted({c.kind for _, c in priced.free}):
+        n = sum(1 for _, c in priced.free if c.kind == kind)
+        explanation += f"\n{n} trip(s) free with your {kind} (registered entitlement)"
     return MonthBalance(
         month=month,
         total_cents=priced.total_cents,

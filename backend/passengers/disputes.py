@@ -194,27 +194,9 @@ def correct_trip(
 def rebill_after_change(
     session: Session, passenger_id: str, board_time: int, now: dt.datetime
 ) -> Rebilled:
-    """Re-bill the month of a changed trip and every later month billed so far: a month's
-    charge depends on the earlier trips of its chain (``backend.billing.service``)."""
-    month = billing_service.month_of_ms(board_time)
-    closed_through = billing_service.last_closed_day(now)
-    current = billing_service.month_of_ms(billing_service.closed_through_ms(closed_through) - 1)
-    outcome: Rebilled | None = None
-    while True:
-        _, last = billing_service.month_days(month)
-        if closed_through >= last and billing_repo.latest_invoice(session, passenger_id, month):
-            invoice = billing_service.close_month_for(session, passenger_id, month, now)
-            total = billing_repo.ledger_balance(session, passenger_id, month)
-            done = Rebilled(month, total, invoice.version if invoice else None)
-        else:
-            result = billing_service.rebill(
-                session, passenger_id, month, min(last, closed_through), now
-            )
-            done = Rebilled(month, result.total_cents, None)
-        outcome = outcome or done
-        if month >= current:
-            return outcome
-        month = billing_service.month_of(last + dt.timedelta(days=1))
+    """Re-bill the changed trip's month and the later ones; the trip's month's outcome."""
+    month, total, invoice = billing_service.rebill_from(session, passenger_id, board_time, now)[0]
+    return Rebilled(month, total, invoice.version if invoice else None)
 
 
 def resolve_dispute(

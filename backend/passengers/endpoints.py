@@ -1,5 +1,6 @@
 """The passenger's API: registration (sign-up, devices), own trips, live status, running
-best price, invoices, disputes, data export and account deletion. Every route after sign-up
+best price, invoices, disputes, entitlements (tickets held elsewhere), data export and
+account deletion. Every route after sign-up
 is scoped to the caller's own passenger id."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from backend.api.schemas import MONTH_PATTERN, DbId, PassengerId, TripId, errors
 from backend.billing import service as billing_service
 from backend.billing.rendering import render_invoice
 from backend.passengers import disputes as disputes_service
+from backend.passengers import entitlements as entitlements_service
 from backend.passengers import service as passengers_service
 from backend.passengers.disputes import DisputeError, DisputeErrorReason, open_dispute
 from backend.passengers.schemas import (
@@ -26,10 +28,14 @@ from backend.passengers.schemas import (
     DeviceOut,
     DisputeIn,
     DisputeOut,
+    EntitlementChangeOut,
+    EntitlementIn,
+    EntitlementOut,
     InvoiceOut,
     PassengerIn,
     PassengerOut,
     PassengerTripOut,
+    RebilledMonthOut,
     StatusOut,
 )
 from backend.timeutil import service_day_of
@@ -200,3 +206,90 @@ def my_data(session: SessionDep, me: OwnPassenger) -> dict[str, Any]:
 def delete_me(session: SessionDep, me: OwnPassenger) -> Response:
     passengers_service.delete_account(session, me.passenger_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def entitlement_out(e: models.Entitlement) -> EntitlementOut:
+    return EntitlementOut(
+        entitlement_id=e.entitlement_id,
+        kind=e.kind,
+        label=entitlements_service.LABELS.get(e.kind, e.kind),
+        valid_from=e.valid_from,
+        valid_to=e.valid_to,
+        scope_areas=e.scope_areas.split(",") if e.scope_areas else None,
+        evidence_ref=e.evidence_ref,
+        status=e.status,
+        note=e.note,
+        created_at=e.created_at,
+        decided_at=e.decided_at,
+    )
+
+
+def entitlement_change_out(
+    e: models.Entitlement, rebilled: entitlements_service.Rebilled
+) -> EntitlementChangeOut:
+    return EntitlementChangeOut(
+        entitlement=entitlement_out(e),
+        rebilled=[
+            RebilledMonthOut(month=m, total_cents=total, invoice_version=version)
+            for m, total, version in rebilled.months
+        ],
+    )
+
+
+def entitlement_error(exc: entitlements_service.EntitlementError) -> HTTPException:
+    reason = entitlements_service.EntitlementErrorReason
+    codes = {reason.NOT_FOUND: 404, reason.INVALID: 422, reason.ALREADY_DECIDED: 409}
+    return HTTPException(codes[exc.reason], detail=str(exc))
+
+
+@router.post(
+    "/{passenger_id}/entitlements",
+    response_model=EntitlementChangeOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=OWN,
+)
+def add_entitlement(
+    body: EntitlementIn, request: Request, session: SessionDep, me: OwnPassenger
+) -> EntitlementChangeOut:
+    """Register a ticket held elsewhere: the trips it covers cost nothing from now on (and
+    months already billed are re-billed)."""
+    try:
+        entitlement, rebilled = entitlements_service.register(
+            session,
+            me.passenger_id,
+            kind=body.kind,
+            valid_from=body.valid_from,
+            valid_to=body.valid_to,
+            scope_areas=body.scope_areas,
+            evidence_ref=body.evidence_ref,
+            now=_now(request),
+        )
+    except entitlements_service.EntitlementError as exc:
+        raise entitlement_error(exc) from None
+    return entitlement_change_out(entitlement, rebilled)
+
+
+@router.get("/{passenger_id}/entitlements", response_model=list[EntitlementOut], responses=OWN)
+def my_entitlements(session: SessionDep, me: OwnPassenger) -> list[EntitlementOut]:
+    return [
+        entitlement_out(e)
+        for e in entitlements_service.passenger_entitlements(session, me.passenger_id)
+    ]
+
+
+@router.post(
+    "/{passenger_id}/entitlements/{entitlement_id}/withdraw",
+    response_model=EntitlementChangeOut,
+    responses=OWN,
+)
+def withdraw_entitlement(
+    entitlement_id: DbId, request: Request, session: SessionDep, me: OwnPassenger
+) -> EntitlementChangeOut:
+    """The rider no longer holds the ticket: its trips are charged again."""
+    try:
+        entitlement, rebilled = entitlements_service.withdraw(
+            session, me.passenger_id, entitlement_id, _now(request)
+        )
+    except entitlements_service.EntitlementError as exc:
+        raise entitlement_error(exc) from None
+    return entitlement_change_out(entitlement, rebilled)

@@ -106,13 +106,15 @@ def trips(session: Session, passenger_id: str) -> list[models.Trip]:
 
 
 def delete_personal_rows(session: Session, passenger_id: str) -> None:
-    """Delete the passenger's trip corrections, trips, disputes and devices."""
+    """Delete the passenger's trip corrections, trips, disputes, entitlements and devices."""
     t = models.Trip
     trip_ids = select(t.trip_id).where(t.passenger_id == passenger_id)
     c = models.TripCorrection
     session.execute(delete(c).where(c.trip_id.in_(trip_ids)))
     session.execute(delete(t).where(t.passenger_id == passenger_id))
     session.execute(delete(models.Dispute).where(models.Dispute.passenger_id == passenger_id))
+    e = models.Entitlement
+    session.execute(delete(e).where(e.passenger_id == passenger_id))
     session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
 
 
@@ -158,3 +160,34 @@ def trip_disputes(session: Session, trip_id: str) -> list[models.Dispute]:
     """The trip's disputes, oldest first."""
     d = models.Dispute
     return list(session.scalars(select(d).where(d.trip_id == trip_id).order_by(d.dispute_id)))
+
+
+# --- entitlements -------------------------------------------------------------------------
+
+
+def add_entitlement(session: Session, **values: object) -> models.Entitlement:
+    entitlement = models.Entitlement(**values)
+    session.add(entitlement)
+    session.flush()
+    return entitlement
+
+
+def entitlement(session: Session, entitlement_id: int) -> models.Entitlement | None:
+    return session.get(models.Entitlement, entitlement_id)
+
+
+def passenger_entitlements(session: Session, passenger_id: str) -> list[models.Entitlement]:
+    """Every entitlement the passenger registered (any status), oldest first."""
+    e = models.Entitlement
+    return list(
+        session.scalars(select(e).where(e.passenger_id == passenger_id).order_by(e.entitlement_id))
+    )
+
+
+def entitlements_in(session: Session, status: str | None) -> list[models.Entitlement]:
+    """Entitlements in ``status`` (all for None), oldest first: the operators' queue."""
+    e = models.Entitlement
+    query = select(e).order_by(e.entitlement_id)
+    if status is not None:
+        query = query.where(e.status == status)
+    return list(session.scalars(query))

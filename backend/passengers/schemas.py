@@ -1,13 +1,13 @@
 """Pydantic shapes of the passenger API: registration, own trips, live status, balance,
-invoices and disputes."""
+invoices, disputes and entitlements."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from backend.api.schemas import TEXT_PATTERN
 from onboard.wire import DEVICE_KEY_BYTES
@@ -118,3 +118,80 @@ class DeviceImportFile(BaseModel):
 
     version: Literal[1]
     devices: list[DeviceImport]
+
+
+EntitlementKind = Literal[
+    "deutschlandticket",
+    "jobticket",
+    "schoolticket",
+    "semesterticket",
+    "sozialticket",
+    "free_travel",
+    "other",
+]
+"""``models.ENTITLEMENT_KINDS``; ``free_travel`` is a Schwerbehindertenausweis with Wertmarke."""
+
+
+def _iso_day(value: object) -> object:
+    # Only YYYY-MM-DD from 1970 to 2999 (a bare number would pass as days since 1970).
+    if isinstance(value, dt.date) or (
+        isinstance(value, str)
+        and len(value) == 10
+        and value[:4].isascii()
+        and value[:4].isdigit()
+        and "1970" <= value[:4] <= "2999"
+    ):
+        return value
+    raise ValueError("expected a date as YYYY-MM-DD between 1970 and 2999")
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_day)]
+
+
+class EntitlementIn(BaseModel):
+    """A ticket or pass held elsewhere: trips on its days (local calendar, both ends
+    included) from and to stops in its Tarifgebiete cost nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: EntitlementKind
+    valid_from: Day
+    valid_to: Day
+    scope_areas: (
+        list[Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$")]] | None
+    ) = Field(
+        default=None,
+        max_length=64,
+        description="Tarifgebiet codes where it is valid; null = everywhere (Deutschlandticket)",
+    )
+    evidence_ref: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description="what identifies the ticket for an operator (ticket or card number)",
+    )
+
+
+class EntitlementOut(BaseModel):
+    entitlement_id: int
+    kind: str
+    label: str
+    valid_from: dt.date
+    valid_to: dt.date
+    scope_areas: list[str] | None
+    evidence_ref: str
+    status: str = Field(description="pending, verified, revoked or withdrawn")
+    note: str | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class RebilledMonthOut(BaseModel):
+    month: str
+    total_cents: int
+    invoice_version: int | None = Field(description="set when a new invoice version was issued")
+
+
+class EntitlementChangeOut(BaseModel):
+    entitlement: EntitlementOut
+    rebilled: list[RebilledMonthOut]

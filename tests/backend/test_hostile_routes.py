@@ -44,6 +44,14 @@ BODY_SKELETONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/passengers/{passenger_id}/trips/{trip_id}/disputes"): {
         "reason": "I was not on that bus"
     },
+    ("POST", "/v1/passengers/{passenger_id}/entitlements"): {
+        "kind": "jobticket",
+        "valid_from": "2026-11-01",
+        "valid_to": "2026-11-30",
+        "scope_areas": ["43100"],
+        "evidence_ref": "JobTicket 12345",
+    },
+    ("POST", "/v1/entitlements/{entitlement_id}/decide"): {"decision": "verify", "note": "seen"},
 }
 # Signed uploads have their own hostile-input suites (test_hostile_input.py,
 # test_phone_hostile_input.py).
@@ -95,6 +103,7 @@ async def test_no_hostile_parameter_or_field_causes_a_server_error(client, app, 
         "passenger_id": callers["rider"].passenger_id,
         "dispute_id": "1",
         "invoice_id": "1",
+        "entitlement_id": "1",
         "vehicle_id": "RLG-4711",
     }
     failures: list[str] = []

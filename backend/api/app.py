@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from starlette.routing import BaseRoute, Match
 
 import fare_engine
 from backend import observability
@@ -88,6 +89,20 @@ async def _final_day(_request: Request, exc: Exception) -> Response:
     return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with every method the path answers in ``Allow``: Starlette names only those of
+    the first route matching the path, and a path may have several (GET and POST)."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= getattr(route, "methods", None) or set()
+    return JSONResponse(
+        status_code=405,
+        content={"detail": "Method Not Allowed"},
+        headers={"Allow": ", ".join(sorted(allowed))},
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
@@ -137,6 +152,7 @@ def create_app(
     observability.install(app)
     app.state.tariff = fare_engine.load_tariff()
     app.add_exception_handler(trips_service.FinalDayError, _final_day)
+    app.add_exception_handler(405, _method_not_allowed)
     for domain_router in (
         health_router,
         ingest_router,

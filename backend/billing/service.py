@@ -42,12 +42,12 @@ from sqlalchemy.orm import Session
 
 import fare_engine
 from backend import models
+from backend.billing import presentation
 from backend.billing import repository as billing_repo
 from backend.const import DAY_CLOSE_GRACE, SERVICE_DAY_TZ
 from backend.maintenance import repository as maintenance_repo
 from backend.passengers import repository as passengers_repo
 from backend.timeutil import service_day_bounds, service_day_of
-from fare_engine.money import format_cents
 
 log = logging.getLogger(__name__)
 
@@ -584,7 +584,7 @@ def _month_bill(priced: ChainPrice) -> dict[str, Any] | None:
     bill["total_cents"] = priced.total_cents
     bill["singles_total_cents"] = priced.singles_total_cents
     bill["saving_cents"] = priced.singles_total_cents - priced.total_cents
-    return dict(bill)
+    return presentation.passenger_bill(bill)
 
 
 def invoice_document(session: Session, passenger_id: str, month: str) -> tuple[int, dict[str, Any]]:
@@ -615,7 +615,12 @@ def invoice_document(session: Session, passenger_id: str, month: str) -> tuple[i
         },
         "trips": [t.as_dict() for t in priced.trips],
         "entitled": [
-            t.as_dict() | {"entitlement_id": c.entitlement_id, "entitlement_kind": c.kind}
+            t.as_dict()
+            | {
+                "entitlement_id": c.entitlement_id,
+                "entitlement_kind": c.kind,
+                "entitlement_label": presentation.ENTITLEMENT_LABELS.get(c.kind, c.kind),
+            }
             for t, c in priced.free
         ],
         "cancelled": cancelled_trips(session, passenger_id, *month_bounds(month)),
@@ -738,22 +743,20 @@ class MonthBalance:
 
 
 def month_balance(
-    session: Session, passenger_id: str, rider_category: str, month: str
+    session: Session,
+    passenger_id: str,
+    rider_category: str,
+    month: str,
+    lang: presentation.Lang = "de",
 ) -> MonthBalance:
+    """The month so far (today included), explained in ``lang``."""
     priced = month_price(session, passenger_id, rider_category, month)
-    if priced.bill is None:
-        explanation = "No trips to pay this month." if priced.free else "No trips this month."
-    else:
-        explanation = priced.bill.to_text()
-        if priced.earlier:
-            explanation += (
-                f"\n{len(priced.earlier)} earlier trip(s) of this bill were charged in "
-                f"earlier months: {format_cents(_total(priced.earlier_bill))}; "
-                f"this month: {format_cents(priced.total_cents)}"
-            )
-    for kind in sorted({c.kind for _, c in priced.free}):
-        n = sum(1 for _, c in priced.free if c.kind == kind)
-        explanation += f"\n{n} trip(s) free with your {kind} (registered entitlement)"
+    free: dict[str, int] = {}
+    for _, coverage in priced.free:
+        free[coverage.kind] = free.get(coverage.kind, 0) + 1
+    earlier = None
+    if priced.earlier:
+        earlier = (len(priced.earlier), _total(priced.earlier_bill), priced.total_cents)
     return MonthBalance(
         month=month,
         total_cents=priced.total_cents,
@@ -761,7 +764,7 @@ def month_balance(
         saving_cents=priced.singles_total_cents - priced.total_cents,
         billed_cents=billing_repo.ledger_balance(session, passenger_id, month),
         trips=len(priced.trips),
-        explanation=explanation,
+        explanation=presentation.explain(_month_bill(priced), lang, free=free, earlier=earlier),
     )
 
 

@@ -9,7 +9,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -80,6 +80,9 @@ def create_device(
 
 
 Month = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default now")]
+Lang = Annotated[
+    Literal["de", "en"], Query(description="language of the texts a rider reads (de default)")
+]
 
 
 def _now(request: Request) -> dt.datetime:
@@ -123,10 +126,10 @@ def my_status(request: Request, session: SessionDep, me: OwnPassenger) -> Status
 
 @router.get("/{passenger_id}/balance", response_model=BalanceOut, responses=OWN)
 def my_balance(
-    request: Request, session: SessionDep, me: OwnPassenger, month: Month = None
+    request: Request, session: SessionDep, me: OwnPassenger, month: Month = None, lang: Lang = "de"
 ) -> BalanceOut:
     balance = billing_service.month_balance(
-        session, me.passenger_id, me.rider_category, _month(request, month)
+        session, me.passenger_id, me.rider_category, _month(request, month), lang
     )
     return BalanceOut(**dataclasses.asdict(balance))
 
@@ -166,10 +169,14 @@ def my_invoice(invoice_id: InvoiceId, session: SessionDep, me: OwnPassenger) -> 
     "/{passenger_id}/invoices/{invoice_id}/html", response_class=HTMLResponse, responses=OWN
 )
 def my_invoice_html(
-    invoice_id: InvoiceId, request: Request, session: SessionDep, me: OwnPassenger
+    invoice_id: InvoiceId,
+    request: Request,
+    session: SessionDep,
+    me: OwnPassenger,
+    lang: Lang = "de",
 ) -> HTMLResponse:
     invoice = _own_invoice(session, me, invoice_id)
-    return HTMLResponse(render_invoice(invoice, _stop_names(request)))
+    return HTMLResponse(render_invoice(invoice, _stop_names(request), lang))
 
 
 @router.post(

@@ -306,7 +306,7 @@ async def test_accepting_a_dispute_changes_the_passengers_invoice(client, engine
     assert euros(after.total_cents) in invoices
     view = await client.get(f"/ops/passengers/{a}/invoices/{after.invoice_id}")
     assert view.status_code == 200
-    assert "version 2" in view.text
+    assert "Version 2" in view.text
     other = riders[1].passenger_id
     wrong = await client.get(f"/ops/passengers/{other}/invoices/{after.invoice_id}")
     assert wrong.status_code == 404

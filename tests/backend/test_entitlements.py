@@ -54,7 +54,7 @@ async def test_a_deutschlandticket_holder_pays_nothing_and_the_bill_says_why(
     assert body["entitlement"]["label"] == "Deutschlandticket"
     shown = await balance(client, a)
     assert shown["total_cents"] == 0
-    assert "3 trip(s) free with your deutschlandticket" in shown["explanation"]
+    assert "3 Fahrt(en) frei mit Ihrem Ticket: Deutschlandticket" in shown["explanation"]
     assert (await balance(client, b))["total_cents"] > 0  # only the holder's trips
     with transaction(make_sessionmaker(engine)) as session:
         billing_service.close_month(session, NOV, DECEMBER)

@@ -24,8 +24,9 @@ class BillProduct(BaseModel):
     name: str
     tariff_id: str
     kind: Literal["single", "distance", "pass"]
-    """single: an EinzelTicket (with changes); distance: one eezy-style trip; pass: a
-    ticket or cap valid for every trip in its window and scope."""
+    """single: an EinzelTicket (with changes); distance: one eezy-style check-in (one ride,
+    or rides joined by changes of vehicle); pass: a ticket or cap valid for every trip in
+    its window and scope."""
     level: str | None
     scope: str | None
     """Where a pass is valid (e.g. "Kreis Soest", "Bad Sassendorf + Soest"); None = everywhere."""
@@ -75,7 +76,8 @@ class Bill(BaseModel):
     total_cents: int
     singles_total_cents: int
     """What single-journey fares alone would cost: the cheapest mix of EinzelTickets (with
-    changes) and uncapped distance fares, no passes and no caps."""
+    changes) and uncapped distance fares (eezy check-ins, joined ones too), no passes and
+    no caps."""
     saving_cents: int
     method: str
     """How the optimum was found: "dp", "milp" (fall-back) or "plain_milp"."""

@@ -5,6 +5,15 @@ is taken away from it. So when the current best cover already has a pass whose
 window and scope include the new trip, the best price is unchanged and nothing
 needs solving. Otherwise the period is re-solved, with the old total as a lower
 bound and "old cover + the new trip's cheapest single fare" as an upper bound.
+
+One exception: a ride uploaded late that a later ride continues (`joins_previous`).
+eezy prices the joined journey start to end, which can cost less than the later
+rides alone (out north, then on east: the check-in pays the straight line from the
+start). Only a joined check-in's *first* rides are guaranteed to cost no more (see
+`instance._Builder._joined_runs`), so such an add may lower the total; it is
+re-solved with no lower bound and no pass shortcut. Rides added in boarding order
+never hit this.
+
 Per-ride tariff facts are cached across calls, so a re-solve only redoes the
 passenger-specific part.
 """
@@ -21,9 +30,7 @@ from fare_engine.offers import view_of
 from fare_engine.periods import covers
 from fare_engine.pricing import SolveMethod, default_tariffs, price_ordered
 from fare_engine.tariff import Tariff
-from fare_engine.trips import Trip, check_no_overlap, check_trip, trip_sort_key
-
-_SortKey = tuple[int, int, str, str, str, str, int, str]
+from fare_engine.trips import Trip, TripSortKey, check_no_overlap, check_trip, trip_sort_key
 
 
 @dataclass(slots=True)
@@ -53,7 +60,7 @@ class PricingAccount:
         """In arrival order: the bill's trip indexes refer to this order."""
         self._order: list[int] = []
         """Arrival indexes in boarding order."""
-        self._keys: list[_SortKey] = []
+        self._keys: list[TripSortKey] = []
         self._groups: list[_Group] = []
         self._total = 0
         self._bill: Bill | None = None
@@ -81,7 +88,9 @@ class PricingAccount:
             nxt = self._order[pos]
             check_no_overlap(trip, index, self._trips[nxt], nxt)
         inside_chain = self._inside_chain(pos)
-        absorbing = None if inside_chain else self._absorbing_pass(trip)
+        # A later ride continuing this one: the total may go down (module doc).
+        continued = pos < len(self._order) and self._trips[self._order[pos]].joins_previous
+        absorbing = None if inside_chain or continued else self._absorbing_pass(trip)
         self._trips.append(trip)
         self._keys.insert(pos, key)
         self._order.insert(pos, index)
@@ -94,7 +103,7 @@ class PricingAccount:
             self.fast_adds += 1
             return self._total
         upper = None if inside_chain else self._total + self._cheapest_single(trip)
-        self._resolve(lower=self._total, upper=upper)
+        self._resolve(lower=None if continued else self._total, upper=upper)
         return self._total
 
     def bill(self) -> Bill:
@@ -105,7 +114,7 @@ class PricingAccount:
         return self._bill
 
     # --- internals -----------------------------------------------------------------
-    def _resolve(self, lower: int, upper: int | None) -> None:
+    def _resolve(self, lower: int | None, upper: int | None) -> None:
         ordered = [self._trips[k] for k in self._order]
         priced = price_ordered(
             ordered, list(self._order), self.tariffs, self.method,
@@ -145,7 +154,8 @@ class PricingAccount:
         )
 
     def _inside_chain(self, pos: int) -> bool:
-        """Would a trip at boarding position `pos` split an EinzelTicket covering several trips?"""
+        """Would a trip at boarding position `pos` split a run (an EinzelTicket with changes,
+        a joined eezy check-in) covering several trips?"""
         return any(
             g.cand.last >= 0 and g.positions[0] < pos <= g.positions[-1] for g in self._groups
         )

@@ -3,7 +3,8 @@
 Trips are numbered 0..n-1 in boarding order. A candidate is generated *at* the
 trip it is bought for (its first trip) and covers a set of trips from there on:
 - a single-journey product (EinzelTicket chain with changes, Kurzstrecke, eezy
-  fare) covers a run i..j of consecutive trips;
+  fare, one eezy check-in over rides joined by changes) covers a run i..j of
+  consecutive trips;
 - a pass or cap covers every trip of the same rider inside its window and scope.
   Rolling windows start at trip i, N-day passes on trip i's day, weeks and
   months are fixed; for every later trip that is the widest window containing
@@ -12,7 +13,10 @@ trip it is bought for (its first trip) and covers a set of trips from there on:
 Every product's set of valid trips is closed under removing trips (hereditary),
 so "cover every trip at least once" and "cover every trip exactly once" have the
 same minimum; solvers may therefore work with covers and the bill turns the
-cover into a partition.
+cover into a partition. For a joined eezy check-in this holds for its first
+rides (a prefix of the run) by the rule in `_Builder._joined_runs`: that is what
+both the partition (`pricing.partition`) and the month-by-month billing need,
+since a month's trips before some time are a prefix of the trips after it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from itertools import accumulate
 from typing import Any
 
 from fare_engine.const import MS_PER_MINUTE
-from fare_engine.model import LevelSpec, PeriodKind, PeriodSpec
+from fare_engine.model import DistanceProduct, LevelSpec, PeriodKind, PeriodSpec
 from fare_engine.offers import (
     Offer,
     PassOption,
@@ -35,6 +39,7 @@ from fare_engine.offers import (
     ZoneRide,
     chain_valid_to,
     ride_key,
+    ride_points,
     view_of,
 )
 from fare_engine.trips import Trip
@@ -53,6 +58,14 @@ class Cand:
     last: int
     """Last trip of a run; -1 for a pass."""
     offer: Offer
+
+    @property
+    def joined(self) -> bool:
+        """One eezy check-in over several rides. Unlike every other product, its last
+        rides alone may cost more than the whole journey (the check-in pays the straight
+        line from the start), so a cheapest cover may buy it although its first ride is
+        paid for already (see `solve.solve_dp`)."""
+        return self.offer.kind == "distance" and self.last > self.first
 
 
 @dataclass(slots=True)
@@ -133,6 +146,8 @@ class _Builder:
         self.cheapest = cheapest
         self.min_single = [INF if c is None else c.cents for c in cheapest]
         self.single_offer: list[Offer | None] = [None if c is None else c.offer for c in cheapest]
+        self.joining = any(p.check_in_across_changes is not None for v in views for p in v.distance)
+        """Does some tariff price rides joined by changes as one check-in?"""
         self.scope_masks: list[int] = []
         self._ride_totals: dict[int, int] = {}
         self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
@@ -144,7 +159,9 @@ class _Builder:
         reach = max(v.max_chain_ms for v in self.views)
         for i in range(n):
             best = cheapest[i]
-            if self.prune and (i + 1 == n or boards[i + 1] - boards[i] >= reach):
+            if self.prune and (
+                i + 1 == n or (boards[i + 1] - boards[i] >= reach and not self._joins(i + 1))
+            ):
                 # No ticket reaches the next trip: the cheapest single fare is all there is.
                 cands.append([] if best is None else [Cand(1 << i, best.cents, i, i, best.offer)])
             else:
@@ -171,6 +188,11 @@ class _Builder:
             if not self.prune:
                 for fare in facts.distance_fares:
                     out.append(Cand(bit, fare.cents, i, i, fare.offer))
+            for fare in facts.distance_fares:
+                product = fare.product
+                assert isinstance(product, DistanceProduct)
+                if product.check_in_across_changes is not None and self._joins(i + 1):
+                    out += self._joined_runs(v, view, i, product, fare.cents)
             walk = self._walk(v, view, i) if facts.single_zone_levels else []
             for fare in facts.single_zone_levels:
                 assert fare.level is not None
@@ -180,6 +202,61 @@ class _Builder:
                     lasts = lasts[-1:] if len(lasts) > 1 else []
                 for last in lasts:
                     out.append(Cand((1 << (last + 1)) - bit, fare.cents, i, last, fare.offer))
+        return out
+
+    def _joins(self, k: int) -> bool:
+        """Does trip k continue trip k - 1's journey (a change of vehicle, same rider) in a
+        tariff that prices such a journey as one check-in?"""
+        trips = self.trips
+        return (
+            self.joining
+            and 0 < k < self.n
+            and trips[k].joins_previous
+            and trips[k].rider_category == trips[k - 1].rider_category
+        )
+
+    def _joined_runs(
+        self, v: int, view: TariffView, i: int, product: DistanceProduct, ride_cents: int
+    ) -> list[Cand]:
+        """One check-in of `product` (eezy) over trips i..j joined by changes of vehicle,
+        for every j > i that may end it; `ride_cents` is trip i's own fare.
+
+        eezy prices a journey while the rider stays checked in: base + rate per started
+        straight-line km from the first boarding stop to the last alighting stop, or, if
+        some stop of the journey (a ride's boarding, farthest or alighting stop) is
+        farther from the start than the end is, split at the farthest one into two
+        legs, as a round trip is.
+
+        That price can fall when the journey is extended (out far, then on to a stop
+        nearer the start than the turning point: one leg instead of two). Offering it
+        then would let an added later ride lower the best price, and the backend bills
+        a month as best(trips through the month) minus best(trips before it), which
+        must never be negative; and the partition of a cover cuts a run to its first
+        rides (`pricing.partition`). So the run stops at the first ride whose check-in
+        would cost less than the check-in without it (trip i alone: its own fare):
+        every offered run's first rides are an offered run at no more, and every
+        offered run i..j costs at least as much as i..j-1. The separate fares remain
+        options, so the rider pays at most what the rides cost one by one.
+        """
+        out: list[Cand] = []
+        trips = self.trips
+        start = trips[i].board_stop_id
+        far = view.farthest(start, ride_points(trips[i]), (start, 0.0))
+        rider = trips[i].rider_category
+        previous = ride_cents
+        for j in range(i + 1, self.n):
+            facts = self.facts[v][j]
+            if not self._joins(j) or facts is None or product.id not in facts.distance_cents:
+                break
+            far = view.farthest(start, ride_points(trips[j]), far)
+            end = trips[j].alight_stop_id
+            fare = view.check_in_fare(
+                product, rider, start, end, view.journey_turn(start, end, far)
+            )
+            if fare is None or fare.cents < previous:
+                break
+            out.append(Cand((1 << (j + 1)) - (1 << i), fare.cents, i, j, fare.offer))
+            previous = fare.cents
         return out
 
     def _walk(self, v: int, view: TariffView, i: int) -> list[tuple[int, int]]:

@@ -257,6 +257,10 @@ class DistanceProduct(_Frozen):
     """If set, checking in and out at the same stop costs nothing."""
     split_round_trips: Provenance | None = None
     """If set, a trip with a `farthest_stop_id` is priced as two trips split there."""
+    check_in_across_changes: Provenance | None = None
+    """If set, rides joined by a change of vehicle (`Trip.joins_previous`) may be priced
+    as one check-in, start to end (the rule in `fare_engine.instance`); each ride's own
+    fare stays an option."""
 
 
 Product = Annotated[

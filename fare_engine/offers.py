@@ -3,7 +3,8 @@
 A `TariffView` is built once per tariff and caches, per distinct ride (stops,
 rider, stops travelled, mode), the facts pricing needs: the Tarifgebiete it
 touches and its price level, its single-journey fares (EinzelTicket levels,
-Kurzstrecke, eezy) and the scopes a pass may have to contain it.
+Kurzstrecke, eezy) and the scopes a pass may have to contain it; and the fare of
+one eezy check-in over several rides joined by changes of vehicle.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -167,6 +168,8 @@ class TariffView:
         self._windows: dict[tuple[int, dt.date], tuple[int, int]] = {}
         self._ranks: dict[tuple[str, str], int] = {}
         self._area_scope_cache: dict[frozenset[str], Scope] = {}
+        self._metres: dict[tuple[str, str], float] = {}
+        self._check_ins: dict[tuple[str, str, str, str, str | None], SingleFare | None] = {}
 
     def rank_between(self, start_area: str, dest_area: str) -> int:
         """Rank of the price level between two Tarifgebiete (cached)."""
@@ -256,9 +259,7 @@ class TariffView:
         return ZoneRide(frozenset(areas), level, points, tuple(areas))
 
     def _distance_fare(self, product: DistanceProduct, trip: Trip) -> SingleFare | None:
-        percent = next(
-            (s.percent for s in product.rider_percent if s.rider == trip.rider_category), None
-        )
+        percent = _percent(product, trip.rider_category)
         if percent is None:
             return None
         legs = [(trip.board_stop_id, trip.alight_stop_id)]
@@ -269,14 +270,24 @@ class TariffView:
             and far not in (trip.board_stop_id, trip.alight_stop_id)
         ):
             legs = [(trip.board_stop_id, far), (far, trip.alight_stop_id)]
+        cents, detail = self._legs(product, percent, legs)
+        offer = Offer(
+            self.tariff, product.id, product.name, "distance", None, None,
+            trip.rider_category, product.per_started_km, None, detail,
+        )  # fmt: skip
+        return SingleFare(product, None, cents, product.per_started_km, detail, offer)
+
+    def _legs(
+        self, product: DistanceProduct, percent: int, legs: list[tuple[str, str]]
+    ) -> tuple[int, str]:
+        """The fare of a check-in priced as these legs, and the words explaining it."""
         cents, parts = 0, []
         currency = self.tariff.currency
         for a, b in legs:
             if a == b and product.same_stop_free is not None:
                 parts.append("same stop: free")
                 continue
-            sa, sb = self.tariff.stop(a), self.tariff.stop(b)
-            metres = distance_m(sa.lat, sa.lon, sb.lat, sb.lon)
+            metres = self.metres(a, b)
             km = started_km(metres)
             adult = product.base.cents + product.per_started_km.cents * km
             fare = (adult * percent + 50) // 100
@@ -289,12 +300,88 @@ class TariffView:
             if percent != 100:
                 text += f", {percent} % = {format_cents(fare, currency)}"
             parts.append(text)
-        detail = "; ".join(parts)
-        offer = Offer(
-            self.tariff, product.id, product.name, "distance", None, None,
-            trip.rider_category, product.per_started_km, None, detail,
-        )  # fmt: skip
-        return SingleFare(product, None, cents, product.per_started_km, detail, offer)
+        return cents, "; ".join(parts)
+
+    def metres(self, a: str, b: str) -> float:
+        """Straight-line distance between two stops in metres (cached)."""
+        key = (a, b)
+        found = self._metres.get(key)
+        if found is None:
+            sa, sb = self.tariff.stop(a), self.tariff.stop(b)
+            found = distance_m(sa.lat, sa.lon, sb.lat, sb.lon)
+            self._metres[key] = found
+        return found
+
+    # --- journeys of several rides joined by changes (one eezy check-in) ---------------
+    def farthest(
+        self, start: str, points: Iterable[str], best: tuple[str, float]
+    ) -> tuple[str, float]:
+        """`best` (a stop and its distance from `start`) updated with `points`: the first
+        stop in journey order farthest in a straight line from `start`."""
+        stop, metres = best
+        for point in points:
+            d = self.metres(start, point)
+            if d > metres:
+                stop, metres = point, d
+        return stop, metres
+
+    def journey_turn(self, start: str, end: str, farthest: tuple[str, float]) -> str | None:
+        """Where a journey from `start` to `end` turns back: its farthest stop, if that is
+        farther from `start` than `end` is; None for a journey that does not turn back."""
+        stop, metres = farthest
+        return stop if metres > self.metres(start, end) else None
+
+    def journey_fare(self, product: DistanceProduct, rides: Sequence[Trip]) -> SingleFare | None:
+        """One check-in over `rides` (consecutive rides of one rider joined by changes), as
+        eezy prices it: start to end, split where the journey turns back. One ride is
+        priced as a single ride (`RideFacts.distance_fares`). None if the tariff has no
+        fare for the rider (or does not know a ride)."""
+        if len(rides) == 1:
+            facts = self.ride(rides[0])
+            if facts is None:
+                return None
+            return next((f for f in facts.distance_fares if f.product.id == product.id), None)
+        if not all(self.knows(r) for r in rides):
+            return None
+        start, end = rides[0].board_stop_id, rides[-1].alight_stop_id
+        far = (start, 0.0)
+        for r in rides:
+            far = self.farthest(start, ride_points(r), far)
+        return self.check_in_fare(
+            product, rides[0].rider_category, start, end, self.journey_turn(start, end, far)
+        )
+
+    def check_in_fare(
+        self, product: DistanceProduct, rider: str, start: str, end: str, turn: str | None
+    ) -> SingleFare | None:
+        """The fare of one check-in of several rides from `start` to `end` that turns back
+        at `turn` (None: does not turn back), cached. It is split there into two legs, as
+        a round trip is (`split_round_trips`); each leg is base + rate per started km,
+        times the rider's percentage, same stop free."""
+        key = (product.id, rider, start, end, turn)
+        if key in self._check_ins:
+            return self._check_ins[key]
+        percent = _percent(product, rider)
+        fare: SingleFare | None = None
+        if percent is not None:
+            if product.split_round_trips is None:
+                turn = None
+            name = self.tariff.stop_name
+            if turn is None:
+                legs = [(start, end)]
+                route = f"{name(start)} → {name(end)}"
+            else:
+                legs = [(start, turn), (turn, end)]
+                route = f"{name(start)} → {name(turn)} (turns back) → {name(end)}"
+            cents, legs_text = self._legs(product, percent, legs)
+            detail = f"one check-in {route}: {legs_text}"
+            offer = Offer(
+                self.tariff, product.id, product.name, "distance", None, None, rider,
+                product.per_started_km, None, detail,
+            )  # fmt: skip
+            fare = SingleFare(product, None, cents, product.per_started_km, detail, offer)
+        self._check_ins[key] = fare
+        return fare
 
     # --- passes -------------------------------------------------------------------
     def pass_options(self, trip: Trip, facts: RideFacts | None = None) -> list[PassOption]:
@@ -419,6 +506,18 @@ class TariffView:
             scope = Scope(areas, name)
             self._area_scope_cache[areas] = scope
         return scope
+
+
+def ride_points(trip: Trip) -> tuple[str, ...]:
+    """The stops a ride is known to reach, in ride order: boarding, farthest, alighting."""
+    if trip.farthest_stop_id is None:
+        return (trip.board_stop_id, trip.alight_stop_id)
+    return (trip.board_stop_id, trip.farthest_stop_id, trip.alight_stop_id)
+
+
+def _percent(product: DistanceProduct, rider: str) -> int | None:
+    """The rider's percentage of the adult distance fare; None if the product has none."""
+    return next((s.percent for s in product.rider_percent if s.rider == rider), None)
 
 
 def _level_fits(level: LevelSpec, zone: ZoneRide, trip: Trip) -> bool:

@@ -117,14 +117,35 @@ def _solve(
 
 
 def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[int]]]:
-    """Turn a cover into a partition: runs keep their trips (a later overlapping run keeps
-    its suffix, still a valid run), then each remaining trip goes to the first pass
-    covering it; products left with no trip are dropped."""
+    """Turn a cover into a partition: runs first, then each remaining trip goes to the
+    first pass covering it; products left with no trip are dropped.
+
+    A run lying inside another chosen run is dropped. Of two overlapping runs the later
+    one keeps its trips and the earlier one keeps its first trips, up to the later one's
+    first trip: a prefix of a run is still a valid run. An EinzelTicket covers any first
+    rides of its chain for its price; a joined eezy check-in cut to its first rides is
+    the check-in of those rides, offered at no more (the rule in
+    `instance._Builder._joined_runs`), and is re-priced here so the bill shows what that
+    check-in costs. (Keeping the later run's suffix instead would be right for an
+    EinzelTicket but not for a check-in: its last rides alone may cost more.) Both
+    solvers return covers that may hold overlapping runs (the DP buys a joined check-in
+    at a trip paid for already, the integer programme whatever is cheapest); the
+    partition never costs more than the cover, so for a cheapest cover it costs the same.
+    """
     owner = [-1] * inst.n
     groups: list[tuple[Cand, list[int]]] = []
-    runs = sorted((c for c in chosen if c.last >= 0), key=lambda c: c.first)
-    passes = [c for c in chosen if c.last < 0]
-    for cand in [*runs, *passes]:
+    runs: list[Cand] = []
+    for cand in sorted((c for c in chosen if c.last >= 0), key=lambda c: (c.first, -c.last)):
+        if not runs or cand.last > runs[-1].last:
+            runs.append(cand)  # (else it lies inside the run before it)
+    for k, cand in enumerate(runs):
+        last = cand.last if k + 1 == len(runs) else min(cand.last, runs[k + 1].first - 1)
+        if last < cand.last:
+            cand = _first_rides(inst, cand, last)
+        groups.append((cand, list(range(cand.first, last + 1))))
+        for p in range(cand.first, last + 1):
+            owner[p] = len(groups) - 1
+    for cand in (c for c in chosen if c.last < 0):
         positions = []
         m = cand.mask
         while m:
@@ -140,6 +161,22 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
         raise LookupError(f"trip position {owner.index(-1)} is not covered")
     groups.sort(key=lambda g: (g[1][0], g[0].last < 0))
     return groups
+
+
+def _first_rides(inst: Instance, run: Cand, last: int) -> Cand:
+    """The product `run` (trips run.first..run.last) becomes when it keeps only trips
+    run.first..last: an EinzelTicket stays what it is; an eezy check-in is the check-in
+    of those rides (see `partition`)."""
+    mask = (1 << (last + 1)) - (1 << run.first)
+    offer = run.offer
+    if offer.kind != "distance":
+        return Cand(mask, run.price, run.first, last, offer)
+    view = view_of(offer.tariff)
+    product = next(p for p in view.distance if p.id == offer.product_id)
+    fare = view.journey_fare(product, inst.trips[run.first : last + 1])
+    if fare is None:
+        raise LookupError(f"no {product.id} fare for trips {run.first}..{last}")
+    return Cand(mask, fare.cents, run.first, last, fare.offer)
 
 
 def make_bill(
@@ -225,8 +262,8 @@ def make_bill(
 
 def _validity(cand: Cand, first_board: int, last_trip: Trip) -> tuple[int, int]:
     offer = cand.offer
-    if offer.kind == "distance":  # valid while checked in; [from, to) holds the boarding
-        return first_board, max(last_trip.alight_time, first_board + 1)
+    if offer.kind == "distance":  # valid while checked in; [from, to) holds each boarding
+        return first_board, max(last_trip.alight_time, last_trip.board_time + 1)
     if offer.kind == "single":
         assert offer.level is not None
         minutes = offer.tariff.level(offer.level).validity_minutes

@@ -1,11 +1,18 @@
 """Exact minimum-cost cover of one passenger's trips: a label DP, and an integer programme.
 
 **DP.** Trips are taken in boarding order. A state after trip i is the set of
-*later* trips already paid for by passes bought so far (a bitmask) with the
+*later* trips already paid for by products bought so far (a bitmask) with the
 cheapest cost of reaching it. At trip i a state either has it covered already,
 or buys one candidate generated at i (see `instance`): since a pass's window is
 the widest one containing trip i, and a run starts at its first trip, every
-optimal cover is found this way. A state is dropped when another covers a
+optimal cover is found this way. A product of a cover whose first trip is
+paid for already by an earlier one can be replaced by the candidate generated
+at its first trip not yet paid for, which covers the rest for no more (a pass's
+widest window there, the EinzelTicket's chain from there) — except a joined
+eezy check-in, whose last rides alone may cost more than the whole journey.
+So a state that has trip i covered may still buy a joined check-in generated
+at i (`Cand.joined`); the partition gives it its rides and cuts the earlier
+product (`pricing.partition`). A state is dropped when another covers a
 superset of the later trips for no more money. This is exact for any scopes;
 where scopes nest (town ⊂ Kreis ⊂ Ruhr-Lippe ⊂ everywhere, zones 1-2 ⊂ 1-3) few
 states survive, where they cross (two overlapping pairs of neighbouring towns)
@@ -66,6 +73,7 @@ def solve_dp(
     for i in range(inst.n):
         bit = 1 << i
         row = inst.cands[i]
+        joined = [c for c in row if c.joined]
         nxt: dict[int, tuple[int, _Back]] = {}
         for mask, (cost, back) in labels.items():
             if mask & bit:
@@ -73,8 +81,7 @@ def solve_dp(
                 old = nxt.get(key)
                 if old is None or cost < old[0]:
                     nxt[key] = (cost, back)
-                continue
-            for c in row:
+            for c in joined if mask & bit else row:
                 new_cost = cost + c.price
                 if ub is not None and new_cost > ub:
                     continue
@@ -96,7 +103,8 @@ def solve_singles(inst: Instance) -> Solution:
     """The cheapest cover by single-journey products alone (EinzelTicket chains, eezy
     fares): the bill's "single tickets alone". Runs are intervals of trips, so a 1-D
     DP suffices: best[k] = cheapest cover of trips 0..k-1 = min over runs i..j with
-    i < k <= j+1 of best[i] + price (a run may reach past k; covers are hereditary)."""
+    i < k <= j+1 of best[i] + price (a run may reach past k: its first trips alone cost no
+    more, see `instance`)."""
     n = inst.n
     best = [INF] * (n + 1)
     best[0] = 0

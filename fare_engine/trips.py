@@ -26,6 +26,13 @@ class Trip(BaseModel):
     - `farthest_stop_id`: for a ride that turns back (a round trip), the stop of
       the ride farthest in a straight line from the boarding stop; eezy splits
       the trip there, zone tariffs price both legs.
+    - `joins_previous`: this ride continues the journey of the rider's previous
+      ride (the one boarding just before it): a change of vehicle under the
+      backend's transfer rule. eezy prices such a journey as one check-in, start
+      to end (the rule in `fare_engine.instance`); the separate fares stay
+      options. Ignored on the first ride and after a ride of another rider
+      category. The caller passes the previous ride too (the backend bills
+      whole chains): without it the flag would join this ride to another one.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -38,6 +45,7 @@ class Trip(BaseModel):
     stops_travelled: Annotated[int, Field(ge=0)] | None = None
     mode: Mode = "bus"
     farthest_stop_id: str | None = None
+    joins_previous: bool = False
 
 
 def check_stop(tariff: Tariff, stop_id: str, field: str, trip_index: int | None) -> None:
@@ -80,7 +88,10 @@ def _iso(at_ms: int) -> str:
     return dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).isoformat()
 
 
-def trip_sort_key(trip: Trip) -> tuple[int, int, str, str, str, str, int, str]:
+TripSortKey = tuple[int, int, str, str, str, str, int, str, bool]
+
+
+def trip_sort_key(trip: Trip) -> TripSortKey:
     """Boarding order; ties broken by content so the caller's order never matters."""
     return (
         trip.board_time,
@@ -91,6 +102,7 @@ def trip_sort_key(trip: Trip) -> tuple[int, int, str, str, str, str, int, str]:
         trip.farthest_stop_id or "",
         -1 if trip.stops_travelled is None else trip.stops_travelled,
         trip.mode,
+        trip.joins_previous,
     )
 
 

@@ -2,7 +2,9 @@
 engine's search: every subset of trips is checked against every product by the tariff's
 rules as stated, then the cheapest partition of the trips into such blocks is found by
 enumeration over subsets (3^n). Only the per-ride facts (a ride's price level, its
-Einzel and distance fares) come from the engine; they have golden tests of their own.
+Einzel and distance fares) and straight-line distances come from the engine; they have
+golden tests of their own. A joined eezy check-in (rides with `joins_previous`) is priced
+here from the rule's words (docs/tariff-sources.md, "eezy").
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fare_engine import Tariff, Trip
+from fare_engine.geo import distance_m, started_km
 from fare_engine.model import (
     CalendarMonthProduct,
     DistanceProduct,
@@ -40,6 +43,16 @@ class Option:
 
 def sorted_trips(trips: Sequence[Trip]) -> list[Trip]:
     return sorted(trips, key=trip_sort_key)
+
+
+def positions(trips: Sequence[Trip]) -> list[int]:
+    """Each trip's position in `sorted_trips(trips)` (equal trips keep the caller's order,
+    as in the engine, so that two equal rides map to two positions)."""
+    order = sorted(range(len(trips)), key=lambda k: trip_sort_key(trips[k]))
+    where = [0] * len(trips)
+    for position, k in enumerate(order):
+        where[k] = position
+    return where
 
 
 def best_total(trips: Sequence[Trip], tariffs: Sequence[Tariff]) -> int:
@@ -102,7 +115,56 @@ def options(ordered: list[Trip], mask: int, tariffs: Sequence[Tariff]) -> list[O
                 found += _einzel_chain(tariff, product, trips, rider)
             elif isinstance(product, PassProduct | CalendarMonthProduct):
                 found += _passes(tariff, product, trips, rider)
+            elif isinstance(product, DistanceProduct) and len(trips) > 1 and consecutive:
+                singles = [f.distance_cents.get(product.id) for f in facts]  # type: ignore[union-attr]
+                found += _check_in(tariff, product, trips, rider, singles)
     return found
+
+
+def _check_in(
+    tariff: Tariff,
+    product: DistanceProduct,
+    trips: list[Trip],
+    rider: str,
+    singles: list[int | None],
+) -> list[Option]:
+    """One eezy check-in over rides joined by changes: offered while no ride makes the
+    check-in cheaper than the one without it (the first ride alone: its own fare)."""
+    if product.check_in_across_changes is None or not all(t.joins_previous for t in trips[1:]):
+        return []
+    if any(c is None for c in singles):
+        return []
+    previous = singles[0]
+    assert previous is not None
+    for end in range(2, len(trips) + 1):
+        cents = _journey_cents(tariff, product, trips[:end], rider)
+        if cents < previous:
+            return []
+        previous = cents
+    return [Option(tariff.tariff_id, product.id, None, previous)]
+
+
+def _journey_cents(tariff: Tariff, product: DistanceProduct, trips: list[Trip], rider: str) -> int:
+    """From the first boarding stop to the last alighting stop; if some stop of the journey
+    is farther from the start than the end is, split at the (first) farthest one."""
+
+    def metres(a: str, b: str) -> float:
+        sa, sb = tariff.stop(a), tariff.stop(b)
+        return distance_m(sa.lat, sa.lon, sb.lat, sb.lon)
+
+    start, end = trips[0].board_stop_id, trips[-1].alight_stop_id
+    far = max((s for t in trips for s in _points(t)), key=lambda s: metres(start, s))
+    legs = [(start, end)]
+    if product.split_round_trips is not None and metres(start, far) > metres(start, end):
+        legs = [(start, far), (far, end)]
+    percent = next(p.percent for p in product.rider_percent if p.rider == rider)
+    total = 0
+    for a, b in legs:
+        if a == b and product.same_stop_free is not None:
+            continue
+        adult = product.base.cents + product.per_started_km.cents * started_km(metres(a, b))
+        total += (adult * percent + 50) // 100
+    return total
 
 
 def _einzel_chain(

@@ -166,7 +166,10 @@ a bus that left within this long of the burst. The phone enters the region as th
 comes into earshot, well under a minute before it stops, and a dwell lasts about a
 minute at most; a bus that stood for minutes after the burst (laying over at a terminus,
 or only passing while the phone waited) says nothing about which bus the phone rode later
-in the same stay. Set by hand from that reasoning, not fitted."""
+in the same stay. Set by hand from that reasoning; before it was chosen, 120, 240 and
+600 s were also tried on the default world's ordinary weekday with a scratch script that is
+not in the repo, so the default world (also a training world of ``bibo calibrate``) has
+seen it; no ``bibo`` command fits or reports it."""
 
 ON_FOOT_LLR: Final = 4.0
 """Nats against "on board" for a stretch the phone's motion activity called ``walking`` or

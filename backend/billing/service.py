@@ -182,7 +182,9 @@ def trips_boarding(
 
 
 def fare_trips(trips: Sequence[EffectiveTrip], rider_category: str) -> list[fare_engine.Trip]:
-    """The fare engine's view of billed trips."""
+    """The fare engine's view of billed trips (in boarding order). A trip continues the
+    journey of the one before it (``joins_previous``: one eezy check-in across the change)
+    when reconciliation put both in one transfer chain."""
     return [
         fare_engine.Trip(
             board_stop_id=t.board_stop_id,
@@ -191,8 +193,9 @@ def fare_trips(trips: Sequence[EffectiveTrip], rider_category: str) -> list[fare
             alight_time=t.alight_time,
             rider_category=rider_category,
             stops_travelled=t.stops_travelled,
+            joins_previous=k > 0 and t.chain_id is not None and t.chain_id == trips[k - 1].chain_id,
         )
-        for t in trips
+        for k, t in enumerate(trips)
     ]
 
 

@@ -4,6 +4,7 @@ the best price of all trips (against the fare engine and the brute-force oracle)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import fare_engine
+import fare_engine.geo as fare_engine_geo
 from backend import models
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
@@ -256,3 +258,23 @@ def test_the_random_instances_do_buy_products_across_month_ends():
             alone += best([t for t in trips if start <= t.board_time < end], rider)
         spanning += alone > sum(month_charges(trips, months, rider))
     assert spanning >= 8
+
+
+def test_eezy_with_a_change_is_one_check_in_when_reconciliation_chained_the_rides():
+    """Soest Bahnhof -> Markt, change, -> Thomästraße: the two rides of one transfer chain
+    are one eezy check-in priced start to end; unchained they are priced ride by ride."""
+    first = effective(at(2026, 5, 5, 8), SOEST[0], SOEST[1], 10)
+    second = effective(first.alight_time + 5 * 60_000, SOEST[1], SOEST[3], 10)
+    chained = [dataclasses.replace(t, chain_id=first.trip_id) for t in (first, second)]
+    apart = billing_service.price([first, second], "adult")
+    joined = billing_service.price(chained, "adult")
+    (product,) = joined.products
+    assert (product.product, product.covers) == ("eezy", [0, 1])
+    eezy = fare_engine.load_tariff("eezy_westfalen_2026")
+    start, end = eezy.stop(SOEST[0]), eezy.stop(SOEST[3])
+    km = fare_engine_geo.started_km(
+        fare_engine_geo.distance_m(start.lat, start.lon, end.lat, end.lon)
+    )
+    (fare,) = eezy.distance_products()
+    assert product.price_cents == fare.base.cents + km * fare.per_started_km.cents
+    assert joined.total_cents < apart.total_cents

@@ -242,6 +242,17 @@ def _operator_name(text: str) -> str:
     return text
 
 
+def _company(text: str) -> str:
+    """A transit company code (``RLG``); argument types run after the profile check, so the
+    server's modules are there."""
+    from backend.ingest.service import check_company
+
+    try:
+        return check_company(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_vehicles_add(args: argparse.Namespace) -> int:
     from backend.db import AlreadyExistsError, transaction
     from backend.ingest import service as ingest_service
@@ -249,11 +260,32 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
     url = _database_url()
     try:
         with _database(url) as factory, transaction(factory) as session:
-            secret = ingest_service.register_vehicle(session, args.vehicle_id)
+            secret = ingest_service.register_vehicle(session, args.vehicle_id, args.operator)
     except AlreadyExistsError as exc:
         raise CliError(str(exc)) from None
-    _out(f"vehicle {args.vehicle_id} registered; its upload secret (shown once):")
+    run_by = f" (operator {args.operator})" if args.operator else ""
+    _out(f"vehicle {args.vehicle_id}{run_by} registered; its upload secret (shown once):")
     _out(secret.hex())
+    return 0
+
+
+def cmd_vehicles_set_operator(args: argparse.Namespace) -> int:
+    from backend.db import transaction
+    from backend.ingest import service as ingest_service
+
+    if args.none == (args.operator is not None):
+        raise CliError("vehicles set-operator: give the operator (e.g. RLG) or --none")
+    company: str | None = args.operator
+    url = _database_url()
+    try:
+        with _database(url) as factory, transaction(factory) as session:
+            ingest_service.set_vehicle_company(session, args.vehicle_id, company)
+    except LookupError as exc:
+        raise CliError(str(exc)) from None
+    _out(
+        f"vehicle {args.vehicle_id}: operator {company or 'none'} "
+        "(applies to ledger entries posted from now on)"
+    )
     return 0
 
 
@@ -411,7 +443,24 @@ def build_parser() -> argparse.ArgumentParser:
     vsub = vehicles.add_subparsers(dest="action", required=True, parser_class=_Parser)
     vadd = vsub.add_parser("add", help="register a vehicle; prints its secret once")
     vadd.add_argument("vehicle_id", type=_vehicle_id)
+    vadd.add_argument(
+        "--operator",
+        type=_company,
+        default=None,
+        metavar="COMPANY",
+        help="the transit company running the vehicle (RLG, VKU, …): the revenue of the "
+        "rides on it is apportioned to it",
+    )
     vadd.set_defaults(func=cmd_vehicles_add)
+    vset = vsub.add_parser(
+        "set-operator", help="change the transit company of a registered vehicle"
+    )
+    vset.add_argument("vehicle_id", type=_vehicle_id)
+    vset.add_argument("operator", type=_company, nargs="?", default=None, metavar="COMPANY")
+    vset.add_argument(
+        "--none", action="store_true", help="no company: its revenue is reported 'unassigned'"
+    )
+    vset.set_defaults(func=cmd_vehicles_set_operator)
 
     operators = sub.add_parser("operators", help="manage operators")
     osub = operators.add_subparsers(dest="action", required=True, parser_class=_Parser)

@@ -20,6 +20,11 @@ from backend.const import (
 DEFAULT_DATABASE_URL = "sqlite:///bibo.sqlite3"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development"})
 
+RevenueSplitRule = Literal["passenger_km", "rides"]
+"""How a ledger entry is split to the transit companies (``backend/billing/apportionment.py``):
+by the passenger-km each company carried (``passenger_km``) or by its number of rides
+(``rides``, every ride the same weight)."""
+
 
 class Settings(BaseSettings):
     """One settings object per process, built by :func:`get_settings` (never at import)."""
@@ -52,6 +57,13 @@ class Settings(BaseSettings):
     phone_upload_burst: float = Field(default=PHONE_UPLOAD_BURST, ge=1)
     signups_per_s: float = Field(default=SIGNUPS_PER_S, gt=0)
     signup_burst: float = Field(default=SIGNUP_BURST, ge=1)
+    revenue_split_rule: RevenueSplitRule = Field(
+        default="passenger_km",
+        description="how each ledger entry is split to the transit companies whose vehicles "
+        "carried its rides: 'passenger_km' (straight-line km between the stops, at least "
+        "0.1 km a ride) or 'rides' (each ride weighs the same); applies to entries posted "
+        "from then on",
+    )
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = Field(
         default=None,

@@ -33,6 +33,8 @@ OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/v1/trips.csv"): "viewer",
     ("GET", "/v1/disputes"): "viewer",
     ("GET", "/v1/operations"): "viewer",
+    ("GET", "/v1/revenue"): "viewer",
+    ("GET", "/v1/revenue.csv"): "viewer",
     ("POST", "/v1/reconcile"): "agent",  # rebuilds a day's trips (and so its bills)
     ("POST", "/v1/disputes/{dispute_id}/resolve"): "agent",
     ("POST", "/v1/trips/{trip_id}/corrections"): "agent",
@@ -48,6 +50,8 @@ OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/ops/passengers/{passenger_id}/invoices"): "viewer",
     ("GET", "/ops/passengers/{passenger_id}/invoices/{invoice_id}"): "viewer",
     ("GET", "/ops/operations"): "viewer",
+    ("GET", "/ops/revenue"): "viewer",
+    ("GET", "/ops/revenue.csv"): "viewer",
     ("POST", "/ops/trips/{trip_id}/corrections"): "agent",
     ("POST", "/ops/disputes/{dispute_id}/resolve"): "agent",
     ("POST", "/ops/billing/close-month"): "admin",

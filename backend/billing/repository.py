@@ -1,5 +1,5 @@
 """SQL of billing: a passenger's trips and corrections as billing reads them, the
-append-only ledger, and invoices."""
+append-only ledger, invoices, and the ledger entries' revenue shares per transit company."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from backend import models
+from backend.db import insert_rows
 
 
 def passenger_trips(
@@ -218,3 +219,81 @@ def set_invoice_documents(session: Session, documents: dict[int, str]) -> None:
     if documents:
         rows = [{"invoice_id": i, "document": doc} for i, doc in documents.items()]
         session.execute(update(models.Invoice), rows)
+
+
+# --- revenue apportionment (backend/billing/apportionment.py) -------------------------------
+
+
+def vehicle_companies(session: Session, vehicle_ids: Sequence[str]) -> dict[str, str | None]:
+    """The transit company of each registered vehicle among ``vehicle_ids`` (None where it
+    has none); an unregistered id is left out. One query."""
+    if not vehicle_ids:
+        return {}
+    v = models.Vehicle
+    rows = session.execute(
+        select(v.vehicle_id, v.company).where(v.vehicle_id.in_(sorted(set(vehicle_ids))))
+    )
+    return {vehicle_id: company for vehicle_id, company in rows}
+
+
+def add_revenue_shares(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert revenue shares (``entry_id, company, month, amount_cents, passenger_km``): one
+    multi-row INSERT."""
+    insert_rows(session, models.RevenueShare, rows)
+
+
+def revenue_shares(session: Session, entry_id: int) -> list[tuple[str, int, float]]:
+    """``(company, amount_cents, passenger_km)`` of one ledger entry's shares, by company."""
+    s = models.RevenueShare
+    rows = session.execute(
+        select(s.company, s.amount_cents, s.passenger_km)
+        .where(s.entry_id == entry_id)
+        .order_by(s.company)
+    )
+    return [(company, int(amount), float(km)) for company, amount, km in rows]
+
+
+def month_share_totals(session: Session, month: str) -> list[tuple[str, str, int, float, int]]:
+    """``(company, entry kind, cents, passenger_km, entries)`` summed over the revenue shares
+    of a billing month, per company and kind of ledger entry."""
+    s, e = models.RevenueShare, models.LedgerEntry
+    rows = session.execute(
+        select(
+            s.company,
+            e.kind,
+            func.sum(s.amount_cents),
+            func.sum(s.passenger_km),
+            func.count(),
+        )
+        .join(e, e.entry_id == s.entry_id)
+        .where(s.month == month)
+        .group_by(s.company, e.kind)
+        .order_by(s.company, e.kind)
+    )
+    return [
+        (company, kind, int(cents or 0), float(km or 0.0), int(n))
+        for company, kind, cents, km, n in rows
+    ]
+
+
+def month_unshared_totals(session: Session, month: str) -> list[tuple[str, int, int]]:
+    """``(entry kind, cents, entries)`` of a billing month's ledger entries that have no
+    revenue share (posted before apportionment existed)."""
+    e, s = models.LedgerEntry, models.RevenueShare
+    shared = select(s.entry_id).where(s.entry_id == e.entry_id).exists()
+    rows = session.execute(
+        select(e.kind, func.sum(e.amount_cents), func.count())
+        .where(e.month == month, ~shared)
+        .group_by(e.kind)
+        .order_by(e.kind)
+    )
+    return [(kind, int(cents or 0), int(n)) for kind, cents, n in rows]
+
+
+def month_ledger_total(session: Session, month: str) -> tuple[int, int]:
+    """``(cents, entries)``: the sum of every ledger entry of a billing month, and how many."""
+    e = models.LedgerEntry
+    cents, n = session.execute(
+        select(func.coalesce(func.sum(e.amount_cents), 0), func.count()).where(e.month == month)
+    ).one()
+    return int(cents or 0), int(n)

@@ -18,10 +18,22 @@ from backend import models
 from backend.db import AlreadyExistsError, insert_once, insert_rows
 
 
-def add_vehicle(session: Session, vehicle_id: str, secret: bytes) -> None:
+def add_vehicle(
+    session: Session, vehicle_id: str, secret: bytes, company: str | None = None
+) -> None:
     if session.get(models.Vehicle, vehicle_id) is not None:
         raise AlreadyExistsError(f"vehicle {vehicle_id!r} is already registered")
-    session.add(models.Vehicle(vehicle_id=vehicle_id, secret=secret))
+    session.add(models.Vehicle(vehicle_id=vehicle_id, secret=secret, company=company))
+
+
+def set_vehicle_company(session: Session, vehicle_id: str, company: str | None) -> bool:
+    """Set the transit company of a registered vehicle; False if there is no such vehicle."""
+    vehicle = session.get(models.Vehicle, vehicle_id)
+    if vehicle is None:
+        return False
+    vehicle.company = company
+    session.flush()
+    return True
 
 
 def vehicle_secret(session: Session, vehicle_id: str) -> bytes | None:

@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import hashlib
 import logging
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -33,12 +34,42 @@ from backend.timeutil import service_day_of, service_days
 from backend.trips import repository as trips_repo
 from onboard import wire
 
+COMPANY_MAX_CHARS = 16
+"""The longest transit company code the database holds (``vehicles.company``)."""
+COMPANY_PATTERN = re.compile(rf"[A-Z0-9][A-Z0-9_-]{{0,{COMPANY_MAX_CHARS - 1}}}")
+"""A transit company code (``RLG``, ``VKU``, ``DB-REGIO``): upper-case ASCII letters and
+digits, ``_`` and ``-``, starting with a letter or digit. Upper case keeps it apart from the
+revenue report's lower-case ``unassigned`` and ``unapportioned``."""
 
-def register_vehicle(session: Session, vehicle_id: str) -> bytes:
-    """Register a vehicle and return its upload secret (shown once)."""
+
+def check_company(company: str) -> str:
+    """``company`` if it is a valid transit company code, else ValueError saying why."""
+    if not COMPANY_PATTERN.fullmatch(company):
+        raise ValueError(
+            f"company {company!r}: expected 1-{COMPANY_MAX_CHARS} upper-case letters, digits, "
+            "'_' or '-', starting with a letter or digit (e.g. RLG, VKU)"
+        )
+    return company
+
+
+def register_vehicle(session: Session, vehicle_id: str, company: str | None = None) -> bytes:
+    """Register a vehicle, run by the transit company ``company`` (None: not yet assigned),
+    and return its upload secret (shown once). ValueError for an invalid company code."""
+    if company is not None:
+        check_company(company)
     secret = new_secret()
-    ingest_repo.add_vehicle(session, vehicle_id, secret)
+    ingest_repo.add_vehicle(session, vehicle_id, secret, company)
     return secret
+
+
+def set_vehicle_company(session: Session, vehicle_id: str, company: str | None) -> None:
+    """Change (or with None clear) the transit company of a registered vehicle: revenue of
+    ledger entries posted from then on goes to it; entries posted before keep their shares.
+    ValueError for an invalid company code, LookupError for an unknown vehicle."""
+    if company is not None:
+        check_company(company)
+    if not ingest_repo.set_vehicle_company(session, vehicle_id, company):
+        raise LookupError(f"vehicle {vehicle_id!r} is not registered")
 
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The operator's API: review trips (with their RSSI trace), disputes, corrections,
-operations.
+operations, and the revenue per transit company.
 
 Roles: a viewer reads; an agent also resolves disputes and corrects trips (the table is
 ``backend/api/policy.py``, which ``CurrentOperator`` applies; an admin closes months, in
@@ -21,17 +21,20 @@ from backend.api.deps import (
     ServiceDay,
     SessionDep,
 )
-from backend.api.schemas import DbId, TripId, errors
+from backend.api.schemas import MONTH_PATTERN, DbId, TripId, errors
+from backend.billing import apportionment
 from backend.billing.schemas import RebilledOut
 from backend.operators import service as operators_service
 from backend.operators.schemas import (
     AdjustIn,
     CancelIn,
+    CompanyRevenueOut,
     DecideIn,
     DisputeRow,
     LateDataOut,
     OperationsOut,
     RestopIn,
+    RevenueOut,
     TraceOut,
     TripDetailOut,
     TroubledUnitOut,
@@ -52,7 +55,10 @@ from onboard.wire import IDENTIFIER_PATTERN as ID_RULE
 
 router = APIRouter(prefix="/v1", tags=["operator"], responses=errors(400, 401, 403, 404, 409, 422))
 operations_router = APIRouter(prefix="/v1", tags=["operator"], responses=errors(401))
-"""``GET /v1/operations``: reads only, so it answers none of the review routes' 403/404/409."""
+"""``GET /v1/operations`` and ``GET /v1/revenue``: reads open to every role, so they answer
+none of the review routes' 403/404/409."""
+
+Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="billing month YYYY-MM")]
 
 
 ResolveIn = Annotated[DecideIn | AdjustIn, Field(discriminator="action")]
@@ -222,4 +228,39 @@ def operations(session: SessionDep, _operator: CurrentOperator) -> OperationsOut
         sightings_purged_before=work.purged_before,
         units=[TroubledUnitOut.model_validate(u, from_attributes=True) for u in work.units],
         late_data=[LateDataOut.model_validate(r, from_attributes=True) for r in work.late],
+    )
+
+
+def _revenue_out(report: apportionment.RevenueReport) -> RevenueOut:
+    return RevenueOut(
+        month=report.month,
+        companies=[CompanyRevenueOut.model_validate(c) for c in report.companies],
+        total_cents=report.total_cents,
+        ledger_total_cents=report.ledger_total_cents,
+        ledger_entries=report.ledger_entries,
+        balanced=report.balanced,
+    )
+
+
+@operations_router.get("/revenue", response_model=RevenueOut, responses=errors(422))
+def revenue(session: SessionDep, _operator: CurrentOperator, month: Month) -> RevenueOut:
+    """A billing month's revenue per transit company (Einnahmeaufteilung): each company's
+    shares of the month's charges and reversals, which add up to the ledger's total."""
+    return _revenue_out(apportionment.revenue_report(session, month))
+
+
+@operations_router.get(
+    "/revenue.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "the revenue per company as CSV"},
+        **errors(422),
+    },
+)
+def revenue_csv(session: SessionDep, _operator: CurrentOperator, month: Month) -> Response:
+    report = apportionment.revenue_report(session, month)
+    return Response(
+        operators_service.revenue_csv(report),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="revenue-{month}.csv"'},
     )

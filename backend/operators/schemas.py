@@ -1,5 +1,5 @@
-"""Pydantic shapes of the operator API: disputes and their resolution, corrections, and
-the operations overview."""
+"""Pydantic shapes of the operator API: disputes and their resolution, corrections, the
+operations overview and the revenue per transit company."""
 
 from __future__ import annotations
 
@@ -153,3 +153,34 @@ class TraceOut(BaseModel):
     phone_t: list[int] = Field(description="seconds in which the phone heard the bus beacon")
     phone_rssi: list[int]
     regions: list[TraceEventOut] = Field(description="the phone's region enter and exit")
+
+
+class CompanyRevenueOut(BaseModel):
+    """A transit company's part of a billing month's ledger
+    (``backend/billing/apportionment.py``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    company: str = Field(
+        description="the company code (RLG, VKU, …); 'unassigned' for rides on vehicles "
+        "without one, 'unapportioned' for ledger entries posted before apportionment"
+    )
+    charged_cents: int = Field(description="its shares of the month's charges")
+    reversed_cents: int = Field(description="its shares of the month's reversals (<= 0)")
+    net_cents: int = Field(description="charged_cents + reversed_cents")
+    passenger_km: float = Field(description="passenger-km of its rides in the live charges")
+    entries: int = Field(description="ledger entries with a share for it")
+
+
+class RevenueOut(BaseModel):
+    """A billing month's revenue per transit company beside the ledger's total."""
+
+    month: str
+    companies: list[CompanyRevenueOut]
+    total_cents: int = Field(description="the sum of the companies' net_cents")
+    ledger_total_cents: int = Field(description="the sum of the month's ledger entries")
+    ledger_entries: int
+    balanced: bool = Field(
+        description="total_cents == ledger_total_cents (always, unless the "
+        "shares were tampered with)"
+    )

@@ -1,7 +1,8 @@
 """What an operator needs to review a trip: its evidence (the RSSI trace with stops, doors
 and the inferred interval), corrections and disputes, and filtered trip lists.
 
-Also: operators' registration, the trips CSV and the work that needs an operator's eye.
+Also: operators' registration, the trips and revenue CSVs and the work that needs an
+operator's eye.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from backend import db, models
+from backend.billing.apportionment import RevenueReport
 from backend.const import (
     LATE_DATA_ROWS,
     MIN_PASSWORD_LENGTH,
@@ -188,3 +190,35 @@ def operations(session: Session) -> Operations:
         units=trips_repo.troubled_units(session),
         late=ingest_repo.late_data(session, LATE_DATA_ROWS),
     )
+
+
+REVENUE_CSV_COLUMNS = (
+    "month",
+    "company",
+    "charged_cents",
+    "reversed_cents",
+    "net_cents",
+    "passenger_km",
+    "entries",
+)
+
+
+def revenue_csv(report: RevenueReport) -> str:
+    """A month's revenue per company as CSV, a row each in ``REVENUE_CSV_COLUMNS`` (the API's
+    and the pages' export); the rows' ``net_cents`` add up to the month's ledger total."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(REVENUE_CSV_COLUMNS)
+    for c in report.companies:
+        writer.writerow(
+            [
+                report.month,
+                c.company,
+                c.charged_cents,
+                c.reversed_cents,
+                c.net_cents,
+                f"{c.passenger_km:.3f}",
+                c.entries,
+            ]
+        )
+    return buffer.getvalue()

@@ -53,6 +53,62 @@ def test_vehicles_add_twice_is_a_one_line_error(cli):
     assert err.strip() == "bibo: vehicle 'RLG-4711' is already registered"
 
 
+def _company_of(engine, vehicle_id: str) -> str | None:
+    with make_sessionmaker(engine)() as session:
+        return session.scalars(
+            select(models.Vehicle.company).where(models.Vehicle.vehicle_id == vehicle_id)
+        ).one()
+
+
+def test_vehicles_add_stores_the_operator(cli, engine):
+    code, out, _ = cli("vehicles", "add", "RLG-4711", "--operator", "RLG")
+    assert code == 0
+    assert "vehicle RLG-4711 (operator RLG) registered" in out
+    assert re.fullmatch(r"[0-9a-f]{64}", out.strip().splitlines()[-1])
+    assert _company_of(engine, "RLG-4711") == "RLG"
+    assert cli("vehicles", "add", "VKU-0002")[0] == 0
+    assert _company_of(engine, "VKU-0002") is None
+
+
+@pytest.mark.parametrize("company", ["rlg", "", "-RLG", "R" * 17, "RLG VKU", "RLG\n", "ÄVG"])
+def test_vehicles_add_refuses_a_bad_operator_in_one_line(cli, capsys, engine, company):
+    with pytest.raises(SystemExit) as exc:
+        cli("vehicles", "add", "RLG-4711", f"--operator={company}")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "expected 1-16 upper-case letters, digits, '_' or '-'" in err
+    with make_sessionmaker(engine)() as session:
+        assert session.get(models.Vehicle, "RLG-4711") is None
+
+
+def test_vehicles_set_operator_changes_and_clears_the_company(cli, engine):
+    cli("vehicles", "add", "BUS-7")
+    code, out, _ = cli("vehicles", "set-operator", "BUS-7", "VKU")
+    assert code == 0
+    assert "vehicle BUS-7: operator VKU" in out
+    assert _company_of(engine, "BUS-7") == "VKU"
+    assert cli("vehicles", "set-operator", "BUS-7", "DB-REGIO_NRW")[0] == 0
+    assert _company_of(engine, "BUS-7") == "DB-REGIO_NRW"
+    assert cli("vehicles", "set-operator", "BUS-7", "--none")[0] == 0
+    assert _company_of(engine, "BUS-7") is None
+
+
+def test_vehicles_set_operator_refusals_are_one_line(cli, capsys):
+    code, _out, err = cli("vehicles", "set-operator", "NOPE-1", "RLG")
+    assert code == 2
+    assert err == "bibo: vehicle 'NOPE-1' is not registered\n"
+    cli("vehicles", "add", "BUS-7")
+    for argv in (["BUS-7"], ["BUS-7", "RLG", "--none"]):
+        code, _out, err = cli("vehicles", "set-operator", *argv)
+        assert code == 2
+        assert err == "bibo: vehicles set-operator: give the operator (e.g. RLG) or --none\n"
+    with pytest.raises(SystemExit) as exc:
+        cli("vehicles", "set-operator", "BUS-7", "vku")
+    assert exc.value.code == 2
+    assert "upper-case" in capsys.readouterr().err
+
+
 def test_operators_add_prints_a_token_on_the_last_line(cli):
     code, out, _ = cli("operators", "add", "Leitstelle Unna")
     assert code == 0

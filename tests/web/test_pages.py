@@ -1,5 +1,6 @@
 """The operator pages through the ASGI app: login, CSRF, throttling, roles, the trip list and
-CSV, the trip page's trace plot, corrections and disputes with their re-billing."""
+CSV, the trip page's trace plot, corrections and disputes with their re-billing, and the
+revenue per transit company."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import csv
 import io
 import re
 
+from backend.billing import apportionment
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.db import make_sessionmaker, transaction
+from backend.ingest import service as ingest_service
 from backend.operators import service as operators_service
 from backend.operators.web.const import LOGIN_BACKOFF_BASE, LOGIN_FREE_FAILURES
 from backend.passengers import disputes as disputes_service
@@ -348,3 +351,81 @@ async def test_an_admin_closes_a_month_from_the_dashboard(client, engine, riders
 async def test_unknown_passenger_has_no_invoice_page(client, engine, clock):
     await login(client, engine, "viewer")
     assert (await client.get("/ops/passengers/pas_unknown/invoices")).status_code == 404
+
+
+# --- revenue per transit company ------------------------------------------------------------
+
+
+def _bill_two_companies(engine, clock) -> int:
+    """A November charge on RLG's and VKU's buses, reversed and charged again; returns the
+    month's ledger total."""
+    rides = [
+        ("RLG-1", RIDE_STOPS[0], RIDE_STOPS[7]),
+        ("VKU-1", RIDE_STOPS[1], RIDE_STOPS[3]),
+        ("BUS-9", RIDE_STOPS[2], RIDE_STOPS[5]),
+    ]
+    with transaction(make_sessionmaker(engine)) as session:
+        for vehicle_id, company in (("RLG-1", "RLG"), ("VKU-1", "VKU"), ("BUS-9", None)):
+            ingest_service.register_vehicle(session, vehicle_id, company=company)
+        first = billing_repo.post_ledger_entry(session, "pas_x", NOV, "charge", 2000, "{}", clock())
+        apportionment.record_charge_shares(session, first, rides, rule="passenger_km")
+        reversal = billing_repo.post_ledger_entry(
+            session, "pas_x", NOV, "reversal", -2000, "{}", clock(), reverses=first.entry_id
+        )
+        apportionment.record_reversal_shares(session, reversal, first.entry_id)
+        second = billing_repo.post_ledger_entry(
+            session, "pas_x", NOV, "charge", 1234, "{}", clock()
+        )
+        apportionment.record_charge_shares(session, second, rides[:2], rule="passenger_km")
+    return 1234
+
+
+async def test_the_revenue_page_splits_the_month_per_company(client, engine, clock):
+    total = _bill_two_companies(engine, clock)
+    await login(client, engine, "viewer")
+    dashboard = (await client.get("/ops/")).text
+    assert 'href="/ops/revenue"' in dashboard
+    page = await client.get(f"/ops/revenue?month={NOV}")
+    assert page.status_code == 200
+    assert '<a href="/ops/revenue" aria-current="page">Revenue</a>' in page.text
+    rows = re.findall(r'<tr class="company">(.*?)</tr>', page.text, re.DOTALL)
+    assert len(rows) == 3
+    assert "<strong>RLG</strong>" in rows[0]
+    assert "<strong>VKU</strong>" in rows[1]
+    assert "unassigned" in rows[2]
+    with make_sessionmaker(engine)() as session:
+        report = apportionment.revenue_report(session, NOV)
+    nets = [c.net_cents for c in report.companies]
+    assert sum(nets) == total
+    for row, cents in zip(rows, nets, strict=True):
+        assert euros(cents) in row
+    assert f"<strong>{euros(total)}</strong>" in page.text
+    assert "adds up to it to the cent" in page.text
+    assert 'href="/ops/revenue?month=2026-10"' in page.text
+    assert 'href="/ops/revenue?month=2026-12"' in page.text  # December has begun
+
+    export = await client.get(f"/ops/revenue.csv?month={NOV}")
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    assert f'filename="revenue-{NOV}.csv"' in export.headers["content-disposition"]
+    lines = list(csv.DictReader(io.StringIO(export.text)))
+    assert [r["company"] for r in lines] == ["RLG", "VKU", "unassigned"]
+    assert sum(int(r["net_cents"]) for r in lines) == total
+    assert list(lines[0]) == list(operators_service.REVENUE_CSV_COLUMNS)
+
+    current = await client.get("/ops/revenue")  # the clock's month
+    assert "Revenue per company, 2026-12" in current.text
+    assert "Nothing billed in 2026-12" in current.text
+    assert 'href="/ops/revenue?month=2027-01"' not in current.text
+    for bad in ("2026-13", "11-2026", "٢٠٢٦-١١", "x" * 300):
+        for path in ("/ops/revenue", "/ops/revenue.csv"):
+            refused = await client.get(path, params={"month": bad})
+            assert refused.status_code == 422, (path, bad)
+            assert "month: expected YYYY-MM" in refused.text
+
+
+async def test_the_revenue_page_needs_a_login(client):
+    for path in ("/ops/revenue", f"/ops/revenue.csv?month={NOV}"):
+        response = await client.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/ops/login")

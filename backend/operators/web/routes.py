@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from backend import models
 from backend.api.deps import SessionDep
 from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, PassengerId, TripId
+from backend.billing import apportionment
 from backend.billing import service as billing_service
 from backend.billing.rendering import render_invoice
 from backend.const import RECENT_TRIPS_LIMIT, SERVICE_DAY_TZ
@@ -652,3 +653,52 @@ def invoice(
             404, "No such invoice", f"Invoice {invoice_id} of {passenger_id} not found."
         )
     return HTMLResponse(render_invoice(found, _stop_names(request)), headers=INVOICE_HEADERS)
+
+
+# --- revenue per transit company ------------------------------------------------------------
+
+
+def _parse_month(request: Request, text: str) -> str:
+    """A billing month ``YYYY-MM`` (the current month if empty); else a 422 page."""
+    text = text.strip()
+    if not text:
+        return billing_service.month_of(_today(request))
+    if not re.fullmatch(MONTH_PATTERN, text):
+        raise PageError(422, "Bad month", f"month: expected YYYY-MM from 1970 on, got {text!r}.")
+    return text
+
+
+@router.get("/revenue")
+def revenue(
+    request: Request, session: SessionDep, operator: WebOperator, month: str = ""
+) -> HTMLResponse:
+    month = _parse_month(request, month)
+    report = apportionment.revenue_report(session, month)
+    first, last = billing_service.month_days(month)
+    later = last + dt.timedelta(days=1)
+    return render(
+        request,
+        "revenue.html",
+        operator,
+        report=report,
+        month=month,
+        earlier=billing_service.month_of(first - dt.timedelta(days=1)),
+        later=billing_service.month_of(later) if later <= _today(request) else None,
+        rule=apportionment.configured_rule(),
+        min_ride_km=apportionment.MIN_RIDE_KM,
+    )
+
+
+@router.get("/revenue.csv")
+def revenue_csv(
+    request: Request, session: SessionDep, _operator: WebOperator, month: str = ""
+) -> Response:
+    month = _parse_month(request, month)
+    return Response(
+        operators_service.revenue_csv(apportionment.revenue_report(session, month)),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="revenue-{month}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -9,7 +9,8 @@ instances with a plain integer programme over all candidate products
 (`scipy.optimize.milp`, no pruning) in the same run, compares totals and times,
 and (c) replays trips one by one through `PricingAccount` (the app's running total).
 Trips come from the simulator's network (simulator/data/network.toml): commuters,
-occasional riders and heavy riders, 12 % of them children.
+occasional riders and heavy riders, 12 % of them children; 10 % of rides carry a party
+(1-4 companions: adults, children, infants, and a bicycle on a fifth of them).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ MONTH = (2026, 3)
 MINUTES_PER_STOP = 2.5
 CHILD_SHARE = 0.12
 MIX = (("commuter", 0.45), ("occasional", 0.40), ("heavy", 0.15))
+PARTY_SHARE = 0.10
+"""Share of rides with companions (`Trip.party`)."""
+PARTY_CATEGORIES = (("adult", 0.45), ("child", 0.45), ("infant", 0.10))
+BIKE_SHARE = 0.2
+"""Share of party rides that take a bicycle along."""
 GOAL_RATIO = 20.0
 BLOCK = 100
 """Passengers per block when engine and plain MILP take turns."""
@@ -93,8 +99,23 @@ class Generator:
             alight_time=board + int(duration * 60_000),
             rider_category=rider,
             stops_travelled=n_stops,
+            party=self._party(),
         )
         return trip, start_min + duration
+
+    def _party(self) -> dict[str, int] | None:
+        rng = self.rng
+        if rng.random() >= PARTY_SHARE:
+            return None
+        party: dict[str, int] = {}
+        for _ in range(rng.randint(1, 4)):
+            category = rng.choices(
+                [c for c, _ in PARTY_CATEGORIES], [w for _, w in PARTY_CATEGORIES]
+            )
+            party[category[0]] = party.get(category[0], 0) + 1
+        if rng.random() < BIKE_SHARE:
+            party["bike"] = 1
+        return party
 
     def _pair(self, line: Line, min_gap: int = 1) -> tuple[int, int]:
         n = len(line.stops)
@@ -181,6 +202,7 @@ def run(n_passengers: int, n_incremental: int, seed: int, out: Callable[[str], N
     gen = Generator(seed)
     passengers = [gen.passenger() for _ in range(n_passengers)]
     n_trips = [len(t) for _, t in passengers]
+    n_party = sum(1 for _, ts in passengers for t in ts if t.party)
     kinds = {k: sum(1 for kk, _ in passengers if kk == k) for k, _ in MIX}
     out(
         f"bibo fare benchmark: {n_passengers:,} passengers x {MONTH[0]}-{MONTH[1]:02d}, "
@@ -190,7 +212,8 @@ def run(n_passengers: int, n_incremental: int, seed: int, out: Callable[[str], N
         "  passengers: "
         + ", ".join(f"{k} {v:,}" for k, v in kinds.items())
         + f"; trips {sum(n_trips):,} (per passenger mean {statistics.mean(n_trips):.1f}, "
-        f"max {max(n_trips)})"
+        f"max {max(n_trips)}); with a party {n_party:,} "
+        f"({100 * n_party / max(1, sum(n_trips)):.1f} %)"
     )
     out(f"  machine load average at start: {_load()}")
     # The generated trips are long-lived input, not the engine's garbage: keep them out of

@@ -10,9 +10,20 @@ from pydantic import BaseModel, ConfigDict
 
 from fare_engine.money import format_cents
 
-BILL_VERSION = 2
+BILL_VERSION = 3
 """Version 2 added tariff_ids, kind/scope/detail/singles_cents per product, the
-single price per trip, the solver method; version-1 keys are unchanged."""
+single price per trip, the solver method; version 3 parties: `seats` per product and
+`persons` per trip. Earlier keys are unchanged."""
+
+
+class BillSeat(BaseModel):
+    """Who a product pays for on one trip: `person` "rider" (the passenger), or a
+    companion by category and number ("adult 1", "child 2", "bike 1")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trip: int
+    person: str
 
 
 class BillProduct(BaseModel):
@@ -35,7 +46,12 @@ class BillProduct(BaseModel):
     valid_from: int
     valid_to: int
     covers: list[int]
-    """Indexes into the caller's trip list, in boarding order."""
+    """Indexes into the caller's trip list, in boarding order (each once)."""
+    seats: list[BillSeat] = []
+    """Who the product pays for on each of those trips (by trip, then person): the rider,
+    a companion or a bicycle of the trip's `party`. A TagesTicket24 with children free
+    or a 5-person ticket has several seats on one trip; without parties one seat per
+    trip, the rider's."""
     singles_cents: int
     """What the covered trips would cost one by one, each on its cheapest single fare."""
     detail: str | None
@@ -59,7 +75,9 @@ class BilledTrip(BaseModel):
     single_cents: int
     single_product: str
     covered_by: int
-    """Index into `Bill.products`."""
+    """Index into `Bill.products`: the product paying for the rider's own seat."""
+    persons: list[str] = ["rider"]
+    """Who rode (the rider, then the party); `single_cents` is the whole party's."""
 
 
 class Bill(BaseModel):
@@ -109,10 +127,12 @@ class Bill(BaseModel):
             for index in prod.covers:
                 trip = by_index[index]
                 level_text = f", level {trip.level}" if trip.level else ""
+                who = [s.person for s in prod.seats if s.trip == index]
+                who_text = f" for {', '.join(who)}" if who != ["rider"] and who else ""
                 lines.append(
                     f"     trip {trip.index}: {_local(trip.board_time, tz)} "
                     f"{trip.board_stop_name} → {trip.alight_stop_name}"
-                    f" (alone: {money(trip.single_cents)}{level_text})"
+                    f" (alone: {money(trip.single_cents)}{level_text}){who_text}"
                 )
             if prod.kind == "pass":
                 lines.append(
@@ -132,4 +152,4 @@ def _local(at_ms: int, tz: ZoneInfo) -> str:
     return dt.datetime.fromtimestamp(at_ms / 1000, tz=tz).strftime("%a %d.%m.%Y %H:%M")
 
 
-__all__ = ["Bill", "BillProduct", "BilledTrip", "format_cents"]
+__all__ = ["Bill", "BillProduct", "BillSeat", "BilledTrip", "format_cents"]

@@ -24,6 +24,8 @@ class FareInputReason(StrEnum):
     UNKNOWN_RIDER_CATEGORY = "unknown_rider_category"
     OUTSIDE_TARIFF_VALIDITY = "outside_tariff_validity"
     NO_PRODUCT = "no_product"
+    BAD_PARTY = "bad_party"
+    """A party with a negative count or more people / bicycles than one ride takes."""
 
 
 class FareInputError(ValueError):

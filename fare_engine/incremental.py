@@ -14,6 +14,11 @@ start). Only a joined check-in's *first* rides are guaranteed to cost no more (s
 re-solved with no lower bound and no pass shortcut. Rides added in boarding order
 never hit this.
 
+With parties (`Trip.party`) the cover is over seats (`pricing.party_seats`), whose
+numbering shifts with every ride added; such an account re-solves every add (with the
+old total as a lower bound: a ride more, with its party, never lowers the price) and
+keeps no cover to absorb trips with.
+
 Per-ride tariff facts are cached across calls, so a re-solve only redoes the
 passenger-specific part.
 """
@@ -67,6 +72,8 @@ class PricingAccount:
         self.fast_adds = 0
         """Trips absorbed by a pass of the current best cover without re-solving."""
         self.resolves = 0
+        self._party = False
+        """Has some trip a party? (then every add re-solves, see the module doc)"""
 
     @property
     def trips(self) -> list[Trip]:
@@ -87,6 +94,7 @@ class PricingAccount:
         if pos < len(self._order):
             nxt = self._order[pos]
             check_no_overlap(trip, index, self._trips[nxt], nxt)
+        self._party = self._party or trip.party is not None
         inside_chain = self._inside_chain(pos)
         # A later ride continuing this one: the total may go down (module doc).
         continued = pos < len(self._order) and self._trips[self._order[pos]].joins_previous
@@ -102,7 +110,7 @@ class PricingAccount:
             absorbing.positions.sort()
             self.fast_adds += 1
             return self._total
-        upper = None if inside_chain else self._total + self._cheapest_single(trip)
+        upper = None if inside_chain or self._party else self._total + self._cheapest_single(trip)
         self._resolve(lower=None if continued else self._total, upper=upper)
         return self._total
 
@@ -122,10 +130,16 @@ class PricingAccount:
         )  # fmt: skip
         self._bill = priced.bill
         self._total = priced.bill.total_cents
-        self._groups = [
-            _Group(cand, positions, product.valid_from, product.valid_to)
-            for (cand, positions), product in zip(priced.groups, priced.bill.products, strict=True)
-        ]
+        self._groups = (
+            []
+            if self._party
+            else [
+                _Group(cand, positions, product.valid_from, product.valid_to)
+                for (cand, positions), product in zip(
+                    priced.groups, priced.bill.products, strict=True
+                )
+            ]
+        )
         self.resolves += 1
 
     def _absorbing_pass(self, trip: Trip) -> _Group | None:

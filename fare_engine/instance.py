@@ -10,6 +10,19 @@ trip it is bought for (its first trip) and covers a set of trips from there on:
   months are fixed; for every later trip that is the widest window containing
   trip i, so no other start needs to be considered.
 
+A party (`Trip.party`) is priced as *seats*: each person (and bicycle) of a ride is a
+trip of its own rider category, numbered ride by ride (the rider's seat, then the
+companions'), so boarding times stay in order and every window is a run of positions.
+Runs and passes never mix persons: a run is a person's consecutive seats (a mask of
+their positions, `_Builder.run_mask`), a pass covers one person's seats. Tickets for a party
+(`PassProduct.group`: a TagesTicket24 with up to 3 children free, a 5-person
+TagesTicket24) are *party candidates* (`Cand.group`): for every ride a window may
+start at, every scope of that ride and every maximal choice of persons (a holder and
+up to 3 of the children riding with them; up to 5 people), the seats of those persons
+on the rides inside window and scope. Any party ticket a rider could buy covers a
+subset of one of them for the same price, so they contain an optimal choice; the DP
+may buy them whether or not their first seat is paid already (`solve.solve_dp`).
+
 Every product's set of valid trips is closed under removing trips (hereditary),
 so "cover every trip at least once" and "cover every trip exactly once" have the
 same minimum; solvers may therefore work with covers and the bill turns the
@@ -22,14 +35,15 @@ since a month's trips before some time are a prefix of the trips after it.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
 from fare_engine.const import MS_PER_MINUTE
-from fare_engine.model import DistanceProduct, LevelSpec, PeriodKind, PeriodSpec
+from fare_engine.model import DistanceProduct, LevelSpec, PassProduct, PeriodKind, PeriodSpec
 from fare_engine.offers import (
     Offer,
     PassOption,
@@ -42,6 +56,7 @@ from fare_engine.offers import (
     ride_points,
     view_of,
 )
+from fare_engine.periods import window
 from fare_engine.trips import Trip
 
 INF = 10**15
@@ -58,6 +73,8 @@ class Cand:
     last: int
     """Last trip of a run; -1 for a pass."""
     offer: Offer
+    group: bool = False
+    """A ticket covering several persons' seats (a party candidate, see the module doc)."""
 
     @property
     def joined(self) -> bool:
@@ -81,6 +98,10 @@ class Instance:
     """Trip sets of the pass scopes that occur (for the nesting check)."""
     levels: list[str | None]
     """Each trip's own price level in the first tariff (None outside zones)."""
+    persons: list[int]
+    """The person of each seat (0 = the rider); all 0 without parties."""
+    rides: list[int]
+    """The ride (boarding position of the rider's trip) of each seat."""
 
     @property
     def n(self) -> int:
@@ -91,48 +112,83 @@ class Instance:
 
 
 def build_instance(
-    trips: Sequence[Trip], views: Sequence[TariffView], *, prune: bool = True
+    trips: Sequence[Trip],
+    views: Sequence[TariffView],
+    *,
+    prune: bool = True,
+    persons: Sequence[int] | None = None,
+    rides: Sequence[int] | None = None,
 ) -> Instance:
-    """Candidates for trips already in boarding order.
+    """Candidates for trips already in boarding order (seats: person by person, each
+    person's in boarding order; `persons[k]` the person of seat k, `rides[k]` its ride's
+    boarding position, the rider's seats being rides 0..r-1).
 
     `prune=False` keeps every candidate (each EinzelTicket level separately, every
     pass product and scope, no dominance or usefulness filter): the plain
     formulation the benchmark compares against. Pruning only drops a candidate
     when another choice is never dearer and covers at least the same trips.
     """
-    return _Builder(list(trips), list(views), prune).build()
+    n = len(trips)
+    return _Builder(
+        list(trips),
+        list(views),
+        prune,
+        [0] * n if persons is None else list(persons),
+        list(range(n)) if rides is None else list(rides),
+    ).build()
 
 
 _GroupKey = tuple[int, int, str | None, frozenset[str] | None, str, int]
 
 
 class _Builder:
-    def __init__(self, trips: list[Trip], views: list[TariffView], prune: bool) -> None:
+    def __init__(
+        self,
+        trips: list[Trip],
+        views: list[TariffView],
+        prune: bool,
+        persons: list[int],
+        ride_of: list[int],
+    ) -> None:
         self.trips = trips
         self.views = views
         self.prune = prune
         self.n = len(trips)
+        self.persons = persons
+        self.ride_of = ride_of
+        self.party = bool(persons) and max(persons) > 0
+        self.next_seat = [self.n] * self.n
+        """The position of the same person's next seat (n if none)."""
+        self.prev_seat = [-1] * self.n
+        last_of: dict[int, int] = {}
+        for k, person in enumerate(persons):
+            before = last_of.get(person)
+            if before is not None:
+                self.next_seat[before] = k
+                self.prev_seat[k] = before
+            last_of[person] = k
         self.boards = [t.board_time for t in trips]
         self.alights = [t.alight_time for t in trips]
         keys = [ride_key(t) for t in trips]
         self.facts: list[list[RideFacts | None]] = []
         self.touched: list[frozenset[str]] = []
-        self.rides: list[dict[int, list[Any]]] = []
-        """Per tariff: the distinct rides as [facts, a trip, mask of the trips riding it]."""
+        self.rides: list[dict[tuple[int, int], list[Any]]] = []
+        """Per tariff: the distinct rides of each person as [facts, a trip, mask of the
+        trips riding it] (a pass covers one person's trips)."""
         cheapest: list[SingleFare | None] = [None] * self.n
         for v in views:
             lo, hi = v.valid_from, v.valid_to
             row: list[RideFacts | None] = []
-            rides: dict[int, list[Any]] = {}
+            rides: dict[tuple[int, int], list[Any]] = {}
             areas: set[str] = set()
             for j, (t, key) in enumerate(zip(trips, keys, strict=True)):
                 f = v.ride(t, key) if lo <= t.board_time < hi else None
                 row.append(f)
                 if f is None:
                     continue
-                ride = rides.get(id(f))
+                ride = rides.get((persons[j], id(f)))
                 if ride is None:
-                    rides[id(f)] = [f, t, 1 << j]
+                    rides[(persons[j], id(f))] = [f, t, 1 << j]
                     if f.zone is not None:
                         areas |= f.zone.areas
                 else:
@@ -144,8 +200,17 @@ class _Builder:
             self.rides.append(rides)
             self.touched.append(frozenset(areas))
         self.cheapest = cheapest
-        self.min_single = [INF if c is None else c.cents for c in cheapest]
-        self.single_offer: list[Offer | None] = [None if c is None else c.offer for c in cheapest]
+        self.alone: list[tuple[int, Offer] | None] = [
+            None if c is None else (c.cents, c.offer) for c in cheapest
+        ]
+        """The cheapest product for each trip alone: its cheapest single fare, or for a
+        trip no single ticket is sold for (a bicycle in the WestfalenTarif) the cheapest
+        pass for that ride alone (bought as a one-trip run)."""
+        for j, c in enumerate(cheapest):
+            if c is None:
+                self.alone[j] = self._cheapest_pass_alone(j)
+        self.min_single = [INF if a is None else a[0] for a in self.alone]
+        self.single_offer: list[Offer | None] = [None if a is None else a[1] for a in self.alone]
         self.joining = any(p.check_in_across_changes is not None for v in views for p in v.distance)
         """Does some tariff price rides joined by changes as one check-in?"""
         self.scope_masks: list[int] = []
@@ -153,17 +218,29 @@ class _Builder:
         self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
         self._his_cache: dict[tuple[int, int], list[int]] = {}
 
+    def _cheapest_pass_alone(self, j: int) -> tuple[int, Offer] | None:
+        best: tuple[int, Offer] | None = None
+        for v, view in enumerate(self.views):
+            facts = self.facts[v][j]
+            if facts is None:
+                continue
+            for opt in view.pass_options(self.trips[j], facts):
+                if opt.caps is None and (best is None or opt.cents < best[0]):
+                    best = (opt.cents, opt.offer)
+        return best
+
     def build(self) -> Instance:
         cands: list[list[Cand]] = []
-        boards, cheapest, n = self.boards, self.cheapest, self.n
+        boards, alone, n = self.boards, self.alone, self.n
         reach = max(v.max_chain_ms for v in self.views)
         for i in range(n):
-            best = cheapest[i]
+            best = alone[i]
+            nxt = self.next_seat[i]
             if self.prune and (
-                i + 1 == n or (boards[i + 1] - boards[i] >= reach and not self._joins(i + 1))
+                nxt == n or (boards[nxt] - boards[i] >= reach and not self._joins(nxt))
             ):
                 # No ticket reaches the next trip: the cheapest single fare is all there is.
-                cands.append([] if best is None else [Cand(1 << i, best.cents, i, i, best.offer)])
+                cands.append([] if best is None else [Cand(1 << i, best[0], i, i, best[1])])
             else:
                 runs = self._runs_at(i)
                 cands.append(self._pruned_runs(i, runs) if self.prune else runs)
@@ -171,16 +248,17 @@ class _Builder:
             cands[i] += passes
         levels = [f.zone.level.code if f and f.zone else None for f in self.facts[0]]
         return Instance(
-            self.trips, cands, self.min_single, self.single_offer, self.scope_masks, levels
-        )
+            self.trips, cands, self.min_single, self.single_offer, self.scope_masks, levels,
+            self.persons, self.ride_of,
+        )  # fmt: skip
 
     # --- single journeys and EinzelTicket chains ------------------------------------
     def _runs_at(self, i: int) -> list[Cand]:
         bit = 1 << i
-        best = self.cheapest[i]
+        best = self.alone[i]
         out: list[Cand] = []
-        if best is not None and self.prune:
-            out.append(Cand(bit, best.cents, i, i, best.offer))
+        if best is not None and (self.prune or self.cheapest[i] is None):
+            out.append(Cand(bit, best[0], i, i, best[1]))
         for v, view in enumerate(self.views):
             facts = self.facts[v][i]
             if facts is None:
@@ -191,7 +269,7 @@ class _Builder:
             for fare in facts.distance_fares:
                 product = fare.product
                 assert isinstance(product, DistanceProduct)
-                if product.check_in_across_changes is not None and self._joins(i + 1):
+                if product.check_in_across_changes is not None and self._joins(self.next_seat[i]):
                     out += self._joined_runs(v, view, i, product, fare.cents)
             walk = self._walk(v, view, i) if facts.single_zone_levels else []
             for fare in facts.single_zone_levels:
@@ -201,18 +279,38 @@ class _Builder:
                     # The longest chain of a level covers the shorter ones for the same price.
                     lasts = lasts[-1:] if len(lasts) > 1 else []
                 for last in lasts:
-                    out.append(Cand((1 << (last + 1)) - bit, fare.cents, i, last, fare.offer))
+                    out.append(Cand(self.run_mask(i, last), fare.cents, i, last, fare.offer))
         return out
 
+    def run_mask(self, i: int, last: int) -> int:
+        """The seats of a run from seat i to seat `last` of the same person."""
+        if not self.party:
+            return (1 << (last + 1)) - (1 << i)
+        mask, k = 0, i
+        while k <= last:
+            mask |= 1 << k
+            k = self.next_seat[k]
+        return mask
+
+    def seats_after(self, i: int) -> Iterator[int]:
+        """The same person's later seats, in boarding order."""
+        k = self.next_seat[i]
+        while k < self.n:
+            yield k
+            k = self.next_seat[k]
+
     def _joins(self, k: int) -> bool:
-        """Does trip k continue trip k - 1's journey (a change of vehicle, same rider) in a
-        tariff that prices such a journey as one check-in?"""
+        """Does seat k continue the journey of the same person's previous seat (a change of
+        vehicle, same rider category) in a tariff that prices such a journey as one
+        check-in?"""
+        if not (self.joining and 0 < k < self.n):
+            return False
+        before = self.prev_seat[k]
         trips = self.trips
         return (
-            self.joining
-            and 0 < k < self.n
+            before >= 0
             and trips[k].joins_previous
-            and trips[k].rider_category == trips[k - 1].rider_category
+            and trips[k].rider_category == trips[before].rider_category
         )
 
     def _joined_runs(
@@ -244,7 +342,7 @@ class _Builder:
         far = view.farthest(start, ride_points(trips[i]), (start, 0.0))
         rider = trips[i].rider_category
         previous = ride_cents
-        for j in range(i + 1, self.n):
+        for j in self.seats_after(i):
             facts = self.facts[v][j]
             if not self._joins(j) or facts is None or product.id not in facts.distance_cents:
                 break
@@ -255,7 +353,7 @@ class _Builder:
             )
             if fare is None or fare.cents < previous:
                 break
-            out.append(Cand((1 << (j + 1)) - (1 << i), fare.cents, i, j, fare.offer))
+            out.append(Cand(self.run_mask(i, j), fare.cents, i, j, fare.offer))
             previous = fare.cents
         return out
 
@@ -271,7 +369,8 @@ class _Builder:
         """
         first = self.trips[i]
         limit = first.board_time + view.max_chain_ms
-        if i + 1 >= self.n or self.boards[i + 1] >= limit:
+        nxt = self.next_seat[i]
+        if nxt >= self.n or self.boards[nxt] >= limit:
             return []
         assert view.single is not None
         rank = view.rank_between
@@ -280,7 +379,7 @@ class _Builder:
         visited = set(zone.points)
         need = zone.level.rank
         walk: list[tuple[int, int]] = []
-        for j in range(i + 1, self.n):
+        for j in self.seats_after(i):
             trip = self.trips[j]
             facts = self.facts[v][j]
             if (
@@ -329,23 +428,31 @@ class _Builder:
             c = best[last]
             if c.price >= cheapest_longer:
                 continue
-            if last > i and c.price >= sum(self.min_single[i : last + 1]):
+            if last > i and c.price >= self._run_singles(i, last):
                 continue
             kept.append(c)
             cheapest_longer = c.price
         return kept
+
+    def _run_singles(self, i: int, last: int) -> int:
+        if not self.party:
+            return sum(self.min_single[i : last + 1])
+        total, k = 0, i
+        while k <= last:
+            total += self.min_single[k]
+            k = self.next_seat[k]
+        return total
 
     # --- passes and caps ------------------------------------------------------------
     def _passes(self) -> list[list[Cand]]:
         """Pass candidates per trip, generated per group of equal (tariff, period, caps,
         scope, rider, price). A ride is offered a group's pass exactly when it lies in the
         group's scope, so the group's trips are the union of the rides offered it."""
-        groups: dict[int, list[Any]] = {}  # group key -> [option, mask, singles total]
+        groups: dict[tuple[int, int, int], list[Any]] = {}  # key -> [option, mask, total]
         prune = self.prune
         for v, view in enumerate(self.views):
             touched = self.touched[v]
-            offset = v << 32
-            for facts, trip, ride_mask in self.rides[v].values():
+            for (person, _), (facts, trip, ride_mask) in self.rides[v].items():
                 ride_total = self._ride_total(ride_mask)
                 untouched_seen: set[tuple[str, str | None]] = set()
                 for opt in view.pass_options(trip, facts):
@@ -355,24 +462,26 @@ class _Builder:
                         if marker in untouched_seen:
                             continue
                         untouched_seen.add(marker)
-                    key = offset | opt.group
+                    key = (v, person, opt.group)
                     group = groups.get(key)
                     if group is None:
-                        groups[key] = [opt, ride_mask, ride_total]
+                        groups[key] = [opt, ride_mask, ride_total, person]
                     else:
                         group[1] |= ride_mask
                         group[2] += ride_total
         scoped: list[_Scoped] = []
-        for opt, smask, total in groups.values():
+        for opt, smask, total, person in groups.values():
             self.scope_masks.append(smask)
             if prune and opt.cents >= total:
                 continue  # all its trips one by one cost no more than the pass
-            scoped.append((opt, smask))
+            scoped.append((opt, smask, person))
         if prune:
             scoped = _drop_dominated_groups(scoped)
         rows: list[list[Cand]] = [[] for _ in range(self.n)]
-        for opt, smask in scoped:
+        for opt, smask, _person in scoped:
             self._group_candidates(opt, smask, self._prefix(smask), rows)
+        if self.party:
+            self._party_candidates(rows)
         if prune:
             return [_drop_dominated(row) if len(row) > 1 else row for row in rows]
         return rows
@@ -397,6 +506,152 @@ class _Builder:
                 useless_hi = hi
                 continue  # paying these trips one by one is never dearer
             rows[i].append(Cand(((1 << hi) - low) & smask, price, i, -1, offer))
+
+    def _party_candidates(self, rows: list[list[Cand]]) -> None:
+        """Party tickets (`PassProduct.group`) as candidates over several persons' seats
+        (module doc). For every ride r as the window's first ride, every scope the ride
+        offers, and every maximal choice of persons, the candidate covers those persons'
+        seats on the rides inside window and scope: a one-person ticket its holder's
+        seats and those of up to `free_count` free companions on the rides they share
+        with the holder; a ticket for several persons up to `persons` people's seats."""
+        seat_at: list[dict[int, int]] = []  # ride -> person -> seat position
+        for k in range(self.n):
+            r = self.ride_of[k]
+            if r == len(seat_at):
+                seat_at.append({})
+            seat_at[r][self.persons[k]] = k
+        n_rides = len(seat_at)
+        trips, ms = self.trips, self.min_single
+        seen: set[tuple[int, int]] = set()
+        for v, view in enumerate(self.views):
+            facts_of = self.facts[v]
+            for product in view.group_passes:
+                group = product.group
+                assert group is not None
+                period = product.period
+                ends = self.alights if period.trips_must_end_inside else self.boards
+                for r in range(n_rides):
+                    facts = facts_of[seat_at[r][0]]
+                    if facts is None:
+                        continue
+                    end = window(period, view.tariff.tz, self.boards[seat_at[r][0]])[1]
+                    inside: list[int] = []
+                    for q in range(r, n_rides):
+                        if ends[seat_at[q][0]] >= end:
+                            break
+                        inside.append(q)
+                    if not any(len(seat_at[q]) > 1 for q in inside):
+                        continue
+                    self._party_window(
+                        product, view, v, facts, inside, seat_at, rows, seen, trips, ms
+                    )
+
+    def _party_window(
+        self,
+        product: PassProduct,
+        view: TariffView,
+        v: int,
+        facts: RideFacts,
+        inside: list[int],
+        seat_at: list[dict[int, int]],
+        rows: list[list[Cand]],
+        seen: set[tuple[int, int]],
+        trips: list[Trip],
+        ms: list[int],
+    ) -> None:
+        """The party candidates of one product for a window over rides `inside`."""
+        group = product.group
+        assert group is not None
+        facts_of = self.facts[v]
+        people = sorted({p for q in inside for p in seat_at[q]})
+        category = {p: trips[seat_at[q][p]].rider_category for q in inside for p in seat_at[q]}
+        priced = {p: view.tariff.pricing_rider(product.id, c) for p, c in category.items()}
+        choices: list[tuple[int, str | None, tuple[int, ...]]]
+        if group.persons == 1:
+            free = tuple(p for p in people if priced[p] in group.free_riders)
+            if not free:
+                return
+            sold = product.riders
+            choices = [
+                (h, category[h], tuple(c for c in free if c != h))
+                for h in people
+                if sold is None or priced[h] in sold
+            ]
+        else:
+            allowed = product.riders
+            eligible = tuple(p for p in people if allowed is None or priced[p] in allowed)
+            if len(eligible) < 2:
+                return
+            choices = [(-1, None, eligible)]
+        in_scope: dict[frozenset[str] | None, list[int]] = {}
+        done: set[tuple[int, int, tuple[int, ...]]] = set()
+        for holder, rider, others in choices:
+            if holder >= 0 and not others:
+                continue
+            options = view.group_options(product, facts, rider)
+            if not options:
+                continue
+            if self.prune:
+                # Every candidate below covers at most these seats: if even the cheapest
+                # option costs as much as they do one by one, none is worth buying.
+                members = {holder, *others}
+                most = sum(
+                    ms[k]
+                    for q in inside
+                    if holder < 0 or holder in seat_at[q]
+                    for p, k in seat_at[q].items()
+                    if p in members
+                )
+                if min(o.cents for o, _ in options) >= most:
+                    continue
+            for opt, _level in options:
+                scope = opt.scope_areas
+                rides_in = in_scope.get(scope)
+                if rides_in is None:
+                    rides_in = []
+                    for q in inside:
+                        ride = facts_of[seat_at[q][0]]
+                        if ride is not None and (
+                            scope is None or (ride.zone is not None and ride.zone.areas <= scope)
+                        ):
+                            rides_in.append(q)
+                    in_scope[scope] = rides_in
+                same = (holder, opt.cents, tuple(rides_in))
+                if same in done:
+                    continue  # another scope with the same rides: the same candidates
+                done.add(same)
+                if holder >= 0:
+                    shared = [q for q in rides_in if holder in seat_at[q]]
+                    base = sum(1 << seat_at[q][holder] for q in shared)
+                    size = group.free_count
+                else:
+                    shared, base, size = rides_in, 0, group.persons
+                pick = [p for p in others if any(p in seat_at[q] for q in shared)]
+                if not pick:
+                    continue
+                subsets = [tuple(pick)] if len(pick) <= size else itertools.combinations(pick, size)
+                for chosen in subsets:
+                    mask = base
+                    for q in shared:
+                        for p in chosen:
+                            if p in seat_at[q]:
+                                mask |= 1 << seat_at[q][p]
+                    if mask.bit_count() < 2 or (mask, opt.cents) in seen:
+                        continue
+                    seen.add((mask, opt.cents))
+                    if self.prune and opt.cents >= self._mask_singles(mask, ms):
+                        continue
+                    first = (mask & -mask).bit_length() - 1
+                    rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
+
+    @staticmethod
+    def _mask_singles(mask: int, ms: list[int]) -> int:
+        total = 0
+        while mask:
+            low = mask & -mask
+            total += ms[low.bit_length() - 1]
+            mask ^= low
+        return total
 
     def _his(self, view: TariffView, period: PeriodSpec) -> list[int]:
         """For each trip i: one past the last trip a pass of `period` bought at i may cover."""
@@ -454,7 +709,8 @@ class _Builder:
         return [0, *accumulate(ms[j] if mask >> j & 1 else 0 for j in range(self.n))]
 
 
-_Scoped = tuple[PassOption, int]
+_Scoped = tuple[PassOption, int, int]
+"""A pass group: option, the trips (one person's) it may cover, the person."""
 
 
 def _drop_dominated_groups(groups: list[_Scoped]) -> list[_Scoped]:
@@ -465,10 +721,10 @@ def _drop_dominated_groups(groups: list[_Scoped]) -> list[_Scoped]:
     kept: list[tuple[tuple[object, ...], int]] = []
     out: list[_Scoped] = []
     for g in groups:
-        opt, smask = g
+        opt, smask, person = g
         p = opt.period
         sig = (
-            str(opt.offer.tariff.tz), opt.offer.rider, p.kind, p.minutes, p.days,
+            str(opt.offer.tariff.tz), opt.offer.rider, person, p.kind, p.minutes, p.days,
             p.day_starts_at, p.week_starts_on, p.trips_must_end_inside,
         )  # fmt: skip
         if not any(k_sig == sig and k_mask & smask == smask for k_sig, k_mask in kept):

@@ -78,6 +78,11 @@ class RiderSpec(Provenance):
     name: str
     min_age: int | None = None
     max_age: int | None = None
+    prices_as: str | None = None
+    """Another rider category this one is priced as wherever a product does not name it
+    (in `riders`, a price's `rider` or a distance product's `rider_percent`): e.g.
+    `adult_sozial` (eligible for the Deutschlandticket Sozial) buys everything else as an
+    `adult`. One step only: the category named must not have `prices_as` itself."""
 
 
 class Relation(StrEnum):
@@ -155,6 +160,9 @@ class PriceEntry(Provenance):
     rider: str | None = None
     areas: list[str] | None = None
     cents: Cents
+    name: str | None = None
+    """The name the product is sold under at this price, if not the product's name
+    (e.g. a bicycle's ticket); shown on the bill."""
 
 
 class _ProductBase(_Frozen):
@@ -213,6 +221,22 @@ class PeriodSpec(Provenance):
         return self
 
 
+class GroupSpec(Provenance):
+    """A pass for more than its holder (a party riding together).
+
+    - `persons = 1` with `free_riders`/`free_count`: a one-person ticket on which up to
+      `free_count` companions of the categories `free_riders` ride free with the holder
+      (TagesTicket24: up to 3 children up to 14). The ticket is also an ordinary pass.
+    - `persons > 1`: a ticket for up to `persons` people of the categories in the
+      product's `riders` (TagesTicket24 for 5 persons); priced per level without a
+      `rider`, and only offered to a party.
+    """
+
+    persons: Annotated[StrictInt, Field(ge=1, le=10)] = 1
+    free_riders: list[str] = Field(default_factory=list)
+    free_count: Annotated[StrictInt, Field(ge=0, le=9)] = 0
+
+
 class PassProduct(_ProductBase):
     """A ticket or cap valid for every trip inside its window and scope.
 
@@ -225,6 +249,8 @@ class PassProduct(_ProductBase):
     kind: Literal["pass"]
     period: PeriodSpec
     caps: str | None = None
+    group: GroupSpec | None = None
+    """Set for a ticket that covers a party (see `GroupSpec`)."""
 
 
 class RiderPercent(Provenance):

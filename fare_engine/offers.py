@@ -155,8 +155,13 @@ class TariffView:
         self.levels = tariff.levels_by_rank()
         self.distance = tariff.distance_products()
         self.passes: list[tuple[PassProduct | CalendarMonthProduct, PeriodSpec, str | None]] = [
-            (p, p.period, p.caps) for p in tariff.pass_products()
+            (p, p.period, p.caps)
+            for p in tariff.pass_products()
+            if p.group is None or p.group.persons == 1
         ]
+        self.group_passes = [p for p in tariff.pass_products() if p.group is not None]
+        """Passes that may cover a party (`instance._Builder._group_candidates`); those for
+        several persons are offered only there."""
         self.passes += [(p, MONTH_PERIOD, None) for p in tariff.calendar_month_products()]
         self._rides: dict[RideKey, RideFacts | None] = {}
         chaining = [
@@ -170,6 +175,8 @@ class TariffView:
         self._area_scope_cache: dict[frozenset[str], Scope] = {}
         self._metres: dict[tuple[str, str], float] = {}
         self._check_ins: dict[tuple[str, str, str, str, str | None], SingleFare | None] = {}
+        self._group_opts: dict[tuple[str, int, str | None], list[tuple[PassOption, str | None]]]
+        self._group_opts = {}
 
     def rank_between(self, start_area: str, dest_area: str) -> int:
         """Rank of the price level between two Tarifgebiete (cached)."""
@@ -230,8 +237,8 @@ class TariffView:
                 if entry is None or not _level_fits(level, zone, trip):
                     continue
                 offer = Offer(
-                    self.tariff, self.single.id, self.single.name, "single", level.code,
-                    None, rider, entry, None, None,
+                    self.tariff, self.single.id, entry.name or self.single.name, "single",
+                    level.code, None, rider, entry, None, None,
                 )  # fmt: skip
                 levels.append(SingleFare(self.single, level, entry.cents, entry, None, offer))
         fares: list[SingleFare] = []
@@ -259,7 +266,7 @@ class TariffView:
         return ZoneRide(frozenset(areas), level, points, tuple(areas))
 
     def _distance_fare(self, product: DistanceProduct, trip: Trip) -> SingleFare | None:
-        percent = _percent(product, trip.rider_category)
+        percent = self.tariff.distance_percent(product, trip.rider_category)
         if percent is None:
             return None
         legs = [(trip.board_stop_id, trip.alight_stop_id)]
@@ -361,7 +368,7 @@ class TariffView:
         key = (product.id, rider, start, end, turn)
         if key in self._check_ins:
             return self._check_ins[key]
-        percent = _percent(product, rider)
+        percent = self.tariff.distance_percent(product, rider)
         fare: SingleFare | None = None
         if percent is not None:
             if product.split_round_trips is None:
@@ -433,6 +440,49 @@ class TariffView:
                     product, period, None, flat, Scope(None, None), caps, None, rider
                 )
 
+    def group_options(
+        self, product: PassProduct, facts: RideFacts, rider: str | None
+    ) -> list[tuple[PassOption, str | None]]:
+        """The (price, scope) options of a party pass for a ride, with the level: a
+        one-person ticket at `rider`'s price, a ticket for several persons (`rider` None)
+        at its own price. Priced by level (scope of the relation) or flat. Cached."""
+        key = (product.id, id(facts), rider)
+        found = self._group_opts.get(key)
+        if found is None:
+            found = self._build_group_options(product, facts, rider)
+            self._group_opts[key] = found
+        return found
+
+    def _build_group_options(
+        self, product: PassProduct, facts: RideFacts, rider: str | None
+    ) -> list[tuple[PassOption, str | None]]:
+        out: list[tuple[PassOption, str | None]] = []
+        buyer = rider if rider is not None else (product.riders or [""])[0]
+        if any(p.level is not None for p in product.prices):
+            if facts.zone is None:
+                return out
+            for level in self.levels:
+                if level.pass_scope is None:
+                    continue
+                entry = self.tariff.price(product, level.code, buyer)
+                if entry is None:
+                    continue
+                for scope, _via in self._level_scopes(level.pass_scope, facts.zone):
+                    opt = self._option(
+                        product, product.period, level.code, entry, scope, None, None,
+                        rider or "party",
+                    )  # fmt: skip
+                    out.append((opt, level.code))
+            return out
+        entry = self.tariff.price(product, None, buyer)
+        if entry is not None:
+            opt = self._option(
+                product, product.period, None, entry, Scope(None, None), None, None,
+                rider or "party",
+            )  # fmt: skip
+            out.append((opt, None))
+        return out
+
     def _option(
         self,
         product: PassProduct | CalendarMonthProduct,
@@ -445,8 +495,8 @@ class TariffView:
         rider: str,
     ) -> PassOption:
         offer = Offer(
-            self.tariff, product.id, product.name, "pass", level, scope.label, rider, entry,
-            period, None, scope.areas, caps,
+            self.tariff, product.id, entry.name or product.name, "pass", level, scope.label,
+            rider, entry, period, None, scope.areas, caps,
         )  # fmt: skip
         key = (id(period), caps, scope.areas, rider, entry.cents)
         group = self._groups.setdefault(key, len(self._groups))
@@ -513,11 +563,6 @@ def ride_points(trip: Trip) -> tuple[str, ...]:
     if trip.farthest_stop_id is None:
         return (trip.board_stop_id, trip.alight_stop_id)
     return (trip.board_stop_id, trip.farthest_stop_id, trip.alight_stop_id)
-
-
-def _percent(product: DistanceProduct, rider: str) -> int | None:
-    """The rider's percentage of the adult distance fare; None if the product has none."""
-    return next((s.percent for s in product.rider_percent if s.rider == rider), None)
 
 
 def _level_fits(level: LevelSpec, zone: ZoneRide, trip: Trip) -> bool:

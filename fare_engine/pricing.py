@@ -80,21 +80,67 @@ def price_ordered(
     k-th). `lower_bound` / `upper_bound` are totals known to be reachable from below /
     above (incremental re-pricing); they only speed the search up."""
     views = [view_of(t) for t in tariffs]
-    inst = build_instance(ordered, views, prune=method != "plain_milp")
+    seats, persons, rides, labels = party_seats(ordered)
+    inst = build_instance(seats, views, prune=method != "plain_milp", persons=persons, rides=rides)
     for i, cheapest in enumerate(inst.min_single):
         if cheapest >= INF:
             raise FareInputError(
                 FareInputReason.NO_PRODUCT,
-                "rider_category",
-                ordered[i].rider_category,
-                f"a ride {[t.tariff_id for t in tariffs]} sell a single journey for",
-                order[i],
+                "rider_category" if persons[i] == 0 else f"party.{seats[i].rider_category}",
+                seats[i].rider_category,
+                f"a ride {[t.tariff_id for t in tariffs]} sell a ticket for",
+                order[rides[i]],
             )
     singles = solve_singles(inst)
     solution = _solve(inst, method, singles, lower_bound, upper_bound)
     groups = partition(inst, solution.chosen)
-    bill = make_bill(inst, order, groups, singles.cost, solution, tariffs)
+    bill = make_bill(inst, order, groups, singles.cost, solution, tariffs, labels)
     return Priced(bill, inst, solution, groups)
+
+
+RIDER = "rider"
+"""The person label of the passenger's own seat on the bill."""
+
+
+def party_seats(ordered: list[Trip]) -> tuple[list[Trip], list[int], list[int], list[str]]:
+    """The seats of trips in boarding order: (seat trips, person of each seat, ride of each
+    seat, person labels), ride by ride: the rider's seat, then each companion's
+    (category and number, e.g. "child 2": the second child on every ride that has two or
+    more), a trip of their rider category, `joins_previous` only where they were on the
+    previous ride too. A bicycle is a seat like a person of category `bike`. Without
+    parties: the trips themselves, all the rider's."""
+    n = len(ordered)
+    if not any(t.party for t in ordered):
+        return ordered, [0] * n, list(range(n)), [RIDER]
+    companions: set[tuple[str, int]] = set()
+    counts = [dict(t.party or ()) for t in ordered]
+    for party in counts:
+        for category, count in party.items():
+            companions.update((category, k) for k in range(1, count + 1))
+    keys = sorted(companions)
+    seats: list[Trip] = []
+    persons: list[int] = []
+    rides: list[int] = []
+    for r, t in enumerate(ordered):
+        seats.append(t)
+        persons.append(0)
+        rides.append(r)
+        for person, (category, k) in enumerate(keys, start=1):
+            if counts[r].get(category, 0) < k:
+                continue
+            was_there = r > 0 and counts[r - 1].get(category, 0) >= k
+            seats.append(
+                t.model_copy(
+                    update={
+                        "rider_category": category,
+                        "party": None,
+                        "joins_previous": t.joins_previous and was_there,
+                    }
+                )
+            )
+            persons.append(person)
+            rides.append(r)
+    return seats, persons, rides, [RIDER, *(f"{c} {k}" for c, k in keys)]
 
 
 def _solve(
@@ -134,17 +180,27 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
     """
     owner = [-1] * inst.n
     groups: list[tuple[Cand, list[int]]] = []
-    runs: list[Cand] = []
-    for cand in sorted((c for c in chosen if c.last >= 0), key=lambda c: (c.first, -c.last)):
-        if not runs or cand.last > runs[-1].last:
-            runs.append(cand)  # (else it lies inside the run before it)
-    for k, cand in enumerate(runs):
-        last = cand.last if k + 1 == len(runs) else min(cand.last, runs[k + 1].first - 1)
-        if last < cand.last:
-            cand = _first_rides(inst, cand, last)
-        groups.append((cand, list(range(cand.first, last + 1))))
-        for p in range(cand.first, last + 1):
-            owner[p] = len(groups) - 1
+    seats_of = person_seats(inst)
+    where = {k: idx for line in seats_of.values() for idx, k in enumerate(line)}
+    by_person: dict[int, list[Cand]] = {}
+    for cand in (c for c in chosen if c.last >= 0):
+        by_person.setdefault(inst.persons[cand.first], []).append(cand)
+    for person, cands in by_person.items():
+        line = seats_of[person]
+        runs: list[Cand] = []
+        for cand in sorted(cands, key=lambda c: (where[c.first], -where[c.last])):
+            if not runs or where[cand.last] > where[runs[-1].last]:
+                runs.append(cand)  # (else it lies inside the run before it)
+        for k, cand in enumerate(runs):
+            last = where[cand.last]
+            if k + 1 < len(runs):
+                last = min(last, where[runs[k + 1].first] - 1)
+            if last < where[cand.last]:
+                cand = _first_rides(inst, cand, line[where[cand.first] : last + 1])
+            positions = line[where[cand.first] : last + 1]
+            groups.append((cand, positions))
+            for p in positions:
+                owner[p] = len(groups) - 1
     for cand in (c for c in chosen if c.last < 0):
         positions = []
         m = cand.mask
@@ -159,21 +215,33 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
             groups.append((cand, positions))
     if -1 in owner:
         raise LookupError(f"trip position {owner.index(-1)} is not covered")
-    groups.sort(key=lambda g: (g[1][0], g[0].last < 0))
+    rides, persons = inst.rides, inst.persons
+    groups.sort(
+        key=lambda g: (min(rides[k] for k in g[1]), g[0].last < 0, persons[g[1][0]], g[1][0])
+    )
     return groups
 
 
-def _first_rides(inst: Instance, run: Cand, last: int) -> Cand:
-    """The product `run` (trips run.first..run.last) becomes when it keeps only trips
-    run.first..last: an EinzelTicket stays what it is; an eezy check-in is the check-in
-    of those rides (see `partition`)."""
-    mask = (1 << (last + 1)) - (1 << run.first)
+def person_seats(inst: Instance) -> dict[int, list[int]]:
+    """Each person's seat positions, in boarding order."""
+    out: dict[int, list[int]] = {}
+    for k, person in enumerate(inst.persons):
+        out.setdefault(person, []).append(k)
+    return out
+
+
+def _first_rides(inst: Instance, run: Cand, positions: list[int]) -> Cand:
+    """The product `run` becomes when it keeps only its first seats `positions` (one
+    person's, in order): an EinzelTicket stays what it is; an eezy check-in is the
+    check-in of those rides (see `partition`)."""
+    mask = sum(1 << k for k in positions)
+    last = positions[-1]
     offer = run.offer
     if offer.kind != "distance":
         return Cand(mask, run.price, run.first, last, offer)
     view = view_of(offer.tariff)
     product = next(p for p in view.distance if p.id == offer.product_id)
-    fare = view.journey_fare(product, inst.trips[run.first : last + 1])
+    fare = view.journey_fare(product, [inst.trips[k] for k in positions])
     if fare is None:
         raise LookupError(f"no {product.id} fare for trips {run.first}..{last}")
     return Cand(mask, fare.cents, run.first, last, fare.offer)
@@ -186,16 +254,22 @@ def make_bill(
     singles_total: int,
     solution: Solution,
     tariffs: list[Tariff],
+    labels: Sequence[str] = (RIDER,),
 ) -> Bill:
-    """The bill for a partition of the trips into bought products."""
+    """The bill for a partition of the seats into bought products (without parties the
+    seats are the trips): `covers` are the caller's indexes of the trips a product pays
+    for, `seats` who on each of them."""
     products: list[dict[str, Any]] = []
     covered_by = [0] * inst.n
+    rides, persons = inst.rides, inst.persons
     for n, (cand, positions) in enumerate(groups):
         offer = cand.offer
-        first = inst.trips[positions[0]]
-        valid_from, valid_to = _validity(cand, first.board_time, inst.trips[positions[-1]])
+        first = min((inst.trips[k] for k in positions), key=lambda t: t.board_time)
+        last = max((inst.trips[k] for k in positions), key=lambda t: t.board_time)
+        valid_from, valid_to = _validity(cand, first.board_time, last)
         for k in positions:
             covered_by[k] = n
+        by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
         detail = offer.detail
         if offer.kind == "pass" and offer.period is not None:
             detail = _pass_detail(offer.period.kind, offer.period.trips_must_end_inside)
@@ -211,7 +285,8 @@ def make_bill(
                 price_cents=cand.price,
                 valid_from=valid_from,
                 valid_to=valid_to,
-                covers=[order[k] for k in positions],
+                covers=list(dict.fromkeys(order[rides[k]] for k in by_ride)),
+                seats=[{"trip": order[rides[k]], "person": labels[persons[k]]} for k in by_ride],
                 singles_cents=sum(inst.min_single[k] for k in positions),
                 detail=detail,
                 provenance=offer.entry.provenance_text(),
@@ -219,6 +294,17 @@ def make_bill(
         )
     primary = tariffs[0]
     name = primary.stop_name
+    n_rides = len(order)
+    rider_seats = [k for k in range(inst.n) if persons[k] == 0]
+    alone = [0] * n_rides
+    riding: list[list[str]] = [[] for _ in range(n_rides)]
+    for k in range(inst.n):
+        alone[rides[k]] += inst.min_single[k]
+        riding[rides[k]].append(labels[persons[k]])
+    seat_trips = [inst.trips[k] for k in rider_seats]
+    seat_levels = [inst.levels[k] for k in rider_seats]
+    seat_singles = [inst.single_offer[k] for k in rider_seats]
+    seat_covered = [covered_by[k] for k in rider_seats]
     billed = [
         {
             "index": order[k],
@@ -233,10 +319,11 @@ def make_bill(
             "single_cents": single_cents,
             "single_product": single.label if single else "",
             "covered_by": by,
+            "persons": who,
         }
-        for k, (trip, level, single_cents, single, by) in enumerate(
+        for k, (trip, level, single_cents, single, by, who) in enumerate(
             zip(
-                inst.trips, inst.levels, inst.min_single, inst.single_offer, covered_by,
+                seat_trips, seat_levels, alone, seat_singles, seat_covered, riding,
                 strict=True,
             )
         )

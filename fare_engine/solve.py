@@ -12,7 +12,14 @@ widest window there, the EinzelTicket's chain from there) — except a joined
 eezy check-in, whose last rides alone may cost more than the whole journey.
 So a state that has trip i covered may still buy a joined check-in generated
 at i (`Cand.joined`); the partition gives it its rides and cuts the earlier
-product (`pricing.partition`). A state is dropped when another covers a
+product (`pricing.partition`). Party tickets (`Cand.group`: a TagesTicket24 with
+children free, a 5-person TagesTicket24) cover several persons' seats; the
+replacement argument does not hold for them, so at their first seat any subset of
+them may be bought, paid seat or not. Since they are generated for every window start,
+scope and maximal choice of persons (`instance`), every party ticket of a cover is
+a subset of one of them at the same price, and the DP stays exact; the others keep
+the argument above, as each covers one person's seats only and seats are numbered
+person by person. A state is dropped when another covers a
 superset of the later trips for no more money. This is exact for any scopes;
 where scopes nest (town ⊂ Kreis ⊂ Ruhr-Lippe ⊂ everywhere, zones 1-2 ⊂ 1-3) few
 states survive, where they cross (two overlapping pairs of neighbouring towns)
@@ -73,6 +80,9 @@ def solve_dp(
     for i in range(inst.n):
         bit = 1 << i
         row = inst.cands[i]
+        if any(c.group for c in row):
+            labels = _buy_party_tickets(labels, [c for c in row if c.group], ub)
+            row = [c for c in row if not c.group]
         joined = [c for c in row if c.joined]
         nxt: dict[int, tuple[int, _Back]] = {}
         for mask, (cost, back) in labels.items():
@@ -99,39 +109,69 @@ def solve_dp(
     return Solution(cost, list(_unwind(back)), "dp", peak)
 
 
+def _buy_party_tickets(
+    labels: dict[int, tuple[int, _Back]], tickets: list[Cand], ub: int | None
+) -> dict[int, tuple[int, _Back]]:
+    """Every state with any subset of the party tickets generated at this seat bought,
+    whether the seat is paid already or not (a party ticket's persons need not be the
+    ones whose seats are paid: see `instance`)."""
+    for c in tickets:
+        grown = dict(labels)
+        for mask, (cost, back) in labels.items():
+            new_cost = cost + c.price
+            if ub is not None and new_cost > ub:
+                continue
+            key = mask | c.mask
+            old = grown.get(key)
+            if old is None or new_cost < old[0]:
+                grown[key] = (new_cost, (back, c))
+        labels = _pareto(grown)
+    return labels
+
+
 def solve_singles(inst: Instance) -> Solution:
     """The cheapest cover by single-journey products alone (EinzelTicket chains, eezy
-    fares): the bill's "single tickets alone". Runs are intervals of trips, so a 1-D
-    DP suffices: best[k] = cheapest cover of trips 0..k-1 = min over runs i..j with
-    i < k <= j+1 of best[i] + price (a run may reach past k: its first trips alone cost no
-    more, see `instance`)."""
-    n = inst.n
-    best = [INF] * (n + 1)
-    best[0] = 0
-    back: list[tuple[int, Cand] | None] = [None] * (n + 1)
-    for i in range(n):
-        base = best[i]
-        if base >= INF:
-            continue
-        for c in inst.cands[i]:
-            if c.last < 0:
-                continue
-            cost = base + c.price
-            for k in range(i + 1, c.last + 2):
-                if cost < best[k]:
-                    best[k] = cost
-                    back[k] = (i, c)
-    if best[n] >= INF:
-        raise LookupError("some trip has no single-journey product")
+    fares): the bill's "single tickets alone". Per person (a party's seats: runs never
+    mix persons), runs are intervals of the person's seats, so a 1-D DP suffices:
+    best[k] = cheapest cover of their first k seats = min over runs from seat i to seat j
+    with i < k <= j+1 of best[i] + price (a run may reach past k: its first trips alone
+    cost no more, see `instance`)."""
+    lines: dict[int, list[int]] = {}
+    for k, person in enumerate(inst.persons):
+        lines.setdefault(person, []).append(k)
+    total = 0
     chosen: list[Cand] = []
-    k = n
-    while k > 0:
-        step = back[k]
-        assert step is not None
-        k, cand = step
-        chosen.append(cand)
-    chosen.reverse()
-    return Solution(best[n], chosen, "dp", 0)
+    for line in lines.values():
+        where = {k: idx for idx, k in enumerate(line)}
+        n = len(line)
+        best = [INF] * (n + 1)
+        best[0] = 0
+        back: list[tuple[int, Cand] | None] = [None] * (n + 1)
+        for i in range(n):
+            base = best[i]
+            if base >= INF:
+                continue
+            for c in inst.cands[line[i]]:
+                if c.last < 0:
+                    continue
+                cost = base + c.price
+                for k in range(i + 1, where[c.last] + 2):
+                    if cost < best[k]:
+                        best[k] = cost
+                        back[k] = (i, c)
+        if best[n] >= INF:
+            raise LookupError("some trip has no single-journey product")
+        mine: list[Cand] = []
+        k = n
+        while k > 0:
+            step = back[k]
+            assert step is not None
+            k, cand = step
+            mine.append(cand)
+        chosen += reversed(mine)
+        total += best[n]
+    chosen.sort(key=lambda c: c.first)
+    return Solution(total, chosen, "dp", 0)
 
 
 def _pareto(states: dict[int, tuple[int, _Back]]) -> dict[int, tuple[int, _Back]]:

@@ -62,6 +62,7 @@ class Tariff:
         self._areas = {a.code: a for a in spec.areas}
         self._levels = {lv.code: lv for lv in spec.levels}
         self._riders = {r.id: r for r in spec.riders}
+        self._named = {p.id: named_riders(p) for p in spec.products}
         self._neighbours = frozenset(frozenset(n.areas) for n in spec.neighbours)
         self._neighbours_of: dict[str, list[str]] = {}
         for pair in spec.neighbours:
@@ -143,6 +144,21 @@ class Tariff:
     def rider_ids(self) -> list[str]:
         return list(self._riders)
 
+    def pricing_rider(self, product_id: str, rider: str) -> str:
+        """The rider category `rider` is priced as by a product: itself where the product
+        names it, else its `prices_as` category (if any)."""
+        if rider in self._named.get(product_id, frozenset()):
+            return rider
+        spec = self._riders.get(rider)
+        if spec is not None and spec.prices_as is not None:
+            return spec.prices_as
+        return rider
+
+    def distance_percent(self, product: DistanceProduct, rider: str) -> int | None:
+        """The rider's percentage of the adult distance fare; None if not sold to them."""
+        priced = self.pricing_rider(product.id, rider)
+        return next((s.percent for s in product.rider_percent if s.rider == priced), None)
+
     def level(self, code: str) -> LevelSpec:
         return self._levels[code]
 
@@ -200,14 +216,16 @@ class Tariff:
         if key in self._price_cache:
             return self._price_cache[key]
         entry: PriceEntry | None = None
-        if product.riders is None or rider in product.riders:
-            matches = _matching_prices(product.prices, level, rider)
+        priced = self.pricing_rider(product.id, rider)
+        if product.riders is None or priced in product.riders:
+            matches = _matching_prices(product.prices, level, priced)
             entry = matches[0] if matches else None
         self._price_cache[key] = entry
         return entry
 
     def area_prices(self, product: PassProduct, rider: str) -> list[PriceEntry]:
         """The zone-scoped price entries (`areas` set) of a pass for a rider."""
+        rider = self.pricing_rider(product.id, rider)
         if product.riders is not None and rider not in product.riders:
             return []
         return [p for p in product.prices if p.areas is not None and _price_rider_matches(p, rider)]
@@ -215,6 +233,15 @@ class Tariff:
     def validity_ms(self) -> tuple[int, int]:
         """The tariff's validity as [start, end) in UTC epoch ms (dates are local)."""
         return self._validity
+
+
+def named_riders(product: Any) -> frozenset[str]:
+    """The rider categories a product names (`riders`, prices, `rider_percent`)."""
+    if isinstance(product, DistanceProduct):
+        return frozenset(s.rider for s in product.rider_percent)
+    named = set(product.riders or [])
+    named.update(p.rider for p in product.prices if p.rider is not None)
+    return frozenset(named)
 
 
 def _price_level_matches(entry: PriceEntry, level: str | None) -> bool:
@@ -356,6 +383,16 @@ def _check_consistency(file_label: str, spec: TariffFile, stops: list[StopSpec])
         raise fail("timezone", f"unknown time zone {spec.timezone!r}") from exc
 
     riders = _unique(fail, "riders", [r.id for r in spec.riders])
+    by_rider = {r.id: r for r in spec.riders}
+    for i, rider in enumerate(spec.riders):
+        if rider.prices_as is None:
+            continue
+        target = by_rider.get(rider.prices_as)
+        entry = f"riders[{i}] ({rider.id}).prices_as"
+        if target is None or target.id == rider.id:
+            raise fail(entry, f"unknown or own rider category {rider.prices_as!r}")
+        if target.prices_as is not None:
+            raise fail(entry, f"{target.id!r} is priced as another category itself")
     levels = _unique(fail, "levels", [lv.code for lv in spec.levels])
     _unique(fail, "levels", [f"rank {lv.rank}" for lv in spec.levels])
     areas = _unique(fail, "areas", [a.code for a in spec.areas])
@@ -455,11 +492,27 @@ def _check_products(
                 and price.level not in pass_levels
             ):
                 raise fail(f"{where}.level", f"level {price.level!r} has no pass_scope")
+        if isinstance(product, PassProduct) and product.group is not None:
+            group = product.group
+            for rider in group.free_riders:
+                if rider not in riders:
+                    raise fail(f"{entry}.group.free_riders", f"unknown rider {rider!r}")
+            if group.persons > 1 and any(p.rider is not None for p in product.prices):
+                raise fail(f"{entry}.prices", "a ticket for several persons has no rider prices")
+            if group.persons > 1 and product.caps is not None:
+                raise fail(f"{entry}.group", "a cap is not a ticket for several persons")
         if isinstance(product, PassProduct) and product.caps is not None:
             capped = by_id.get(product.caps)
             if not isinstance(capped, SingleProduct | DistanceProduct):
                 raise fail(f"{entry}.caps", f"{product.caps!r} is not a single or distance product")
-        _check_price_coverage(fail, entry, product, sorted(riders), sorted(levels), pass_levels)
+        sold_to = sorted(
+            {
+                _resolve(spec, product, r)
+                for r in riders
+                if product.riders is None or _resolve(spec, product, r) in product.riders
+            }
+        )
+        _check_price_coverage(fail, entry, product, sold_to, sorted(levels), pass_levels)
 
 
 def _check_price_coverage(
@@ -470,7 +523,7 @@ def _check_price_coverage(
     levels: list[str],
     pass_levels: list[str],
 ) -> None:
-    sold_to = product.riders if product.riders is not None else riders
+    sold_to = riders
     needed_levels: list[str | None] = [None]
     if isinstance(product, SingleProduct):
         needed_levels = [*levels]
@@ -494,6 +547,14 @@ def _check_price_coverage(
                 raise fail(f"{entry}.prices", f"no price for {what}")
             if n > 1:
                 raise fail(f"{entry}.prices", f"{n} prices match {what}; expected one")
+
+
+def _resolve(spec: TariffFile, product: PricedProduct, rider: str) -> str:
+    """`Tariff.pricing_rider` on the raw file (before the tariff is built)."""
+    if rider in named_riders(product):
+        return rider
+    found = next((r for r in spec.riders if r.id == rider), None)
+    return found.prices_as if found is not None and found.prices_as is not None else rider
 
 
 def _check_distance(fail: _Fail, entry: str, product: DistanceProduct, riders: set[str]) -> None:

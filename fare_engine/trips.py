@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fare_engine.errors import FareInputError, FareInputReason
 from fare_engine.model import Mode
 from fare_engine.tariff import Tariff
+
+BIKE: Final = "bike"
+"""The party key (and tariff rider category) of a bicycle taken along."""
+MAX_PARTY_PEOPLE: Final = 9
+"""Most companions (people, the rider not counted) on one ride: a party of ten."""
+MAX_PARTY_BIKES: Final = 5
+
+Party = tuple[tuple[str, int], ...]
+"""Companions by category, sorted: ((rider category or "bike", count), ...)."""
 
 
 class Trip(BaseModel):
@@ -33,6 +42,12 @@ class Trip(BaseModel):
       options. Ignored on the first ride and after a ride of another rider
       category. The caller passes the previous ride too (the backend bills
       whole chains): without it the flag would join this ride to another one.
+    - `party`: who rode along, as counts by tariff rider category plus `bike`, e.g.
+      ``{"adult": 1, "child": 3, "bike": 1}`` (stored as sorted pairs); None = the rider
+      alone. Every person and bicycle needs a valid product on the ride. Companions are
+      told apart by category and number: the second child on one ride is the second
+      child on every ride of the list (`pricing` gives each a seat of their own). At most
+      `MAX_PARTY_PEOPLE` people and `MAX_PARTY_BIKES` bicycles (`check_trip`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -46,6 +61,17 @@ class Trip(BaseModel):
     mode: Mode = "bus"
     farthest_stop_id: str | None = None
     joins_previous: bool = False
+    party: Party | None = None
+
+    @field_validator("party", mode="before")
+    @classmethod
+    def _party_pairs(cls, value: Any) -> Any:
+        """A mapping or pairs -> sorted pairs without zero counts; None if nobody."""
+        if value is None:
+            return None
+        pairs = value.items() if isinstance(value, Mapping) else value
+        out = tuple(sorted((k, n) for k, n in (tuple(p) for p in pairs) if n != 0))
+        return out or None
 
 
 def check_stop(tariff: Tariff, stop_id: str, field: str, trip_index: int | None) -> None:
@@ -88,7 +114,7 @@ def _iso(at_ms: int) -> str:
     return dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).isoformat()
 
 
-TripSortKey = tuple[int, int, str, str, str, str, int, str, bool]
+TripSortKey = tuple[int, int, str, str, str, str, int, str, bool, Party]
 
 
 def trip_sort_key(trip: Trip) -> TripSortKey:
@@ -103,6 +129,7 @@ def trip_sort_key(trip: Trip) -> TripSortKey:
         -1 if trip.stops_travelled is None else trip.stops_travelled,
         trip.mode,
         trip.joins_previous,
+        trip.party or (),
     )
 
 
@@ -122,6 +149,34 @@ def check_trip(trip: Trip, tariff: Tariff, i: int | None) -> None:
             i,
         )
     check_in_validity(tariff, trip.board_time, "board_time", i)
+    if trip.party is not None:
+        check_party(tariff, trip.party, i)
+
+
+def check_party(tariff: Tariff, party: Party, i: int | None) -> None:
+    """Refuse an unknown category, a negative count or a party too large, naming the field."""
+    people = 0
+    for category, count in party:
+        field = f"party.{category}"
+        if not tariff.has_rider(category):
+            check_rider(tariff, category, field, i)
+        if count < 0:
+            raise FareInputError(FareInputReason.BAD_PARTY, field, count, ">= 0", i)
+        if category == BIKE:
+            if count > MAX_PARTY_BIKES:
+                raise FareInputError(
+                    FareInputReason.BAD_PARTY, field, count, f"<= {MAX_PARTY_BIKES} bicycles", i
+                )
+        else:
+            people += count
+    if people > MAX_PARTY_PEOPLE:
+        raise FareInputError(
+            FareInputReason.BAD_PARTY,
+            "party",
+            people,
+            f"<= {MAX_PARTY_PEOPLE} companions in all (the rider not counted)",
+            i,
+        )
 
 
 def check_trips(trips: Sequence[Trip], tariff: Tariff) -> list[int]:

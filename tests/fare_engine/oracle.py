@@ -5,6 +5,14 @@ enumeration over subsets (3^n). Only the per-ride facts (a ride's price level, i
 Einzel and distance fares) and straight-line distances come from the engine; they have
 golden tests of their own. A joined eezy check-in (rides with `joins_previous`) is priced
 here from the rule's words (docs/tariff-sources.md, "eezy").
+
+Parties (`Trip.party`) are priced here per person: every person and bicycle of a ride
+is a seat (a companion is known by category and number on every ride); a block of one
+person's seats takes that person's products as above, a block of several persons' seats
+only a party ticket (`PassProduct.group`): a one-person ticket whose holder is in the
+block and whose other persons are at most `free_count` of the free categories riding
+on the holder's rides, or a ticket for up to `persons` people of its categories.
+Rider categories with `prices_as` are resolved here from the file's words.
 """
 
 from __future__ import annotations
@@ -55,13 +63,38 @@ def positions(trips: Sequence[Trip]) -> list[int]:
     return where
 
 
-def best_total(trips: Sequence[Trip], tariffs: Sequence[Tariff]) -> int:
-    """The minimum over all partitions of the trips into blocks each covered by one product."""
+def seats(trips: Sequence[Trip]) -> tuple[list[Trip], list[int]]:
+    """Every person's seats, person by person (the rider first), each in boarding order,
+    and the person of each seat. A companion rides on as one check-in only if they were
+    on the rider's previous ride too."""
     ordered = sorted_trips(trips)
+    out, who = list(ordered), [0] * len(ordered)
+    companions = sorted({(c, k) for t in ordered for c, n in (t.party or ()) for k in range(n)})
+    for person, (category, k) in enumerate(companions, start=1):
+        before = False
+        for t in ordered:
+            here = dict(t.party or ()).get(category, 0) > k
+            if here:
+                seat = t.model_copy(
+                    update={
+                        "rider_category": category,
+                        "party": None,
+                        "joins_previous": t.joins_previous and before,
+                    }
+                )
+                out.append(seat)
+                who.append(person)
+            before = here
+    return out, who
+
+
+def best_total(trips: Sequence[Trip], tariffs: Sequence[Tariff]) -> int:
+    """The minimum over all partitions of the seats into blocks each covered by one product."""
+    ordered, who = seats(trips)
     n = len(ordered)
     assert n <= MAX_TRIPS
     cost = [
-        min((o.cents for o in options(ordered, mask, tariffs)), default=None)
+        min((o.cents for o in seat_options(ordered, who, mask, tariffs)), default=None)
         for mask in range(1 << n)
     ]
     full = (1 << n) - 1
@@ -85,6 +118,65 @@ def best_total(trips: Sequence[Trip], tariffs: Sequence[Tariff]) -> int:
     total = best[full]
     assert total is not None, "some trip cannot be covered"
     return total
+
+
+def seat_options(
+    ordered: list[Trip], who: list[int], mask: int, tariffs: Sequence[Tariff]
+) -> list[Option]:
+    """Products for a block of seats (`who`: the person of each seat): one person's
+    products, or a party ticket."""
+    persons = {who[k] for k in range(len(ordered)) if mask >> k & 1}
+    if len(persons) <= 1:
+        return options(ordered, mask, tariffs)
+    block = [ordered[k] for k in range(len(ordered)) if mask >> k & 1]
+    by_person: dict[int, list[Trip]] = {}
+    for k in range(len(ordered)):
+        if mask >> k & 1:
+            by_person.setdefault(who[k], []).append(ordered[k])
+    found: list[Option] = []
+    for tariff in tariffs:
+        start, end = tariff.validity_ms()
+        if not all(start <= t.board_time < end for t in block):
+            continue
+        for product in tariff.spec.products:
+            if not isinstance(product, PassProduct) or product.group is None:
+                continue
+            group = product.group
+            priced = {
+                p: _priced_as(tariff, product, ts[0].rider_category) for p, ts in by_person.items()
+            }
+            if group.persons > 1:
+                allowed = product.riders or list(priced.values())
+                if len(persons) <= group.persons and all(r in allowed for r in priced.values()):
+                    rider = next(iter(priced.values()))
+                    found += _passes(tariff, product, block, rider)
+                continue
+            for holder in set(who):
+                # The holder rides along on the others' rides (their own seats there may
+                # be paid by another ticket of theirs).
+                times = {t.board_time for k, t in enumerate(ordered) if who[k] == holder}
+                category = next(t.rider_category for k, t in enumerate(ordered) if who[k] == holder)
+                others = [p for p in by_person if p != holder]
+                if len(others) > group.free_count:
+                    continue
+                if not all(priced[p] in group.free_riders for p in others):
+                    continue
+                if not all(t.board_time in times for p in others for t in by_person[p]):
+                    continue
+                found += _passes(tariff, product, block, _priced_as(tariff, product, category))
+    return found
+
+
+def _priced_as(tariff: Tariff, product: object, rider: str) -> str:
+    """The category `rider` buys `product` as: itself where the product names it, else its
+    `prices_as` (the file's words)."""
+    if isinstance(product, DistanceProduct):
+        named = {s.rider for s in product.rider_percent}
+    else:
+        assert isinstance(product, SingleProduct | PassProduct | CalendarMonthProduct)
+        named = set(product.riders or []) | {p.rider for p in product.prices if p.rider}
+    spec = next(r for r in tariff.spec.riders if r.id == rider)
+    return rider if rider in named or spec.prices_as is None else spec.prices_as
 
 
 def options(ordered: list[Trip], mask: int, tariffs: Sequence[Tariff]) -> list[Option]:
@@ -114,10 +206,14 @@ def options(ordered: list[Trip], mask: int, tariffs: Sequence[Tariff]) -> list[O
             if isinstance(product, SingleProduct) and len(trips) > 1 and consecutive:
                 found += _einzel_chain(tariff, product, trips, rider)
             elif isinstance(product, PassProduct | CalendarMonthProduct):
-                found += _passes(tariff, product, trips, rider)
+                if isinstance(product, PassProduct) and product.group and product.group.persons > 1:
+                    continue  # a ticket for several persons is bought for a party
+                found += _passes(tariff, product, trips, _priced_as(tariff, product, rider))
             elif isinstance(product, DistanceProduct) and len(trips) > 1 and consecutive:
                 singles = [f.distance_cents.get(product.id) for f in facts]  # type: ignore[union-attr]
-                found += _check_in(tariff, product, trips, rider, singles)
+                found += _check_in(
+                    tariff, product, trips, _priced_as(tariff, product, rider), singles
+                )
     return found
 
 
@@ -246,7 +342,8 @@ def _passes(
 def _cappable(tariff: Tariff, caps: str, trip: Trip) -> bool:
     capped = next(p for p in tariff.spec.products if p.id == caps)
     if isinstance(capped, DistanceProduct):
-        return any(s.rider == trip.rider_category for s in capped.rider_percent)
+        rider = _priced_as(tariff, capped, trip.rider_category)
+        return any(s.rider == rider for s in capped.rider_percent)
     assert isinstance(capped, SingleProduct)
     return any(
         tariff.price(capped, level.code, trip.rider_category) is not None

@@ -248,6 +248,10 @@ so a day's data never lands in the default partition while maintenance runs dail
 MAINTENANCE_INTERVAL_S: Final = 3600.0
 """``bibo worker`` applies retention and creates partitions hourly (cheap, idempotent)."""
 
+COMPANION_WINDOW: Final = dt.timedelta(hours=24)
+"""A rider names who rode with them on a trip while it is open or up to this long after
+it ended (the app asks on be-out; a day later the party cannot be checked by anyone)."""
+
 DAY_CLOSE_GRACE: Final = dt.timedelta(hours=6)
 """A service day is billed this long after it ended: an onboard unit offline overnight has
 uploaded by then, so the ledger is not churned by late data (later data re-bills anyway)."""

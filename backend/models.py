@@ -440,7 +440,7 @@ class OperatorSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-# --- revenue sharing and entitlements (issue 15) ------------------------------------
+# --- revenue sharing, entitlements and companions (issue 15) ------------------------------------
 
 
 class RevenueShare(Base):
@@ -499,4 +499,18 @@ class Entitlement(Base):
     decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class TripCompanion(Base):
+    """Who rode with the passenger on one trip (a party): companions by rider category and
+    bicycles (``bike``). The best price covers the whole party."""
+
+    __tablename__ = "trip_companions"
+
+    trip_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    category: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """A rider category of the tariff (adult, child, …) or ``bike``."""
+    count: Mapped[int] = mapped_column(Integer)
+    passenger_id: Mapped[str] = mapped_column(String(40), index=True)
     created_at: Mapped[dt.datetime] = _created_at()

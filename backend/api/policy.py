@@ -85,6 +85,9 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/v1/passengers/{passenger_id}/disputes"): "passenger token, own id only",
     ("GET", "/v1/passengers/{passenger_id}/export"): "passenger token, own id only",
     ("POST", "/v1/passengers/{passenger_id}/entitlements"): "passenger token, own id only",
+    ("PUT", "/v1/passengers/{passenger_id}/trips/{trip_id}/companions"): (
+        "passenger token, own id only"
+    ),
     ("GET", "/v1/passengers/{passenger_id}/entitlements"): "passenger token, own id only",
     ("POST", "/v1/passengers/{passenger_id}/entitlements/{entitlement_id}/withdraw"): (
         "passenger token, own id only"

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 import fare_engine
 from backend import models
-from backend.billing import presentation
+from backend.billing import apportionment, presentation
 from backend.billing import repository as billing_repo
 from backend.const import DAY_CLOSE_GRACE, SERVICE_DAY_TZ
 from backend.maintenance import repository as maintenance_repo
@@ -116,15 +116,19 @@ class EffectiveTrip:
     chain_id: str | None
     stops_travelled: int | None
     corrected: bool
+    party: tuple[tuple[str, int], ...] = ()
+    """Who rode along, by category (``adult``, ``child``, ``infant``, ``bike``) and count."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["service_day"] = self.service_day.isoformat()
+        out["party"] = dict(self.party)
         return out
 
 
 def _effective(session: Session, rows: Sequence[models.Trip]) -> list[EffectiveTrip]:
     corrections = billing_repo.latest_corrections(session, [r.trip_id for r in rows])
+    parties = passengers_repo.companions_of(session, [r.trip_id for r in rows])
     trips = []
     for r in rows:
         fix = corrections.get(r.trip_id)
@@ -157,6 +161,7 @@ def _effective(session: Session, rows: Sequence[models.Trip]) -> list[EffectiveT
                 chain_id=r.chain_id,
                 stops_travelled=stops_travelled,
                 corrected=fix is not None,
+                party=tuple(sorted(parties.get(r.trip_id, {}).items())),
             )
         )
     trips.sort(key=lambda t: (t.board_time, t.trip_id))  # a correction may move a boarding
@@ -184,7 +189,7 @@ def trips_boarding(
 def fare_trips(trips: Sequence[EffectiveTrip], rider_category: str) -> list[fare_engine.Trip]:
     """The fare engine's view of billed trips (in boarding order). A trip continues the
     journey of the one before it (``joins_previous``: one eezy check-in across the change)
-    when reconciliation put both in one transfer chain."""
+    when reconciliation put both in one transfer chain; its ``party`` is who rode along."""
     return [
         fare_engine.Trip(
             board_stop_id=t.board_stop_id,
@@ -194,6 +199,7 @@ def fare_trips(trips: Sequence[EffectiveTrip], rider_category: str) -> list[fare
             rider_category=rider_category,
             stops_travelled=t.stops_travelled,
             joins_previous=k > 0 and t.chain_id is not None and t.chain_id == trips[k - 1].chain_id,
+            party=t.party or None,
         )
         for k, t in enumerate(trips)
     ]
@@ -226,7 +232,7 @@ def chain_start(trips: Sequence[EffectiveTrip], k: int) -> int:
 def trips_fingerprint(trips: Sequence[EffectiveTrip], rider_category: str = "") -> str:
     key = "\n".join(
         f"{t.trip_id}|{t.board_stop_id}|{t.alight_stop_id}|{t.board_time}|{t.alight_time}"
-        f"|{t.stops_travelled}|{t.chain_id}"
+        f"|{t.stops_travelled}|{t.chain_id}|{t.party}"
         for t in sorted(trips, key=lambda t: t.trip_id)
     )
     return hashlib.sha256(f"{rider_category}\n{key}".encode()).hexdigest()
@@ -496,7 +502,7 @@ def rebill(
         return RebillResult(passenger_id, month, total, changed=False)
     total = priced.total_cents
     for entry in live:
-        billing_repo.post_ledger_entry(
+        reversal = billing_repo.post_ledger_entry(
             session,
             passenger_id,
             month,
@@ -506,9 +512,16 @@ def rebill(
             now,
             reverses=entry.entry_id,
         )
+        apportionment.record_reversal_shares(session, reversal, entry.entry_id)
     if priced.trips:
-        billing_repo.post_ledger_entry(
+        charge = billing_repo.post_ledger_entry(
             session, passenger_id, month, "charge", total, _charge_explanation(priced), now
+        )
+        # Shared out to the companies whose vehicles carried the month's charged rides.
+        apportionment.record_charge_shares(
+            session,
+            charge,
+            [(t.vehicle_id, t.board_stop_id, t.alight_stop_id) for t in priced.trips],
         )
     return RebillResult(passenger_id, month, total, changed=True)
 

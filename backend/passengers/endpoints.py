@@ -19,12 +19,15 @@ from backend.api.deps import CurrentPassenger, OwnPassenger, SessionDep
 from backend.api.schemas import MONTH_PATTERN, DbId, PassengerId, TripId, errors
 from backend.billing import service as billing_service
 from backend.billing.rendering import render_invoice
+from backend.passengers import companions as companions_service
 from backend.passengers import disputes as disputes_service
 from backend.passengers import entitlements as entitlements_service
 from backend.passengers import service as passengers_service
 from backend.passengers.disputes import DisputeError, DisputeErrorReason, open_dispute
 from backend.passengers.schemas import (
     BalanceOut,
+    CompanionsIn,
+    CompanionsOut,
     DeviceOut,
     DisputeIn,
     DisputeOut,
@@ -300,3 +303,30 @@ def withdraw_entitlement(
     except entitlements_service.EntitlementError as exc:
         raise entitlement_error(exc) from None
     return entitlement_change_out(entitlement, rebilled)
+
+
+@router.put(
+    "/{passenger_id}/trips/{trip_id}/companions",
+    response_model=CompanionsOut,
+    responses=OWN,
+)
+def set_companions(
+    trip_id: TripId, body: CompanionsIn, request: Request, session: SessionDep, me: OwnPassenger
+) -> CompanionsOut:
+    """Name who rode along (while riding or within a day after): the best price covers the
+    whole party, and the month is re-billed."""
+    party = body.model_dump()
+    try:
+        month, total = companions_service.set_party(
+            session, me.passenger_id, trip_id, party, _now(request)
+        )
+    except companions_service.CompanionError as exc:
+        reason = companions_service.CompanionErrorReason
+        code = {reason.NOT_FOUND: 404, reason.INVALID: 422, reason.TOO_LATE: 409}[exc.reason]
+        raise HTTPException(code, detail=str(exc)) from None
+    return CompanionsOut(
+        trip_id=trip_id,
+        party={k: n for k, n in party.items() if n},
+        month=month,
+        total_cents=total,
+    )

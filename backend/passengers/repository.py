@@ -106,7 +106,8 @@ def trips(session: Session, passenger_id: str) -> list[models.Trip]:
 
 
 def delete_personal_rows(session: Session, passenger_id: str) -> None:
-    """Delete the passenger's trip corrections, trips, disputes, entitlements and devices."""
+    """Delete the passenger's trip corrections, companions, trips, disputes, entitlements and
+    devices."""
     t = models.Trip
     trip_ids = select(t.trip_id).where(t.passenger_id == passenger_id)
     c = models.TripCorrection
@@ -115,6 +116,8 @@ def delete_personal_rows(session: Session, passenger_id: str) -> None:
     session.execute(delete(models.Dispute).where(models.Dispute.passenger_id == passenger_id))
     e = models.Entitlement
     session.execute(delete(e).where(e.passenger_id == passenger_id))
+    k = models.TripCompanion
+    session.execute(delete(k).where(k.passenger_id == passenger_id))
     session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
 
 
@@ -191,3 +194,33 @@ def entitlements_in(session: Session, status: str | None) -> list[models.Entitle
     if status is not None:
         query = query.where(e.status == status)
     return list(session.scalars(query))
+
+
+# --- companions -------------------------------------------------------------------------
+
+
+def set_companions(
+    session: Session, trip_id: str, passenger_id: str, counts: dict[str, int], now: dt.datetime
+) -> None:
+    """Replace who rode with the passenger on the trip (categories with a count of 0 go)."""
+    k = models.TripCompanion
+    session.execute(delete(k).where(k.trip_id == trip_id))
+    session.add_all(
+        k(trip_id=trip_id, category=c, count=n, passenger_id=passenger_id, created_at=now)
+        for c, n in sorted(counts.items())
+        if n > 0
+    )
+    session.flush()
+
+
+def companions_of(session: Session, trip_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Each of these trips' companions by category (trips without any are left out; a query
+    per ``IN_LIST_CHUNK`` ids)."""
+    k = models.TripCompanion
+    found: dict[str, dict[str, int]] = {}
+    for start in range(0, len(trip_ids), IN_LIST_CHUNK):
+        chunk = trip_ids[start : start + IN_LIST_CHUNK]
+        rows = session.execute(select(k.trip_id, k.category, k.count).where(k.trip_id.in_(chunk)))
+        for trip_id, category, count in rows:
+            found.setdefault(trip_id, {})[category] = count
+    return found

@@ -46,6 +46,9 @@ class PassengerTripOut(BaseModel):
     alight_time: int = Field(description="UTC epoch ms")
     status: str
     corrected: bool
+    party: dict[str, int] = Field(
+        default_factory=dict, description="companions by category (adult, child, infant, bike)"
+    )
 
 
 class StatusOut(BaseModel):
@@ -195,3 +198,21 @@ class RebilledMonthOut(BaseModel):
 class EntitlementChangeOut(BaseModel):
     entitlement: EntitlementOut
     rebilled: list[RebilledMonthOut]
+
+
+class CompanionsIn(BaseModel):
+    """Who rode with the passenger on the trip (replaces what was named before)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adult: int = Field(default=0, ge=0, le=9)
+    child: int = Field(default=0, ge=0, le=9, description="6 to 14 years")
+    infant: int = Field(default=0, ge=0, le=9, description="under 6: free")
+    bike: int = Field(default=0, ge=0, le=5)
+
+
+class CompanionsOut(BaseModel):
+    trip_id: str
+    party: dict[str, int]
+    month: str
+    total_cents: int = Field(description="the month's charge so far after the change")

@@ -54,6 +54,8 @@ OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/ops/revenue.csv"): "viewer",
     ("POST", "/ops/trips/{trip_id}/corrections"): "agent",
     ("POST", "/ops/disputes/{dispute_id}/resolve"): "agent",
+    ("GET", "/ops/entitlements"): "viewer",
+    ("POST", "/ops/entitlements/{entitlement_id}/decide"): "agent",
     ("POST", "/ops/billing/close-month"): "admin",
 }
 """The minimum role of every route that needs a logged-in operator."""

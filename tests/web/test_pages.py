@@ -5,6 +5,7 @@ revenue per transit company."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 
@@ -16,6 +17,7 @@ from backend.ingest import service as ingest_service
 from backend.operators import service as operators_service
 from backend.operators.web.const import LOGIN_BACKOFF_BASE, LOGIN_FREE_FAILURES
 from backend.passengers import disputes as disputes_service
+from backend.passengers import entitlements as entitlements_service
 from backend.templating import euros
 from tests.backend.conftest import RIDE_DAYS, RIDE_STOPS
 from tests.web.conftest import PASSWORD, add_operator, csrf_of, login
@@ -429,3 +431,47 @@ async def test_the_revenue_page_needs_a_login(client):
         response = await client.get(path)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/ops/login")
+
+
+# --- tickets held elsewhere --------------------------------------------------------------
+
+
+async def test_an_agent_revokes_a_ticket_held_elsewhere_and_the_trips_are_charged(
+    client, engine, riders, clock
+):
+    a = riders[0].passenger_id
+    with transaction(make_sessionmaker(engine)) as session:
+        billing_service.close_month(session, NOV, clock())
+        charged = billing_repo.ledger_balance(session, a, NOV)
+        entitlement, _ = entitlements_service.register(
+            session,
+            a,
+            kind="jobticket",
+            valid_from=dt.date(2026, 11, 1),
+            valid_to=dt.date(2026, 11, 30),
+            scope_areas=None,
+            evidence_ref="JobTicket 4711",
+            now=clock(),
+        )
+        assert billing_repo.ledger_balance(session, a, NOV) == 0
+    csrf = await login(client, engine, "agent")
+    queue = (await client.get("/ops/entitlements")).text
+    assert "JobTicket" in queue
+    assert "JobTicket 4711" in queue
+    url = f"/ops/entitlements/{entitlement.entitlement_id}/decide"
+    no_note = await client.post(url, data={"csrf_token": csrf, "decision": "revoke"})
+    assert no_note.status_code == 422
+    response = await client.post(
+        url, data={"csrf_token": csrf, "decision": "revoke", "note": "employer says no"}
+    )
+    assert response.status_code == 303
+    page = (await client.get(response.headers["location"])).text
+    assert f"Entitlement {entitlement.entitlement_id} revoked. Re-billed 2026-11" in page
+    with make_sessionmaker(engine)() as session:
+        assert billing_repo.ledger_balance(session, a, NOV) == charged
+    again = await client.post(
+        url, data={"csrf_token": csrf, "decision": "verify", "note": "too late"}
+    )
+    assert again.status_code == 409
+    revoked = (await client.get("/ops/entitlements?status=revoked")).text
+    assert "employer says no" in revoked

@@ -53,6 +53,7 @@ from backend.operators.web.const import (
     DASHBOARD_DAYS,
     LOW_CONFIDENCE,
 )
+from backend.passengers import entitlements as entitlements_service
 from backend.passengers.disputes import (
     DisputeError,
     DisputeErrorReason,
@@ -615,6 +616,69 @@ def resolve(
     log.info("operator %s resolved dispute %s: %s", operator.operator_id, dispute_id, action)
     flash(request, "ok", f"Dispute {dispute_id} {dispute.status}. {_rebill_text(rebilled)}")
     return _redirect("/ops/disputes")
+
+
+# --- entitlements (tickets held elsewhere) ----------------------------------------------------
+
+ENTITLEMENT_STATUSES = ("pending", "verified", "revoked", "withdrawn", "all")
+
+
+@router.get("/entitlements")
+def entitlement_queue(
+    request: Request, session: SessionDep, operator: WebOperator, status: str = "pending"
+) -> HTMLResponse:
+    if status not in ENTITLEMENT_STATUSES:
+        raise PageError(
+            422, "Bad filter", f"status: expected one of {', '.join(ENTITLEMENT_STATUSES)}."
+        )
+    rows = entitlements_service.queue(session, None if status == "all" else status)
+    return render(
+        request,
+        "entitlements.html",
+        operator,
+        rows=rows,
+        status=status,
+        statuses=ENTITLEMENT_STATUSES,
+        labels=entitlements_service.LABELS,
+    )
+
+
+@router.post("/entitlements/{entitlement_id}/decide", dependencies=[CsrfChecked])
+def decide_entitlement(
+    entitlement_id: DbId,
+    request: Request,
+    session: SessionDep,
+    operator: WebOperator,
+    decision: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=500, pattern=TEXT_PATTERN)] = "",
+) -> Response:
+    try:
+        chosen = entitlements_service.Decision(decision)
+    except ValueError:
+        raise PageError(
+            422, "Bad decision", f"decision: expected verify or revoke, got {decision!r}."
+        ) from None
+    if len(note.strip()) < 3:
+        raise PageError(422, "Note needed", "note: say what you checked (at least 3 characters).")
+    try:
+        entitlement, rebilled = entitlements_service.decide(
+            session, entitlement_id, operator.operator_id, chosen, note.strip(), now(request)
+        )
+    except entitlements_service.EntitlementError as exc:
+        reason = entitlements_service.EntitlementErrorReason
+        code = {reason.NOT_FOUND: 404, reason.INVALID: 422, reason.ALREADY_DECIDED: 409}
+        raise PageError(code[exc.reason], "Not possible", str(exc)) from None
+    log.info(
+        "operator %s %s entitlement %s", operator.operator_id, entitlement.status, entitlement_id
+    )
+    months = ", ".join(f"{m}: {euros(total)}" for m, total, _ in rebilled.months)
+    flash(
+        request,
+        "ok",
+        f"Entitlement {entitlement_id} {entitlement.status}."
+        + (f" Re-billed {months}." if months else ""),
+    )
+    return _redirect("/ops/entitlements")
 
 
 # --- a passenger's invoices -----------------------------------------------------------------

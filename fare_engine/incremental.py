@@ -14,10 +14,14 @@ start). Only a joined check-in's *first* rides are guaranteed to cost no more (s
 re-solved with no lower bound and no pass shortcut. Rides added in boarding order
 never hit this.
 
-With parties (`Trip.party`) the cover is over seats (`pricing.party_seats`), whose
-numbering shifts with every ride added; such an account re-solves every add (with the
-old total as a lower bound: a ride more, with its party, never lowers the price) and
-keeps no cover to absorb trips with.
+With parties (`Trip.party`) the cover is over seats (`pricing.party_seats`); the account
+keeps each bought product's rides (boarding positions) and whose seats it pays for. A
+ride with a party is re-solved (with the old total as a lower bound: a ride more, with
+its party, never lowers the price). A ride without one is the rider's seat alone, so a
+pass of the cover bought for the rider (not a party ticket) whose window and scope
+include it absorbs it as above: the old cover plus that seat is a cover at the old
+total, and no cover of more seats is cheaper. A run of any person spanning the new ride
+makes it re-solve, as without parties.
 
 Per-ride tariff facts are cached across calls, so a re-solve only redoes the
 passenger-specific part.
@@ -44,8 +48,11 @@ class _Group:
 
     cand: Cand
     positions: list[int]
+    """The rides (boarding positions) it pays seats on."""
     valid_from: int
     valid_to: int
+    person: int = 0
+    """Whose seats it pays for (0 = the rider's), -1 for a party ticket."""
 
 
 class PricingAccount:
@@ -73,7 +80,7 @@ class PricingAccount:
         """Trips absorbed by a pass of the current best cover without re-solving."""
         self.resolves = 0
         self._party = False
-        """Has some trip a party? (then every add re-solves, see the module doc)"""
+        """Has some trip a party? (then a re-solve gets no upper bound)"""
 
     @property
     def trips(self) -> list[Trip]:
@@ -98,7 +105,11 @@ class PricingAccount:
         inside_chain = self._inside_chain(pos)
         # A later ride continuing this one: the total may go down (module doc).
         continued = pos < len(self._order) and self._trips[self._order[pos]].joins_previous
-        absorbing = None if inside_chain or continued else self._absorbing_pass(trip)
+        absorbing = (
+            None
+            if inside_chain or continued or trip.party is not None
+            else self._absorbing_pass(trip)
+        )
         self._trips.append(trip)
         self._keys.insert(pos, key)
         self._order.insert(pos, index)
@@ -130,22 +141,21 @@ class PricingAccount:
         )  # fmt: skip
         self._bill = priced.bill
         self._total = priced.bill.total_cents
-        self._groups = (
-            []
-            if self._party
-            else [
-                _Group(cand, positions, product.valid_from, product.valid_to)
-                for (cand, positions), product in zip(
-                    priced.groups, priced.bill.products, strict=True
-                )
-            ]
-        )
+        rides, persons = priced.instance.rides, priced.instance.persons
+        self._groups = []
+        for (cand, seats), product in zip(priced.groups, priced.bill.products, strict=True):
+            whose = {persons[k] for k in seats}
+            person = persons[seats[0]] if len(whose) == 1 and not cand.group else -1
+            positions = sorted({rides[k] for k in seats})
+            self._groups.append(
+                _Group(cand, positions, product.valid_from, product.valid_to, person)
+            )
         self.resolves += 1
 
     def _absorbing_pass(self, trip: Trip) -> _Group | None:
         """A pass of the current best cover that includes this trip at no extra cost."""
         for group in self._groups:
-            if group.cand.last < 0 and self._pass_covers(group, trip):
+            if group.cand.last < 0 and group.person == 0 and self._pass_covers(group, trip):
                 return group
         return None
 

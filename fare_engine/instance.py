@@ -217,6 +217,9 @@ class _Builder:
         self._ride_totals: dict[int, int] = {}
         self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
         self._his_cache: dict[tuple[int, int], list[int]] = {}
+        self._priced: dict[tuple[int, str, str], str] = {}
+        self._cheapest_groups: dict[tuple[int, str, int], int] = {}
+        """(tariff, product, rider category) -> the category it is priced as."""
 
     def _cheapest_pass_alone(self, j: int) -> tuple[int, Offer] | None:
         best: tuple[int, Offer] | None = None
@@ -513,38 +516,123 @@ class _Builder:
         offers, and every maximal choice of persons, the candidate covers those persons'
         seats on the rides inside window and scope: a one-person ticket its holder's
         seats and those of up to `free_count` free companions on the rides they share
-        with the holder; a ticket for several persons up to `persons` people's seats."""
+        with the holder; a ticket for several persons up to `persons` people's seats.
+
+        Only windows holding a *key ride* of the product are looked at (`_key_rides`):
+        without one, every choice of persons above is one person alone, and nothing is
+        generated for it (a one-person ticket is the ordinary pass, see `_passes`)."""
         seat_at: list[dict[int, int]] = []  # ride -> person -> seat position
         for k in range(self.n):
             r = self.ride_of[k]
             if r == len(seat_at):
                 seat_at.append({})
             seat_at[r][self.persons[k]] = k
+        party_rides = [r for r, here in enumerate(seat_at) if len(here) > 1]
+        if not party_rides:
+            return
         n_rides = len(seat_at)
+        rider_seat = [here[0] for here in seat_at]
+        boards = [self.boards[k] for k in rider_seat]
         trips, ms = self.trips, self.min_single
+        rider_prefix = [0, *accumulate(ms[k] for k in rider_seat)]
+        seat_prefix = [0, *accumulate(sum(ms[k] for k in here.values()) for here in seat_at)]
+        # A window takes each person's category from its last ride (`_party_window`): a
+        # rider whose category changes from ride to ride gets every party ride as a key.
+        uniform = len({trips[k].rider_category for k in rider_seat}) == 1
         seen: set[tuple[int, int]] = set()
         for v, view in enumerate(self.views):
             facts_of = self.facts[v]
             for product in view.group_passes:
-                group = product.group
-                assert group is not None
+                keys = (
+                    self._key_rides(view, product, party_rides, seat_at) if uniform else party_rides
+                )
+                if not keys:
+                    continue
                 period = product.period
-                ends = self.alights if period.trips_must_end_inside else self.boards
+                ends_of = self.alights if period.trips_must_end_inside else self.boards
+                ends = [ends_of[k] for k in rider_seat]
+                span = (
+                    (period.minutes or 0) * MS_PER_MINUTE
+                    if period.kind is PeriodKind.ROLLING
+                    else None
+                )
+                leveled = any(price.level is not None for price in product.prices)
+                last_window: tuple[int, object] = (-1, None)
+                kp = 0
                 for r in range(n_rides):
-                    facts = facts_of[seat_at[r][0]]
+                    while kp < len(keys) and keys[kp] < r:
+                        kp += 1
+                    if kp == len(keys):
+                        break  # no key ride from here on
+                    facts = facts_of[rider_seat[r]]
                     if facts is None:
                         continue
-                    end = window(period, view.tariff.tz, self.boards[seat_at[r][0]])[1]
-                    inside: list[int] = []
-                    for q in range(r, n_rides):
-                        if ends[seat_at[q][0]] >= end:
-                            break
-                        inside.append(q)
-                    if not any(len(seat_at[q]) > 1 for q in inside):
+                    if span is not None:
+                        end = boards[r] + span
+                    else:
+                        end = window(period, view.tariff.tz, boards[r])[1]
+                    key = keys[kp]
+                    if ends[key] >= end:
+                        continue  # the window stops before its first key ride
+                    q = r
+                    while q < n_rides and ends[q] < end:
+                        q += 1
+                    if q <= key:
                         continue
+                    # The options of a ride depend on its areas alone (`group_options`): a
+                    # window ending at the same ride as the last one looked at, starting on
+                    # a ride of the same areas, has a subset of its rides, the same persons'
+                    # last seats and the same options, so each candidate it would make is a
+                    # subset of one made there at the same price.
+                    areas = facts.zone.areas if leveled and facts.zone is not None else None
+                    if self.prune and last_window == (q, areas):
+                        continue
+                    last_window = (q, areas)
+                    if self.prune and self._cheapest_group(view, product, facts) >= (
+                        seat_prefix[q] - seat_prefix[r]
+                    ):
+                        continue  # every seat of the window one by one costs no more
+                    party_in = party_rides[
+                        bisect_left(party_rides, r) : bisect_left(party_rides, q)
+                    ]
                     self._party_window(
-                        product, view, v, facts, inside, seat_at, rows, seen, trips, ms
-                    )
+                        product, view, v, facts, range(r, q), party_in, seat_at, rows, seen,
+                        rider_prefix,
+                    )  # fmt: skip
+
+    def _key_rides(
+        self,
+        view: TariffView,
+        product: PassProduct,
+        party_rides: list[int],
+        seat_at: list[dict[int, int]],
+    ) -> list[int]:
+        """The rides on which a party ticket of `product` covers two persons: a holder it is
+        sold to with a free companion (`persons = 1`), or a companion the ticket is sold to
+        (`persons > 1`, the rider being the other person or not). A candidate of
+        `_party_window` covering seats of several persons needs one in its window: a free
+        companion is picked only on a ride shared with the holder, and without an eligible
+        companion the rider is the only eligible person (then nothing is generated)."""
+        group = product.group
+        assert group is not None
+
+        def price_as(k: int) -> str:
+            return self._price_as(view, product, k)
+
+        out: list[int] = []
+        sold = product.riders
+        for r in party_rides:
+            here = seat_at[r]
+            if group.persons == 1:
+                free = [p for p, k in here.items() if price_as(k) in group.free_riders]
+                if any(
+                    (sold is None or price_as(k) in sold) and any(f != h for f in free)
+                    for h, k in here.items()
+                ):
+                    out.append(r)
+            elif any(p != 0 and (sold is None or price_as(k) in sold) for p, k in here.items()):
+                out.append(r)
+        return out
 
     def _party_window(
         self,
@@ -552,20 +640,28 @@ class _Builder:
         view: TariffView,
         v: int,
         facts: RideFacts,
-        inside: list[int],
+        inside: range,
+        party_in: list[int],
         seat_at: list[dict[int, int]],
         rows: list[list[Cand]],
         seen: set[tuple[int, int]],
-        trips: list[Trip],
-        ms: list[int],
+        rider_prefix: list[int],
     ) -> None:
-        """The party candidates of one product for a window over rides `inside`."""
+        """The party candidates of one product for a window over rides `inside`
+        (`party_in`: those of them with companions; only there ride persons other than
+        the rider, whose seat is on every ride)."""
         group = product.group
         assert group is not None
         facts_of = self.facts[v]
-        people = sorted({p for q in inside for p in seat_at[q]})
-        category = {p: trips[seat_at[q][p]].rider_category for q in inside for p in seat_at[q]}
-        priced = {p: view.tariff.pricing_rider(product.id, c) for p, c in category.items()}
+        trips, ms, price_as = self.trips, self.min_single, self._price_as
+        r, q_end = inside.start, inside.stop
+        # Each person's category is the one of their last seat in the window.
+        last_seat: dict[int, int] = {}
+        for q in party_in:
+            last_seat.update(seat_at[q])
+        last_seat[0] = seat_at[q_end - 1][0]
+        people = sorted(last_seat)
+        priced = {p: price_as(view, product, k) for p, k in last_seat.items()}
         choices: list[tuple[int, str | None, tuple[int, ...]]]
         if group.persons == 1:
             free = tuple(p for p in people if priced[p] in group.free_riders)
@@ -573,7 +669,7 @@ class _Builder:
                 return
             sold = product.riders
             choices = [
-                (h, category[h], tuple(c for c in free if c != h))
+                (h, trips[last_seat[h]].rider_category, tuple(c for c in free if c != h))
                 for h in people
                 if sold is None or priced[h] in sold
             ]
@@ -584,27 +680,31 @@ class _Builder:
                 return
             choices = [(-1, None, eligible)]
         in_scope: dict[frozenset[str] | None, list[int]] = {}
-        done: set[tuple[int, int, tuple[int, ...]]] = set()
         for holder, rider, others in choices:
             if holder >= 0 and not others:
                 continue
             options = view.group_options(product, facts, rider)
             if not options:
                 continue
+            most = INF
             if self.prune:
-                # Every candidate below covers at most these seats: if even the cheapest
-                # option costs as much as they do one by one, none is worth buying.
+                # Every candidate below covers at most these seats: an option costing as
+                # much as they do one by one is not worth buying.
+                # (The rider rides every ride, companions only the party rides.)
                 members = {holder, *others}
-                most = sum(
-                    ms[k]
-                    for q in inside
-                    if holder < 0 or holder in seat_at[q]
-                    for p, k in seat_at[q].items()
-                    if p in members
-                )
-                if min(o.cents for o, _ in options) >= most:
-                    continue
-            for opt, _level in options:
+                most = 0
+                if holder <= 0 and 0 in members:
+                    most = rider_prefix[q_end] - rider_prefix[r]
+                for q in party_in:
+                    here = seat_at[q]
+                    if holder < 0 or holder in here:
+                        most += sum(ms[k] for p, k in here.items() if p in members and p != 0)
+                        if holder > 0 and 0 in members:
+                            most += ms[here[0]]
+            taken: list[tuple[int, int]] = []  # (price, rides bitmask) of the options used
+            for opt, _level in sorted(options, key=_option_cents):
+                if opt.cents >= most:
+                    break  # (this and every dearer option)
                 scope = opt.scope_areas
                 rides_in = in_scope.get(scope)
                 if rides_in is None:
@@ -616,10 +716,19 @@ class _Builder:
                         ):
                             rides_in.append(q)
                     in_scope[scope] = rides_in
-                same = (holder, opt.cents, tuple(rides_in))
-                if same in done:
-                    continue  # another scope with the same rides: the same candidates
-                done.add(same)
+                rides_bits = 0
+                for q in rides_in:
+                    rides_bits |= 1 << q
+                if any(
+                    bits & rides_bits == rides_bits
+                    and (self.prune or (bits == rides_bits and cents == opt.cents))
+                    for cents, bits in taken
+                ):
+                    # A cheaper (or equal) option of this choice has all these rides in
+                    # scope: each candidate below is a subset of one of its candidates
+                    # (without pruning: only the same price and rides, the same candidates).
+                    continue
+                taken.append((opt.cents, rides_bits))
                 if holder >= 0:
                     shared = [q for q in rides_in if holder in seat_at[q]]
                     base = sum(1 << seat_at[q][holder] for q in shared)
@@ -633,9 +742,11 @@ class _Builder:
                 for chosen in subsets:
                     mask = base
                     for q in shared:
+                        here = seat_at[q]
                         for p in chosen:
-                            if p in seat_at[q]:
-                                mask |= 1 << seat_at[q][p]
+                            k = here.get(p)
+                            if k is not None:
+                                mask |= 1 << k
                     if mask.bit_count() < 2 or (mask, opt.cents) in seen:
                         continue
                     seen.add((mask, opt.cents))
@@ -643,6 +754,36 @@ class _Builder:
                         continue
                     first = (mask & -mask).bit_length() - 1
                     rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
+
+    def _cheapest_group(self, view: TariffView, product: PassProduct, facts: RideFacts) -> int:
+        """The least a party ticket of `product` bought at a ride of `facts` costs, whatever
+        its holder's category: a lower bound on `_party_window`'s candidates there (INF if
+        none). Each of them covers seats of the window only, so when the window's seats
+        one by one cost no more, none is worth buying (the same test as there)."""
+        key = (id(view), product.id, id(facts))
+        found = self._cheapest_groups.get(key)
+        if found is None:
+            group = product.group
+            assert group is not None
+            riders: list[str | None] = [None]
+            if group.persons == 1:
+                riders = [*view.tariff.rider_ids()]
+            found = min(
+                (o.cents for rider in riders for o, _ in view.group_options(product, facts, rider)),
+                default=INF,
+            )
+            self._cheapest_groups[key] = found
+        return found
+
+    def _price_as(self, view: TariffView, product: PassProduct, seat: int) -> str:
+        """The category seat `seat`'s rider is priced as by `product` (cached)."""
+        category = self.trips[seat].rider_category
+        key = (id(view), product.id, category)
+        found = self._priced.get(key)
+        if found is None:
+            found = view.tariff.pricing_rider(product.id, category)
+            self._priced[key] = found
+        return found
 
     @staticmethod
     def _mask_singles(mask: int, ms: list[int]) -> int:
@@ -707,6 +848,10 @@ class _Builder:
         """Prefix sums of the single prices of the trips in `mask` (by boarding position)."""
         ms = self.min_single
         return [0, *accumulate(ms[j] if mask >> j & 1 else 0 for j in range(self.n))]
+
+
+def _option_cents(option: tuple[PassOption, str | None]) -> int:
+    return option[0].cents
 
 
 _Scoped = tuple[PassOption, int, int]

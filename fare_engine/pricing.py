@@ -125,19 +125,22 @@ def party_seats(ordered: list[Trip]) -> tuple[list[Trip], list[int], list[int], 
         seats.append(t)
         persons.append(0)
         rides.append(r)
+        # Companions of one category and presence on the previous ride ride the same seat
+        # trip (trips are frozen): one copy each.
+        if not counts[r]:
+            continue
+        copies: dict[tuple[str, bool], Trip] = {}
         for person, (category, k) in enumerate(keys, start=1):
             if counts[r].get(category, 0) < k:
                 continue
-            was_there = r > 0 and counts[r - 1].get(category, 0) >= k
-            seats.append(
-                t.model_copy(
-                    update={
-                        "rider_category": category,
-                        "party": None,
-                        "joins_previous": t.joins_previous and was_there,
-                    }
+            joins = t.joins_previous and r > 0 and counts[r - 1].get(category, 0) >= k
+            seat = copies.get((category, joins))
+            if seat is None:
+                seat = t.model_copy(
+                    update={"rider_category": category, "party": None, "joins_previous": joins}
                 )
-            )
+                copies[(category, joins)] = seat
+            seats.append(seat)
             persons.append(person)
             rides.append(r)
     return seats, persons, rides, [RIDER, *(f"{c} {k}" for c, k in keys)]

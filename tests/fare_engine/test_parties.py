@@ -10,7 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fare_engine import FareInputError, FareInputReason, PricingAccount, Trip, best_price_multi
+from fare_engine.instance import build_instance
+from fare_engine.offers import view_of
+from fare_engine.pricing import party_seats
 from fare_engine.tariff import Tariff
+from fare_engine.trips import check_trips
 from tests.fare_engine import oracle
 from tests.fare_engine.conftest import (
     LIPPSTADT_BF,
@@ -289,3 +293,41 @@ def test_parties_running_total_equals_the_batch_best_price(case, rnd):
     totals = [account.add(t) for t in arrival]
     assert totals == sorted(totals)
     assert account.total_cents == best_price_multi(arrival, tariffs).total_cents
+
+
+def _bits(mask: int) -> list[int]:
+    return [k for k in range(mask.bit_length()) if mask >> k & 1]
+
+
+@PROPERTY_SETTINGS
+@given(party_instances())
+def test_pruning_only_drops_a_party_candidate_another_choice_beats(case):
+    """Pruning only drops a candidate when another choice is never dearer and covers at
+    least the same trips: every party candidate of the unpruned formulation (the plain
+    integer programme's) is covered by a kept candidate at no more money, or costs at
+    least what its seats cost one by one."""
+    tariffs, trips = case
+    order = check_trips(trips, tariffs[0])
+    seats, persons, rides, _labels = party_seats([trips[k] for k in order])
+    views = [view_of(t) for t in tariffs]
+    full = build_instance(seats, views, prune=False, persons=persons, rides=rides)
+    kept = build_instance(seats, views, prune=True, persons=persons, rides=rides)
+    kept_cands = kept.all_cands()
+    for c in full.all_cands():
+        if not c.group:
+            continue
+        if sum(kept.min_single[k] for k in _bits(c.mask)) <= c.price:
+            continue
+        assert any(k.mask & c.mask == c.mask and k.price <= c.price for k in kept_cands), c
+
+
+def test_a_ride_without_a_party_is_absorbed_by_the_riders_pass(bibo_tariffs):
+    """Once a trip has a party, the running total still absorbs a later ride of the rider
+    alone into a pass of the cover bought for the rider, without re-solving."""
+    trips = _month_of_commuting("adult")
+    trips[0] = Trip.model_validate({**trips[0].model_dump(), "party": {"child": 1, "bike": 1}})
+    account = PricingAccount(bibo_tariffs)
+    totals = [account.add(t) for t in trips]
+    assert totals == sorted(totals)
+    assert account.fast_adds > 0
+    assert account.total_cents == best_price_multi(trips, bibo_tariffs).total_cents

@@ -19,7 +19,7 @@ from backend.trips import repository as trips_repo
 MAX_PEOPLE = 9
 """Companions on one trip (a party of ten, the rider included, is a group booking)."""
 MAX_BIKES = 5
-CATEGORIES = ("adult", "child", "infant", "bike")
+CATEGORIES = ("adult", "child", "preschool", "infant", "bike")
 """What a companion may be: a rider category every default tariff knows, or a bicycle."""
 
 

@@ -12,14 +12,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from backend.api.schemas import TEXT_PATTERN
 from onboard.wire import DEVICE_KEY_BYTES
 
-RiderCategory = Literal["adult", "child", "infant"]
+RiderCategory = Literal["adult", "child", "preschool", "infant"]
 
 
 class PassengerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rider_category: RiderCategory = Field(
-        description="adult; child (6-14, child fares); infant (under 6, rides free)"
+        description="adult; child (6-14, child fares); preschool (6, not yet at school: free "
+        "in the WestfalenTarif, child fare with eezy); infant (under 6, rides free)"
     )
 
 
@@ -207,6 +208,7 @@ class CompanionsIn(BaseModel):
 
     adult: int = Field(default=0, ge=0, le=9)
     child: int = Field(default=0, ge=0, le=9, description="6 to 14 years")
+    preschool: int = Field(default=0, ge=0, le=9, description="6, not yet at school")
     infant: int = Field(default=0, ge=0, le=9, description="under 6: free")
     bike: int = Field(default=0, ge=0, le=5)
 

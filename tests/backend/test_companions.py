@@ -8,6 +8,10 @@ import datetime as dt
 
 import pytest
 
+import fare_engine
+from backend.billing import service as billing_service
+from tests.backend.test_billing_periods import KAMEN, UNNA, at, effective
+
 NOV = "2026-11"
 NOVEMBER_4 = dt.datetime(2026, 11, 4, 12, tzinfo=dt.UTC)  # a day after the first ride
 
@@ -87,3 +91,13 @@ async def test_companions_only_on_own_trips_and_within_a_day(client, riders, app
     )
     assert late.status_code == 409
     assert "dispute" in late.json()["detail"]
+
+
+async def test_a_6_year_old_not_yet_at_school_signs_up_and_rides_free(client):
+    """The WestfalenTarif frees children under 7 who do not go to school yet."""
+    r = await client.post("/v1/passengers", json={"rider_category": "preschool"})
+    assert r.status_code == 201
+    ride = effective(at(2026, 5, 5, 8), UNNA, KAMEN)
+    assert billing_service.price([ride], "preschool").total_cents == 0
+    assert billing_service.price([ride], "child").total_cents > 0
+    assert fare_engine.load_tariff("ruhr_lippe_2026").has_rider("preschool")

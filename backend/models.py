@@ -465,19 +465,6 @@ class RevenueShare(Base):
     """The weight the part was computed from (the company's passenger-km in the charge)."""
 
 
-ENTITLEMENT_KINDS = (
-    "deutschlandticket",
-    "jobticket",
-    "schoolticket",
-    "semesterticket",
-    "sozialticket",
-    "free_travel",
-    "other",
-)
-"""Tickets and passes held elsewhere that make bibo's trips free for their holder
-(``free_travel``: a Schwerbehindertenausweis with Wertmarke)."""
-
-
 class Entitlement(Base):
     """A ticket or pass the passenger holds elsewhere: trips inside its validity and scope
     cost nothing. It applies from registration (``pending``) and once ``verified``; an
@@ -488,6 +475,7 @@ class Entitlement(Base):
     entitlement_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     passenger_id: Mapped[str] = mapped_column(String(40), index=True)
     kind: Mapped[str] = mapped_column(String(24))
+    """``backend.passengers.schemas.EntitlementKind``."""
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date] = mapped_column(Date)
     """Last day of validity (inclusive, local calendar)."""

@@ -113,7 +113,7 @@ ENTITLEMENT_LABELS = {
     "free_travel": "Schwerbehindertenausweis mit Wertmarke",
     "other": "Ticket",
 }
-"""How a bill names each kind of ticket held elsewhere (``models.ENTITLEMENT_KINDS``)."""
+"""How a bill names each kind of ticket held elsewhere (``passengers.schemas.EntitlementKind``)."""
 
 
 def lang_of(value: str | None) -> Lang:

@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from sqlalchemy.orm import Session
 
@@ -19,13 +20,14 @@ from backend import models
 from backend.billing import service as billing_service
 from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.passengers import repository as passengers_repo
+from backend.passengers.schemas import EntitlementKind
 
 MAX_VALIDITY_DAYS = 400
 """Longest validity bibo accepts for one registration (a Wertmarke runs a year; a longer
 pass is registered again when it is renewed)."""
 
 LABELS = ENTITLEMENT_LABELS
-"""How a bill names each kind (``models.ENTITLEMENT_KINDS``)."""
+"""How a bill names each kind (``schemas.EntitlementKind``)."""
 
 
 class EntitlementErrorReason(enum.Enum):
@@ -56,10 +58,10 @@ class Rebilled:
 def _check(
     kind: str, valid_from: dt.date, valid_to: dt.date, scope_areas: Sequence[str] | None
 ) -> None:
-    if kind not in models.ENTITLEMENT_KINDS:
+    kinds = get_args(EntitlementKind)
+    if kind not in kinds:
         raise EntitlementError(
-            EntitlementErrorReason.INVALID,
-            f"kind: expected one of {list(models.ENTITLEMENT_KINDS)}, got {kind!r}",
+            EntitlementErrorReason.INVALID, f"kind: expected one of {list(kinds)}, got {kind!r}"
         )
     if valid_to < valid_from:
         raise EntitlementError(

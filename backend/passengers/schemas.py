@@ -133,7 +133,8 @@ EntitlementKind = Literal[
     "free_travel",
     "other",
 ]
-"""``models.ENTITLEMENT_KINDS``; ``free_travel`` is a Schwerbehindertenausweis with Wertmarke."""
+"""Tickets and passes held elsewhere that make bibo's trips free for their holder;
+``free_travel`` is a Schwerbehindertenausweis with Wertmarke."""
 
 
 def _iso_day(value: object) -> object:

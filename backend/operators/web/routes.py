@@ -546,16 +546,19 @@ def correct(
 DISPUTE_STATUSES = ("open", "accepted", "adjusted", "rejected", "all")
 
 
+def _status_filter(status: str, statuses: Sequence[str]) -> str | None:
+    """A queue's status filter: None for ``all``; 422 naming the choices otherwise."""
+    if status not in statuses:
+        raise PageError(422, "Bad filter", f"status: expected one of {', '.join(statuses)}.")
+    return None if status == "all" else status
+
+
 @router.get("/disputes")
 def dispute_queue(
     request: Request, session: SessionDep, operator: WebOperator, status: str = "open"
 ) -> HTMLResponse:
-    if status not in DISPUTE_STATUSES:
-        raise PageError(
-            422, "Bad filter", f"status: expected one of {', '.join(DISPUTE_STATUSES)}."
-        )
     rows = []
-    for queued in pages.dispute_queue(session, None if status == "all" else status):
+    for queued in pages.dispute_queue(session, _status_filter(status, DISPUTE_STATUSES)):
         choices = _stop_choices(request, queued.journey_stops)
         if queued.journey_stops:
             # A passenger can only have left this bus at one of its stops; every tariff stop
@@ -627,11 +630,7 @@ ENTITLEMENT_STATUSES = ("pending", "verified", "revoked", "withdrawn", "all")
 def entitlement_queue(
     request: Request, session: SessionDep, operator: WebOperator, status: str = "pending"
 ) -> HTMLResponse:
-    if status not in ENTITLEMENT_STATUSES:
-        raise PageError(
-            422, "Bad filter", f"status: expected one of {', '.join(ENTITLEMENT_STATUSES)}."
-        )
-    rows = entitlements_service.queue(session, None if status == "all" else status)
+    rows = entitlements_service.queue(session, _status_filter(status, ENTITLEMENT_STATUSES))
     return render(
         request,
         "entitlements.html",

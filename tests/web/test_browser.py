@@ -237,7 +237,7 @@ def test_an_agent_corrects_a_doubtful_trip_and_the_invoice_changes(
             shot(page, "06-invoices")
             invoices.nth(0).get_by_role("link", name="view").click()
             expect(page.locator("h1")).to_contain_text(f"Rechnung {OCTOBER}")
-            expect(page.get_by_text("(corrected)")).to_be_visible()
+            expect(page.get_by_text("(korrigiert)")).to_be_visible()
             shot(page, "07-invoice-v2")
 
             # 6. The disputes queue (passenger B contests a trip).

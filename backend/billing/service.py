@@ -65,7 +65,12 @@ def month_of(day: dt.date) -> str:
 
 def month_of_ms(t_ms: int) -> str:
     """The local calendar month (``YYYY-MM``) of an instant: the month a boarding is billed in."""
-    return month_of(dt.datetime.fromtimestamp(t_ms / 1000, tz=_TZ).date())
+    return month_of(local_date(t_ms))
+
+
+def local_date(t_ms: int) -> dt.date:
+    """The local calendar date of an instant (what months and a ticket's validity days count)."""
+    return dt.datetime.fromtimestamp(t_ms / 1000, tz=_TZ).date()
 
 
 def month_days(month: str) -> tuple[dt.date, dt.date]:
@@ -217,9 +222,9 @@ def horizon_ms() -> int:
 
 
 def _continues(previous: EffectiveTrip, trip: EffectiveTrip) -> bool:
-    """Does ``trip`` continue ``previous``'s chain (a product may pay for both)?"""
-    joined = trip.chain_id is not None and trip.chain_id == previous.chain_id
-    return joined or trip.board_time - previous.board_time < horizon_ms()
+    """Does ``trip`` continue ``previous``'s chain (a product may pay for both)? Rides of
+    one transfer chain (an eezy check-in) board minutes apart, well inside the horizon."""
+    return trip.board_time - previous.board_time < horizon_ms()
 
 
 def chain_start(trips: Sequence[EffectiveTrip], k: int) -> int:
@@ -254,14 +259,10 @@ def tarifgebiete() -> frozenset[str]:
     return frozenset(area.code for area in _zone_tariff().spec.areas)
 
 
-def _area(stop_id: str) -> str | None:
+def tarifgebiet_of(stop_id: str) -> str | None:
+    """The Tarifgebiet code of a stop (None for a stop the tariff does not know)."""
     tariff = _zone_tariff()
     return tariff.area_of_stop(stop_id).code if tariff.has_stop(stop_id) else None
-
-
-def local_date(t_ms: int) -> dt.date:
-    """The local calendar date of an instant (what a ticket's validity days count)."""
-    return dt.datetime.fromtimestamp(t_ms / 1000, tz=_TZ).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +281,8 @@ class Coverage:
             return False
         if self.areas is None:
             return True
-        return _area(trip.board_stop_id) in self.areas and _area(trip.alight_stop_id) in self.areas
+        board, alight = tarifgebiet_of(trip.board_stop_id), tarifgebiet_of(trip.alight_stop_id)
+        return board in self.areas and alight in self.areas
 
     @property
     def key(self) -> str:

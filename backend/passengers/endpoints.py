@@ -18,6 +18,7 @@ from backend import models
 from backend.api.deps import CurrentPassenger, OwnPassenger, SessionDep
 from backend.api.schemas import MONTH_PATTERN, DbId, PassengerId, TripId, errors
 from backend.billing import service as billing_service
+from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.billing.rendering import render_invoice
 from backend.passengers import companions as companions_service
 from backend.passengers import disputes as disputes_service
@@ -222,7 +223,7 @@ def entitlement_out(e: models.Entitlement) -> EntitlementOut:
     return EntitlementOut(
         entitlement_id=e.entitlement_id,
         kind=e.kind,
-        label=entitlements_service.LABELS.get(e.kind, e.kind),
+        label=ENTITLEMENT_LABELS.get(e.kind, e.kind),
         valid_from=e.valid_from,
         valid_to=e.valid_to,
         scope_areas=e.scope_areas.split(",") if e.scope_areas else None,

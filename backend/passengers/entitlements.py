@@ -18,16 +18,12 @@ from sqlalchemy.orm import Session
 
 from backend import models
 from backend.billing import service as billing_service
-from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.passengers import repository as passengers_repo
 from backend.passengers.schemas import EntitlementKind
 
 MAX_VALIDITY_DAYS = 400
 """Longest validity bibo accepts for one registration (a Wertmarke runs a year; a longer
 pass is registered again when it is renewed)."""
-
-LABELS = ENTITLEMENT_LABELS
-"""How a bill names each kind (``schemas.EntitlementKind``)."""
 
 
 class EntitlementErrorReason(enum.Enum):

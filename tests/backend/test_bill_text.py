@@ -12,6 +12,7 @@ import fare_engine
 from backend.billing import presentation
 from backend.billing import service as billing_service
 from backend.db import make_sessionmaker, transaction
+from fare_engine.money import format_cents
 
 SOEST = [f"de:05974:10{k:02d}" for k in range(1, 11)]
 UNNA = "de:05978:2001"
@@ -53,13 +54,7 @@ def test_each_trip_names_its_own_ticket_and_the_alone_prices_add_up():
     alone = [int(a) * 100 + int(c) for a, c in re.findall(r"einzeln: .*? (\d+),(\d\d) €", text)]
     assert len(alone) == 3
     assert sum(alone) == bill["each_alone_cents"] == sum(t["single_cents"] for t in bill["trips"])
-    assert f"Jede Fahrt einzeln: {fare_engine_money(bill['each_alone_cents'])}" in text
-
-
-def fare_engine_money(cents: int) -> str:
-    from fare_engine.money import format_cents
-
-    return format_cents(cents)
+    assert f"Jede Fahrt einzeln: {format_cents(bill['each_alone_cents'])}" in text
 
 
 def test_an_assumed_price_is_flagged_and_internal_notes_never_reach_the_passenger():

@@ -100,8 +100,8 @@ async def test_a_jobticket_covers_only_its_tarifgebiete(client, riders, december
     """Rider A rides Soest -> Lippstadt; a JobTicket for Soest alone covers none of it, one
     for both towns covers all."""
     a = riders[0]
-    home = billing_service._area(RIDE_STOPS[0])
-    work = billing_service._area(RIDE_STOPS[8])
+    home = billing_service.tarifgebiet_of(RIDE_STOPS[0])
+    work = billing_service.tarifgebiet_of(RIDE_STOPS[8])
     assert home is not None
     assert work is not None
     assert home != work
@@ -163,7 +163,7 @@ def test_leaving_entitled_trips_out_is_the_oracle_best_price(seed):
         start, end = rng.sample([UNNA, KAMEN, SOEST[0], SOEST[3]], 2)
         trips.append(effective(board, start, end, rng.randrange(5, 15)))
         board = trips[-1].alight_time
-    areas = {billing_service._area(s) for s in (UNNA, KAMEN, SOEST[0])}
+    areas = {billing_service.tarifgebiet_of(s) for s in (UNNA, KAMEN, SOEST[0])}
     coverage = billing_service.Coverage(
         1, "jobticket", day, day, frozenset(a for a in areas if a and rng.random() < 0.7)
     )

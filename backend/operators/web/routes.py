@@ -24,6 +24,7 @@ from backend.api.deps import SessionDep
 from backend.api.schemas import MONTH_PATTERN, TEXT_PATTERN, DbId, PassengerId, TripId
 from backend.billing import apportionment
 from backend.billing import service as billing_service
+from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.billing.rendering import render_invoice
 from backend.const import RECENT_TRIPS_LIMIT, SERVICE_DAY_TZ
 from backend.operators import pages
@@ -638,7 +639,7 @@ def entitlement_queue(
         rows=rows,
         status=status,
         statuses=ENTITLEMENT_STATUSES,
-        labels=entitlements_service.LABELS,
+        labels=ENTITLEMENT_LABELS,
     )
 
 

@@ -23,7 +23,6 @@ from backend.const import SERVICE_DAY_TZ
 from fare_engine.money import format_cents
 
 Lang = Literal["de", "en"]
-LANGS: tuple[Lang, ...] = ("de", "en")
 _TZ = ZoneInfo(SERVICE_DAY_TZ)
 
 TEXT: dict[Lang, dict[str, str]] = {
@@ -114,11 +113,6 @@ ENTITLEMENT_LABELS = {
     "other": "Ticket",
 }
 """How a bill names each kind of ticket held elsewhere (``passengers.schemas.EntitlementKind``)."""
-
-
-def lang_of(value: str | None) -> Lang:
-    """The language asked for (``de`` by default)."""
-    return "en" if value == "en" else "de"
 
 
 def local_iso(epoch_ms: int) -> str:

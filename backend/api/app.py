@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match
 
 import fare_engine
 from backend import observability
+from backend.api import docs as api_docs
 from backend.api.deps import no_unknown_query_parameters
 from backend.api.health import router as health_router
 from backend.billing.endpoints import router as billing_router
@@ -130,6 +131,9 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(no_unknown_query_parameters)],
+        # Served by backend/api/docs.py from installed assets instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -165,5 +169,6 @@ def create_app(
         entitlement_router,
     ):
         app.include_router(domain_router)
+    app.include_router(api_docs.router_for(app))
     install_web(app, settings)
     return app

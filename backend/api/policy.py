@@ -65,6 +65,7 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/docs"): "public: the API's documentation",
     ("GET", "/docs/oauth2-redirect"): "public: part of the API's documentation",
     ("GET", "/redoc"): "public: the API's documentation",
+    ("GET", "/docs/assets/{name}"): "public: the documentation's scripts and styles",
     ("GET", "/metrics"): "public: Prometheus scrapes it (restrict it in the network)",
     ("GET", "/v1/health"): "public: load balancers ask it",
     ("POST", "/v1/passengers"): "public: passenger sign-up, limited per address",

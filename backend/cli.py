@@ -61,6 +61,7 @@ DELEGATED = {
     "replay": "simulator.cli",
     "evaluate": "simulator.cli",
     "calibrate": "simulator.cli",
+    "inspect": "backend.tickets.cli",
 }
 KEEPS_COMMAND_NAME = frozenset({"simulator.cli"})
 
@@ -73,12 +74,14 @@ PROFILES: dict[str, tuple[str, tuple[str, ...]]] = {
         "the server",
         (
             "alembic",
+            "cryptography",
             "fastapi",
             "jinja2",
             "numpy",
             "psycopg",
             "pydantic_settings",
             "scipy",
+            "segno",
             "sqlalchemy",
             "uvicorn",
         ),
@@ -98,6 +101,7 @@ COMMAND_PROFILE = {
     "trips": "server",
     "stops": "server",
     "fares": "server",
+    "inspect": "server",
     "onboard": "onboard",
     "demo": "sim",
     "simulate": "sim",

@@ -295,3 +295,30 @@ REVENUE_MONTHS: Final = 12
 
 RECENT_TRIPS_LIMIT: Final = 500
 """Rows of the trip list (and its CSV) when no service day is chosen; a day is never cut."""
+
+# --- the inspection ticket (backend/tickets/) -----------------------------------------------
+
+TICKET_CODE_STEP_S: Final = 30
+"""The ticket's time code changes every 30 s: a screenshot shown later than one step (plus
+one step of clock skew) is stale."""
+
+TICKET_CODE_SKEW_STEPS: Final = 1
+"""Steps a time code may be off the inspector's clock either way: phone and inspection
+device clocks differ, and a code shown just before its step ended is still honest."""
+
+TICKET_VALIDITY: Final = dt.timedelta(minutes=60)
+"""How long a fetched ticket stays valid: the app fetches again while the rider is on board
+(and then gets a later valid-until), so a phone without network keeps a valid ticket this
+long, and a ticket kept after be-out expires within the hour."""
+
+TICKET_RENEW_BEFORE: Final = dt.timedelta(minutes=30)
+"""A fetch while on board moves valid-until on once less than this is left; before that the
+signed payload stays the same, fetch after fetch."""
+
+TICKET_FIRM_CONFIDENCE: Final = 0.8
+"""An open trip below this confidence gives a provisional ticket: the model is still unsure
+the rider is on board (an inspector may ask for a word, not a fine)."""
+
+TICKET_FIRM_STRETCHES: Final = 2
+"""An open trip on fewer stretches than this (only the one since the boarding stop) gives a
+provisional ticket: its be-in rests on the boarding stop and the first minutes of riding."""

@@ -502,3 +502,36 @@ class TripCompanion(Base):
     count: Mapped[int] = mapped_column(Integer)
     passenger_id: Mapped[str] = mapped_column(String(40), index=True)
     created_at: Mapped[dt.datetime] = _created_at()
+
+
+# --- the inspection ticket (issue 16) ------------------------------------------------------
+
+
+class Ticket(Base):
+    """An inspection ticket issued to a rider on board (``backend/tickets/``): one per
+    device and vehicle journey, re-signed on every fetch. ``time_key`` is the Ed25519 seed
+    of the ticket's own key (the phone signs the 30 s time code with it)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("device_id", "vehicle_id", "journey_id"),
+        Index("ix_tickets_valid_until", "valid_until"),
+    )
+
+    ticket_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """8 random bytes as hex."""
+    trip_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    """The open trip it was last issued for (None once the account is deleted)."""
+    passenger_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(40))
+    vehicle_id: Mapped[str] = mapped_column(String(64))
+    journey_id: Mapped[str] = mapped_column(String(64))
+    time_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    """UTC epoch ms of the first fetch."""
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    """UTC epoch ms; moved on by fetches while the rider is on board."""
+    revoked_reason: Mapped[str | None] = mapped_column(String(20))
+    """Set when revoked for good (``account_deleted``); other reasons are read from the
+    trip and device when the revocation list is made."""
+    created_at: Mapped[dt.datetime] = _created_at()

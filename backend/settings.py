@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
         "carried its rides: 'passenger_km' (straight-line km between the stops, at least "
         "0.1 km a ride) or 'rides' (each ride weighs the same); applies to entries posted "
         "from then on",
+    )
+    ticket_keys_file: Path | None = Field(
+        default=None,
+        description="The operator's inspection-ticket keyset (private JSON, mode 0600; made "
+        "by 'bibo inspect keys generate'). Unset in development: a new key per process; "
+        "unset in production: no tickets are issued.",
     )
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = Field(

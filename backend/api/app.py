@@ -39,6 +39,7 @@ from backend.passengers.endpoints import router as passenger_router
 from backend.phones.endpoints import router as phone_router
 from backend.phones.service import BeaconResolvers
 from backend.settings import Settings, get_settings
+from backend.tickets.endpoints import install as install_tickets
 from backend.trips import service as trips_service
 from backend.trips.endpoints import router as trips_router
 from backend.trips.worker import maintain
@@ -170,5 +171,6 @@ def create_app(
     ):
         app.include_router(domain_router)
     app.include_router(api_docs.router_for(app))
+    install_tickets(app, settings)
     install_web(app, settings)
     return app

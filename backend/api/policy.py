@@ -100,6 +100,15 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("POST", "/ops/login"): "web login: checks the password (throttled, CSRF token)",
     ("POST", "/ops/logout"): "web login: ends whatever session the cookie names (CSRF token)",
     ("GET", "/ops/static/ops.css"): "public: the pages' style sheet",
+    ("GET", "/v1/passengers/{passenger_id}/ticket"): "passenger token, own id only",
+    ("GET", "/v1/passengers/{passenger_id}/ticket.svg"): "passenger token, own id only",
+    ("GET", "/v1/inspect/keys"): "public: the operator's public ticket keys",
+    ("GET", "/v1/inspect/revocations"): "public: signed list of random ticket ids",
+    ("POST", "/v1/inspect/verify"): "public: checks a ticket anyone holding it could show",
+    ("GET", "/inspect"): "public: the inspector's page (public keys, signed lists)",
+    ("POST", "/inspect"): "public: the page's check on the server (changes nothing)",
+    ("GET", "/inspect/static/inspect.js"): "public: the inspector page's script",
+    ("GET", "/inspect/static/inspect.css"): "public: the inspector page's style sheet",
 }
 """Every route that needs no operator, with how it is protected instead."""
 

@@ -21,6 +21,7 @@ from backend.passengers.schemas import DeviceImportFile
 from backend.phones import repository as phones_repo
 from backend.phones import service as phones_service
 from backend.security import new_api_token, new_id, new_secret, token_hash
+from backend.tickets import service as tickets_service
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ def delete_account(session: Session, passenger_id: str) -> None:
     only their totals.
     """
     phones_repo.delete_passenger_phone_data(session, passenger_id)  # before the devices
+    tickets_service.revoke_account(session, passenger_id)
     passengers_repo.delete_personal_rows(session, passenger_id)
     redacted = {
         invoice.invoice_id: {

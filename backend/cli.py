@@ -62,6 +62,7 @@ DELEGATED = {
     "evaluate": "simulator.cli",
     "calibrate": "simulator.cli",
     "inspect": "backend.tickets.cli",
+    "notifications": "backend.notifications.cli",
 }
 KEEPS_COMMAND_NAME = frozenset({"simulator.cli"})
 
@@ -100,6 +101,7 @@ COMMAND_PROFILE = {
     "retention": "server",
     "trips": "server",
     "stops": "server",
+    "notifications": "server",
     "fares": "server",
     "inspect": "server",
     "onboard": "onboard",

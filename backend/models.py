@@ -504,6 +504,52 @@ class TripCompanion(Base):
     created_at: Mapped[dt.datetime] = _created_at()
 
 
+# --- notifications (issue 16) -------------------------------------------------------------------
+
+
+class Notification(Base):
+    """One message to a passenger about one trip (``kind``: be_in, be_out, still_on_board),
+    at most once: the unique (passenger, trip, kind) makes a repeated reconciliation's insert
+    a no-op. Written ``queued`` by reconciliation (cheap), made ``ready`` (texts, price) or
+    ``dropped`` (the trip went away) by the drain, which also sends it by Web Push; the
+    app's event stream sends ``ready`` ones. Deleted with the passenger's account."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("passenger_id", "trip_id", "kind"),
+        Index("ix_notifications_status", "status", "notification_id"),
+        Index("ix_notifications_passenger", "passenger_id", "notification_id"),
+    )
+
+    notification_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    passenger_id: Mapped[str] = mapped_column(String(40))
+    trip_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    """``queued``, ``sending`` (claimed by one drain), ``ready`` or ``dropped``."""
+    payload: Mapped[str | None] = mapped_column(Text)
+    """The message as JSON (``backend.notifications.service.Message``), once ready."""
+    pushed: Mapped[int] = mapped_column(Integer, default=0)
+    """Web Push deliveries the push services accepted (one per subscription at most)."""
+    created_at: Mapped[dt.datetime] = _created_at()
+    ready_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (RFC 8030/8291): where to post and the keys to
+    encrypt for. Personal data: deleted with the account, and when the push service says it
+    is gone (404/410)."""
+
+    __tablename__ = "push_subscriptions"
+
+    subscription_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    passenger_id: Mapped[str] = mapped_column(String(40), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
 # --- the inspection ticket (issue 16) ------------------------------------------------------
 
 

@@ -71,6 +71,20 @@ class Settings(BaseSettings):
         "by 'bibo inspect keys generate'). Unset in development: a new key per process; "
         "unset in production: no tickets are issued.",
     )
+    vapid_private_key: str | None = Field(
+        default=None,
+        description="Web Push: the VAPID private key (base64url; `bibo notifications "
+        "vapid-keys` makes a pair). Unset: no push, the open app's event stream only.",
+        repr=False,
+    )
+    vapid_public_key: str | None = Field(
+        default=None, description="Web Push: the VAPID public key the app subscribes with"
+    )
+    vapid_subject: str | None = Field(
+        default=None,
+        description="Web Push: a contact for the push services, mailto: or https: (needed "
+        "with the keys)",
+    )
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = Field(
         default=None,
@@ -78,6 +92,15 @@ class Settings(BaseSettings):
         "must be set (and shared by all API processes) in production.",
         repr=False,
     )
+
+    @model_validator(mode="after")
+    def _vapid_complete(self) -> Settings:
+        if self.vapid_private_key and not (self.vapid_public_key and self.vapid_subject):
+            raise ValueError(
+                "BIBO_VAPID_PRIVATE_KEY is set: set BIBO_VAPID_PUBLIC_KEY and "
+                "BIBO_VAPID_SUBJECT (mailto: or https:) too"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:

@@ -31,6 +31,9 @@ from backend.db import make_engine, make_sessionmaker, upgrade
 from backend.ingest.endpoints import router as ingest_router
 from backend.ingest.service import VehicleSecrets
 from backend.limits import RateLimiter
+from backend.notifications import service as notifications_service
+from backend.notifications.endpoints import router as notifications_router
+from backend.notifications.push import push_sender
 from backend.operators.endpoints import operations_router
 from backend.operators.endpoints import router as operator_router
 from backend.operators.entitlement_endpoints import router as entitlement_router
@@ -76,6 +79,14 @@ async def _reconcile_loop(app: FastAPI) -> None:
         await asyncio.sleep(RECONCILE_INTERVAL_S)
         try:
             await run_in_threadpool(reconcile_dirty_units, app)
+            state = app.state
+            await run_in_threadpool(
+                notifications_service.drain,
+                state.sessions,
+                state.clock(),
+                state.stop_names,
+                state.push_sender,
+            )
             if time.monotonic() >= next_maintenance:
                 # A single-node deployment has no separate ``bibo worker``: bill here.
                 state = app.state
@@ -156,6 +167,8 @@ def create_app(
     )
     observability.install(app)
     app.state.tariff = fare_engine.load_tariff()
+    app.state.stop_names = {s.stop_id: s.name for s in app.state.tariff.stops()}
+    app.state.push_sender = push_sender(settings)
     app.add_exception_handler(trips_service.FinalDayError, _final_day)
     app.add_exception_handler(405, _method_not_allowed)
     for domain_router in (
@@ -168,6 +181,7 @@ def create_app(
         operator_router,
         operations_router,
         entitlement_router,
+        notifications_router,
     ):
         app.include_router(domain_router)
     app.include_router(api_docs.router_for(app))

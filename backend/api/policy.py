@@ -52,6 +52,11 @@ OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("GET", "/ops/operations"): "viewer",
     ("GET", "/ops/revenue"): "viewer",
     ("GET", "/ops/revenue.csv"): "viewer",
+    ("GET", "/ops/revenue/daily.csv"): "viewer",
+    ("GET", "/ops/search"): "viewer",
+    ("GET", "/ops/passengers"): "viewer",
+    ("GET", "/ops/passengers/{passenger_id}"): "viewer",
+    ("GET", "/ops/quality"): "viewer",
     ("POST", "/ops/trips/{trip_id}/corrections"): "agent",
     ("POST", "/ops/disputes/{dispute_id}/resolve"): "agent",
     ("GET", "/ops/entitlements"): "viewer",
@@ -96,6 +101,11 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
         "passenger token, own id only"
     ),
     ("DELETE", "/v1/passengers/{passenger_id}"): "passenger token, own id only",
+    ("GET", "/v1/passengers/{passenger_id}/events"): "passenger token, own id only",
+    ("POST", "/v1/passengers/{passenger_id}/push-subscriptions"): "passenger token, own id only",
+    ("DELETE", "/v1/passengers/{passenger_id}/push-subscriptions"): (
+        "passenger token, own id only"
+    ),
     ("GET", "/ops/login"): "web login: the form",
     ("POST", "/ops/login"): "web login: checks the password (throttled, CSRF token)",
     ("POST", "/ops/logout"): "web login: ends whatever session the cookie names (CSRF token)",

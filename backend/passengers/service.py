@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend import db, models
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
+from backend.notifications import repository as notifications_repo
 from backend.passengers import repository as passengers_repo
 from backend.passengers.schemas import DeviceImportFile
 from backend.phones import repository as phones_repo
@@ -210,6 +211,7 @@ def delete_account(session: Session, passenger_id: str) -> None:
     only their totals.
     """
     phones_repo.delete_passenger_phone_data(session, passenger_id)  # before the devices
+    notifications_repo.delete_passenger_rows(session, passenger_id)
     tickets_service.revoke_account(session, passenger_id)
     passengers_repo.delete_personal_rows(session, passenger_id)
     redacted = {

@@ -25,6 +25,7 @@ from backend.const import (
 from backend.db import transaction
 from backend.maintenance import repository as maintenance_repo
 from backend.models import DAY_UNIT
+from backend.notifications.queue import enqueue_vehicle_day as enqueue_notifications
 from backend.passengers import repository as passengers_repo
 from backend.phones import repository as phones_repo
 from backend.trips import repository as trips_repo
@@ -187,6 +188,8 @@ def run_unit(
         result = reconcile_vehicle_day(
             session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from
         )
+        # Queued only (one insert); texts, prices and pushes are the drain's (notifications).
+        enqueue_notifications(session, unit.service_day, unit.vehicle_id, now)
         # The day's conflicts are settled again after this vehicle's trips changed.
         trips_repo.mark_dirty(session, {(unit.service_day, DAY_UNIT)}, now)
     trips_repo.complete_unit(session, unit, now)

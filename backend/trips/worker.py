@@ -16,10 +16,13 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+import fare_engine
 from backend.billing import service as billing_service
 from backend.const import MAINTENANCE_INTERVAL_S, RECONCILE_INTERVAL_S
 from backend.db import transaction
 from backend.maintenance.service import apply_retention, ensure_partitions, retention_cutoff
+from backend.notifications import service as notifications_service
+from backend.notifications.push import push_sender
 from backend.settings import Settings
 from backend.timeutil import service_day_of
 from backend.trips import repository as trips_repo
@@ -95,6 +98,8 @@ def run_worker(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     resolvers = trips_service.ResolverCache()
+    stop_names = {s.stop_id: s.name for s in fare_engine.load_tariff().stops()}
+    sender = push_sender(settings)
     next_maintenance = 0.0
     while not stop.is_set():
         try:
@@ -107,6 +112,7 @@ def run_worker(
                     break
                 if done.error is None:
                     log.info("reconciled %s %s", done.unit.service_day, done.unit.vehicle_id)
+            notifications_service.drain(sessions, _utc_now(), stop_names, sender)
         except Exception:
             # The database went away (a restart, a failover): wait and try again; the units
             # claimed meanwhile are taken over when their leases run out.

@@ -53,6 +53,10 @@ BODY_SKELETONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/entitlements/{entitlement_id}/decide"): {"decision": "verify", "note": "seen"},
     ("PUT", "/v1/passengers/{passenger_id}/trips/{trip_id}/companions"): {"child": 2, "bike": 1},
+    ("POST", "/v1/passengers/{passenger_id}/push-subscriptions"): {
+        "endpoint": "https://fcm.googleapis.com/fcm/send/abc123",
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGg"},
+    },
     ("POST", "/v1/inspect/verify"): {"payload": "QkkB", "vehicle_id": "RLG-4711"},
 }
 # Signed uploads have their own hostile-input suites (test_hostile_input.py,

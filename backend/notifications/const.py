@@ -1,0 +1,47 @@
+"""Tuning constants of the passenger notifications."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STILL_ON_BOARD_BELOW: Final = 0.9
+"""An open trip whose detection confidence is below this asks "still on board?": the same bar
+below which the operator pages flag a trip for review (``operators/web/const.py``
+``LOW_CONFIDENCE``), so a rider is asked where an operator would look twice."""
+
+NOTIFY_MAX_AGE_MS: Final = 30 * 60_000
+"""Only a be-in (boarding) or be-out (alighting) at most this old when reconciliation sees it
+is notified: a late upload or a rebuilt day must not wake riders about rides long over."""
+
+DRAIN_BATCH: Final = 200
+"""Queued notifications one drain round prepares and sends at most (the rest wait a round)."""
+
+SSE_POLL_S: Final = 2.0
+"""How often an open event stream looks for new notifications: the drain runs every
+reconciliation round (5 s), so a shorter poll only costs queries."""
+
+SSE_STREAM_MAX_S: Final = 300.0
+"""An event stream ends after this long; the app reconnects with ``Last-Event-ID``, so a
+stream never pins a server thread or a proxy connection for hours."""
+
+SSE_HEARTBEAT_S: Final = 15.0
+"""A comment line this often keeps proxies from closing an idle stream."""
+
+SSE_BACKLOG: Final = 20
+"""A fresh stream (no ``Last-Event-ID``) starts with at most this many newest messages."""
+
+PUSH_TTL_S: Final = 15 * 60
+"""How long a push service keeps a message for a phone that is offline: a be-in told an
+hour late is noise."""
+
+PUSH_TIMEOUT_S: Final = 10.0
+"""Time-out of one post to a push service."""
+
+PUSH_SERVICE_HOSTS: Final = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "push.apple.com",
+    "notify.windows.com",
+)
+"""Hosts (and their subdomains) a subscription's endpoint may name: the server posts to it,
+so an arbitrary URL would let anyone make bibo send requests into its own network."""

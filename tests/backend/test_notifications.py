@@ -1,0 +1,389 @@
+"""Notifications (issue 16): be-in, be-out and "still on board?" queued by reconciliation at
+most once per (passenger, trip, kind), however often a day is reconciled; the drain makes
+them messages and pushes each once through the sender seam (no network); the event stream
+gives each passenger their own only."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import inspect
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from backend import cli, models
+from backend.api.app import reconcile_dirty_units
+from backend.billing.presentation import local_text
+from backend.const import CLOSE_AFTER_SILENCE_MS
+from backend.db import make_sessionmaker, transaction
+from backend.notifications import repository as notifications_repo
+from backend.notifications import service as notifications_service
+from backend.notifications.const import NOTIFY_MAX_AGE_MS, STILL_ON_BOARD_BELOW
+from backend.notifications.push import (
+    PushOutcome,
+    Subscription,
+    endpoint_allowed,
+    generate_vapid_keys,
+)
+from backend.notifications.queue import Kind, TripState, kinds_for
+from backend.passengers import service as passengers_service
+from backend.timeutil import service_day_of
+from backend.trips import service as trips_service
+from tests.backend.conftest import Phone, post_batch, register_phone
+from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
+
+STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
+T0 = 1_795_420_000_000
+LAST_DEPARTURE = T0 + (len(STOPS) - 1) * (DWELL_MS + DRIVE_MS) + DWELL_MS
+ENDPOINT = "https://fcm.googleapis.com/fcm/send/abc123"
+KEYS = {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGg"}
+
+
+def at(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+class FakeSender:
+    """The push seam: records what would be posted, answers ``outcome``."""
+
+    def __init__(self, outcome: PushOutcome = PushOutcome.DELIVERED) -> None:
+        self.outcome = outcome
+        self.sent: list[tuple[Subscription, dict]] = []
+
+    def __call__(self, subscription: Subscription, data: str) -> PushOutcome:
+        self.sent.append((subscription, json.loads(data)))
+        return self.outcome
+
+
+def heartbeat(seq: int, sent_at: int) -> dict[str, object]:
+    empty = {"t": [], "token": [], "rssi": [], "n": [], "tx": []}
+    return {
+        "version": 1,
+        "vehicle_id": "RLG-4711",
+        "unit_id": "obu-RLG-4711",
+        "boot_id": "boot-1",
+        "seq": seq,
+        "sent_at": sent_at,
+        "window_ms": 1000,
+        "events": [],
+        "sightings": empty,
+    }
+
+
+def stored(engine, passenger_id: str) -> list[tuple[str, str]]:
+    with make_sessionmaker(engine)() as session:
+        return sorted(
+            (n.kind, n.status)
+            for n in notifications_repo.passenger_notifications(session, passenger_id)
+        )
+
+
+def reconcile_again(app) -> None:
+    state = app.state
+    trips_service.reconcile_day(state.sessions, service_day_of(T0), state.resolvers, state.clock)
+
+
+def drain(app, sender) -> notifications_service.DrainResult:
+    state = app.state
+    return notifications_service.drain(state.sessions, state.clock(), state.stop_names, sender)
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def test_an_open_trip_is_a_be_in_and_a_closed_one_a_be_out():
+    now = T0 + 60_000
+    sure = TripState("open", 0.99, T0, T0 + 30_000)
+    assert kinds_for(sure, now) == [Kind.BE_IN]
+    unsure = TripState("open", STILL_ON_BOARD_BELOW - 0.01, T0, T0 + 30_000)
+    assert kinds_for(unsure, now) == [Kind.BE_IN, Kind.STILL_ON_BOARD]
+    assert kinds_for(TripState("closed", 0.5, T0, T0 + 30_000), now) == [Kind.BE_OUT]
+
+
+def test_old_rides_and_conflict_losers_are_not_notified():
+    now = T0 + NOTIFY_MAX_AGE_MS + 1
+    assert kinds_for(TripState("open", 0.99, T0, T0), now) == []
+    assert kinds_for(TripState("closed", 0.99, T0 - 60_000, T0), now) == []
+    lost = TripState("open", 0.99, T0, T0, conflict_lost=True)
+    assert kinds_for(lost, T0 + 1) == []
+
+
+def test_push_endpoints_must_be_a_known_push_service_over_https():
+    assert endpoint_allowed(ENDPOINT)
+    assert endpoint_allowed("https://web.push.apple.com/QGx")
+    assert not endpoint_allowed("http://fcm.googleapis.com/fcm/send/x")
+    assert not endpoint_allowed("https://fcm.googleapis.com.evil.example/x")
+    assert not endpoint_allowed("https://127.0.0.1/x")
+    assert not endpoint_allowed("https://user@fcm.googleapis.com/x")
+
+
+# --- reconciliation queues, at most once ------------------------------------------------------
+
+
+async def test_be_in_and_be_out_at_most_once_however_often_reconciled(
+    app, client, vehicle, engine, phone: Phone
+):
+    subscribed = await client.post(
+        f"/v1/passengers/{phone.passenger_id}/push-subscriptions",
+        json={"endpoint": ENDPOINT, "keys": KEYS, "expirationTime": None},
+        headers=phone.auth,
+    )
+    assert subscribed.status_code == 204
+    batches = journey_batches(
+        "RLG-4711", "R61-1", STOPS, T0, [Rider(phone.device_key, 0, 3)], chunk_ms=10_000
+    )
+    for body in batches:
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+    # The uploads are signed at the wall clock; reconciliation runs at the data's time.
+    real_clock = app.state.clock
+    app.state.clock = lambda: at(LAST_DEPARTURE + 10_000)
+    reconcile_dirty_units(app)
+    first = stored(engine, phone.passenger_id)
+    assert ("be_in", "queued") in first
+    for _ in range(3):
+        reconcile_again(app)
+    assert stored(engine, phone.passenger_id) == first
+
+    sender = FakeSender()
+    result = drain(app, sender)
+    assert result.ready == len(first)
+    assert result.pushed == len(first)
+    kinds = [m["kind"] for _, m in sender.sent]
+    assert sorted(kinds) == sorted(k for k, _ in first)
+    subscription, be_in = next((s, m) for s, m in sender.sent if m["kind"] == "be_in")
+    assert subscription == Subscription(ENDPOINT, KEYS["p256dh"], KEYS["auth"])
+    assert be_in["version"] == 1
+    assert be_in["stop_id"] == STOPS[0]
+    assert be_in["texts"]["de"]["title"] == "Eingecheckt"
+    assert "RLG-4711" in be_in["texts"]["de"]["body"]
+    assert be_in["stop_name"] in be_in["texts"]["en"]["body"]
+
+    # Nothing twice: neither another drain nor another reconciliation sends again.
+    reconcile_again(app)
+    assert drain(app, sender) == notifications_service.DrainResult()
+    assert len(sender.sent) == len(first)
+
+    # The bus runs on empty: the trip closes, and the be-out comes once.
+    close = LAST_DEPARTURE + CLOSE_AFTER_SILENCE_MS + 1_000
+    late = heartbeat(batches[-1]["seq"] + 1, close)
+    app.state.clock = real_clock
+    assert (await post_batch(client, vehicle, late)).status_code == 200
+    app.state.clock = lambda: at(close + 5_000)
+    reconcile_dirty_units(app)
+    reconcile_again(app)
+    reconcile_again(app)
+    assert [k for k, _ in stored(engine, phone.passenger_id)].count("be_out") == 1
+    drain(app, sender)
+    drain(app, sender)
+    be_outs = [m for _, m in sender.sent if m["kind"] == "be_out"]
+    assert len(be_outs) == 1
+    be_out = be_outs[0]
+    assert be_out["stop_id"] == STOPS[3]
+    assert isinstance(be_out["price_cents"], int)
+    assert be_out["price_cents"] > 0
+    assert local_text(be_out["at"], with_date=False)[:5] in be_out["texts"]["de"]["body"]
+    assert "€" in be_out["texts"]["en"]["body"]
+
+
+async def test_rides_long_over_wake_nobody(app, client, vehicle, engine, phone: Phone):
+    for body in journey_batches(
+        "RLG-4711", "R61-1", STOPS, T0, [Rider(phone.device_key, 0, 2)], chunk_ms=60_000
+    ):
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+    app.state.clock = lambda: at(LAST_DEPARTURE + NOTIFY_MAX_AGE_MS + 3_600_000)
+    reconcile_dirty_units(app)
+    assert stored(engine, phone.passenger_id) == []
+
+
+async def test_a_trip_that_went_away_is_dropped_not_sent(app, engine, phone: Phone):
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        notifications_repo.enqueue(
+            session, [{"passenger_id": phone.passenger_id, "trip_id": "t_gone", "kind": "be_in"}]
+        )
+    sender = FakeSender()
+    assert drain(app, sender) == notifications_service.DrainResult(dropped=1)
+    assert sender.sent == []
+    assert stored(engine, phone.passenger_id) == [("be_in", "dropped")]
+
+
+# --- the event stream -------------------------------------------------------------------------
+
+
+def ready(engine, passenger_id: str, trip_id: str, kind: str = "be_in") -> int:
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        notifications_repo.enqueue(
+            session, [{"passenger_id": passenger_id, "trip_id": trip_id, "kind": kind}]
+        )
+        [n] = [
+            n
+            for n in notifications_repo.passenger_notifications(session, passenger_id)
+            if n.trip_id == trip_id
+        ]
+        body = json.dumps({"version": 1, "id": n.notification_id, "kind": kind})
+        notifications_repo.settle(session, n.notification_id, "ready", body, at(T0))
+        return n.notification_id
+
+
+def events(text: str) -> list[dict]:
+    out = []
+    for block in text.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
+        )
+        if "data" in fields:
+            out.append(fields)
+    return out
+
+
+async def test_the_event_stream_gives_each_passenger_their_own_only(client, engine, phone):
+    other = register_phone(engine)
+    a1 = ready(engine, phone.passenger_id, "t_a1")
+    b1 = ready(engine, other.passenger_id, "t_b1")
+    a2 = ready(engine, phone.passenger_id, "t_a2", "be_out")
+    url = f"/v1/passengers/{phone.passenger_id}/events"
+
+    response = await client.get(url, params={"max_s": 0}, headers=phone.auth)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    got = events(response.text)
+    assert [int(e["id"]) for e in got] == [a1, a2]
+    assert [e["event"] for e in got] == ["be_in", "be_out"]
+    assert json.loads(got[0]["data"])["id"] == a1
+    assert b1 not in [int(e["id"]) for e in got]
+
+    resumed = await client.get(
+        url, params={"max_s": 0}, headers=phone.auth | {"Last-Event-ID": str(a1)}
+    )
+    assert [int(e["id"]) for e in events(resumed.text)] == [a2]
+
+    theirs = await client.get(
+        f"/v1/passengers/{other.passenger_id}/events", params={"max_s": 0}, headers=other.auth
+    )
+    assert [int(e["id"]) for e in events(theirs.text)] == [b1]
+    # Another passenger's stream with one's own token: not found, like every own-id route.
+    peek = await client.get(url, params={"max_s": 0}, headers=other.auth)
+    assert peek.status_code == 404
+    assert (await client.get(url, params={"max_s": 0})).status_code == 401
+
+
+# --- Web Push -----------------------------------------------------------------------------------
+
+
+async def test_a_gone_subscription_is_forgotten(app, client, engine, phone):
+    await client.post(
+        f"/v1/passengers/{phone.passenger_id}/push-subscriptions",
+        json={"endpoint": ENDPOINT, "keys": KEYS},
+        headers=phone.auth,
+    )
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        session.add(
+            models.Trip(
+                trip_id="t_open",
+                service_day=service_day_of(T0),
+                device_id=phone.device_id,
+                passenger_id=phone.passenger_id,
+                vehicle_id="RLG-4711",
+                journey_id="R61-1",
+                line="R61",
+                board_stop_id=STOPS[0],
+                board_time=T0,
+                alight_stop_id=STOPS[1],
+                alight_time=T0 + 60_000,
+                confidence=0.99,
+                status="open",
+            )
+        )
+        notifications_repo.enqueue(
+            session, [{"passenger_id": phone.passenger_id, "trip_id": "t_open", "kind": "be_in"}]
+        )
+    sender = FakeSender(PushOutcome.GONE)
+    result = notifications_service.drain(sessions, at(T0), {}, sender)
+    assert result == notifications_service.DrainResult(ready=1)
+    assert [s.endpoint for s, _ in sender.sent] == [ENDPOINT]
+    with sessions() as session:
+        assert notifications_repo.subscriptions(session, phone.passenger_id) == []
+    assert stored(engine, phone.passenger_id) == [("be_in", "ready")]
+
+
+async def test_subscriptions_are_checked_and_removed(client, engine, phone):
+    url = f"/v1/passengers/{phone.passenger_id}/push-subscriptions"
+    refused = await client.post(
+        url, json={"endpoint": "https://intranet.example/hook", "keys": KEYS}, headers=phone.auth
+    )
+    assert refused.status_code == 422
+    assert "known push service" in refused.text
+    assert (
+        await client.post(url, json={"endpoint": ENDPOINT, "keys": KEYS}, headers=phone.auth)
+    ).status_code == 204
+    assert (await client.delete(url, headers=phone.auth)).status_code == 204
+    with make_sessionmaker(engine)() as session:
+        assert notifications_repo.subscriptions(session, phone.passenger_id) == []
+
+
+async def test_account_deletion_takes_notifications_and_subscriptions(client, engine, phone):
+    await client.post(
+        f"/v1/passengers/{phone.passenger_id}/push-subscriptions",
+        json={"endpoint": ENDPOINT, "keys": KEYS},
+        headers=phone.auth,
+    )
+    ready(engine, phone.passenger_id, "t1")
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        passengers_service.delete_account(session, phone.passenger_id)
+    with sessions() as session:
+        assert notifications_repo.passenger_notifications(session, phone.passenger_id) == []
+        assert notifications_repo.subscriptions(session, phone.passenger_id) == []
+
+
+def test_vapid_keys_are_a_p256_pair(capsys):
+    private, public = generate_vapid_keys()
+    raw_public = base64.urlsafe_b64decode(public + "=" * (-len(public) % 4))
+    raw_private = base64.urlsafe_b64decode(private + "=" * (-len(private) % 4))
+    assert len(raw_public) == 65
+    assert raw_public[0] == 4
+    key = ec.derive_private_key(int.from_bytes(raw_private, "big"), ec.SECP256R1())
+    assert key.public_key().public_numbers().x.to_bytes(32, "big") == raw_public[1:33]
+
+    assert cli.main(["notifications", "vapid-keys"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("BIBO_VAPID_PRIVATE_KEY=")
+    assert "BIBO_VAPID_PUBLIC_KEY=" in out
+
+
+def test_pywebpush_still_takes_what_the_sender_passes():
+    """Conformance, unmocked: the installed pywebpush has the arguments ``push.py`` uses, and
+    py_vapid reads the private key form ``vapid-keys`` prints."""
+    from py_vapid import Vapid02
+    from pywebpush import WebPushException, webpush
+
+    params = inspect.signature(webpush).parameters
+    for name in ("subscription_info", "data", "vapid_private_key", "vapid_claims", "ttl"):
+        assert name in params
+    assert "timeout" in params
+    assert issubclass(WebPushException, Exception)
+    private, _ = generate_vapid_keys()
+    assert Vapid02.from_string(private).private_key is not None
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_messages_name_the_price_in_the_riders_notation(lang):
+    from types import SimpleNamespace
+
+    trip = SimpleNamespace(
+        trip_id="t1",
+        line="R61",
+        vehicle_id="RLG-4711",
+        board_stop_id=STOPS[0],
+        alight_stop_id=STOPS[3],
+        board_time=T0,
+        alight_time=T0 + 600_000,
+    )
+    m = notifications_service.message(7, Kind.BE_OUT, trip, {STOPS[3]: "Soest, Markt"}, 1234)
+    expected = {"de": "12,34 €", "en": "€12.34"}[lang]
+    assert expected in m["texts"][lang]["body"]
+    assert "Soest, Markt" in m["texts"][lang]["body"]

@@ -9,8 +9,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, delete, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend import models
 
@@ -193,19 +193,6 @@ def revenue_by_month(session: Session, months: int) -> list[tuple[str, int]]:
     return [(month, int(total or 0)) for month, total in reversed(rows)]
 
 
-def recent_trips(session: Session, limit: int) -> list[models.Trip]:
-    """The newest billed trips of any day, newest first."""
-    t = models.Trip
-    return list(
-        session.scalars(
-            select(t)
-            .where(t.conflict_lost.is_(False))
-            .order_by(t.board_time.desc(), t.trip_id)
-            .limit(limit)
-        )
-    )
-
-
 def trip_flags(session: Session, trip_ids: Sequence[str]) -> tuple[set[str], set[str]]:
     """Of these trips: the ones corrected by an operator, and the ones with an open dispute."""
     if not trip_ids:
@@ -364,3 +351,219 @@ def prune_operator_sessions(session: Session, now: dt.datetime) -> None:
     """Expired sessions are of no use to anyone: the table holds only live ones."""
     s = models.OperatorSession
     session.execute(delete(s).where(s.expires_at <= now))
+
+
+# --- the pages' search, paged lists and quality figures --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TripQuery:
+    """Filters of the trip list (None: any). ``sort``: ``time`` (by boarding: oldest first
+    within a day, newest first across days) or ``confidence`` (lowest first)."""
+
+    day: dt.date | None = None
+    line: str | None = None
+    vehicle_id: str | None = None
+    max_confidence: float | None = None
+    passenger_id: str | None = None
+    device_id: str | None = None
+    sort: str = "time"
+
+
+def trips_matching(
+    session: Session, q: TripQuery, offset: int = 0, limit: int | None = None
+) -> list[models.Trip]:
+    """The billed trips (conflict losers left out) that match ``q``, in its order, from
+    ``offset`` on (at most ``limit``)."""
+    t = models.Trip
+    stmt = select(t).where(t.conflict_lost.is_(False))
+    if q.day is not None:
+        stmt = stmt.where(t.service_day == q.day)
+    if q.line is not None:
+        stmt = stmt.where(t.line == q.line)
+    if q.vehicle_id is not None:
+        stmt = stmt.where(t.vehicle_id == q.vehicle_id)
+    if q.max_confidence is not None:
+        stmt = stmt.where(t.confidence <= q.max_confidence)
+    if q.passenger_id is not None:
+        stmt = stmt.where(t.passenger_id == q.passenger_id)
+    if q.device_id is not None:
+        stmt = stmt.where(t.device_id == q.device_id)
+    if q.sort == "confidence":
+        stmt = stmt.order_by(t.confidence, t.board_time, t.trip_id)
+    elif q.day is not None:
+        stmt = stmt.order_by(t.board_time, t.vehicle_id, t.device_id, t.trip_id)
+    else:
+        stmt = stmt.order_by(t.board_time.desc(), t.trip_id)
+    return list(session.scalars(stmt.offset(offset).limit(limit)))
+
+
+def _prefix(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """``column`` starts with ``text`` (LIKE with ``%``/``_`` escaped; callers re-check the
+    case, since SQLite's LIKE ignores it)."""
+    return column.startswith(text, autoescape=True)
+
+
+def ids_starting_with(session: Session, kind: str, text: str, limit: int) -> list[str]:
+    """Up to ``limit`` ids of ``kind`` (``passenger``, ``device``, ``trip``, ``vehicle``)
+    that start with ``text``, in order; a passenger or device is also found by the trips it
+    left (an account deleted since keeps none, but a retention-kept trip names it)."""
+    columns: tuple[InstrumentedAttribute[str], ...] = {
+        "passenger": (models.Passenger.passenger_id, models.Trip.passenger_id),
+        "device": (models.Device.device_id, models.Trip.device_id),
+        "trip": (models.Trip.trip_id,),
+        "vehicle": (models.Vehicle.vehicle_id, models.Trip.vehicle_id),
+    }[kind]
+    found: set[str] = set()
+    for column in columns:
+        rows = session.scalars(
+            select(column).where(_prefix(column, text)).distinct().order_by(column).limit(limit)
+        )
+        found.update(r for r in rows if r.startswith(text))
+    return sorted(found)[:limit]
+
+
+def passengers_page(session: Session, offset: int, limit: int) -> list[models.Passenger]:
+    """Passengers, newest sign-up first."""
+    p = models.Passenger
+    return list(
+        session.scalars(
+            select(p).order_by(p.created_at.desc(), p.passenger_id).offset(offset).limit(limit)
+        )
+    )
+
+
+def device_owners(session: Session, device_ids: Sequence[str]) -> dict[str, str]:
+    """The passenger of each of these devices that is registered, by device id."""
+    if not device_ids:
+        return {}
+    d = models.Device
+    rows = session.execute(select(d.device_id, d.passenger_id).where(d.device_id.in_(device_ids)))
+    return {device_id: passenger_id for device_id, passenger_id in rows}
+
+
+def trip_counts(session: Session, passenger_ids: Sequence[str]) -> dict[str, int]:
+    """Billed trips per passenger (of these), by passenger id."""
+    if not passenger_ids:
+        return {}
+    t = models.Trip
+    rows = session.execute(
+        select(t.passenger_id, func.count())
+        .where(t.passenger_id.in_(passenger_ids), t.conflict_lost.is_(False))
+        .group_by(t.passenger_id)
+    )
+    return {pid: int(n) for pid, n in rows}
+
+
+def disputes_page(
+    session: Session, status: str | None, offset: int, limit: int, passenger_id: str | None = None
+) -> list[models.Dispute]:
+    """Disputes in ``status`` (any for None; of one passenger if given), oldest first."""
+    d = models.Dispute
+    stmt = select(d).order_by(d.created_at, d.dispute_id)
+    if status is not None:
+        stmt = stmt.where(d.status == status)
+    if passenger_id is not None:
+        stmt = stmt.where(d.passenger_id == passenger_id)
+    return list(session.scalars(stmt.offset(offset).limit(limit)))
+
+
+def entitlements_page(
+    session: Session, status: str | None, offset: int, limit: int
+) -> list[models.Entitlement]:
+    """Entitlements in ``status`` (any for None), oldest first."""
+    e = models.Entitlement
+    stmt = select(e).order_by(e.entitlement_id)
+    if status is not None:
+        stmt = stmt.where(e.status == status)
+    return list(session.scalars(stmt.offset(offset).limit(limit)))
+
+
+def invoices_page(
+    session: Session, passenger_id: str, offset: int, limit: int
+) -> list[models.Invoice]:
+    """The passenger's invoices, newest month and version first."""
+    i = models.Invoice
+    return list(
+        session.scalars(
+            select(i)
+            .where(i.passenger_id == passenger_id)
+            .order_by(i.month.desc(), i.version.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+
+
+def dispute_corrections(
+    session: Session, dispute_ids: Sequence[int]
+) -> dict[int, list[models.TripCorrection]]:
+    """The corrections that resolving these disputes made, by dispute id (oldest first)."""
+    if not dispute_ids:
+        return {}
+    c = models.TripCorrection
+    out: dict[int, list[models.TripCorrection]] = {}
+    for row in session.scalars(
+        select(c).where(c.dispute_id.in_(dispute_ids)).order_by(c.correction_id)
+    ):
+        if row.dispute_id is not None:
+            out.setdefault(row.dispute_id, []).append(row)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class QualityRow:
+    """Detection quality of one line or vehicle over a period."""
+
+    key: str
+    trips: int
+    low_confidence: int
+    """Trips below the threshold asked for."""
+    disputes: int
+    """Disputes opened on these trips (any status)."""
+    corrected: int
+    """Trips with at least one operator correction."""
+
+
+def quality(
+    session: Session, by: str, first: dt.date, last: dt.date, low_below: float
+) -> list[QualityRow]:
+    """Per ``by`` (``line`` or ``vehicle``): the billed trips of service days in
+    ``[first, last]``, how many are below ``low_below`` confidence, the disputes opened on
+    them and how many were corrected; one query, by key."""
+    t, d, c = models.Trip, models.Dispute, models.TripCorrection
+    key = {"line": t.line, "vehicle": t.vehicle_id}[by]
+    disputes = select(d.trip_id, func.count().label("n")).group_by(d.trip_id).subquery()
+    corrected = select(c.trip_id).distinct().subquery()
+    rows = session.execute(
+        select(
+            key,
+            func.count(),
+            func.sum(case((t.confidence < low_below, 1), else_=0)),
+            func.sum(func.coalesce(disputes.c.n, 0)),
+            func.count(corrected.c.trip_id),
+        )
+        .outerjoin(disputes, disputes.c.trip_id == t.trip_id)
+        .outerjoin(corrected, corrected.c.trip_id == t.trip_id)
+        .where(t.service_day >= first, t.service_day <= last, t.conflict_lost.is_(False))
+        .group_by(key)
+        .order_by(key)
+    )
+    return [
+        QualityRow(k, int(n), int(low or 0), int(disputed or 0), int(fixed or 0))
+        for k, n, low, disputed, fixed in rows
+    ]
+
+
+def ledger_postings(
+    session: Session, since: dt.datetime, before: dt.datetime
+) -> list[tuple[dt.datetime, int]]:
+    """``(posted at, amount in cents)`` of the ledger entries posted in ``[since, before)``
+    (the caller sums them per local day: a day's bounds in SQL differ per dialect)."""
+    e = models.LedgerEntry
+    rows = session.execute(
+        select(e.created_at, e.amount_cents)
+        .where(e.created_at >= since, e.created_at < before)
+        .order_by(e.created_at)
+    )
+    return [(at, int(cents)) for at, cents in rows]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend import db, models
 from backend.billing.apportionment import RevenueReport
+from backend.billing.presentation import local_iso
 from backend.const import (
     LATE_DATA_ROWS,
     MIN_PASSWORD_LENGTH,
@@ -169,6 +170,54 @@ def trips_csv(trips: Sequence[models.Trip]) -> str:
     writer.writerow(CSV_COLUMNS)
     for t in trips:
         writer.writerow([getattr(t, c) for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+READABLE_CSV_COLUMNS = (
+    "trip_id",
+    "service_day",
+    "vehicle_id",
+    "line",
+    "journey_id",
+    "device_id",
+    "passenger_id",
+    "board_stop_id",
+    "board_stop_name",
+    "board_time",
+    "alight_stop_id",
+    "alight_stop_name",
+    "alight_time",
+    "confidence",
+    "status",
+)
+"""The operator pages' trip export: ``CSV_COLUMNS`` with the stops' names beside their ids
+and the times as local time with the UTC offset (``2026-11-03T05:06:40+01:00``; the two
+02:30 of the autumn night differ) instead of epoch ms."""
+
+
+def readable_trips_csv(trips: Sequence[models.Trip], stop_names: dict[str, str]) -> str:
+    """The trips as CSV for people, a row each in ``READABLE_CSV_COLUMNS`` (a stop the
+    tariff does not name gets its id as name)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(READABLE_CSV_COLUMNS)
+    for t in trips:
+        row = {c: getattr(t, c) for c in CSV_COLUMNS}
+        row["board_stop_name"] = stop_names.get(t.board_stop_id, t.board_stop_id)
+        row["alight_stop_name"] = stop_names.get(t.alight_stop_id, t.alight_stop_id)
+        row["board_time"] = local_iso(t.board_time)
+        row["alight_time"] = local_iso(t.alight_time)
+        writer.writerow([row[c] for c in READABLE_CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def daily_revenue_csv(days: Sequence[tuple[dt.date, int]]) -> str:
+    """Net ledger postings per local day as CSV (``day``, ``net_cents``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(("day", "net_cents"))
+    for day, cents in days:
+        writer.writerow((day.isoformat(), cents))
     return buffer.getvalue()
 
 

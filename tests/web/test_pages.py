@@ -195,7 +195,10 @@ async def test_trip_list_filters_and_exports_csv(client, engine, riders, clock):
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert len(rows) == 2
     assert {r["passenger_id"] for r in rows} == {r.passenger_id for r in riders}
-    assert list(rows[0]) == list(operators_service.CSV_COLUMNS)
+    assert list(rows[0]) == list(operators_service.READABLE_CSV_COLUMNS)
+    assert rows[0]["board_stop_name"] == "Soest, Bahnhof"
+    assert rows[0]["board_time"].startswith(f"{day}T")
+    assert rows[0]["board_time"][-6:] == "+01:00"
     everything = list(csv.DictReader(io.StringIO((await client.get("/ops/trips.csv")).text)))
     assert len(everything) == 6
 

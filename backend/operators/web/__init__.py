@@ -22,6 +22,7 @@ from backend.operators.web.auth import (
     dummy_password_hash,
     web_operator,
 )
+from backend.operators.web.browse import router as browse_router
 from backend.operators.web.const import SESSION_COOKIE, SESSION_MAX_AGE_S
 from backend.operators.web.operations import router as operations_router
 from backend.operators.web.routes import error_page, router
@@ -97,6 +98,7 @@ def install(app: FastAPI, settings: Settings, *, https_only: bool | None = None)
     app.add_exception_handler(LoginRequiredError, _login_required)
     app.include_router(router)
     app.include_router(operations_router)
+    app.include_router(browse_router)
     # Include further routers above: this checks the app as built so far.
     policy.check_routes(app, (current_operator, web_operator))
     dummy_password_hash()  # computed now, so the first login attempt takes no longer

@@ -7,6 +7,7 @@ the HTML a test (or a screen reader, through ``<title>``) can read.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -261,3 +262,86 @@ def trace_plot(trace: Trace, stop_names: dict[str, str]) -> Markup:
         )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+# --- the trip's stops on a plain drawing ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapStop:
+    """A stop of the journey: id, name and WGS84 position in degrees."""
+
+    stop_id: str
+    name: str
+    lat: float
+    lon: float
+
+
+def stops_map(
+    stops: Sequence[MapStop], board_stop_id: str, alight_stop_id: str, width: int = 560
+) -> Markup:
+    """The journey's stops drawn from their coordinates (no map tiles): an equirectangular
+    projection scaled by the cosine of the mean latitude (true to shape at this size), the
+    stops joined in journey order, the ridden part thick, boarding and alighting stops
+    marked and named; every stop named in its ``<title>``."""
+    placed = [s for s in stops if math.isfinite(s.lat) and math.isfinite(s.lon)]
+    if not placed:
+        return Markup(
+            f'<svg class="stops-map" viewBox="0 0 {width} 60" role="img" '
+            f'xmlns="http://www.w3.org/2000/svg" {_FONT}><title>No stop positions</title>'
+            f'<text x="{width / 2}" y="34" text-anchor="middle" fill="{_MUTED}">'
+            "no stop positions known</text></svg>"
+        )
+    pad = 28.0
+    k = math.cos(math.radians(sum(s.lat for s in placed) / len(placed)))
+    xs = [s.lon * k for s in placed]
+    ys = [s.lat for s in placed]
+    span = max(max(xs) - min(xs), max(ys) - min(ys), 1e-6)
+    scale = (width - 2 * pad) / span
+    height = int(2 * pad + (max(ys) - min(ys)) * scale) + 1
+    height = max(height, 120)
+
+    def at(s: MapStop) -> tuple[float, float]:
+        return pad + (s.lon * k - min(xs)) * scale, height - pad - (s.lat - min(ys)) * scale
+
+    ids = [s.stop_id for s in placed]
+    board = ids.index(board_stop_id) if board_stop_id in ids else None
+    alight = ids.index(alight_stop_id) if alight_stop_id in ids else None
+    named = {board_stop_id: "boarded", alight_stop_id: "alighted"}
+    out = [
+        f'<svg class="stops-map" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" {_FONT}>',
+        f"<title>The journey's {len(placed)} stops from their coordinates (north up); "
+        f"boarded at {escape(_name(placed, board))}, alighted at "
+        f"{escape(_name(placed, alight))}</title>",
+    ]
+    points = " ".join(f"{_f(x)},{_f(y)}" for x, y in map(at, placed))
+    out.append(f'<polyline points="{points}" fill="none" stroke="{_MUTED}" stroke-width="2"/>')
+    if board is not None and alight is not None and board <= alight:
+        ridden = " ".join(f"{_f(x)},{_f(y)}" for x, y in map(at, placed[board : alight + 1]))
+        out.append(
+            f'<polyline class="ridden" points="{ridden}" fill="none" stroke="#16a34a" '
+            f'stroke-width="6" stroke-linecap="round" stroke-linejoin="round"/>'
+        )
+    for n, s in enumerate(placed):
+        x, y = at(s)
+        role = named.get(s.stop_id)
+        colour = {"boarded": "#1d4ed8", "alighted": "#b91c1c"}.get(role or "", "#ffffff")
+        radius = 7 if role else 4
+        label = f"{n + 1}. {s.name}" + (f" ({role})" if role else "")
+        out.append(
+            f'<circle class="stop{" " + role if role else ""}" cx="{_f(x)}" cy="{_f(y)}" '
+            f'r="{radius}" fill="{colour}" stroke="{_INK}" stroke-width="1.5">'
+            f"<title>{escape(label)}</title></circle>"
+        )
+        if role:
+            out.append(
+                f'<text x="{_f(x + 10)}" y="{_f(y - 8)}" fill="{_INK}" font-weight="bold">'
+                f"{escape(_short(s.name))} ({role})</text>"
+            )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _name(stops: Sequence[MapStop], index: int | None) -> str:
+    return stops[index].name if index is not None else "a stop not drawn"

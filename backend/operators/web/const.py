@@ -59,3 +59,19 @@ TRACE_RSSI_RANGE_DBM: Final = (-100, -30)
 LOGIN_IPV6_PREFIX: Final = 64
 """The login throttle counts IPv6 clients by their /64: a subscriber gets a whole /64, so a
 single address says nothing about who is guessing."""
+
+PAGE_SIZES: Final = (25, 50, 100, 200)
+"""The page sizes a list offers: a screenful up to what still renders at once."""
+
+DEFAULT_PAGE_SIZE: Final = 50
+"""Rows a list shows unless asked otherwise."""
+
+CSV_MAX_ROWS: Final = 100_000
+"""Rows one CSV export holds at most, so one click cannot make the server read the whole
+trips table into memory; filter by day, line or vehicle for the rest."""
+
+SEARCH_LIMIT: Final = 20
+"""Ids of each kind the search lists: enough to pick from, few enough to read."""
+
+QUALITY_DAYS: Final = 28
+"""The quality view's default period: four whole weeks, so every weekday counts alike."""

@@ -26,7 +26,7 @@ from backend.billing import apportionment
 from backend.billing import service as billing_service
 from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.billing.rendering import render_invoice
-from backend.const import RECENT_TRIPS_LIMIT, SERVICE_DAY_TZ
+from backend.const import SERVICE_DAY_TZ
 from backend.operators import pages
 from backend.operators import service as operators_service
 from backend.operators.web import charts
@@ -51,8 +51,11 @@ from backend.operators.web.auth import (
 )
 from backend.operators.web.const import (
     CONFIDENCE_BINS,
+    CSV_MAX_ROWS,
     DASHBOARD_DAYS,
+    DEFAULT_PAGE_SIZE,
     LOW_CONFIDENCE,
+    PAGE_SIZES,
 )
 from backend.passengers import entitlements as entitlements_service
 from backend.passengers.disputes import (
@@ -146,7 +149,7 @@ def error_page(request: Request, exc: PageError) -> HTMLResponse:
     )
 
 
-def _stop_names(request: Request) -> dict[str, str]:
+def stop_names(request: Request) -> dict[str, str]:
     return {s.stop_id: s.name for s in request.app.state.tariff.stops()}
 
 
@@ -154,7 +157,7 @@ def _redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def _today(request: Request) -> dt.date:
+def today(request: Request) -> dt.date:
     return service_day_of(int(now(request).timestamp() * 1000))
 
 
@@ -255,7 +258,7 @@ def logout(request: Request, session: SessionDep) -> Response:
 # --- dashboard ------------------------------------------------------------------------------
 
 
-def _parse_day(field: str, text: str) -> dt.date | None:
+def parse_day(field: str, text: str) -> dt.date | None:
     if not text:
         return None
     try:
@@ -270,13 +273,13 @@ def _parse_day(field: str, text: str) -> dt.date | None:
 def dashboard(
     request: Request, session: SessionDep, operator: WebOperator, until: str = ""
 ) -> HTMLResponse:
-    last = _parse_day("until", until) or _today(request)
+    last = parse_day("until", until) or today(request)
     first = last - dt.timedelta(days=DASHBOARD_DAYS - 1)
     figures = pages.dashboard(session, first, last)
     per_day, newest = figures.per_day, figures.newest_day
     days = [first + dt.timedelta(days=k) for k in range(DASHBOARD_DAYS)]
     counts = charts.confidence_bins(figures.confidences, CONFIDENCE_BINS)
-    previous_month = billing_service.month_of(_today(request).replace(day=1) - dt.timedelta(days=1))
+    previous_month = billing_service.month_of(today(request).replace(day=1) - dt.timedelta(days=1))
     return render(
         request,
         "dashboard.html",
@@ -284,7 +287,7 @@ def dashboard(
         first=first,
         last=last,
         earlier=first - dt.timedelta(days=1),
-        later=last + dt.timedelta(days=DASHBOARD_DAYS) if last < _today(request) else None,
+        later=last + dt.timedelta(days=DASHBOARD_DAYS) if last < today(request) else None,
         newest=newest if newest is not None and not first <= newest <= last else None,
         trips_total=sum(per_day.values()),
         low_confidence=sum(1 for c in figures.confidences if c < LOW_CONFIDENCE),
@@ -337,7 +340,62 @@ def close_month(
     return _redirect("/ops/")
 
 
+# --- paging ---------------------------------------------------------------------------------
+
+
+def parse_paging(page: str, size: str) -> pages.Paging:
+    """``page`` (from 1) and ``size`` (one of ``PAGE_SIZES``) from the query; else a 422."""
+    number = int(page) if re.fullmatch(r"[0-9]{1,9}", page.strip()) else 0
+    if number < 1:
+        raise PageError(422, "Bad page", f"page: expected a whole number from 1, got {page!r}.")
+    rows = DEFAULT_PAGE_SIZE
+    if size.strip():
+        rows = int(size) if re.fullmatch(r"[0-9]{1,9}", size.strip()) else 0
+    if rows not in PAGE_SIZES:
+        raise PageError(
+            422,
+            "Bad page size",
+            f"size: expected one of {', '.join(map(str, PAGE_SIZES))}, got {size!r}.",
+        )
+    return pages.Paging(number, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PageLinks:
+    """Where the pager's links go: the same query with another page or page size."""
+
+    previous: str | None
+    next: str | None
+    sizes: list[tuple[int, str | None]]
+    """(size, link; None for the size shown)."""
+
+
+def page_links(request: Request, page: pages.Page[Any]) -> PageLinks:
+    query = {k: v for k, v in request.query_params.items() if k not in ("page", "size")}
+
+    def link(number: int, size: int) -> str:
+        return f"{request.url.path}?{urlencode(query | {'page': number, 'size': size})}"
+
+    paging = page.paging
+    return PageLinks(
+        previous=link(paging.page - 1, paging.size) if paging.page > 1 else None,
+        next=link(paging.page + 1, paging.size) if page.has_next else None,
+        sizes=[(n, None if n == paging.size else link(1, n)) for n in PAGE_SIZES],
+    )
+
+
 # --- trips ----------------------------------------------------------------------------------
+
+
+def identifier(field: str, value: str) -> str | None:
+    """A filter's id (None if empty); a 422 for one no id can be."""
+    if len(value) > IDENTIFIER_MAX_CHARS or not re.fullmatch(r"[^\x00-\x1f\x7f]*", value):
+        raise PageError(
+            422,
+            "Bad filter",
+            f"{field}: expected at most {IDENTIFIER_MAX_CHARS} printable characters.",
+        )
+    return value.strip() or None
 
 
 @dataclass(frozen=True)
@@ -347,10 +405,19 @@ class TripFilters:
     vehicle: str | None
     max_confidence: float | None
     sort: str
+    passenger: str | None = None
+    device: str | None = None
 
     @classmethod
     def parse(
-        cls, day: str, line: str, vehicle: str, max_confidence: str, sort: str
+        cls,
+        day: str,
+        line: str,
+        vehicle: str,
+        max_confidence: str,
+        sort: str,
+        passenger: str = "",
+        device: str = "",
     ) -> TripFilters:
         limit = None
         if max_confidence.strip():
@@ -368,15 +435,37 @@ class TripFilters:
             raise PageError(
                 422, "Bad filter", f"sort: expected 'time' or 'confidence', got {sort!r}."
             )
-        for field, value in (("line", line), ("vehicle", vehicle)):
-            if len(value) > IDENTIFIER_MAX_CHARS or not re.fullmatch(r"[^\x00-\x1f\x7f]*", value):
-                raise PageError(
-                    422,
-                    "Bad filter",
-                    f"{field}: expected at most {IDENTIFIER_MAX_CHARS} printable characters.",
-                )
-        day_ = _parse_day("day", day.strip())
-        return cls(day_, line.strip() or None, vehicle.strip() or None, limit, sort)
+        ids = {
+            field: identifier(field, value)
+            for field, value in (
+                ("line", line),
+                ("vehicle", vehicle),
+                ("passenger", passenger),
+                ("device", device),
+            )
+        }
+        day_ = parse_day("day", day.strip())
+        return cls(
+            day_,
+            ids["line"],
+            ids["vehicle"],
+            limit,
+            sort,
+            ids["passenger"],
+            ids["device"],
+        )
+
+    @property
+    def query_of(self) -> pages.TripQuery:
+        return pages.TripQuery(
+            day=self.day,
+            line=self.line,
+            vehicle_id=self.vehicle,
+            max_confidence=self.max_confidence,
+            passenger_id=self.passenger,
+            device_id=self.device,
+            sort=self.sort,
+        )
 
     def query(self) -> str:
         return urlencode(
@@ -386,15 +475,10 @@ class TripFilters:
                 "vehicle": self.vehicle or "",
                 "max_confidence": "" if self.max_confidence is None else self.max_confidence,
                 "sort": self.sort,
+                "passenger": self.passenger or "",
+                "device": self.device or "",
             }
         )
-
-
-def _filtered_trips(session: SessionDep, f: TripFilters) -> list[models.Trip]:
-    rows = pages.trips(session, f.day, f.line, f.vehicle, f.max_confidence)
-    if f.sort == "confidence":
-        rows.sort(key=lambda t: (t.confidence, t.board_time))
-    return rows
 
 
 @router.get("/trips")
@@ -407,26 +491,44 @@ def trip_list(
     vehicle: str = "",
     max_confidence: str = "",
     sort: str = "time",
+    passenger: str = "",
+    device: str = "",
+    page: str = "1",
+    size: str = "",
 ) -> HTMLResponse:
-    f = TripFilters.parse(day, line, vehicle, max_confidence, sort)
-    rows = _filtered_trips(session, f)
-    corrected, disputed = pages.trip_flags(session, rows)
+    f = TripFilters.parse(day, line, vehicle, max_confidence, sort, passenger, device)
+    found = pages.trips_page(session, f.query_of, parse_paging(page, size))
+    corrected, disputed = pages.trip_flags(session, found.items)
     return render(
         request,
         "trips.html",
         operator,
         f=f,
-        rows=rows,
+        rows=found.items,
+        page=found,
+        links=page_links(request, found),
         corrected=corrected,
         disputed=disputed,
-        names=_stop_names(request),
+        names=stop_names(request),
         low_threshold=LOW_CONFIDENCE,
-        limit=RECENT_TRIPS_LIMIT,
+        csv_max_rows=CSV_MAX_ROWS,
+    )
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
 @router.get("/trips.csv")
 def trips_csv(
+    request: Request,
     session: SessionDep,
     _operator: WebOperator,
     day: str = "",
@@ -434,16 +536,14 @@ def trips_csv(
     vehicle: str = "",
     max_confidence: str = "",
     sort: str = "time",
+    passenger: str = "",
+    device: str = "",
 ) -> Response:
-    f = TripFilters.parse(day, line, vehicle, max_confidence, sort)
-    name = f"trips-{f.day or 'recent'}.csv"
-    return Response(
-        operators_service.trips_csv(_filtered_trips(session, f)),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
+    f = TripFilters.parse(day, line, vehicle, max_confidence, sort, passenger, device)
+    rows = pages.trips_for_export(session, f.query_of, CSV_MAX_ROWS)
+    return csv_response(
+        operators_service.readable_trips_csv(rows, stop_names(request)),
+        f"trips-{f.day or 'all'}.csv",
     )
 
 
@@ -457,7 +557,7 @@ def _trip_or_404(session: SessionDep, trip_id: TripId) -> models.Trip:
 
 
 def _stop_choices(request: Request, journey: Sequence[str]) -> dict[str, Any]:
-    names = _stop_names(request)
+    names = stop_names(request)
     return {
         "journey_stops": [(s, names.get(s, s)) for s in journey],
         "all_stops": sorted(names.items(), key=lambda item: item[1]),
@@ -470,7 +570,13 @@ def trip_page(
 ) -> HTMLResponse:
     trip = _trip_or_404(session, trip_id)
     review = pages.trip_review(session, trip)
-    names = _stop_names(request)
+    names = stop_names(request)
+    positions = {s.stop_id: s for s in request.app.state.tariff.stops()}
+    journey = [
+        charts.MapStop(stop_id, p.name, p.lat, p.lon)
+        for stop_id in review.journey_stops
+        if (p := positions.get(stop_id)) is not None
+    ]
     return render(
         request,
         "trip.html",
@@ -480,6 +586,13 @@ def trip_page(
         fix=review.fix,
         names=names,
         plot=charts.trace_plot(review.trace, names),
+        stops_map=charts.stops_map(
+            journey,
+            review.fix.board_stop_id or trip.board_stop_id if review.fix else trip.board_stop_id,
+            review.fix.alight_stop_id or trip.alight_stop_id if review.fix else trip.alight_stop_id,
+        ),
+        fare=pages.trip_fare(session, trip),
+        histories=pages.dispute_histories(session, review.detail.disputes),
         sightings=len(review.trace.t),
         operator_names=review.operator_names,
         low_threshold=LOW_CONFIDENCE,
@@ -491,7 +604,7 @@ def _known_stop(request: Request, field: str, stop_id: str) -> str | None:
     stop_id = stop_id.strip()
     if not stop_id:
         return None
-    if stop_id not in _stop_names(request):
+    if stop_id not in stop_names(request):
         raise PageError(422, "Unknown stop", f"{field}: no stop {stop_id!r} in the tariff.")
     return stop_id
 
@@ -556,24 +669,35 @@ def _status_filter(status: str, statuses: Sequence[str]) -> str | None:
 
 @router.get("/disputes")
 def dispute_queue(
-    request: Request, session: SessionDep, operator: WebOperator, status: str = "open"
+    request: Request,
+    session: SessionDep,
+    operator: WebOperator,
+    status: str = "open",
+    page: str = "1",
+    size: str = "",
 ) -> HTMLResponse:
+    found = pages.dispute_page(
+        session, _status_filter(status, DISPUTE_STATUSES), parse_paging(page, size)
+    )
     rows = []
-    for queued in pages.dispute_queue(session, _status_filter(status, DISPUTE_STATUSES)):
+    histories = pages.dispute_histories(session, [q.dispute for q in found.items])
+    for queued, history in zip(found.items, histories, strict=True):
         choices = _stop_choices(request, queued.journey_stops)
         if queued.journey_stops:
             # A passenger can only have left this bus at one of its stops; every tariff stop
             # (300+) in two lists per dispute would bloat the queue.
             choices["all_stops"] = []
-        rows.append({"dispute": queued.dispute, "trip": queued.trip, **choices})
+        rows.append({"dispute": queued.dispute, "trip": queued.trip, "history": history, **choices})
     return render(
         request,
         "disputes.html",
         operator,
         rows=rows,
+        page=found,
+        links=page_links(request, found),
         status=status,
         statuses=DISPUTE_STATUSES,
-        names=_stop_names(request),
+        names=stop_names(request),
         low_threshold=LOW_CONFIDENCE,
     )
 
@@ -629,14 +753,23 @@ ENTITLEMENT_STATUSES = ("pending", "verified", "revoked", "withdrawn", "all")
 
 @router.get("/entitlements")
 def entitlement_queue(
-    request: Request, session: SessionDep, operator: WebOperator, status: str = "pending"
+    request: Request,
+    session: SessionDep,
+    operator: WebOperator,
+    status: str = "pending",
+    page: str = "1",
+    size: str = "",
 ) -> HTMLResponse:
-    rows = entitlements_service.queue(session, _status_filter(status, ENTITLEMENT_STATUSES))
+    found = pages.entitlement_page(
+        session, _status_filter(status, ENTITLEMENT_STATUSES), parse_paging(page, size)
+    )
     return render(
         request,
         "entitlements.html",
         operator,
-        rows=rows,
+        rows=found.items,
+        page=found,
+        links=page_links(request, found),
         status=status,
         statuses=ENTITLEMENT_STATUSES,
         labels=ENTITLEMENT_LABELS,
@@ -686,11 +819,17 @@ def decide_entitlement(
 
 @router.get("/passengers/{passenger_id}/invoices")
 def invoices(
-    passenger_id: PassengerId, request: Request, session: SessionDep, operator: WebOperator
+    passenger_id: PassengerId,
+    request: Request,
+    session: SessionDep,
+    operator: WebOperator,
+    page: str = "1",
+    size: str = "",
 ) -> HTMLResponse:
-    found = pages.passenger_invoices(session, passenger_id)
+    found = pages.passenger_invoices(session, passenger_id, parse_paging(page, size))
     if found is None:
         raise PageError(404, "No such passenger", f"Passenger {passenger_id!r} is not known.")
+    listed = found.invoices
     return render(
         request,
         "invoices.html",
@@ -698,7 +837,9 @@ def invoices(
         passenger_id=passenger_id,
         category=found.category,
         deleted=not found.exists,
-        invoices=found.invoices,
+        invoices=listed.items,
+        page=listed,
+        links=page_links(request, listed),
         ledger=found.ledger,
     )
 
@@ -716,7 +857,7 @@ def invoice(
         raise PageError(
             404, "No such invoice", f"Invoice {invoice_id} of {passenger_id} not found."
         )
-    return HTMLResponse(render_invoice(found, _stop_names(request)), headers=INVOICE_HEADERS)
+    return HTMLResponse(render_invoice(found, stop_names(request)), headers=INVOICE_HEADERS)
 
 
 # --- revenue per transit company ------------------------------------------------------------
@@ -726,7 +867,7 @@ def _parse_month(request: Request, text: str) -> str:
     """A billing month ``YYYY-MM`` (the current month if empty); else a 422 page."""
     text = text.strip()
     if not text:
-        return billing_service.month_of(_today(request))
+        return billing_service.month_of(today(request))
     if not re.fullmatch(MONTH_PATTERN, text):
         raise PageError(422, "Bad month", f"month: expected YYYY-MM from 1970 on, got {text!r}.")
     return text
@@ -740,6 +881,7 @@ def revenue(
     report = apportionment.revenue_report(session, month)
     first, last = billing_service.month_days(month)
     later = last + dt.timedelta(days=1)
+    daily = pages.daily_postings(session, first, last, _TZ)
     return render(
         request,
         "revenue.html",
@@ -747,9 +889,27 @@ def revenue(
         report=report,
         month=month,
         earlier=billing_service.month_of(first - dt.timedelta(days=1)),
-        later=billing_service.month_of(later) if later <= _today(request) else None,
+        later=billing_service.month_of(later) if later <= today(request) else None,
         rule=apportionment.configured_rule(),
         min_ride_km=apportionment.MIN_RIDE_KM,
+        daily=daily,
+        daily_chart=charts.bar_chart(
+            [charts.Bar(f"{d:%d}", cents, warn=cents < 0) for d, cents in daily],
+            f"Net ledger postings per day, {month}",
+            value_label=euros,
+        ),
+    )
+
+
+@router.get("/revenue/daily.csv")
+def daily_revenue_csv(
+    request: Request, session: SessionDep, _operator: WebOperator, month: str = ""
+) -> Response:
+    month = _parse_month(request, month)
+    first, last = billing_service.month_days(month)
+    return csv_response(
+        operators_service.daily_revenue_csv(pages.daily_postings(session, first, last, _TZ)),
+        f"revenue-daily-{month}.csv",
     )
 
 

@@ -162,7 +162,13 @@
     p.append(strong);
     const how = document.createElement("p");
     how.className = "how";
-    how.textContent = t.checked_here + " · " + t.reason + ": " + verdict.reason;
+    how.textContent = t.checked_here;
+    if (verdict.state === "invalid") {
+      const reason = document.createElement("span");
+      reason.lang = "en";  // the check's own words
+      reason.textContent = verdict.reason;
+      how.append(" · " + t.reason + ": ", reason);
+    }
     result.append(h, p, how);
     const k = verdict.ticket;
     if (!k) return;

@@ -20,6 +20,7 @@ from backend.tickets import keys
 from simulator.backend_proc import backend_server, free_port
 from tests.backend.conftest import register_phone
 from tests.backend.test_tickets import ISSUER_SEED, NOW, VECTOR_TICKET, payload, ride
+from tests.web.axe import blocking_violations, describe
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _require_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "inspect"
@@ -168,4 +169,17 @@ def test_the_browser_checks_offline_and_refuses_a_screenshot(live_inspector):
         page.get_by_label("Inhalt des QR-Codes").fill(tampered.decode())
         page.get_by_role("button", name="Prüfen").click()
         expect(verdict).to_have_attribute("data-state", "invalid")
+
+        # axe-core is injected as an inline script, which the page's CSP refuses: its own
+        # context lets it in. Checked with a verdict on screen, in German and English.
+        audit = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+        page = audit.new_page()
+        for lang in ("de", "en"):
+            page.goto(f"{live_inspector}/inspect?lang={lang}&vehicle=RLG-4711")
+            page.locator("#payload").fill(real_time_payload(time.time(), provisional=True))
+            page.locator("#inspect-form button").click()
+            expect(page.locator(".verdict")).to_have_attribute("data-state", "provisional")
+            violations = blocking_violations(page)
+            assert violations == [], describe(violations)
+        page.screenshot(path=str(ARTIFACTS / "provisional-1280-en.png"), full_page=True)
         browser.close()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from backend.const import PARTITIONS_AHEAD_DAYS
 from backend.maintenance import repository as maintenance_repo
 from backend.phones import repository as phones_repo
+from backend.tickets import repository as tickets_repo
 from backend.timeutil import service_day_bounds
 from backend.trips import repository as trips_repo
 
@@ -111,6 +112,8 @@ def apply_retention(
     deleted = maintenance_repo.delete_sightings_before(session, cutoff)
     kept_from = dt.datetime.fromtimestamp(service_day_bounds(cutoff)[0] / 1000, dt.UTC)
     phone_deleted = phones_repo.delete_phone_data_before(session, cutoff, kept_from)
+    # Expired inspection tickets name a device and a ride: kept as long as raw sightings.
+    tickets_repo.delete_expired_before(session, service_day_bounds(cutoff)[0])
     # Units of final days have nothing left to do: no rebuild may change them. A unit that
     # failed or was parked there is logged one last time and let go.
     settled = trips_repo.settle_final_units(session, cutoff)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -110,3 +110,11 @@ def _cancelled_trips(session: Session, trip_ids: list[str]) -> set[str]:
         for trip_id, is_cancelled in rows:
             newest[trip_id] = is_cancelled  # the newest per trip wins
     return {trip_id for trip_id, is_cancelled in newest.items() if is_cancelled}
+
+
+def delete_expired_before(session: Session, before_ms: int) -> int:
+    """Delete tickets that expired before ``before_ms`` (UTC epoch ms): they name a device and
+    a ride, and no inspector accepts them any more. Returns how many."""
+    t = models.Ticket
+    result = session.execute(delete(t).where(t.valid_until < before_ms))
+    return int(getattr(result, "rowcount", 0) or 0)

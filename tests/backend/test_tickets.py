@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from backend import models
 from backend.cli import main as bibo
 from backend.db import make_sessionmaker, transaction
+from backend.maintenance.service import apply_retention
 from backend.tickets import codec, keys, revocations
 from backend.tickets.codec import State
 from backend.timeutil import service_day_of
@@ -502,3 +503,17 @@ def test_cli_verify_prints_the_state_and_exits_by_it(tmp_path, capsys):
     assert bibo([*args[:-2], "--at", "noon"]) == 2
     assert capsys.readouterr().err.startswith("bibo inspect: --at")
     assert bibo(["inspect", "verify", VECTOR_PAYLOAD, "--keys", str(tmp_path / "no")]) == 2
+
+
+async def test_retention_deletes_expired_tickets_with_the_raw_sightings(
+    client, engine, phone, clock
+):
+    ride(engine, phone)
+    await fetch_and_check(client, phone)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        apply_retention(session, NOW.date() + dt.timedelta(days=14), 14, 365, NOW)
+        assert session.query(models.Ticket).count() == 1  # expired, but on a kept day
+    with transaction(sessions) as session:
+        apply_retention(session, NOW.date() + dt.timedelta(days=15), 14, 365, NOW)
+        assert session.query(models.Ticket).count() == 0

@@ -20,6 +20,7 @@ from backend import observability
 from backend.api import docs as api_docs
 from backend.api.deps import no_unknown_query_parameters
 from backend.api.health import router as health_router
+from backend.app_web import install as install_app_web
 from backend.billing.endpoints import router as billing_router
 from backend.const import (
     MAINTENANCE_INTERVAL_S,
@@ -185,6 +186,7 @@ def create_app(
     ):
         app.include_router(domain_router)
     app.include_router(api_docs.router_for(app))
+    install_app_web(app)
     install_tickets(app, settings)
     install_web(app, settings)
     return app

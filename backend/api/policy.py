@@ -106,6 +106,22 @@ NOT_OPERATOR_ROUTES: Final[Mapping[Route, str]] = {
     ("DELETE", "/v1/passengers/{passenger_id}/push-subscriptions"): (
         "passenger token, own id only"
     ),
+    ("POST", "/v1/passengers/{passenger_id}/invoices/{invoice_id}/link"): (
+        "passenger token, own id only"
+    ),
+    ("GET", "/app/"): "public: the web app's page (its data comes with the passenger token)",
+    ("GET", "/app/start"): "public: the web app's sign-up and sign-in page",
+    ("GET", "/app/month"): "public: the web app's page (data with the passenger token)",
+    ("GET", "/app/invoices"): "public: the web app's page (data with the passenger token)",
+    ("GET", "/app/disputes"): "public: the web app's page (data with the passenger token)",
+    ("GET", "/app/tickets"): "public: the web app's page (data with the passenger token)",
+    ("GET", "/app/account"): "public: the web app's page (data with the passenger token)",
+    ("GET", "/app/static/app.js"): "public: the web app's script",
+    ("GET", "/app/static/app.css"): "public: the web app's style sheet",
+    ("GET", "/app/static/icon.svg"): "public: the web app's icon",
+    ("GET", "/app/sw.js"): "public: the web app's service worker",
+    ("GET", "/app/manifest.webmanifest"): "public: the web app's manifest",
+    ("GET", "/app/invoices/open/{token}"): "signed invoice link, expires (app_web/links.py)",
     ("GET", "/ops/login"): "web login: the form",
     ("POST", "/ops/login"): "web login: checks the password (throttled, CSRF token)",
     ("POST", "/ops/logout"): "web login: ends whatever session the cookie names (CSRF token)",

@@ -62,6 +62,7 @@ TEXT: dict[Lang, dict[str, str]] = {
         "und das Deutschlandticket für die Fahrten oben. Eine Fahrt stimmt nicht? "
         "Widersprechen Sie in der App.",
         "account_deleted": "Konto gelöscht: Fahrten und Tickets entfernt",
+        "superseded": "Ersetzt durch Version {n}: diese Fassung gilt nicht mehr.",
     },
     "en": {
         "invoice": "Invoice",
@@ -98,6 +99,7 @@ TEXT: dict[Lang, dict[str, str]] = {
         "footer": "The total is the exact best price over the WestfalenTarif, eezy and the "
         "Deutschlandticket for the trips above. A wrong trip? Dispute it in the app.",
         "account_deleted": "account deleted: trips and products removed",
+        "superseded": "Superseded by version {n}: this version no longer applies.",
     },
 }
 """Every text a rider reads on a bill, per language."""

@@ -9,7 +9,13 @@ from backend.billing.presentation import TEXT, Lang, local_text
 from backend.templating import environment
 
 
-def render_invoice(invoice: models.Invoice, stop_names: dict[str, str], lang: Lang = "de") -> str:
+def render_invoice(
+    invoice: models.Invoice,
+    stop_names: dict[str, str],
+    lang: Lang = "de",
+    superseded_by: int | None = None,
+) -> str:
+    """The invoice as a printable page; ``superseded_by``: the newer version replacing it."""
     document = json.loads(invoice.document)
     return (
         environment()
@@ -21,5 +27,6 @@ def render_invoice(invoice: models.Invoice, stop_names: dict[str, str], lang: La
             w=TEXT[lang],
             lang=lang,
             at=local_text,
+            superseded_by=superseded_by,
         )
     )

@@ -112,6 +112,7 @@ async def test_no_hostile_parameter_or_field_causes_a_server_error(client, app, 
         "entitlement_id": "1",
         "vehicle_id": "RLG-4711",
         "name": "swagger-ui.css",
+        "token": "not-a-signed-link",
     }
     failures: list[str] = []
     walked = 0

@@ -620,6 +620,9 @@ class Evidence:
     confident: npt.NDArray[np.bool_]
     """(device, stretch): heard through every part of it and of a neighbouring stretch: a
     rider beyond doubt, whose level calibrates the others (see ``learn_levels``)."""
+    terms: tuple[tuple[str, FloatArray], ...] = ()
+    """``llr`` by feature (``EVIDENCE_TERMS`` names; each (device, stretch), adding up to
+    ``llr``), kept to explain a confidence (``explain_trip``); decisions read ``llr`` only."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -731,6 +734,7 @@ def stretch_evidence(
     far = _binomial_loglik(heard, per_part, FAR_HEAR_PROB)
     near_or_far = np.logaddexp(np.log(NEAR_PART_PROB) + mix, np.log1p(-NEAR_PART_PROB) + far)
     llr = (mix - near_or_far).sum(axis=2)
+    terms: list[tuple[str, FloatArray]] = [("hearing", llr.copy())]
 
     # Calibrated path loss: a rider is metres away inside, a non-rider further and outside.
     cell = d_idx.astype(np.int64) * n_str + k
@@ -743,6 +747,7 @@ def stretch_evidence(
         # few seconds of a stretch says how near it was then, not for the whole stretch.
         level_llr *= np.minimum(1.0, per_part.sum(axis=2) / n_windows[None, :])
     llr += level_llr
+    terms.append(("path_loss", level_llr))
     if level_model.relative:
         # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
         neg_rssi = pl - np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM)
@@ -763,6 +768,7 @@ def stretch_evidence(
             phone, devices, by_bus, listening, parts, dwell_start, level_model
         )
         llr += said
+        terms.append(("phone", said))
         alongside_before |= arrived
 
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
@@ -778,7 +784,9 @@ def stretch_evidence(
         dwell_cell = rows[known].astype(np.int64) * n_str + dwell_hits[1][known]
         at_stop_level = _cell_medians(dwell_cell, dwell_pl[known], n_dev * n_str)
         contrast = moving - at_stop_level.reshape(n_dev, n_str)  # dB louder at the stop
-        llr -= level_model.contrast_llr(contrast)
+        against = level_model.contrast_llr(contrast)
+        llr -= against
+        terms.append(("door_contrast", -against))
     return Evidence(
         devices.astype(np.int32),
         llr,
@@ -788,6 +796,7 @@ def stretch_evidence(
         level_llr,
         cell_tx,
         confident,
+        tuple(terms),
     )
 
 
@@ -1018,7 +1027,9 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     else:
         level = np.maximum(evidence.level_llr, floor)
     change = np.where(np.isfinite(relative), level - evidence.level_llr, 0.0)
-    return dataclasses.replace(evidence, llr=evidence.llr + change)
+    return dataclasses.replace(
+        evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
+    )
 
 
 def _cell_medians(cell: IntArray, values: FloatArray, n_cells: int) -> FloatArray:
@@ -1193,19 +1204,122 @@ def reconcile_journeys(
     so a rebuild of the newest journeys passes the ones before them as context and decides
     exactly as a rebuild of the whole day.
     """
+    trips: list[DetectedTrip] = []
+    for i, parts, decided in _decided_evidence(journeys, obs, level_model, context):
+        trips.extend(journey_trips(journeys[i], parts, decided, obs, device_ids))
+    return sorted(trips, key=lambda t: (t.board_time, t.device_id))
+
+
+def _decided_evidence(
+    journeys: Sequence[Journey], obs: VehicleObservations, level_model: LevelModel, context: int
+) -> Iterable[tuple[int, Stretches, Evidence]]:
+    """Each journey from ``context`` on, with its stretches and the evidence it is decoded
+    on (``reconcile_journeys``)."""
     parts = [stretches(j, obs.data_end_ms) for j in journeys]
     # The absolute model needs no context: its journeys decide alone.
     scored = range(0 if level_model.relative else context, len(journeys))
     evidence = {i: stretch_evidence(journeys[i], obs, parts[i], level_model) for i in scored}
-    trips: list[DetectedTrip] = []
     for i in range(context, len(journeys)):
         decided = evidence[i]
         if level_model.relative:
             pool = [evidence[k] for k in range(max(0, i - LEVEL_POOL_JOURNEYS), i + 1)]
             levels = learn_levels(pool, level_model.reference_quantile)
             decided = with_levels(decided, levels, level_model)
-        trips.extend(journey_trips(journeys[i], parts[i], decided, obs, device_ids))
-    return sorted(trips, key=lambda t: (t.board_time, t.device_id))
+        yield i, parts[i], decided
+
+
+EVIDENCE_TERMS: Final = {
+    "hearing": "how it was heard along the stretch (in every part, at a rider's rate)",
+    "path_loss": "how loud it was (path loss calibrated by the advertised tx power)",
+    "phone": "the phone's own side (beacon region stays, on foot, in a vehicle)",
+    "door_contrast": "louder at the stop with doors open than on the stretch after it",
+    "bus_levels": "against the levels of this bus's own riders (relative model)",
+    "journey": "the rest of the journey: boarding and alighting odds and the other stretches",
+}
+"""The features a trip's confidence is explained by (``explain_trip``), each with what it
+weighs; all but ``journey`` are ``Evidence.terms``."""
+
+_LOGIT_EDGE: Final = 1e-15
+"""A posterior this close to 0 or 1 is taken as that far from it when turned into log-odds
+(floats round 1 - 1e-17 to 1, whose log-odds are infinite)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a trip got its confidence: the confidence is P(in) on its least certain stretch,
+    and its log-odds there are the stretch's evidence by feature plus what the rest of the
+    journey says (``journey``); the terms add up to ``log_odds``, whose logistic is
+    ``confidence``."""
+
+    stretch: int
+    """The least certain stretch of the ride (index in the journey; from visit ``stretch``
+    to visit ``stretch + 1``)."""
+    confidence: float
+    terms: tuple[tuple[str, float], ...]
+    """(``EVIDENCE_TERMS`` name, nats for "on board"), in that table's order; the features
+    that did not apply are left out."""
+    stretch_llr: float
+    """The evidence of the least certain stretch (``Evidence.llr``): its features add up to
+    it."""
+
+    @property
+    def log_odds(self) -> float:
+        return sum(v for _, v in self.terms)
+
+
+def explain_confidence(evidence: Evidence, row: int, first: int, last: int) -> Explanation:
+    """The explanation of the confidence of the ride on stretches ``first..last`` of
+    evidence row ``row`` (as ``journey_trips`` computes it: the least P(in) over them).
+
+    Pure and decision-free: it decodes the device's row alone, which the HMM does anyway
+    (devices are independent), and splits the log-odds of P(in) at the least certain
+    stretch s as ``llr[s]`` (its features) plus the rest: the forward-backward odds of "in"
+    at s without s's own emission, which no feature of s changes."""
+    rows = slice(row, row + 1)
+    _, posterior = decode(
+        evidence.llr[rows], evidence.heard_at_stop[rows], evidence.alongside_before[rows]
+    )
+    weakest = first + int(np.argmin(posterior[0, first : last + 1]))
+    p = float(posterior[0, weakest])
+    edge = min(max(p, _LOGIT_EDGE), 1 - _LOGIT_EDGE)
+    log_odds = float(np.log(edge) - np.log1p(-edge))
+    by_name = {name: float(values[row, weakest]) for name, values in evidence.terms}
+    terms = [(n, by_name[n]) for n in EVIDENCE_TERMS if n in by_name]
+    # The features add up to llr[s] (up to the last bits of a float sum); the journey term
+    # is the rest of the log-odds, so all terms add up to them as shown.
+    terms.append(("journey", log_odds - sum(v for _, v in terms)))
+    return Explanation(weakest, p, tuple(terms), float(evidence.llr[row, weakest]))
+
+
+def explain_trip(
+    journeys: Sequence[Journey],
+    obs: VehicleObservations,
+    device_ids: Sequence[str],
+    device_id: str,
+    board_time: int,
+    level_model: LevelModel = DEFAULT_LEVEL,
+    context: int = 0,
+) -> Explanation | None:
+    """The explanation of the trip of ``device_id`` boarded at ``board_time`` among these
+    journeys (decided as ``reconcile_journeys`` decides them, the first ``context`` only
+    calibrating); None if these data no longer make that trip."""
+    device = device_ids.index(device_id) if device_id in device_ids else -1
+    for i, _parts, evidence in _decided_evidence(journeys, obs, level_model, context):
+        rows = np.flatnonzero(evidence.devices == device)
+        if not rows.size:
+            continue
+        row = int(rows[0])
+        path, _ = decode(
+            evidence.llr[row : row + 1],
+            evidence.heard_at_stop[row : row + 1],
+            evidence.alongside_before[row : row + 1],
+        )
+        for first, last in _runs(path[0]):
+            board = journeys[i].visits[first]
+            boarded = board.departure if board.departure is not None else board.arrival
+            if boarded == board_time:
+                return explain_confidence(evidence, row, first, last)
+    return None
 
 
 def rebuild_from(journeys: Sequence[Journey], since: int) -> int:

@@ -27,6 +27,7 @@ from backend.billing import service as billing_service
 from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.billing.rendering import render_invoice
 from backend.const import SERVICE_DAY_TZ
+from backend.operators import evidence as operators_evidence
 from backend.operators import pages
 from backend.operators import service as operators_service
 from backend.operators.web import charts
@@ -592,6 +593,7 @@ def trip_page(
             review.fix.alight_stop_id or trip.alight_stop_id if review.fix else trip.alight_stop_id,
         ),
         fare=pages.trip_fare(session, trip),
+        evidence=operators_evidence.trip_evidence(session, trip, request.app.state.resolvers),
         histories=pages.dispute_histories(session, review.detail.disputes),
         sightings=len(review.trace.t),
         operator_names=review.operator_names,

@@ -35,7 +35,7 @@ OWN_TICKET = errors(401, 404, 409) | NO_KEYS
 
 def install(app: FastAPI, settings: Settings) -> None:
     """The process's ticket keys, and the routes (API and the ``/inspect`` page)."""
-    from backend.tickets.pages import router as page_router
+    from backend.tickets.pages import router as page_router  # it imports this module
 
     app.state.ticket_keys = keys.from_settings(
         settings.ticket_keys_file, settings.environment == "development"

@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from backend import models
+from backend.api.app import reconcile_dirty_units
 from backend.cli import main as bibo
 from backend.db import make_sessionmaker, transaction
 from backend.maintenance.service import apply_retention
 from backend.tickets import codec, keys, revocations
 from backend.tickets.codec import State
 from backend.timeutil import service_day_of
-from tests.backend.conftest import register_phone
+from tests.backend.conftest import post_batch, register_phone
+from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
 
 ISSUER_SEED = bytes(range(32))
 TICKET_SEED = bytes([0x11] * 32)
@@ -517,3 +519,30 @@ async def test_retention_deletes_expired_tickets_with_the_raw_sightings(
     with transaction(sessions) as session:
         apply_retention(session, NOW.date() + dt.timedelta(days=15), 14, 365, NOW)
         assert session.query(models.Ticket).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("stretches_done", "state"),
+    [(0, State.PROVISIONAL), (2, State.VALID)],  # just left the boarding stop; 2 stops on
+)
+async def test_a_reconciled_ride_under_way_gives_a_ticket(
+    app, client, vehicle, engine, phone, stretches_done, state
+):
+    """From the bus's uploads to a ticket: the rider boarded at the first stop; a minute
+    after the bus left it the be-in is provisional, two stops on it is certain."""
+    stops = [f"de:05974:10{k:02d}" for k in range(1, 7)]
+    t0 = 1_795_420_000_000
+    now_ms = t0 + stretches_done * (DWELL_MS + DRIVE_MS) + DWELL_MS + 60_000
+    batches = journey_batches("RLG-4711", "R61-1", stops, t0, [Rider(phone.device_key, 0, 5)])
+    for body in batches:
+        if body["sent_at"] <= now_ms:
+            assert (await post_batch(client, vehicle, body)).status_code == 200
+    reconcile_dirty_units(app)
+    app.state.clock = lambda: dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
+    r = await client.get(f"/v1/passengers/{phone.passenger_id}/ticket", headers=phone.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["board_stop_id"] == stops[0]
+    assert r.json()["state"] == state.value
+    keyset = await public_keys(client)
+    verdict = codec.verify(r.json()["payload"], keyset, now_ms / 1000, "RLG-4711")
+    assert verdict.state is state, verdict.reason

@@ -171,6 +171,38 @@ def test_any_tampered_byte_is_refused(data):
     assert verdict.state is State.INVALID
 
 
+_TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=16)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ticket=st.builds(
+        codec.Ticket,
+        key_id=st.from_regex(r"[A-Za-z0-9._-]{1,16}", fullmatch=True),
+        ticket_id=st.binary(min_size=8, max_size=8),
+        rider_ref=st.binary(min_size=8, max_size=8),
+        rider_category=st.sampled_from(["adult", "child", "preschool", "infant"]),
+        provisional=st.booleans(),
+        issued_at=st.integers(0, 2**32 - 1),
+        boarded_at=st.integers(0, 2**32 - 1),
+        valid_until=st.integers(0, 2**32 - 1),
+        vehicle_id=_TEXT,
+        board_stop_id=_TEXT,
+        companions=st.lists(
+            st.tuples(st.sampled_from(sorted(codec.CATEGORY_CODES)), st.integers(1, 255)),
+            max_size=5,
+        ).map(tuple),
+        ticket_public_key=st.binary(min_size=32, max_size=32),
+    )
+)
+def test_every_ticket_decodes_to_itself(ticket):
+    signed = codec.sign_body(codec.encode_body(ticket), issuer())
+    frame = codec.frame(signed, Ed25519PrivateKey.from_private_bytes(TICKET_SEED), b"x" * 8, 7)
+    shown = codec.decode(frame)
+    assert shown.ticket == ticket
+    assert shown.step == 7
+
+
 # --- keys and rotation ------------------------------------------------------------------
 
 

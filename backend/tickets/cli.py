@@ -83,10 +83,11 @@ def _keys_file(given: Path | None) -> Path:
     return Path(configured)
 
 
-def _fields(ticket: codec.Ticket) -> list[tuple[str, str]]:
-    def utc(epoch_s: int) -> str:
-        return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
+def _utc(epoch_s: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
 
+
+def _fields(ticket: codec.Ticket) -> list[tuple[str, str]]:
     return [
         ("ticket_id", ticket.ticket_id.hex()),
         ("rider_ref", ticket.rider_ref.hex()),
@@ -94,9 +95,9 @@ def _fields(ticket: codec.Ticket) -> list[tuple[str, str]]:
         ("companions", ", ".join(f"{n} {c}" for c, n in ticket.companions) or "none"),
         ("vehicle_id", ticket.vehicle_id),
         ("board_stop_id", ticket.board_stop_id),
-        ("boarded_at", utc(ticket.boarded_at)),
-        ("issued_at", utc(ticket.issued_at)),
-        ("valid_until", utc(ticket.valid_until)),
+        ("boarded_at", _utc(ticket.boarded_at)),
+        ("issued_at", _utc(ticket.issued_at)),
+        ("valid_until", _utc(ticket.valid_until)),
         ("provisional", "yes" if ticket.provisional else "no"),
         ("key_id", ticket.key_id),
     ]
@@ -131,8 +132,11 @@ def _keys(args: argparse.Namespace) -> int:
         old = keys.load(args.file)
         new = keys.rotate(old, args.kid, dt.datetime.now(dt.UTC))
         keys.save(new, args.file, private=True)
-        retired = old.signing and new.keys[old.signing].retire_at
-        sys.stdout.write(f"{args.file}: {args.kid} signs; {old.signing} retires at {retired}\n")
+        line = f"{args.file}: {args.kid} signs"
+        retire_at = new.keys[old.signing].retire_at if old.signing else None
+        if retire_at is not None:
+            line += f"; {old.signing} retires at {_utc(retire_at)} (retire_at {retire_at})"
+        sys.stdout.write(line + "\n")
     else:
         text = json.dumps(keys.to_json(keys.load(args.file), private=False), indent=2) + "\n"
         if args.out is None:

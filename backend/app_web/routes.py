@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from backend.api.deps import SessionDep
+from backend.api.schemas import MONTH_PATTERN
 from backend.app_web import links
 from backend.app_web import service as app_service
 from backend.app_web.const import INVOICE_LINK_TTL_S, STATUS_REFRESH_S, TICKET_REFRESH_S
@@ -92,8 +93,19 @@ def _page(path: str) -> Any:
             context["kinds"] = [(k, ENTITLEMENT_LABELS.get(k, k)) for k in _kinds()]
         return _render(request, template, lang, **context)
 
-    page.__name__ = f"app_{template}"
-    return page
+    def month_page(
+        request: Request,
+        lang: LangQuery = "de",
+        month: Annotated[
+            str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default now")
+        ] = None,
+    ) -> HTMLResponse:
+        # The month is read by the script from the address; named here so it is allowed.
+        return page(request, lang)
+
+    chosen = month_page if template == "month" else page
+    chosen.__name__ = f"app_{template}"
+    return chosen
 
 
 @cache

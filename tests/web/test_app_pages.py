@@ -147,3 +147,9 @@ async def test_the_status_page_has_a_place_for_the_ticket_and_live_regions(clien
     assert html.count('aria-live="polite"') >= 3
     assert 'class="skip" href="#main"' in html
     assert 'aria-current="page"' in html
+
+
+async def test_the_month_page_takes_a_month(client):
+    assert (await client.get("/app/month", params={"month": "2026-11"})).status_code == 200
+    assert (await client.get("/app/month", params={"month": "11/2026"})).status_code == 422
+    assert (await client.get("/app/", params={"month": "2026-11"})).status_code == 422

@@ -2,7 +2,7 @@
 passengers' Web Push subscriptions.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04
 """
 
@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-# 0010 and 0011 are other changes of issue 16 in flight; whoever lands last re-chains.
-down_revision = "0009"
+# After 0010 (tickets), which landed first, so that main has one head; 0011 (another change
+# of issue 16) is still in flight: the lead re-chains when it lands.
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -293,9 +293,6 @@ first."""
 REVENUE_MONTHS: Final = 12
 """Billing months shown by the dashboard's revenue chart."""
 
-RECENT_TRIPS_LIMIT: Final = 500
-"""Rows of the trip list (and its CSV) when no service day is chosen; a day is never cut."""
-
 # --- the inspection ticket (backend/tickets/) -----------------------------------------------
 
 TICKET_CODE_STEP_S: Final = 30

@@ -98,5 +98,5 @@ async def test_every_page_has_the_search_box(client, engine, riders, clock):
     ):
         page = await client.get(path)
         assert page.status_code == 200, path
-        assert '<form class="search" role="search" method="get" action="/ops/search">' in page.text
+        assert '<form class="search" role="search" aria-label="Find by id"' in page.text
         assert '<label for="ops-search">' in page.text

@@ -292,7 +292,7 @@ def stops_map(
             f'<text x="{width / 2}" y="34" text-anchor="middle" fill="{_MUTED}">'
             "no stop positions known</text></svg>"
         )
-    pad = 28.0
+    pad = 30.0
     k = math.cos(math.radians(sum(s.lat for s in placed) / len(placed)))
     xs = [s.lon * k for s in placed]
     ys = [s.lat for s in placed]
@@ -335,9 +335,12 @@ def stops_map(
             f"<title>{escape(label)}</title></circle>"
         )
         if role:
+            # Named on the side with room: left of a stop in the right half.
+            right = x > width / 2
             out.append(
-                f'<text x="{_f(x + 10)}" y="{_f(y - 8)}" fill="{_INK}" font-weight="bold">'
-                f"{escape(_short(s.name))} ({role})</text>"
+                f'<text x="{_f(x - 10 if right else x + 10)}" y="{_f(y - 8)}" '
+                f'text-anchor="{"end" if right else "start"}" fill="{_INK}" '
+                f'font-weight="bold">{escape(_short(s.name))} ({role})</text>'
             )
     out.append("</svg>")
     return Markup("".join(out))

@@ -75,3 +75,7 @@ SEARCH_LIMIT: Final = 20
 
 QUALITY_DAYS: Final = 28
 """The quality view's default period: four whole weeks, so every weekday counts alike."""
+
+DAILY_CHART_WIDTH_PX: Final = 1100
+"""The daily revenue chart's drawing width: a month's 31 bars side by side across the page
+(at the bar chart's usual height it stays a strip, not a square)."""

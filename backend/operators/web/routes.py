@@ -53,6 +53,7 @@ from backend.operators.web.auth import (
 from backend.operators.web.const import (
     CONFIDENCE_BINS,
     CSV_MAX_ROWS,
+    DAILY_CHART_WIDTH_PX,
     DASHBOARD_DAYS,
     DEFAULT_PAGE_SIZE,
     LOW_CONFIDENCE,
@@ -899,6 +900,7 @@ def revenue(
             [charts.Bar(f"{d:%d}", cents, warn=cents < 0) for d, cents in daily],
             f"Net ledger postings per day, {month}",
             value_label=euros,
+            width=DAILY_CHART_WIDTH_PX,
         ),
     )
 

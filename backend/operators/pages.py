@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+import fare_engine
 from backend import models
 from backend.billing import presentation
 from backend.billing import repository as billing_repo
@@ -352,6 +353,8 @@ class TripFare:
     alone_cents: int
     entitled: str | None = None
     """The ticket held elsewhere that makes the trip free, if one does."""
+    error: str | None = None
+    """Why the month cannot be priced (a stop the tariff lacks), if it cannot."""
 
 
 def trip_fare(session: Session, trip: models.Trip) -> TripFare | None:
@@ -361,7 +364,10 @@ def trip_fare(session: Session, trip: models.Trip) -> TripFare | None:
     if category is None or trip.conflict_lost:
         return None
     month = billing_service.month_of_ms(trip.board_time)
-    priced = billing_service.month_price(session, trip.passenger_id, category, month)
+    try:
+        priced = billing_service.month_price(session, trip.passenger_id, category, month)
+    except fare_engine.FareInputError as exc:
+        return TripFare(month, [], "", 0, error=str(exc))
     for free, coverage in priced.free:
         if free.trip_id == trip.trip_id:
             label = presentation.ENTITLEMENT_LABELS.get(coverage.kind, coverage.kind)

@@ -296,12 +296,14 @@ REVENUE_MONTHS: Final = 12
 # --- the inspection ticket (backend/tickets/) -----------------------------------------------
 
 TICKET_CODE_STEP_S: Final = 30
-"""The ticket's time code changes every 30 s: a screenshot shown later than one step (plus
-one step of clock skew) is stale."""
+"""The ticket's time code changes every 30 s (the app fetches or makes the next one at the
+step's end): a code is fresh during its own step only (give or take
+``TICKET_CODE_SKEW_S``), so a screenshot is refused at the latest 30 s plus that allowance
+after it was taken (plus the clocks' real difference)."""
 
-TICKET_CODE_SKEW_STEPS: Final = 1
-"""Steps a time code may be off the inspector's clock either way: phone and inspection
-device clocks differ, and a code shown just before its step ended is still honest."""
+TICKET_CODE_SKEW_S: Final = 5
+"""Seconds the phone's and the inspection device's clocks may differ either way (both keep
+network time; an inspection device offline for days drifts a few seconds)."""
 
 TICKET_VALIDITY: Final = dt.timedelta(minutes=60)
 """How long a fetched ticket stays valid: the app fetches again while the rider is on board

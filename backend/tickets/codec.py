@@ -24,7 +24,9 @@ A QR code holds ``base64url(frame)`` without padding, where (all integers big-en
   ``b"bibo-code/1\\x00" ‖ ticket id ‖ step`` with ``step = floor(unix seconds / 30)``. The
   phone holds the ticket's private key; its public key is inside the signed body, so an
   offline inspector can check the code with nothing but the operator's public keys. A code
-  whose step is more than one off the inspector's clock is *stale*: a screenshot.
+  is fresh during its own step only, give or take ``TICKET_CODE_SKEW_S`` of clock
+  difference; outside that it is *stale*: a screenshot, refused at the latest 30 s plus that
+  allowance after it was taken.
 
 Why not an HMAC time code (TOTP)? The inspector would need the HMAC secret to check it, and
 anything an offline inspector can read from the QR a screenshot can read too: with the
@@ -57,7 +59,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from backend.const import TICKET_CODE_SKEW_STEPS, TICKET_CODE_STEP_S
+from backend.const import TICKET_CODE_SKEW_S, TICKET_CODE_STEP_S
 
 MAGIC = b"BI"
 VERSION = 1
@@ -367,11 +369,12 @@ def verify(
         return Verdict(State.REVOKED, "ticket is on the revocation list", ticket, shown.step)
     if now_s > ticket.valid_until:
         return Verdict(State.EXPIRED, f"valid until {ticket.valid_until}", ticket, shown.step)
-    age = step_of(now_s) - shown.step
-    if abs(age) > TICKET_CODE_SKEW_STEPS:
+    begins = shown.step * TICKET_CODE_STEP_S
+    if not begins - TICKET_CODE_SKEW_S <= now_s <= begins + TICKET_CODE_STEP_S + TICKET_CODE_SKEW_S:
         return Verdict(
             State.STALE,
-            f"time code is {age * TICKET_CODE_STEP_S} s off the clock (screenshot?)",
+            f"time code is for {begins}-{begins + TICKET_CODE_STEP_S}, "
+            f"now is {int(now_s)} (screenshot?)",
             ticket,
             shown.step,
         )

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from backend.api.deps import SessionDep
 from backend.api.schemas import TEXT_PATTERN
-from backend.const import SERVICE_DAY_TZ, TICKET_CODE_SKEW_STEPS, TICKET_CODE_STEP_S
+from backend.const import SERVICE_DAY_TZ, TICKET_CODE_SKEW_S, TICKET_CODE_STEP_S
 from backend.templating import environment
 from backend.tickets import codec, keys, revocations
 from backend.tickets import service as tickets_service
@@ -176,7 +176,7 @@ def _render(
         "lang": lang,
         "text": TEXT[lang],
         "step_s": TICKET_CODE_STEP_S,
-        "skew_steps": TICKET_CODE_SKEW_STEPS,
+        "skew_s": TICKET_CODE_SKEW_S,
         "stops": stops,
         "keys": None,
         "revocations": None,

@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from backend import models
 from backend.api.app import reconcile_dirty_units
 from backend.cli import main as bibo
+from backend.const import TICKET_CODE_SKEW_S, TICKET_CODE_STEP_S
 from backend.db import make_sessionmaker, transaction
 from backend.maintenance.service import apply_retention
 from backend.tickets import codec, keys, revocations
@@ -104,8 +105,8 @@ def test_vector_verifies_and_decodes_to_its_ticket():
     [
         (VECTOR_TICKET, NOON, NOON, "RLG-4711", (), State.VALID),
         (VECTOR_TICKET, NOON, NOON + 29, None, (), State.VALID),  # vehicle not checked
-        (VECTOR_TICKET, NOON, NOON + 59, "RLG-4711", (), State.VALID),  # one step of skew
-        (VECTOR_TICKET, NOON + 30, NOON, "RLG-4711", (), State.VALID),  # phone clock ahead
+        (VECTOR_TICKET, NOON, NOON + 35, "RLG-4711", (), State.VALID),  # clocks 5 s apart
+        (VECTOR_TICKET, NOON + 30, NOON + 25, "RLG-4711", (), State.VALID),  # phone ahead 5 s
         (
             dataclasses.replace(VECTOR_TICKET, provisional=True),
             NOON,
@@ -114,7 +115,9 @@ def test_vector_verifies_and_decodes_to_its_ticket():
             (),
             State.PROVISIONAL,
         ),
-        (VECTOR_TICKET, NOON, NOON + 60, "RLG-4711", (), State.STALE),  # a screenshot
+        (VECTOR_TICKET, NOON, NOON + 36, "RLG-4711", (), State.STALE),  # a screenshot
+        (VECTOR_TICKET, NOON + 29, NOON + 66, "RLG-4711", (), State.STALE),  # 37 s later
+        (VECTOR_TICKET, NOON + 30, NOON + 24, "RLG-4711", (), State.STALE),  # 6 s ahead
         (VECTOR_TICKET, NOON + 90, NOON, "RLG-4711", (), State.STALE),  # code from the future
         (VECTOR_TICKET, NOON, NOON, "VKU-0815", (), State.WRONG_VEHICLE),
         (VECTOR_TICKET, NOON + 3601, NOON + 3601, "RLG-4711", (), State.EXPIRED),
@@ -132,6 +135,27 @@ def test_each_state_an_inspector_acts_on(ticket, shown_at, checked_at, vehicle, 
     verdict = codec.verify(payload(ticket, shown_at), KEYS, checked_at, vehicle, revoked)
     assert verdict.state is state, verdict.reason
     assert verdict.state.accepted == (state in (State.VALID, State.PROVISIONAL))
+
+
+@given(
+    shown_at=st.floats(NOON, NOON + 2500),
+    later=st.floats(0, 500),
+    skew=st.floats(-TICKET_CODE_SKEW_S, TICKET_CODE_SKEW_S),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_live_code_is_fresh_and_a_screenshot_goes_stale(shown_at, later, skew):
+    """The app shows the code of its clock's current step; an inspector whose clock is at
+    most ``TICKET_CODE_SKEW_S`` off accepts it right away, and refuses the same picture
+    once its step and that allowance have passed: with clocks that agree 35 s after it was
+    taken at the latest, with clocks the whole allowance apart 40 s."""
+    shown = payload(VECTOR_TICKET, shown_at)
+    now = shown_at + skew
+    assert codec.verify(shown, KEYS, now).state is State.VALID
+    checked = codec.verify(shown, KEYS, now + later).state
+    if later > TICKET_CODE_STEP_S + 2 * TICKET_CODE_SKEW_S:
+        assert checked is State.STALE
+    if shown_at + later + skew < (codec.step_of(shown_at) + 1) * TICKET_CODE_STEP_S:
+        assert checked is State.VALID  # still the code's own step on the phone's clock
 
 
 def test_a_code_made_without_the_tickets_key_is_refused():

@@ -133,9 +133,9 @@
     }
     if (revoked.has(hex(ticket.ticketId))) return { state: "revoked", reason: "ticket is on the revocation list", ticket };
     if (nowS > ticket.validUntil) return { state: "expired", reason: "valid until " + ticket.validUntil, ticket };
-    const age = Math.floor(nowS / data.step_s) - shown.step;
-    if (Math.abs(age) > data.skew_steps) {
-      return { state: "stale", reason: "time code is " + age * data.step_s + " s off the clock (screenshot?)", ticket };
+    const begins = shown.step * data.step_s;
+    if (!(begins - data.skew_s <= nowS && nowS <= begins + data.step_s + data.skew_s)) {
+      return { state: "stale", reason: "time code is for " + begins + "-" + (begins + data.step_s) + ", now is " + Math.floor(nowS) + " (screenshot?)", ticket };
     }
     if (vehicleId && ticket.vehicleId !== vehicleId) {
       return { state: "wrong_vehicle", reason: "ticket is for vehicle " + ticket.vehicleId + ", not " + vehicleId, ticket };

@@ -25,7 +25,7 @@ from backend.tickets.schemas import (
 from backend.tickets.service import IssuedTicket, TicketError, TicketErrorReason
 
 passenger_router = APIRouter(prefix="/v1/passengers", tags=["passenger"], responses=errors(422))
-inspect_router = APIRouter(prefix="/v1/inspect", tags=["inspect"], responses=errors(422))
+inspect_router = APIRouter(prefix="/v1/inspect", tags=["inspect"], responses=errors(400, 422))
 NO_KEYS: dict[int | str, dict[str, object]] = {
     503: errors(409)[409] | {"description": "no ticket keys configured on this server"}
 }

@@ -222,7 +222,8 @@
 
   function tripLine(t) {
     const from = t.board_stop_name || t.board_stop_id;
-    const to = t.alight_stop_name || t.alight_stop_id;
+    // An open trip's alighting stop is only where the bus is now: the ride goes on.
+    const to = t.status === "open" ? "…" : t.alight_stop_name || t.alight_stop_id;
     const parts = [
       el("strong", { text: `${dateTime(t.board_time)} · ${t.line}` }),
       " ",

@@ -1,7 +1,7 @@
 """Notifications (issue 16): each message to a passenger about a trip at most once, and the
 passengers' Web Push subscriptions.
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-04
 """
@@ -9,9 +9,7 @@ Create Date: 2026-12-04
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-# After 0010 (tickets), which landed first, so that main has one head; 0011 (another change
-# of issue 16) is still in flight: the lead re-chains when it lands.
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

@@ -5,26 +5,21 @@ decided)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from backend import models
-from backend.phones import repository as phones_repo
 from backend.trips import repository as trips_repo
 from backend.trips.reconciliation import (
     EVIDENCE_TERMS,
     Explanation,
     explain_trip,
     journeys_from_events,
-    phone_observations,
     rebuild_plan,
 )
-from backend.trips.resolution import resolved_observations
-from backend.trips.service import ResolverCache
+from backend.trips.service import ResolverCache, vehicle_day_observations
 from backend.trips.stops import stop_index
 
 
@@ -83,28 +78,9 @@ def trip_evidence(
     # The journey and those its levels are learnt from, as a rebuild from its start reads.
     target = mine[-1]
     plan = rebuild_plan(journeys, journeys[target].visits[0].arrival)
-    data = trips_repo.vehicle_day_sightings(
-        session, trip.service_day, trip.vehicle_id, plan.read_from
+    obs, _, _ = vehicle_day_observations(
+        session, trip.service_day, trip.vehicle_id, plan.read_from, resolvers, resolver
     )
-    obs, _ = resolved_observations(
-        trip.vehicle_id,
-        np.asarray(data.t, dtype=np.int64),
-        data.token,
-        data.rssi,
-        data.tx,
-        data.window_ms,
-        data.data_end_ms,
-        resolver,
-    )
-    phones = phones_repo.vehicle_day_phone_rows(
-        session, trip.service_day, trip.vehicle_id, plan.read_from
-    )
-    if phones.beacons:
-        index = resolvers.device_index(resolver)
-        heard = phone_observations(
-            trip.vehicle_id, index, phones.beacons, phones.regions, phones.activity
-        )
-        obs = dataclasses.replace(obs, phone=heard)
     explanation = explain_trip(
         journeys[plan.context_from : target + 1],
         obs,

@@ -30,6 +30,7 @@ from backend.passengers import repository as passengers_repo
 from backend.phones import repository as phones_repo
 from backend.trips import repository as trips_repo
 from backend.trips.reconciliation import (
+    VehicleObservations,
     conflict_losers,
     journeys_from_events,
     phone_observations,
@@ -81,6 +82,38 @@ class VehicleDayResult:
     """Calls rebuilt whose stop events never came (derived from GNSS)."""
 
 
+def vehicle_day_observations(
+    session: Session,
+    day: dt.date,
+    vehicle_id: str,
+    read_from: int,
+    resolvers: ResolverCache,
+    resolver: TokenResolver,
+) -> tuple[VehicleObservations, int, int]:
+    """What one vehicle heard on ``day`` from data time ``read_from`` on, as reconciliation
+    reads it: the bus's sightings resolved to devices and the beacon phones' reports of it;
+    with the number of sightings read and of those resolved."""
+    data = trips_repo.vehicle_day_sightings(session, day, vehicle_id, read_from)
+    obs, resolved = resolved_observations(
+        vehicle_id,
+        np.asarray(data.t, dtype=np.int64),
+        data.token,
+        data.rssi,
+        data.tx,
+        data.window_ms,
+        data.data_end_ms,
+        resolver,
+    )
+    phones = phones_repo.vehicle_day_phone_rows(session, day, vehicle_id, read_from)
+    if phones.beacons:
+        index = resolvers.device_index(resolver)
+        heard = phone_observations(
+            vehicle_id, index, phones.beacons, phones.regions, phones.activity
+        )
+        obs = dataclasses.replace(obs, phone=heard)
+    return obs, len(data.t), resolved
+
+
 def reconcile_vehicle_day(
     session: Session,
     day: dt.date,
@@ -98,24 +131,9 @@ def reconcile_vehicle_day(
     # The journeys rebuilt, and before them those that calibrate their levels (context).
     plan = rebuild_plan(journeys, since)
     start, first, context_from = plan.start, plan.first, plan.context_from
-    data = trips_repo.vehicle_day_sightings(session, day, vehicle_id, plan.read_from)
-    obs, resolved = resolved_observations(
-        vehicle_id,
-        np.asarray(data.t, dtype=np.int64),
-        data.token,
-        data.rssi,
-        data.tx,
-        data.window_ms,
-        data.data_end_ms,
-        resolver,
+    obs, stored, resolved = vehicle_day_observations(
+        session, day, vehicle_id, plan.read_from, resolvers, resolver
     )
-    phones = phones_repo.vehicle_day_phone_rows(session, day, vehicle_id, plan.read_from)
-    if phones.beacons:
-        index = resolvers.device_index(resolver)
-        heard = phone_observations(
-            vehicle_id, index, phones.beacons, phones.regions, phones.activity
-        )
-        obs = dataclasses.replace(obs, phone=heard)
     trips = reconcile_journeys(
         journeys[context_from:], obs, resolver.device_ids, context=first - context_from
     )
@@ -134,7 +152,7 @@ def reconcile_vehicle_day(
             derived,
         )
     return VehicleDayResult(
-        len(data.t),
+        stored,
         resolved,
         len(trips),
         tuple(t.confidence for t in trips),

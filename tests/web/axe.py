@@ -6,11 +6,12 @@ then injected into each page Playwright opens.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -24,7 +25,7 @@ are printed, not failed."""
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("BIBO_REQUIRE_BROWSER") == "1":
         pytest.fail(f"BIBO_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
@@ -38,6 +39,17 @@ def axe_script() -> Path:
     if npm is None:
         _unavailable("npm is missing, so axe-core cannot be installed: apt-get install npm")
     CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / ".lock").open("w") as lock:
+        # Test processes running side by side (pytest -n) install it once.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not SCRIPT.exists():
+            _install(npm)
+    if not SCRIPT.exists():
+        _unavailable("npm install axe-core left no axe.min.js")
+    return SCRIPT
+
+
+def _install(npm: str) -> None:
     done = subprocess.run(
         [
             str(npm),
@@ -54,9 +66,8 @@ def axe_script() -> Path:
         timeout=300,
         check=False,
     )
-    if done.returncode != 0 or not SCRIPT.exists():
+    if done.returncode != 0:
         _unavailable(f"npm install axe-core failed: {done.stderr.strip()[-400:]}")
-    return SCRIPT
 
 
 def blocking_violations(page: Any) -> list[dict[str, Any]]:

@@ -53,6 +53,15 @@ def test_a_rider_uses_the_app_on_a_small_screen(server: str, prepared: Prepared)
 
             page.goto(f"{server}/app/")
             expect(page).to_have_url(f"{server}/app/start")
+            # A wrong key: the refusal in German, the server's own words marked as English.
+            page.get_by_label("Fahrgast-Nummer").fill(prepared.passenger_id)
+            page.get_by_label("Zugangsschlüssel").fill("pt_wrong")
+            page.get_by_role("button", name="Anmelden").click()
+            flash = page.locator("#flash")
+            expect(flash).to_contain_text(
+                "Fehler 401: Nicht angemeldet oder Zugangsschlüssel falsch."
+            )
+            expect(flash.locator("span[lang=en]")).not_to_be_empty()
             page.get_by_label("Fahrgast-Nummer").fill(prepared.passenger_id)
             page.get_by_label("Zugangsschlüssel").fill(TOKEN)
             page.get_by_role("button", name="Anmelden").click()

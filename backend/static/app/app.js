@@ -62,10 +62,15 @@
     return new Date().toLocaleDateString("sv-SE", { timeZone: TZ }).slice(0, 7);
   }
 
-  function flash(text, isError) {
+  // `detail`: the server's own words (English, as the API has them), after the rider's text.
+  function flash(text, isError, detail) {
     const box = $("flash");
     if (!box) return;
-    box.textContent = text;
+    box.replaceChildren(text);
+    if (detail) {
+      box.append(" ", el("span", { class: "detail", text: `(${T.error_detail}: ` }),
+        el("span", { class: "detail", lang: "en", text: detail }), el("span", { class: "detail", text: ")" }));
+    }
     box.classList.toggle("error", Boolean(isError));
   }
 
@@ -95,9 +100,10 @@
   }
 
   class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, detail) {
       super(message);
       this.status = status;
+      this.detail = detail;
     }
   }
 
@@ -122,14 +128,15 @@
         detail = response.statusText;
       }
       if (response.status === 401 && !opts.quiet) flash(T.signed_out, true);
-      throw new ApiError(response.status, `${T.error} ${response.status}: ${detail}`);
+      const said = T[`error_${response.status}`] || (response.status >= 500 ? T.error_server : T.error);
+      throw new ApiError(response.status, `${T.error} ${response.status}: ${said}`, detail);
     }
     if (opts.raw) return response;
     return response.status === 204 ? null : response.json();
   }
 
   function failed(error) {
-    flash(error && error.message ? error.message : T.error, true);
+    flash(error && error.message ? error.message : T.error, true, error && error.detail);
   }
 
   // --- pages -------------------------------------------------------------------------------

@@ -314,6 +314,11 @@ TICKET_RENEW_BEFORE: Final = dt.timedelta(minutes=30)
 """A fetch while on board moves valid-until on once less than this is left; before that the
 signed payload stays the same, fetch after fetch."""
 
+LOW_CONFIDENCE: Final = 0.9
+"""Trips below this detection confidence are doubtful: the operator pages flag them for
+review, and an open one asks its rider "still on board?" (a rider is asked where an
+operator would look twice)."""
+
 TICKET_FIRM_CONFIDENCE: Final = 0.8
 """An open trip below this confidence gives a provisional ticket: the model is still unsure
 the rider is on board (an inspector may ask for a word, not a fine)."""

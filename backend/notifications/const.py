@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from typing import Final
 
-STILL_ON_BOARD_BELOW: Final = 0.9
-"""An open trip whose detection confidence is below this asks "still on board?": the same bar
-below which the operator pages flag a trip for review (``operators/web/const.py``
-``LOW_CONFIDENCE``), so a rider is asked where an operator would look twice."""
-
 NOTIFY_MAX_AGE_MS: Final = 30 * 60_000
 """Only a be-in (boarding) or be-out (alighting) at most this old when reconciliation sees it
 is notified: a late upload or a rebuilt day must not wake riders about rides long over."""

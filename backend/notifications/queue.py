@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from backend.const import LOW_CONFIDENCE
 from backend.notifications import repository as notifications_repo
-from backend.notifications.const import NOTIFY_MAX_AGE_MS, STILL_ON_BOARD_BELOW
+from backend.notifications.const import NOTIFY_MAX_AGE_MS
 
 
 class Kind(enum.StrEnum):
@@ -37,7 +38,7 @@ class TripState:
 def kinds_for(trip: TripState, now_ms: int) -> list[Kind]:
     """The notifications a trip calls for at ``now_ms``: a be-in while it is open, a be-out
     once it is closed, "still on board?" while it is open with a confidence below
-    ``STILL_ON_BOARD_BELOW``; none for a ride older than ``NOTIFY_MAX_AGE_MS`` or one that
+    ``LOW_CONFIDENCE``; none for a ride older than ``NOTIFY_MAX_AGE_MS`` or one that
     lost a conflict to a more likely trip on another vehicle."""
     if trip.conflict_lost:
         return []
@@ -46,7 +47,7 @@ def kinds_for(trip: TripState, now_ms: int) -> list[Kind]:
         if trip.board_time < oldest:
             return []
         kinds = [Kind.BE_IN]
-        if trip.confidence < STILL_ON_BOARD_BELOW:
+        if trip.confidence < LOW_CONFIDENCE:
             kinds.append(Kind.STILL_ON_BOARD)
         return kinds
     return [Kind.BE_OUT] if trip.alight_time >= oldest else []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -163,32 +163,23 @@ def trip_detail(session: Session, trip_id: str) -> TripDetail | None:
     )
 
 
-def trips_csv(trips: Sequence[models.Trip]) -> str:
-    """The trips as CSV, a row each in ``CSV_COLUMNS`` (the API's and the pages' export)."""
+def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for t in trips:
-        writer.writerow([getattr(t, c) for c in CSV_COLUMNS])
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
-READABLE_CSV_COLUMNS = (
-    "trip_id",
-    "service_day",
-    "vehicle_id",
-    "line",
-    "journey_id",
-    "device_id",
-    "passenger_id",
-    "board_stop_id",
-    "board_stop_name",
-    "board_time",
-    "alight_stop_id",
-    "alight_stop_name",
-    "alight_time",
-    "confidence",
-    "status",
+def trips_csv(trips: Sequence[models.Trip]) -> str:
+    """The trips as CSV, a row each in ``CSV_COLUMNS`` (the API's and the pages' export)."""
+    return _csv(CSV_COLUMNS, ([getattr(t, c) for c in CSV_COLUMNS] for t in trips))
+
+
+READABLE_CSV_COLUMNS = tuple(
+    name
+    for c in CSV_COLUMNS
+    for name in ((c, c.removesuffix("_id") + "_name") if c.endswith("_stop_id") else (c,))
 )
 """The operator pages' trip export: ``CSV_COLUMNS`` with the stops' names beside their ids
 and the times as local time with the UTC offset (``2026-11-03T05:06:40+01:00``; the two
@@ -198,27 +189,21 @@ and the times as local time with the UTC offset (``2026-11-03T05:06:40+01:00``; 
 def readable_trips_csv(trips: Sequence[models.Trip], stop_names: dict[str, str]) -> str:
     """The trips as CSV for people, a row each in ``READABLE_CSV_COLUMNS`` (a stop the
     tariff does not name gets its id as name)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(READABLE_CSV_COLUMNS)
-    for t in trips:
-        row = {c: getattr(t, c) for c in CSV_COLUMNS}
-        row["board_stop_name"] = stop_names.get(t.board_stop_id, t.board_stop_id)
-        row["alight_stop_name"] = stop_names.get(t.alight_stop_id, t.alight_stop_id)
-        row["board_time"] = local_iso(t.board_time)
-        row["alight_time"] = local_iso(t.alight_time)
-        writer.writerow([row[c] for c in READABLE_CSV_COLUMNS])
-    return buffer.getvalue()
+
+    def row(t: models.Trip) -> list[object]:
+        values = {c: getattr(t, c) for c in CSV_COLUMNS}
+        values["board_stop_name"] = stop_names.get(t.board_stop_id, t.board_stop_id)
+        values["alight_stop_name"] = stop_names.get(t.alight_stop_id, t.alight_stop_id)
+        values["board_time"] = local_iso(t.board_time)
+        values["alight_time"] = local_iso(t.alight_time)
+        return [values[c] for c in READABLE_CSV_COLUMNS]
+
+    return _csv(READABLE_CSV_COLUMNS, (row(t) for t in trips))
 
 
 def daily_revenue_csv(days: Sequence[tuple[dt.date, int]]) -> str:
     """Net ledger postings per local day as CSV (``day``, ``net_cents``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(("day", "net_cents"))
-    for day, cents in days:
-        writer.writerow((day.isoformat(), cents))
-    return buffer.getvalue()
+    return _csv(("day", "net_cents"), ((day.isoformat(), cents) for day, cents in days))
 
 
 @dataclass(frozen=True, slots=True)

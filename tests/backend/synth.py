@@ -129,5 +129,21 @@ def journey_batches(
     return bodies
 
 
+def heartbeat(seq: int, sent_at: int) -> dict[str, Any]:
+    """An upload of bus RLG-4711 with nothing in it: the data up to ``sent_at`` is complete."""
+    empty: dict[str, list[Any]] = {"t": [], "token": [], "rssi": [], "n": [], "tx": []}
+    return {
+        "version": 1,
+        "vehicle_id": "RLG-4711",
+        "unit_id": "obu-RLG-4711",
+        "boot_id": "boot-1",
+        "seq": seq,
+        "sent_at": sent_at,
+        "window_ms": 1000,
+        "events": [],
+        "sightings": empty,
+    }
+
+
 def _token(key: bytes, t_ms: int) -> str:
     return wire.token_for_interval(key, wire.interval_of(t_ms)).hex()

@@ -12,7 +12,7 @@ from backend.db import make_sessionmaker
 from backend.timeutil import service_day_of
 from backend.trips import repository as trips_repo
 from tests.backend.conftest import Phone, post_batch
-from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
+from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, heartbeat, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
 T0 = 1_795_420_000_000
@@ -22,21 +22,6 @@ LAST_DEPARTURE = T0 + (len(STOPS) - 1) * (DWELL_MS + DRIVE_MS) + DWELL_MS
 @pytest.fixture
 def key(phone: Phone) -> bytes:
     return phone.device_key
-
-
-def heartbeat(seq: int, sent_at: int) -> dict[str, object]:
-    empty = {"t": [], "token": [], "rssi": [], "n": [], "tx": []}
-    return {
-        "version": 1,
-        "vehicle_id": "RLG-4711",
-        "unit_id": "obu-RLG-4711",
-        "boot_id": "boot-1",
-        "seq": seq,
-        "sent_at": sent_at,
-        "window_ms": 1000,
-        "events": [],
-        "sightings": empty,
-    }
 
 
 def trips(engine) -> list[tuple[str, str, int | None]]:

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from backend import cli, models
 from backend.api.app import reconcile_dirty_units
 from backend.billing.presentation import local_text
-from backend.const import CLOSE_AFTER_SILENCE_MS
+from backend.const import CLOSE_AFTER_SILENCE_MS, LOW_CONFIDENCE
 from backend.db import make_sessionmaker, transaction
 from backend.notifications import repository as notifications_repo
 from backend.notifications import service as notifications_service
-from backend.notifications.const import NOTIFY_MAX_AGE_MS, STILL_ON_BOARD_BELOW
+from backend.notifications.const import NOTIFY_MAX_AGE_MS
 from backend.notifications.push import (
     PushOutcome,
     Subscription,
@@ -32,7 +32,7 @@ from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
 from backend.trips import service as trips_service
 from tests.backend.conftest import Phone, post_batch, register_phone
-from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, journey_batches
+from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, heartbeat, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 5)]
 T0 = 1_795_420_000_000
@@ -55,21 +55,6 @@ class FakeSender:
     def __call__(self, subscription: Subscription, data: str) -> PushOutcome:
         self.sent.append((subscription, json.loads(data)))
         return self.outcome
-
-
-def heartbeat(seq: int, sent_at: int) -> dict[str, object]:
-    empty = {"t": [], "token": [], "rssi": [], "n": [], "tx": []}
-    return {
-        "version": 1,
-        "vehicle_id": "RLG-4711",
-        "unit_id": "obu-RLG-4711",
-        "boot_id": "boot-1",
-        "seq": seq,
-        "sent_at": sent_at,
-        "window_ms": 1000,
-        "events": [],
-        "sightings": empty,
-    }
 
 
 def stored(engine, passenger_id: str) -> list[tuple[str, str]]:
@@ -97,7 +82,7 @@ def test_an_open_trip_is_a_be_in_and_a_closed_one_a_be_out():
     now = T0 + 60_000
     sure = TripState("open", 0.99, T0, T0 + 30_000)
     assert kinds_for(sure, now) == [Kind.BE_IN]
-    unsure = TripState("open", STILL_ON_BOARD_BELOW - 0.01, T0, T0 + 30_000)
+    unsure = TripState("open", LOW_CONFIDENCE - 0.01, T0, T0 + 30_000)
     assert kinds_for(unsure, now) == [Kind.BE_IN, Kind.STILL_ON_BOARD]
     assert kinds_for(TripState("closed", 0.5, T0, T0 + 30_000), now) == [Kind.BE_OUT]
 

@@ -118,7 +118,6 @@ def test_every_page_has_no_serious_accessibility_violation(
     out = ARTIFACTS / "accessibility"
     out.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
-    checked = 0
     for width in WIDTHS:
         # axe-core is injected as a script: the pages' CSP (rightly) refuses that.
         page = browser.new_page(viewport={"width": width, "height": 800}, bypass_csp=True)
@@ -130,7 +129,6 @@ def test_every_page_has_no_serious_accessibility_violation(
             if response.status >= 400 or "html" not in response.headers.get("content-type", ""):
                 failures.append(f"{path} at {width} px: HTTP {response.status}")
                 continue
-            checked += 1
             page.locator("h1").first.wait_for()
             page.wait_for_timeout(300)  # /app's script fills the page (its event stream stays open)
             found = blocking_violations(page)
@@ -139,5 +137,4 @@ def test_every_page_has_no_serious_accessibility_violation(
                 page.screenshot(path=str(Path(out, f"{name}-{width}.png")), full_page=True)
                 failures.append(f"{path} at {width} px:\n{describe(found)}")
         page.close()
-    assert checked == 2 * len(paths) - sum("HTTP" in f for f in failures)
     assert not failures, "\n\n".join(failures)

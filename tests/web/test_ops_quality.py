@@ -8,7 +8,7 @@ import re
 from collections import defaultdict
 from html.parser import HTMLParser
 
-from backend.operators.web.const import LOW_CONFIDENCE
+from backend.const import LOW_CONFIDENCE
 from tests.web.conftest import login
 from tests.web.ops_data import DAYS, seed
 

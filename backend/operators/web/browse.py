@@ -13,11 +13,11 @@ from fastapi.responses import HTMLResponse, Response
 from backend.api.deps import SessionDep
 from backend.api.schemas import PassengerId
 from backend.billing.presentation import ENTITLEMENT_LABELS
+from backend.const import LOW_CONFIDENCE
 from backend.operators import pages
 from backend.operators.web.auth import PageError, WebOperator
 from backend.operators.web.const import (
     DEFAULT_PAGE_SIZE,
-    LOW_CONFIDENCE,
     QUALITY_DAYS,
     SEARCH_LIMIT,
 )

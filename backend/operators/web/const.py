@@ -46,9 +46,6 @@ DASHBOARD_DAYS: Final = 14
 CONFIDENCE_BINS: Final = 10
 """Histogram bins of detection confidence over [0, 1] (0.1 wide)."""
 
-LOW_CONFIDENCE: Final = 0.9
-"""Trips below this detection confidence are flagged for review in the lists."""
-
 TRACE_WIDTH_PX: Final = 960
 TRACE_HEIGHT_PX: Final = 380
 """The RSSI plot's drawing size; it scales to the page width (SVG viewBox)."""

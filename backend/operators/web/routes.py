@@ -26,7 +26,7 @@ from backend.billing import apportionment
 from backend.billing import service as billing_service
 from backend.billing.presentation import ENTITLEMENT_LABELS
 from backend.billing.rendering import render_invoice
-from backend.const import SERVICE_DAY_TZ
+from backend.const import LOW_CONFIDENCE, SERVICE_DAY_TZ
 from backend.operators import evidence as operators_evidence
 from backend.operators import pages
 from backend.operators import service as operators_service
@@ -56,7 +56,6 @@ from backend.operators.web.const import (
     DAILY_CHART_WIDTH_PX,
     DASHBOARD_DAYS,
     DEFAULT_PAGE_SIZE,
-    LOW_CONFIDENCE,
     PAGE_SIZES,
 )
 from backend.passengers import entitlements as entitlements_service

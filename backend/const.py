@@ -211,6 +211,21 @@ moving) or report under 1 m/s, and that spell begins and ends within 120 m of th
 stop (the fix before a stop is up to one period of braking away, GNSS adds up to 15 m).
 A known call at that stop within 60 s covers it."""
 
+STANDING_DECIDES_AFTER_MS: Final = 10 * 60_000
+"""A bus standing at a stop without a known departure keeps its riders' trips open (they
+may stay on) for at most this long: then a rider decoded off by that stop has alighted
+there (a bus parked at the terminus, switched off or with its departure event lost and no
+GNSS fix since)."""
+
+CLOSE_MAX_IN_PROB: Final = 0.2
+"""A be-out is decided only once the stretch after the alighting stop says "out" with
+confidence: the rider's probability of being on board there is at most this. A phone heard
+rarely (a long advertising interval, a scanner's low duty) leaves 45 s of silence
+ambiguous, and a be-out shown and then withdrawn is a flip-flop (issue 12). Chosen on the
+default (training) world between no bound, which left flip-flops above their 0.5 % goal,
+and 0.02, which held riders lingering by a bus at its layover open past the be-out p99
+goal; ``bibo evaluate --worlds --training-worlds default`` prints both figures."""
+
 MIN_PARTIAL_STRETCH_MS: Final = 10_000
 """The stretch under way counts once the bus has been moving this long."""
 

@@ -99,7 +99,7 @@ def rebuild(
     data, t = day.data, day.t
     events = data.events[: bisect.bisect_left(day.event_t, now)]
     started = time.perf_counter()
-    journeys = journeys_from_events(data.vehicle_id, events, stop_index())
+    journeys = journeys_from_events(data.vehicle_id, events, stop_index(), now)
     # As the worker: the journeys rebuilt and those that calibrate their levels.
     plan = rebuild_plan(journeys, now - UPLOAD_INTERVAL_MS if incremental else 0, level)
     first, context_from = plan.first, plan.context_from

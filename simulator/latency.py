@@ -248,7 +248,7 @@ def paced_latency(
             obs = heard.apply(obs, None)
         events = sorted_events(data)
         event_t = np.array([e.t for e in events], dtype=np.int64)
-        final_journeys = journeys_from_events(vid, events, stops)
+        final_journeys = journeys_from_events(vid, events, stops, obs.data_end_ms)
         final = reconcile_journeys(final_journeys, obs, resolver.device_ids, level_model)
         starts = np.array([j.visits[0].arrival for j in final_journeys], dtype=np.int64)
         final_stops = {t.trip_id: (t.board_stop_id, t.alight_stop_id) for t in final}
@@ -270,15 +270,18 @@ def paced_latency(
         }
         flipped: set[str] = set()
         for cut in cuts:
-            # The events since shortly before the journey before the one under way: enough to
-            # cut the two journeys a seal can change, without re-reading the whole day.
+            # The events since shortly before the journey two before the one under way:
+            # enough to cut the two journeys a seal can change as the whole day would,
+            # without re-reading it. (A slice that began inside one of them would cut that
+            # journey as an inferred one, under another id: its trips would count as
+            # flip-flops of the measurement, not of bibo.)
             under_way = max(
-                0, int(np.searchsorted(starts, cut, side="right")) - 2 - len(window_extra)
+                0, int(np.searchsorted(starts, cut, side="right")) - 3 - len(window_extra)
             )
             since = int(starts[under_way]) - EVENT_LOOKBACK_MS if starts.size else 0
             lo = int(np.searchsorted(event_t, since, side="left"))
             k = int(np.searchsorted(event_t, cut, side="right"))
-            journeys = journeys_from_events(vid, events[lo:k], stops)
+            journeys = journeys_from_events(vid, events[lo:k], stops, cut)
             if not journeys:
                 continue
             # The two journeys a seal can change, with the ones that calibrate their levels.

@@ -21,6 +21,7 @@ about a minute of the bus leaving (``alight_known_at`` is that data time).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 from collections import defaultdict
@@ -36,6 +37,7 @@ from backend.const import (
     BOARD_AFTER_ALONGSIDE,
     BURST_TO_DEPARTURE_MS,
     CLOSE_AFTER_SILENCE_MS,
+    CLOSE_MAX_IN_PROB,
     CONTRAST_MARGIN_DB,
     CONTRAST_MAX_LLR,
     CONTRAST_SLOPE_PER_DB,
@@ -68,6 +70,7 @@ from backend.const import (
     REGION_COVER_MAX_LLR,
     REGION_COVER_NATS_PER_MIN,
     REGION_EXIT_DELAY_MS,
+    STANDING_DECIDES_AFTER_MS,
     STANDING_GAP_MS,
     STANDING_SPEED_MPS,
     STOP_MATCH_M,
@@ -103,7 +106,8 @@ class StopVisit:
     arrival: int
     departure: int | None
     derived: bool = False
-    """Derived from GNSS positions (its arrival and departure events never came)."""
+    """Derived from GNSS positions: its arrival and departure events never came, or (the
+    journey under way) its departure event has not come though the bus has left."""
 
 
 class StopIndex:
@@ -122,6 +126,15 @@ class StopIndex:
         k = METRES_PER_DEGREE
         return np.stack([lon * k * np.cos(np.radians(self._lat0)), lat * k], axis=1)
 
+    def distance(self, stop_id: str, lat: FloatArray, lon: FloatArray) -> FloatArray:
+        """Distance (m) of each position from stop ``stop_id`` (inf: an unknown stop)."""
+        try:
+            k = self.ids.index(stop_id)
+        except ValueError:
+            return np.full(lat.size, np.inf)
+        p = self._project(lat, lon)
+        return np.asarray(np.hypot(p[:, 0] - self.xy[k, 0], p[:, 1] - self.xy[k, 1]))
+
     def nearest(self, lat: FloatArray, lon: FloatArray) -> tuple[IntArray, FloatArray]:
         """Index of the nearest stop and its distance (m) per position."""
         if not self.ids or lat.size == 0:
@@ -133,7 +146,10 @@ class StopIndex:
 
 
 def derive_missing_calls(
-    journeys: Sequence[Journey], events: Sequence[EventRecord], stops: StopIndex
+    journeys: Sequence[Journey],
+    events: Sequence[EventRecord],
+    stops: StopIndex,
+    data_end_ms: int | None = None,
 ) -> list[Journey]:
     """Add the calls whose arrival and departure events never came, from GNSS positions.
 
@@ -143,7 +159,10 @@ def derive_missing_calls(
     call of the journey covers it, the journey gains a derived visit there from the last
     fix before the spell to the first after it; a journey's first and last calls too (a
     layover at the terminus can be the last call of one journey and the first of the
-    next).
+    next). A spell still going on at the newest data (``data_end_ms`` that long after the
+    last fix, or the last fixes at walking speed) is a call whose departure has not come:
+    the bus stands there now, and a rider may yet stay on (``journey_trips``). A spell
+    that outlasts its journey (the next one began while the bus stood) ends with it.
     """
     fixes = sorted(
         (e for e in events if e.type == "position" and e.lat is not None and e.lon is not None),
@@ -157,19 +176,26 @@ def derive_missing_calls(
     speed = np.array(
         [np.nan if e.speed_mps is None else e.speed_mps for e in fixes], dtype=np.float64
     )
+    journeys = _departed_by_gnss(journeys, t, lat, lon, stops)
     slow = speed < STANDING_SPEED_MPS
     # (index of the fix before, index of the fix after) of every standing spell: a pause
     # between two fixes, or a run of walking-speed fixes.
-    spells = [(int(i), int(i) + 1) for i in np.flatnonzero(np.diff(t) >= STANDING_GAP_MS)]
+    # The fix after is None for a spell still going on at the newest data.
+    spells: list[tuple[int, int | None]] = [
+        (int(i), int(i) + 1) for i in np.flatnonzero(np.diff(t) >= STANDING_GAP_MS)
+    ]
     inner = slow.copy()
-    inner[0] = inner[-1] = False
+    inner[0] = False
     edges = np.flatnonzero(np.diff(np.r_[0, inner.astype(np.int8), 0]))
-    spells += [(int(a) - 1, int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        spells.append((int(a) - 1, int(b) if b < len(t) else None))
+    if data_end_ms is not None and data_end_ms - t[-1] >= STANDING_GAP_MS and not slow[-1]:
+        spells.append((len(t) - 1, None))
     if not spells:
         return list(journeys)
-    spells.sort()
+    spells.sort(key=lambda ab: (ab[0], -1 if ab[1] is None else ab[1]))
     # Only the fixes around a spell need their nearest stop.
-    ends = np.unique(np.array(spells, dtype=np.int64).reshape(-1))
+    ends = np.unique([k for ab in spells for k in ab if k is not None])
     near_ends, dist_ends = stops.nearest(lat[ends], lon[ends])
     nearest = np.zeros(len(t), dtype=np.int64)
     dist = np.full(len(t), np.inf)
@@ -188,24 +214,73 @@ def derive_missing_calls(
             following = journeys[i + 1].visits[0]
             hi = following.departure if following.departure is not None else following.arrival
         added: list[StopVisit] = []
+        visits = list(journey.visits)
         for a, b in spells:
-            if t[a] < lo or t[b] > hi:
+            if t[a] < lo or t[a] >= hi:
                 continue
-            if nearest[a] != nearest[b] or max(dist[a], dist[b]) > STOP_MATCH_M:
+            if dist[a] > STOP_MATCH_M or (b is not None and nearest[a] != nearest[b]):
                 continue
+            if b is not None and dist[b] > STOP_MATCH_M:
+                continue
+            # Still standing there, or until the next journey began: no departure known.
+            left = None if b is None or t[b] > hi else int(t[b])
+            until = left if left is not None else hi
             stop_id = stops.ids[int(nearest[a])]
-            covered = any(
-                (v.arrival <= t[b] and t[a] <= (v.departure or v.arrival))
+            covering = [
+                k
+                for k, v in enumerate(visits)
+                if (v.arrival <= until and t[a] <= (v.departure or v.arrival))
                 or (v.stop_id == stop_id and abs(v.arrival - int(t[a])) <= STOP_MATCH_TIME_MS)
-                for v in journey.visits
-            )
-            if not covered:
-                added.append(StopVisit(stop_id, int(t[a]), int(t[b]), derived=True))
-        if added:
-            visits = tuple(sorted(journey.visits + tuple(added), key=lambda v: v.arrival))
-            journey = dataclasses.replace(journey, visits=visits)
+            ]
+            if not covering:
+                added.append(StopVisit(stop_id, int(t[a]), left, derived=True))
+                continue
+            # An arrival event minutes after the bus came to stand there (logged as the
+            # layover ended): the bus arrived when it stopped.
+            k = covering[0]
+            if (
+                len(covering) == 1
+                and visits[k].stop_id == stop_id
+                and visits[k].arrival - t[a] > STOP_MATCH_TIME_MS
+                and (k == 0 or (visits[k - 1].departure or visits[k - 1].arrival) <= t[a])
+            ):
+                visits[k] = dataclasses.replace(visits[k], arrival=int(t[a]), derived=True)
+        if added or visits != list(journey.visits):
+            ordered = tuple(sorted([*visits, *added], key=lambda v: v.arrival))
+            journey = dataclasses.replace(journey, visits=ordered)
         out.append(journey)
     return out
+
+
+def _departed_by_gnss(
+    journeys: Sequence[Journey], t: IntArray, lat: FloatArray, lon: FloatArray, stops: StopIndex
+) -> Sequence[Journey]:
+    """The journey under way with the departure from its last stop derived from GNSS when
+    that event has not come but two fixes in a row put the bus beyond ``STOP_MATCH_M`` of
+    the stop (one fix could be an outlier): a lost departure event must not keep its riders
+    open until the next call."""
+    if not journeys or journeys[-1].complete:
+        return journeys
+    last = journeys[-1].visits[-1]
+    if last.departure is not None:
+        return journeys
+    after = np.flatnonzero(t > last.arrival)
+    if after.size < 2:
+        return journeys
+    away = stops.distance(last.stop_id, lat[after], lon[after]) > STOP_MATCH_M
+    both = np.flatnonzero(away[:-1] & away[1:])
+    if both.size == 0:
+        return journeys
+    # Left between the last fix at the stop and the first beyond it.
+    first_away = int(after[int(both[0])])
+    left = (
+        int(t[first_away - 1])
+        if first_away > 0 and t[first_away - 1] > last.arrival
+        else last.arrival
+    )
+    visit = dataclasses.replace(last, departure=left, derived=True)
+    journey = dataclasses.replace(journeys[-1], visits=(*journeys[-1].visits[:-1], visit))
+    return [*journeys[:-1], journey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +465,10 @@ class DetectedTrip:
 
 
 def journeys_from_events(
-    vehicle_id: str, events: Iterable[EventRecord], stops: StopIndex | None = None
+    vehicle_id: str,
+    events: Iterable[EventRecord],
+    stops: StopIndex | None = None,
+    data_end_ms: int | None = None,
 ) -> list[Journey]:
     """Cut a vehicle's event stream into journeys with their stop visits.
 
@@ -404,7 +482,8 @@ def journeys_from_events(
     the journey before it and is named ``~`` and the time of its first event. A call with only
     one of its two events counts as a visit of zero length at that event. With ``stops``,
     calls whose both events are missing are derived from the ``position`` events
-    (``derive_missing_calls``).
+    (``derive_missing_calls``; ``data_end_ms``, the newest data time, tells a bus standing
+    now without fixes).
     """
     journeys: list[Journey] = []
     current: EventRecord | None = None
@@ -455,6 +534,18 @@ def journeys_from_events(
         inferred = True
 
     events = list(events)
+    # A layover is a bus standing still: moving fixes in a gap between calls are a bus on
+    # its way whose stop events were lost, not a new journey.
+    moving = sorted(
+        e.t
+        for e in events
+        if e.type == "position" and e.speed_mps is not None and e.speed_mps >= STANDING_SPEED_MPS
+    )
+
+    def since_moving(t: int, before: int) -> int:
+        k = bisect.bisect_left(moving, t)
+        return t - max(before, moving[k - 1]) if k else t - before
+
     calls = [e for e in events if e.type in ("journey", "arrival", "departure")]
     ordered = sorted(set(calls), key=lambda e: (e.t, e.type != "journey", e.type, e.stop_id))
     for event in ordered:
@@ -484,7 +575,9 @@ def journeys_from_events(
             # came late); its own first call at that stop is this one.
             visits.clear()
         elif (
-            current is None or turned or (before is not None and event.t - before > JOURNEY_GAP_MS)
+            current is None
+            or turned
+            or (before is not None and since_moving(event.t, before) > JOURNEY_GAP_MS)
         ):
             infer(event)
         if event.type == "arrival":
@@ -504,7 +597,7 @@ def journeys_from_events(
             open_stop = None
     close(complete=False)
     if stops is not None:
-        return derive_missing_calls(journeys, events, stops)
+        return derive_missing_calls(journeys, events, stops, data_end_ms)
     return journeys
 
 
@@ -1155,7 +1248,22 @@ def journey_trips(
             # until then): the stretch under way says "out" by then, or the rider rides on.
             left = alight.departure if alight.departure is not None else alight.arrival
             decided_at = left + CLOSE_AFTER_SILENCE_MS
-            closed = not still_riding and (journey.complete or obs.data_end_ms >= decided_at)
+            # A bus still standing at the stop (its departure not yet known) may keep the
+            # rider: nothing is decided before it leaves, or has stood there too long for
+            # anyone to sit through (switched off at the terminus, no event or fix since).
+            standing = (
+                not journey.complete
+                and alight.departure is None
+                and obs.data_end_ms < alight.arrival + STANDING_DECIDES_AFTER_MS
+            )
+            # The stretch since says "out" beyond doubt, or the wait has no end in sight.
+            after = last + 1 < n_str and posterior[row, last + 1] > CLOSE_MAX_IN_PROB
+            doubt = after and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
+            closed = (
+                not still_riding
+                and not standing
+                and (journey.complete or (obs.data_end_ms >= decided_at and not doubt))
+            )
             device_id = device_ids[int(device)]
             trips.append(
                 DetectedTrip(
@@ -1186,7 +1294,7 @@ def reconcile_vehicle(
     stops: StopIndex | None = None,
 ) -> list[DetectedTrip]:
     """The trips ridden on one vehicle in one service day (before cross-vehicle conflicts)."""
-    journeys = journeys_from_events(obs.vehicle_id, events, stops)
+    journeys = journeys_from_events(obs.vehicle_id, events, stops, obs.data_end_ms)
     return reconcile_journeys(journeys, obs, device_ids, level_model)
 
 

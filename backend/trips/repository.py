@@ -352,11 +352,36 @@ class VehicleDaySightings:
     data_end_ms: int
 
 
+def _events_and_seal_end(session: Session, day: dt.date, vehicle_id: str) -> int:
+    e, w = models.VehicleEvent, models.WorkUnit
+    last_event = session.scalar(
+        select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
+    )
+    sealed = session.scalar(
+        select(w.sealed_until).where(w.service_day == day, w.vehicle_id == vehicle_id)
+    )
+    return max(last_event or 0, sealed or 0)
+
+
+def vehicle_day_data_end(session: Session, day: dt.date, vehicle_id: str) -> int:
+    """The newest data time of a vehicle-day (``VehicleDaySightings.data_end_ms``)."""
+    s, b = models.Sighting, models.Batch
+    last = session.execute(
+        select(s.t, b.window_ms)
+        .join(b, b.batch_id == s.batch_id)
+        .where(s.service_day == day, s.vehicle_id == vehicle_id)
+        .order_by(s.t.desc())
+        .limit(1)
+    ).first()
+    end = _events_and_seal_end(session, day, vehicle_id)
+    return max(end, last[0] + last[1]) if last is not None else end
+
+
 def vehicle_day_sightings(
     session: Session, day: dt.date, vehicle_id: str, since: int = 0
 ) -> VehicleDaySightings:
     """A vehicle's sightings of a service day from data time ``since`` on (0: all)."""
-    s, b, e = models.Sighting, models.Batch, models.VehicleEvent
+    s, b = models.Sighting, models.Batch
     mine = (s.service_day == day, s.vehicle_id == vehicle_id, s.t >= since)
     rows = session.execute(
         select(s.t, s.token, s.rssi, s.tx).where(*mine).order_by(s.t, s.batch_id, s.k)
@@ -364,15 +389,10 @@ def vehicle_day_sightings(
     window_ms = session.scalar(
         select(func.max(b.window_ms)).where(b.batch_id.in_(select(s.batch_id).where(*mine)))
     )
-    last_event = session.scalar(
-        select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
-    )
-    w = models.WorkUnit
-    sealed = session.scalar(
-        select(w.sealed_until).where(w.service_day == day, w.vehicle_id == vehicle_id)
-    )
     window = int(window_ms or 1000)
-    ends = [last_event or 0, sealed or 0] + ([rows[-1][0] + window] if rows else [])
+    ends = [_events_and_seal_end(session, day, vehicle_id)]
+    if rows:
+        ends.append(rows[-1][0] + window)
     return VehicleDaySightings(
         t=[r[0] for r in rows],
         token=[r[1] for r in rows],

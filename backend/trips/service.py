@@ -126,7 +126,10 @@ def reconcile_vehicle_day(
     one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
     resolver, passenger_of = resolvers.get(session)
     journeys = journeys_from_events(
-        vehicle_id, trips_repo.vehicle_day_events(session, day, vehicle_id), stop_index()
+        vehicle_id,
+        trips_repo.vehicle_day_events(session, day, vehicle_id),
+        stop_index(),
+        trips_repo.vehicle_day_data_end(session, day, vehicle_id),
     )
     # The journeys rebuilt, and before them those that calibrate their levels (context).
     plan = rebuild_plan(journeys, since)

@@ -528,3 +528,101 @@ def test_a_first_arrival_a_moment_before_its_journey_event_belongs_to_that_journ
     journeys = journeys_from_events("RLG-1", late + back)
     assert [j.journey_id for j in journeys] == ["R61-1", "R61-2"]
     assert [v.stop_id for v in journeys[1].visits] == STOPS[::-1]
+
+
+# --- the be-out is not decided while the bus stands (flip-flops, issue 12) ------------------
+
+POSITIONS = {STOPS[k]: (51.57 + 0.01 * k, 8.10) for k in range(len(STOPS))}
+
+
+def _fixes(lat: float, lon: float, start: int, end: int, speed: float = 8.0):
+    return [
+        EventRecord(t, "position", lat=lat, lon=lon, speed_mps=speed)
+        for t in range(start, end, 10_000)
+    ]
+
+
+def _stop_index() -> StopIndex:
+    return StopIndex((s, lat, lon) for s, (lat, lon) in POSITIONS.items())
+
+
+def test_a_rider_is_not_closed_while_the_bus_stands_at_the_stop():
+    # The bus has stood at stop 3 for longer than the silence rule, its departure not yet
+    # sent: a rider heard up to the arrival may stay on, so the trip stays open; once the
+    # bus leaves (and the rider rides on) it ends further on, never at stop 3.
+    standing = departure(2) + 2 * CLOSE_AFTER_SILENCE_MS
+    events = [e for e in journey_events() if e.t <= arrival(2)]
+    events += [EventRecord(standing, "departure", STOPS[2])]
+    rows = heard(0, arrival(0), arrival(2))
+    (open_trip,) = one_bus(rows, data_end=standing - 1_000, events=events)
+    assert (open_trip.alight_stop_id, open_trip.status) == (STOPS[2], "open")
+    later = [*events, EventRecord(standing + DRIVE, "arrival", STOPS[3])]
+    rows = heard(0, arrival(0), arrival(2)) + heard(0, standing, standing + DRIVE)
+    data_end = standing + DRIVE + 5_000
+    (trip,) = one_bus(rows, data_end=data_end, events=later)
+    assert trip.alight_stop_id == STOPS[3]
+
+
+def test_a_lost_departure_is_derived_once_the_bus_is_away_from_the_stop():
+    # Stop 2's departure never comes; two fixes in a row 400 m on put the bus on its way,
+    # so the rider who stayed at stop 2 is closed there without waiting for stop 3.
+    stops = _stop_index()
+    lat, lon = POSITIONS[STOPS[1]]
+    events = [e for e in journey_events() if e.t <= arrival(1)]
+    events += _fixes(lat + 0.0036, lon, departure(1) + 10_000, departure(1) + 40_000)
+    (journey,) = journeys_from_events("RLG-1", events, stops)
+    last = journey.visits[-1]
+    assert (last.stop_id, last.derived) == (STOPS[1], True)
+    assert last.departure is not None
+    assert arrival(1) <= last.departure <= departure(1) + 10_000
+    # One far fix (an outlier) is not a departure.
+    (journey,) = journeys_from_events("RLG-1", events[:-2], stops)
+    assert journey.visits[-1].departure is None
+
+
+def test_a_bus_standing_now_without_events_is_at_the_stop():
+    # Stop 3's events are lost and the AVL pauses while the bus stands: with the data
+    # running on past the last fix, the bus stands at stop 3 now (departure unknown).
+    stops = _stop_index()
+    lat, lon = POSITIONS[STOPS[2]]
+    events = [e for e in journey_events() if e.t <= departure(1)]
+    events += _fixes(lat + 0.0003, lon, arrival(2) - 60_000, arrival(2))
+    last_fix = events[-1].t
+    (journey,) = journeys_from_events("RLG-1", events, stops, data_end_ms=last_fix + 60_000)
+    visit = journey.visits[-1]
+    assert (visit.stop_id, visit.arrival, visit.departure) == (STOPS[2], last_fix, None)
+    # Without the data end nothing says the bus is still there.
+    (journey,) = journeys_from_events("RLG-1", events, stops)
+    assert journey.visits[-1].stop_id == STOPS[1]
+
+
+def test_moving_fixes_across_lost_calls_are_no_layover():
+    # Several calls' events are lost, so 25 min pass between two calls, but the bus was
+    # moving all along: the same journey, not a new inferred one.
+    gap = 25 * 60_000
+    events = journey_events()[:5]  # journey, stops 1 and 2 (departure at departure(1))
+    events += _fixes(51.6, 8.1, departure(1) + 10_000, departure(1) + gap)
+    events.append(EventRecord(departure(1) + gap + 5_000, "arrival", STOPS[3]))
+    (journey,) = journeys_from_events("RLG-1", events)
+    assert [v.stop_id for v in journey.visits] == [STOPS[0], STOPS[1], STOPS[3]]
+    # Standing still over the same gap is a layover: the next call starts a journey.
+    standing = [e for e in events if e.type != "position"]
+    assert len(journeys_from_events("RLG-1", standing)) == 2
+
+
+def test_an_arrival_logged_minutes_late_moves_to_when_the_bus_stopped():
+    # The AVL paused beside stop 4 from arrival(3) on, but the arrival event came only
+    # ten minutes later (logged as the layover ended): the bus arrived when it stopped.
+    stops = _stop_index()
+    lat, lon = POSITIONS[STOPS[3]]
+    late = arrival(3) + 10 * 60_000
+    events = [e for e in journey_events() if e.t <= departure(2)]
+    events += _fixes(lat + 0.0003, lon, arrival(3) - 60_000, arrival(3) + 1)
+    events += [
+        EventRecord(late, "arrival", STOPS[3]),
+        EventRecord(late + DWELL, "departure", STOPS[3]),
+        *_fixes(lat - 0.0003, lon, late + DWELL + 5_000, late + DWELL + 30_000),
+    ]
+    (journey,) = journeys_from_events("RLG-1", events, stops)
+    assert journey.visits[-1].stop_id == STOPS[3]
+    assert journey.visits[-1].arrival == arrival(3)

@@ -4,7 +4,8 @@ latency from it, so this checks the premise on a simulated morning: for every cl
 of the whole day, reconciling only the uploads the backend had once the data up to
 ``alight_known_at`` was in (the first upload sealed a window or more after it: the agent
 seals the windows closed by then) gives the same trip, closed, alighting at the same stop,
-decided on the same data."""
+decided on the same data. And the converse, the flip-flops of issue 12: a trip shown
+closed at any seal of a paced replay is the final one."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ import pytest
 
 from backend.trips.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
+from simulator.const import GOAL_FLIP_FLOPS
 from simulator.day import DayPlan
+from simulator.evaluation import person_of
+from simulator.latency import paced_latency
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data
 from simulator.recording import Recording, write_recording
+from simulator.sweep import bibo_trips, recorded_vehicles
+from simulator.truth import GroundTruth
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +62,16 @@ def test_a_be_out_decided_on_partial_data_is_the_final_one(recording: Recording)
             assert same[0].alight_known_at == trip.alight_known_at
             checked += 1
     assert checked >= 50
+
+
+def test_a_trip_shown_closed_is_not_withdrawn(recording: Recording, small_plan: DayPlan) -> None:
+    # Every seal within the latency horizon of a departure some rider's boarding or
+    # alighting follows, reconciled on the data the backend held then: a trip it showed
+    # closed keeps its stops in the whole day's reconciliation (or it was a flip-flop).
+    truth = GroundTruth.load(recording.path / "truth.json")
+    person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
+    detected = bibo_trips(recording, vehicles=recorded_vehicles(recording))
+    counts = paced_latency(recording, small_plan, truth, detected, person)
+    assert counts.closed_trips >= 50
+    assert counts.flip_flops <= GOAL_FLIP_FLOPS * counts.closed_trips, counts.summary()
+    assert len(counts.beout) >= 50

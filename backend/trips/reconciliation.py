@@ -1256,7 +1256,8 @@ def journey_trips(
                 and alight.departure is None
                 and obs.data_end_ms < alight.arrival + STANDING_DECIDES_AFTER_MS
             )
-            # The stretch since says "out" beyond doubt, or the wait has no end in sight.
+            # The stretch since must put the rider off the bus with confidence
+            # (CLOSE_MAX_IN_PROB); a doubt holds the be-out for STANDING_DECIDES_AFTER_MS.
             after = last + 1 < n_str and posterior[row, last + 1] > CLOSE_MAX_IN_PROB
             doubt = after and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
             closed = (

@@ -221,10 +221,11 @@ CLOSE_MAX_IN_PROB: Final = 0.2
 """A be-out is decided only once the stretch after the alighting stop says "out" with
 confidence: the rider's probability of being on board there is at most this. A phone heard
 rarely (a long advertising interval, a scanner's low duty) leaves 45 s of silence
-ambiguous, and a be-out shown and then withdrawn is a flip-flop (issue 12). Chosen on the
-default (training) world between no bound, which left flip-flops above their 0.5 % goal,
-and 0.02, which held riders lingering by a bus at its layover open past the be-out p99
-goal; ``bibo evaluate --worlds --training-worlds default`` prints both figures."""
+ambiguous, and a be-out shown and then withdrawn is a flip-flop (issue 12). Not fitted by
+``bibo calibrate``: chosen by hand on the default world (one of the training worlds) as a
+value between no bound (more flip-flops) and a strict one (riders lingering by a bus at
+its layover kept open past the be-out goal); test worlds 1001 and 1002 were looked at
+while choosing it. Its effect is scored by ``bibo evaluate --worlds``."""
 
 MIN_PARTIAL_STRETCH_MS: Final = 10_000
 """The stretch under way counts once the bus has been moving this long."""

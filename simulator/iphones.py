@@ -24,9 +24,11 @@ beacon and Phone sightings upload). The model is deliberately simple:
 - **Activity** is the person's motion as Core Motion would report it, a drawn
   ``ACTIVITY_LAG_MS`` late: ``automotive`` riding a bus or in a car, ``cycling`` on a bike,
   ``walking`` walking past or away from a stop, ``stationary`` waiting or in between.
-- **Uploads** are sealed ``PHONE_EXIT_UPLOAD_MS`` after each region exit (iOS wakes the
-  app for it), at the end of each burst, every ``PHONE_LIVE_UPLOAD_MS`` in which a phone
-  that ranges in the background heard a bus, and at the end of each
+- **Uploads** are sealed ``PHONE_EXIT_UPLOAD_MS`` after each region exit and
+  ``RANGING_BURST_MS`` after each entry (iOS wakes the app for both: a phone that ranges
+  in bursts sends its burst, one that ranges on says it is back near a bus, so a region
+  exit it reported does not stand alone for a minute), every ``PHONE_LIVE_UPLOAD_MS`` in
+  which a phone that ranges in the background heard a bus, and at the end of each
   ``PHONE_UPLOAD_PERIOD_MS`` of the phone's clock that holds any other data, as
   ``simulator.phone.PhoneOutbox.seal`` writes them (tests compare the two).
 
@@ -275,13 +277,14 @@ def _one_phone(
     # should not wait), and at most every period otherwise.
     # A phone that ranges in the background runs anyway and uploads every minute it heard
     # something (the rider's ticket should not wait); one that ranges in bursts uploads
-    # its burst before iOS suspends the app again.
+    # its burst before iOS suspends the app again. Either uploads on entering the region:
+    # the backend takes a reported exit as the phone's last word until an entry comes.
     period = PHONE_LIVE_UPLOAD_MS if continuous else PHONE_UPLOAD_PERIOD_MS
     seals = sorted(
         {(t // period + 1) * period for t, *_ in rows}
         | {(t // PHONE_UPLOAD_PERIOD_MS + 1) * PHONE_UPLOAD_PERIOD_MS for t, _, _ in events}
         | {int(t) + PHONE_EXIT_UPLOAD_MS for t in leave}
-        | (set() if continuous else {int(t) + RANGING_BURST_MS for t in enter})
+        | {int(t) + RANGING_BURST_MS for t in enter}
     )
     ri = ei = 0
     for sent_at in seals:

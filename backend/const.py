@@ -227,6 +227,16 @@ value between no bound (more flip-flops) and a strict one (riders lingering by a
 its layover kept open past the be-out goal); test worlds 1001 and 1002 were looked at
 while choosing it. Its effect is scored by ``bibo evaluate --worlds``."""
 
+PHONE_SILENCE_DECIDES_AFTER_MS: Final = 10 * 60_000
+"""A trip resting on a phone's reports (it heard this bus's beacon) is not closed before the
+phone has reported up to the be-out's decision time (its newest upload's ``sent_at``: the
+reference outbox seals every second over by then, oldest first), for at most this long
+after the bus left the alighting stop: then a phone that went silent (offline, dead
+battery, an app suspended inside the beacon region) is decided on what it said. The
+reference iPhone uploads within a minute while it ranges and soon after a region exit, so
+a phone that is merely late is seldom held this long. A policy bound like
+``STANDING_DECIDES_AFTER_MS``, not fitted."""
+
 MIN_PARTIAL_STRETCH_MS: Final = 10_000
 """The stretch under way counts once the bus has been moving this long."""
 

@@ -40,7 +40,6 @@ from backend.trips.reconciliation import (
     VehicleObservations,
     calibrating_journeys,
     journeys_from_events,
-    phone_observations,
     reconcile_journeys,
 )
 from backend.trips.reconciliation import DetectedTrip as BackendTrip
@@ -130,12 +129,8 @@ def _heard_by(uploads: list[tuple[int, PhoneRows]], vehicle_id: str) -> list[tup
     devices = {b[0] for _, rows in uploads for b in rows.beacons if b[3] == vehicle_id}
     out = []
     for sent_at, rows in uploads:
-        mine = PhoneRows(
-            [b for b in rows.beacons if b[0] in devices],
-            [r for r in rows.regions if r[0] in devices],
-            [a for a in rows.activity if a[0] in devices],
-        )
-        if mine.beacons or mine.regions or mine.activity:
+        mine = rows.of_devices(devices)
+        if mine:
             out.append((sent_at, mine))
     return out
 
@@ -160,12 +155,8 @@ class _PhonesSoFar:
         if n not in self._cache:
             rows = PhoneRows()
             for _, part in self._heard[:n]:
-                rows.beacons += part.beacons
-                rows.regions += part.regions
-                rows.activity += part.activity
-            self._cache[n] = phone_observations(
-                self._vehicle_id, self._index, rows.beacons, rows.regions, rows.activity
-            )
+                rows.extend(part)
+            self._cache[n] = rows.observations(self._vehicle_id, self._index)
         return dataclasses.replace(obs, phone=self._cache[n])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +20,7 @@ from backend.trips.reconciliation import (
     DetectedTrip,
     EventRecord,
     LevelModel,
+    PhoneObservations,
     VehicleObservations,
     conflict_losers,
     phone_observations,
@@ -114,10 +115,7 @@ def reconcile_one(
     obs, resolved = observations(data, resolver)
     if phones is not None and phones.beacons:
         index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
-        seen = phone_observations(
-            data.vehicle_id, index, phones.beacons, phones.regions, phones.activity
-        )
-        obs = dataclasses.replace(obs, phone=seen)
+        obs = dataclasses.replace(obs, phone=phones.observations(data.vehicle_id, index))
     trips = reconcile_vehicle(
         sorted_events(data), obs, resolver.device_ids, level_model, stop_index()
     )
@@ -142,19 +140,44 @@ def data_end(data: VehicleData) -> int:
 @dataclass
 class PhoneRows:
     """Phone uploads as the backend stores them: beacon rows ``(device_id, t, rssi,
-    vehicle_id or None)``, region and activity events ``(device_id, t, type)``."""
+    vehicle_id or None)``, region and activity events ``(device_id, t, type)``, and per
+    device the newest ``sent_at`` of its uploads (``reported``)."""
 
     beacons: list[tuple[str, int, int, str | None]] = field(default_factory=list)
     regions: list[tuple[str, int, str]] = field(default_factory=list)
     activity: list[tuple[str, int, str]] = field(default_factory=list)
+    reported: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.beacons or self.regions or self.activity)
+
+    def of_devices(self, devices: Container[str]) -> PhoneRows:
+        """The rows of ``devices``."""
+        return PhoneRows(
+            [b for b in self.beacons if b[0] in devices],
+            [r for r in self.regions if r[0] in devices],
+            [a for a in self.activity if a[0] in devices],
+            {d: t for d, t in self.reported.items() if d in devices},
+        )
 
     def of_vehicle(self, vehicle_id: str) -> PhoneRows:
         """The rows of the phones that heard ``vehicle_id`` (all their rows)."""
-        heard = {b[0] for b in self.beacons if b[3] == vehicle_id}
-        return PhoneRows(
-            [b for b in self.beacons if b[0] in heard],
-            [r for r in self.regions if r[0] in heard],
-            [a for a in self.activity if a[0] in heard],
+        return self.of_devices({b[0] for b in self.beacons if b[3] == vehicle_id})
+
+    def extend(self, other: PhoneRows) -> None:
+        """Add the rows of later uploads."""
+        self.beacons += other.beacons
+        self.regions += other.regions
+        self.activity += other.activity
+        for device, t in other.reported.items():
+            self.reported[device] = max(t, self.reported.get(device, t))
+
+    def observations(
+        self, vehicle_id: str, device_index: dict[str, int]
+    ) -> PhoneObservations | None:
+        """What these phones said of ``vehicle_id``, as the reconciliation reads it."""
+        return phone_observations(
+            vehicle_id, device_index, self.beacons, self.regions, self.activity, self.reported
         )
 
 
@@ -175,6 +198,8 @@ def phone_rows(bodies: Iterable[bytes], beacons: BeaconResolver) -> PhoneRows:
         ]
         rows.regions += [(batch.device_id, e.t, e.type) for e in batch.regions]
         rows.activity += [(batch.device_id, e.t, e.type) for e in batch.activity]
+        reported = rows.reported.get(batch.device_id, batch.sent_at)
+        rows.reported[batch.device_id] = max(reported, batch.sent_at)
     return rows
 
 

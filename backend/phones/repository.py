@@ -140,11 +140,13 @@ def last_enter_before(session: Session, device_id: str, t: int) -> int | None:
 class VehicleDayPhoneRows:
     """What the phones that heard a vehicle on a service day reported that day: beacon rows
     ``(device_id, t, rssi, vehicle_id or None)`` (of any vehicle), region and activity
-    events ``(device_id, t, type)``, each by device and time."""
+    events ``(device_id, t, type)``, each by device and time, and per device the newest
+    ``sent_at`` of its uploads (``reported``)."""
 
     beacons: list[tuple[str, int, int, str | None]]
     regions: list[tuple[str, int, str]]
     activity: list[tuple[str, int, str]]
+    reported: dict[str, int]
 
 
 def vehicle_day_phone_rows(
@@ -164,7 +166,7 @@ def vehicle_day_phone_rows(
         .order_by(s.device_id, s.t, s.phone_batch_id, s.k)
     ).all()
     if not beacons:
-        return VehicleDayPhoneRows([], [], [])
+        return VehicleDayPhoneRows([], [], [], {})
 
     def events(model: Any) -> list[tuple[str, int, str]]:
         rows = session.execute(
@@ -174,8 +176,13 @@ def vehicle_day_phone_rows(
         )
         return [(d, t, kind) for d, t, kind in rows]
 
+    b = models.PhoneBatch
+    reported = session.execute(
+        select(b.device_id, func.max(b.sent_at)).where(b.device_id.in_(heard)).group_by(b.device_id)
+    )
     return VehicleDayPhoneRows(
         [(d, t, rssi, v) for d, t, rssi, v in beacons],
         events(models.PhoneRegionEvent),
         events(models.PhoneActivityEvent),
+        {d: int(t) for d, t in reported},
     )

@@ -25,7 +25,7 @@ import bisect
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -66,6 +66,7 @@ from backend.const import (
     PATH_LOSS_BOUNDARY_DB,
     PATH_LOSS_MAX_LLR,
     PATH_LOSS_SLOPE_PER_DB,
+    PHONE_SILENCE_DECIDES_AFTER_MS,
     RANGING_BURST_MAX_MS,
     REGION_COVER_MAX_LLR,
     REGION_COVER_NATS_PER_MIN,
@@ -350,8 +351,22 @@ class PhoneObservations:
     in_vehicle: dict[int, list[tuple[int, int]]]
     """Spells its motion activity said ``automotive``."""
     ranging: dict[int, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
-    """The stays (to ``REGION_EXIT_DELAY_MS`` before the exit) through which the phone
-    ranged all along: every second of them it would have heard a bus near it."""
+    """The stays (to ``REGION_EXIT_DELAY_MS`` before the exit, and no further than the
+    phone has reported) through which the phone ranged all along: every second of them it
+    would have heard a bus near it."""
+    reported_until: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Per device, the newest ``sent_at`` of its uploads: what it heard before then is in
+    (a phone missing here is taken to have reported everything)."""
+
+    def behind(self, device: int, t: int) -> bool:
+        """Whether ``device``'s phone has not yet reported up to time ``t``."""
+        return self.reported_until.get(device, _NEVER) < t
+
+    def left_region_since(self, device: int, t: int) -> bool:
+        """Whether ``device``'s phone last reported leaving the beacon region, at ``t`` or
+        later: no bibo bus near it since, the one it rode included."""
+        stays = self.stays.get(device)
+        return stays is not None and t <= stays[-1][1] != _NEVER
 
 
 def phone_observations(
@@ -360,12 +375,14 @@ def phone_observations(
     beacons: Iterable[tuple[str, int, int, str | None]],
     regions: Iterable[tuple[str, int, str]],
     activity: Iterable[tuple[str, int, str]],
+    reported: Mapping[str, int] | None = None,
 ) -> PhoneObservations | None:
     """The phone-side observations of ``vehicle_id`` from stored phone rows: ``beacons``
     ``(device_id, t, rssi, vehicle_id or None)`` of every phone that heard this vehicle
     (all their rows, any vehicle), their ``regions`` and ``activity`` events ``(device_id,
-    t, type)``. Devices not in ``device_index`` (deleted since) are left out; None when no
-    known phone heard the vehicle."""
+    t, type)``, and per device the newest ``sent_at`` of its uploads (``reported``; None:
+    every phone has reported all it heard). Devices not in ``device_index`` (deleted since)
+    are left out; None when no known phone heard the vehicle."""
     own_t: list[int] = []
     own_device: list[int] = []
     own_rssi: list[int] = []
@@ -395,18 +412,29 @@ def phone_observations(
             stays[index].append((opened.pop(index, 0), t))
     for index, t in opened.items():
         stays[index].append((t, _NEVER))
+    stays = {k: sorted(v) for k, v in stays.items()}
     # A phone that reported beacons long after entering the region ranged all through
     # that stay (background location), not in a burst on entering it.
     heard_at: dict[int, list[int]] = defaultdict(list)
     for t, index in listen:
         heard_at[index].append(t)
+    reported_until = {device_index[d]: t for d, t in (reported or {}).items() if d in device_index}
+    for index, spans in stays.items():
+        if spans[-1][1] != _NEVER:
+            # Its last word on the region is an exit: it has nothing more to tell until it
+            # enters again. (Its uploads' times are its own clock's, which may be behind the
+            # bus's: they alone could keep it behind for good.)
+            reported_until.pop(index, None)
     ranging: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for index, spans in stays.items():
         times = np.asarray(heard_at.get(index, []), dtype=np.int64)
+        # A stay still open says nothing past the phone's newest upload: what it heard
+        # since is not in yet, so not hearing the bus there is no evidence.
+        until = reported_until.get(index, _NEVER)
         for enter, exit_ in spans:
             if ((times > enter + RANGING_BURST_MAX_MS) & (times <= exit_)).any():
                 end = exit_ - REGION_EXIT_DELAY_MS if exit_ != _NEVER else _NEVER
-                ranging[index].append((enter, end))
+                ranging[index].append((enter, min(end, until)))
     on_foot = _spells(activity, device_index, ON_FOOT)
     in_vehicle = _spells(activity, device_index, IN_VEHICLE)
     return PhoneObservations(
@@ -415,10 +443,11 @@ def phone_observations(
         np.asarray(own_rssi, dtype=np.float64)[order],
         np.array([t for t, _ in listen], dtype=np.int64),
         np.array([d for _, d in listen], dtype=np.int32),
-        {k: sorted(v) for k, v in stays.items()},
+        stays,
         on_foot,
         in_vehicle,
         dict(ranging),
+        reported_until,
     )
 
 
@@ -1251,19 +1280,34 @@ def journey_trips(
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
+            # A phone that left the beacon region while the bus stood there has left it.
             standing = (
                 not journey.complete
                 and alight.departure is None
                 and obs.data_end_ms < alight.arrival + STANDING_DECIDES_AFTER_MS
+                and not (
+                    obs.phone is not None
+                    and obs.phone.left_region_since(int(device), alight.arrival)
+                )
             )
             # The stretch since must put the rider off the bus with confidence
             # (CLOSE_MAX_IN_PROB); a doubt holds the be-out for STANDING_DECIDES_AFTER_MS.
             after = last + 1 < n_str and posterior[row, last + 1] > CLOSE_MAX_IN_PROB
             doubt = after and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
+            # A rider seen by a phone's reports: what it heard up to then must be in, or the
+            # stretch since is judged without its seconds (PHONE_SILENCE_DECIDES_AFTER_MS).
+            waiting = (
+                obs.phone is not None
+                and obs.phone.behind(int(device), decided_at)
+                and obs.data_end_ms < left + PHONE_SILENCE_DECIDES_AFTER_MS
+            )
             closed = (
                 not still_riding
                 and not standing
-                and (journey.complete or (obs.data_end_ms >= decided_at and not doubt))
+                and (
+                    journey.complete
+                    or (obs.data_end_ms >= decided_at and not doubt and not waiting)
+                )
             )
             device_id = device_ids[int(device)]
             trips.append(

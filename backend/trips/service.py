@@ -108,7 +108,7 @@ def vehicle_day_observations(
     if phones.beacons:
         index = resolvers.device_index(resolver)
         heard = phone_observations(
-            vehicle_id, index, phones.beacons, phones.regions, phones.activity
+            vehicle_id, index, phones.beacons, phones.regions, phones.activity, phones.reported
         )
         obs = dataclasses.replace(obs, phone=heard)
     return obs, len(data.t), resolved

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backend.const import REGION_EXIT_DELAY_MS
+from backend.const import PHONE_SILENCE_DECIDES_AFTER_MS, REGION_EXIT_DELAY_MS
 from backend.trips.reconciliation import (
     EventRecord,
     VehicleObservations,
@@ -270,3 +270,91 @@ def test_a_burst_vouches_only_for_the_bus_that_left_soon_after_it():
         .moves((T0, "stationary"), (departure(2) + 5_000, "automotive"))
     )
     assert trips([], [rider])["dev_a"].board_stop_id == STOPS[2]
+
+
+def trips_at(cut: int, phones: list[Phone], reported: int) -> dict:
+    """What the backend shows at ``cut`` when each phone's uploads so far were sent at
+    ``reported`` (its rows before then are in, later ones not yet)."""
+    obs = bus_side([r for r in crowd_rows() if r[0] < cut])
+    obs = dataclasses.replace(obs, data_end_ms=cut)
+    index = {d: i for i, d in enumerate(DEVICES)}
+    seen = phone_observations(
+        BUS,
+        index,
+        [b for p in phones for b in p.beacons if b[1] < reported],
+        [r for p in phones for r in p.regions if r[1] < reported],
+        [a for p in phones for a in p.activity if a[1] < reported],
+        {p.id: reported for p in phones},
+    )
+    obs = dataclasses.replace(obs, phone=seen)
+    found = reconcile_vehicle([e for e in events() if e.t <= cut], obs, DEVICES)
+    return {t.device_id: t for t in found if t.device_id == DEVICES[0]}
+
+
+def test_a_phone_not_yet_reported_past_a_stop_is_not_shown_off_there():
+    # Rides 1 -> 5 ranging all along; its last upload was sent before the bus left stop 3,
+    # and the bus has been driving for two minutes since. Not hearing it there is no
+    # evidence: it rides on as far as the data says.
+    rider = ranging_rider(0, 1, 5)
+    cut = departure(3) + 100_000
+    shown = trips_at(cut, [rider], reported=departure(3) - 10_000)["dev_a"]
+    assert shown.status == "open"
+    assert shown.board_stop_id == STOPS[1]
+    # Once it has reported the stretch, it is on board there.
+    shown = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert (shown.board_stop_id, shown.status) == (STOPS[1], "open")
+
+
+def test_a_ride_waiting_on_its_phone_is_decided_once_the_phone_reports():
+    # Alights at 3; the bus has left and drives on. Until the phone's upload of what it
+    # heard after the stop is in, the be-out waits; then it is decided, at stop 3.
+    rider = ranging_rider(0, 1, 3)
+    rider.regions = [r for r in rider.regions if r[2] == "enter"]  # still in the region
+    cut = departure(3) + 90_000
+    waiting = trips_at(cut, [rider], reported=departure(3) - 10_000)["dev_a"]
+    assert waiting.status == "open"
+    decided = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert (decided.alight_stop_id, decided.status) == (STOPS[3], "closed")
+
+
+def test_a_phone_gone_silent_is_decided_on_what_it_said():
+    # Its last upload, sent just short of the be-out's decision time, says it walks away
+    # from stop 3 unheard. Then nothing more (a dead battery): the be-out waits for more,
+    # at most PHONE_SILENCE_DECIDES_AFTER_MS after the bus left.
+    rider = ranging_rider(0, 1, 3)
+    rider.regions = [r for r in rider.regions if r[2] == "enter"]
+    rider.activity.append((rider.id, departure(3) + 5_000, "walking"))
+    last_upload = departure(3) + 40_000
+    soon = trips_at(departure(3) + 90_000, [rider], reported=last_upload)["dev_a"]
+    assert soon.status == "open"
+    cut = departure(3) + PHONE_SILENCE_DECIDES_AFTER_MS
+    late = trips_at(cut, [rider], reported=last_upload)["dev_a"]
+    assert (late.alight_stop_id, late.status) == (STOPS[3], "closed")
+
+
+@pytest.mark.parametrize("rider", [ranging_rider, burst_rider], ids=["ranging", "burst"])
+def test_a_region_exit_while_the_bus_stands_ends_the_ride_there(rider):
+    # Alights at 4 and walks off; the bus still stands there (no departure yet), and the
+    # phone's region exit is in: no need to wait for the bus to leave.
+    phone = rider(0, 1, 4)
+    exit_ = next(t for _, t, kind in phone.regions if kind == "exit")
+    cut = exit_ + 10_000
+    assert cut < departure(4) + DWELL  # the bus has not left (DWELL later than the rows)
+    standing = [e for e in events() if not (e.type == "departure" and e.stop_id == STOPS[4])]
+    obs = bus_side([r for r in crowd_rows() if r[0] < cut])
+    obs = dataclasses.replace(obs, data_end_ms=cut)
+    index = {d: i for i, d in enumerate(DEVICES)}
+    seen = phone_observations(BUS, index, phone.beacons, phone.regions, [], {phone.id: cut})
+    found = reconcile_vehicle(
+        [e for e in standing if e.t <= cut], dataclasses.replace(obs, phone=seen), DEVICES
+    )
+    trip = next(t for t in found if t.device_id == "dev_a")
+    assert (trip.alight_stop_id, trip.status) == (STOPS[4], "closed")
+    # Without the exit it may still be on board: it stays open while the bus stands.
+    seen = phone_observations(
+        BUS, index, phone.beacons, [r for r in phone.regions if r[2] == "enter"], [], {}
+    )
+    found = reconcile_vehicle(
+        [e for e in standing if e.t <= cut], dataclasses.replace(obs, phone=seen), DEVICES
+    )
+    assert next(t for t in found if t.device_id == "dev_a").status == "open"

@@ -11,6 +11,7 @@ from typing import Any
 from backend.const import REGION_EXIT_DELAY_MS
 from backend.db import make_sessionmaker, transaction
 from backend.passengers import service as passengers_service
+from backend.phones import repository as phones_repo
 from backend.timeutil import service_day_bounds
 from backend.trips import service as trips_service
 from tests.backend.conftest import RIDE_STOPS, Phone, Vehicle, beacon_at, post_batch, post_sightings
@@ -131,3 +132,17 @@ async def test_the_trace_shows_both_streams(client, app, engine, vehicle, phone,
     assert svg.count('class="phone-pt"') == len(trace["phone_t"])
     assert svg.count('class="region"') == 1
     assert "no sightings kept" not in svg
+
+
+async def test_what_a_phone_has_reported_is_its_newest_upload(client, app, engine, vehicle, phone):
+    # The be-out of a ride resting on a phone waits for the phone's uploads to reach it:
+    # the backend reads how far they reach from the stored batches.
+    first = ride_body(phone, vehicle, "b-1")
+    later = {**ride_body(phone, vehicle, "b-2", burst=True), "sent_at": first["sent_at"] + 5_000}
+    later["regions"], later["activity"] = [], []
+    for body in (later, first):  # the newer one arrives first
+        response = await post_sightings(client, phone, body)
+        assert response.status_code == 200, response.text
+    with transaction(make_sessionmaker(engine)) as session:
+        rows = phones_repo.vehicle_day_phone_rows(session, DAY, vehicle.vehicle_id)
+    assert rows.reported == {phone.device_id: first["sent_at"] + 5_000}

@@ -9,6 +9,7 @@ closed at any seal of a paced replay is the final one."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,14 +17,16 @@ import pytest
 
 from backend.trips.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
-from simulator.const import GOAL_FLIP_FLOPS
-from simulator.day import DayPlan
+from simulator.const import GOAL_FLIP_FLOPS, IPHONE_SHARE
+from simulator.day import DayPlan, plan_day
 from simulator.evaluation import person_of
 from simulator.latency import paced_latency
+from simulator.network import Network
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data
 from simulator.recording import Recording, write_recording
 from simulator.sweep import bibo_trips, recorded_vehicles
 from simulator.truth import GroundTruth
+from tests.simulator.conftest import SMALL_DAY
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +78,32 @@ def test_a_trip_shown_closed_is_not_withdrawn(recording: Recording, small_plan: 
     assert counts.closed_trips >= 50
     assert counts.flip_flops <= GOAL_FLIP_FLOPS * counts.closed_trips, counts.summary()
     assert len(counts.beout) >= 50
+
+
+@pytest.fixture(scope="module")
+def iphone_plan(network: Network) -> DayPlan:
+    return plan_day(network, dataclasses.replace(SMALL_DAY, iphone_share=IPHONE_SHARE), seed=11)
+
+
+def test_a_trip_of_an_iphone_shown_closed_is_not_withdrawn(
+    iphone_plan: DayPlan, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The same with iPhones among the riders: a ride resting on a phone's batched uploads
+    # is not shown off the bus before the phone has reported the stretch after the stop.
+    out: Path = tmp_path_factory.mktemp("fixed-lag-iphones") / "morning"
+    write_recording(
+        iphone_plan,
+        out,
+        name="fixed-lag-iphones",
+        description="",
+        radio_seed=3,
+        recorder="fast",
+        upload_interval_ms=UPLOAD_INTERVAL_MS,
+    )
+    recording = Recording.open(out)
+    truth = GroundTruth.load(out / "truth.json")
+    person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
+    detected = bibo_trips(recording, vehicles=recorded_vehicles(recording))
+    counts = paced_latency(recording, iphone_plan, truth, detected, person)
+    assert len(counts.beacon_beout) >= 15  # iPhone riders' be-outs were measured
+    assert counts.flip_flops <= GOAL_FLIP_FLOPS * counts.closed_trips, counts.summary()

@@ -159,6 +159,7 @@ class PhoneBatch(Base):
     __table_args__ = (
         UniqueConstraint("device_id", "batch_id"),
         Index("ix_phone_batches_received", "received_at"),
+        Index("ix_phone_batches_device_sent", "device_id", "sent_at"),
     )
 
     phone_batch_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

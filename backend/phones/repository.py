@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend import models
 from backend.db import insert_once, insert_rows
+from backend.timeutil import service_day_bounds
 
 PHONE_ROWS = (models.BeaconSighting, models.PhoneRegionEvent, models.PhoneActivityEvent)
 """The tables of a phone upload's rows, each keyed by its batch."""
@@ -178,7 +179,9 @@ def vehicle_day_phone_rows(
 
     b = models.PhoneBatch
     reported = session.execute(
-        select(b.device_id, func.max(b.sent_at)).where(b.device_id.in_(heard)).group_by(b.device_id)
+        select(b.device_id, func.max(b.sent_at))
+        .where(b.device_id.in_(heard), b.sent_at >= service_day_bounds(day)[0])
+        .group_by(b.device_id)
     )
     return VehicleDayPhoneRows(
         [(d, t, rssi, v) for d, t, rssi, v in beacons],

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backend.notifications.const import PUSH_SERVICE_HOSTS
 
 _B64URL = r"^[A-Za-z0-9_-]+={0,2}$"
+
+ENDPOINT_PATTERN: Final = (
+    r"^https://([a-z0-9-]+\.)*("
+    + "|".join(re.escape(host) for host in PUSH_SERVICE_HOSTS)
+    + r")(/[!-~]*)?$"
+)
+"""A subscription endpoint: HTTPS to a known push service (``PUSH_SERVICE_HOSTS``, or a
+subdomain), no port or user; in the API schema, so a client learns it there and not only
+from a refusal."""
 
 
 class SubscriptionKeys(BaseModel):
@@ -19,5 +33,14 @@ class PushSubscriptionIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    endpoint: str = Field(min_length=8, max_length=1000, pattern=r"^https://[!-~]+$")
+    endpoint: str = Field(
+        min_length=8, max_length=1000, json_schema_extra={"pattern": ENDPOINT_PATTERN}
+    )
     keys: SubscriptionKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_push_service(cls, endpoint: str) -> str:
+        if re.fullmatch(ENDPOINT_PATTERN, endpoint) is None:
+            raise ValueError("expected an https URL of a known push service")
+        return endpoint

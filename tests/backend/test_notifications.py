@@ -12,6 +12,9 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from backend import cli, models
 from backend.api.app import reconcile_dirty_units
@@ -28,6 +31,7 @@ from backend.notifications.push import (
     generate_vapid_keys,
 )
 from backend.notifications.queue import Kind, TripState, kinds_for
+from backend.notifications.schemas import ENDPOINT_PATTERN, PushSubscriptionIn
 from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
 from backend.trips import service as trips_service
@@ -372,3 +376,24 @@ def test_messages_name_the_price_in_the_riders_notation(lang):
     expected = {"de": "12,34 €", "en": "€12.34"}[lang]
     assert expected in m["texts"][lang]["body"]
     assert "Soest, Markt" in m["texts"][lang]["body"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(ENDPOINT_PATTERN, fullmatch=True).filter(lambda u: len(u) <= 1000))
+def test_every_endpoint_the_schema_allows_is_accepted(endpoint: str) -> None:
+    # The API schema documents which endpoints a subscription may name; the service must
+    # accept every one of them (a schema-valid request refused is a broken contract).
+    assert endpoint_allowed(endpoint)
+    assert PushSubscriptionIn.model_validate({"endpoint": endpoint, "keys": KEYS}).endpoint
+
+
+def test_a_subscription_to_an_unknown_host_is_refused_naming_the_field() -> None:
+    for endpoint in (
+        "https://0",
+        "https://intranet.example/hook",
+        "https://fcm.googleapis.com:8443/x",
+    ):
+        with pytest.raises(ValidationError, match="endpoint") as refused:
+            PushSubscriptionIn.model_validate({"endpoint": endpoint, "keys": KEYS})
+        assert "known push service" in str(refused.value)
+        assert not endpoint_allowed(endpoint)

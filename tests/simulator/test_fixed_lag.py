@@ -29,19 +29,22 @@ from simulator.truth import GroundTruth
 from tests.simulator.conftest import SMALL_DAY
 
 
-@pytest.fixture(scope="module")
-def recording(small_plan: DayPlan, tmp_path_factory: pytest.TempPathFactory) -> Recording:
-    out: Path = tmp_path_factory.mktemp("fixed-lag") / "morning"
+def record(plan: DayPlan, out: Path, name: str) -> Recording:
     write_recording(
-        small_plan,
+        plan,
         out,
-        name="fixed-lag",
+        name=name,
         description="",
         radio_seed=3,
         recorder="fast",
         upload_interval_ms=UPLOAD_INTERVAL_MS,
     )
     return Recording.open(out)
+
+
+@pytest.fixture(scope="module")
+def recording(small_plan: DayPlan, tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    return record(small_plan, tmp_path_factory.mktemp("fixed-lag") / "morning", "fixed-lag")
 
 
 def test_a_be_out_decided_on_partial_data_is_the_final_one(recording: Recording) -> None:
@@ -91,16 +94,7 @@ def test_a_trip_of_an_iphone_shown_closed_is_not_withdrawn(
     # The same with iPhones among the riders: a ride resting on a phone's batched uploads
     # is not shown off the bus before the phone has reported the stretch after the stop.
     out: Path = tmp_path_factory.mktemp("fixed-lag-iphones") / "morning"
-    write_recording(
-        iphone_plan,
-        out,
-        name="fixed-lag-iphones",
-        description="",
-        radio_seed=3,
-        recorder="fast",
-        upload_interval_ms=UPLOAD_INTERVAL_MS,
-    )
-    recording = Recording.open(out)
+    recording = record(iphone_plan, out, "fixed-lag-iphones")
     truth = GroundTruth.load(out / "truth.json")
     person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
     detected = bibo_trips(recording, vehicles=recorded_vehicles(recording))

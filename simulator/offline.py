@@ -193,13 +193,17 @@ def phone_rows(bodies: Iterable[bytes], beacons: BeaconResolver) -> PhoneRows:
         seen.add((batch.device_id, batch.batch_id))
         b = batch.beacons
         vehicles = beacons.resolve(b.t, b.major, b.minor)
-        rows.beacons += [
-            (batch.device_id, t, rssi, v) for t, rssi, v in zip(b.t, b.rssi, vehicles, strict=True)
-        ]
-        rows.regions += [(batch.device_id, e.t, e.type) for e in batch.regions]
-        rows.activity += [(batch.device_id, e.t, e.type) for e in batch.activity]
-        reported = rows.reported.get(batch.device_id, batch.sent_at)
-        rows.reported[batch.device_id] = max(reported, batch.sent_at)
+        rows.extend(
+            PhoneRows(
+                [
+                    (batch.device_id, t, rssi, v)
+                    for t, rssi, v in zip(b.t, b.rssi, vehicles, strict=True)
+                ],
+                [(batch.device_id, e.t, e.type) for e in batch.regions],
+                [(batch.device_id, e.t, e.type) for e in batch.activity],
+                {batch.device_id: batch.sent_at},
+            )
+        )
     return rows
 
 

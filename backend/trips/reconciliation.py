@@ -358,15 +358,24 @@ class PhoneObservations:
     """Per device, the newest ``sent_at`` of its uploads: what it heard before then is in
     (a phone missing here is taken to have reported everything)."""
 
+    def last_exit(self, device: int) -> int | None:
+        """When ``device``'s phone left the beacon region, if that is its last word on the
+        region (None: it is still in the region, or never reported it)."""
+        stays = self.stays.get(device)
+        return stays[-1][1] if stays and stays[-1][1] != _NEVER else None
+
     def behind(self, device: int, t: int) -> bool:
-        """Whether ``device``'s phone has not yet reported up to time ``t``."""
-        return self.reported_until.get(device, _NEVER) < t
+        """Whether ``device``'s phone has not yet reported up to time ``t``. One that left
+        the region has nothing more to tell until it enters again (its uploads' times are
+        its own clock's, which may be behind the bus's: they alone could keep it behind
+        for good)."""
+        return self.reported_until.get(device, _NEVER) < t and self.last_exit(device) is None
 
     def left_region_since(self, device: int, t: int) -> bool:
         """Whether ``device``'s phone last reported leaving the beacon region, at ``t`` or
         later: no bibo bus near it since, the one it rode included."""
-        stays = self.stays.get(device)
-        return stays is not None and t <= stays[-1][1] != _NEVER
+        exit_ = self.last_exit(device)
+        return exit_ is not None and exit_ >= t
 
 
 def phone_observations(
@@ -419,12 +428,6 @@ def phone_observations(
     for t, index in listen:
         heard_at[index].append(t)
     reported_until = {device_index[d]: t for d, t in (reported or {}).items() if d in device_index}
-    for index, spans in stays.items():
-        if spans[-1][1] != _NEVER:
-            # Its last word on the region is an exit: it has nothing more to tell until it
-            # enters again. (Its uploads' times are its own clock's, which may be behind the
-            # bus's: they alone could keep it behind for good.)
-            reported_until.pop(index, None)
     ranging: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for index, spans in stays.items():
         times = np.asarray(heard_at.get(index, []), dtype=np.int64)

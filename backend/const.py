@@ -217,6 +217,14 @@ may stay on) for at most this long: then a rider decoded off by that stop has al
 there (a bus parked at the terminus, switched off or with its departure event lost and no
 GNSS fix since)."""
 
+STANDING_SILENCE_PROB: Final = 0.001
+STANDING_MIN_RATE: Final = 0.05
+"""A rider the bus stopped hearing while it stands at a stop has got off
+(``reconciliation.walked_away``) once a phone heard at its rate on the way in would have
+been silent that long with at most this probability; a phone heard in fewer than
+``STANDING_MIN_RATE`` of the windows on the way in waits for the departure (or
+``STANDING_DECIDES_AFTER_MS``). Set by hand, not fitted."""
+
 CLOSE_MAX_IN_PROB: Final = 0.2
 """A be-out is decided only once the stretch after the alighting stop says "out" with
 confidence: the rider's probability of being on board there is at most this. A phone heard

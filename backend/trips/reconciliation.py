@@ -73,6 +73,8 @@ from backend.const import (
     REGION_EXIT_DELAY_MS,
     STANDING_DECIDES_AFTER_MS,
     STANDING_GAP_MS,
+    STANDING_MIN_RATE,
+    STANDING_SILENCE_PROB,
     STANDING_SPEED_MPS,
     STOP_MATCH_M,
     STOP_MATCH_TIME_MS,
@@ -1270,12 +1272,17 @@ def journey_trips(
             board = journey.visits[first]
             board_time = board.departure if board.departure is not None else board.arrival
             still_riding = parts.partial and last == n_str - 1
-            if still_riding:
-                alight = journey.visits[-1]
-                alight_time = obs.data_end_ms
-            else:
-                alight = journey.visits[last + 1]
-                alight_time = alight.arrival
+            alight = journey.visits[-1] if still_riding else journey.visits[last + 1]
+            # A phone that left the beacon region since the bus arrived there has left the
+            # bus (no bibo bus near it since), whatever the stretch under way says.
+            gone = obs.phone is not None and obs.phone.left_region_since(
+                int(device), alight.arrival
+            )
+            if still_riding and gone:
+                still_riding, last = False, last - 1  # off where the stretch began
+                if last < first:
+                    continue
+            alight_time = obs.data_end_ms if still_riding else alight.arrival
             # Decided on the data up to 45 s after the bus left the stop (a rider is on board
             # until then): the stretch under way says "out" by then, or the rider rides on.
             left = alight.departure if alight.departure is not None else alight.arrival
@@ -1283,20 +1290,21 @@ def journey_trips(
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
-            # A phone that left the beacon region while the bus stood there has left it.
+            # A phone gone from the region has left it, and so has a rider the bus no
+            # longer hears while it stands there, for longer than their phone was ever
+            # silent on the way in.
             standing = (
                 not journey.complete
                 and alight.departure is None
                 and obs.data_end_ms < alight.arrival + STANDING_DECIDES_AFTER_MS
-                and not (
-                    obs.phone is not None
-                    and obs.phone.left_region_since(int(device), alight.arrival)
-                )
+                and not gone
+                and not walked_away(obs, int(device), parts, last, alight.arrival)
             )
             # The stretch since must put the rider off the bus with confidence
-            # (CLOSE_MAX_IN_PROB); a doubt holds the be-out for STANDING_DECIDES_AFTER_MS.
+            # (CLOSE_MAX_IN_PROB) unless the phone left; a doubt holds the be-out for
+            # STANDING_DECIDES_AFTER_MS.
             after = last + 1 < n_str and posterior[row, last + 1] > CLOSE_MAX_IN_PROB
-            doubt = after and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
+            doubt = after and not gone and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
             # A rider seen by a phone's reports: what it heard up to then must be in, or the
             # stretch since is judged without its seconds (PHONE_SILENCE_DECIDES_AFTER_MS).
             waiting = (
@@ -1332,6 +1340,36 @@ def journey_trips(
                 )
             )
     return trips
+
+
+def walked_away(
+    obs: VehicleObservations, device: int, parts: Stretches, last: int, arrival: int
+) -> bool:
+    """Whether the bus, standing at the stop it arrived at ``arrival`` after stretch ``last``,
+    has not heard ``device`` for so long that a rider still on board would have been heard
+    (``STANDING_SILENCE_PROB``) at the rate the bus heard it on that stretch, and for at
+    least ``CLOSE_AFTER_SILENCE_MS``: it got off and walked out of range.
+
+    Only the bus's own hearing counts (a phone's reports arrive late, and one that ranges in
+    bursts says nothing in between); one heard on that stretch too rarely to tell is not, and
+    a silence in which the bus heard nobody else either says nothing (its scanner may have
+    stopped)."""
+    own = obs.device == device
+    a, b = int(parts.start[last]), int(parts.end[last])
+    times = obs.t[own]
+    windows = max(1, -(-(b - a) // obs.window_ms))
+    heard = int(np.count_nonzero((times >= a) & (times < b)))
+    rate = min(heard / windows, 1.0 - 1e-9)
+    if rate < STANDING_MIN_RATE:
+        return False
+    needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
+    needed = max(needed, CLOSE_AFTER_SILENCE_MS)
+    later = times[times <= obs.data_end_ms]
+    since = max(arrival, int(later[-1]) + obs.window_ms if later.size else arrival)
+    if obs.data_end_ms - since < needed:
+        return False
+    lo, hi = np.searchsorted(obs.t, [since, obs.data_end_ms], side="right")
+    return bool((obs.device[lo:hi] != device).any())
 
 
 def reconcile_vehicle(

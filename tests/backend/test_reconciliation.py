@@ -548,19 +548,46 @@ def _stop_index() -> StopIndex:
 
 def test_a_rider_is_not_closed_while_the_bus_stands_at_the_stop():
     # The bus has stood at stop 3 for longer than the silence rule, its departure not yet
-    # sent: a rider heard up to the arrival may stay on, so the trip stays open; once the
+    # sent. A rider heard there all along may stay on, so the trip stays open; once the
     # bus leaves (and the rider rides on) it ends further on, never at stop 3.
     standing = departure(2) + 2 * CLOSE_AFTER_SILENCE_MS
     events = [e for e in journey_events() if e.t <= arrival(2)]
     events += [EventRecord(standing, "departure", STOPS[2])]
-    rows = heard(0, arrival(0), arrival(2))
+    rows = heard(0, arrival(0), standing - 1_000)
     (open_trip,) = one_bus(rows, data_end=standing - 1_000, events=events)
     assert (open_trip.alight_stop_id, open_trip.status) == (STOPS[2], "open")
     later = [*events, EventRecord(standing + DRIVE, "arrival", STOPS[3])]
-    rows = heard(0, arrival(0), arrival(2)) + heard(0, standing, standing + DRIVE)
+    rows = heard(0, arrival(0), standing + DRIVE)
     data_end = standing + DRIVE + 5_000
     (trip,) = one_bus(rows, data_end=data_end, events=later)
     assert trip.alight_stop_id == STOPS[3]
+
+
+def test_a_rider_the_standing_bus_stops_hearing_has_walked_away():
+    # Heard about every second on the way in, then not at all from the arrival at stop 3
+    # while the bus still stands there and hears its other riders: off the bus once a phone
+    # heard that often would have been silent that long (CLOSE_AFTER_SILENCE_MS at least),
+    # without waiting for the departure.
+    events = [e for e in journey_events() if e.t <= arrival(2)]
+    rows = heard(0, arrival(0), arrival(2))
+    soon = arrival(2) + CLOSE_AFTER_SILENCE_MS - 5_000
+    (trip,) = one_bus(rows, data_end=soon, events=events)
+    assert (trip.alight_stop_id, trip.status) == (STOPS[2], "open")
+    later = arrival(2) + CLOSE_AFTER_SILENCE_MS + 5_000
+    (trip,) = one_bus(rows, data_end=later, events=events)
+    assert (trip.alight_stop_id, trip.status) == (STOPS[2], "closed")
+    # A phone heard rarely on the way in (one window in 30) may just be quiet: it waits.
+    rare = heard(0, arrival(0), arrival(2), every_ms=30_000)
+    (trip,) = one_bus(rare, data_end=later, events=events)
+    assert trip.status == "open"
+    # A bus that heard nobody at all since (its scanner may have stopped) says nothing.
+    alone = [
+        *heard(0, arrival(0), arrival(2)),
+        *[row for d in (4, 5, 6) for row in heard(d, T0, arrival(2))],
+    ]
+    trips = reconcile({"RLG-1": events}, [observations("RLG-1", alone, later)], DEVICES)
+    (trip,) = [t for t in trips if t.device_id == "dev_a"]
+    assert (trip.alight_stop_id, trip.status) == (STOPS[2], "open")
 
 
 def test_a_lost_departure_is_derived_once_the_bus_is_away_from_the_stop():

@@ -217,6 +217,13 @@ may stay on) for at most this long: then a rider decoded off by that stop has al
 there (a bus parked at the terminus, switched off or with its departure event lost and no
 GNSS fix since)."""
 
+LEFT_SETTLES_FROM_CONFIDENCE: Final = 0.95
+"""A rider who has left (their phone's region exit, or walked out of a standing bus's
+hearing: ``reconciliation.journey_trips``) has their be-out settled at once only when the
+ride itself is this sure (its least on-board posterior); a ride the decoder may yet take
+back waits for the stretch after, as any other. Set by hand: the be-outs settled early and
+later withdrawn in the paced replay (``bibo evaluate``'s flip-flops) had less."""
+
 STANDING_SILENCE_PROB: Final = 0.001
 STANDING_MIN_RATE: Final = 0.05
 """A rider the bus stopped hearing while it stands at a stop has got off

@@ -45,6 +45,7 @@ from backend.const import (
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
     JOURNEY_GAP_MS,
+    LEFT_SETTLES_FROM_CONFIDENCE,
     LEVEL_MARGIN_DB,
     LEVEL_MAX_LLR,
     LEVEL_POOL_JOURNEYS,
@@ -1273,10 +1274,20 @@ def journey_trips(
             board_time = board.departure if board.departure is not None else board.arrival
             still_riding = parts.partial and last == n_str - 1
             alight = journey.visits[-1] if still_riding else journey.visits[last + 1]
-            # A phone that left the beacon region since the bus arrived there has left the
-            # bus (no bibo bus near it since), whatever the stretch under way says.
-            gone = obs.phone is not None and obs.phone.left_region_since(
-                int(device), alight.arrival
+            # A phone that heard a beacon after the bus arrived there and then left the
+            # region (its exit comes REGION_EXIT_DELAY_MS after the last beacon) has left the
+            # bus there (no bibo bus near it since), whatever the stretch under way says.
+            # Only a ride beyond doubt is settled so (LEFT_SETTLES_FROM_CONFIDENCE): one the
+            # decoder may yet take back waits for the evidence as before.
+            # (Up to that stop: not the stretch under way a rider still riding is on.)
+            upto = last if still_riding else last + 1
+            sure = upto > first and bool(
+                posterior[row, first:upto].min() >= LEFT_SETTLES_FROM_CONFIDENCE
+            )
+            gone = (
+                sure
+                and obs.phone is not None
+                and obs.phone.left_region_since(int(device), alight.arrival + REGION_EXIT_DELAY_MS)
             )
             if still_riding and gone:
                 still_riding, last = False, last - 1  # off where the stretch began
@@ -1290,15 +1301,18 @@ def journey_trips(
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
-            # A phone gone from the region has left it, and so has a rider the bus no
-            # longer hears while it stands there, for longer than their phone was ever
-            # silent on the way in.
+            # A phone that left the region since the bus arrived has left it, and so has a
+            # sure rider the bus no longer hears while it stands there, for longer than
+            # their phone was ever silent on the way in.
             standing = (
                 not journey.complete
                 and alight.departure is None
                 and obs.data_end_ms < alight.arrival + STANDING_DECIDES_AFTER_MS
-                and not gone
-                and not walked_away(obs, int(device), parts, last, alight.arrival)
+                and not (
+                    obs.phone is not None
+                    and obs.phone.left_region_since(int(device), alight.arrival)
+                )
+                and not (sure and walked_away(obs, int(device), parts, last, alight.arrival))
             )
             # The stretch since must put the rider off the bus with confidence
             # (CLOSE_MAX_IN_PROB) unless the phone left; a doubt holds the be-out for

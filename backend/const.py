@@ -218,11 +218,11 @@ there (a bus parked at the terminus, switched off or with its departure event lo
 GNSS fix since)."""
 
 LEFT_SETTLES_FROM_CONFIDENCE: Final = 0.95
-"""A rider who has left (their phone's region exit, or walked out of a standing bus's
-hearing: ``reconciliation.journey_trips``) has their be-out settled at once only when the
-ride itself is this sure (its least on-board posterior); a ride the decoder may yet take
-back waits for the stretch after, as any other. Set by hand: the be-outs settled early and
-later withdrawn in the paced replay (``bibo evaluate``'s flip-flops) had less."""
+"""A rider who walked out of a standing bus's hearing (``reconciliation.walked_away``) has
+their be-out settled before the bus leaves only when the ride itself is this sure (its least
+on-board posterior); a ride the decoder may yet take back waits for the departure, as
+before. Set by hand: be-outs settled early and later withdrawn count as flip-flops in the
+paced replay (``bibo evaluate``)."""
 
 STANDING_SILENCE_PROB: Final = 0.001
 STANDING_MIN_RATE: Final = 0.05

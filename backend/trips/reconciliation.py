@@ -1273,27 +1273,12 @@ def journey_trips(
             board = journey.visits[first]
             board_time = board.departure if board.departure is not None else board.arrival
             still_riding = parts.partial and last == n_str - 1
-            alight = journey.visits[-1] if still_riding else journey.visits[last + 1]
-            # A phone that heard a beacon after the bus arrived there and then left the
-            # region (its exit comes REGION_EXIT_DELAY_MS after the last beacon) has left the
-            # bus there (no bibo bus near it since), whatever the stretch under way says.
-            # Only a ride beyond doubt is settled so (LEFT_SETTLES_FROM_CONFIDENCE): one the
-            # decoder may yet take back waits for the evidence as before.
-            # (Up to that stop: not the stretch under way a rider still riding is on.)
-            upto = last if still_riding else last + 1
-            sure = upto > first and bool(
-                posterior[row, first:upto].min() >= LEFT_SETTLES_FROM_CONFIDENCE
-            )
-            gone = (
-                sure
-                and obs.phone is not None
-                and obs.phone.left_region_since(int(device), alight.arrival + REGION_EXIT_DELAY_MS)
-            )
-            if still_riding and gone:
-                still_riding, last = False, last - 1  # off where the stretch began
-                if last < first:
-                    continue
-            alight_time = obs.data_end_ms if still_riding else alight.arrival
+            if still_riding:
+                alight = journey.visits[-1]
+                alight_time = obs.data_end_ms
+            else:
+                alight = journey.visits[last + 1]
+                alight_time = alight.arrival
             # Decided on the data up to 45 s after the bus left the stop (a rider is on board
             # until then): the stretch under way says "out" by then, or the rider rides on.
             left = alight.departure if alight.departure is not None else alight.arrival
@@ -1301,9 +1286,11 @@ def journey_trips(
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
-            # A phone that left the region since the bus arrived has left it, and so has a
-            # sure rider the bus no longer hears while it stands there, for longer than
-            # their phone was ever silent on the way in.
+            # A phone that left the beacon region while the bus stood there has left it, and
+            # so has a rider beyond doubt (LEFT_SETTLES_FROM_CONFIDENCE, their least on-board
+            # posterior up to there) the bus no longer hears while it stands there, for
+            # longer than their phone was ever silent on the way in.
+            sure = bool(posterior[row, first : last + 1].min() >= LEFT_SETTLES_FROM_CONFIDENCE)
             standing = (
                 not journey.complete
                 and alight.departure is None
@@ -1315,10 +1302,9 @@ def journey_trips(
                 and not (sure and walked_away(obs, int(device), parts, last, alight.arrival))
             )
             # The stretch since must put the rider off the bus with confidence
-            # (CLOSE_MAX_IN_PROB) unless the phone left; a doubt holds the be-out for
-            # STANDING_DECIDES_AFTER_MS.
+            # (CLOSE_MAX_IN_PROB); a doubt holds the be-out for STANDING_DECIDES_AFTER_MS.
             after = last + 1 < n_str and posterior[row, last + 1] > CLOSE_MAX_IN_PROB
-            doubt = after and not gone and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
+            doubt = after and obs.data_end_ms < left + STANDING_DECIDES_AFTER_MS
             # A rider seen by a phone's reports: what it heard up to then must be in, or the
             # stretch since is judged without its seconds (PHONE_SILENCE_DECIDES_AFTER_MS).
             waiting = (

@@ -358,24 +358,3 @@ def test_a_region_exit_while_the_bus_stands_ends_the_ride_there(rider):
         [e for e in standing if e.t <= cut], dataclasses.replace(obs, phone=seen), DEVICES
     )
     assert next(t for t in found if t.device_id == "dev_a").status == "open"
-
-
-def test_a_region_exit_after_the_bus_left_settles_a_doubtful_be_out():
-    # Alights at 3 and walks along the pavement as the bus pulls away: the phone still hears
-    # it close by for 20 s of the stretch after, which leaves that stretch in doubt. Its
-    # region exit, in once uploaded, says it has left every bibo bus: closed at stop 3 then,
-    # not minutes later.
-    rider = ranging_rider(0, 1, 3)
-    rider.activity = []  # no motion permission: nothing says it walks
-    beside = [(t, 0, RIDER_RSSI) for t in seconds(departure(3), departure(3) + 25_000)]
-    rider.hear(beside)
-    rider.regions = [
-        r if r[2] == "enter" else (r[0], departure(3) + 25_000 + REGION_EXIT_DELAY_MS, "exit")
-        for r in rider.regions
-    ]
-    exit_ = next(t for _, t, kind in rider.regions if kind == "exit")
-    shown = trips_at(exit_ + 10_000, [rider], reported=exit_ + 5_000)["dev_a"]
-    assert (shown.alight_stop_id, shown.status) == (STOPS[3], "closed")
-    # Before the exit is in, the walk beside the bus keeps the be-out open.
-    before = trips_at(exit_ - 5_000, [rider], reported=exit_ - 10_000)["dev_a"]
-    assert (before.alight_stop_id, before.status) == (STOPS[3], "open")

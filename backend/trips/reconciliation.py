@@ -1290,7 +1290,6 @@ def journey_trips(
             # so has a rider beyond doubt (LEFT_SETTLES_FROM_CONFIDENCE, their least on-board
             # posterior up to there) the bus no longer hears while it stands there, for
             # longer than their phone was ever silent on the way in.
-            sure = bool(posterior[row, first : last + 1].min() >= LEFT_SETTLES_FROM_CONFIDENCE)
             standing = (
                 not journey.complete
                 and alight.departure is None
@@ -1299,7 +1298,10 @@ def journey_trips(
                     obs.phone is not None
                     and obs.phone.left_region_since(int(device), alight.arrival)
                 )
-                and not (sure and walked_away(obs, int(device), parts, last, alight.arrival))
+                and not (
+                    posterior[row, first : last + 1].min() >= LEFT_SETTLES_FROM_CONFIDENCE
+                    and walked_away(obs, int(device), parts, last, alight.arrival)
+                )
             )
             # The stretch since must put the rider off the bus with confidence
             # (CLOSE_MAX_IN_PROB); a doubt holds the be-out for STANDING_DECIDES_AFTER_MS.
@@ -1364,8 +1366,8 @@ def walked_away(
         return False
     needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
     needed = max(needed, CLOSE_AFTER_SILENCE_MS)
-    later = times[times <= obs.data_end_ms]
-    since = max(arrival, int(later[-1]) + obs.window_ms if later.size else arrival)
+    # (Every sighting is before the data end: ``VehicleObservations``.)
+    since = max(arrival, int(times[-1]) + obs.window_ms) if times.size else arrival
     if obs.data_end_ms - since < needed:
         return False
     lo, hi = np.searchsorted(obs.t, [since, obs.data_end_ms], side="right")

@@ -229,7 +229,18 @@ class PhoneActivityEvent(_PhoneRow, Base):
 
 class Trip(Base):
     __tablename__ = "trips"
-    __table_args__ = (Index("ix_trips_day_vehicle", "service_day", "vehicle_id"),)
+    __table_args__ = (
+        Index("ix_trips_day_vehicle", "service_day", "vehicle_id"),
+        Index(
+            "ix_trips_vehicle_board",
+            "vehicle_id",
+            "board_time",
+            postgresql_ops={"vehicle_id": "varchar_pattern_ops"},
+        ),
+    )
+    """``ix_trips_vehicle_board`` serves the operator pages: a vehicle's trips newest first,
+    and vehicle ids by prefix (the pattern operator class lets PostgreSQL use it for
+    ``LIKE 'x%'`` whatever the database's collation)."""
 
     trip_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     service_day: Mapped[dt.date] = mapped_column(Date)
@@ -549,6 +560,21 @@ class PushSubscription(Base):
     p256dh: Mapped[str] = mapped_column(String(200))
     auth: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = _created_at()
+
+
+class PushRetry(Base):
+    """A push the push service did not take yet (no answer, 429, 5xx): the drain posts it
+    again at ``next_at``, at most ``len(PUSH_RETRY_DELAYS_S)`` more times. Deleted once
+    delivered, refused for good, given up, or with its subscription."""
+
+    __tablename__ = "push_retries"
+    __table_args__ = (Index("ix_push_retries_next_at", "next_at"),)
+
+    notification_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    """Posts so far (the first included)."""
+    next_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 # --- the inspection ticket (issue 16) ------------------------------------------------------

@@ -32,6 +32,15 @@ hour late is noise."""
 PUSH_TIMEOUT_S: Final = 10.0
 """Time-out of one post to a push service."""
 
+PUSH_RETRY_DELAYS_S: Final = (30, 120, 480)
+"""Waits before each new post of a push the push service did not take (no answer, 429,
+5xx), then it is given up: the last falls about 10 min after the first post, inside
+``PUSH_TTL_S``, so no retried message arrives later than a first one could have."""
+
+PUSH_RETRY_LEASE_S: Final = 3 * PUSH_TIMEOUT_S
+"""A retry a drain has taken is hidden from other drains this long (a drain that dies
+mid-post leaves it to the next one after the lease)."""
+
 PUSH_SERVICE_HOSTS: Final = (
     "fcm.googleapis.com",
     "updates.push.services.mozilla.com",

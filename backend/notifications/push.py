@@ -33,12 +33,27 @@ class PushOutcome(enum.Enum):
     """The push service accepted the message."""
     GONE = "gone"
     """The subscription no longer exists (404/410): forget it."""
+    RETRY = "retry"
+    """The push service did not take it, for now (network error, time-out, 429, 5xx): the
+    drain tries again later (``PUSH_RETRY_DELAYS_S``)."""
     FAILED = "failed"
-    """Anything else (network, 5xx, 4xx): not retried, a notification is sent at most once."""
+    """Refused for good (any other 4xx, keys that do not encrypt): not tried again."""
 
 
-PushSender = Callable[[Subscription, str], PushOutcome]
-"""Post one message (JSON text) to one subscription."""
+PushSender = Callable[[Subscription, str, str], PushOutcome]
+"""Post one message (JSON text) to one subscription under a topic (RFC 8030 §5.4: a push
+service replaces an undelivered message of the same topic, so a retry after a time-out
+whose first post did get through is not queued twice; the app's service worker shows one
+notification per trip and kind in any case)."""
+
+
+def classify_status(status: int) -> PushOutcome:
+    """What a push service's refusal with HTTP ``status`` means for the drain."""
+    if status in (404, 410):
+        return PushOutcome.GONE
+    if status in (408, 429) or status >= 500:
+        return PushOutcome.RETRY
+    return PushOutcome.FAILED
 
 
 def endpoint_allowed(url: str) -> bool:
@@ -75,7 +90,7 @@ def webpush_sender(private_key: str, subject: str) -> PushSender:
     (base64url) and ``subject`` (``mailto:`` or ``https:``)."""
     from pywebpush import WebPushException, webpush
 
-    def send(subscription: Subscription, data: str) -> PushOutcome:
+    def send(subscription: Subscription, data: str, topic: str) -> PushOutcome:
         info = {
             "endpoint": subscription.endpoint,
             "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
@@ -88,17 +103,29 @@ def webpush_sender(private_key: str, subject: str) -> PushSender:
                 vapid_claims={"sub": subject},
                 ttl=PUSH_TTL_S,
                 timeout=PUSH_TIMEOUT_S,
+                headers={"Topic": topic, "Urgency": "high"},
             )
         except WebPushException as exc:
             status = getattr(exc.response, "status_code", None)
-            if status in (404, 410):
-                return PushOutcome.GONE
-            # The endpoint names a device: log its host only, never the keys.
+            # No response: pywebpush refused before posting (a bad subscription or key).
+            outcome = PushOutcome.FAILED if status is None else classify_status(status)
+            if outcome is not PushOutcome.GONE:
+                # The endpoint names a device: log its host only, never the keys.
+                log.warning(
+                    "web push to %s refused: %s (%s)",
+                    urlsplit(subscription.endpoint).hostname,
+                    status,
+                    outcome.value,
+                )
+            return outcome
+        except OSError as exc:  # no answer (requests' errors are OSErrors): refused, time-out
             log.warning(
-                "web push to %s refused: %s", urlsplit(subscription.endpoint).hostname, status
+                "web push to %s got no answer: %s (retry)",
+                urlsplit(subscription.endpoint).hostname,
+                type(exc).__name__,
             )
-            return PushOutcome.FAILED
-        except Exception as exc:  # network errors of requests, bad keys
+            return PushOutcome.RETRY
+        except Exception as exc:  # keys that do not encrypt
             log.warning(
                 "web push to %s failed: %s",
                 urlsplit(subscription.endpoint).hostname,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -90,9 +91,125 @@ def settle(
     )
 
 
-def count_pushed(session: Session, notification_id: int, pushed: int) -> None:
+def add_pushed(session: Session, notification_id: int, delivered: int) -> None:
+    """Count ``delivered`` more pushes of the notification that a push service accepted."""
+    if not delivered:
+        return
     n = models.Notification
-    session.execute(update(n).where(n.notification_id == notification_id).values(pushed=pushed))
+    session.execute(
+        update(n).where(n.notification_id == notification_id).values(pushed=n.pushed + delivered)
+    )
+
+
+def schedule_retry(
+    session: Session,
+    notification_id: int,
+    subscription_id: int,
+    attempts: int,
+    next_at: dt.datetime,
+) -> None:
+    """Post the notification to the subscription again at ``next_at`` (``attempts`` posts
+    so far); replaces a retry stored for the pair."""
+    r = models.PushRetry
+    session.execute(
+        delete(r).where(r.notification_id == notification_id, r.subscription_id == subscription_id)
+    )
+    session.add(
+        r(
+            notification_id=notification_id,
+            subscription_id=subscription_id,
+            attempts=attempts,
+            next_at=next_at,
+        )
+    )
+    session.flush()
+
+
+def drop_retry(session: Session, notification_id: int, subscription_id: int) -> None:
+    r = models.PushRetry
+    session.execute(
+        delete(r).where(r.notification_id == notification_id, r.subscription_id == subscription_id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DueRetry:
+    """A retry a drain has taken, with what it posts (None: the notification or the
+    subscription is gone, or the notification is no longer ``ready``)."""
+
+    notification_id: int
+    subscription_id: int
+    attempts: int
+    payload: str | None
+    ready_at: dt.datetime | None
+    """Aware UTC (SQLite gives naive UTC back; it is made aware here)."""
+    subscription: models.PushSubscription | None
+
+
+def claim_due_retries(
+    session: Session, now: dt.datetime, lease_until: dt.datetime, limit: int
+) -> list[DueRetry]:
+    """Up to ``limit`` retries due at ``now``, oldest first, hidden from other drains until
+    ``lease_until`` (rows another drain holds are skipped on PostgreSQL)."""
+    r, n, s = models.PushRetry, models.Notification, models.PushSubscription
+    due = list(
+        session.execute(
+            select(r.notification_id, r.subscription_id, r.attempts)
+            .where(r.next_at <= now)
+            .order_by(r.next_at, r.notification_id, r.subscription_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+    if not due:
+        return []
+    for row in due:
+        session.execute(
+            update(r)
+            .where(
+                r.notification_id == row.notification_id,
+                r.subscription_id == row.subscription_id,
+            )
+            .values(next_at=lease_until)
+        )
+    notifications = {
+        x.notification_id: x
+        for x in session.scalars(
+            select(n).where(
+                n.notification_id.in_({row.notification_id for row in due}), n.status == "ready"
+            )
+        )
+    }
+    subscriptions = {
+        x.subscription_id: x
+        for x in session.scalars(
+            select(s).where(s.subscription_id.in_({row.subscription_id for row in due}))
+        )
+    }
+    out = []
+    for row in due:
+        note = notifications.get(row.notification_id)
+        out.append(
+            DueRetry(
+                row.notification_id,
+                row.subscription_id,
+                row.attempts,
+                note.payload if note is not None else None,
+                _aware(note.ready_at) if note is not None else None,
+                subscriptions.get(row.subscription_id),
+            )
+        )
+    return out
+
+
+def _aware(at: dt.datetime | None) -> dt.datetime | None:
+    return at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
+
+
+def _delete_retries_of_subscriptions(session: Session, subscription_ids: Sequence[int]) -> None:
+    if subscription_ids:
+        r = models.PushRetry
+        session.execute(delete(r).where(r.subscription_id.in_(list(subscription_ids))))
 
 
 def ready_after(
@@ -135,19 +252,25 @@ def put_subscription(
 ) -> None:
     """Store a browser's subscription; an endpoint stored before (the same browser, perhaps
     signed in as someone else since) is replaced."""
+    delete_subscription(session, endpoint)
     s = models.PushSubscription
-    session.execute(delete(s).where(s.endpoint == endpoint))
     session.add(s(passenger_id=passenger_id, endpoint=endpoint, p256dh=p256dh, auth=auth))
     session.flush()
 
 
 def delete_subscription(session: Session, endpoint: str) -> None:
+    """Forget a subscription and the retries waiting for it."""
     s = models.PushSubscription
+    ids = list(session.scalars(select(s.subscription_id).where(s.endpoint == endpoint)))
+    _delete_retries_of_subscriptions(session, ids)
     session.execute(delete(s).where(s.endpoint == endpoint))
 
 
 def delete_passenger_subscriptions(session: Session, passenger_id: str) -> int:
+    """Forget the passenger's subscriptions and the retries waiting for them."""
     s = models.PushSubscription
+    ids = list(session.scalars(select(s.subscription_id).where(s.passenger_id == passenger_id)))
+    _delete_retries_of_subscriptions(session, ids)
     result = session.execute(delete(s).where(s.passenger_id == passenger_id))
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -11,14 +11,24 @@ from backend.notifications.const import PUSH_SERVICE_HOSTS
 
 _B64URL = r"^[A-Za-z0-9_-]+={0,2}$"
 
+
+def _caseless(text: str) -> str:
+    """A regular expression matching ``text`` in any letter case, without flags: JSON
+    Schema patterns have none, and a URL's scheme and host are case-insensitive (RFC 3986
+    §3.1, §3.2.2), so ``HTTPS://FCM.googleapis.com`` names the same push service."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
 ENDPOINT_PATTERN: Final = (
-    r"^https://([a-z0-9-]+\.)*("
-    + "|".join(re.escape(host) for host in PUSH_SERVICE_HOSTS)
+    "^"
+    + _caseless("https://")
+    + r"([A-Za-z0-9-]+\.)*("
+    + "|".join(_caseless(host) for host in PUSH_SERVICE_HOSTS)
     + r")(/[!-~]*)?$"
 )
 """A subscription endpoint: HTTPS to a known push service (``PUSH_SERVICE_HOSTS``, or a
-subdomain), no port or user; in the API schema, so a client learns it there and not only
-from a refusal."""
+subdomain, in any letter case), no port or user; in the API schema, so a client learns it
+there and not only from a refusal."""
 
 
 class SubscriptionKeys(BaseModel):

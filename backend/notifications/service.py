@@ -18,7 +18,13 @@ from backend import models
 from backend.billing import service as billing_service
 from backend.db import transaction
 from backend.notifications import repository as notifications_repo
-from backend.notifications.const import DRAIN_BATCH, SSE_BACKLOG
+from backend.notifications.const import (
+    DRAIN_BATCH,
+    PUSH_RETRY_DELAYS_S,
+    PUSH_RETRY_LEASE_S,
+    PUSH_TTL_S,
+    SSE_BACKLOG,
+)
 from backend.notifications.push import PushOutcome, PushSender, Subscription, endpoint_allowed
 from backend.notifications.queue import Kind
 from backend.templating import euros, local_time
@@ -119,7 +125,18 @@ class DrainResult:
     ready: int = 0
     dropped: int = 0
     pushed: int = 0
-    """Push deliveries the push services accepted."""
+    """Push deliveries the push services accepted (first posts and retries)."""
+    retrying: int = 0
+    """Posts the push services did not take yet, to be tried again."""
+    given_up: int = 0
+    """Retries given up (out of attempts, too old, or refused for good)."""
+
+
+@dataclass
+class _Pushes:
+    pushed: int = 0
+    retrying: int = 0
+    given_up: int = 0
 
 
 def _prepare(
@@ -139,6 +156,83 @@ def _prepare(
     return message(n.notification_id, kind, trip, stop_names, price)
 
 
+def topic(notification_id: int) -> str:
+    """The push topic of a notification (RFC 8030 §5.4: at most 32 base64url characters)."""
+    return f"bibo-n{notification_id}"
+
+
+def _retry_at(now: dt.datetime, attempts: int) -> dt.datetime | None:
+    """When to post again after ``attempts`` posts the push service did not take, or None
+    once ``PUSH_RETRY_DELAYS_S`` is used up."""
+    if attempts > len(PUSH_RETRY_DELAYS_S):
+        return None
+    return now + dt.timedelta(seconds=PUSH_RETRY_DELAYS_S[attempts - 1])
+
+
+def _post(
+    sessions: sessionmaker[Session],
+    sender: PushSender,
+    notification_id: int,
+    subscription: models.PushSubscription,
+    payload: str,
+    attempts: int,
+    now: dt.datetime,
+    tally: _Pushes,
+) -> None:
+    """Post once (``attempts`` counts this post) and store what follows: delivered and
+    counted, the subscription forgotten (gone), a retry scheduled, or given up."""
+    outcome = sender(
+        Subscription(subscription.endpoint, subscription.p256dh, subscription.auth),
+        payload,
+        topic(notification_id),
+    )
+    with transaction(sessions) as session:
+        if outcome is PushOutcome.GONE:
+            notifications_repo.delete_subscription(session, subscription.endpoint)
+            return
+        if outcome is PushOutcome.DELIVERED:
+            notifications_repo.add_pushed(session, notification_id, 1)
+            tally.pushed += 1
+        again = _retry_at(now, attempts) if outcome is PushOutcome.RETRY else None
+        if again is not None:
+            notifications_repo.schedule_retry(
+                session, notification_id, subscription.subscription_id, attempts, again
+            )
+            tally.retrying += 1
+        else:
+            notifications_repo.drop_retry(session, notification_id, subscription.subscription_id)
+            if outcome is not PushOutcome.DELIVERED and attempts > 1:
+                tally.given_up += 1
+
+
+def _retry_due(
+    sessions: sessionmaker[Session], now: dt.datetime, sender: PushSender, tally: _Pushes
+) -> None:
+    """Post the retries due at ``now`` (``DRAIN_BATCH`` at most); a notification no longer
+    ready, or older than ``PUSH_TTL_S`` since it was first sent, is given up unposted."""
+    lease = now + dt.timedelta(seconds=PUSH_RETRY_LEASE_S)
+    with transaction(sessions) as session:
+        due = notifications_repo.claim_due_retries(session, now, lease, DRAIN_BATCH)
+    oldest = now - dt.timedelta(seconds=PUSH_TTL_S)
+    for r in due:
+        stale = r.ready_at is None or r.ready_at < oldest
+        if r.payload is None or r.subscription is None or stale:
+            with transaction(sessions) as session:
+                notifications_repo.drop_retry(session, r.notification_id, r.subscription_id)
+            tally.given_up += 1
+            continue
+        _post(
+            sessions,
+            sender,
+            r.notification_id,
+            r.subscription,
+            r.payload,
+            r.attempts + 1,
+            now,
+            tally,
+        )
+
+
 def drain(
     sessions: sessionmaker[Session],
     now: dt.datetime,
@@ -147,14 +241,17 @@ def drain(
 ) -> DrainResult:
     """Prepare and send the queued notifications (``DRAIN_BATCH`` at most): each is claimed
     by one drain (``sending``), becomes ``ready`` with its message (or ``dropped``, when
-    the trip no longer calls for it) and is pushed to each of the passenger's subscriptions
-    once. A push that fails is not repeated: at most once, not at least once."""
+    the trip no longer calls for it) and is pushed to each of the passenger's subscriptions.
+    A push the push service did not take (no answer, 429, 5xx) is posted again after
+    ``PUSH_RETRY_DELAYS_S``, under the notification's topic; one it accepted or refused for
+    good is never posted again. Then the retries that are due are posted."""
     with transaction(sessions) as session:
         claimed = [
             (n.notification_id, n.passenger_id)
             for n in notifications_repo.claim_queued(session, DRAIN_BATCH)
         ]
-    ready = dropped = pushed = 0
+    ready = dropped = 0
+    tally = _Pushes()
     for notification_id, passenger_id in claimed:
         with transaction(sessions) as session:
             n = notifications_repo.notification(session, notification_id)
@@ -168,22 +265,22 @@ def drain(
             dropped += 1
             continue
         ready += 1
-        if sender is None or not subscriptions:
+        if sender is None:
             continue
-        delivered = 0
         for s in subscriptions:
-            outcome = sender(Subscription(s.endpoint, s.p256dh, s.auth), payload)
-            if outcome is PushOutcome.DELIVERED:
-                delivered += 1
-            elif outcome is PushOutcome.GONE:
-                with transaction(sessions) as session:
-                    notifications_repo.delete_subscription(session, s.endpoint)
-        with transaction(sessions) as session:
-            notifications_repo.count_pushed(session, notification_id, delivered)
-        pushed += delivered
-    if claimed:
-        log.info("notifications: %d ready, %d dropped, %d pushed", ready, dropped, pushed)
-    return DrainResult(ready, dropped, pushed)
+            _post(sessions, sender, notification_id, s, payload, 1, now, tally)
+    if sender is not None:
+        _retry_due(sessions, now, sender, tally)
+    if claimed or tally.retrying or tally.given_up:
+        log.info(
+            "notifications: %d ready, %d dropped, %d pushed, %d to retry, %d given up",
+            ready,
+            dropped,
+            tally.pushed,
+            tally.retrying,
+            tally.given_up,
+        )
+    return DrainResult(ready, dropped, tally.pushed, tally.retrying, tally.given_up)
 
 
 def stream_messages(

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, delete, func, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend import models
@@ -398,10 +398,22 @@ def trips_matching(
     return list(session.scalars(stmt.offset(offset).limit(limit)))
 
 
-def _prefix(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+def _prefix(column: InstrumentedAttribute[str], text: str, dialect: str) -> ColumnElement[bool]:
     """``column`` starts with ``text`` (LIKE with ``%``/``_`` escaped; callers re-check the
-    case, since SQLite's LIKE ignores it)."""
-    return column.startswith(text, autoescape=True)
+    case, since SQLite's LIKE ignores it). SQLite uses no index for a case-insensitive LIKE,
+    so there the same prefix is also given as a range of code points, which its binary
+    collation orders as the index does; PostgreSQL finds the prefix through an index with
+    the pattern operator class (``ix_trips_vehicle_board``) or one in a C-collated
+    database."""
+    like = column.startswith(text, autoescape=True)
+    if dialect != "sqlite" or not text:
+        return like
+    bounded = and_(like, column >= text)
+    last = ord(text[-1])
+    if last >= 0x10FFFF:
+        return bounded
+    after = last + 1 if not 0xD800 <= last + 1 <= 0xDFFF else 0xE000  # no surrogates
+    return and_(bounded, column < text[:-1] + chr(after))
 
 
 def ids_starting_with(session: Session, kind: str, text: str, limit: int) -> list[str]:
@@ -414,10 +426,15 @@ def ids_starting_with(session: Session, kind: str, text: str, limit: int) -> lis
         "trip": (models.Trip.trip_id,),
         "vehicle": (models.Vehicle.vehicle_id, models.Trip.vehicle_id),
     }[kind]
+    dialect = session.get_bind().dialect.name
     found: set[str] = set()
     for column in columns:
         rows = session.scalars(
-            select(column).where(_prefix(column, text)).distinct().order_by(column).limit(limit)
+            select(column)
+            .where(_prefix(column, text, dialect))
+            .distinct()
+            .order_by(column)
+            .limit(limit)
         )
         found.update(r for r in rows if r.startswith(text))
     return sorted(found)[:limit]

@@ -9,12 +9,15 @@ import base64
 import datetime as dt
 import inspect
 import json
+import re
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from backend import cli, models
 from backend.api.app import reconcile_dirty_units
@@ -23,12 +26,14 @@ from backend.const import CLOSE_AFTER_SILENCE_MS, LOW_CONFIDENCE
 from backend.db import make_sessionmaker, transaction
 from backend.notifications import repository as notifications_repo
 from backend.notifications import service as notifications_service
-from backend.notifications.const import NOTIFY_MAX_AGE_MS
+from backend.notifications.const import NOTIFY_MAX_AGE_MS, PUSH_RETRY_DELAYS_S
 from backend.notifications.push import (
     PushOutcome,
     Subscription,
+    classify_status,
     endpoint_allowed,
     generate_vapid_keys,
+    webpush_sender,
 )
 from backend.notifications.queue import Kind, TripState, kinds_for
 from backend.notifications.schemas import ENDPOINT_PATTERN, PushSubscriptionIn
@@ -50,15 +55,21 @@ def at(ms: int) -> dt.datetime:
 
 
 class FakeSender:
-    """The push seam: records what would be posted, answers ``outcome``."""
+    """The push seam: records what would be posted (and under which topic), answers
+    ``outcome``, or the next of ``script`` while it lasts."""
 
-    def __init__(self, outcome: PushOutcome = PushOutcome.DELIVERED) -> None:
+    def __init__(
+        self, outcome: PushOutcome = PushOutcome.DELIVERED, script: tuple[PushOutcome, ...] = ()
+    ) -> None:
         self.outcome = outcome
+        self.script = list(script)
         self.sent: list[tuple[Subscription, dict]] = []
+        self.topics: list[str] = []
 
-    def __call__(self, subscription: Subscription, data: str) -> PushOutcome:
+    def __call__(self, subscription: Subscription, data: str, topic: str) -> PushOutcome:
         self.sent.append((subscription, json.loads(data)))
-        return self.outcome
+        self.topics.append(topic)
+        return self.script.pop(0) if self.script else self.outcome
 
 
 def stored(engine, passenger_id: str) -> list[tuple[str, str]]:
@@ -106,6 +117,18 @@ def test_push_endpoints_must_be_a_known_push_service_over_https():
     assert not endpoint_allowed("https://fcm.googleapis.com.evil.example/x")
     assert not endpoint_allowed("https://127.0.0.1/x")
     assert not endpoint_allowed("https://user@fcm.googleapis.com/x")
+
+
+def test_push_hosts_are_known_in_any_letter_case():
+    # A URL's scheme and host are case-insensitive: the schema's pattern and the service's
+    # check take the same endpoints.
+    for endpoint in ("HTTPS://FCM.GOOGLEAPIS.COM/fcm/send/X", "https://Web.Push.Apple.com/Q"):
+        assert endpoint_allowed(endpoint)
+        assert PushSubscriptionIn.model_validate({"endpoint": endpoint, "keys": KEYS})
+    with pytest.raises(ValidationError, match="endpoint"):
+        PushSubscriptionIn.model_validate(
+            {"endpoint": "HTTPS://FCM.GOOGLEAPIS.COM.EVIL.EXAMPLE/x", "keys": KEYS}
+        )
 
 
 # --- reconciliation queues, at most once ------------------------------------------------------
@@ -262,14 +285,14 @@ async def test_the_event_stream_gives_each_passenger_their_own_only(client, engi
 # --- Web Push -----------------------------------------------------------------------------------
 
 
-async def test_a_gone_subscription_is_forgotten(app, client, engine, phone):
+async def subscribed_with_a_be_in(client, engine, phone) -> None:
+    """The phone's passenger subscribed, with one be-in queued for an open trip."""
     await client.post(
         f"/v1/passengers/{phone.passenger_id}/push-subscriptions",
         json={"endpoint": ENDPOINT, "keys": KEYS},
         headers=phone.auth,
     )
-    sessions = make_sessionmaker(engine)
-    with transaction(sessions) as session:
+    with transaction(make_sessionmaker(engine)) as session:
         session.add(
             models.Trip(
                 trip_id="t_open",
@@ -290,6 +313,22 @@ async def test_a_gone_subscription_is_forgotten(app, client, engine, phone):
         notifications_repo.enqueue(
             session, [{"passenger_id": phone.passenger_id, "trip_id": "t_open", "kind": "be_in"}]
         )
+
+
+def pushed_count(engine, passenger_id: str) -> int:
+    with make_sessionmaker(engine)() as session:
+        [n] = notifications_repo.passenger_notifications(session, passenger_id)
+        return n.pushed
+
+
+def retries_stored(engine) -> int:
+    with make_sessionmaker(engine)() as session:
+        return len(list(session.scalars(select(models.PushRetry))))
+
+
+async def test_a_gone_subscription_is_forgotten(app, client, engine, phone):
+    await subscribed_with_a_be_in(client, engine, phone)
+    sessions = make_sessionmaker(engine)
     sender = FakeSender(PushOutcome.GONE)
     result = notifications_service.drain(sessions, at(T0), {}, sender)
     assert result == notifications_service.DrainResult(ready=1)
@@ -297,6 +336,131 @@ async def test_a_gone_subscription_is_forgotten(app, client, engine, phone):
     with sessions() as session:
         assert notifications_repo.subscriptions(session, phone.passenger_id) == []
     assert stored(engine, phone.passenger_id) == [("be_in", "ready")]
+
+
+async def test_a_push_the_service_did_not_take_is_posted_again_until_delivered(
+    client, engine, phone
+):
+    await subscribed_with_a_be_in(client, engine, phone)
+    sessions = make_sessionmaker(engine)
+    sender = FakeSender(script=(PushOutcome.RETRY, PushOutcome.RETRY, PushOutcome.DELIVERED))
+    first = notifications_service.drain(sessions, at(T0), {}, sender)
+    assert first == notifications_service.DrainResult(ready=1, retrying=1)
+    # Not due yet: nothing is posted.
+    wait_1, wait_2 = (s * 1000 for s in PUSH_RETRY_DELAYS_S[:2])
+    assert notifications_service.drain(sessions, at(T0 + wait_1 - 1), {}, sender) == (
+        notifications_service.DrainResult()
+    )
+    assert len(sender.sent) == 1
+    second = notifications_service.drain(sessions, at(T0 + wait_1), {}, sender)
+    assert second == notifications_service.DrainResult(retrying=1)
+    third = notifications_service.drain(sessions, at(T0 + wait_1 + wait_2), {}, sender)
+    assert third == notifications_service.DrainResult(pushed=1)
+    # The same message under the same topic each time, and counted once delivered.
+    assert len(sender.sent) == 3
+    assert len({json.dumps(m, sort_keys=True) for _, m in sender.sent}) == 1
+    assert len(set(sender.topics)) == 1
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,32}", sender.topics[0])
+    assert pushed_count(engine, phone.passenger_id) == 1
+    assert retries_stored(engine) == 0
+    later = notifications_service.drain(sessions, at(T0 + 3_600_000), {}, sender)
+    assert later == notifications_service.DrainResult()
+    assert len(sender.sent) == 3
+
+
+async def test_retries_end_and_a_refusal_for_good_is_not_retried(client, engine, phone):
+    await subscribed_with_a_be_in(client, engine, phone)
+    sessions = make_sessionmaker(engine)
+    sender = FakeSender(PushOutcome.RETRY)
+    t = T0
+    notifications_service.drain(sessions, at(t), {}, sender)
+    for wait in PUSH_RETRY_DELAYS_S:
+        t += wait * 1000
+        notifications_service.drain(sessions, at(t), {}, sender)
+    assert len(sender.sent) == 1 + len(PUSH_RETRY_DELAYS_S)
+    assert retries_stored(engine) == 0
+    assert pushed_count(engine, phone.passenger_id) == 0
+    notifications_service.drain(sessions, at(t + 3_600_000), {}, sender)
+    assert len(sender.sent) == 1 + len(PUSH_RETRY_DELAYS_S)
+
+
+async def test_a_push_refused_for_good_is_posted_once(client, engine, phone):
+    await subscribed_with_a_be_in(client, engine, phone)
+    sessions = make_sessionmaker(engine)
+    sender = FakeSender(PushOutcome.FAILED)
+    assert notifications_service.drain(sessions, at(T0), {}, sender) == (
+        notifications_service.DrainResult(ready=1)
+    )
+    notifications_service.drain(sessions, at(T0 + 3_600_000), {}, sender)
+    assert len(sender.sent) == 1
+    assert retries_stored(engine) == 0
+
+
+async def test_a_retry_ends_with_its_subscription(client, engine, phone):
+    await subscribed_with_a_be_in(client, engine, phone)
+    sessions = make_sessionmaker(engine)
+    sender = FakeSender(PushOutcome.RETRY)
+    notifications_service.drain(sessions, at(T0), {}, sender)
+    assert retries_stored(engine) == 1
+    url = f"/v1/passengers/{phone.passenger_id}/push-subscriptions"
+    assert (await client.delete(url, headers=phone.auth)).status_code == 204
+    assert retries_stored(engine) == 0
+    notifications_service.drain(sessions, at(T0 + 3_600_000), {}, sender)
+    assert len(sender.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (404, PushOutcome.GONE),
+        (410, PushOutcome.GONE),
+        (408, PushOutcome.RETRY),
+        (429, PushOutcome.RETRY),
+        (500, PushOutcome.RETRY),
+        (503, PushOutcome.RETRY),
+        (400, PushOutcome.FAILED),
+        (403, PushOutcome.FAILED),
+        (413, PushOutcome.FAILED),
+    ],
+)
+def test_push_service_answers_are_read_as_rfc_8030_means_them(status, outcome):
+    assert classify_status(status) is outcome
+
+
+def test_the_pywebpush_sender_posts_under_the_topic_and_reads_failures(monkeypatch):
+    import pywebpush
+    import requests
+
+    posted: list[dict] = []
+    answers: list[BaseException | None] = [
+        None,
+        requests.ConnectionError("no route"),
+        requests.Timeout("slow"),
+        pywebpush.WebPushException("busy", response=SimpleNamespace(status_code=503)),
+        pywebpush.WebPushException("gone", response=SimpleNamespace(status_code=410)),
+        pywebpush.WebPushException("bad", response=SimpleNamespace(status_code=400)),
+    ]
+
+    def fake_webpush(info, data, **kwargs):
+        posted.append(kwargs)
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    monkeypatch.setattr(pywebpush, "webpush", fake_webpush)
+    private, _ = generate_vapid_keys()
+    send = webpush_sender(private, "mailto:ops@bibo.example")
+    subscription = Subscription(ENDPOINT, KEYS["p256dh"], KEYS["auth"])
+    outcomes = [send(subscription, "{}", "bibo-n7") for _ in range(6)]
+    assert outcomes == [
+        PushOutcome.DELIVERED,
+        PushOutcome.RETRY,
+        PushOutcome.RETRY,
+        PushOutcome.RETRY,
+        PushOutcome.GONE,
+        PushOutcome.FAILED,
+    ]
+    assert all(p["headers"]["Topic"] == "bibo-n7" for p in posted)
 
 
 async def test_subscriptions_are_checked_and_removed(client, engine, phone):
@@ -351,7 +515,14 @@ def test_pywebpush_still_takes_what_the_sender_passes():
     from pywebpush import WebPushException, webpush
 
     params = inspect.signature(webpush).parameters
-    for name in ("subscription_info", "data", "vapid_private_key", "vapid_claims", "ttl"):
+    for name in (
+        "subscription_info",
+        "data",
+        "vapid_private_key",
+        "vapid_claims",
+        "ttl",
+        "headers",
+    ):
         assert name in params
     assert "timeout" in params
     assert issubclass(WebPushException, Exception)
@@ -361,8 +532,6 @@ def test_pywebpush_still_takes_what_the_sender_passes():
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_messages_name_the_price_in_the_riders_notation(lang):
-    from types import SimpleNamespace
-
     trip = SimpleNamespace(
         trip_id="t1",
         line="R61",

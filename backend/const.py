@@ -351,6 +351,11 @@ TICKET_VALIDITY: Final = dt.timedelta(minutes=60)
 (and then gets a later valid-until), so a phone without network keeps a valid ticket this
 long, and a ticket kept after be-out expires within the hour."""
 
+TICKET_ENDED_GRACE: Final = dt.timedelta(minutes=10)
+"""A ticket whose ride has ended (its trip closed) is revoked this long after the alighting:
+a be-out that later evidence withdraws (the rider was still on board) comes back within
+minutes, and a rider is never refused for a be-out that was wrong."""
+
 TICKET_RENEW_BEFORE: Final = dt.timedelta(minutes=30)
 """A fetch while on board moves valid-until on once less than this is left; before that the
 signed payload stays the same, fetch after fetch."""

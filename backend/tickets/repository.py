@@ -62,6 +62,8 @@ class TicketState:
     device_present: bool
     cancelled: bool
     """The trip's newest correction cancels it."""
+    ended_at: int | None = None
+    """The alighting time (UTC epoch ms) of the ticket's trip once it is closed."""
 
 
 def unexpired_tickets(session: Session, now_ms: int) -> list[TicketState]:
@@ -74,6 +76,8 @@ def unexpired_tickets(session: Session, now_ms: int) -> list[TicketState]:
             t.revoked_reason,
             t.trip_id,
             trip.conflict_lost,
+            trip.status,
+            trip.alight_time,
             dev.device_id,
         )
         .outerjoin(trip, trip.trip_id == t.trip_id)
@@ -91,6 +95,7 @@ def unexpired_tickets(session: Session, now_ms: int) -> list[TicketState]:
             trip_conflict_lost=r.conflict_lost,
             device_present=r.device_id is not None,
             cancelled=r.trip_id in cancelled,
+            ended_at=r.alight_time if r.status == "closed" else None,
         )
         for r in rows
     ]

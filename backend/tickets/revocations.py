@@ -22,9 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.tickets.codec import PublicKey, b64url, from_b64url, list_signed_by, signed_list
 
 LIST_VERSION = 1
-REASONS = ("account_deleted", "trip_cancelled", "trip_conflict", "device_removed")
+REASONS = ("account_deleted", "trip_cancelled", "trip_conflict", "device_removed", "ride_ended")
 """Why a ticket is revoked: the rider deleted their account; an operator cancelled the trip;
-the trip lost to a likelier one on another vehicle; the device was removed."""
+the trip lost to a likelier one on another vehicle; the device was removed; the ride ended
+(be-out, ``TICKET_ENDED_GRACE`` ago)."""
 
 
 class RevocationListError(ValueError):

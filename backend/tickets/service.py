@@ -23,6 +23,7 @@ from backend import models
 from backend.billing import service as billing_service
 from backend.billing.service import EffectiveTrip
 from backend.const import (
+    TICKET_ENDED_GRACE,
     TICKET_FIRM_CONFIDENCE,
     TICKET_FIRM_STRETCHES,
     TICKET_RENEW_BEFORE,
@@ -160,8 +161,8 @@ def issue(
     return IssuedTicket(ticket, signed, row.time_key, trip.trip_id)
 
 
-def revocation_reason(state: TicketState) -> str | None:
-    """Why an unexpired ticket no longer counts, or None while it does."""
+def revocation_reason(state: TicketState, now_ms: int) -> str | None:
+    """Why an unexpired ticket no longer counts at ``now_ms``, or None while it does."""
     if state.revoked_reason is not None:
         return state.revoked_reason
     if state.cancelled:
@@ -170,15 +171,19 @@ def revocation_reason(state: TicketState) -> str | None:
         return "trip_conflict"
     if not state.device_present:
         return "device_removed"
+    grace_ms = int(TICKET_ENDED_GRACE.total_seconds() * 1000)
+    if state.ended_at is not None and now_ms >= state.ended_at + grace_ms:
+        return "ride_ended"
     return None
 
 
 def revocation_list(session: Session, keyset: Keyset, now: dt.datetime) -> dict[str, Any]:
     """The signed list of every unexpired ticket that no longer counts."""
+    now_ms = int(now.timestamp() * 1000)
     revoked = [
         revocations.Revoked(bytes.fromhex(s.ticket_id), reason, s.valid_until // 1000)
-        for s in tickets_repo.unexpired_tickets(session, int(now.timestamp() * 1000))
-        if (reason := revocation_reason(s)) is not None
+        for s in tickets_repo.unexpired_tickets(session, now_ms)
+        if (reason := revocation_reason(s, now_ms)) is not None
     ]
     key_id, key = keyset.signer()
     return revocations.sign(revoked, int(now.timestamp()), key_id, key)

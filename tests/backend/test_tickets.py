@@ -11,12 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from backend import models
 from backend.api.app import reconcile_dirty_units
 from backend.cli import main as bibo
-from backend.const import TICKET_CODE_SKEW_S, TICKET_CODE_STEP_S
+from backend.const import TICKET_CODE_SKEW_S, TICKET_CODE_STEP_S, TICKET_ENDED_GRACE
 from backend.db import make_sessionmaker, transaction
 from backend.maintenance.service import apply_retention
 from backend.tickets import codec, keys, revocations
@@ -469,6 +469,36 @@ async def test_a_removed_device_revokes_its_ticket(client, engine, phone, clock)
         session.execute(delete(models.Device).where(models.Device.device_id == phone.device_id))
     revoked = await revoked_ids(client, keyset)
     assert codec.verify(shown, keyset, NOW.timestamp(), None, revoked).state is State.REVOKED
+
+
+async def test_a_ride_ended_revokes_its_ticket_after_the_grace(client, engine, phone, app):
+    trip_id = ride(engine, phone)
+    app.state.clock = lambda: NOW
+    shown, keyset = await fetch_and_check(client, phone)
+    # The rider gets off: the trip closes at NOW (its alighting time).
+    with transaction(make_sessionmaker(engine)) as session:
+        session.execute(
+            update(models.Trip).where(models.Trip.trip_id == trip_id).values(status="closed")
+        )
+
+    async def revoked_at(when: dt.datetime) -> frozenset[bytes]:
+        app.state.clock = lambda: when
+        r = await client.get("/v1/inspect/revocations")
+        listed = revocations.read(r.json(), keyset, when.timestamp())
+        assert all(x.reason in revocations.REASONS for x in listed.revoked)
+        return listed.ticket_ids()
+
+    just_before = NOW + TICKET_ENDED_GRACE - dt.timedelta(seconds=1)
+    assert await revoked_at(just_before) == frozenset()  # a be-out may still be withdrawn
+    ended = await revoked_at(NOW + TICKET_ENDED_GRACE)
+    later = (NOW + TICKET_ENDED_GRACE).timestamp()
+    assert codec.verify(shown, keyset, later, None, ended).state is State.REVOKED
+    # The be-out withdrawn (the rider was still on board): the ticket counts again.
+    with transaction(make_sessionmaker(engine)) as session:
+        session.execute(
+            update(models.Trip).where(models.Trip.trip_id == trip_id).values(status="open")
+        )
+    assert await revoked_at(NOW + TICKET_ENDED_GRACE) == frozenset()
 
 
 async def test_deleting_the_account_revokes_the_ticket_and_forgets_whose_it_was(

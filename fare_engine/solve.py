@@ -85,12 +85,16 @@ def solve_dp(
             row = [c for c in row if not c.group]
         joined = [c for c in row if c.joined]
         nxt: dict[int, tuple[int, _Back]] = {}
-        for mask, (cost, back) in labels.items():
+        carried: dict[int, tuple[int, _Back]] = {}
+        for mask, state in labels.items():
+            cost, back = state
             if mask & bit:
                 key = mask ^ bit
                 old = nxt.get(key)
-                if old is None or cost < old[0]:
-                    nxt[key] = (cost, back)
+                if old is None:
+                    nxt[key] = carried[key] = state
+                elif cost < old[0]:
+                    nxt[key] = state  # (placed where the product bought first put it)
             for c in joined if mask & bit else row:
                 new_cost = cost + c.price
                 if ub is not None and new_cost > ub:
@@ -99,7 +103,7 @@ def solve_dp(
                 old = nxt.get(key)
                 if old is None or new_cost < old[0]:
                     nxt[key] = (new_cost, (back, c))
-        labels = _pareto(nxt)
+        labels = _pareto(nxt, carried)
         peak = max(peak, len(labels))
         if budget is not None and len(labels) > budget:
             return None
@@ -125,7 +129,7 @@ def _buy_party_tickets(
             old = grown.get(key)
             if old is None or new_cost < old[0]:
                 grown[key] = (new_cost, (back, c))
-        labels = _pareto(grown)
+        labels = _pareto(grown, labels)
     return labels
 
 
@@ -174,18 +178,34 @@ def solve_singles(inst: Instance) -> Solution:
     return Solution(total, chosen, "dp", 0)
 
 
-def _pareto(states: dict[int, tuple[int, _Back]]) -> dict[int, tuple[int, _Back]]:
-    """Keep the states no other state beats (cheaper or equal, covering a superset)."""
+def _pareto(
+    states: dict[int, tuple[int, _Back]], settled: dict[int, tuple[int, _Back]]
+) -> dict[int, tuple[int, _Back]]:
+    """Keep the states no other state beats (cheaper or equal, covering a superset): a
+    state is dropped when one before it in (cost, insertion) order covers a superset.
+
+    `settled` holds states of `states` already checked against each other, in an order
+    that agrees with this one: a previous result (or its states with a bit every one of
+    them had taken away, which keeps every subset relation among them), each still at the
+    value it had there. Such a state can then only be beaten by one that is not settled
+    (a state beaten by a dropped one is beaten by whatever dropped that one, which comes
+    before both), so the quadratic check runs only against those; the result is the
+    same as checking against every state kept.
+    """
     if len(states) <= 1:
         return states
     items = sorted(states.items(), key=_cost)
     kept: dict[int, tuple[int, _Back]] = {}
+    fresh: list[int] = []  # the masks kept that are not settled
     for mask, value in items:
-        for other in kept:
+        old = settled.get(mask) is value
+        for other in fresh if old else kept:
             if other & mask == mask:
                 break
         else:
             kept[mask] = value
+            if not old:
+                fresh.append(mask)
     return kept
 
 

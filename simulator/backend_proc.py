@@ -70,9 +70,13 @@ def last_line(text: str) -> str:
 
 
 def add_vehicles(
-    vehicle_ids: Sequence[str], env: Mapping[str, str], jobs: int = 4
+    vehicle_ids: Sequence[str],
+    env: Mapping[str, str],
+    jobs: int = 4,
+    operators: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """``bibo vehicles add`` for each vehicle (a few processes at a time); secrets by id.
+    """``bibo vehicles add`` for each vehicle (a few processes at a time), with its transit
+    company from ``operators`` where given; secrets by id.
 
     Each command migrates the database first, so the first one runs alone.
     """
@@ -81,7 +85,9 @@ def add_vehicles(
         return secrets
 
     def one(vid: str) -> None:
-        secrets[vid] = bytes.fromhex(last_line(bibo(["vehicles", "add", vid], env)))
+        company = (operators or {}).get(vid)
+        command = ["vehicles", "add", vid] + (["--operator", company] if company else [])
+        secrets[vid] = bytes.fromhex(last_line(bibo(command, env)))
 
     one(vehicle_ids[0])
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -113,6 +113,9 @@ class DemoResult:
     """The iPhones' rides alone (they heard the bus beacon) ..."""
     android_scores: Scores | None = None
     """... and the advertising phones' alone."""
+    revenue: dict[str, Any] | None = None
+    """``GET /v1/revenue`` of the day's month after closing it (shares per transit company);
+    None when the month has not ended yet (it cannot be closed)."""
 
     @property
     def revenue_cents(self) -> int:
@@ -130,6 +133,7 @@ class DemoResult:
             "phone_batches": self.phone_batches,
             "iphone_scores": self.iphone_scores.as_dict() if self.iphone_scores else None,
             "android_scores": self.android_scores.as_dict() if self.android_scores else None,
+            "revenue": self.revenue,
         }
 
 
@@ -278,6 +282,7 @@ async def simulate(
         r = await client.get(f"/v1/charges?service_day={day}", headers=auth)
         _expect(r, 200, "charges")
         charges: list[dict[str, Any]] = r.json()
+        revenue = await close_and_share(client, auth, options.day)
 
     truth = ground_truth(plan, device_ids)
     person_of_device = {d: p for p, d in device_ids.items()}
@@ -304,7 +309,25 @@ async def simulate(
         phone_batches,
         score(*_part(truth, detected, iphones, keep=True), person_of_device),
         score(*_part(truth, detected, iphones, keep=False), person_of_device),
+        revenue,
     )
+
+
+async def close_and_share(
+    client: httpx.AsyncClient, auth: Mapping[str, str], day: dt.date
+) -> dict[str, Any] | None:
+    """Close the day's billing month (every passenger's invoice) and fetch its revenue per
+    transit company (Einnahmeaufteilung by passenger-km); None while the month has not
+    ended by the server's clock (409: it cannot be closed yet)."""
+    month = day.strftime("%Y-%m")
+    r = await client.post(f"/v1/billing/close-month?month={month}", headers=auth, timeout=600)
+    if r.status_code == 409:
+        return None
+    _expect(r, 200, "close-month")
+    r = await client.get(f"/v1/revenue?month={month}", headers=auth)
+    _expect(r, 200, "revenue")
+    revenue: dict[str, Any] = r.json()
+    return revenue
 
 
 def _part(
@@ -391,9 +414,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         f"{len(plan.trips)} trips of {options.passengers} passengers, "
         f"{options.bystanders} bystanders"
     )
-    secrets = add_vehicles(list(plan.vehicle_ids), env)
-    # The demo reconciles the day (POST /v1/reconcile), which takes the agent role.
-    operator_token = last_line(bibo(["operators", "add", "demo operator", "--role", "agent"], env))
+    companies = {v.vehicle_id: v.operator for v in plan.vehicles}
+    secrets = add_vehicles(list(plan.vehicle_ids), env, operators=companies)
+    # The demo reconciles the day and closes its month (POST /v1/reconcile and
+    # /v1/billing/close-month): the latter takes the admin role.
+    operator_token = last_line(bibo(["operators", "add", "demo operator", "--role", "admin"], env))
     with backend_server(env, free_port(), workdir / "server.log") as url:
         console.log(f"backend serving at {url} (log: {workdir / 'server.log'})")
         return asyncio.run(simulate(options, env, url, operator_token, secrets, plan, console))
@@ -462,6 +487,36 @@ def report(result: DemoResult, console: Console) -> None:
     console.print(
         f"[bold]Total revenue: {result.revenue_cents / 100:.2f} €[/bold] "
         f"from {len(result.charges)} passengers"
+    )
+    report_revenue(result.revenue, console)
+
+
+def report_revenue(revenue: Mapping[str, Any] | None, console: Console) -> None:
+    """The closed month's revenue per transit company, or why there is none yet."""
+    if revenue is None:
+        console.print("The day's month has not ended: its revenue is shared when it is closed.")
+        return
+    table = Table(title=f"Revenue per transit company, {revenue['month']} (by passenger-km)")
+    for col in ("company", "net €", "passenger-km", "charges it shares"):
+        table.add_column(col, justify="left" if col == "company" else "right")
+    for c in revenue["companies"]:
+        table.add_row(
+            c["company"],
+            f"{c['net_cents'] / 100:.2f}",
+            f"{c['passenger_km']:.1f}",
+            str(c["entries"]),
+        )
+    table.add_row(
+        "[bold]sum[/bold]",
+        f"[bold]{revenue['total_cents'] / 100:.2f}[/bold]",
+        "",
+        str(revenue["ledger_entries"]),
+    )
+    console.print(table)
+    balanced = "equals" if revenue["balanced"] else "DOES NOT equal"
+    console.print(
+        f"The companies' shares sum to {revenue['total_cents'] / 100:.2f} €, which {balanced} "
+        f"the ledger's {revenue['ledger_total_cents'] / 100:.2f} €."
     )
 
 

@@ -42,5 +42,15 @@ def test_demo_detects_the_clean_day(tmp_path):
     charged = {c["passenger_id"] for c in result.charges}
     assert len(charged) == len({t["passenger_id"] for t in result.trips})
     assert all(c["total_cents"] > 0 for c in result.charges)
+    # The day's month is closed and its revenue shared between the companies whose buses
+    # carried the rides, to the cent (the demo day lies in a month that has ended).
+    revenue = result.revenue
+    assert revenue is not None
+    assert revenue["balanced"]
+    assert revenue["total_cents"] == revenue["ledger_total_cents"] == result.revenue_cents
+    companies = {c["company"] for c in revenue["companies"] if c["net_cents"]}
+    assert companies
+    assert companies <= {"RLG", "VKU", "BRS"}, companies  # every bus has its operator
+    assert all(c["passenger_km"] > 0 for c in revenue["companies"] if c["net_cents"])
     # The server process was stopped and its database is left for inspection.
     assert (tmp_path / "demo" / "bibo.sqlite3").exists()

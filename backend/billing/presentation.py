@@ -113,6 +113,8 @@ ENTITLEMENT_LABELS = {
     "sozialticket": "Sozialticket",
     "free_travel": "Schwerbehindertenausweis mit Wertmarke",
     "other": "Ticket",
+    "sozial_eligibility": "Berechtigung Deutschlandticket Sozial",
+    "job_eligibility": "Berechtigung Deutschlandticket Job",
 }
 """How a bill names each kind of ticket held elsewhere (``passengers.schemas.EntitlementKind``)."""
 

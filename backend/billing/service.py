@@ -290,19 +290,62 @@ class Coverage:
         return f"{self.entitlement_id}:{self.kind}:{self.first_day}:{self.last_day}:{areas}"
 
 
-def coverages(session: Session, passenger_id: str) -> list[Coverage]:
+ELIGIBILITIES: dict[str, str] = {
+    "sozial_eligibility": "adult_sozial",
+    "job_eligibility": "adult_job",
+}
+"""Entitlement kinds that prove eligibility for a reduced Deutschlandticket (a Bürgergeld or
+Sozialhilfe notice; an employer's Deutschlandticket Job offer), and the tariff's rider
+category each makes an adult: that category may buy the Deutschlandticket Sozial or Job and
+buys everything else as an adult. They make no trip free. In the order tried: the first
+that applies decides (Sozial is the cheaper)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What the passenger's applied entitlements mean for billing: trips made free, and the
+    eligibilities (entitlement id, kind, first and last day)."""
+
+    coverages: list[Coverage]
+    eligibilities: list[tuple[int, str, dt.date, dt.date]]
+
+    def category_on(self, rider_category: str, day: dt.date) -> str:
+        """The rider category a period starting on ``day`` is priced with: an adult with an
+        eligibility valid that day (a month's 1st, when a calendar-month ticket starts) is
+        priced as the category it grants; everyone else as registered."""
+        if rider_category != "adult":
+            return rider_category
+        for kind, category in ELIGIBILITIES.items():
+            if any(k == kind and first <= day <= last for _, k, first, last in self.eligibilities):
+                return category
+        return rider_category
+
+
+def held_entitlements(session: Session, passenger_id: str) -> Held:
     """The passenger's entitlements that apply (registered or verified, not revoked)."""
-    return [
-        Coverage(
-            e.entitlement_id,
-            e.kind,
-            e.valid_from,
-            e.valid_to,
-            frozenset(e.scope_areas.split(",")) if e.scope_areas else None,
-        )
+    applied = [
+        e
         for e in passengers_repo.passenger_entitlements(session, passenger_id)
         if e.status in APPLIED_ENTITLEMENTS
     ]
+    return Held(
+        [
+            Coverage(
+                e.entitlement_id,
+                e.kind,
+                e.valid_from,
+                e.valid_to,
+                frozenset(e.scope_areas.split(",")) if e.scope_areas else None,
+            )
+            for e in applied
+            if e.kind not in ELIGIBILITIES
+        ],
+        [
+            (e.entitlement_id, e.kind, e.valid_from, e.valid_to)
+            for e in applied
+            if e.kind in ELIGIBILITIES
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -321,6 +364,8 @@ class ChainPrice:
     fingerprint: str
     free: tuple[tuple[EffectiveTrip, Coverage], ...] = ()
     """Trips of the period an entitlement makes free (not in ``trips``), with it."""
+    rider_category: str = ""
+    """The rider category the trips were priced with (an eligibility may have changed it)."""
 
     @property
     def total_cents(self) -> int:
@@ -363,14 +408,18 @@ _LOOKBACK = 3
 def chain_price(
     session: Session, passenger_id: str, rider_category: str, since_ms: int, before_ms: int
 ) -> ChainPrice:
-    """The charge of the passenger's trips boarding in ``[since_ms, before_ms)``."""
+    """The charge of the passenger's trips boarding in ``[since_ms, before_ms)``, priced
+    with the rider category their entitlements give them on the period's first day
+    (``Held.category_on``)."""
     lookback = since_ms - _LOOKBACK * horizon_ms()
     rows = trips_boarding(session, passenger_id, before_ms, lookback)
     k = bisect.bisect_left(_boards(rows), since_ms)
     if k < len(rows) and chain_start(rows, k) == 0:
         # The chain may reach past what was read: read every kept trip.
         rows = trips_boarding(session, passenger_id, before_ms)
-    return price_between(rows, since_ms, rider_category, coverages(session, passenger_id))
+    held = held_entitlements(session, passenger_id)
+    category = held.category_on(rider_category, local_date(since_ms))
+    return price_between(rows, since_ms, category, held.coverages)
 
 
 def _boards(trips: Sequence[EffectiveTrip]) -> list[int]:
@@ -408,10 +457,12 @@ def price_between(
         [*earlier, *charged, *(t for t, _ in free)], f"{rider_category}|{held}"
     )
     if not charged:
-        return ChainPrice([], [], None, None, fingerprint, tuple(free))
+        return ChainPrice([], [], None, None, fingerprint, tuple(free), rider_category)
     bill = price([*earlier, *charged], rider_category)
     earlier_bill = price(earlier, rider_category) if earlier else None
-    return ChainPrice(earlier, charged, bill, earlier_bill, fingerprint, tuple(free))
+    return ChainPrice(
+        earlier, charged, bill, earlier_bill, fingerprint, tuple(free), rider_category
+    )
 
 
 def month_price(
@@ -621,6 +672,7 @@ def invoice_document(session: Session, passenger_id: str, month: str) -> tuple[i
         "passenger_id": passenger_id,
         "month": month,
         "rider_category": category,
+        "priced_as": priced.rider_category or category,
         "total_cents": balance,
         "singles_total_cents": priced.singles_total_cents,
         "saving_cents": priced.singles_total_cents - balance if priced.trips else 0,

@@ -70,6 +70,12 @@ def _check(
             f"valid_to: expected at most {MAX_VALIDITY_DAYS} days of validity, "
             f"got {(valid_to - valid_from).days + 1}",
         )
+    if scope_areas is not None and kind in billing_service.ELIGIBILITIES:
+        raise EntitlementError(
+            EntitlementErrorReason.INVALID,
+            f"scope_areas: expected null for {kind!r} (an eligibility holds everywhere), "
+            f"got {list(scope_areas)}",
+        )
     if scope_areas is not None:
         known = billing_service.tarifgebiete()
         unknown = sorted(set(scope_areas) - known)

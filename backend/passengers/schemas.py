@@ -132,9 +132,14 @@ EntitlementKind = Literal[
     "sozialticket",
     "free_travel",
     "other",
+    "sozial_eligibility",
+    "job_eligibility",
 ]
 """Tickets and passes held elsewhere that make bibo's trips free for their holder;
-``free_travel`` is a Schwerbehindertenausweis with Wertmarke."""
+``free_travel`` is a Schwerbehindertenausweis with Wertmarke. The ``*_eligibility`` kinds
+make no trip free: they prove an adult may buy the Deutschlandticket Sozial (a Bürgergeld or
+Sozialhilfe notice) or Job (an employer's offer), so bibo's best price may include it
+(``backend.billing.service.ELIGIBILITIES``)."""
 
 
 def _iso_day(value: object) -> object:

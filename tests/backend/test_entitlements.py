@@ -13,8 +13,18 @@ import fare_engine
 from backend.billing import repository as billing_repo
 from backend.billing import service as billing_service
 from backend.db import make_sessionmaker, transaction
-from tests.backend.conftest import RIDE_STOPS
-from tests.backend.test_billing_periods import KAMEN, SOEST, UNNA, at, effective
+from backend.passengers import service as passengers_service
+from tests.backend.conftest import RIDE_STOPS, Rider
+from tests.backend.test_billing_periods import (
+    KAMEN,
+    SOEST,
+    UNNA,
+    add_trips,
+    at,
+    commute,
+    effective,
+    weekdays,
+)
 from tests.fare_engine import oracle
 
 NOV = "2026-11"
@@ -147,6 +157,100 @@ async def test_nobody_withdraws_another_riders_entitlement(client, riders):
     own = f"/v1/passengers/{a.passenger_id}/entitlements/{entitlement_id}/withdraw"
     assert (await client.post(own, headers=a.auth)).json()["entitlement"]["status"] == "withdrawn"
     assert (await client.post(own, headers=a.auth)).status_code == 409
+
+
+def register_with_trips(engine, category: str, trips) -> Rider:
+    """A passenger of ``category`` with these trips stored, signed in."""
+    with transaction(make_sessionmaker(engine)) as session:
+        passenger = passengers_service.register_passenger(session, category)
+        add_trips(session, passenger.passenger_id, trips)
+    return Rider(passenger.passenger_id, passenger.token, "")
+
+
+SOZIAL = {
+    "kind": "sozial_eligibility",
+    "valid_from": "2026-11-01",
+    "valid_to": "2027-04-30",
+    "evidence_ref": "Bürgergeld-Bescheid 2026-10-12",
+}
+
+
+async def test_a_sozialticket_eligible_commuter_pays_the_deutschlandticket_sozial(
+    client, engine, operators, december_clock
+):
+    """Unna <-> Kamen every November weekday: 63 € (Deutschlandticket) for an adult, 39 €
+    (Deutschlandticket Sozial) once eligibility is registered, 63 € again once an operator
+    revokes it; the trips are charged, not free, and the invoice says how they were priced."""
+    commuter = register_with_trips(
+        engine, "adult", commute(weekdays(dt.date(2026, 11, 2), dt.date(2026, 11, 27)))
+    )
+    url = f"/v1/passengers/{commuter.passenger_id}/entitlements"
+    adult = (await balance(client, commuter))["total_cents"]
+    scoped = SOZIAL | {"scope_areas": [billing_service.tarifgebiet_of(UNNA)]}
+    refused = await client.post(url, json=scoped, headers=commuter.auth)
+    assert refused.status_code == 422
+    assert "scope_areas" in refused.text
+    assert "eligibility holds everywhere" in refused.text
+    added = await client.post(url, json=SOZIAL, headers=commuter.auth)
+    assert added.status_code == 201, added.text
+    assert added.json()["entitlement"]["label"] == "Berechtigung Deutschlandticket Sozial"
+    sozial = await balance(client, commuter)
+    assert (adult, sozial["total_cents"]) == (6300, 3900)
+    assert "Deutschlandticket Sozial" in sozial["explanation"]
+    assert "frei" not in sozial["explanation"]  # charged, not free
+    with transaction(make_sessionmaker(engine)) as session:
+        billing_service.close_month(session, NOV, DECEMBER)
+        invoice = billing_repo.latest_invoice(session, commuter.passenger_id, NOV)
+    assert invoice is not None
+    document = json.loads(invoice.document)
+    assert (document["rider_category"], document["priced_as"]) == ("adult", "adult_sozial")
+    assert document["entitled"] == []
+    agent = {"Authorization": f"Bearer {operators['agent']}"}
+    entitlement_id = added.json()["entitlement"]["entitlement_id"]
+    revoked = await client.post(
+        f"/v1/entitlements/{entitlement_id}/decide",
+        json={"decision": "revoke", "note": "notice expired"},
+        headers=agent,
+    )
+    assert revoked.json()["rebilled"][0] == {
+        "month": NOV,
+        "total_cents": 6300,
+        "invoice_version": 2,
+    }
+
+
+async def test_eligibility_counts_from_a_months_first_day_and_for_adults_only(
+    client, engine, december_clock
+):
+    trips = commute(weekdays(dt.date(2026, 11, 2), dt.date(2026, 11, 27)))
+    late = register_with_trips(engine, "adult", trips)
+    url = f"/v1/passengers/{late.passenger_id}/entitlements"
+    mid_month = SOZIAL | {"valid_from": "2026-11-10"}
+    assert (await client.post(url, json=mid_month, headers=late.auth)).status_code == 201
+    assert (await balance(client, late))["total_cents"] == 6300  # from December on
+    child = register_with_trips(engine, "child", trips)
+    before = (await balance(client, child))["total_cents"]
+    job = SOZIAL | {"kind": "job_eligibility"}
+    url = f"/v1/passengers/{child.passenger_id}/entitlements"
+    assert (await client.post(url, json=job, headers=child.auth)).status_code == 201
+    assert (await balance(client, child))["total_cents"] == before
+
+
+def test_held_eligibility_picks_the_category_on_the_day():
+    nov, dec = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
+    held = billing_service.Held(
+        [],
+        [
+            (1, "job_eligibility", nov, dt.date(2026, 12, 31)),
+            (2, "sozial_eligibility", dec, dt.date(2026, 12, 31)),
+        ],
+    )
+    assert held.category_on("adult", nov) == "adult_job"
+    assert held.category_on("adult", dec) == "adult_sozial"  # the cheaper of both
+    assert held.category_on("adult", dt.date(2027, 1, 1)) == "adult"
+    assert held.category_on("child", dec) == "child"
+    tariff_riders = {r.id for r in fare_engine.default_tariffs()[0].spec.riders}
+    assert set(billing_service.ELIGIBILITIES.values()) <= tariff_riders
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -48,6 +48,7 @@ from fare_engine.offers import (
     Offer,
     PassOption,
     RideFacts,
+    RideKey,
     SingleFare,
     TariffView,
     ZoneRide,
@@ -169,12 +170,88 @@ class _Builder:
             last_of[person] = k
         self.boards = [t.board_time for t in trips]
         self.alights = [t.alight_time for t in trips]
-        keys = [ride_key(t) for t in trips]
         self.facts: list[list[RideFacts | None]] = []
         self.touched: list[frozenset[str]] = []
         self.rides: list[dict[tuple[int, int], list[Any]]] = []
         """Per tariff: the distinct rides of each person as [facts, a trip, mask of the
         trips riding it] (a pass covers one person's trips)."""
+        boards = self.boards
+        if boards and all(v.valid_from <= min(boards) and max(boards) < v.valid_to for v in views):
+            cheapest = self._known_rides(trips, views, persons)
+        else:
+            cheapest = self._rides_one_by_one(trips, views, persons)
+        self.cheapest = cheapest
+        self.alone: list[tuple[int, Offer] | None] = [
+            None if c is None else (c.cents, c.offer) for c in cheapest
+        ]
+        """The cheapest product for each trip alone: its cheapest single fare, or for a
+        trip no single ticket is sold for (a bicycle in the WestfalenTarif) the cheapest
+        pass for that ride alone (bought as a one-trip run)."""
+        for j, c in enumerate(cheapest):
+            if c is None:
+                self.alone[j] = self._cheapest_pass_alone(j)
+        self.min_single = [INF if a is None else a[0] for a in self.alone]
+        self.single_offer: list[Offer | None] = [None if a is None else a[1] for a in self.alone]
+        self.joining = any(p.check_in_across_changes is not None for v in views for p in v.distance)
+        """Does some tariff price rides joined by changes as one check-in?"""
+        self.scope_masks: list[int] = []
+        self._ride_totals: dict[int, int] = {}
+        self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
+        self._his_cache: dict[tuple[int, int], list[int]] = {}
+        self._priced: dict[tuple[int, str, str], str] = {}
+        self._cheapest_groups: dict[tuple[int, str, int], int] = {}
+        """(tariff, product, rider category) -> the category it is priced as."""
+
+    def _known_rides(
+        self, trips: list[Trip], views: list[TariffView], persons: list[int]
+    ) -> list[SingleFare | None]:
+        """`facts`, `rides` and `touched` when every trip lies in every tariff's validity:
+        a ride's facts then depend on its `ride_key` alone, so each key is looked up once
+        (a month repeats a few rides), and each person's trips of one key are one ride in
+        every tariff that knows it. Returns each trip's cheapest single fare."""
+        known: dict[RideKey, tuple[list[RideFacts | None], SingleFare | None]] = {}
+        per_trip: list[list[RideFacts | None]] = []
+        cheapest: list[SingleFare | None] = []
+        by_person: dict[tuple[int, RideKey], list[Any]] = {}  # -> [facts per tariff, trip, mask]
+        for j, t in enumerate(trips):
+            key = ride_key(t)
+            found = known.get(key)
+            if found is None:
+                row = [v.ride(t, key) for v in views]
+                best: SingleFare | None = None
+                for f in row:  # the first tariff's fare wins a tie, as one by one
+                    fare = None if f is None else f.cheapest
+                    if fare is not None and (best is None or fare.cents < best.cents):
+                        best = fare
+                found = known[key] = (row, best)
+            per_trip.append(found[0])
+            cheapest.append(found[1])
+            ride = by_person.get((persons[j], key))
+            if ride is None:
+                by_person[(persons[j], key)] = [found[0], t, 1 << j]
+            else:
+                ride[2] |= 1 << j
+        for v in range(len(views)):
+            self.facts.append([row[v] for row in per_trip])
+            rides: dict[tuple[int, int], list[Any]] = {}
+            areas: set[str] = set()
+            for (person, _), (row, t, mask) in by_person.items():
+                f = row[v]
+                if f is None:
+                    continue
+                rides[(person, id(f))] = [f, t, mask]
+                if f.zone is not None:
+                    areas |= f.zone.areas
+            self.rides.append(rides)
+            self.touched.append(frozenset(areas))
+        return cheapest
+
+    def _rides_one_by_one(
+        self, trips: list[Trip], views: list[TariffView], persons: list[int]
+    ) -> list[SingleFare | None]:
+        """`facts`, `rides` and `touched` trip by trip, each tariff only inside its
+        validity. Returns each trip's cheapest single fare."""
+        keys = [ride_key(t) for t in trips]
         cheapest: list[SingleFare | None] = [None] * self.n
         for v in views:
             lo, hi = v.valid_from, v.valid_to
@@ -199,27 +276,7 @@ class _Builder:
             self.facts.append(row)
             self.rides.append(rides)
             self.touched.append(frozenset(areas))
-        self.cheapest = cheapest
-        self.alone: list[tuple[int, Offer] | None] = [
-            None if c is None else (c.cents, c.offer) for c in cheapest
-        ]
-        """The cheapest product for each trip alone: its cheapest single fare, or for a
-        trip no single ticket is sold for (a bicycle in the WestfalenTarif) the cheapest
-        pass for that ride alone (bought as a one-trip run)."""
-        for j, c in enumerate(cheapest):
-            if c is None:
-                self.alone[j] = self._cheapest_pass_alone(j)
-        self.min_single = [INF if a is None else a[0] for a in self.alone]
-        self.single_offer: list[Offer | None] = [None if a is None else a[1] for a in self.alone]
-        self.joining = any(p.check_in_across_changes is not None for v in views for p in v.distance)
-        """Does some tariff price rides joined by changes as one check-in?"""
-        self.scope_masks: list[int] = []
-        self._ride_totals: dict[int, int] = {}
-        self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
-        self._his_cache: dict[tuple[int, int], list[int]] = {}
-        self._priced: dict[tuple[int, str, str], str] = {}
-        self._cheapest_groups: dict[tuple[int, str, int], int] = {}
-        """(tariff, product, rider category) -> the category it is priced as."""
+        return cheapest
 
     def _cheapest_pass_alone(self, j: int) -> tuple[int, Offer] | None:
         best: tuple[int, Offer] | None = None

@@ -332,14 +332,38 @@ class _Builder:
                 if product.check_in_across_changes is not None and self._joins(self.next_seat[i]):
                     out += self._joined_runs(v, view, i, product, fare.cents)
             walk = self._walk(v, view, i) if facts.single_zone_levels else []
+            if self.prune:
+                if walk:
+                    out += self._longest_chains(i, facts.single_zone_levels, walk)
+                continue
             for fare in facts.single_zone_levels:
                 assert fare.level is not None
-                lasts = self._chain(i, fare.level, walk)
-                if self.prune:
-                    # The longest chain of a level covers the shorter ones for the same price.
-                    lasts = lasts[-1:] if len(lasts) > 1 else []
-                for last in lasts:
+                for last in self._chain(i, fare.level, walk):
                     out.append(Cand(self.run_mask(i, last), fare.cents, i, last, fare.offer))
+        return out
+
+    def _longest_chains(
+        self, i: int, fares: list[SingleFare], walk: list[tuple[int, int]]
+    ) -> list[Cand]:
+        """The longest chain of each EinzelTicket level bought for trip i that reaches past
+        it: the longest covers the shorter ones for the same price, and the chain of trip
+        i alone is its single fare. (`_chain`'s last trip, without the list.)"""
+        out: list[Cand] = []
+        boards = self.boards
+        for fare in fares:
+            level = fare.level
+            assert level is not None
+            if level.max_further_stops is not None or not level.changes:
+                continue
+            valid_to = chain_valid_to(level, boards[i])
+            rank = level.rank
+            last = i
+            for j, need in walk:
+                if need > rank or boards[j] >= valid_to:
+                    break
+                last = j
+            if last != i:
+                out.append(Cand(self.run_mask(i, last), fare.cents, i, last, fare.offer))
         return out
 
     def run_mask(self, i: int, last: int) -> int:
@@ -428,33 +452,44 @@ class _Builder:
         trips) never come back to a stop the journey already visited.
         """
         first = self.trips[i]
-        limit = first.board_time + view.max_chain_ms
+        boards = self.boards
+        limit = boards[i] + view.max_chain_ms
         nxt = self.next_seat[i]
-        if nxt >= self.n or self.boards[nxt] >= limit:
+        if nxt >= self.n or boards[nxt] >= limit:
             return []
         assert view.single is not None
+        returns = view.single.allow_return_trip
         rank = view.rank_between
         zone = self._zone(v, i)
-        boarded = [zone.areas_in_order[0]]
+        # The rank needed from every earlier boarding area to every later area: a set of
+        # each (repeats change no maximum).
+        boarded = {zone.areas_in_order[0]}
         visited = set(zone.points)
         need = zone.level.rank
+        rider = first.rider_category
+        trips, facts_of = self.trips, self.facts[v]
         walk: list[tuple[int, int]] = []
         for j in self.seats_after(i):
-            trip = self.trips[j]
-            facts = self.facts[v][j]
+            trip = trips[j]
+            facts = facts_of[j]
             if (
-                trip.board_time >= limit
+                boards[j] >= limit
                 or facts is None
                 or facts.zone is None
-                or trip.rider_category != first.rider_category
-                or (not view.single.allow_return_trip and trip.alight_stop_id in visited)
+                or trip.rider_category != rider
+                or (not returns and trip.alight_stop_id in visited)
             ):
                 break
-            areas = facts.zone.areas_in_order
-            need = max(need, facts.zone.level.rank, *(rank(b, q) for b in boarded for q in areas))
+            there = facts.zone
+            need = max(need, there.level.rank)
+            for q in there.areas:
+                for b in boarded:
+                    step = rank(b, q)
+                    if step > need:
+                        need = step
             walk.append((j, need))
-            boarded.append(areas[0])
-            visited.update(facts.zone.points)
+            boarded.add(there.areas_in_order[0])
+            visited.update(there.points)
         return walk
 
     def _chain(self, i: int, level: LevelSpec, walk: list[tuple[int, int]]) -> list[int]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -198,9 +198,6 @@ class _Builder:
         self._ride_totals: dict[int, int] = {}
         self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
         self._his_cache: dict[tuple[int, int], list[int]] = {}
-        self._priced: dict[tuple[int, str, str], str] = {}
-        self._cheapest_groups: dict[tuple[int, str, int], int] = {}
-        """(tariff, product, rider category) -> the category it is priced as."""
 
     def _known_rides(
         self, trips: list[Trip], views: list[TariffView], persons: list[int]
@@ -625,19 +622,32 @@ class _Builder:
         n_rides = len(seat_at)
         rider_seat = [here[0] for here in seat_at]
         boards = [self.boards[k] for k in rider_seat]
-        trips, ms = self.trips, self.min_single
+        ms = self.min_single
+        categories = [t.rider_category for t in self.trips]
         rider_prefix = [0, *accumulate(ms[k] for k in rider_seat)]
         seat_prefix = [0, *accumulate(sum(ms[k] for k in here.values()) for here in seat_at)]
-        # A window takes each person's category from its last ride (`_party_window`): a
+        # The rides each person is on, as a bitmask of rides (the rider is on all of them):
+        # window, scope and persons then meet by `&` instead of ride by ride.
+        on_rides = {0: (1 << n_rides) - 1}
+        for r in party_rides:
+            for p in seat_at[r]:
+                if p:
+                    on_rides[p] = on_rides.get(p, 0) | 1 << r
+        companions = {r: [(p, ms[k]) for p, k in seat_at[r].items() if p != 0] for r in party_rides}
+        """Per party ride: each companion and the single price of their seat."""
+        # A window takes each person's category from its last ride (`_PartyWindow`): a
         # rider whose category changes from ride to ride gets every party ride as a key.
-        uniform = len({trips[k].rider_category for k in rider_seat}) == 1
+        uniform = len({categories[k] for k in rider_seat}) == 1
         seen: set[tuple[int, int]] = set()
         for v, view in enumerate(self.views):
             facts_of = self.facts[v]
+            ride_facts = [facts_of[k] for k in rider_seat]
+            in_scope: dict[frozenset[str] | None, int] = {}  # scope -> rides in it (bitmask)
             for product in view.group_passes:
-                keys = (
-                    self._key_rides(view, product, party_rides, seat_at) if uniform else party_rides
-                )
+                priced = self._priced_seats(view, product, categories)
+                keys = party_rides
+                if uniform:
+                    keys = self._key_rides(product, party_rides, seat_at, priced)
                 if not keys:
                     continue
                 period = product.period
@@ -649,24 +659,38 @@ class _Builder:
                     else None
                 )
                 leveled = any(price.level is not None for price in product.prices)
+                windows = _PartyWindow(
+                    self, product, view, seat_at, on_rides, companions, ride_facts, in_scope,
+                    priced, categories, rider_prefix, rows, seen,
+                )  # fmt: skip
                 last_window: tuple[int, object] = (-1, None)
                 kp = 0
-                for r in range(n_rides):
+                r = 0
+                while r < n_rides:
                     while kp < len(keys) and keys[kp] < r:
                         kp += 1
                     if kp == len(keys):
                         break  # no key ride from here on
-                    facts = facts_of[rider_seat[r]]
+                    key = keys[kp]
+                    if span is not None:
+                        # Every window starting at a ride that boards `span` or more before
+                        # the key ride ends stops before it (the test below): skip them all.
+                        first = bisect_right(boards, ends[key] - span, r)
+                        if first > r:
+                            r = first
+                            continue
+                    facts = ride_facts[r]
+                    r += 1
                     if facts is None:
                         continue
+                    start = r - 1
                     if span is not None:
-                        end = boards[r] + span
+                        end = boards[start] + span
                     else:
-                        end = window(period, view.tariff.tz, boards[r])[1]
-                    key = keys[kp]
+                        end = window(period, view.tariff.tz, boards[start])[1]
                     if ends[key] >= end:
                         continue  # the window stops before its first key ride
-                    q = r
+                    q = start
                     while q < n_rides and ends[q] < end:
                         q += 1
                     if q <= key:
@@ -680,202 +704,62 @@ class _Builder:
                     if self.prune and last_window == (q, areas):
                         continue
                     last_window = (q, areas)
-                    if self.prune and self._cheapest_group(view, product, facts) >= (
-                        seat_prefix[q] - seat_prefix[r]
+                    cheapest = view.cheapest_group(product, facts) if self.prune else None
+                    if self.prune and (INF if cheapest is None else cheapest) >= (
+                        seat_prefix[q] - seat_prefix[start]
                     ):
-                        continue  # every seat of the window one by one costs no more
+                        # Each candidate there covers seats of the window only: when they
+                        # cost no more one by one, none is worth buying.
+                        continue
                     party_in = party_rides[
-                        bisect_left(party_rides, r) : bisect_left(party_rides, q)
+                        bisect_left(party_rides, start) : bisect_left(party_rides, q)
                     ]
-                    self._party_window(
-                        product, view, v, facts, range(r, q), party_in, seat_at, rows, seen,
-                        rider_prefix,
-                    )  # fmt: skip
+                    windows.candidates(facts, start, q, party_in)
 
+    def _priced_seats(
+        self, view: TariffView, product: PassProduct, categories: list[str]
+    ) -> list[str]:
+        """The category each seat's rider is priced as by `product`, looked up once per
+        category."""
+        by_category: dict[str, str] = {}
+        out: list[str] = []
+        for category in categories:
+            found = by_category.get(category)
+            if found is None:
+                found = by_category[category] = view.tariff.pricing_rider(product.id, category)
+            out.append(found)
+        return out
+
+    @staticmethod
     def _key_rides(
-        self,
-        view: TariffView,
         product: PassProduct,
         party_rides: list[int],
         seat_at: list[dict[int, int]],
+        priced: list[str],
     ) -> list[int]:
         """The rides on which a party ticket of `product` covers two persons: a holder it is
         sold to with a free companion (`persons = 1`), or a companion the ticket is sold to
         (`persons > 1`, the rider being the other person or not). A candidate of
-        `_party_window` covering seats of several persons needs one in its window: a free
+        `_PartyWindow` covering seats of several persons needs one in its window: a free
         companion is picked only on a ride shared with the holder, and without an eligible
-        companion the rider is the only eligible person (then nothing is generated)."""
+        companion the rider is the only eligible person (then nothing is generated).
+        `priced`: the category each seat is priced as."""
         group = product.group
         assert group is not None
-
-        def price_as(k: int) -> str:
-            return self._price_as(view, product, k)
-
         out: list[int] = []
         sold = product.riders
         for r in party_rides:
             here = seat_at[r]
             if group.persons == 1:
-                free = [p for p, k in here.items() if price_as(k) in group.free_riders]
+                free = [p for p, k in here.items() if priced[k] in group.free_riders]
                 if any(
-                    (sold is None or price_as(k) in sold) and any(f != h for f in free)
+                    (sold is None or priced[k] in sold) and any(f != h for f in free)
                     for h, k in here.items()
                 ):
                     out.append(r)
-            elif any(p != 0 and (sold is None or price_as(k) in sold) for p, k in here.items()):
+            elif any(p != 0 and (sold is None or priced[k] in sold) for p, k in here.items()):
                 out.append(r)
         return out
-
-    def _party_window(
-        self,
-        product: PassProduct,
-        view: TariffView,
-        v: int,
-        facts: RideFacts,
-        inside: range,
-        party_in: list[int],
-        seat_at: list[dict[int, int]],
-        rows: list[list[Cand]],
-        seen: set[tuple[int, int]],
-        rider_prefix: list[int],
-    ) -> None:
-        """The party candidates of one product for a window over rides `inside`
-        (`party_in`: those of them with companions; only there ride persons other than
-        the rider, whose seat is on every ride)."""
-        group = product.group
-        assert group is not None
-        facts_of = self.facts[v]
-        trips, ms, price_as = self.trips, self.min_single, self._price_as
-        r, q_end = inside.start, inside.stop
-        # Each person's category is the one of their last seat in the window.
-        last_seat: dict[int, int] = {}
-        for q in party_in:
-            last_seat.update(seat_at[q])
-        last_seat[0] = seat_at[q_end - 1][0]
-        people = sorted(last_seat)
-        priced = {p: price_as(view, product, k) for p, k in last_seat.items()}
-        choices: list[tuple[int, str | None, tuple[int, ...]]]
-        if group.persons == 1:
-            free = tuple(p for p in people if priced[p] in group.free_riders)
-            if not free:
-                return
-            sold = product.riders
-            choices = [
-                (h, trips[last_seat[h]].rider_category, tuple(c for c in free if c != h))
-                for h in people
-                if sold is None or priced[h] in sold
-            ]
-        else:
-            allowed = product.riders
-            eligible = tuple(p for p in people if allowed is None or priced[p] in allowed)
-            if len(eligible) < 2:
-                return
-            choices = [(-1, None, eligible)]
-        in_scope: dict[frozenset[str] | None, list[int]] = {}
-        for holder, rider, others in choices:
-            if holder >= 0 and not others:
-                continue
-            options = view.group_options(product, facts, rider)
-            if not options:
-                continue
-            most = INF
-            if self.prune:
-                # Every candidate below covers at most these seats: an option costing as
-                # much as they do one by one is not worth buying.
-                # (The rider rides every ride, companions only the party rides.)
-                members = {holder, *others}
-                most = 0
-                if holder <= 0 and 0 in members:
-                    most = rider_prefix[q_end] - rider_prefix[r]
-                for q in party_in:
-                    here = seat_at[q]
-                    if holder < 0 or holder in here:
-                        most += sum(ms[k] for p, k in here.items() if p in members and p != 0)
-                        if holder > 0 and 0 in members:
-                            most += ms[here[0]]
-            taken: list[tuple[int, int]] = []  # (price, rides bitmask) of the options used
-            for opt, _level in sorted(options, key=_option_cents):
-                if opt.cents >= most:
-                    break  # (this and every dearer option)
-                scope = opt.scope_areas
-                rides_in = in_scope.get(scope)
-                if rides_in is None:
-                    rides_in = []
-                    for q in inside:
-                        ride = facts_of[seat_at[q][0]]
-                        if ride is not None and (
-                            scope is None or (ride.zone is not None and ride.zone.areas <= scope)
-                        ):
-                            rides_in.append(q)
-                    in_scope[scope] = rides_in
-                rides_bits = 0
-                for q in rides_in:
-                    rides_bits |= 1 << q
-                if any(
-                    bits & rides_bits == rides_bits
-                    and (self.prune or (bits == rides_bits and cents == opt.cents))
-                    for cents, bits in taken
-                ):
-                    # A cheaper (or equal) option of this choice has all these rides in
-                    # scope: each candidate below is a subset of one of its candidates
-                    # (without pruning: only the same price and rides, the same candidates).
-                    continue
-                taken.append((opt.cents, rides_bits))
-                if holder >= 0:
-                    shared = [q for q in rides_in if holder in seat_at[q]]
-                    base = sum(1 << seat_at[q][holder] for q in shared)
-                    size = group.free_count
-                else:
-                    shared, base, size = rides_in, 0, group.persons
-                pick = [p for p in others if any(p in seat_at[q] for q in shared)]
-                if not pick:
-                    continue
-                subsets = [tuple(pick)] if len(pick) <= size else itertools.combinations(pick, size)
-                for chosen in subsets:
-                    mask = base
-                    for q in shared:
-                        here = seat_at[q]
-                        for p in chosen:
-                            k = here.get(p)
-                            if k is not None:
-                                mask |= 1 << k
-                    if mask.bit_count() < 2 or (mask, opt.cents) in seen:
-                        continue
-                    seen.add((mask, opt.cents))
-                    if self.prune and opt.cents >= self._mask_singles(mask, ms):
-                        continue
-                    first = (mask & -mask).bit_length() - 1
-                    rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
-
-    def _cheapest_group(self, view: TariffView, product: PassProduct, facts: RideFacts) -> int:
-        """The least a party ticket of `product` bought at a ride of `facts` costs, whatever
-        its holder's category: a lower bound on `_party_window`'s candidates there (INF if
-        none). Each of them covers seats of the window only, so when the window's seats
-        one by one cost no more, none is worth buying (the same test as there)."""
-        key = (id(view), product.id, id(facts))
-        found = self._cheapest_groups.get(key)
-        if found is None:
-            group = product.group
-            assert group is not None
-            riders: list[str | None] = [None]
-            if group.persons == 1:
-                riders = [*view.tariff.rider_ids()]
-            found = min(
-                (o.cents for rider in riders for o, _ in view.group_options(product, facts, rider)),
-                default=INF,
-            )
-            self._cheapest_groups[key] = found
-        return found
-
-    def _price_as(self, view: TariffView, product: PassProduct, seat: int) -> str:
-        """The category seat `seat`'s rider is priced as by `product` (cached)."""
-        category = self.trips[seat].rider_category
-        key = (id(view), product.id, category)
-        found = self._priced.get(key)
-        if found is None:
-            found = view.tariff.pricing_rider(product.id, category)
-            self._priced[key] = found
-        return found
 
     @staticmethod
     def _mask_singles(mask: int, ms: list[int]) -> int:
@@ -942,8 +826,162 @@ class _Builder:
         return [0, *accumulate(ms[j] if mask >> j & 1 else 0 for j in range(self.n))]
 
 
-def _option_cents(option: tuple[PassOption, str | None]) -> int:
-    return option[0].cents
+class _PartyWindow:
+    """The party candidates of one party ticket product, window by window (the body of
+    `_Builder._party_candidates`). What depends on the product alone is worked out once:
+    the category each seat is priced as, whether it rides free or may hold the ticket;
+    rides are bitmasks (`on_rides`, the rides of each scope), so window, scope and persons
+    meet by `&`."""
+
+    def __init__(
+        self,
+        builder: _Builder,
+        product: PassProduct,
+        view: TariffView,
+        seat_at: list[dict[int, int]],
+        on_rides: dict[int, int],
+        companions: dict[int, list[tuple[int, int]]],
+        ride_facts: list[RideFacts | None],
+        in_scope: dict[frozenset[str] | None, int],
+        priced: list[str],
+        categories: list[str],
+        rider_prefix: list[int],
+        rows: list[list[Cand]],
+        seen: set[tuple[int, int]],
+    ) -> None:
+        group = product.group
+        assert group is not None
+        self.group = group
+        self.product = product
+        self.view = view
+        self.prune = builder.prune
+        self.ms = builder.min_single
+        self.seat_at = seat_at
+        self.on_rides = on_rides
+        self.ride_facts = ride_facts
+        self.in_scope = in_scope
+        self.categories = categories
+        self.rider_prefix = rider_prefix
+        self.rows = rows
+        self.seen = seen
+        self.companions = companions
+        self.free = [category in group.free_riders for category in priced]
+        """Does each seat's person ride free with a holder (priced as a free rider)?"""
+        sold = product.riders
+        self.sold = [sold is None or category in sold for category in priced]
+        """May each seat's person buy the ticket (one person) or be one of its persons?"""
+
+    def candidates(self, facts: RideFacts, r: int, q_end: int, party_in: list[int]) -> None:
+        """The candidates for a window over rides r..q_end-1 (`party_in`: those of them with
+        companions; only there ride persons other than the rider, whose seat is on every
+        ride)."""
+        group, seat_at, on_rides, ms = self.group, self.seat_at, self.on_rides, self.ms
+        rows, seen = self.rows, self.seen
+        # Each person's category is the one of their last seat in the window.
+        last_seat: dict[int, int] = {}
+        for q in party_in:
+            last_seat.update(seat_at[q])
+        last_seat[0] = seat_at[q_end - 1][0]
+        people = sorted(last_seat)
+        choices: list[tuple[int, str | None, tuple[int, ...]]]
+        if group.persons == 1:
+            free = tuple(p for p in people if self.free[last_seat[p]])
+            if not free:
+                return
+            choices = [
+                (h, self.categories[last_seat[h]], tuple(c for c in free if c != h))
+                for h in people
+                if self.sold[last_seat[h]]
+            ]
+        else:
+            eligible = tuple(p for p in people if self.sold[last_seat[p]])
+            if len(eligible) < 2:
+                return
+            choices = [(-1, None, eligible)]
+        window = (1 << q_end) - (1 << r)
+        for holder, rider, others in choices:
+            if holder >= 0 and not others:
+                continue
+            options = self.view.group_options(self.product, facts, rider)
+            if not options:
+                continue
+            most = INF
+            if self.prune:
+                # Every candidate below covers at most these seats: an option costing as
+                # much as they do one by one is not worth buying.
+                # (The rider rides every ride, companions only the party rides.)
+                members = {holder, *others}
+                most = 0
+                if holder <= 0 and 0 in members:
+                    most = self.rider_prefix[q_end] - self.rider_prefix[r]
+                for q in party_in:
+                    here = seat_at[q]
+                    if holder < 0 or holder in here:
+                        most += sum(cents for p, cents in self.companions[q] if p in members)
+                        if holder > 0 and 0 in members:
+                            most += ms[here[0]]
+            taken: list[tuple[int, int]] = []  # (price, rides bitmask) of the options used
+            for opt, _level in options:  # (cheapest first)
+                if opt.cents >= most:
+                    break  # (this and every dearer option)
+                in_scope = self.in_scope.get(opt.scope_areas)
+                if in_scope is None:
+                    in_scope = self._scope_rides(opt.scope_areas)
+                rides_bits = in_scope & window
+                if any(
+                    bits & rides_bits == rides_bits
+                    and (self.prune or (bits == rides_bits and cents == opt.cents))
+                    for cents, bits in taken
+                ):
+                    # A cheaper (or equal) option of this choice has all these rides in
+                    # scope: each candidate below is a subset of one of its candidates
+                    # (without pruning: only the same price and rides, the same candidates).
+                    continue
+                taken.append((opt.cents, rides_bits))
+                if holder >= 0:
+                    shared = rides_bits & on_rides[holder]
+                    base = sum(1 << seat_at[q][holder] for q in _bits(shared))
+                    size = group.free_count
+                else:
+                    shared, base, size = rides_bits, 0, group.persons
+                pick = [p for p in others if on_rides[p] & shared]
+                if not pick:
+                    continue
+                subsets = [tuple(pick)] if len(pick) <= size else itertools.combinations(pick, size)
+                for chosen in subsets:
+                    mask = base
+                    for p in chosen:
+                        for q in _bits(on_rides[p] & shared):
+                            mask |= 1 << seat_at[q][p]
+                    if mask.bit_count() < 2 or (mask, opt.cents) in seen:
+                        continue
+                    seen.add((mask, opt.cents))
+                    if self.prune and opt.cents >= _Builder._mask_singles(mask, ms):
+                        continue
+                    first = (mask & -mask).bit_length() - 1
+                    rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
+
+    def _scope_rides(self, scope: frozenset[str] | None) -> int:
+        """The rides (bitmask) a ticket valid in `scope` may cover: those the tariff knows,
+        inside the scope (None = everywhere it prices). Once per tariff and scope."""
+        found = 0
+        for q, ride in enumerate(self.ride_facts):
+            if ride is not None and (
+                scope is None or (ride.zone is not None and ride.zone.areas <= scope)
+            ):
+                found |= 1 << q
+        self.in_scope[scope] = found
+        return found
+
+
+def _bits(mask: int) -> list[int]:
+    """The positions of the bits set in `mask`, lowest first."""
+    out: list[int] = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 _Scoped = tuple[PassOption, int, int]

@@ -177,6 +177,7 @@ class TariffView:
         self._check_ins: dict[tuple[str, str, str, str, str | None], SingleFare | None] = {}
         self._group_opts: dict[tuple[str, int, str | None], list[tuple[PassOption, str | None]]]
         self._group_opts = {}
+        self._cheapest_groups: dict[tuple[str, int], int | None] = {}
 
     def rank_between(self, start_area: str, dest_area: str) -> int:
         """Rank of the price level between two Tarifgebiete (cached)."""
@@ -445,12 +446,31 @@ class TariffView:
     ) -> list[tuple[PassOption, str | None]]:
         """The (price, scope) options of a party pass for a ride, with the level: a
         one-person ticket at `rider`'s price, a ticket for several persons (`rider` None)
-        at its own price. Priced by level (scope of the relation) or flat. Cached."""
+        at its own price. Priced by level (scope of the relation) or flat. Cached, cheapest
+        first (the search stops at the first one not worth buying)."""
         key = (product.id, id(facts), rider)
         found = self._group_opts.get(key)
         if found is None:
-            found = self._build_group_options(product, facts, rider)
+            found = sorted(self._build_group_options(product, facts, rider), key=_option_cents)
             self._group_opts[key] = found
+        return found
+
+    def cheapest_group(self, product: PassProduct, facts: RideFacts) -> int | None:
+        """The least a party ticket of `product` bought at a ride of `facts` costs, whatever
+        its holder's category (None if none is sold there). Cached."""
+        key = (product.id, id(facts))
+        if key in self._cheapest_groups:
+            return self._cheapest_groups[key]
+        group = product.group
+        assert group is not None
+        riders: list[str | None] = [None]
+        if group.persons == 1:
+            riders = [*self.tariff.rider_ids()]
+        found = min(
+            (o.cents for rider in riders for o, _ in self.group_options(product, facts, rider)),
+            default=None,
+        )
+        self._cheapest_groups[key] = found
         return found
 
     def _build_group_options(
@@ -556,6 +576,10 @@ class TariffView:
             scope = Scope(areas, name)
             self._area_scope_cache[areas] = scope
         return scope
+
+
+def _option_cents(option: tuple[PassOption, str | None]) -> int:
+    return option[0].cents
 
 
 def ride_points(trip: Trip) -> tuple[str, ...]:

@@ -28,7 +28,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("notification_id", "subscription_id", name=op.f("pk_push_retries")),
     )
     op.create_index("ix_push_retries_next_at", "push_retries", ["next_at"], unique=False)
-    op.create_index("ix_trips_vehicle_board", "trips", ["vehicle_id", "board_time"], unique=False)
+    op.create_index(
+        "ix_trips_vehicle_board",
+        "trips",
+        ["vehicle_id", "board_time"],
+        unique=False,
+        postgresql_ops={"vehicle_id": "varchar_pattern_ops"},
+    )
 
 
 def downgrade() -> None:

@@ -40,6 +40,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import le, mul
 from typing import Any
 
 from fare_engine.const import MS_PER_MINUTE
@@ -59,6 +60,9 @@ from fare_engine.offers import (
 )
 from fare_engine.periods import window
 from fare_engine.trips import Trip
+
+_BIT_BYTES = bytes.maketrans(b"01", b"\0\1")
+"""Turns the digits of `bin()` into bytes 0 and 1."""
 
 INF = 10**15
 """Price of something that cannot be bought (larger than any sum of real prices)."""
@@ -197,7 +201,7 @@ class _Builder:
         self.scope_masks: list[int] = []
         self._ride_totals: dict[int, int] = {}
         self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
-        self._his_cache: dict[tuple[int, int], list[int]] = {}
+        self._his_cache: dict[tuple[int, int], tuple[list[int], bool]] = {}
 
     def _known_rides(
         self, trips: list[Trip], views: list[TariffView], persons: list[int]
@@ -581,7 +585,7 @@ class _Builder:
     def _group_candidates(
         self, opt: PassOption, smask: int, prefix: list[int], rows: list[list[Cand]]
     ) -> None:
-        his = self._his(view_of(opt.offer.tariff), opt.period)
+        his, ordered = self._his(view_of(opt.offer.tariff), opt.period)
         price = opt.cents
         offer = opt.offer
         prune = self.prune
@@ -590,14 +594,19 @@ class _Builder:
         while m:
             low = m & -m
             i = low.bit_length() - 1
-            m ^= low
             hi = his[i]
             if hi <= i or hi == useless_hi:
+                m ^= low
                 continue  # (a later start with the same end covers less: useless too)
             if prune and price >= prefix[hi] - prefix[i]:
+                # Paying these trips one by one is never dearer, nor for a later start with
+                # the same end: where the ends are in order, those are the trips up to the
+                # first one whose end is later, all skipped at once.
                 useless_hi = hi
-                continue  # paying these trips one by one is never dearer
+                m = m & (-1 << bisect_right(his, hi, i)) if ordered else m ^ low
+                continue
             rows[i].append(Cand(((1 << hi) - low) & smask, price, i, -1, offer))
+            m ^= low
 
     def _party_candidates(self, rows: list[list[Cand]]) -> None:
         """Party tickets (`PassProduct.group`) as candidates over several persons' seats
@@ -770,16 +779,17 @@ class _Builder:
             mask ^= low
         return total
 
-    def _his(self, view: TariffView, period: PeriodSpec) -> list[int]:
-        """For each trip i: one past the last trip a pass of `period` bought at i may cover."""
+    def _his(self, view: TariffView, period: PeriodSpec) -> tuple[list[int], bool]:
+        """For each trip i: one past the last trip a pass of `period` bought at i may cover;
+        and whether those are in order (never less than the one before)."""
         key = (id(view), id(period))
-        his = self._his_cache.get(key)
-        if his is not None:
-            return his
+        found = self._his_cache.get(key)
+        if found is not None:
+            return found
         ends = self.alights if period.trips_must_end_inside else self.boards
         if period.kind is PeriodKind.ROLLING:
             span = (period.minutes or 0) * MS_PER_MINUTE
-            his = [bisect_left(ends, self.boards[i] + span, lo=i) for i in range(self.n)]
+            his = [bisect_left(ends, board + span, i) for i, board in enumerate(self.boards)]
         else:
             start = period.day_starts_at
             day_before = dt.timedelta(days=1)
@@ -793,8 +803,8 @@ class _Builder:
                     end = view.calendar_window(period, day)[1]
                     last_day = day
                 his.append(bisect_left(ends, end, lo=i))
-        self._his_cache[key] = his
-        return his
+        found = self._his_cache[key] = (his, all(map(le, his, his[1:])))
+        return found
 
     def _local_times(self, view: TariffView) -> list[tuple[dt.date, dt.time]]:
         tz = view.tariff.tz
@@ -822,8 +832,9 @@ class _Builder:
 
     def _prefix(self, mask: int) -> list[int]:
         """Prefix sums of the single prices of the trips in `mask` (by boarding position)."""
-        ms = self.min_single
-        return [0, *accumulate(ms[j] if mask >> j & 1 else 0 for j in range(self.n))]
+        # The mask's bits as bytes 0/1, lowest first, weigh each price (no Python loop).
+        bits = bin(mask)[:1:-1].encode().translate(_BIT_BYTES).ljust(self.n, b"\0")
+        return [0, *accumulate(map(mul, self.min_single, bits))]
 
 
 class _PartyWindow:

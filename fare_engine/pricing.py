@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import lt
 from typing import Any, Literal
 
 from fare_engine.bill import Bill
@@ -264,15 +265,26 @@ def make_bill(
     for, `seats` who on each of them."""
     products: list[dict[str, Any]] = []
     covered_by = [0] * inst.n
-    rides, persons = inst.rides, inst.persons
+    rides, persons, trips, min_single = inst.rides, inst.persons, inst.trips, inst.min_single
+    boards = [t.board_time for t in trips]
+    trip_of = [order[r] for r in rides]
+    """The caller's index of each seat's trip."""
+    person_of = [labels[p] for p in persons]
+    # Seats are numbered ride by ride and person by person (`party_seats`): then the order
+    # by (ride, person) is the seats' own.
+    by_seat = list(zip(rides, persons, strict=True))
+    seat_order = all(map(lt, by_seat, by_seat[1:]))
     for n, (cand, positions) in enumerate(groups):
         offer = cand.offer
-        first = min((inst.trips[k] for k in positions), key=lambda t: t.board_time)
-        last = max((inst.trips[k] for k in positions), key=lambda t: t.board_time)
+        first = trips[min(positions, key=boards.__getitem__)]
+        last = trips[max(positions, key=boards.__getitem__)]
         valid_from, valid_to = _validity(cand, first.board_time, last)
         for k in positions:
             covered_by[k] = n
-        by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
+        if seat_order:
+            by_ride = sorted(positions)
+        else:
+            by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
         detail = offer.detail
         if offer.kind == "pass" and offer.period is not None:
             detail = _pass_detail(offer.period.kind, offer.period.trips_must_end_inside)
@@ -288,9 +300,9 @@ def make_bill(
                 price_cents=cand.price,
                 valid_from=valid_from,
                 valid_to=valid_to,
-                covers=list(dict.fromkeys(order[rides[k]] for k in by_ride)),
-                seats=[{"trip": order[rides[k]], "person": labels[persons[k]]} for k in by_ride],
-                singles_cents=sum(inst.min_single[k] for k in positions),
+                covers=list(dict.fromkeys([trip_of[k] for k in by_ride])),
+                seats=[{"trip": trip_of[k], "person": person_of[k]} for k in by_ride],
+                singles_cents=sum([min_single[k] for k in positions]),
                 detail=detail,
                 provenance=offer.entry.provenance_text(),
             )
@@ -298,16 +310,21 @@ def make_bill(
     primary = tariffs[0]
     name = primary.stop_name
     n_rides = len(order)
-    rider_seats = [k for k in range(inst.n) if persons[k] == 0]
-    alone = [0] * n_rides
-    riding: list[list[str]] = [[] for _ in range(n_rides)]
-    for k in range(inst.n):
-        alone[rides[k]] += inst.min_single[k]
-        riding[rides[k]].append(labels[persons[k]])
-    seat_trips = [inst.trips[k] for k in rider_seats]
-    seat_levels = [inst.levels[k] for k in rider_seats]
-    seat_singles = [inst.single_offer[k] for k in rider_seats]
-    seat_covered = [covered_by[k] for k in rider_seats]
+    if n_rides == inst.n:  # nobody rode along: each seat is a ride, the rider's
+        seat_trips, seat_levels, seat_singles = trips, inst.levels, inst.single_offer
+        seat_covered, alone = covered_by, min_single
+        riding = [[person_of[k]] for k in range(n_rides)]
+    else:
+        rider_seats = [k for k in range(inst.n) if persons[k] == 0]
+        alone = [0] * n_rides
+        riding = [[] for _ in range(n_rides)]
+        for k in range(inst.n):
+            alone[rides[k]] += min_single[k]
+            riding[rides[k]].append(person_of[k])
+        seat_trips = [trips[k] for k in rider_seats]
+        seat_levels = [inst.levels[k] for k in rider_seats]
+        seat_singles = [inst.single_offer[k] for k in rider_seats]
+        seat_covered = [covered_by[k] for k in rider_seats]
     billed = [
         {
             "index": order[k],

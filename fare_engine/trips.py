@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final
 
@@ -181,11 +182,30 @@ def check_party(tariff: Tariff, party: Party, i: int | None) -> None:
 
 def check_trips(trips: Sequence[Trip], tariff: Tariff) -> list[int]:
     """Refuse bad trips (naming index and field); return indexes in boarding order."""
+    start, end = tariff.validity_ms()
+    has_rider, has_stop = tariff.has_rider, tariff.has_stop
     for i, trip in enumerate(trips):
-        check_trip(trip, tariff, i)
-    order = sorted(range(len(trips)), key=lambda k: trip_sort_key(trips[k]))
+        # The usual trip passes these at once; any other goes through every check in
+        # order, so a bad one is refused for the same field as one by one.
+        if (
+            trip.party is not None
+            or not start <= trip.board_time < end
+            or trip.alight_time < trip.board_time
+            or not has_rider(trip.rider_category)
+            or not has_stop(trip.board_stop_id)
+            or not has_stop(trip.alight_stop_id)
+            or (trip.farthest_stop_id is not None and not has_stop(trip.farthest_stop_id))
+        ):
+            check_trip(trip, tariff, i)
+    boards = [t.board_time for t in trips]
+    if all(map(operator.lt, boards, boards[1:])):
+        order = list(range(len(trips)))  # in boarding order already (no tie to break)
+    else:
+        keys = [trip_sort_key(t) for t in trips]
+        order = sorted(range(len(trips)), key=keys.__getitem__)
     for prev, cur in itertools.pairwise(order):
-        check_no_overlap(trips[prev], prev, trips[cur], cur)
+        if trips[cur].board_time < trips[prev].alight_time:
+            check_no_overlap(trips[prev], prev, trips[cur], cur)
     return order
 
 

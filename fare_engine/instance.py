@@ -348,8 +348,11 @@ class _Builder:
     ) -> list[Cand]:
         """The longest chain of each EinzelTicket level bought for trip i that reaches past
         it: the longest covers the shorter ones for the same price, and the chain of trip
-        i alone is its single fare. (`_chain`'s last trip, without the list.)"""
+        i alone is its single fare. (`_chain`'s last trip, without the list.) A chain no
+        cheaper than one made before it to the same last trip is left out: `_pruned_runs`
+        keeps the first of the cheapest runs to each last trip."""
         out: list[Cand] = []
+        made: dict[int, int] = {}  # last trip -> price of the first chain made to it
         boards = self.boards
         for fare in fares:
             level = fare.level
@@ -363,8 +366,10 @@ class _Builder:
                 if need > rank or boards[j] >= valid_to:
                     break
                 last = j
-            if last != i:
-                out.append(Cand(self.run_mask(i, last), fare.cents, i, last, fare.offer))
+            if last == i or made.get(last, INF) <= fare.cents:
+                continue
+            made[last] = fare.cents
+            out.append(Cand(self.run_mask(i, last), fare.cents, i, last, fare.offer))
         return out
 
     def run_mask(self, i: int, last: int) -> int:
@@ -462,6 +467,7 @@ class _Builder:
         returns = view.single.allow_return_trip
         rank = view.rank_between
         zone = self._zone(v, i)
+        n, next_seat = self.n, self.next_seat
         # The rank needed from every earlier boarding area to every later area: a set of
         # each (repeats change no maximum).
         boarded = {zone.areas_in_order[0]}
@@ -470,7 +476,8 @@ class _Builder:
         rider = first.rider_category
         trips, facts_of = self.trips, self.facts[v]
         walk: list[tuple[int, int]] = []
-        for j in self.seats_after(i):
+        j = nxt
+        while j < n:  # (the same person's later seats)
             trip = trips[j]
             facts = facts_of[j]
             if (
@@ -491,6 +498,7 @@ class _Builder:
             walk.append((j, need))
             boarded.add(there.areas_in_order[0])
             visited.update(there.points)
+            j = next_seat[j]
         return walk
 
     def _chain(self, i: int, level: LevelSpec, walk: list[tuple[int, int]]) -> list[int]:

@@ -74,16 +74,17 @@ def solve_dp(
 
     `upper_bound` (the cost of some known cover) prunes states that already cost more.
     """
-    ub = upper_bound if upper_bound is not None else None
+    ub = upper_bound if upper_bound is not None else INF
     labels: dict[int, tuple[int, _Back]] = {0: (0, None)}
     peak = 1
-    for i in range(inst.n):
+    for i, row in enumerate(inst.cands):
         bit = 1 << i
-        row = inst.cands[i]
-        if any(c.group for c in row):
-            labels = _buy_party_tickets(labels, [c for c in row if c.group], ub)
+        tickets = [c for c in row if c.group]
+        if tickets:
+            labels = _buy_party_tickets(labels, tickets, ub)
             row = [c for c in row if not c.group]
-        joined = [c for c in row if c.joined]
+        # (`Cand.joined`, inline: a run of several trips, one eezy check-in)
+        joined = [c for c in row if c.last > c.first and c.offer.kind == "distance"]
         nxt: dict[int, tuple[int, _Back]] = {}
         carried: dict[int, tuple[int, _Back]] = {}
         for mask, state in labels.items():
@@ -97,16 +98,17 @@ def solve_dp(
                     nxt[key] = state  # (placed where the product bought first put it)
             for c in joined if mask & bit else row:
                 new_cost = cost + c.price
-                if ub is not None and new_cost > ub:
+                if new_cost > ub:
                     continue
                 key = (mask | c.mask) ^ bit
                 old = nxt.get(key)
                 if old is None or new_cost < old[0]:
                     nxt[key] = (new_cost, (back, c))
         labels = _pareto(nxt, carried)
-        peak = max(peak, len(labels))
-        if budget is not None and len(labels) > budget:
-            return None
+        if len(labels) > peak:
+            peak = len(labels)
+            if budget is not None and peak > budget:
+                return None
         if not labels:
             raise LookupError(f"no product covers trip position {i}")
     cost, back = labels[0]
@@ -114,7 +116,7 @@ def solve_dp(
 
 
 def _buy_party_tickets(
-    labels: dict[int, tuple[int, _Back]], tickets: list[Cand], ub: int | None
+    labels: dict[int, tuple[int, _Back]], tickets: list[Cand], ub: int
 ) -> dict[int, tuple[int, _Back]]:
     """Every state with any subset of the party tickets generated at this seat bought,
     whether the seat is paid already or not (a party ticket's persons need not be the
@@ -123,7 +125,7 @@ def _buy_party_tickets(
         grown = dict(labels)
         for mask, (cost, back) in labels.items():
             new_cost = cost + c.price
-            if ub is not None and new_cost > ub:
+            if new_cost > ub:
                 continue
             key = mask | c.mask
             old = grown.get(key)
@@ -194,6 +196,13 @@ def _pareto(
     """
     if len(states) <= 1:
         return states
+    if len(states) == 2:  # (the most common case after one state, without the sort)
+        (a, value_a), (b, value_b) = states.items()
+        if value_b[0] < value_a[0]:
+            a, value_a, b, value_b = b, value_b, a, value_a
+        if a & b == b and not (settled.get(a) is value_a and settled.get(b) is value_b):
+            return {a: value_a}
+        return {a: value_a, b: value_b}
     items = sorted(states.items(), key=_cost)
     kept: dict[int, tuple[int, _Back]] = {}
     fresh: list[int] = []  # the masks kept that are not settled

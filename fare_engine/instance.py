@@ -201,6 +201,7 @@ class _Builder:
         self.scope_masks: list[int] = []
         self._ride_totals: dict[int, int] = {}
         self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
+        self._days: dict[tuple[str, dt.time], list[tuple[int, int, dt.date]]] = {}
         self._his_cache: dict[tuple[int, int], tuple[list[int], bool]] = {}
 
     def _known_rides(
@@ -799,19 +800,39 @@ class _Builder:
             span = (period.minutes or 0) * MS_PER_MINUTE
             his = [bisect_left(ends, board + span, i) for i, board in enumerate(self.boards)]
         else:
-            start = period.day_starts_at
-            day_before = dt.timedelta(days=1)
+            # Trips in ends order (as checked trips are) share one search per service day:
+            # the first trip at or after the window's end from trip i on is the one from
+            # the day's first trip on, or trip i itself.
+            in_order = all(map(le, ends, ends[1:]))
             his = []
+            for first, stop, day in self._service_days(view, period.day_starts_at):
+                end = view.calendar_window(period, day)[1]
+                if in_order:
+                    h = bisect_left(ends, end, first)
+                    his += [h if h > i else i for i in range(first, stop)]
+                else:
+                    his += [bisect_left(ends, end, i) for i in range(first, stop)]
+        found = self._his_cache[key] = (his, all(map(le, his, his[1:])))
+        return found
+
+    def _service_days(self, view: TariffView, start: dt.time) -> list[tuple[int, int, dt.date]]:
+        """The trips in runs of one service day (days beginning at `start`): (first trip,
+        one past the last, day), from each trip's local time in the tariff's zone."""
+        key = (str(view.tariff.tz), start)
+        found = self._days.get(key)
+        if found is None:
+            found = []
+            day_before = dt.timedelta(days=1)
             last_day: dt.date | None = None
-            end = 0
             for i, (day, clock) in enumerate(self._local_times(view)):
                 if clock < start:
                     day -= day_before
                 if day != last_day:
-                    end = view.calendar_window(period, day)[1]
+                    found.append((i, i + 1, day))
                     last_day = day
-                his.append(bisect_left(ends, end, lo=i))
-        found = self._his_cache[key] = (his, all(map(le, his, his[1:])))
+                else:
+                    found[-1] = (found[-1][0], i + 1, day)
+            self._days[key] = found
         return found
 
     def _local_times(self, view: TariffView) -> list[tuple[dt.date, dt.time]]:
@@ -820,9 +841,13 @@ class _Builder:
         found = self._local.get(key)
         if found is None:
             found = []
+            last_board: int | None = None
+            local = (dt.date.min, dt.time())
             for board in self.boards:
-                moment = dt.datetime.fromtimestamp(board / 1000, tz=tz)
-                found.append((moment.date(), moment.time()))
+                if board != last_board:  # (a party's seats share their ride's time)
+                    moment = dt.datetime.fromtimestamp(board / 1000, tz=tz)
+                    last_board, local = board, (moment.date(), moment.time())
+                found.append(local)
             self._local[key] = found
         return found
 

@@ -739,14 +739,9 @@ class _Builder:
     ) -> list[str]:
         """The category each seat's rider is priced as by `product`, looked up once per
         category."""
-        by_category: dict[str, str] = {}
-        out: list[str] = []
-        for category in categories:
-            found = by_category.get(category)
-            if found is None:
-                found = by_category[category] = view.tariff.pricing_rider(product.id, category)
-            out.append(found)
-        return out
+        pricing = view.tariff.pricing_rider
+        by_category = {c: pricing(product.id, c) for c in set(categories)}
+        return [by_category[c] for c in categories]
 
     @staticmethod
     def _key_rides(

@@ -185,7 +185,10 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
     owner = [-1] * inst.n
     groups: list[tuple[Cand, list[int]]] = []
     seats_of = person_seats(inst)
-    where = {k: idx for line in seats_of.values() for idx, k in enumerate(line)}
+    where = [0] * inst.n  # each seat's place among its person's seats
+    for line in seats_of.values():
+        for idx, k in enumerate(line):
+            where[k] = idx
     by_person: dict[int, list[Cand]] = {}
     for cand in (c for c in chosen if c.last >= 0):
         by_person.setdefault(inst.persons[cand.first], []).append(cand)
@@ -221,13 +224,15 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
         raise LookupError(f"trip position {owner.index(-1)} is not covered")
     rides, persons = inst.rides, inst.persons
     groups.sort(
-        key=lambda g: (min(rides[k] for k in g[1]), g[0].last < 0, persons[g[1][0]], g[1][0])
+        key=lambda g: (min(map(rides.__getitem__, g[1])), g[0].last < 0, persons[g[1][0]], g[1][0])
     )
     return groups
 
 
 def person_seats(inst: Instance) -> dict[int, list[int]]:
     """Each person's seat positions, in boarding order."""
+    if not any(inst.persons):
+        return {0: list(range(inst.n))} if inst.n else {}
     out: dict[int, list[int]] = {}
     for k, person in enumerate(inst.persons):
         out.setdefault(person, []).append(k)

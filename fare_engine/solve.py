@@ -143,12 +143,18 @@ def solve_singles(inst: Instance) -> Solution:
     with i < k <= j+1 of best[i] + price (a run may reach past k: its first trips alone
     cost no more, see `instance`)."""
     lines: dict[int, list[int]] = {}
-    for k, person in enumerate(inst.persons):
-        lines.setdefault(person, []).append(k)
+    if any(inst.persons):
+        for k, person in enumerate(inst.persons):
+            lines.setdefault(person, []).append(k)
+    elif inst.n:
+        lines[0] = list(range(inst.n))  # (the rider alone)
+    where = [0] * inst.n  # each seat's place among its person's seats
+    for line in lines.values():
+        for idx, k in enumerate(line):
+            where[k] = idx
     total = 0
     chosen: list[Cand] = []
     for line in lines.values():
-        where = {k: idx for idx, k in enumerate(line)}
         n = len(line)
         best = [INF] * (n + 1)
         best[0] = 0

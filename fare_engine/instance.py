@@ -553,12 +553,18 @@ class _Builder:
         """Pass candidates per trip, generated per group of equal (tariff, period, caps,
         scope, rider, price). A ride is offered a group's pass exactly when it lies in the
         group's scope, so the group's trips are the union of the rides offered it."""
-        groups: dict[tuple[int, int, int], list[Any]] = {}  # key -> [option, mask, total]
+        # [option, mask, total, person] per (tariff, person, option group), in the order
+        # first met; looked up by option group in one dict per tariff and person.
+        groups: list[list[Any]] = []
         prune = self.prune
         for v, view in enumerate(self.views):
             touched = self.touched[v]
+            of_person: dict[int, dict[int, list[Any]]] = {}
             for (person, _), (facts, trip, ride_mask) in self.rides[v].items():
                 ride_total = self._ride_total(ride_mask)
+                mine = of_person.get(person)
+                if mine is None:
+                    mine = of_person[person] = {}
                 untouched_seen: set[tuple[str, str | None]] = set()
                 for opt in view.pass_options(trip, facts):
                     if opt.via is not None and prune and opt.via not in touched:
@@ -567,15 +573,15 @@ class _Builder:
                         if marker in untouched_seen:
                             continue
                         untouched_seen.add(marker)
-                    key = (v, person, opt.group)
-                    group = groups.get(key)
+                    group = mine.get(opt.group)
                     if group is None:
-                        groups[key] = [opt, ride_mask, ride_total, person]
+                        mine[opt.group] = group = [opt, ride_mask, ride_total, person]
+                        groups.append(group)
                     else:
                         group[1] |= ride_mask
                         group[2] += ride_total
         scoped: list[_Scoped] = []
-        for opt, smask, total, person in groups.values():
+        for opt, smask, total, person in groups:
             self.scope_masks.append(smask)
             if prune and opt.cents >= total:
                 continue  # all its trips one by one cost no more than the pass

@@ -160,6 +160,20 @@ RANGING_BURST_MAX_MS: Final = 30_000
 a phone that reports beacons later than this into a stay ranged all through it (set by
 hand from iOS's behaviour, not fitted)."""
 
+PHONE_APPROACH_MS: Final = 60_000
+"""A phone that heard the bus's beacon this long before the bus arrived at a stop, and was not
+in a vehicle then, was waiting there: it counts as heard at the stop, as the bus's scanner
+hears a waiting phone while the doors are open (``P_BOARD_HEARD``). The phone enters the
+beacon region as the bus comes into earshot, "well under a minute before it stops" (see
+``BURST_TO_DEPARTURE_MS``), and one that ranges only on entering often hears nothing once
+the doors open. Set by hand from that reasoning, not fitted."""
+
+MOTION_ONSET_MS: Final = 60_000
+"""Core Motion reports ``automotive`` within about a minute of a vehicle moving off: a
+phone that stood or walked until a bus it heard left a stop, and turned ``automotive``
+within this long after, was set moving by that bus (see ``BURST_TO_DEPARTURE_MS``). Set by
+hand from Core Motion's behaviour, not fitted."""
+
 BURST_TO_DEPARTURE_MS: Final = 120_000
 """A phone that ranges only in a burst on entering the region vouches by its stay only for
 a bus that left within this long of the burst. The phone enters the region as the bus

@@ -58,6 +58,7 @@ from backend.const import (
     MIN_PARTIAL_STRETCH_MS,
     MIN_REFERENCE_CELLS,
     MIN_WINDOWS_FOR_PATH_LOSS,
+    MOTION_ONSET_MS,
     NEAR_PART_PROB,
     ON_FOOT_LLR,
     P_ALIGHT,
@@ -67,6 +68,7 @@ from backend.const import (
     PATH_LOSS_BOUNDARY_DB,
     PATH_LOSS_MAX_LLR,
     PATH_LOSS_SLOPE_PER_DB,
+    PHONE_APPROACH_MS,
     PHONE_SILENCE_DECIDES_AFTER_MS,
     RANGING_BURST_MAX_MS,
     REGION_COVER_MAX_LLR,
@@ -791,10 +793,13 @@ def stretch_evidence(
     t, dev, rssi, tx = obs.t[lo:hi], obs.device[lo:hi], obs.rssi[lo:hi], obs.tx[lo:hi]
     bus_heard = np.unique(dev)
     phone = obs.phone
+    approach: tuple[npt.NDArray[np.int32], IntArray] | None = None
     if phone is not None:
         # A phone hearing the bus's beacon is the same link seen from the other end: its
         # seconds join the bus's windows, its RSSI read as a typical phone's (no tx).
-        a, b = np.searchsorted(phone.t, [begin, finish])
+        a, b = np.searchsorted(phone.t, [begin - PHONE_APPROACH_MS, finish])
+        approach = _heard_approaching(phone, a, b, journey, n_str)
+        a = max(a, int(np.searchsorted(phone.t, begin)))
         if b > a:
             t = np.concatenate([t, phone.t[a:b]])
             order = np.argsort(t, kind="stable")
@@ -814,9 +819,11 @@ def stretch_evidence(
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
     # Devices heard on a stretch, and phones that heard the bus only while it stood at a
-    # stop (a burst on entering the region): their stay in the region may still speak.
+    # stop or pulled in (a burst on entering the region): their stay may still speak.
     devices = np.unique(
-        dev[inside] if phone is None else np.concatenate([dev[inside], dev[at_stop]])
+        dev[inside]
+        if approach is None
+        else np.concatenate([dev[inside], dev[at_stop], approach[0]])
     )
     if len(devices) == 0:
         return empty
@@ -900,6 +907,9 @@ def stretch_evidence(
         alongside_before |= arrived
 
     heard_at_stop = np.zeros((n_dev, n_str), dtype=bool)
+    if approach is not None:
+        ahead = np.searchsorted(devices, approach[0])
+        heard_at_stop[ahead, approach[1]] = True  # every approach device is in ``devices``
     rows = np.searchsorted(devices, dwell_hits[0])
     known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[known], dwell_hits[1][known]] = True
@@ -925,6 +935,36 @@ def stretch_evidence(
         cell_tx,
         confident,
         tuple(terms),
+    )
+
+
+def _heard_approaching(
+    phone: PhoneObservations, a: int, b: int, journey: Journey, n_str: int
+) -> tuple[npt.NDArray[np.int32], IntArray]:
+    """(device, stop) pairs of phones that heard the bus from ``PHONE_APPROACH_MS`` before it
+    arrived at the stop before a stretch until it left, while not in a vehicle themselves
+    (their seconds ``phone.t[a:b]``): someone waiting there. A phone enters the beacon
+    region as the bus comes into earshot, so the burst of one that ranges only on entering
+    is often over before the doors open; the bus's own scanner hears a waiting phone at the
+    stop."""
+    t, dev = phone.t[a:b], phone.device[a:b]
+    pairs: set[tuple[int, int]] = set()
+    for k, visit in enumerate(journey.visits[:n_str]):
+        left = visit.departure if visit.departure is not None else visit.arrival
+        near = (t >= visit.arrival - PHONE_APPROACH_MS) & (t < left)
+        pairs.update((int(d), k) for d in np.unique(dev[near]).tolist())
+    arrivals = [v.arrival for v in journey.visits[:n_str]]
+    kept = [
+        (d, k)
+        for d, k in sorted(pairs)
+        if not any(
+            start <= arrivals[k] and arrivals[k] - PHONE_APPROACH_MS < end
+            for start, end in phone.in_vehicle.get(d, ())
+        )
+    ]
+    return (
+        np.array([d for d, _ in kept], dtype=np.int32),
+        np.array([k for _, k in kept], dtype=np.int64),
     )
 
 
@@ -1040,10 +1080,23 @@ def phone_terms(
             loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))
             close = level_model.llr(np.array([loss]))[0] > 0
             first, last = int(heard_t[in_stay][0]), int(heard_t[in_stay][-1])
-            # Only the bus heard as it stood at the phone's stop and left soon after: a
+            # Only the bus heard as it stood at (or pulled in to) the phone's stop and left
+            # it soon after, or the bus heard there whose leaving set the phone moving (its
+            # motion activity turned ``automotive`` within ``MOTION_ONSET_MS`` after the
+            # departure, from standing or walking: someone who waited through a layover): a
             # burst says which bus was near then, not which one the phone later rode.
             leaving = np.flatnonzero(parts.start >= first)
-            if not leaving.size or parts.start[leaving[0]] > last + BURST_TO_DEPARTURE_MS:
+            if not leaving.size:
+                continue
+            departed = int(parts.start[leaving[0]])
+            soon = departed <= last + BURST_TO_DEPARTURE_MS
+            at_that_stop = last >= arrivals[leaving[0]] - PHONE_APPROACH_MS
+            set_moving = (
+                at_that_stop
+                and any(departed <= a <= departed + MOTION_ONSET_MS for a, _ in driving or ())
+                and not any(a <= departed < b for a, b in driving or ())
+            )
+            if not (soon or set_moving):
                 continue
             covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
             covered &= in_a_vehicle if driving else close

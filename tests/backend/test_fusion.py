@@ -6,7 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backend.const import PHONE_SILENCE_DECIDES_AFTER_MS, REGION_EXIT_DELAY_MS
+from backend.const import (
+    MOTION_ONSET_MS,
+    PHONE_APPROACH_MS,
+    PHONE_SILENCE_DECIDES_AFTER_MS,
+    REGION_EXIT_DELAY_MS,
+)
+from backend.trips import reconciliation
 from backend.trips.reconciliation import (
     EventRecord,
     VehicleObservations,
@@ -101,17 +107,19 @@ class Phone:
         return self
 
 
-def trips(bus_rows, phones: list[Phone]):
-    obs = bus_side(crowd_rows() + bus_rows)
-    index = {d: i for i, d in enumerate(DEVICES)}
-    seen = phone_observations(
+def heard_by(phones: list[Phone]):
+    """What the phones said of the bus, as reconciliation reads it."""
+    return phone_observations(
         BUS,
-        index,
+        {d: i for i, d in enumerate(DEVICES)},
         [b for p in phones for b in p.beacons],
         [r for p in phones for r in p.regions],
         [a for p in phones for a in p.activity],
     )
-    obs = dataclasses.replace(obs, phone=seen)
+
+
+def trips(bus_rows, phones: list[Phone]):
+    obs = dataclasses.replace(bus_side(crowd_rows() + bus_rows), phone=heard_by(phones))
     found = reconcile_vehicle(events(), obs, DEVICES)
     return {t.device_id: t for t in found if t.device_id not in {DEVICES[d] for d in CROWD}}
 
@@ -270,6 +278,89 @@ def test_a_burst_vouches_only_for_the_bus_that_left_soon_after_it():
         .moves((T0, "stationary"), (departure(2) + 5_000, "automotive"))
     )
     assert trips([], [rider])["dev_a"].board_stop_id == STOPS[2]
+
+
+def approaching_rider(device: int, board: int, alight: int, before_ms: int) -> Phone:
+    """A burst-only iPhone at the stop that enters the region as the bus comes into earshot,
+    ``before_ms`` before it arrives: its ten seconds of ranging are over before the doors
+    open."""
+    enter = arrival(board) - before_ms
+    burst = [(t, device, -72) for t in seconds(enter + 1_000, enter + 10_000)]
+    return (
+        Phone(device)
+        .stay(enter, arrival(alight) + 10_000 + REGION_EXIT_DELAY_MS)
+        .hear(burst)
+        .moves(
+            (T0, "stationary"),
+            (departure(board) + 10_000, "automotive"),
+            (departure(alight) + 20_000, "walking"),
+        )
+    )
+
+
+@pytest.mark.parametrize("before_s", [20, 45])
+def test_a_burst_as_the_bus_pulled_in_counts_as_heard_at_the_stop(before_s, monkeypatch):
+    found = trips([], [approaching_rider(0, 2, 4, before_s * 1000)])
+    assert set(found) == {"dev_a"}
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[2], STOPS[4])
+    # Heard longer before the bus arrived than PHONE_APPROACH_MS: not waiting there, and a
+    # boarding nobody heard at the stop (P_BOARD_UNHEARD) outweighs two stretches in the
+    # region.
+    far = approaching_rider(0, 2, 4, PHONE_APPROACH_MS + 20_000)
+    assert trips([], [far]) == {}
+    monkeypatch.setattr(reconciliation, "PHONE_APPROACH_MS", 0)
+    assert trips([], [approaching_rider(0, 2, 4, before_s * 1000)]) == {}
+
+
+def test_a_phone_in_a_car_hearing_the_bus_pull_in_has_not_waited_at_the_stop():
+    car = approaching_rider(0, 2, 4, 30_000)
+    car.activity = [(car.id, T0, "automotive")]
+    assert trips([], [car]) == {}
+
+
+def layover_trips(phones: list[Phone], layover_ms: int) -> dict:
+    """``trips`` on a journey whose bus lays over ``layover_ms`` at its first stop."""
+    later = [
+        dataclasses.replace(e, t=e.t + layover_ms)
+        if e.t > arrival(0) or (e.type == "departure" and e.stop_id == STOPS[0])
+        else e
+        for e in events()
+    ]
+    empty = bus_side([])
+    obs = dataclasses.replace(
+        empty, data_end_ms=empty.data_end_ms + layover_ms, phone=heard_by(phones)
+    )
+    found = reconcile_vehicle(later, obs, DEVICES)
+    return {t.device_id: t for t in found}
+
+
+def test_a_rider_who_waited_through_a_layover_rides_the_bus_that_set_it_moving():
+    # The phone heard the bus arrive at the terminus and waited through its 8-minute
+    # layover (no ranging since: a burst only); its motion turned automotive 20 s after
+    # the bus left, and it stayed in the region until it got off at the third stop.
+    layover = 8 * 60_000
+    left = departure(0) + layover
+    off = arrival(3) + layover
+
+    def waiter(turns_automotive_at: int) -> Phone:
+        return (
+            Phone(0)
+            .stay(arrival(0) - 30_000, off + 10_000 + REGION_EXIT_DELAY_MS)
+            .hear([(t, 0, -70) for t in seconds(arrival(0) - 29_000, arrival(0) - 19_000)])
+            .moves(
+                (T0 - 600_000, "stationary"),
+                (turns_automotive_at, "automotive"),
+                (off + 30_000, "walking"),
+            )
+        )
+
+    found = layover_trips([waiter(left + 20_000)], layover)
+    assert set(found) == {"dev_a"}
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[0], STOPS[3])
+    # Set moving long before this bus left (it rode off in another one): not this bus's.
+    assert layover_trips([waiter(left - 4 * 60_000)], layover) == {}
+    # Set moving long after: nothing ties its stay to this bus either.
+    assert layover_trips([waiter(left + MOTION_ONSET_MS + 60_000)], layover) == {}
 
 
 def trips_at(cut: int, phones: list[Phone], reported: int) -> dict:

@@ -277,9 +277,30 @@ def test_parties_every_seat_is_paid_for_once(case):
     tariffs, trips = case
     bill = best_price_multi(trips, tariffs)
     paid = sorted((s.trip, s.person) for p in bill.products for s in p.seats)
-    expected = sorted((k, who) for k in range(len(trips)) for who in bill.trips[k].persons)
+    # A seat names its trip by the caller's index, as ``bill.trips[j].index`` does: the
+    # bill lists trips in boarding order, which differs where two board at once.
+    expected = sorted((t.index, who) for t in bill.trips for who in t.persons)
+    assert sorted(t.index for t in bill.trips) == list(range(len(trips)))
     assert paid == expected
     assert bill.total_cents == sum(p.price_cents for p in bill.products)
+
+
+def test_seats_name_the_callers_trip_where_two_board_at_once():
+    # Found by the property test above: the bill lists trips in boarding order (ties by
+    # content, so the one without companions first), while seats name the caller's index.
+    board = 1_774_501_200_000
+    ride = dict(
+        board_stop_id="de:05974:1001", alight_stop_id="de:05974:1001", rider_category="adult"
+    )
+    trips = [
+        Trip(**ride, board_time=board, alight_time=board, party={"adult": 1}),
+        Trip(**ride, board_time=board, alight_time=board),
+    ]
+    bill = best_price_multi(trips)
+    assert [t.index for t in bill.trips] == [1, 0]
+    assert bill.trips[1].persons == ["rider", "adult 1"]
+    companion = [s.trip for p in bill.products for s in p.seats if s.person == "adult 1"]
+    assert companion == [0]
 
 
 @PROPERTY_SETTINGS

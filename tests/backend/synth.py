@@ -19,6 +19,8 @@ class Rider:
     key: bytes
     board: int
     alight: int
+    rssi: tuple[int, int] = (-68, -55)
+    """The range of RSSI (dBm, both ends included) the bus hears the phone at."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def journey_batches(
     for r in riders:
         for t in range(arrival[r.board] + 5_000, arrival[r.alight] + 3_000, 1000):
             if rng.random() < 0.85:
-                rows.append((t, _token(r.key, t), rng.randint(-68, -55), rng.randint(1, 3)))
+                rows.append((t, _token(r.key, t), rng.randint(*r.rssi), rng.randint(1, 3)))
     for w in waiting:
         for t in range(arrival[w.stop], arrival[w.stop] + DWELL_MS, 1000):
             if rng.random() < 0.6:

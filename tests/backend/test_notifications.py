@@ -199,6 +199,39 @@ async def test_be_in_and_be_out_at_most_once_however_often_reconciled(
     assert "€" in be_out["texts"]["en"]["body"]
 
 
+async def test_a_rider_the_model_is_unsure_of_is_asked_if_still_on_board(
+    app, client, vehicle, engine, phone: Phone
+):
+    # A phone heard faintly (far from the scanner, in a bag): reconciliation keeps the
+    # rider on board, but below LOW_CONFIDENCE, and asks once whether they still are.
+    faint = Rider(phone.device_key, 0, 3, rssi=(-90, -82))
+    await client.post(
+        f"/v1/passengers/{phone.passenger_id}/push-subscriptions",
+        json={"endpoint": ENDPOINT, "keys": KEYS},
+        headers=phone.auth,
+    )
+    cut = T0 + 2 * (DWELL_MS + DRIVE_MS) + DWELL_MS + 60_000  # under way from the third stop
+    for body in journey_batches("RLG-4711", "R61-1", STOPS, T0, [faint], chunk_ms=10_000):
+        if body["sent_at"] <= cut:
+            assert (await post_batch(client, vehicle, body)).status_code == 200
+    app.state.clock = lambda: at(cut + 5_000)
+    reconcile_dirty_units(app)
+    with make_sessionmaker(engine)() as session:
+        [trip] = [t for t in session.scalars(select(models.Trip)) if t.device_id == phone.device_id]
+    assert trip.status == "open"
+    assert trip.confidence < LOW_CONFIDENCE
+    reconcile_again(app)
+    assert stored(engine, phone.passenger_id) == [("be_in", "queued"), ("still_on_board", "queued")]
+    sender = FakeSender()
+    drain(app, sender)
+    [asked] = [m for _, m in sender.sent if m["kind"] == "still_on_board"]
+    assert asked["texts"]["de"]["title"] == "Noch im Bus?"
+    assert "R61" in asked["texts"]["de"]["body"]
+    assert asked["texts"]["en"]["title"] == "Still on board?"
+    drain(app, sender)
+    assert [m["kind"] for _, m in sender.sent].count("still_on_board") == 1
+
+
 async def test_rides_long_over_wake_nobody(app, client, vehicle, engine, phone: Phone):
     for body in journey_batches(
         "RLG-4711", "R61-1", STOPS, T0, [Rider(phone.device_key, 0, 2)], chunk_ms=60_000

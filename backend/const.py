@@ -55,7 +55,7 @@ uploads of phones that were offline for a while without recomputing every vehicl
 
 PHONE_UPLOADS_PER_S: Final = 0.2
 PHONE_UPLOAD_BURST: Final = 60.0
-"""A phone uploads its beacon sightings about once a minute while near a bus; back online
+"""A phone uploads its beacon sightings about every 20 s while it rides a bus; back online
 after a day without a network it may send its backlog at once, but more than one batch
 every five seconds sustained is a runaway app."""
 

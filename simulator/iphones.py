@@ -275,10 +275,11 @@ def _one_phone(
     )
     # The app uploads when iOS wakes it on leaving the region (the ride is over: be-out
     # should not wait), and at most every period otherwise.
-    # A phone that ranges in the background runs anyway and uploads every minute it heard
-    # something (the rider's ticket should not wait); one that ranges in bursts uploads
-    # its burst before iOS suspends the app again. Either uploads on entering the region:
-    # the backend takes a reported exit as the phone's last word until an entry comes.
+    # A phone that ranges in the background runs anyway and uploads every
+    # PHONE_LIVE_UPLOAD_MS it heard something (the rider's ticket should not wait); one
+    # that ranges in bursts uploads its burst before iOS suspends the app again. Either
+    # uploads on entering the region: the backend takes a reported exit as the phone's
+    # last word until an entry comes.
     period = PHONE_LIVE_UPLOAD_MS if continuous else PHONE_UPLOAD_PERIOD_MS
     seals = sorted(
         {(t // period + 1) * period for t, *_ in rows}

@@ -168,12 +168,6 @@ beacon region as the bus comes into earshot, "well under a minute before it stop
 ``BURST_TO_DEPARTURE_MS``), and one that ranges only on entering often hears nothing once
 the doors open. Set by hand from that reasoning, not fitted."""
 
-MOTION_ONSET_MS: Final = 60_000
-"""Core Motion reports ``automotive`` within about a minute of a vehicle moving off: a
-phone that stood or walked until a bus it heard left a stop, and turned ``automotive``
-within this long after, was set moving by that bus (see ``BURST_TO_DEPARTURE_MS``). Set by
-hand from Core Motion's behaviour, not fitted."""
-
 BURST_TO_DEPARTURE_MS: Final = 120_000
 """A phone that ranges only in a burst on entering the region vouches by its stay only for
 a bus that left within this long of the burst. The phone enters the region as the bus

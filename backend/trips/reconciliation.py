@@ -58,7 +58,6 @@ from backend.const import (
     MIN_PARTIAL_STRETCH_MS,
     MIN_REFERENCE_CELLS,
     MIN_WINDOWS_FOR_PATH_LOSS,
-    MOTION_ONSET_MS,
     NEAR_PART_PROB,
     ON_FOOT_LLR,
     P_ALIGHT,
@@ -1081,22 +1080,10 @@ def phone_terms(
             close = level_model.llr(np.array([loss]))[0] > 0
             first, last = int(heard_t[in_stay][0]), int(heard_t[in_stay][-1])
             # Only the bus heard as it stood at (or pulled in to) the phone's stop and left
-            # it soon after, or the bus heard there whose leaving set the phone moving (its
-            # motion activity turned ``automotive`` within ``MOTION_ONSET_MS`` after the
-            # departure, from standing or walking: someone who waited through a layover): a
-            # burst says which bus was near then, not which one the phone later rode.
+            # it soon after: a burst says which bus was near then, not which one the phone
+            # later rode.
             leaving = np.flatnonzero(parts.start >= first)
-            if not leaving.size:
-                continue
-            departed = int(parts.start[leaving[0]])
-            soon = departed <= last + BURST_TO_DEPARTURE_MS
-            at_that_stop = last >= arrivals[leaving[0]] - PHONE_APPROACH_MS
-            set_moving = (
-                at_that_stop
-                and any(departed <= a <= departed + MOTION_ONSET_MS for a, _ in driving or ())
-                and not any(a <= departed < b for a, b in driving or ())
-            )
-            if not (soon or set_moving):
+            if not leaving.size or parts.start[leaving[0]] > last + BURST_TO_DEPARTURE_MS:
                 continue
             covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
             covered &= in_a_vehicle if driving else close

@@ -304,10 +304,10 @@ that applies decides (Sozial is the cheaper)."""
 @dataclass(frozen=True, slots=True)
 class Held:
     """What the passenger's applied entitlements mean for billing: trips made free, and the
-    eligibilities (entitlement id, kind, first and last day)."""
+    eligibilities (kind, first and last day)."""
 
     coverages: list[Coverage]
-    eligibilities: list[tuple[int, str, dt.date, dt.date]]
+    eligibilities: list[tuple[str, dt.date, dt.date]]
 
     def category_on(self, rider_category: str, day: dt.date) -> str:
         """The rider category a period starting on ``day`` is priced with: an adult with an
@@ -316,7 +316,7 @@ class Held:
         if rider_category != "adult":
             return rider_category
         for kind, category in ELIGIBILITIES.items():
-            if any(k == kind and first <= day <= last for _, k, first, last in self.eligibilities):
+            if any(k == kind and first <= day <= last for k, first, last in self.eligibilities):
                 return category
         return rider_category
 
@@ -340,11 +340,7 @@ def held_entitlements(session: Session, passenger_id: str) -> Held:
             for e in applied
             if e.kind not in ELIGIBILITIES
         ],
-        [
-            (e.entitlement_id, e.kind, e.valid_from, e.valid_to)
-            for e in applied
-            if e.kind in ELIGIBILITIES
-        ],
+        [(e.kind, e.valid_from, e.valid_to) for e in applied if e.kind in ELIGIBILITIES],
     )
 
 

@@ -91,13 +91,11 @@ def settle(
     )
 
 
-def add_pushed(session: Session, notification_id: int, delivered: int) -> None:
-    """Count ``delivered`` more pushes of the notification that a push service accepted."""
-    if not delivered:
-        return
+def count_delivery(session: Session, notification_id: int) -> None:
+    """Count one more push of the notification that a push service accepted."""
     n = models.Notification
     session.execute(
-        update(n).where(n.notification_id == notification_id).values(pushed=n.pushed + delivered)
+        update(n).where(n.notification_id == notification_id).values(pushed=n.pushed + 1)
     )
 
 

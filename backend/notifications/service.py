@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -132,13 +133,6 @@ class DrainResult:
     """Retries given up (out of attempts, too old, or refused for good)."""
 
 
-@dataclass
-class _Pushes:
-    pushed: int = 0
-    retrying: int = 0
-    given_up: int = 0
-
-
 def _prepare(
     session: Session, n: models.Notification, stop_names: Mapping[str, str]
 ) -> dict[str, Any] | None:
@@ -177,10 +171,11 @@ def _post(
     payload: str,
     attempts: int,
     now: dt.datetime,
-    tally: _Pushes,
+    tally: Counter[str],
 ) -> None:
     """Post once (``attempts`` counts this post) and store what follows: delivered and
-    counted, the subscription forgotten (gone), a retry scheduled, or given up."""
+    counted, the subscription forgotten (gone), a retry scheduled, or given up (``tally``
+    counts them by ``DrainResult`` field)."""
     outcome = sender(
         Subscription(subscription.endpoint, subscription.p256dh, subscription.auth),
         payload,
@@ -191,22 +186,22 @@ def _post(
             notifications_repo.delete_subscription(session, subscription.endpoint)
             return
         if outcome is PushOutcome.DELIVERED:
-            notifications_repo.add_pushed(session, notification_id, 1)
-            tally.pushed += 1
+            notifications_repo.count_delivery(session, notification_id)
+            tally["pushed"] += 1
         again = _retry_at(now, attempts) if outcome is PushOutcome.RETRY else None
         if again is not None:
             notifications_repo.schedule_retry(
                 session, notification_id, subscription.subscription_id, attempts, again
             )
-            tally.retrying += 1
+            tally["retrying"] += 1
         else:
             notifications_repo.drop_retry(session, notification_id, subscription.subscription_id)
             if outcome is not PushOutcome.DELIVERED and attempts > 1:
-                tally.given_up += 1
+                tally["given_up"] += 1
 
 
 def _retry_due(
-    sessions: sessionmaker[Session], now: dt.datetime, sender: PushSender, tally: _Pushes
+    sessions: sessionmaker[Session], now: dt.datetime, sender: PushSender, tally: Counter[str]
 ) -> None:
     """Post the retries due at ``now`` (``DRAIN_BATCH`` at most); a notification no longer
     ready, or older than ``PUSH_TTL_S`` since it was first sent, is given up unposted."""
@@ -219,7 +214,7 @@ def _retry_due(
         if r.payload is None or r.subscription is None or stale:
             with transaction(sessions) as session:
                 notifications_repo.drop_retry(session, r.notification_id, r.subscription_id)
-            tally.given_up += 1
+            tally["given_up"] += 1
             continue
         _post(
             sessions,
@@ -251,7 +246,7 @@ def drain(
             for n in notifications_repo.claim_queued(session, DRAIN_BATCH)
         ]
     ready = dropped = 0
-    tally = _Pushes()
+    tally: Counter[str] = Counter()
     for notification_id, passenger_id in claimed:
         with transaction(sessions) as session:
             n = notifications_repo.notification(session, notification_id)
@@ -271,16 +266,17 @@ def drain(
             _post(sessions, sender, notification_id, s, payload, 1, now, tally)
     if sender is not None:
         _retry_due(sessions, now, sender, tally)
-    if claimed or tally.retrying or tally.given_up:
+    result = DrainResult(ready, dropped, **tally)
+    if claimed or tally:
         log.info(
             "notifications: %d ready, %d dropped, %d pushed, %d to retry, %d given up",
-            ready,
-            dropped,
-            tally.pushed,
-            tally.retrying,
-            tally.given_up,
+            result.ready,
+            result.dropped,
+            result.pushed,
+            result.retrying,
+            result.given_up,
         )
-    return DrainResult(ready, dropped, tally.pushed, tally.retrying, tally.given_up)
+    return result
 
 
 def stream_messages(

@@ -940,17 +940,16 @@ def stretch_evidence(
 def _heard_approaching(
     phone: PhoneObservations, a: int, b: int, journey: Journey, n_str: int
 ) -> tuple[npt.NDArray[np.int32], IntArray]:
-    """(device, stop) pairs of phones that heard the bus from ``PHONE_APPROACH_MS`` before it
-    arrived at the stop before a stretch until it left, while not in a vehicle themselves
-    (their seconds ``phone.t[a:b]``): someone waiting there. A phone enters the beacon
-    region as the bus comes into earshot, so the burst of one that ranges only on entering
-    is often over before the doors open; the bus's own scanner hears a waiting phone at the
-    stop."""
+    """(device, stop) pairs of phones that heard the bus in the ``PHONE_APPROACH_MS`` before
+    it arrived at the stop before a stretch, while not in a vehicle themselves (their
+    seconds ``phone.t[a:b]``): someone waiting there. A phone enters the beacon region as
+    the bus comes into earshot, so the burst of one that ranges only on entering is often
+    over before the doors open; the bus's own scanner hears a waiting phone at the stop.
+    (What any device was heard while the bus stood there counts in ``stretch_evidence``.)"""
     t, dev = phone.t[a:b], phone.device[a:b]
     pairs: set[tuple[int, int]] = set()
     for k, visit in enumerate(journey.visits[:n_str]):
-        left = visit.departure if visit.departure is not None else visit.arrival
-        near = (t >= visit.arrival - PHONE_APPROACH_MS) & (t < left)
+        near = (t >= visit.arrival - PHONE_APPROACH_MS) & (t < visit.arrival)
         pairs.update((int(d), k) for d in np.unique(dev[near]).tolist())
     arrivals = [v.arrival for v in journey.visits[:n_str]]
     kept = [

@@ -241,8 +241,8 @@ def test_held_eligibility_picks_the_category_on_the_day():
     held = billing_service.Held(
         [],
         [
-            (1, "job_eligibility", nov, dt.date(2026, 12, 31)),
-            (2, "sozial_eligibility", dec, dt.date(2026, 12, 31)),
+            ("job_eligibility", nov, dt.date(2026, 12, 31)),
+            ("sozial_eligibility", dec, dt.date(2026, 12, 31)),
         ],
     )
     assert held.category_on("adult", nov) == "adult_job"

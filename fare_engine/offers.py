@@ -75,6 +75,28 @@ class Offer:
     detail: str | None
     scope_areas: frozenset[str] | None = None
     caps: str | None = None
+    bill_fields: dict[str, str | None] = field(init=False, repr=False, compare=False)
+    """The keys of `bill.BillProduct` that depend on the offer alone, as the bill shows them
+    (a dict to copy, never to change). Worked out once here: an offer is made once per
+    ride, option or check-in and cached, while a bill shows it for every product."""
+
+    def __post_init__(self) -> None:
+        detail = self.detail
+        if self.kind == "pass" and self.period is not None:
+            detail = pass_detail(self.period.kind, self.period.trips_must_end_inside)
+        fields = {
+            "product": self.product_id,
+            "name": self.product_name,
+            "tariff_id": self.tariff.tariff_id,
+            "kind": self.kind,
+            "level": self.level,
+            "scope": self.scope,
+            "rider_category": self.rider,
+            "detail": detail,
+            "provenance": self.entry.provenance_text(),
+        }
+        # (A frozen dataclass sets a field it derives itself through object.__setattr__.)
+        object.__setattr__(self, "bill_fields", fields)
 
     @property
     def label(self) -> str:
@@ -576,6 +598,19 @@ class TariffView:
             scope = Scope(areas, name)
             self._area_scope_cache[areas] = scope
         return scope
+
+
+def pass_detail(kind: PeriodKind, must_end_inside: bool) -> str:
+    """What the bill says of a pass's window."""
+    text = {
+        PeriodKind.ROLLING: "valid from the first trip it covers",
+        PeriodKind.DAYS: "valid from the start of the day of the first trip it covers",
+        PeriodKind.WEEK: "valid for the calendar week",
+        PeriodKind.MONTH: "valid for the calendar month",
+    }[kind]
+    if must_end_inside:
+        text += "; trips must end inside"
+    return text
 
 
 def _option_cents(option: tuple[PassOption, str | None]) -> int:

@@ -18,7 +18,6 @@ from fare_engine.bill import Bill
 from fare_engine.const import DEFAULT_TARIFF_IDS, DP_LABEL_BUDGET, MS_PER_MINUTE
 from fare_engine.errors import FareInputError, FareInputReason
 from fare_engine.instance import INF, Cand, Instance, build_instance
-from fare_engine.model import PeriodKind
 from fare_engine.offers import view_of
 from fare_engine.periods import window
 from fare_engine.solve import Solution, scopes_nested, solve_dp, solve_milp, solve_singles
@@ -290,27 +289,20 @@ def make_bill(
             by_ride = sorted(positions)
         else:
             by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
-        detail = offer.detail
-        if offer.kind == "pass" and offer.period is not None:
-            detail = _pass_detail(offer.period.kind, offer.period.trips_must_end_inside)
+        if len(by_ride) == 1:  # (most products pay for one seat)
+            covers = [trip_of[by_ride[0]]]
+        else:
+            covers = list(dict.fromkeys([trip_of[k] for k in by_ride]))
         products.append(
-            dict(
-                product=offer.product_id,
-                name=offer.product_name,
-                tariff_id=offer.tariff.tariff_id,
-                kind=offer.kind,
-                level=offer.level,
-                scope=offer.scope,
-                rider_category=offer.rider,
-                price_cents=cand.price,
-                valid_from=valid_from,
-                valid_to=valid_to,
-                covers=list(dict.fromkeys([trip_of[k] for k in by_ride])),
-                seats=[{"trip": trip_of[k], "person": person_of[k]} for k in by_ride],
-                singles_cents=sum([min_single[k] for k in positions]),
-                detail=detail,
-                provenance=offer.entry.provenance_text(),
-            )
+            {
+                **offer.bill_fields,
+                "price_cents": cand.price,
+                "valid_from": valid_from,
+                "valid_to": valid_to,
+                "covers": covers,
+                "seats": [{"trip": trip_of[k], "person": person_of[k]} for k in by_ride],
+                "singles_cents": sum([min_single[k] for k in positions]),
+            }
         )
     primary = tariffs[0]
     name = primary.stop_name
@@ -384,15 +376,3 @@ def _validity(cand: Cand, first_board: int, last_trip: Trip) -> tuple[int, int]:
     # Rolling windows and free-start days begin with the first trip the product ends up
     # covering: a later start than the one it was bought at only moves the end later.
     return window(offer.period, offer.tariff.tz, first_board)
-
-
-def _pass_detail(kind: PeriodKind, must_end_inside: bool) -> str:
-    text = {
-        PeriodKind.ROLLING: "valid from the first trip it covers",
-        PeriodKind.DAYS: "valid from the start of the day of the first trip it covers",
-        PeriodKind.WEEK: "valid for the calendar week",
-        PeriodKind.MONTH: "valid for the calendar month",
-    }[kind]
-    if must_end_inside:
-        text += "; trips must end inside"
-    return text

@@ -634,22 +634,26 @@ class _Builder:
         Only windows holding a *key ride* of the product are looked at (`_key_rides`):
         without one, every choice of persons above is one person alone, and nothing is
         generated for it (a one-person ticket is the ordinary pass, see `_passes`)."""
+        ms = self.min_single
         seat_at: list[dict[int, int]] = []  # ride -> person -> seat position
-        for k in range(self.n):
-            r = self.ride_of[k]
+        ride_cents: list[int] = []  # ride -> its seats' single prices
+        for k, (r, person) in enumerate(zip(self.ride_of, self.persons, strict=True)):
             if r == len(seat_at):
                 seat_at.append({})
-            seat_at[r][self.persons[k]] = k
+                ride_cents.append(0)
+            seat_at[r][person] = k
+            ride_cents[r] += ms[k]
         party_rides = [r for r, here in enumerate(seat_at) if len(here) > 1]
         if not party_rides:
             return
         n_rides = len(seat_at)
         rider_seat = [here[0] for here in seat_at]
         boards = [self.boards[k] for k in rider_seat]
-        ms = self.min_single
         categories = [t.rider_category for t in self.trips]
         rider_prefix = [0, *accumulate(ms[k] for k in rider_seat)]
-        seat_prefix = [0, *accumulate(sum(ms[k] for k in here.values()) for here in seat_at)]
+        # The rider's seats on rides 0..q-1 as a bitmask (their bits are distinct: a sum).
+        rider_bits = [0, *accumulate(1 << k for k in rider_seat)]
+        seat_prefix = [0, *accumulate(ride_cents)]
         # The rides each person is on, as a bitmask of rides (the rider is on all of them):
         # window, scope and persons then meet by `&` instead of ride by ride.
         on_rides = {0: (1 << n_rides) - 1}
@@ -667,6 +671,7 @@ class _Builder:
             facts_of = self.facts[v]
             ride_facts = [facts_of[k] for k in rider_seat]
             in_scope: dict[frozenset[str] | None, int] = {}  # scope -> rides in it (bitmask)
+            by_facts: dict[int, list[Any]] = {}  # id(facts) -> [facts, rides], on first use
             for product in view.group_passes:
                 priced = self._priced_seats(view, product, categories)
                 keys = party_rides
@@ -677,6 +682,7 @@ class _Builder:
                 period = product.period
                 ends_of = self.alights if period.trips_must_end_inside else self.boards
                 ends = [ends_of[k] for k in rider_seat]
+                ends_in_order = all(map(le, ends, ends[1:]))
                 span = (
                     (period.minutes or 0) * MS_PER_MINUTE
                     if period.kind is PeriodKind.ROLLING
@@ -684,8 +690,8 @@ class _Builder:
                 )
                 leveled = any(price.level is not None for price in product.prices)
                 windows = _PartyWindow(
-                    self, product, view, seat_at, on_rides, companions, ride_facts, in_scope,
-                    priced, categories, rider_prefix, rows, seen,
+                    self, product, view, seat_at, on_rides, companions, ride_facts, by_facts,
+                    in_scope, priced, categories, rider_prefix, rider_bits, rows, seen,
                 )  # fmt: skip
                 last_window: tuple[int, object] = (-1, None)
                 kp = 0
@@ -714,9 +720,12 @@ class _Builder:
                         end = window(period, view.tariff.tz, boards[start])[1]
                     if ends[key] >= end:
                         continue  # the window stops before its first key ride
-                    q = start
-                    while q < n_rides and ends[q] < end:
-                        q += 1
+                    if ends_in_order:  # (the first ride from `start` on ending at `end` or later)
+                        q = bisect_left(ends, end, start)
+                    else:
+                        q = start
+                        while q < n_rides and ends[q] < end:
+                            q += 1
                     if q <= key:
                         continue
                     # The options of a ride depend on its areas alone (`group_options`): a
@@ -780,15 +789,6 @@ class _Builder:
                 out.append(r)
         return out
 
-    @staticmethod
-    def _mask_singles(mask: int, ms: list[int]) -> int:
-        total = 0
-        while mask:
-            low = mask & -mask
-            total += ms[low.bit_length() - 1]
-            mask ^= low
-        return total
-
     def _his(self, view: TariffView, period: PeriodSpec) -> tuple[list[int], bool]:
         """For each trip i: one past the last trip a pass of `period` bought at i may cover;
         and whether those are in order (never less than the one before)."""
@@ -810,7 +810,10 @@ class _Builder:
                 end = view.calendar_window(period, day)[1]
                 if in_order:
                     h = bisect_left(ends, end, first)
-                    his += [h if h > i else i for i in range(first, stop)]
+                    if h >= stop:  # (the usual case: the window outlasts the day's trips)
+                        his += [h] * (stop - first)
+                    else:
+                        his += [h if h > i else i for i in range(first, stop)]
                 else:
                     his += [bisect_left(ends, end, i) for i in range(first, stop)]
         found = self._his_cache[key] = (his, all(map(le, his, his[1:])))
@@ -887,10 +890,12 @@ class _PartyWindow:
         on_rides: dict[int, int],
         companions: dict[int, list[tuple[int, int]]],
         ride_facts: list[RideFacts | None],
+        by_facts: dict[int, list[Any]],
         in_scope: dict[frozenset[str] | None, int],
         priced: list[str],
         categories: list[str],
         rider_prefix: list[int],
+        rider_bits: list[int],
         rows: list[list[Cand]],
         seen: set[tuple[int, int]],
     ) -> None:
@@ -904,9 +909,11 @@ class _PartyWindow:
         self.seat_at = seat_at
         self.on_rides = on_rides
         self.ride_facts = ride_facts
+        self.by_facts = by_facts
         self.in_scope = in_scope
         self.categories = categories
         self.rider_prefix = rider_prefix
+        self.rider_bits = rider_bits
         self.rows = rows
         self.seen = seen
         self.companions = companions
@@ -962,7 +969,9 @@ class _PartyWindow:
                 for q in party_in:
                     here = seat_at[q]
                     if holder < 0 or holder in here:
-                        most += sum(cents for p, cents in self.companions[q] if p in members)
+                        for p, cents in self.companions[q]:
+                            if p in members:
+                                most += cents
                         if holder > 0 and 0 in members:
                             most += ms[here[0]]
             taken: list[tuple[int, int]] = []  # (price, rides bitmask) of the options used
@@ -985,36 +994,63 @@ class _PartyWindow:
                 taken.append((opt.cents, rides_bits))
                 if holder >= 0:
                     shared = rides_bits & on_rides[holder]
-                    base = sum(1 << seat_at[q][holder] for q in _bits(shared))
+                    base, base_cents = self._seats(holder, shared, r, q_end)
                     size = group.free_count
                 else:
-                    shared, base, size = rides_bits, 0, group.persons
+                    shared, base, base_cents, size = rides_bits, 0, 0, group.persons
                 pick = [p for p in others if on_rides[p] & shared]
                 if not pick:
                     continue
                 subsets = [tuple(pick)] if len(pick) <= size else itertools.combinations(pick, size)
                 for chosen in subsets:
-                    mask = base
+                    # (Different persons' seats: the mask's single prices add up.)
+                    mask, singles = base, base_cents
                     for p in chosen:
-                        for q in _bits(on_rides[p] & shared):
-                            mask |= 1 << seat_at[q][p]
+                        seats, cents = self._seats(p, on_rides[p] & shared, r, q_end)
+                        mask |= seats
+                        singles += cents
                     if mask.bit_count() < 2 or (mask, opt.cents) in seen:
                         continue
                     seen.add((mask, opt.cents))
-                    if self.prune and opt.cents >= _Builder._mask_singles(mask, ms):
+                    if self.prune and opt.cents >= singles:
                         continue
                     first = (mask & -mask).bit_length() - 1
                     rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
 
+    def _seats(self, p: int, rides: int, r: int, q_end: int) -> tuple[int, int]:
+        """Person p's seats on `rides` (a bitmask of rides inside the window r..q_end-1) as
+        a bitmask, and what they cost one by one."""
+        if p == 0 and rides == (1 << q_end) - (1 << r):
+            # The rider is on every ride: their seats of the whole window by prefix sums.
+            return (
+                self.rider_bits[q_end] - self.rider_bits[r],
+                self.rider_prefix[q_end] - self.rider_prefix[r],
+            )
+        seat_at, ms = self.seat_at, self.ms
+        seats = cents = 0
+        for q in _bits(rides):
+            k = seat_at[q][p]
+            seats |= 1 << k
+            cents += ms[k]
+        return seats, cents
+
     def _scope_rides(self, scope: frozenset[str] | None) -> int:
         """The rides (bitmask) a ticket valid in `scope` may cover: those the tariff knows,
-        inside the scope (None = everywhere it prices). Once per tariff and scope."""
+        inside the scope (None = everywhere it prices). Once per tariff and scope; rides of
+        the same facts are looked at together (`by_facts`, filled on first use)."""
+        by_facts = self.by_facts
+        if not by_facts:
+            for q, ride in enumerate(self.ride_facts):
+                if ride is not None:
+                    entry = by_facts.get(id(ride))
+                    if entry is None:
+                        by_facts[id(ride)] = [ride, 1 << q]
+                    else:
+                        entry[1] |= 1 << q
         found = 0
-        for q, ride in enumerate(self.ride_facts):
-            if ride is not None and (
-                scope is None or (ride.zone is not None and ride.zone.areas <= scope)
-            ):
-                found |= 1 << q
+        for ride, rides in by_facts.values():
+            if scope is None or (ride.zone is not None and ride.zone.areas <= scope):
+                found |= rides
         self.in_scope[scope] = found
         return found
 

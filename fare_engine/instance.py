@@ -565,12 +565,14 @@ class _Builder:
                 mine = of_person.get(person)
                 if mine is None:
                     mine = of_person[person] = {}
-                untouched_seen: set[tuple[str, str | None]] = set()
+                untouched_seen: set[tuple[str, str | None]] | None = None  # (made when needed)
                 for opt in view.pass_options(trip, facts):
                     if opt.via is not None and prune and opt.via not in touched:
                         # Every such pair covers just this town's rides: one stands for all.
                         marker = (opt.offer.product_id, opt.offer.level)
-                        if marker in untouched_seen:
+                        if untouched_seen is None:
+                            untouched_seen = set()
+                        elif marker in untouched_seen:
                             continue
                         untouched_seen.add(marker)
                     group = mine.get(opt.group)
@@ -1028,10 +1030,12 @@ class _PartyWindow:
             )
         seat_at, ms = self.seat_at, self.ms
         seats = cents = 0
-        for q in _bits(rides):
-            k = seat_at[q][p]
+        while rides:  # (`_bits`, inline: called for every person of every candidate)
+            low = rides & -rides
+            k = seat_at[low.bit_length() - 1][p]
             seats |= 1 << k
             cents += ms[k]
+            rides ^= low
         return seats, cents
 
     def _scope_rides(self, scope: frozenset[str] | None) -> int:

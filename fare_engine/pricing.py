@@ -280,8 +280,11 @@ def make_bill(
     seat_order = all(map(lt, by_seat, by_seat[1:]))
     for n, (cand, positions) in enumerate(groups):
         offer = cand.offer
-        first = trips[min(positions, key=boards.__getitem__)]
-        last = trips[max(positions, key=boards.__getitem__)]
+        if len(positions) == 1:  # (most products pay for one seat)
+            first = last = trips[positions[0]]
+        else:
+            first = trips[min(positions, key=boards.__getitem__)]
+            last = trips[max(positions, key=boards.__getitem__)]
         valid_from, valid_to = _validity(cand, first.board_time, last)
         for k in positions:
             covered_by[k] = n

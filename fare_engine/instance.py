@@ -48,6 +48,7 @@ from fare_engine.model import DistanceProduct, LevelSpec, PassProduct, PeriodKin
 from fare_engine.offers import (
     Offer,
     PassOption,
+    PassShape,
     RideFacts,
     RideKey,
     SingleFare,
@@ -559,9 +560,25 @@ class _Builder:
         prune = self.prune
         for v, view in enumerate(self.views):
             touched = self.touched[v]
-            of_person: dict[int, dict[int, list[Any]]] = {}
+            # A person's rides whose options have the same shape, and whose neighbouring
+            # towns (`PassOption.via`) are touched alike, join the same groups: their masks
+            # and single prices are summed first, and the options looked at once, for the
+            # first of them. A group is first met at the first ride of its kind, so the
+            # groups keep the order in which ride by ride would meet them.
+            kinds: dict[tuple[int, PassShape, tuple[bool, ...]], list[Any]] = {}
             for (person, _), (facts, trip, ride_mask) in self.rides[v].items():
+                shape = view.pass_shape(trip, facts)
+                vias = shape.vias
+                key = (person, shape, tuple([t in touched for t in vias]) if prune and vias else ())
                 ride_total = self._ride_total(ride_mask)
+                kind = kinds.get(key)
+                if kind is None:
+                    kinds[key] = [person, facts, trip, ride_mask, ride_total]
+                else:
+                    kind[3] |= ride_mask
+                    kind[4] += ride_total
+            of_person: dict[int, dict[int, list[Any]]] = {}
+            for person, facts, trip, ride_mask, ride_total in kinds.values():
                 mine = of_person.get(person)
                 if mine is None:
                     mine = of_person[person] = {}

@@ -150,6 +150,16 @@ class PassOption:
     """Same number for the same (period, caps, scope, rider, price) within a tariff view."""
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PassShape:
+    """What a ride's pass options look like to the search of pass groups (`instance`): the
+    sequence of (group, via, product, level) of its options, one object per distinct
+    sequence in a tariff view, so that rides of the same shape are told by identity."""
+
+    vias: tuple[str, ...]
+    """The towns its options name in `via`, each once, in order."""
+
+
 @dataclass(slots=True)
 class RideFacts:
     """Everything a tariff says about one ride, independent of time and other rides."""
@@ -165,6 +175,8 @@ class RideFacts:
     """The cheapest single-journey fare of the ride alone."""
     passes: list[PassOption] | None = None
     """Filled on first use (`TariffView.pass_options`)."""
+    shape: PassShape | None = None
+    """Filled on first use (`TariffView.pass_shape`)."""
 
 
 class TariffView:
@@ -200,6 +212,7 @@ class TariffView:
         self._group_opts: dict[tuple[str, int, str | None], list[tuple[PassOption, str | None]]]
         self._group_opts = {}
         self._cheapest_groups: dict[tuple[str, int], int | None] = {}
+        self._shapes: dict[tuple[tuple[int, str | None, str, str | None], ...], PassShape] = {}
 
     def rank_between(self, start_area: str, dest_area: str) -> int:
         """Rank of the price level between two Tarifgebiete (cached)."""
@@ -428,6 +441,19 @@ class TariffView:
         if facts.passes is None:
             facts.passes = list(self._build_pass_options(trip, facts))
         return facts.passes
+
+    def pass_shape(self, trip: Trip, facts: RideFacts) -> PassShape:
+        """The shape of the ride's pass options (cached per ride; one object per shape)."""
+        shape = facts.shape
+        if shape is None:
+            options = self.pass_options(trip, facts)
+            key = tuple((o.group, o.via, o.offer.product_id, o.offer.level) for o in options)
+            shape = self._shapes.get(key)
+            if shape is None:
+                vias = tuple(dict.fromkeys(o.via for o in options if o.via is not None))
+                shape = self._shapes[key] = PassShape(vias)
+            facts.shape = shape
+        return shape
 
     def _build_pass_options(self, trip: Trip, facts: RideFacts) -> Iterator[PassOption]:
         rider = trip.rider_category

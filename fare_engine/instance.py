@@ -560,16 +560,14 @@ class _Builder:
         prune = self.prune
         for v, view in enumerate(self.views):
             touched = self.touched[v]
-            # A person's rides whose options have the same shape, and whose neighbouring
-            # towns (`PassOption.via`) are touched alike, join the same groups: their masks
-            # and single prices are summed first, and the options looked at once, for the
-            # first of them. A group is first met at the first ride of its kind, so the
-            # groups keep the order in which ride by ride would meet them.
-            kinds: dict[tuple[int, PassShape, tuple[bool, ...]], list[Any]] = {}
+            # A person's rides whose options have the same shape join the same groups (the
+            # filter below sees the same options, and `touched` is the passenger's): their
+            # masks and single prices are summed first, and the options looked at once, for
+            # the first of them. A group is first met at the first ride of its shape, so
+            # the groups keep the order in which ride by ride would meet them.
+            kinds: dict[tuple[int, PassShape], list[Any]] = {}
             for (person, _), (facts, trip, ride_mask) in self.rides[v].items():
-                shape = view.pass_shape(trip, facts)
-                vias = shape.vias
-                key = (person, shape, tuple([t in touched for t in vias]) if prune and vias else ())
+                key = (person, view.pass_shape(trip, facts))
                 ride_total = self._ride_total(ride_mask)
                 kind = kinds.get(key)
                 if kind is None:

@@ -150,14 +150,12 @@ class PassOption:
     """Same number for the same (period, caps, scope, rider, price) within a tariff view."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class PassShape:
     """What a ride's pass options look like to the search of pass groups (`instance`): the
-    sequence of (group, via, product, level) of its options, one object per distinct
+    sequence of (group, via, product, level) of its options. One object per distinct
     sequence in a tariff view, so that rides of the same shape are told by identity."""
 
-    vias: tuple[str, ...]
-    """The towns its options name in `via`, each once, in order."""
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -450,8 +448,7 @@ class TariffView:
             key = tuple((o.group, o.via, o.offer.product_id, o.offer.level) for o in options)
             shape = self._shapes.get(key)
             if shape is None:
-                vias = tuple(dict.fromkeys(o.via for o in options if o.via is not None))
-                shape = self._shapes[key] = PassShape(vias)
+                shape = self._shapes[key] = PassShape()
             facts.shape = shape
         return shape
 

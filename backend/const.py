@@ -209,6 +209,13 @@ JOURNEY_GAP_MS: Final = 20 * 60_000
 """A bus without a call for this long is between journeys (a layover): where the next
 journey's ``journey`` event is missing, its first call starts it anyway."""
 
+LAYOVER_MS: Final = 6 * 60_000
+"""A bus whose GNSS fixes say it stood this long at a call before it next moved laid over
+there: where the next journey's ``journey`` event is missing, its next call starts a new
+journey (without fixes, ``JOURNEY_GAP_MS`` of no call says so). Longer than a hold at a
+timing point or a hub (a few minutes), shorter than most layovers at a terminus. Set by
+hand from that reasoning, not fitted."""
+
 STANDING_GAP_MS: Final = 25_000
 STANDING_SPEED_MPS: Final = 1.0
 STOP_MATCH_M: Final = 120.0
@@ -218,6 +225,12 @@ bus stands where fixes pause for 25 s or more (an AVL reporting every 10 s only 
 moving) or report under 1 m/s, and that spell begins and ends within 120 m of the same
 stop (the fix before a stop is up to one period of braking away, GNSS adds up to 15 m).
 A known call at that stop within 60 s covers it."""
+
+MIN_STAND_MS: Final = 8_000
+"""A gap between two fixes this much longer than driving between them at their speeds is a
+bus that stood (``reconciliation._paused``): long enough for a dwell with doors opening,
+longer than the few seconds GNSS noise of a few tens of metres makes of a bus driving
+through. Set by hand from that reasoning, not fitted."""
 
 STANDING_DECIDES_AFTER_MS: Final = 10 * 60_000
 """A bus standing at a stop without a known departure keeps its riders' trips open (they

@@ -45,6 +45,7 @@ from backend.const import (
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
     JOURNEY_GAP_MS,
+    LAYOVER_MS,
     LEFT_SETTLES_FROM_CONFIDENCE,
     LEVEL_MARGIN_DB,
     LEVEL_MAX_LLR,
@@ -57,6 +58,7 @@ from backend.const import (
     MAX_TRANSFER_WAIT_MS,
     MIN_PARTIAL_STRETCH_MS,
     MIN_REFERENCE_CELLS,
+    MIN_STAND_MS,
     MIN_WINDOWS_FOR_PATH_LOSS,
     NEAR_PART_PROB,
     ON_FOOT_LLR,
@@ -140,6 +142,21 @@ class StopIndex:
         p = self._project(lat, lon)
         return np.asarray(np.hypot(p[:, 0] - self.xy[k, 0], p[:, 1] - self.xy[k, 1]))
 
+    def project(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
+        """Positions in the index's metres, (n, 2)."""
+        return self._project(lat, lon)
+
+    def nearest_to_all(self, xy: FloatArray) -> tuple[int, float]:
+        """The stop with the least summed distance (m) from the projected positions ``xy``
+        (the fixes around a spell: a bus that stood between them stood at a stop near
+        both), and that sum (inf: no stops)."""
+        if not self.ids or len(xy) == 0:
+            return 0, float("inf")
+        d = np.hypot(xy[:, None, 0] - self.xy[None, :, 0], xy[:, None, 1] - self.xy[None, :, 1])
+        total = d.sum(axis=0)
+        k = int(np.argmin(total))
+        return k, float(total[k])
+
     def nearest(self, lat: FloatArray, lon: FloatArray) -> tuple[IntArray, FloatArray]:
         """Index of the nearest stop and its distance (m) per position."""
         if not self.ids or lat.size == 0:
@@ -182,12 +199,14 @@ def derive_missing_calls(
         [np.nan if e.speed_mps is None else e.speed_mps for e in fixes], dtype=np.float64
     )
     journeys = _departed_by_gnss(journeys, t, lat, lon, stops)
+    xy = stops.project(lat, lon)
     slow = speed < STANDING_SPEED_MPS
     # (index of the fix before, index of the fix after) of every standing spell: a pause
-    # between two fixes, or a run of walking-speed fixes.
-    # The fix after is None for a spell still going on at the newest data.
-    spells: list[tuple[int, int | None]] = [
-        (int(i), int(i) + 1) for i in np.flatnonzero(np.diff(t) >= STANDING_GAP_MS)
+    # between two fixes, or a run of walking-speed fixes; the fix before is None for a
+    # journey's first call, where the bus stood from the ``journey`` event on, and the fix
+    # after is None for a spell still going on at the newest data.
+    spells: list[tuple[int | None, int | None]] = [
+        (int(i), int(i) + 1) for i in np.flatnonzero(_paused(t, xy, speed))
     ]
     inner = slow.copy()
     inner[0] = False
@@ -196,15 +215,26 @@ def derive_missing_calls(
         spells.append((int(a) - 1, int(b) if b < len(t) else None))
     if data_end_ms is not None and data_end_ms - t[-1] >= STANDING_GAP_MS and not slow[-1]:
         spells.append((len(t) - 1, None))
+    paused_before = {b for a, b in spells if a is not None and b is not None}
+    for journey in journeys:
+        f = int(np.searchsorted(t, journey.started)) if journey.started is not None else len(t)
+        if f < len(t) and f not in paused_before:
+            spells.append((None, f))
     if not spells:
         return list(journeys)
-    spells.sort(key=lambda ab: (ab[0], -1 if ab[1] is None else ab[1]))
-    # Only the fixes around a spell need their nearest stop.
-    ends = np.unique([k for ab in spells for k in ab if k is not None])
-    near_ends, dist_ends = stops.nearest(lat[ends], lon[ends])
-    nearest = np.zeros(len(t), dtype=np.int64)
-    dist = np.full(len(t), np.inf)
-    nearest[ends], dist[ends] = near_ends, dist_ends
+    # Where each spell stood: the stop nearest both fixes around it (the one fix there is),
+    # and when: a fix taken while driving was that far from the stop at its speed.
+    where: dict[tuple[int | None, int | None], tuple[int, int | None, int | None]] = {}
+    for a, b in spells:
+        ends = [k for k in (a, b) if k is not None]
+        stop, total = stops.nearest_to_all(xy[ends])
+        if total > STOP_MATCH_M * len(ends):
+            continue
+        stopped = None if a is None else int(t[a]) + _driving_ms(xy[a], stops.xy[stop], speed[a])
+        left = None if b is None else int(t[b]) - _driving_ms(stops.xy[stop], xy[b], speed[b])
+        if stopped is not None and left is not None and left < stopped:
+            stopped = left = (stopped + left) // 2
+        where[(a, b)] = (stop, stopped, left)
     out: list[Journey] = []
     for i, journey in enumerate(journeys):
         # A journey's first or last calls may be the lost ones: its spells run from the
@@ -221,24 +251,28 @@ def derive_missing_calls(
         added: list[StopVisit] = []
         visits = list(journey.visits)
         for a, b in spells:
-            if t[a] < lo or t[a] >= hi:
+            if (a, b) not in where:
                 continue
-            if dist[a] > STOP_MATCH_M or (b is not None and nearest[a] != nearest[b]):
-                continue
-            if b is not None and dist[b] > STOP_MATCH_M:
+            if a is None:
+                if journey.started is None or b != int(np.searchsorted(t, journey.started)):
+                    continue
+                begun = journey.started
+            else:
+                begun = where[(a, b)][1] or int(t[a])
+            if begun < lo or begun >= hi:
                 continue
             # Still standing there, or until the next journey began: no departure known.
-            left = None if b is None or t[b] > hi else int(t[b])
+            left = None if b is None or t[b] > hi else where[(a, b)][2]
             until = left if left is not None else hi
-            stop_id = stops.ids[int(nearest[a])]
+            stop_id = stops.ids[where[(a, b)][0]]
             covering = [
                 k
                 for k, v in enumerate(visits)
-                if (v.arrival <= until and t[a] <= (v.departure or v.arrival))
-                or (v.stop_id == stop_id and abs(v.arrival - int(t[a])) <= STOP_MATCH_TIME_MS)
+                if (v.arrival <= until and begun <= (v.departure or v.arrival))
+                or (v.stop_id == stop_id and abs(v.arrival - begun) <= STOP_MATCH_TIME_MS)
             ]
             if not covering:
-                added.append(StopVisit(stop_id, int(t[a]), left, derived=True))
+                added.append(StopVisit(stop_id, begun, left, derived=True))
                 continue
             # An arrival event minutes after the bus came to stand there (logged as the
             # layover ended): the bus arrived when it stopped.
@@ -246,15 +280,45 @@ def derive_missing_calls(
             if (
                 len(covering) == 1
                 and visits[k].stop_id == stop_id
-                and visits[k].arrival - t[a] > STOP_MATCH_TIME_MS
-                and (k == 0 or (visits[k - 1].departure or visits[k - 1].arrival) <= t[a])
+                and visits[k].arrival - begun > STOP_MATCH_TIME_MS
+                and (k == 0 or (visits[k - 1].departure or visits[k - 1].arrival) <= begun)
             ):
-                visits[k] = dataclasses.replace(visits[k], arrival=int(t[a]), derived=True)
+                visits[k] = dataclasses.replace(visits[k], arrival=begun, derived=True)
         if added or visits != list(journey.visits):
             ordered = tuple(sorted([*visits, *added], key=lambda v: v.arrival))
             journey = dataclasses.replace(journey, visits=ordered)
         out.append(journey)
     return out
+
+
+def _driving_ms(p: FloatArray, q: FloatArray, speed: float) -> int:
+    """Time (ms) driving from ``p`` to ``q`` (metres) at ``speed`` takes (0 below a walking
+    pace: the fix does not say how far it was driven)."""
+    if not speed >= STANDING_SPEED_MPS:
+        return 0
+    return int(1000.0 * float(np.hypot(*(q - p))) / speed)
+
+
+def _paused(t: IntArray, xy: FloatArray, speed: FloatArray) -> npt.NDArray[np.bool_]:
+    """Per pair of consecutive fixes: did the bus stand between them? Where the fixes give a
+    driving speed, the gap is at least ``MIN_STAND_MS`` longer than driving the distance
+    between them at that speed takes (an AVL that reports every 10 s while moving: a dwell
+    of a few seconds leaves a gap too short to tell by its length, but the bus hardly moved
+    across it; fixes lost while driving leave a longer gap over a longer way). Where they
+    do not, the AVL paused for ``STANDING_GAP_MS``."""
+    gap = np.diff(t).astype(np.float64)
+    way = np.hypot(*(xy[1:] - xy[:-1]).T)
+    pair = np.stack([speed[:-1], speed[1:]])
+    known = np.isfinite(pair)
+    # Mean speed of the two fixes (NaN where neither says).
+    v = np.where(known, pair, 0.0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+    v = np.where(known.any(axis=0), v, np.nan)
+    moving = v >= STANDING_SPEED_MPS
+    driving = np.zeros(gap.shape)
+    driving[moving] = 1000.0 * way[moving] / v[moving]
+    return np.asarray(
+        np.where(moving, gap - driving >= MIN_STAND_MS, gap >= STANDING_GAP_MS), dtype=bool
+    )
 
 
 def _departed_by_gnss(
@@ -299,6 +363,8 @@ class Journey:
     """A later journey has started: nobody is still riding this one."""
     inferred: bool = False
     """Cut without its ``journey`` event (see ``journeys_from_events``): id and line inferred."""
+    started: int | None = None
+    """When its ``journey`` event came (None: inferred): the bus stood at its first stop then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +608,7 @@ def journeys_from_events(
                     visits=tuple(visits),
                     complete=complete,
                     inferred=inferred,
+                    started=None if inferred else current.t,
                 )
             )
         visits.clear()
@@ -582,6 +649,15 @@ def journeys_from_events(
         k = bisect.bisect_left(moving, t)
         return t - max(before, moving[k - 1]) if k else t - before
 
+    def laid_over(t: int, before: int) -> bool:
+        """Did the bus lay over between its call at ``before`` and this event at ``t``? It
+        stood there for ``LAYOVER_MS`` before it next moved (its fixes say), or, without
+        a moving fix since, for ``JOURNEY_GAP_MS`` (an AVL without GNSS)."""
+        k = bisect.bisect_right(moving, before)
+        if k < len(moving) and moving[k] < t:
+            return moving[k] - before >= LAYOVER_MS
+        return since_moving(t, before) > JOURNEY_GAP_MS
+
     calls = [e for e in events if e.type in ("journey", "arrival", "departure")]
     ordered = sorted(set(calls), key=lambda e: (e.t, e.type != "journey", e.type, e.stop_id))
     for event in ordered:
@@ -610,11 +686,7 @@ def journeys_from_events(
             # The journey began at a call carried over from the one before (its departure
             # came late); its own first call at that stop is this one.
             visits.clear()
-        elif (
-            current is None
-            or turned
-            or (before is not None and since_moving(event.t, before) > JOURNEY_GAP_MS)
-        ):
+        elif current is None or turned or (before is not None and laid_over(event.t, before)):
             infer(event)
         if event.type == "arrival":
             if open_stop is not None and open_stop[0] == event.stop_id:

@@ -232,6 +232,10 @@ bus that stood (``reconciliation._paused``): long enough for a dwell with doors 
 longer than the few seconds GNSS noise of a few tens of metres makes of a bus driving
 through. Set by hand from that reasoning, not fitted."""
 
+MIN_CHORD_PAIRS: Final = 10
+"""Consecutive moving fixes a bus needs before its own ratio of chord to driven way is used
+(``reconciliation._paused``); with fewer, the chord is taken as the way."""
+
 STANDING_DECIDES_AFTER_MS: Final = 10 * 60_000
 """A bus standing at a stop without a known departure keeps its riders' trips open (they
 may stay on) for at most this long: then a rider decoded off by that stop has alighted

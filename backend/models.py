@@ -272,6 +272,25 @@ DAY_UNIT: str = "*"
 """``vehicle_id`` of the work unit that settles a whole service day (cross-vehicle conflicts)."""
 
 
+class VehicleDayData(Base):
+    """What one bus's onboard computer sent on one service day, as reconciliation read it
+    (issue 12: detect per bus what it provides, never assume silently): its journeys and
+    how many came without their ``journey`` event, its calls and how many bibo derived from
+    GNSS because their stop events never came, its GNSS fixes and door events. Updated on
+    every rebuild of the vehicle-day; shown per vehicle on the operators' quality page."""
+
+    __tablename__ = "vehicle_day_data"
+
+    service_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    vehicle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    journeys: Mapped[int] = mapped_column(Integer)
+    inferred_journeys: Mapped[int] = mapped_column(Integer)
+    calls: Mapped[int] = mapped_column(Integer)
+    derived_calls: Mapped[int] = mapped_column(Integer)
+    fixes: Mapped[int] = mapped_column(Integer)
+    door_events: Mapped[int] = mapped_column(Integer)
+
+
 class WorkUnit(Base):
     """Reconciliation work: one vehicle's service day, or (``DAY_UNIT``) the day's conflicts.
 

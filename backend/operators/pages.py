@@ -318,12 +318,15 @@ def passenger_overview(
 class Quality:
     by_line: list[operators_repo.QualityRow]
     by_vehicle: list[operators_repo.QualityRow]
+    vehicle_data: list[operators_repo.VehicleDataRow]
+    """What each bus sent: the events it loses, and what bibo derives in their place."""
 
 
 def quality(session: Session, first: dt.date, last: dt.date, low_below: float) -> Quality:
     return Quality(
         by_line=operators_repo.quality(session, "line", first, last, low_below),
         by_vehicle=operators_repo.quality(session, "vehicle", first, last, low_below),
+        vehicle_data=operators_repo.vehicle_data(session, first, last),
     )
 
 

@@ -572,6 +572,43 @@ def quality(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class VehicleDataRow:
+    """What one bus sent over a period (sums of ``models.VehicleDayData``)."""
+
+    vehicle_id: str
+    days: int
+    journeys: int
+    inferred_journeys: int
+    """Journeys whose ``journey`` event never came (cut where the bus turned or laid over)."""
+    calls: int
+    derived_calls: int
+    """Calls whose arrival and departure events never came, derived from GNSS."""
+    fixes: int
+    door_events: int
+
+
+def vehicle_data(session: Session, first: dt.date, last: dt.date) -> list[VehicleDataRow]:
+    """Per vehicle: what it sent on the service days in ``[first, last]``; one query."""
+    v = models.VehicleDayData
+    rows = session.execute(
+        select(
+            v.vehicle_id,
+            func.count(),
+            func.sum(v.journeys),
+            func.sum(v.inferred_journeys),
+            func.sum(v.calls),
+            func.sum(v.derived_calls),
+            func.sum(v.fixes),
+            func.sum(v.door_events),
+        )
+        .where(v.service_day >= first, v.service_day <= last)
+        .group_by(v.vehicle_id)
+        .order_by(v.vehicle_id)
+    )
+    return [VehicleDataRow(str(k), *(int(x or 0) for x in rest)) for k, *rest in rows]
+
+
 def ledger_postings(
     session: Session, since: dt.datetime, before: dt.datetime
 ) -> list[tuple[dt.datetime, int]]:

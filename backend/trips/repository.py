@@ -324,18 +324,32 @@ def dirty_units(session: Session) -> list[tuple[dt.date, str]]:
     return [(day, vehicle) for day, vehicle in rows]
 
 
-def vehicle_day_events(session: Session, day: dt.date, vehicle_id: str) -> list[EventRecord]:
+def vehicle_day_events(
+    session: Session, day: dt.date, vehicle_id: str, doors: bool = False
+) -> list[EventRecord]:
+    """The vehicle's journey, stop and position events of the day, by time (and its door
+    events with ``doors``; reconciliation does not read them)."""
     e = models.VehicleEvent
+    types = ["journey", "arrival", "departure", "position"] + (["doors_open"] if doors else [])
     rows = session.execute(
         select(e.t, e.type, e.stop_id, e.line, e.journey_id, e.direction, e.lat, e.lon, e.speed_mps)
-        .where(
-            e.service_day == day,
-            e.vehicle_id == vehicle_id,
-            e.type.in_(("journey", "arrival", "departure", "position")),
-        )
+        .where(e.service_day == day, e.vehicle_id == vehicle_id, e.type.in_(types))
         .order_by(e.t, e.event_id)
     )
     return [EventRecord(*row) for row in rows]
+
+
+def save_vehicle_day_data(session: Session, data: models.VehicleDayData) -> None:
+    """Store what the vehicle sent on the day, replacing the previous count (one upsert: it
+    runs on every rebuild)."""
+    v = models.VehicleDayData
+    key = ["service_day", "vehicle_id"]
+    columns = [c.name for c in v.__table__.columns]
+    stmt = dialect_insert(session.get_bind().dialect.name)(v).values(
+        **{name: getattr(data, name) for name in columns}
+    )
+    counts = {name: stmt.excluded[name] for name in columns if name not in key}
+    session.execute(stmt.on_conflict_do_update(index_elements=key, set_=counts))
 
 
 @dataclass(frozen=True)

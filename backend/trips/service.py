@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,8 @@ from backend.passengers import repository as passengers_repo
 from backend.phones import repository as phones_repo
 from backend.trips import repository as trips_repo
 from backend.trips.reconciliation import (
+    EventRecord,
+    Journey,
     VehicleObservations,
     conflict_losers,
     journeys_from_events,
@@ -114,6 +117,26 @@ def vehicle_day_observations(
     return obs, len(data.t), resolved
 
 
+def vehicle_day_data(
+    day: dt.date, vehicle_id: str, events: Sequence[EventRecord], journeys: Sequence[Journey]
+) -> models.VehicleDayData:
+    """What the vehicle sent on the day, as reconciliation read it: its journeys (those
+    without their ``journey`` event are inferred), its calls (a terminus call shared by two
+    journeys once; those without stop events derived from GNSS), fixes and door events."""
+    calls = {(v.stop_id, v.arrival): v.derived for j in journeys for v in j.visits}
+    kinds = Counter(e.type for e in events)
+    return models.VehicleDayData(
+        service_day=day,
+        vehicle_id=vehicle_id,
+        journeys=len(journeys),
+        inferred_journeys=sum(j.inferred for j in journeys),
+        calls=len(calls),
+        derived_calls=sum(calls.values()),
+        fixes=kinds["position"],
+        door_events=kinds["doors_open"],
+    )
+
+
 def reconcile_vehicle_day(
     session: Session,
     day: dt.date,
@@ -125,12 +148,11 @@ def reconcile_vehicle_day(
     data changed from data time ``since`` on (0: everything): the journeys from the first
     one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
     resolver, passenger_of = resolvers.get(session)
+    events = trips_repo.vehicle_day_events(session, day, vehicle_id, doors=True)
     journeys = journeys_from_events(
-        vehicle_id,
-        trips_repo.vehicle_day_events(session, day, vehicle_id),
-        stop_index(),
-        trips_repo.vehicle_day_data_end(session, day, vehicle_id),
+        vehicle_id, events, stop_index(), trips_repo.vehicle_day_data_end(session, day, vehicle_id)
     )
+    trips_repo.save_vehicle_day_data(session, vehicle_day_data(day, vehicle_id, events, journeys))
     # The journeys rebuilt, and before them those that calibrate their levels (context).
     plan = rebuild_plan(journeys, since)
     start, first, context_from = plan.start, plan.first, plan.context_from

@@ -185,6 +185,13 @@ ON_FOOT_LLR: Final = 4.0
 ``stationary``)."""
 """A median over fewer heard windows says too little about distance to be used."""
 
+DOORS_CLOSE_BEFORE_DEPARTURE_MS: Final = 5_000
+"""A bus's doors close a few seconds before it pulls away: a device first heard at the stop
+in the last this-many ms before the departure (event or derived) came into range as the
+bus pulled out (a car behind it, someone walking by) and did not board through the doors,
+so that alone is not "heard at the stop" (``P_BOARD_HEARD``); it also absorbs a departure
+event logged a few seconds late. Set by hand from that reasoning, not fitted."""
+
 P_BOARD_HEARD: Final = 0.3
 """Chance that a device heard while the bus stands at a stop boards there (many waiting
 people are heard; the stretches after decide)."""

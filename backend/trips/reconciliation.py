@@ -42,6 +42,7 @@ from backend.const import (
     CONTRAST_MAX_LLR,
     CONTRAST_SLOPE_PER_DB,
     DEFAULT_TX_POWER_DBM,
+    DOORS_CLOSE_BEFORE_DEPARTURE_MS,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
     JOURNEY_GAP_MS,
@@ -926,9 +927,13 @@ def stretch_evidence(
     # Heard while the bus stood at the stop before each stretch (arrival to departure).
     dwell_start = np.array([v.arrival for v in journey.visits[:n_str]], dtype=np.int64)
     at = np.searchsorted(dwell_start, t, side="right") - 1
-    at_stop = (at >= 0) & (t < parts.start[np.clip(at, 0, None)])
-    dwell_hits = (dev[at_stop], at[at_stop])
-    dwell_pl = pl[at_stop]
+    left = parts.start[np.clip(at, 0, None)]
+    at_stop = (at >= 0) & (t < left)
+    # Heard while the doors were open: not only in the last seconds before the bus pulled
+    # away (DOORS_CLOSE_BEFORE_DEPARTURE_MS).
+    boarding = at_stop & (t < left - DOORS_CLOSE_BEFORE_DEPARTURE_MS)
+    dwell_hits = (dev[boarding], at[boarding])
+    dwell_pl = pl[boarding]
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
     # Devices heard on a stretch, and phones that heard the bus only while it stood at a

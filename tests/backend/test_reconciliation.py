@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
     DEFAULT_TX_POWER_DBM,
+    DOORS_CLOSE_BEFORE_DEPARTURE_MS,
     LEVEL_MARGIN_DB,
     LEVEL_POOL_JOURNEYS,
+    PATH_LOSS_BOUNDARY_DB,
 )
 from backend.trips.reconciliation import (
     EventRecord,
@@ -844,3 +846,19 @@ def test_a_layover_without_journey_event_starts_a_journey_at_the_terminus():
     events, _ = _terminus_day(3 * 60_000)
     (journey,) = journeys_from_events("RLG-1", events, _stop_index())
     assert [v.stop_id for v in journey.visits][:4] == STOPS
+
+
+def test_a_device_heard_only_as_the_bus_pulls_out_did_not_board_there():
+    # A device about as loud as the boundary between inside and outside, heard through
+    # every stretch from stop 1 on: whether it boarded rests on whether it was heard at
+    # stop 1 while the doors were open. Heard from 20 s before the departure, it was (a
+    # rider); first heard 3 s before it, it came into range as the bus pulled out (a car
+    # behind it) and is not taken for a rider.
+    pl = PATH_LOSS_BOUNDARY_DB + 2.0
+    assert DOORS_CLOSE_BEFORE_DEPARTURE_MS > 3_000
+    for before, boards in ((20_000, True), (3_000, False)):
+        rows = heard(0, departure(0) - before, arrival(3), pl=pl)
+        trips = one_bus(rows)
+        assert bool(trips) == boards, before
+        if boards:
+            assert [(t.board_stop_id, t.alight_stop_id) for t in trips] == [(STOPS[0], STOPS[3])]

@@ -33,12 +33,10 @@ def _positions() -> dict[str, tuple[float, float]]:
     return {s: tariff[s] for s in STOPS}
 
 
-@pytest.mark.parametrize("journey_event", [True, False], ids=["journey event", "no journey event"])
-async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there(
-    app, client, vehicle, engine, key, journey_event, caplog
-):
-    caplog.set_level(logging.INFO, logger="backend.trips.service")
-    batches = journey_batches(
+def _lossy_journey(key: bytes, journey_event: bool, gnss: bool = True) -> list[dict]:
+    """One journey's uploads of a bus that lost the stop (and door) events of its second
+    call, and maybe its journey event; its rider boards there and alights two stops on."""
+    return journey_batches(
         "RLG-4711",
         "R61-1",
         STOPS,
@@ -46,8 +44,16 @@ async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there
         [Rider(key, 1, 3)],
         journey_event=journey_event,
         lost_calls=frozenset({1}),
-        positions=_positions(),
+        positions=_positions() if gnss else None,
     )
+
+
+@pytest.mark.parametrize("journey_event", [True, False], ids=["journey event", "no journey event"])
+async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there(
+    app, client, vehicle, engine, key, journey_event, caplog
+):
+    caplog.set_level(logging.INFO, logger="backend.trips.service")
+    batches = _lossy_journey(key, journey_event)
     for body in batches:
         assert (await post_batch(client, vehicle, body)).status_code == 200
     reconcile_dirty_units(app)
@@ -64,9 +70,7 @@ async def test_a_rider_boarding_where_the_stop_events_were_lost_is_boarded_there
 async def test_without_gnss_a_lost_call_cannot_be_boarded_at(app, client, vehicle, engine, key):
     # The same journey without position fixes: nothing tells the backend the bus stopped
     # there, so the rider is boarded at the stop before (the property the fixes restore).
-    batches = journey_batches(
-        "RLG-4711", "R61-1", STOPS, T0, [Rider(key, 1, 3)], lost_calls=frozenset({1})
-    )
+    batches = _lossy_journey(key, journey_event=True, gnss=False)
     for body in batches:
         assert (await post_batch(client, vehicle, body)).status_code == 200
     reconcile_dirty_units(app)
@@ -89,16 +93,7 @@ async def test_what_each_bus_sends_is_counted_and_shown_to_operators(
 ):
     # A journey without its journey event, one of five calls without stop or door events:
     # the vehicle-day's data says so, and the quality page shows it per bus.
-    batches = journey_batches(
-        "RLG-4711",
-        "R61-1",
-        STOPS,
-        T0,
-        [Rider(key, 1, 3)],
-        journey_event=False,
-        lost_calls=frozenset({1}),
-        positions=_positions() if gnss else None,
-    )
+    batches = _lossy_journey(key, journey_event=False, gnss=gnss)
     for body in batches:
         assert (await post_batch(client, vehicle, body)).status_code == 200
     reconcile_dirty_units(app)

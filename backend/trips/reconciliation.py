@@ -264,6 +264,8 @@ def derive_missing_calls(
                 continue
             # Still standing there, or until the next journey began: no departure known.
             left = None if b is None or t[b] > hi else where[(a, b)][2]
+            if a is None and (left is None or left - begun < MIN_STAND_MS):
+                continue  # it drove off at once (a journey logged on the way to its first stop)
             until = left if left is not None else hi
             stop_id = stops.ids[where[(a, b)][0]]
             covering = [

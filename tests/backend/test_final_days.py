@@ -214,11 +214,11 @@ def test_retention_waits_for_a_rebuild_under_way(engine, riders, vehicle, monkey
     other = threading.Thread(target=retention)
     real = trips_repo.vehicle_day_events
 
-    def events(session, d, v):
+    def events(session, d, v, **options):
         if not other.is_alive() and other.ident is None:
             other.start()
             time.sleep(1.0)  # retention would commit now, were it not held off
-        return real(session, d, v)
+        return real(session, d, v, **options)
 
     monkeypatch.setattr(trips_repo, "vehicle_day_events", events)
     done = trips_service.work_until_idle(

@@ -177,15 +177,18 @@ def derive_missing_calls(
     """Add the calls whose arrival and departure events never came, from GNSS positions.
 
     A bus standing at a stop either sends no fix (an AVL that reports only while moving:
-    a gap of ``STANDING_GAP_MS`` or more between fixes) or fixes at walking speed. Where
-    such a standing spell begins and ends within ``STOP_MATCH_M`` of the same stop, and no
-    call of the journey covers it, the journey gains a derived visit there from the last
-    fix before the spell to the first after it; a journey's first and last calls too (a
+    a gap between two fixes longer than driving between them takes, ``_paused``) or fixes
+    at walking speed; and from its ``journey`` event until its first fix it stood at its
+    first stop, if it did not drive off at once. Where such a standing spell lies within
+    ``STOP_MATCH_M`` of one stop (``_at_stop``), and no call of the journey covers it, the
+    journey gains a derived visit there, from the fix before the spell to the one after it
+    less the driving between them and the stop; a journey's first and last calls too (a
     layover at the terminus can be the last call of one journey and the first of the
-    next). A spell still going on at the newest data (``data_end_ms`` that long after the
-    last fix, or the last fixes at walking speed) is a call whose departure has not come:
-    the bus stands there now, and a rider may yet stay on (``journey_trips``). A spell
-    that outlasts its journey (the next one began while the bus stood) ends with it.
+    next), and two spells in a row at one stop are one call. A spell still going on at the
+    newest data (``data_end_ms`` ``STANDING_GAP_MS`` after the last fix, or the last fixes
+    at walking speed) is a call whose departure has not come: the bus stands there now, and
+    a rider may yet stay on (``journey_trips``). A spell that outlasts its journey (the
+    next one began while the bus stood) ends with it.
     """
     fixes = sorted(
         (e for e in events if e.type == "position" and e.lat is not None and e.lon is not None),

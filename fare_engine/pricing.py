@@ -280,11 +280,8 @@ def make_bill(
     seat_order = all(map(lt, by_seat, by_seat[1:]))
     for n, (cand, positions) in enumerate(groups):
         offer = cand.offer
-        if len(positions) == 1:  # (most products pay for one seat)
-            first = last = trips[positions[0]]
-        else:
-            first = trips[min(positions, key=boards.__getitem__)]
-            last = trips[max(positions, key=boards.__getitem__)]
+        first = trips[min(positions, key=boards.__getitem__)]
+        last = trips[max(positions, key=boards.__getitem__)]
         valid_from, valid_to = _validity(cand, first.board_time, last)
         for k in positions:
             covered_by[k] = n
@@ -292,10 +289,7 @@ def make_bill(
             by_ride = sorted(positions)
         else:
             by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
-        if len(by_ride) == 1:  # (most products pay for one seat)
-            covers = [trip_of[by_ride[0]]]
-        else:
-            covers = list(dict.fromkeys([trip_of[k] for k in by_ride]))
+        covers = list(dict.fromkeys([trip_of[k] for k in by_ride]))
         products.append(
             {
                 **offer.bill_fields,

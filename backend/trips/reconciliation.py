@@ -129,9 +129,10 @@ class StopIndex:
         lat = np.array([r[1] for r in rows], dtype=np.float64)
         lon = np.array([r[2] for r in rows], dtype=np.float64)
         self._lat0 = float(np.median(lat)) if rows else 0.0
-        self.xy = self._project(lat, lon)
+        self.xy = self.project(lat, lon)
 
-    def _project(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
+    def project(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
+        """Positions in the index's metres, (n, 2)."""
         k = METRES_PER_DEGREE
         return np.stack([lon * k * np.cos(np.radians(self._lat0)), lat * k], axis=1)
 
@@ -141,12 +142,8 @@ class StopIndex:
             k = self.ids.index(stop_id)
         except ValueError:
             return np.full(lat.size, np.inf)
-        p = self._project(lat, lon)
+        p = self.project(lat, lon)
         return np.asarray(np.hypot(p[:, 0] - self.xy[k, 0], p[:, 1] - self.xy[k, 1]))
-
-    def project(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
-        """Positions in the index's metres, (n, 2)."""
-        return self._project(lat, lon)
 
     def nearest_to_all(self, xy: FloatArray) -> tuple[int, FloatArray]:
         """The stop with the least summed distance from the projected positions ``xy`` (the
@@ -162,7 +159,7 @@ class StopIndex:
         """Index of the nearest stop and its distance (m) per position."""
         if not self.ids or lat.size == 0:
             return np.zeros(lat.size, dtype=np.int64), np.full(lat.size, np.inf)
-        p = self._project(lat, lon)
+        p = self.project(lat, lon)
         d = np.hypot(p[:, None, 0] - self.xy[None, :, 0], p[:, None, 1] - self.xy[None, :, 1])
         k = np.argmin(d, axis=1)
         return k.astype(np.int64), d[np.arange(len(k)), k]
@@ -220,9 +217,12 @@ def derive_missing_calls(
     if data_end_ms is not None and data_end_ms - t[-1] >= STANDING_GAP_MS and not slow[-1]:
         spells.append((len(t) - 1, None))
     paused_before = {b for a, b in spells if a is not None and b is not None}
-    for journey in journeys:
-        f = int(np.searchsorted(t, journey.started)) if journey.started is not None else len(t)
-        if f < len(t) and f not in paused_before:
+    # Each journey's first fix after its journey event (None: no event, or no fix since).
+    first_fix = [
+        None if j.started is None else int(np.searchsorted(t, j.started)) for j in journeys
+    ]
+    for f in first_fix:
+        if f is not None and f < len(t) and f not in paused_before:
             spells.append((None, f))
     if not spells:
         return list(journeys)
@@ -257,20 +257,23 @@ def derive_missing_calls(
         for a, b in spells:
             if (a, b) not in where:
                 continue
+            stop, stopped, left = where[(a, b)]
             if a is None:
-                if journey.started is None or b != int(np.searchsorted(t, journey.started)):
+                if journey.started is None or b != first_fix[i]:
                     continue
                 begun = journey.started
             else:
-                begun = where[(a, b)][1] or int(t[a])
+                assert stopped is not None  # (a fix before the spell gives its start)
+                begun = stopped
             if begun < lo or begun >= hi:
                 continue
             # Still standing there, or until the next journey began: no departure known.
-            left = None if b is None or t[b] > hi else where[(a, b)][2]
+            if b is None or t[b] > hi:
+                left = None
             if a is None and (left is None or left - begun < MIN_STAND_MS):
                 continue  # it drove off at once (a journey logged on the way to its first stop)
             until = left if left is not None else hi
-            stop_id = stops.ids[where[(a, b)][0]]
+            stop_id = stops.ids[stop]
             covering = [
                 k
                 for k, v in enumerate(visits)

@@ -22,7 +22,8 @@ beacon and Phone sightings upload). The model is deliberately simple:
 - **Beacon ids** are the bus's ``(major, minor)`` of the interval of the *phone's* clock
   (true time plus ``clock_skew_ms``); every time uploaded is a phone clock time.
 - **Activity** is the person's motion as Core Motion would report it, a drawn
-  ``ACTIVITY_LAG_MS`` late: ``automotive`` riding a bus or in a car, ``cycling`` on a bike,
+  ``ACTIVITY_LAG_MS`` late: ``automotive`` riding a bus once it moves off the boarding stop
+  (not while it stands there) or in a car, ``cycling`` on a bike,
   ``walking`` walking past or away from a stop, ``stationary`` waiting or in between.
 - **Uploads** are sealed ``PHONE_EXIT_UPLOAD_MS`` after each region exit and
   ``RANGING_BURST_MS`` after each entry (iOS wakes the app for both: a phone that ranges
@@ -152,14 +153,20 @@ class _BeaconIds:
 
 
 def _activity(plan: DayPlan) -> dict[str, list[tuple[int, int, str]]]:
-    """Per iPhone person: (start, end, activity) spans of true time, unordered."""
+    """Per iPhone person: (start, end, activity) spans of true time, unordered. A rider's
+    phone says ``automotive`` once the bus moves off the boarding stop, not while it stands
+    there with the doors open (Core Motion tells the activity from motion)."""
     spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for trip in plan.trips:
         if trip.person_id in plan.iphones:
-            spans[trip.person_id].append((trip.board_time, trip.alight_time, "automotive"))
+            journey = next(
+                j for j in plan.vehicle(trip.vehicle_id).journeys if j.journey_id == trip.journey_id
+            )
+            moves = max(trip.board_time, journey.calls[trip.board_index].departure_ms)
+            spans[trip.person_id].append((moves, trip.alight_time, "automotive"))
     for vid in plan.vehicle_ids:
         for ep in plan.episodes.get(vid, ()):
-            if ep.person_id in plan.iphones:
+            if ep.person_id in plan.iphones and ep.kind != EpisodeKind.RIDE:  # rides: above
                 spans[ep.person_id].append((ep.start_ms, ep.end_ms, _ACTIVITY_OF[ep.kind]))
     return spans
 

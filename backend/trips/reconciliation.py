@@ -1068,10 +1068,14 @@ def _heard_approaching(
     phone: PhoneObservations, a: int, b: int, journey: Journey, n_str: int
 ) -> tuple[npt.NDArray[np.int32], IntArray]:
     """(device, stop) pairs of phones that heard the bus in the ``PHONE_APPROACH_MS`` before
-    it arrived at the stop before a stretch, while not in a vehicle themselves (their
+    it arrived at the stop before a stretch, and had not come with it in a vehicle (their
     seconds ``phone.t[a:b]``): someone waiting there. A phone enters the beacon region as
     the bus comes into earshot, so the burst of one that ranges only on entering is often
     over before the doors open; the bus's own scanner hears a waiting phone at the stop.
+    A phone came in a vehicle (a car beside the bus) if its motion activity said
+    ``automotive`` from ``ARRIVED_IN_VEHICLE_MS`` before the arrival through it, as in
+    ``phone_terms``; a spell that only touches the arrival is a waiting rider's read on the
+    phone's own clock, which may run up to a minute ahead of the bus's.
     (What any device was heard while the bus stood there counts in ``stretch_evidence``.)"""
     t, dev = phone.t[a:b], phone.device[a:b]
     pairs: set[tuple[int, int]] = set()
@@ -1083,7 +1087,7 @@ def _heard_approaching(
         (d, k)
         for d, k in sorted(pairs)
         if not any(
-            start <= arrivals[k] and arrivals[k] - PHONE_APPROACH_MS < end
+            start <= arrivals[k] - ARRIVED_IN_VEHICLE_MS and arrivals[k] <= end
             for start, end in phone.in_vehicle.get(d, ())
         )
     ]

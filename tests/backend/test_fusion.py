@@ -317,6 +317,21 @@ def test_a_phone_in_a_car_hearing_the_bus_pull_in_has_not_waited_at_the_stop():
     assert trips([], [car]) == {}
 
 
+@pytest.mark.parametrize("ahead_s", [5, 40])
+def test_a_waiting_phone_whose_clock_runs_ahead_has_still_waited_at_the_stop(ahead_s):
+    # Its motion activity turns automotive once the bus moves off, but read on a phone clock
+    # up to a minute ahead of the bus's that lands before the bus even arrived: it did not
+    # come in a vehicle, it waited at the stop and its burst there counts as heard at it.
+    rider = approaching_rider(0, 2, 4, 30_000)
+    rider.activity = [
+        (rider.id, T0, "stationary"),
+        (rider.id, arrival(2) - ahead_s * 1000, "automotive"),
+        (rider.id, departure(4) + 20_000, "walking"),
+    ]
+    found = trips([], [rider])
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[2], STOPS[4])
+
+
 def test_a_burst_before_a_layover_vouches_for_no_bus():
     # The phone heard the bus pull in to the terminus and waited through its 8-minute
     # layover (a burst only); it turned automotive 20 s after this bus left. Another bus

@@ -17,7 +17,7 @@ from backend.db import make_sessionmaker, transaction
 from backend.models import BeaconSighting
 from backend.trips.resolution import BeaconResolver
 from onboard import wire
-from simulator.const import BEACON_TX_DBM, RANGING_BURST_MS
+from simulator.const import ACTIVITY_LAG_MS, BEACON_TX_DBM, RANGING_BURST_MS
 from simulator.day import DayPlan, has_background_location, plan_day
 from simulator.iphones import beacon_offsets_db, heard_seconds, vehicle_secret
 from simulator.network import Network
@@ -106,6 +106,36 @@ def test_regions_and_ranging(plan, recording, batches):
         acts = [e for b in mine for e in b.activity]
         assert [a.t for a in acts] == sorted(a.t for a in acts)
     assert kinds == {True, False}, "expected phones with and without background location"
+
+
+def test_a_rider_s_phone_is_automotive_only_once_the_bus_moves_off(plan, batches):
+    # Core Motion tells the activity from motion: a phone on a bus that stands at the
+    # boarding stop (a layover, a long dwell) says automotive only after it pulls away.
+    ids = device_ids(plan, recording_tag("iphones", plan.seed))
+    activity = {
+        d: sorted((e.t, e.type) for b in mine for e in b.activity)
+        for d, mine in _by_device(batches).items()
+    }
+    checked = 0
+    for trip in plan.trips:
+        changes = activity.get(ids[trip.person_id])
+        if not changes:
+            continue
+        journey = next(
+            j for j in plan.vehicle(trip.vehicle_id).journeys if j.journey_id == trip.journey_id
+        )
+        moves = journey.calls[trip.board_index].departure_ms
+        skew = plan.person(trip.person_id).phone.clock_skew_ms
+        ride = [(t - skew, kind) for t, kind in changes if kind == "automotive"]
+        onset = [
+            t
+            for t, _ in ride
+            if trip.board_time - ACTIVITY_LAG_MS[1] < t <= trip.alight_time + ACTIVITY_LAG_MS[1]
+        ]
+        assert onset, f"{trip.person_id}: no automotive while riding {trip.journey_id}"
+        assert min(onset) >= min(moves, trip.alight_time) + ACTIVITY_LAG_MS[0] - 1
+        checked += moves > trip.board_time + ACTIVITY_LAG_MS[1]
+    assert checked, "no rider boarded a bus that stood on after the boarding"
 
 
 def test_continuous_phones_range_every_second_heard_in_the_region(plan, tmp_path):

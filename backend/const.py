@@ -292,6 +292,16 @@ CLOSE_AFTER_SILENCE_MS: Final = 45_000
 are heard about twice a second, so 45 s of silence is decisive (the stretch under way says
 "out" by then too), and the be-out is known well inside two minutes of the bus leaving."""
 
+STILL_HEARD_AFTER_MS: Final = 30_000
+STILL_HEARD_MIN_WINDOWS: Final = 2
+P_ALIGHT_HEARD_LATE: Final = 0.01
+"""Someone who got off at a stop is out of the bus's earshot this long after it left: heard
+a few seconds more as it pulls away (``CLOSE_AFTER_SILENCE_MS`` waits for 45 s of silence
+to be sure), walking off at about 1.3 m/s while the bus drives at 10 m/s or more. A device
+heard in this many windows later than that in the stretch after a stop (one window may be
+a stray advert) alights there only with this factor on ``P_ALIGHT``. All three set by hand
+from that reasoning, not fitted (``reconciliation.decode_rides``)."""
+
 MAX_TRANSFER_WAIT_MS: Final = 30 * 60_000
 """A trip boarded within 30 min of alighting from another continues the same journey (rural
 connections run every 30-60 min, and single tickets allow changes for 90 min or more)."""

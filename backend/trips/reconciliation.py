@@ -65,6 +65,7 @@ from backend.const import (
     NEAR_PART_PROB,
     ON_FOOT_LLR,
     P_ALIGHT,
+    P_ALIGHT_HEARD_LATE,
     P_BOARD_HEARD,
     P_BOARD_UNHEARD,
     PARTS_PER_STRETCH,
@@ -82,6 +83,8 @@ from backend.const import (
     STANDING_MIN_RATE,
     STANDING_SILENCE_PROB,
     STANDING_SPEED_MPS,
+    STILL_HEARD_AFTER_MS,
+    STILL_HEARD_MIN_WINDOWS,
     STOP_MATCH_M,
     STOP_MATCH_TIME_MS,
     TX_WEIGHT_PRIOR_CELLS,
@@ -872,6 +875,10 @@ class Evidence:
     confident: npt.NDArray[np.bool_]
     """(device, stretch): heard through every part of it and of a neighbouring stretch: a
     rider beyond doubt, whose level calibrates the others (see ``learn_levels``)."""
+    heard_late: npt.NDArray[np.bool_] | None = None
+    """(device, stretch): heard in ``STILL_HEARD_MIN_WINDOWS`` windows or more later than
+    ``STILL_HEARD_AFTER_MS`` after the bus left the stop before the stretch: not someone
+    who got off there (``decode_rides``). None: nobody was."""
     terms: tuple[tuple[str, FloatArray], ...] = ()
     """``llr`` by feature (``EVIDENCE_TERMS`` names; each (device, stretch), adding up to
     ``llr``), kept to explain a confidence (``explain_trip``); decisions read ``llr`` only."""
@@ -986,6 +993,10 @@ def stretch_evidence(
     heard = np.minimum(heard, per_part)
     alongside_before = np.zeros((n_dev, n_str), dtype=bool)
     alongside_before[:, 1:] = (heard[:, :-1] > 0).sum(axis=2) >= PARTS_PER_STRETCH - 1
+    late = t >= parts.start[k] + STILL_HEARD_AFTER_MS
+    late_windows = np.zeros((n_dev, n_str))
+    np.add.at(late_windows, (d_idx[late], k[late]), 1.0)
+    heard_late = late_windows >= STILL_HEARD_MIN_WINDOWS
     grid = np.array(HEAR_PROB_GRID)
 
     # In: every part heard at some rate (how well a phone is heard varies with the crowd
@@ -1060,6 +1071,7 @@ def stretch_evidence(
         level_llr,
         cell_tx,
         confident,
+        heard_late if heard_late.any() else None,
         tuple(terms),
     )
 
@@ -1353,6 +1365,7 @@ def decode(
     llr: FloatArray,
     heard_at_stop: npt.NDArray[np.bool_],
     alongside_before: npt.NDArray[np.bool_],
+    heard_late: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """Viterbi path (True = in) and posterior P(in) per (device, stretch).
 
@@ -1364,7 +1377,9 @@ def decode(
     the bus, not someone waiting at the stop); a rider alights with ``P_ALIGHT`` and does not
     board the same journey again (nobody outruns their bus), so a rider heard poorly for a
     few stretches stays one ride instead of several. Emissions are log-likelihood ratios
-    (in vs out; both out states have 0).
+    (in vs out; both out states have 0). With ``heard_late`` a rider alights before a
+    stretch it was heard late in (``Evidence.heard_late``) only with
+    ``P_ALIGHT_HEARD_LATE`` times ``P_ALIGHT``.
     """
     n_dev, n_str = llr.shape
     board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)
@@ -1377,6 +1392,8 @@ def decode(
     log_t[:, :, _BEFORE, _IN] = log_board
     log_t[:, :, _IN, _IN] = np.log1p(-P_ALIGHT)
     log_t[:, :, _IN, _AFTER] = np.log(P_ALIGHT)
+    if heard_late is not None:
+        log_t[:, :, _IN, _AFTER] += np.where(heard_late, np.log(P_ALIGHT_HEARD_LATE), 0.0)
     log_t[:, :, _AFTER, _AFTER] = 0.0
     zero = np.zeros_like(llr)
     emis = np.stack([zero, llr, zero], axis=2)  # (dev, str, state)
@@ -1403,6 +1420,33 @@ def decode(
     joint = fwd + bwd
     posterior = np.exp(joint[:, :, _IN] - _logsumexp(joint, axis=2))
     return path == _IN, np.asarray(posterior, dtype=np.float64)
+
+
+def decode_rides(
+    evidence: Evidence, rows: slice = slice(None)
+) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """``decode`` of evidence ``rows``: whether a device rode is decided without
+    ``heard_late``, and where it boarded and alighted (and how sure) with it.
+
+    A device still heard long after the bus left a stop did not get off there: it rode on,
+    or it is a car that kept following the bus. Knowing that moves a rider's alighting to
+    where they did get off; it is not let decide whether they rode, which would charge the
+    last stretches of a quiet rider (one the level speaks against) to their whole ride."""
+    plain = decode(
+        evidence.llr[rows], evidence.heard_at_stop[rows], evidence.alongside_before[rows]
+    )
+    if evidence.heard_late is None:
+        return plain
+    late = decode(
+        evidence.llr[rows],
+        evidence.heard_at_stop[rows],
+        evidence.alongside_before[rows],
+        evidence.heard_late[rows],
+    )
+    rode = np.asarray(plain[0].any(axis=1) & late[0].any(axis=1), dtype=bool)
+    path = np.asarray(np.where(rode[:, None], late[0], plain[0]), dtype=bool)
+    posterior = np.where(rode[:, None], late[1], plain[1])
+    return path, np.asarray(posterior, dtype=np.float64)
 
 
 def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
@@ -1435,7 +1479,7 @@ def journey_trips(
     """Decode one journey's evidence into its trips."""
     if len(evidence.devices) == 0:
         return []
-    path, posterior = decode(evidence.llr, evidence.heard_at_stop, evidence.alongside_before)
+    path, posterior = decode_rides(evidence)
     n_str = len(parts.start)
     trips: list[DetectedTrip] = []
     for row, device in enumerate(evidence.devices):
@@ -1641,10 +1685,7 @@ def explain_confidence(evidence: Evidence, row: int, first: int, last: int) -> E
     (devices are independent), and splits the log-odds of P(in) at the least certain
     stretch s as ``llr[s]`` (its features) plus the rest: the forward-backward odds of "in"
     at s without s's own emission, which no feature of s changes."""
-    rows = slice(row, row + 1)
-    _, posterior = decode(
-        evidence.llr[rows], evidence.heard_at_stop[rows], evidence.alongside_before[rows]
-    )
+    _, posterior = decode_rides(evidence, slice(row, row + 1))
     weakest = first + int(np.argmin(posterior[0, first : last + 1]))
     p = float(posterior[0, weakest])
     edge = min(max(p, _LOGIT_EDGE), 1 - _LOGIT_EDGE)
@@ -1675,11 +1716,7 @@ def explain_trip(
         if not rows.size:
             continue
         row = int(rows[0])
-        path, _ = decode(
-            evidence.llr[row : row + 1],
-            evidence.heard_at_stop[row : row + 1],
-            evidence.alongside_before[row : row + 1],
-        )
+        path, _ = decode_rides(evidence, slice(row, row + 1))
         for first, last in _runs(path[0]):
             board = journeys[i].visits[first]
             boarded = board.departure if board.departure is not None else board.arrival

@@ -5,6 +5,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backend.const import (
     PHONE_APPROACH_MS,
@@ -330,6 +332,47 @@ def test_a_waiting_phone_whose_clock_runs_ahead_has_still_waited_at_the_stop(ahe
     ]
     found = trips([], [rider])
     assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[2], STOPS[4])
+
+
+def test_a_device_still_heard_long_after_a_stop_did_not_get_off_there():
+    # Heard loud from stop 1 to stop 4, then quieter all along the next stretch (the path
+    # loss counts against it there): it rode on to stop 5, it did not get off at 4.
+    rows = ride_rows(0, 1, 4)
+    on = [(t, 0, OUTSIDE_RSSI) for t in seconds(departure(4) + 5_000, arrival(5), 3_000)]
+    trip = trips(rows + on, [])["dev_a"]
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[5])
+    # Heard only while walking off in the first seconds after the bus left: off at 4.
+    off = [(t, 0, OUTSIDE_RSSI) for t in seconds(departure(4), departure(4) + 12_000, 3_000)]
+    trip = trips(rows + off, [])["dev_a"]
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[4])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(2, 9))
+def test_heard_late_moves_where_a_rider_got_off_never_whether_they_rode(seed, n_dev, n_str):
+    rng = np.random.default_rng(seed)
+    shape = (n_dev, n_str)
+    evidence = reconciliation.Evidence(
+        np.arange(n_dev, dtype=np.int32),
+        rng.normal(0.0, 4.0, shape),
+        rng.random(shape) < 0.3,
+        rng.random(shape) < 0.2,
+        np.zeros(shape),
+        np.zeros(shape),
+        np.full(shape, np.nan),
+        np.zeros(shape, dtype=bool),
+        rng.random(shape) < 0.4,
+    )
+    plain, _ = reconciliation.decode(
+        evidence.llr, evidence.heard_at_stop, evidence.alongside_before
+    )
+    path, posterior = reconciliation.decode_rides(evidence)
+    assert (path.any(axis=1) == plain.any(axis=1)).all()
+    assert ((posterior >= 0) & (posterior <= 1)).all()
+    # Row by row as for all rows at once (explanations decode one row).
+    for row in range(n_dev):
+        one, _ = reconciliation.decode_rides(evidence, slice(row, row + 1))
+        assert (one[0] == path[row]).all()
 
 
 def test_a_burst_before_a_layover_vouches_for_no_bus():

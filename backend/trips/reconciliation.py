@@ -875,13 +875,13 @@ class Evidence:
     confident: npt.NDArray[np.bool_]
     """(device, stretch): heard through every part of it and of a neighbouring stretch: a
     rider beyond doubt, whose level calibrates the others (see ``learn_levels``)."""
+    terms: tuple[tuple[str, FloatArray], ...] = ()
+    """``llr`` by feature (``EVIDENCE_TERMS`` names; each (device, stretch), adding up to
+    ``llr``), kept to explain a confidence (``explain_trip``); decisions read ``llr`` only."""
     heard_late: npt.NDArray[np.bool_] | None = None
     """(device, stretch): heard in ``STILL_HEARD_MIN_WINDOWS`` windows or more later than
     ``STILL_HEARD_AFTER_MS`` after the bus left the stop before the stretch: not someone
     who got off there (``decode_rides``). None: nobody was."""
-    terms: tuple[tuple[str, FloatArray], ...] = ()
-    """``llr`` by feature (``EVIDENCE_TERMS`` names; each (device, stretch), adding up to
-    ``llr``), kept to explain a confidence (``explain_trip``); decisions read ``llr`` only."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -1071,8 +1071,8 @@ def stretch_evidence(
         level_llr,
         cell_tx,
         confident,
-        heard_late if heard_late.any() else None,
         tuple(terms),
+        heard_late if heard_late.any() else None,
     )
 
 
@@ -1425,13 +1425,17 @@ def decode(
 def decode_rides(
     evidence: Evidence, rows: slice = slice(None)
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
-    """``decode`` of evidence ``rows``: whether a device rode is decided without
-    ``heard_late``, and where it boarded and alighted (and how sure) with it.
+    """``decode`` of evidence ``rows``: whether a device rode, and how sure the model is of
+    each stretch (the posterior), are decided without ``heard_late``; where it boarded and
+    alighted with it.
 
     A device still heard long after the bus left a stop did not get off there: it rode on,
     or it is a car that kept following the bus. Knowing that moves a rider's alighting to
     where they did get off; it is not let decide whether they rode, which would charge the
-    last stretches of a quiet rider (one the level speaks against) to their whole ride."""
+    last stretches of a quiet rider (one the level speaks against) to their whole ride. The
+    posterior stays the plain chain's: a stretch the rider is kept on for having been heard
+    late in it, but that the plain chain doubted, keeps its doubt (the confidence, the
+    "still on board?" question)."""
     plain = decode(
         evidence.llr[rows], evidence.heard_at_stop[rows], evidence.alongside_before[rows]
     )
@@ -1445,8 +1449,7 @@ def decode_rides(
     )
     rode = np.asarray(plain[0].any(axis=1) & late[0].any(axis=1), dtype=bool)
     path = np.asarray(np.where(rode[:, None], late[0], plain[0]), dtype=bool)
-    posterior = np.where(rode[:, None], late[1], plain[1])
-    return path, np.asarray(posterior, dtype=np.float64)
+    return path, plain[1]
 
 
 def _logsumexp(x: FloatArray, axis: int) -> FloatArray:

@@ -189,6 +189,11 @@ class DayPlan:
         except KeyError:
             raise KeyError(f"unknown person_id {person_id!r}") from None
 
+    def journey_of(self, trip: PlannedTrip) -> Journey:
+        """The journey a ride is on."""
+        journeys = self.vehicle(trip.vehicle_id).journeys
+        return next(j for j in journeys if j.journey_id == trip.journey_id)
+
     def trips_on(self, vehicle_id: str) -> tuple[PlannedTrip, ...]:
         """The rides on one vehicle, in plan order."""
         return self._trips_by_vehicle.get(vehicle_id, ())

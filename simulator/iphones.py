@@ -159,10 +159,8 @@ def _activity(plan: DayPlan) -> dict[str, list[tuple[int, int, str]]]:
     spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for trip in plan.trips:
         if trip.person_id in plan.iphones:
-            journey = next(
-                j for j in plan.vehicle(trip.vehicle_id).journeys if j.journey_id == trip.journey_id
-            )
-            moves = max(trip.board_time, journey.calls[trip.board_index].departure_ms)
+            departure = plan.journey_of(trip).calls[trip.board_index].departure_ms
+            moves = max(trip.board_time, departure)
             spans[trip.person_id].append((moves, trip.alight_time, "automotive"))
     for vid in plan.vehicle_ids:
         for ep in plan.episodes.get(vid, ()):

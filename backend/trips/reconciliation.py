@@ -1441,14 +1441,21 @@ def decode_rides(
     )
     if evidence.heard_late is None:
         return plain
-    late = decode(
-        evidence.llr[rows],
-        evidence.heard_at_stop[rows],
-        evidence.alongside_before[rows],
-        evidence.heard_late[rows],
+    # Devices decode independently: only those that rode and were heard late somewhere
+    # can decode otherwise.
+    heard_late = evidence.heard_late[rows]
+    again = np.flatnonzero(plain[0].any(axis=1) & heard_late.any(axis=1))
+    if not again.size:
+        return plain
+    late, _ = decode(
+        evidence.llr[rows][again],
+        evidence.heard_at_stop[rows][again],
+        evidence.alongside_before[rows][again],
+        heard_late[again],
     )
-    rode = np.asarray(plain[0].any(axis=1) & late[0].any(axis=1), dtype=bool)
-    path = np.asarray(np.where(rode[:, None], late[0], plain[0]), dtype=bool)
+    path = plain[0].copy()
+    rode = late.any(axis=1)
+    path[again[rode]] = late[rode]
     return path, plain[1]
 
 

@@ -369,6 +369,12 @@ def test_heard_late_moves_where_a_rider_got_off_never_whether_they_rode(seed, n_
     path, posterior = reconciliation.decode_rides(evidence)
     assert (path.any(axis=1) == plain.any(axis=1)).all()
     assert (posterior == plain_posterior).all()  # how sure: the plain chain's
+    # Where: the decode that knows who was heard late, for every device that rode.
+    late, _ = reconciliation.decode(
+        evidence.llr, evidence.heard_at_stop, evidence.alongside_before, evidence.heard_late
+    )
+    rode = plain.any(axis=1)[:, None] & late.any(axis=1)[:, None]
+    assert (path == np.where(rode, late, plain)).all()
     # Row by row as for all rows at once (explanations decode one row).
     for row in range(n_dev):
         one, _ = reconciliation.decode_rides(evidence, slice(row, row + 1))

@@ -121,10 +121,7 @@ def test_a_rider_s_phone_is_automotive_only_once_the_bus_moves_off(plan, batches
         changes = activity.get(ids[trip.person_id])
         if not changes:
             continue
-        journey = next(
-            j for j in plan.vehicle(trip.vehicle_id).journeys if j.journey_id == trip.journey_id
-        )
-        moves = journey.calls[trip.board_index].departure_ms
+        moves = plan.journey_of(trip).calls[trip.board_index].departure_ms
         skew = plan.person(trip.person_id).phone.clock_skew_ms
         ride = [(t - skew, kind) for t, kind in changes if kind == "automotive"]
         onset = [

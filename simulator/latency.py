@@ -195,6 +195,21 @@ def _shows(trips: Sequence[BackendTrip], ride: TruthTrip, stop: str, alight: boo
     return False
 
 
+def latency_at(cut: int, dep: int, horizon_ms: int, shown: bool) -> float | None:
+    """A ride's latency (s) as decided at seal ``cut`` for a departure at ``dep``
+    (``shown``: the trips then show it right): the time to then, infinite once the horizon
+    is over, None while it may yet show. The seals looked at come from every departure, so
+    a ride may be looked at again long past its own horizon: not shown in time, it is
+    infinite however it shows then."""
+    if cut > dep + horizon_ms:
+        return float("inf")
+    if shown:
+        return (cut - dep) / 1000 + WORKER_PASS_S
+    if cut >= dep + horizon_ms:
+        return float("inf")
+    return None
+
+
 def paced_latency(
     recording: Recording,
     plan: DayPlan,
@@ -298,11 +313,9 @@ def paced_latency(
                 if cut < dep:
                     continue
                 stop = ride.alight_stop_id if alight else ride.board_stop_id
-                if _shows(trips, ride, stop, alight):
-                    out.add(ride, alight, (cut - dep) / 1000 + WORKER_PASS_S, plan)
-                    done.append(key)
-                elif cut >= dep + horizon:
-                    out.add(ride, alight, float("inf"), plan)
+                seconds = latency_at(cut, dep, horizon, _shows(trips, ride, stop, alight))
+                if seconds is not None:
+                    out.add(ride, alight, seconds, plan)
                     done.append(key)
             for key in done:
                 del pending[key]

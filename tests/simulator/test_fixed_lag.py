@@ -17,10 +17,10 @@ import pytest
 
 from backend.trips.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
-from simulator.const import GOAL_FLIP_FLOPS, IPHONE_SHARE
+from simulator.const import GOAL_FLIP_FLOPS, IPHONE_SHARE, LATENCY_HORIZON_S, WORKER_PASS_S
 from simulator.day import DayPlan, plan_day
 from simulator.evaluation import person_of
-from simulator.latency import paced_latency
+from simulator.latency import latency_at, paced_latency
 from simulator.network import Network
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data
 from simulator.recording import Recording, write_recording
@@ -81,6 +81,10 @@ def test_a_trip_shown_closed_is_not_withdrawn(recording: Recording, small_plan: 
     assert counts.closed_trips >= 50
     assert counts.flip_flops <= GOAL_FLIP_FLOPS * counts.closed_trips, counts.summary()
     assert len(counts.beout) >= 50
+    # A ride not shown right within the horizon is infinite, never a larger finite figure
+    # (the seals of a later departure may show it).
+    longest = LATENCY_HORIZON_S + WORKER_PASS_S
+    assert all(s <= longest or s == float("inf") for s in counts.bein + counts.beout)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +105,24 @@ def test_a_trip_of_an_iphone_shown_closed_is_not_withdrawn(
     counts = paced_latency(recording, iphone_plan, truth, detected, person)
     assert len(counts.beacon_beout) >= 15  # iPhone riders' be-outs were measured
     assert counts.flip_flops <= GOAL_FLIP_FLOPS * counts.closed_trips, counts.summary()
+
+
+@pytest.mark.parametrize("shown_at_s", [0, 60, 170, 185, 600, None])
+def test_a_ride_not_shown_within_the_horizon_is_infinite(shown_at_s: int | None) -> None:
+    # The seals of every departure, 10 s apart, looked at in turn for one departing at
+    # ``dep`` (not on a seal): its latency is final at the first seal that shows it within
+    # the horizon, or infinite, and never a finite figure past the horizon.
+    dep, horizon = 1_000_003_000, int(LATENCY_HORIZON_S * 1000)
+    got = None
+    for cut in range(1_000_000_000, dep + 30 * 60_000, 10_000):
+        if cut < dep:
+            continue
+        shown = shown_at_s is not None and cut >= dep + shown_at_s * 1000
+        got = latency_at(cut, dep, horizon, shown)
+        if got is not None:
+            break
+    if shown_at_s is not None and shown_at_s <= LATENCY_HORIZON_S - 10:
+        assert got is not None
+        assert got <= shown_at_s + 10 + WORKER_PASS_S
+    else:
+        assert got == float("inf")

@@ -247,14 +247,14 @@ def derive_missing_calls(
         # A journey's first or last calls may be the lost ones: its spells run from the
         # previous journey's last call (or a layover's length before its own first) to the
         # next journey's first call (or the newest data).
-        if i > 0:
+        # (A journey with no call yet begins at its event.)
+        if i > 0 and journeys[i - 1].visits:
             lo = journeys[i - 1].visits[-1].arrival - STOP_MATCH_TIME_MS
         else:
-            lo = journey.visits[0].arrival - JOURNEY_GAP_MS
+            lo = _began(journey) - JOURNEY_GAP_MS
         hi = np.iinfo(np.int64).max
         if i + 1 < len(journeys):
-            following = journeys[i + 1].visits[0]
-            hi = following.departure if following.departure is not None else following.arrival
+            hi = _began(journeys[i + 1], departed=True)
         added: list[StopVisit] = []
         visits = list(journey.visits)
         for a, b in spells:
@@ -310,6 +310,16 @@ def derive_missing_calls(
             journey = dataclasses.replace(journey, visits=ordered)
         out.append(journey)
     return out
+
+
+def _began(journey: Journey, departed: bool = False) -> int:
+    """When a journey began: its first call's arrival (with ``departed``, its departure where
+    known), or its ``journey`` event where it has no call yet."""
+    if not journey.visits:
+        assert journey.started is not None  # only a journey with its event has no call
+        return journey.started
+    first = journey.visits[0]
+    return first.departure if departed and first.departure is not None else first.arrival
 
 
 def _at_stop(away: FloatArray) -> bool:
@@ -382,7 +392,7 @@ def _departed_by_gnss(
     that event has not come but two fixes in a row put the bus beyond ``STOP_MATCH_M`` of
     the stop (one fix could be an outlier): a lost departure event must not keep its riders
     open until the next call."""
-    if not journeys or journeys[-1].complete:
+    if not journeys or journeys[-1].complete or not journeys[-1].visits:
         return journeys
     last = journeys[-1].visits[-1]
     if last.departure is not None:
@@ -652,7 +662,9 @@ def journeys_from_events(
         if open_stop is not None:
             visits.append(StopVisit(open_stop[0], open_stop[1], None))
             open_stop = None
-        if current is not None and visits:
+        # A journey with its event but no call yet is kept for ``derive_missing_calls``:
+        # its first call's events may be lost while the bus stood there (dropped after).
+        if current is not None and (visits or not inferred):
             journeys.append(
                 Journey(
                     vehicle_id=vehicle_id,
@@ -759,8 +771,8 @@ def journeys_from_events(
             open_stop = None
     close(complete=False)
     if stops is not None:
-        return derive_missing_calls(journeys, events, stops, data_end_ms)
-    return journeys
+        journeys = derive_missing_calls(journeys, events, stops, data_end_ms)
+    return [j for j in journeys if j.visits]
 
 
 @dataclass(frozen=True, slots=True)

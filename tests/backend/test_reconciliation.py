@@ -824,6 +824,29 @@ def test_a_journeys_first_call_without_stop_events_is_derived_from_its_journey_e
     assert journey.visits[0].stop_id == STOPS[1]
 
 
+def test_a_journey_whose_first_call_was_lost_shows_its_riders_once_the_bus_moves_off():
+    # The same first call without stop events, seen live: 40 s after the bus left stop 1,
+    # long before it reaches stop 2, the journey is there with stop 1 derived and left, and
+    # a rider who boarded there rides the stretch under way (no waiting for stop 2's
+    # arrival, the first event that names a stop).
+    lat, lon = POSITIONS[STOPS[0]]
+    now = departure(0) + 40_000
+    events = [e for e in journey_events() if e.stop_id != STOPS[0] and e.t <= now]
+    events += _fixes(lat, lon, departure(0) + 5_000, now, at=departure(0))
+    (journey,) = journeys_from_events("RLG-1", events, _stop_index(), data_end_ms=now)
+    (first,) = journey.visits
+    assert (first.stop_id, first.derived) == (STOPS[0], True)
+    assert first.departure is not None
+    assert abs(first.departure - departure(0)) <= 1_000
+    rows = heard(0, departure(0) - 20_000, now) + crowd(departure(0) - 20_000, now)
+    trips = reconcile_journeys([journey], observations("RLG-1", rows, now), DEVICES)
+    (trip,) = [t for t in trips if t.device_id == DEVICES[0]]
+    assert (trip.board_stop_id, trip.status) == (STOPS[0], "open")
+    # Before it moves, nothing says where it stands: no journey yet, and none made up.
+    standing = [e for e in events if e.t < departure(0)]
+    assert journeys_from_events("RLG-1", standing, _stop_index(), data_end_ms=now) == []
+
+
 def _terminus_day(layover_ms: int) -> tuple[list[EventRecord], int]:
     """The bus's journey to stop 4 (its terminus), a stand there of ``layover_ms`` and the
     way back to stop 1, with the way back's journey event and its first call's events lost;

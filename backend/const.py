@@ -258,11 +258,16 @@ paced replay (``bibo evaluate``)."""
 
 STANDING_SILENCE_PROB: Final = 0.001
 STANDING_MIN_RATE: Final = 0.05
-"""A rider the bus stopped hearing while it stands at a stop has got off
-(``reconciliation.walked_away``) once a phone heard at its rate on the way in would have
-been silent that long with at most this probability; a phone heard in fewer than
-``STANDING_MIN_RATE`` of the windows on the way in waits for the departure (or
-``STANDING_DECIDES_AFTER_MS``). Set by hand, not fitted."""
+"""A rider the bus stopped hearing has got off once a phone heard at its rate on the way in
+would have been silent that long with at most this probability
+(``reconciliation.silence_needed``): while the bus stands at a stop
+(``reconciliation.walked_away``; the rate on the stretch before it) and once it has left
+(the rate on the whole ride; the be-out waits at least ``CLOSE_AFTER_SILENCE_MS``). A
+phone heard in fewer than ``STANDING_MIN_RATE`` of the windows waits for the departure (or
+``STANDING_DECIDES_AFTER_MS``) while the bus stands, and the floor once it has left. The
+rate treats windows as independent, which the bursts and gaps of a phone carried in a bag
+are not: such a phone keeps silent that long more often than this says. Set by hand, not
+fitted."""
 
 CLOSE_MAX_IN_PROB: Final = 0.2
 """A be-out is decided only once the stretch after the alighting stop says "out" with
@@ -288,9 +293,11 @@ MIN_PARTIAL_STRETCH_MS: Final = 10_000
 """The stretch under way counts once the bus has been moving this long."""
 
 CLOSE_AFTER_SILENCE_MS: Final = 45_000
-"""A rider unheard this long after the bus left a stop has alighted there; riders on board
-are heard about twice a second, so 45 s of silence is decisive (the stretch under way says
-"out" by then too), and the be-out is known well inside two minutes of the bus leaving."""
+"""The least silence after the bus left a stop before a rider has alighted there: a phone
+heard about twice a second is decisively off by then (the stretch under way says "out" by
+then too), and the be-out is known well inside two minutes of the bus leaving. A phone the
+bus heard less often on its ride waits as long as its own rate needs
+(``reconciliation.silence_needed``, ``STANDING_SILENCE_PROB``)."""
 
 STILL_HEARD_AFTER_MS: Final = 30_000
 STILL_HEARD_MIN_WINDOWS: Final = 2

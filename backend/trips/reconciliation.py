@@ -14,9 +14,10 @@ before (it travelled beside the bus). Calls and journeys whose events never came
 gives the confidence, and a device rides one vehicle at a time.
 
 Incremental use: the newest stretch may still be under way (``data_end_ms``); a rider's
-alighting is *closed* once the data reaches ``CLOSE_AFTER_SILENCE_MS`` past the bus leaving
-that stop with the rider decoded "out" on the stretch since, so a be-out is known within
-about a minute of the bus leaving (``alight_known_at`` is that data time).
+alighting is *closed* once the data reaches a silence past the bus leaving that stop that
+the rider's own rate on the way makes unlikely on board (``silence_needed``, at least
+``CLOSE_AFTER_SILENCE_MS``) with the rider decoded "out" on the stretch since, so a be-out
+is known within about a minute of the bus leaving (``alight_known_at`` is that data time).
 """
 
 from __future__ import annotations
@@ -288,12 +289,7 @@ def derive_missing_calls(
                 )
             ]
             if not covering:
-                visit = StopVisit(stop_id, begun, left, derived=True)
-                # Two spells in a row at one stop (a fix lost as the bus pulled in) are one
-                # call.
-                if added and added[-1].stop_id == stop_id and _near(added[-1], visit):
-                    visit = _joined(added.pop(), visit)
-                added.append(visit)
+                added.append(StopVisit(stop_id, begun, left, derived=True))
                 continue
             # An arrival event minutes after the bus came to stand there (logged as the
             # layover ended): the bus arrived when it stopped.
@@ -306,8 +302,21 @@ def derive_missing_calls(
             ):
                 visits[k] = dataclasses.replace(visits[k], arrival=begun, derived=True)
         if added or visits != list(journey.visits):
-            ordered = tuple(sorted([*visits, *added], key=lambda v: v.arrival))
-            journey = dataclasses.replace(journey, visits=ordered)
+            # Two calls in a row at one stop, one of them derived (a fix lost as the bus
+            # pulled in, a halt at a light just before the stop, an arrival moved back to
+            # when the bus stopped), are one call: no stretch runs from a stop to itself.
+            ordered: list[StopVisit] = []
+            for visit in sorted([*visits, *added], key=lambda v: v.arrival):
+                last = ordered[-1] if ordered else None
+                if (
+                    last is not None
+                    and last.stop_id == visit.stop_id
+                    and (last.derived or visit.derived)
+                    and _near(last, visit)
+                ):
+                    visit = _joined(ordered.pop(), visit)
+                ordered.append(visit)
+            journey = dataclasses.replace(journey, visits=tuple(ordered))
         out.append(journey)
     return out
 
@@ -1515,10 +1524,14 @@ def journey_trips(
             else:
                 alight = journey.visits[last + 1]
                 alight_time = alight.arrival
-            # Decided on the data up to 45 s after the bus left the stop (a rider is on board
-            # until then): the stretch under way says "out" by then, or the rider rides on.
+            # Decided on the data up to a silence after the bus left the stop that a rider
+            # heard as often as this one was on the way would hardly keep (at least 45 s):
+            # the stretch under way says "out" by then, or the rider rides on.
             left = alight.departure if alight.departure is not None else alight.arrival
-            decided_at = left + CLOSE_AFTER_SILENCE_MS
+            silence = silence_needed(
+                obs, int(device), int(parts.start[first]), int(parts.end[last])
+            )
+            decided_at = left + (CLOSE_AFTER_SILENCE_MS if silence is None else silence)
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
@@ -1580,6 +1593,24 @@ def journey_trips(
     return trips
 
 
+def silence_needed(obs: VehicleObservations, device: int, start: int, end: int) -> int | None:
+    """How long (ms) the bus must not hear ``device`` before it is off: a phone heard at the
+    rate it was from ``start`` to ``end`` (its ride) would keep silent that long with at most
+    ``STANDING_SILENCE_PROB``, and never less than ``CLOSE_AFTER_SILENCE_MS``. None where
+    the bus heard it in fewer than ``STANDING_MIN_RATE`` of the windows (too rarely to tell
+    a silence; a phone's own reports have rules of their own). Learnt from the device
+    itself, so a phone, a carry or a scanner that is heard less often waits longer, and one
+    heard every second no longer than the floor."""
+    lo, hi = np.searchsorted(obs.t, [start, end])
+    heard = int(np.count_nonzero(obs.device[lo:hi] == device))
+    windows = max(1, -(-(end - start) // obs.window_ms))
+    rate = min(heard / windows, 1.0 - 1e-9)
+    if rate < STANDING_MIN_RATE:
+        return None
+    needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
+    return min(max(needed, CLOSE_AFTER_SILENCE_MS), STANDING_DECIDES_AFTER_MS)
+
+
 def walked_away(
     obs: VehicleObservations, device: int, parts: Stretches, last: int, arrival: int
 ) -> bool:
@@ -1592,16 +1623,10 @@ def walked_away(
     bursts says nothing in between); one heard on that stretch too rarely to tell is not, and
     a silence in which the bus heard nobody else either says nothing (its scanner may have
     stopped)."""
-    own = obs.device == device
-    a, b = int(parts.start[last]), int(parts.end[last])
-    times = obs.t[own]
-    windows = max(1, -(-(b - a) // obs.window_ms))
-    heard = int(np.count_nonzero((times >= a) & (times < b)))
-    rate = min(heard / windows, 1.0 - 1e-9)
-    if rate < STANDING_MIN_RATE:
+    needed = silence_needed(obs, device, int(parts.start[last]), int(parts.end[last]))
+    if needed is None:
         return False
-    needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
-    needed = max(needed, CLOSE_AFTER_SILENCE_MS)
+    times = obs.t[obs.device == device]
     # (Every sighting is before the data end: ``VehicleObservations``.)
     since = max(arrival, int(times[-1]) + obs.window_ms) if times.size else arrival
     if obs.data_end_ms - since < needed:

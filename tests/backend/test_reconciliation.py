@@ -1,5 +1,7 @@
 """The pure trip reconstruction on small, hand-built journeys."""
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +28,7 @@ from backend.trips.reconciliation import (
     stretch_evidence,
     stretches,
 )
+from backend.trips.stops import stop_index
 from fare_engine.geo import METRES_PER_DEGREE
 
 STOPS = ["de:05974:1001", "de:05974:1002", "de:05974:1003", "de:05974:1004"]
@@ -611,6 +614,23 @@ def test_a_rider_the_standing_bus_stops_hearing_has_walked_away():
     assert (trip.alight_stop_id, trip.status) == (STOPS[2], "open")
 
 
+def test_a_phone_heard_rarely_on_the_way_waits_longer_for_its_be_out():
+    # Two riders get off at stop 2. One was heard every second on the way, the other once
+    # every ten seconds (a phone that advertises slowly, a scanner that listens briefly):
+    # a silence of 50 s after the bus left says the first is off, not the second, whom
+    # the bus would not hear for that long one time in two hundred; 70 s says both are.
+    # The silence needed is the phone's own (STANDING_SILENCE_PROB at its rate).
+    for every_ms, open_at in ((1_000, 30_000), (10_000, 50_000)):
+        rows = heard(0, departure(0) - 20_000, arrival(1) + 5_000, every_ms=every_ms)
+        (trip,) = one_bus(rows, data_end=departure(1) + open_at)
+        assert (trip.alight_stop_id, trip.status) == (STOPS[1], "open"), every_ms
+        (trip,) = one_bus(rows, data_end=departure(1) + 70_000)
+        assert (trip.alight_stop_id, trip.status) == (STOPS[1], "closed"), every_ms
+    rows = heard(0, departure(0) - 20_000, arrival(1) + 5_000)
+    (trip,) = one_bus(rows, data_end=departure(1) + CLOSE_AFTER_SILENCE_MS + 5_000)
+    assert trip.status == "closed"
+
+
 def test_a_lost_departure_is_derived_once_the_bus_is_away_from_the_stop():
     # Stop 2's departure never comes; two fixes in a row 400 m on put the bus on its way,
     # so the rider who stayed at stop 2 is closed there without waiting for stop 3.
@@ -845,6 +865,58 @@ def test_a_journey_whose_first_call_was_lost_shows_its_riders_once_the_bus_moves
     # Before it moves, nothing says where it stands: no journey yet, and none made up.
     standing = [e for e in events if e.t < departure(0)]
     assert journeys_from_events("RLG-1", standing, _stop_index(), data_end_ms=now) == []
+
+
+# A bus's AVL on its way into Soest 1001 (a drawn world's recording, times from the first
+# fix): it halts at a light 120 m short of the stop, calls, stands there silent; the next
+# journey's event is lost and its arrival is logged 8 minutes into the stand.
+_HALT_FIXES = [
+    (0, 51.57204, 8.109307, 6.35),
+    (10, 51.571922, 8.108625, 6.52),
+    (20, 51.571853, 8.108054, 6.56),
+    (30, 51.571714, 8.107351, 6.18),
+    (40, 51.571618, 8.106725, 7.01),
+    (140, 51.571906, 8.106677, 5.53),
+    (150, 51.572305, 8.106773, 6.06),
+    (160, 51.57269, 8.106877, 6.33),
+    (170, 51.573106, 8.107005, 6.06),
+    (180, 51.57353, 8.107109, 6.28),
+    (190, 51.573915, 8.107227, 6.07),
+    (200, 51.574294, 8.107356, 5.95),
+    (210, 51.57471, 8.107422, 5.79),
+    (220, 51.575074, 8.107528, 6.33),
+    (240, 51.575924, 8.107775, 6.28),
+    (250, 51.576298, 8.107862, 5.84),
+    (260, 51.576702, 8.10789, 6.12),
+    (280, 51.576885, 8.107947, 0.0),
+    (290, 51.576853, 8.108015, 0.15),
+    (300, 51.577223, 8.10807, 5.94),
+    (310, 51.577586, 8.108153, 6.2),
+    (320, 51.577984, 8.108383, 0.33),
+]
+_HALT_CALLS = [
+    (40_792, "arrival", "de:05974:1002"),
+    (131_246, "departure", "de:05974:1002"),
+    (319_574, "arrival", "de:05974:1001"),
+    (337_440, "departure", "de:05974:1001"),
+    (827_327, "arrival", "de:05974:1001"),
+]
+
+
+def test_no_stretch_runs_from_a_stop_to_itself():
+    # The halt, the call and the stand are one call at 1001 however the spells are found,
+    # never two calls in a row with a stretch between them that a rider (or a waiting
+    # passenger) could ride from the stop to itself, shown closed and then withdrawn.
+    events = [
+        EventRecord(T0 + s * 1000, "position", lat=lat, lon=lon, speed_mps=v)
+        for s, lat, lon, v in _HALT_FIXES
+    ]
+    events += [EventRecord(T0 + ms, kind, stop) for ms, kind, stop in _HALT_CALLS]
+    journeys = journeys_from_events("RLG-1", events, stop_index(), data_end_ms=T0 + 1_020_000)
+    for journey in journeys:
+        stops = [v.stop_id for v in journey.visits]
+        assert all(a != b for a, b in itertools.pairwise(stops)), journey.visits
+    assert journeys[-1].visits[0].stop_id == "de:05974:1001"
 
 
 def _terminus_day(layover_ms: int) -> tuple[list[EventRecord], int]:

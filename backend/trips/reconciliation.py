@@ -696,20 +696,31 @@ def journeys_from_events(
             return last.departure if last.departure is not None else last.arrival
         return None
 
-    def infer(event: EventRecord) -> None:
-        """Start a journey whose ``journey`` event is missing at this call's first event."""
+    def infer(event: EventRecord, moved: int | None = None) -> None:
+        """Start a journey whose ``journey`` event is missing at this call's first event, or
+        where the bus moved off after a layover (``moved``: its first moving fix, which also
+        names it, so the journey keeps its id once its next call comes)."""
         nonlocal current, inferred
         previous = current
         close(complete=True)
+        begun = event.t if moved is None else moved
         current = EventRecord(
-            event.t,
+            begun,
             "journey",
             None,
             previous.line if previous is not None else None,
-            f"~{event.t}",
+            f"~{begun}",
             None,
         )
         inferred = True
+
+    def moved_after_layover(before: int, t: int) -> int | None:
+        """The bus's first moving fix after its call at ``before`` and before ``t``, where
+        it stood there ``LAYOVER_MS`` first (its fixes say it laid over)."""
+        k = bisect.bisect_right(moving, before)
+        if k < len(moving) and moving[k] < t and moving[k] - before >= LAYOVER_MS:
+            return moving[k]
+        return None
 
     events = list(events)
     # A layover is a bus standing still: moving fixes in a gap between calls are a bus on
@@ -762,7 +773,7 @@ def journeys_from_events(
             # came late); its own first call at that stop is this one.
             visits.clear()
         elif current is None or turned or (before is not None and laid_over(event.t, before)):
-            infer(event)
+            infer(event, None if before is None else moved_after_layover(before, event.t))
         if event.type == "arrival":
             if open_stop is not None and open_stop[0] == event.stop_id:
                 continue
@@ -778,6 +789,20 @@ def journeys_from_events(
                 if not visits or visits[-1].stop_id != event.stop_id:
                     visits.append(StopVisit(event.stop_id, event.t, event.t))
             open_stop = None
+    # Seen live: the bus laid over after its last call and has moved off since, with no
+    # event yet (the next journey's was lost). That journey has begun; its first call, the
+    # layover, is derived from the fixes, so its riders show before its next call.
+    before = last_time()
+    moved = None
+    if stops is not None and current is not None and open_stop is None and before is not None:
+        moved = moved_after_layover(before, np.iinfo(np.int64).max)
+    if moved is not None:
+        line = current.line if current is not None else None
+        close(complete=True)
+        journeys.append(
+            Journey(vehicle_id, f"~{moved}", line or "", 0, (), False, True, started=moved)
+        )
+        current = None
     close(complete=False)
     if stops is not None:
         journeys = derive_missing_calls(journeys, events, stops, data_end_ms)

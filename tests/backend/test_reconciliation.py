@@ -954,6 +954,34 @@ def test_a_layover_without_journey_event_starts_a_journey_at_the_terminus():
     assert [v.stop_id for v in journey.visits][:4] == STOPS
 
 
+def test_a_journey_after_a_layover_begins_as_the_bus_moves_off():
+    # The same day seen live, 40 s after the bus left the terminus and well before its next
+    # call: the way back has begun, stop 4 (the layover) its first call, under the id the
+    # whole day gives it, and a rider who boarded during the layover rides it.
+    events, leave = _terminus_day(10 * 60_000)
+    now = leave + 40_000
+    live = [e for e in events if e.t <= now]
+    first, second = journeys_from_events("RLG-1", live, _stop_index(), data_end_ms=now)
+    assert first.complete
+    assert second.inferred
+    assert [v.stop_id for v in second.visits] == [STOPS[3]]
+    assert second.visits[0].departure is not None
+    assert abs(second.visits[0].departure - leave) <= 1_000
+    _, whole = journeys_from_events("RLG-1", events, _stop_index())
+    assert second.journey_id == whole.journey_id
+    rows = heard(0, leave - 60_000, now) + crowd(leave - 60_000, now)
+    trips = reconcile_journeys([first, second], observations("RLG-1", rows, now), DEVICES)
+    (trip,) = [t for t in trips if t.device_id == DEVICES[0]]
+    assert (trip.journey_id, trip.board_stop_id, trip.status) == (
+        second.journey_id,
+        STOPS[3],
+        "open",
+    )
+    # Before it moves off, the bus may still be laying over: no journey yet.
+    standing = [e for e in events if e.t < leave]
+    assert len(journeys_from_events("RLG-1", standing, _stop_index(), data_end_ms=leave)) == 1
+
+
 def test_a_device_heard_only_as_the_bus_pulls_out_did_not_board_there():
     # A device about as loud as the boundary between inside and outside, heard through
     # every stretch from stop 1 on: whether it boarded rests on whether it was heard at

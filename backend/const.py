@@ -272,8 +272,9 @@ fitted."""
 CLOSE_MAX_IN_PROB: Final = 0.2
 """A be-out is decided only once the stretch after the alighting stop says "out" with
 confidence: the rider's probability of being on board there is at most this. A phone heard
-rarely (a long advertising interval, a scanner's low duty) leaves 45 s of silence
-ambiguous, and a be-out shown and then withdrawn is a flip-flop (issue 12). Not fitted by
+rarely (a long advertising interval, a scanner's low duty) leaves even the silence its own
+rate asks for (``reconciliation.silence_needed``) ambiguous when its hearing comes in
+bursts, and a be-out shown and then withdrawn is a flip-flop (issue 12). Not fitted by
 ``bibo calibrate``: chosen by hand on the default world (one of the training worlds) as a
 value between no bound (more flip-flops) and a strict one (riders lingering by a bus at
 its layover kept open past the be-out goal); test worlds 1001 and 1002 were looked at
@@ -321,7 +322,8 @@ MAX_TRANSFER_WALK_M: Final = 400.0
 
 RECONCILE_INTERVAL_S: Final = 5.0
 """How often the service and ``bibo worker`` look for units with new data: with uploads every
-10 s and the 45 s silence rule this keeps a be-out well inside two minutes."""
+10 s and the silence rule (45 s for a phone heard every second, longer for one heard
+rarely: ``reconciliation.silence_needed``) this keeps most be-outs inside two minutes."""
 
 WORK_LEASE: Final = dt.timedelta(minutes=5)
 """A claimed unit is a worker's for this long; a crashed worker's unit is redone after it.

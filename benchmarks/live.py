@@ -11,10 +11,10 @@ benchmark takes the data the backend would hold then and times both rebuilds (to
 resolution included; reading the rows from the database is not). It prints the cost per
 upload and what it means for the region: 660 buses uploading every 10 s (66 uploads/s)
 against this machine's two cores. Goal: the region's uploads need at most one core, so
-the be-out (decided 45 s after the bus leaves, known one upload and one worker pass
-later) stays within two minutes. ``--level`` measures the other level model than the
-default (``backend.const.LEVELS_RELATIVE``): the relative one also scores the journeys that
-calibrate the rebuilt ones' levels.
+the be-out (decided 45 s after the bus leaves for a phone heard every second, known one
+upload and one worker pass later) stays within two minutes. ``--level`` measures the
+other level model than the default (``backend.const.LEVELS_RELATIVE``): the relative one
+also scores the journeys that calibrate the rebuilt ones' levels.
 """
 
 from __future__ import annotations

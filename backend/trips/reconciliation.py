@@ -796,11 +796,20 @@ def journeys_from_events(
     moved = None
     if stops is not None and current is not None and open_stop is None and before is not None:
         moved = moved_after_layover(before, np.iinfo(np.int64).max)
-    if moved is not None:
-        line = current.line if current is not None else None
+    if current is not None and moved is not None:
+        line = current.line or ""
         close(complete=True)
         journeys.append(
-            Journey(vehicle_id, f"~{moved}", line or "", 0, (), False, True, started=moved)
+            Journey(
+                vehicle_id=vehicle_id,
+                journey_id=f"~{moved}",  # as ``infer`` names it once the next call comes
+                line=line,
+                direction=0,
+                visits=(),
+                complete=False,
+                inferred=True,
+                started=moved,
+            )
         )
         current = None
     close(complete=False)
@@ -1553,8 +1562,10 @@ def journey_trips(
             # heard as often as this one was on the way would hardly keep (at least 45 s):
             # the stretch under way says "out" by then, or the rider rides on.
             left = alight.departure if alight.departure is not None else alight.arrival
-            silence = silence_needed(
-                obs, int(device), int(parts.start[first]), int(parts.end[last])
+            silence = (
+                None  # (a rider still riding is not decided)
+                if still_riding
+                else silence_needed(obs, int(device), int(parts.start[first]), int(parts.end[last]))
             )
             decided_at = left + (CLOSE_AFTER_SILENCE_MS if silence is None else silence)
             # A bus still standing at the stop (its departure not yet known) may keep the

@@ -5,9 +5,11 @@ bus's onboard agent seals an upload every ``UPLOAD_INTERVAL_MS`` (10 s), so at e
 ``c`` the backend holds the sightings of the windows closed by ``c`` and the events up to
 ``c``; a worker pass (``WORKER_PASS_S``) later ``GET /v1/trips`` shows the
 reconciliation of exactly that data (incremental rebuilds equal full ones, tested in
-tests/backend). The seals looked at are those within ``LATENCY_HORIZON_S`` after each
-departure that some rider's boarding or alighting follows; the journeys under way then are
-reconciled on the truncated data with the backend's own code.
+tests/backend); an iPhone's upload counts from when it was sent in true time (its
+``sent_at`` is read on the phone's clock, which runs up to 60 s off). The seals looked at
+are those within ``LATENCY_HORIZON_S`` after each departure that some rider's boarding or
+alighting follows; the journeys under way then are reconciled on the truncated data with
+the backend's own code.
 
 - **be-in**: from the bus leaving the true boarding stop to the first seal whose trips show
   the rider on this bus boarded at that stop (open or closed), plus the worker pass.
@@ -29,7 +31,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -60,6 +62,11 @@ from simulator.recording import Recording
 from simulator.scoring import ScoredTrip, alight_observable, detectable, score
 from simulator.truth import GroundTruth, TruthTrip
 
+ADVERTISING: Final = "advertising"
+BEACON: Final = "beacon"
+"""How a rider's phone is seen (``simulator.sweep.PLATFORMS``): it advertises and the bus
+hears it (Android), or it hears the bus beacon and uploads what it heard (iPhone)."""
+
 
 @dataclass
 class LatencyCounts:
@@ -69,23 +76,37 @@ class LatencyCounts:
     beout: list[float] = field(default_factory=list)
     flip_flops: int = 0
     closed_trips: int = 0
-    beacon_bein: list[float] = field(default_factory=list)
-    beacon_beout: list[float] = field(default_factory=list)
-    """The iPhone riders' (beacon phones') latencies, also counted in ``bein``/``beout``."""
+    platform_bein: dict[str, list[float]] = field(default_factory=dict)
+    platform_beout: dict[str, list[float]] = field(default_factory=dict)
+    """The same latencies by the platforms of the rider's phone (``BEACON``: iPhones, and
+    whatever finer platforms the caller named, ``paced_latency``)."""
+
+    @property
+    def beacon_bein(self) -> list[float]:
+        return self.platform_bein.get(BEACON, [])
+
+    @property
+    def beacon_beout(self) -> list[float]:
+        return self.platform_beout.get(BEACON, [])
 
     def merge(self, other: LatencyCounts) -> None:
         self.bein += other.bein
         self.beout += other.beout
         self.flip_flops += other.flip_flops
         self.closed_trips += other.closed_trips
-        self.beacon_bein += other.beacon_bein
-        self.beacon_beout += other.beacon_beout
+        for mine, theirs in (
+            (self.platform_bein, other.platform_bein),
+            (self.platform_beout, other.platform_beout),
+        ):
+            for platform, values in theirs.items():
+                mine.setdefault(platform, []).extend(values)
 
-    def add(self, ride: TruthTrip, alight: bool, seconds: float, plan: DayPlan) -> None:
-        """A ride's be-in (``alight`` False) or be-out latency."""
+    def add(self, alight: bool, seconds: float, platforms: Sequence[str]) -> None:
+        """A ride's be-in (``alight`` False) or be-out latency, counted under ``platforms``."""
         (self.beout if alight else self.bein).append(seconds)
-        if ride.person_id in plan.iphones:
-            (self.beacon_beout if alight else self.beacon_bein).append(seconds)
+        by_platform = self.platform_beout if alight else self.platform_bein
+        for platform in platforms:
+            by_platform.setdefault(platform, []).append(seconds)
 
     def summary(self) -> dict[str, Any]:
         def pct(values: list[float]) -> dict[str, float | int | None]:
@@ -100,11 +121,19 @@ class LatencyCounts:
                 },
             }
 
+        platforms = sorted(set(self.platform_bein) | set(self.platform_beout))
         return {
             "bein": pct(self.bein),
             "beout": pct(self.beout),
             "beacon_bein": pct(self.beacon_bein),
             "beacon_beout": pct(self.beacon_beout),
+            "platforms": {
+                p: {
+                    "bein": pct(self.platform_bein.get(p, [])),
+                    "beout": pct(self.platform_beout.get(p, [])),
+                }
+                for p in platforms
+            },
             "flip_flops": self.flip_flops,
             "closed_trips": self.closed_trips,
             "flip_flop_share": (
@@ -113,14 +142,21 @@ class LatencyCounts:
         }
 
 
-def _phone_uploads(recording: Recording) -> list[tuple[int, PhoneRows]]:
+def phone_uploads(
+    recording: Recording, clock_skew_ms: Mapping[str, int]
+) -> list[tuple[int, PhoneRows]]:
     """The recording's phone uploads, each resolved (``simulator.offline.phone_rows``), by
-    the time they were sent."""
+    the time they were sent: ``sent_at`` is read on the phone's clock, ``clock_skew_ms``
+    (by device id) ahead of the true time at which the backend holds the upload."""
     bodies = list(recording.phone_batches())
     if not bodies:
         return []
     beacons = BeaconResolver(sorted(recording.vehicle_secrets().items()), DAY_INTERVALS)
-    uploads = [(int(json.loads(body)["sent_at"]), phone_rows([body], beacons)) for body in bodies]
+    uploads = []
+    for body in bodies:
+        doc = json.loads(body)
+        sent = int(doc["sent_at"]) - clock_skew_ms.get(doc["device_id"], 0)
+        uploads.append((sent, phone_rows([body], beacons)))
     return sorted(uploads, key=lambda u: u[0])
 
 
@@ -217,11 +253,20 @@ def paced_latency(
     detected: Sequence[ScoredTrip],
     person_of_device: Mapping[str, str],
     level_model: LevelModel = DEFAULT_LEVEL,
+    platforms: Mapping[str, Sequence[str]] | None = None,
 ) -> LatencyCounts:
     """be-in, be-out and flip-flops of bibo on ``recording`` (see the module docstring).
 
     ``detected`` are the final trips (after conflicts) used to pick the rides bibo matched.
+    ``platforms`` names, by person id, the platforms each rider's latencies count under
+    (default: ``BEACON`` for the plan's iPhones, ``ADVERTISING`` for the others).
     """
+
+    def platforms_of(ride: TruthTrip) -> Sequence[str]:
+        if platforms is not None and ride.person_id in platforms:
+            return platforms[ride.person_id]
+        return (BEACON,) if ride.person_id in plan.iphones else (ADVERTISING,)
+
     horizon = int(LATENCY_HORIZON_S * 1000)
     scores = score(truth, detected, person_of_device)
     matched = [truth.trips[i] for _, i in scores.matched_pairs]
@@ -238,7 +283,10 @@ def paced_latency(
             rides_on.setdefault(ride.vehicle_id, []).append(ride)
     resolver = TokenResolver(list(recording.device_keys().items()), cache_intervals=DAY_INTERVALS)
     index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
-    uploads = _phone_uploads(recording)
+    skew = {p.person_id: p.phone.clock_skew_ms for p in plan.persons}
+    uploads = phone_uploads(
+        recording, {d: skew[p] for d, p in person_of_device.items() if p in skew}
+    )
     stops = stop_index()
     # Journeys before the two a seal can change that calibrate their levels (relative model).
     window_extra = range(calibrating_journeys(level_model))
@@ -315,11 +363,11 @@ def paced_latency(
                 stop = ride.alight_stop_id if alight else ride.board_stop_id
                 seconds = latency_at(cut, dep, horizon, _shows(trips, ride, stop, alight))
                 if seconds is not None:
-                    out.add(ride, alight, seconds, plan)
+                    out.add(alight, seconds, platforms_of(ride))
                     done.append(key)
             for key in done:
                 del pending[key]
         for ride, alight, _ in pending.values():
-            out.add(ride, alight, float("inf"), plan)
+            out.add(alight, float("inf"), platforms_of(ride))
         out.flip_flops += len(flipped)
     return out

@@ -39,7 +39,7 @@ from simulator.const import (
 )
 from simulator.day import DayPlan, has_background_location, plan_day
 from simulator.evaluation import person_of
-from simulator.latency import LatencyCounts, paced_latency
+from simulator.latency import ADVERTISING, BEACON, LatencyCounts, paced_latency
 from simulator.network import Network, load_network
 from simulator.offline import (
     DAY_INTERVALS,
@@ -162,7 +162,7 @@ class Counts:
         return self.alight_ok / self.alight_observable if self.alight_observable else None
 
 
-PLATFORMS = ("advertising", "beacon", "beacon, ranging", "beacon, burst only")
+PLATFORMS = (ADVERTISING, BEACON, f"{BEACON}, ranging", f"{BEACON}, burst only")
 """How a person's phone is seen: it advertises the BLE payload and the bus hears it
 (Android), or it hears the bus beacon and uploads what it heard (iPhone); the beacon phones
 split into those that range all through their stays in the region (background location)
@@ -382,7 +382,15 @@ def evaluate_world(
                     part, part_trips = platform_part(truth, trips, person, persons)
                     platforms[method][platform].add(score(part, part_trips, person))
             if s.name in latency_scenarios:
-                latency.merge(paced_latency(recording, plan, truth, detected, person, level_model))
+                rider_platforms: dict[str, list[str]] = {}
+                for platform, persons in on.items():
+                    for person_id in persons:
+                        rider_platforms.setdefault(person_id, []).append(platform)
+                latency.merge(
+                    paced_latency(
+                        recording, plan, truth, detected, person, level_model, rider_platforms
+                    )
+                )
         finally:
             shutil.rmtree(out, ignore_errors=True)
     return WorldResult(seed, methods, latency, world.document(), platforms)
@@ -615,7 +623,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
     """Per set and platform, pooled over its worlds: bibo's F1, precision, recall, exact
     boarding and alighting stops and bystanders per 1,000 encounters of that platform's
     phones, with the naive baseline's F1 beside (it reads the vehicle uploads only, so it
-    never finds a beacon phone's ride), and the beacon phones' be-in and be-out p95 from the
+    never finds a beacon phone's ride), and each platform's be-in and be-out p95 from the
     paced replay."""
     table = Table(title="By platform (advertising: Android, beacon: iPhone)")
     for col in (
@@ -637,7 +645,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
         latency = LatencyCounts()
         for r in results:
             latency.merge(r.latency)
-        beacon = latency.summary()
+        paced = latency.summary()["platforms"]
         for platform in PLATFORMS:
             pooled = {m: Counts() for m in METHODS}
             for r in results:
@@ -659,9 +667,9 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
                 f"{b.encounters:,}",
                 f"{pooled['naive'].f1:.4f}",
                 (
-                    f"{_f(beacon['beacon_bein']['p95_s'], '{:.0f}')}/"
-                    f"{_f(beacon['beacon_beout']['p95_s'], '{:.0f}')}"
-                    if platform == "beacon"
+                    f"{_f(paced[platform]['bein']['p95_s'], '{:.0f}')}/"
+                    f"{_f(paced[platform]['beout']['p95_s'], '{:.0f}')}"
+                    if platform in paced
                     else ""
                 ),
             )

@@ -20,7 +20,7 @@ from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.const import GOAL_FLIP_FLOPS, IPHONE_SHARE, LATENCY_HORIZON_S, WORKER_PASS_S
 from simulator.day import DayPlan, plan_day
 from simulator.evaluation import person_of
-from simulator.latency import latency_at, paced_latency
+from simulator.latency import ADVERTISING, BEACON, latency_at, paced_latency, phone_uploads
 from simulator.network import Network
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data
 from simulator.recording import Recording, write_recording
@@ -92,19 +92,57 @@ def iphone_plan(network: Network) -> DayPlan:
     return plan_day(network, dataclasses.replace(SMALL_DAY, iphone_share=IPHONE_SHARE), seed=11)
 
 
+@pytest.fixture(scope="module")
+def iphone_recording(iphone_plan: DayPlan, tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    out: Path = tmp_path_factory.mktemp("fixed-lag-iphones") / "morning"
+    return record(iphone_plan, out, "fixed-lag-iphones")
+
+
 def test_a_trip_of_an_iphone_shown_closed_is_not_withdrawn(
-    iphone_plan: DayPlan, tmp_path_factory: pytest.TempPathFactory
+    iphone_plan: DayPlan, iphone_recording: Recording
 ) -> None:
     # The same with iPhones among the riders: a ride resting on a phone's batched uploads
     # is not shown off the bus before the phone has reported the stretch after the stop.
-    out: Path = tmp_path_factory.mktemp("fixed-lag-iphones") / "morning"
-    recording = record(iphone_plan, out, "fixed-lag-iphones")
-    truth = GroundTruth.load(out / "truth.json")
+    recording = iphone_recording
+    truth = GroundTruth.load(recording.path / "truth.json")
     person = {d["device_id"]: person_of(d["device_id"]) for d in recording.devices}
     detected = bibo_trips(recording, vehicles=recorded_vehicles(recording))
     counts = paced_latency(recording, iphone_plan, truth, detected, person)
     assert len(counts.beacon_beout) >= 15  # iPhone riders' be-outs were measured
     assert counts.flip_flops <= GOAL_FLIP_FLOPS * counts.closed_trips, counts.summary()
+    # Every rider counts under one platform, and the iPhones' under the beacon one.
+    summary = counts.summary()["platforms"]
+    assert set(summary) == {ADVERTISING, BEACON}
+    assert summary[ADVERTISING]["bein"]["rides"] + summary[BEACON]["bein"]["rides"] == len(
+        counts.bein
+    )
+    # Named finer platforms are counted besides (as `bibo evaluate --worlds` names them).
+    ranging = set(sorted(iphone_plan.iphones)[::2])
+    finer = {p: [BEACON, "ranging" if p in ranging else "burst"] for p in iphone_plan.iphones}
+    again = paced_latency(recording, iphone_plan, truth, detected, person, platforms=finer)
+    assert sorted(again.beacon_bein) == sorted(counts.beacon_bein)
+    assert len(again.platform_bein["ranging"]) + len(again.platform_bein["burst"]) == len(
+        again.beacon_bein
+    )
+    assert ADVERTISING in again.platform_bein  # riders not named keep their default
+
+
+def test_an_iphone_upload_counts_from_when_it_was_sent_in_true_time(
+    iphone_plan: DayPlan, iphone_recording: Recording
+) -> None:
+    # sent_at is read on the phone's clock: the backend holds an upload from the true time
+    # it was sent, clock_skew_ms earlier than a phone that runs ahead says.
+    person = {d["device_id"]: person_of(d["device_id"]) for d in iphone_recording.devices}
+    skew = {p.person_id: p.phone.clock_skew_ms for p in iphone_plan.persons}
+    by_device = {d: skew[p] for d, p in person.items()}
+    assert any(by_device[d] != 0 for d in iphone_recording.iphone_device_ids())
+    said = sorted(
+        (json.loads(b)["sent_at"] - by_device[json.loads(b)["device_id"]])
+        for b in iphone_recording.phone_batches()
+    )
+    uploads = phone_uploads(iphone_recording, by_device)
+    assert [sent for sent, _ in uploads] == said
+    assert [sent for sent, _ in phone_uploads(iphone_recording, {})] != said
 
 
 @pytest.mark.parametrize("shown_at_s", [0, 60, 170, 185, 600, None])

@@ -167,8 +167,17 @@ class PhoneBatch(Base):
     batch_id: Mapped[str] = mapped_column(String(64))
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     sent_at: Mapped[int] = mapped_column(BigInteger)
+    """As the phone sent it, on its own clock (its rows' times are corrected)."""
     platform: Mapped[str] = mapped_column(String(8))
     received_at: Mapped[dt.datetime] = _created_at()
+    clock_offset_ms: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """How far the phone's clock ran ahead of the buses' (``backend.phones.clock``): the
+    batch's rows are stored at their times minus this."""
+    clock_lo_ms: Mapped[int | None] = mapped_column(BigInteger)
+    clock_hi_ms: Mapped[int | None] = mapped_column(BigInteger)
+    clock_as_of_ms: Mapped[int | None] = mapped_column(BigInteger)
+    """The device's bounds on that offset after this batch (``clock.ClockBounds``; None:
+    no beacon of its so far resolved)."""
 
 
 class _PhoneRow:

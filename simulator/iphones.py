@@ -274,8 +274,14 @@ def _one_phone(
         events.append((last, "activity", kind))
     events.sort()
     keep = np.flatnonzero(ranged)
+    # A bus advertises the id of the interval its own clock is in; the phone stamps what it
+    # heard with its clock, ``skew_ms`` ahead.
     rows = sorted(  # as the outbox keeps them: by second, then beacon
-        (int(second[k]), *ids.get(vehicles[k], wire.interval_of(int(second[k]))), int(rssi[k]))
+        (
+            int(second[k]),
+            *ids.get(vehicles[k], wire.interval_of(int(second[k]) - skew_ms)),
+            int(rssi[k]),
+        )
         for k in keep.tolist()
     )
     # The app uploads when iOS wakes it on leaving the region (the ride is over: be-out
@@ -338,15 +344,22 @@ def rekey_body(body: bytes, recorded: Mapping[str, bytes], secrets: Mapping[str,
     old, new = _BeaconIds(recorded), _BeaconIds(secrets)
     wanted = [vid for vid in recorded if vid in secrets]
     owners: dict[int, dict[tuple[int, int], str | None]] = {}
-    for k, t in enumerate(beacons["t"]):
-        interval = wire.interval_of(t)
+
+    def owner_of(interval: int) -> dict[tuple[int, int], str | None]:
         owner = owners.get(interval)
         if owner is None:
             owner = owners[interval] = {}
             for wanted_id in wanted:
                 beacon = old.get(wanted_id, interval)
                 owner[beacon] = None if beacon in owner else wanted_id
-        vid = owner.get((beacons["major"][k], beacons["minor"][k]))
-        if vid is not None:
-            beacons["major"][k], beacons["minor"][k] = new.get(vid, interval)
+        return owner
+
+    for k, t in enumerate(beacons["t"]):
+        # The id is of the bus's interval, which the phone's clock may put one off.
+        heard = (beacons["major"][k], beacons["minor"][k])
+        for interval in (wire.interval_of(t) + d for d in (0, -1, 1)):
+            vid = owner_of(interval).get(heard)
+            if vid is not None:
+                beacons["major"][k], beacons["minor"][k] = new.get(vid, interval)
+                break
     return json.dumps(doc, separators=(",", ":")).encode()

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from backend.phones.clock import ClockBounds
 from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
     LevelModel,
@@ -153,10 +154,11 @@ def phone_uploads(
         return []
     beacons = BeaconResolver(sorted(recording.vehicle_secrets().items()), DAY_INTERVALS)
     uploads = []
+    clocks: dict[str, ClockBounds | None] = {}  # each phone's, upload by upload
     for body in bodies:
         doc = json.loads(body)
         sent = int(doc["sent_at"]) - clock_skew_ms.get(doc["device_id"], 0)
-        uploads.append((sent, phone_rows([body], beacons)))
+        uploads.append((sent, phone_rows([body], beacons, clocks)))
     return sorted(uploads, key=lambda u: u[0])
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backend.phones.clock import ClockBounds, narrowed
 from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
     DetectedTrip,
@@ -181,27 +182,37 @@ class PhoneRows:
         )
 
 
-def phone_rows(bodies: Iterable[bytes], beacons: BeaconResolver) -> PhoneRows:
+def phone_rows(
+    bodies: Iterable[bytes],
+    beacons: BeaconResolver,
+    clocks: dict[str, ClockBounds | None] | None = None,
+) -> PhoneRows:
     """Phone upload bodies (docs/contracts.md, Phone sightings upload) read and resolved as
-    the backend stores them (a batch sent twice counts once)."""
+    the backend stores them (a batch sent twice counts once), each phone's times on the
+    buses' clock as its beacons so far tell it (``backend.phones.clock``; ``clocks`` keeps
+    that per device from call to call, for bodies read one at a time in upload order)."""
     rows = PhoneRows()
     seen: set[tuple[str, str]] = set()
+    clocks = {} if clocks is None else clocks
     for body in bodies:
         batch = PhoneBatch.model_validate_json(body)
         if (batch.device_id, batch.batch_id) in seen:
             continue
         seen.add((batch.device_id, batch.batch_id))
         b = batch.beacons
-        vehicles = beacons.resolve(b.t, b.major, b.minor)
+        resolved = beacons.resolve_intervals(b.t, b.major, b.minor)
+        bounds = narrowed(clocks.get(batch.device_id), b.t, [interval for _, interval in resolved])
+        clocks[batch.device_id] = bounds
+        offset = 0 if bounds is None else bounds.offset_ms
         rows.extend(
             PhoneRows(
                 [
-                    (batch.device_id, t, rssi, v)
-                    for t, rssi, v in zip(b.t, b.rssi, vehicles, strict=True)
+                    (batch.device_id, t - offset, rssi, v)
+                    for t, rssi, (v, _) in zip(b.t, b.rssi, resolved, strict=True)
                 ],
-                [(batch.device_id, e.t, e.type) for e in batch.regions],
-                [(batch.device_id, e.t, e.type) for e in batch.activity],
-                {batch.device_id: batch.sent_at},
+                [(batch.device_id, e.t - offset, e.type) for e in batch.regions],
+                [(batch.device_id, e.t - offset, e.type) for e in batch.activity],
+                {batch.device_id: batch.sent_at - offset},
             )
         )
     return rows

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend import models
 from backend.db import insert_once, insert_rows
+from backend.phones.clock import ClockBounds
 from backend.timeutil import service_day_bounds
 
 PHONE_ROWS = (models.BeaconSighting, models.PhoneRegionEvent, models.PhoneActivityEvent)
@@ -26,6 +27,40 @@ def insert_batch(session: Session, values: dict[str, Any]) -> int | None:
         session, models.PhoneBatch, ("device_id", "batch_id"), "phone_batch_id", values
     )
     return phone_batch_id
+
+
+def device_clock(session: Session, device_id: str, before: int) -> ClockBounds | None:
+    """The device's clock bounds after its newest batch stored before batch ``before``
+    (``phone_batch_id``) that had any (None: none had)."""
+    b = models.PhoneBatch
+    row = session.execute(
+        select(b.clock_lo_ms, b.clock_hi_ms, b.clock_as_of_ms)
+        .where(b.device_id == device_id, b.phone_batch_id < before, b.clock_lo_ms.is_not(None))
+        .order_by(b.phone_batch_id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    lo, hi, as_of = row
+    if lo is None or hi is None or as_of is None:
+        return None
+    return ClockBounds(int(lo), int(hi), int(as_of))
+
+
+def set_batch_clock(
+    session: Session, phone_batch_id: int, offset_ms: int, bounds: ClockBounds | None
+) -> None:
+    """Record the offset a batch's times were corrected by and the device's bounds after it."""
+    session.execute(
+        update(models.PhoneBatch)
+        .where(models.PhoneBatch.phone_batch_id == phone_batch_id)
+        .values(
+            clock_offset_ms=offset_ms,
+            clock_lo_ms=None if bounds is None else bounds.lo_ms,
+            clock_hi_ms=None if bounds is None else bounds.hi_ms,
+            clock_as_of_ms=None if bounds is None else bounds.as_of_ms,
+        )
+    )
 
 
 def batch_fingerprint(session: Session, device_id: str, batch_id: str) -> bytes | None:
@@ -179,7 +214,7 @@ def vehicle_day_phone_rows(
 
     b = models.PhoneBatch
     reported = session.execute(
-        select(b.device_id, func.max(b.sent_at))
+        select(b.device_id, func.max(b.sent_at - b.clock_offset_ms))
         .where(b.device_id.in_(heard), b.sent_at >= service_day_bounds(day)[0])
         .group_by(b.device_id)
     )

@@ -30,6 +30,7 @@ from backend.ingest.service import (
 )
 from backend.maintenance import repository as maintenance_repo
 from backend.passengers import repository as passengers_repo
+from backend.phones import clock
 from backend.phones import repository as phones_repo
 from backend.timeutil import service_days
 from backend.trips import repository as trips_repo
@@ -66,6 +67,18 @@ class BeaconResolvers:
                 self._resolver = BeaconResolver(ingest_repo.all_vehicle_secrets(session))
                 self._version = version
             return self._resolver.resolve(t, major, minor)
+
+    def resolve_intervals(
+        self, session: Session, t: Sequence[int], major: Sequence[int], minor: Sequence[int]
+    ) -> list[tuple[str | None, int | None]]:
+        """The vehicle of every beacon sighting and the interval whose id it heard (see
+        ``BeaconResolver.resolve_intervals``)."""
+        version = ingest_repo.vehicle_registry_version(session)
+        with self._lock:
+            if version != self._version:
+                self._resolver = BeaconResolver(ingest_repo.all_vehicle_secrets(session))
+                self._version = version
+            return self._resolver.resolve_intervals(t, major, minor)
 
 
 def parse_phone_batch(body: bytes, path_device_id: str) -> wire.PhoneBatch:
@@ -123,6 +136,20 @@ def store_phone_batch(
     # Before any row that retention deletes is written (as for a vehicle upload).
     final = maintenance_repo.hold_retention(session, writing=True)
 
+    b = batch.beacons
+    resolved = beacons.resolve_intervals(session, b.t, b.major, b.minor)
+    vehicles = [vehicle for vehicle, _ in resolved]
+    # The phone's clock, read off the beacons it heard so far: every time is stored on the
+    # buses' clock (backend.phones.clock).
+    bounds = clock.narrowed(
+        phones_repo.device_clock(session, batch.device_id, phone_batch_id),
+        b.t,
+        [interval for _, interval in resolved],
+    )
+    offset = 0 if bounds is None else bounds.offset_ms
+    phones_repo.set_batch_clock(session, phone_batch_id, offset, bounds)
+    batch = corrected(batch, offset)
+
     def row(k: int, day: dt.date, t: int) -> dict[str, Any]:
         return {
             "phone_batch_id": phone_batch_id,
@@ -133,7 +160,6 @@ def store_phone_batch(
         }
 
     b = batch.beacons
-    vehicles = beacons.resolve(session, b.t, b.major, b.minor)
     columns = zip(_days(b.t), b.t, b.major, b.minor, b.rssi, b.n, vehicles, strict=True)
     phones_repo.insert_beacon_sightings(
         session,
@@ -162,6 +188,21 @@ def store_phone_batch(
     mark_heard_vehicles(session, batch, now, final)
     return wire.BatchAccepted(
         inserted=len(b) + len(batch.regions) + len(batch.activity), duplicate=False
+    )
+
+
+def corrected(batch: wire.PhoneBatch, offset_ms: int) -> wire.PhoneBatch:
+    """``batch`` with every time of its rows on the buses' clock: its phone's clock ran
+    ``offset_ms`` ahead (``sent_at`` stays as the phone sent it)."""
+    if not offset_ms:
+        return batch
+    b = batch.beacons
+    return batch.model_copy(
+        update={
+            "beacons": b.model_copy(update={"t": [t - offset_ms for t in b.t]}),
+            "regions": [e.model_copy(update={"t": e.t - offset_ms}) for e in batch.regions],
+            "activity": [e.model_copy(update={"t": e.t - offset_ms}) for e in batch.activity],
+        }
     )
 
 

@@ -160,15 +160,27 @@ class BeaconResolver:
     ) -> list[str | None]:
         """The vehicle id per sighting (UTC epoch ms, beacon major and minor), or None (a
         foreign beacon, one out of its time, or an id two vehicles shared)."""
-        out: list[str | None] = []
+        return [vehicle for vehicle, _ in self.resolve_intervals(t_ms, major, minor)]
+
+    def resolve_intervals(
+        self, t_ms: Sequence[int], major: Sequence[int], minor: Sequence[int]
+    ) -> list[tuple[str | None, int | None]]:
+        """Per sighting, its vehicle (as ``resolve``) and the interval whose id it heard
+        (None with no vehicle): what the phone's clock is read against
+        (``backend.phones.clock``)."""
+        out: list[tuple[str | None, int | None]] = []
         for t, hi, lo in zip(t_ms, major, minor, strict=True):
             beacon, own = hi << 16 | lo, interval_of(t)
-            found = {
-                self.ids_of(own + d).get(beacon, _UNKNOWN) for d in BEACON_RESOLUTION_INTERVALS
-            }
-            found.discard(_UNKNOWN)
-            vehicle = found.pop() if len(found) == 1 else _SHARED
-            out.append(None if vehicle == _SHARED else self.vehicle_ids[vehicle])
+            found: dict[int, int] = {}
+            for d in BEACON_RESOLUTION_INTERVALS:
+                index = self.ids_of(own + d).get(beacon, _UNKNOWN)
+                if index != _UNKNOWN:
+                    found.setdefault(index, own + d)
+            if len(found) != 1 or _SHARED in found:
+                out.append((None, None))
+                continue
+            ((index, interval),) = found.items()
+            out.append((self.vehicle_ids[index], interval))
         return out
 
 

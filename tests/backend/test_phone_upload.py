@@ -357,3 +357,71 @@ def test_received_at_is_the_server_clock(engine, phone, vehicle):
     with make_sessionmaker(engine)() as session:
         received = session.scalars(select(models.PhoneBatch.received_at)).one()
     assert (received if received.tzinfo else received.replace(tzinfo=dt.UTC)) == now
+
+
+async def test_a_phone_clock_running_ahead_is_read_off_the_beacon_change(
+    client, engine, phone, vehicle
+):
+    # The bus changes its beacon id at B on its clock; a phone 20 s ahead heard the old id
+    # until its own B + 20 s. Its rows are stored on the buses' clock, and so are those of
+    # its next batch, which heard no change itself.
+    skew = 20_000
+    boundary = (wire.interval_of(T0) + 1) * wire.TOKEN_INTERVAL_S * 1000
+    true = [boundary - 10_000 + 1000 * k for k in range(20)]
+    ids = [beacon_at(vehicle.secret, t) for t in true]
+    body = phone_body(
+        phone,
+        vehicle,
+        sent_at=boundary + 30_000 + skew,
+        beacons={
+            "t": [t + skew for t in true],
+            "major": [m for m, _ in ids],
+            "minor": [n for _, n in ids],
+            "rssi": [-70] * len(true),
+            "n": [1] * len(true),
+        },
+        regions=[{"t": true[0] - 2_000 + skew, "type": "enter"}],
+        activity=[{"t": true[0] - 5_000 + skew, "type": "automotive"}],
+    )
+    response = await post_sightings(client, phone, body)
+    assert response.status_code == 200, response.text
+    later = [boundary + 120_000 + 1000 * k for k in range(3)]
+    later_ids = [beacon_at(vehicle.secret, t) for t in later]
+    response = await post_sightings(
+        client,
+        phone,
+        phone_body(
+            phone,
+            vehicle,
+            batch_id="second",
+            sent_at=later[-1] + skew,
+            beacons={
+                "t": [t + skew for t in later],
+                "major": [m for m, _ in later_ids],
+                "minor": [n for _, n in later_ids],
+                "rssi": [-70] * 3,
+                "n": [1] * 3,
+            },
+            regions=[{"t": later[-1] + 30_000 + skew, "type": "exit"}],
+            activity=[],
+        ),
+    )
+    assert response.status_code == 200, response.text
+    b = models.BeaconSighting
+    with make_sessionmaker(engine)() as session:
+        offsets = session.scalars(
+            select(models.PhoneBatch.clock_offset_ms).order_by(models.PhoneBatch.phone_batch_id)
+        ).all()
+        stored = session.scalars(select(b.t).order_by(b.phone_batch_id, b.k)).all()
+        region = session.scalars(
+            select(models.PhoneRegionEvent.t).order_by(models.PhoneRegionEvent.t)
+        ).all()
+        activity = session.scalars(select(models.PhoneActivityEvent.t)).all()
+    assert len(offsets) == 2
+    assert abs(offsets[0] - skew) <= 1000
+    assert offsets[1] == offsets[0]
+    for got, want in zip(stored, true + later, strict=True):
+        assert abs(got - want) <= 1000
+    assert abs(region[0] - (true[0] - 2_000)) <= 1000
+    assert abs(region[1] - (later[-1] + 30_000)) <= 1000
+    assert abs(activity[0] - (true[0] - 5_000)) <= 1000

@@ -200,9 +200,10 @@ def test_beacons_resolve_to_the_bus_heard(plan, recording, batches):
             assert any(
                 lo - 1_000 <= true_t < hi + 1_000 and v == vid for lo, hi, v in near[person]
             ), f"{b.device_id} at {t}: {vid} was not near"
-            # The id is the bus's for the interval of the phone's clock.
+            # The id is the one the bus advertised then: its interval on the bus's clock,
+            # not the phone's (what lets the backend read the phone's clock off it).
             key = wire.beacon_key(vehicle_secret(vid))
-            i = wire.interval_of(t)
+            i = wire.interval_of(true_t)
             major, minor = wire.beacon_for_interval(key, i)
             assert (major, minor) in {
                 (b.beacons.major[k], b.beacons.minor[k])

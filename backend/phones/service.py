@@ -57,17 +57,6 @@ class BeaconResolvers:
         self._resolver = BeaconResolver([])
         self._lock = threading.Lock()
 
-    def resolve(
-        self, session: Session, t: Sequence[int], major: Sequence[int], minor: Sequence[int]
-    ) -> list[str | None]:
-        """The vehicle of every beacon sighting, or None (see ``BeaconResolver.resolve``)."""
-        version = ingest_repo.vehicle_registry_version(session)
-        with self._lock:
-            if version != self._version:
-                self._resolver = BeaconResolver(ingest_repo.all_vehicle_secrets(session))
-                self._version = version
-            return self._resolver.resolve(t, major, minor)
-
     def resolve_intervals(
         self, session: Session, t: Sequence[int], major: Sequence[int], minor: Sequence[int]
     ) -> list[tuple[str | None, int | None]]:

@@ -11,8 +11,8 @@ bus then. One sighting far from a change of id bounds little; the seconds around
 
 ``narrowed`` keeps a device's bounds batch by batch, in the order the backend stores its
 batches (the same in the backend and in the offline evaluation, so both read the same
-times); ``offset_ms`` is the correction the batch's times get: the offset nearest zero that
-every sighting allows (zero until a change of id was heard).
+times); ``offset_ms`` is the correction the batch's times get, in whole seconds: zero until
+the sightings rule it out (a change of id heard), then where they pin it.
 """
 
 from __future__ import annotations
@@ -46,9 +46,16 @@ class ClockBounds:
 
     @property
     def offset_ms(self) -> int:
-        """The offset nearest zero within the bounds: a phone is taken to be right until its
-        sightings say otherwise."""
-        return min(max(0, self.lo_ms + 1), self.hi_ms - 1)
+        """The correction, in whole seconds (a row is a second): zero while the bounds allow
+        it to within a second (a phone is taken to be right until its sightings say
+        otherwise); else half a second (at most half the bounds) inside the bound nearest
+        zero, the middle of the second a change of id pinned it to."""
+        if self.lo_ms - 1000 < 0 < self.hi_ms + 1000:
+            return 0
+        inward = min(500, (self.hi_ms - self.lo_ms) // 2)
+        near = self.lo_ms + inward if self.lo_ms >= 0 else self.hi_ms - inward
+        seconds = (abs(near) + 500) // 1000  # to the nearest second, halves away from zero
+        return seconds * 1000 if near > 0 else -seconds * 1000
 
 
 def narrowed(

@@ -82,3 +82,19 @@ def test_unresolved_sightings_and_stray_ids_bound_nothing() -> None:
     assert narrowed(known, [B + 5_000], [None]) == known
     # An id two intervals old is beyond any phone clock (at most 60 s off): ignored.
     assert narrowed(known, [B + 5_000], [wire.interval_of(B) - 2]) == known
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "offset"),
+    [
+        (-60_001, 0, 0),  # a second heard on the edge of a change: within a row's second
+        (-500, 1_500, 0),
+        (21_816, 23_816, 22_000),
+        (5_000, 60_001, 6_000),  # one-sided: half a second inside the bound nearest zero
+        (-4_000, -2_000, -3_000),
+    ],
+)
+def test_the_correction_is_whole_seconds_and_zero_within_a_second(
+    lo: int, hi: int, offset: int
+) -> None:
+    assert ClockBounds(lo, hi, B).offset_ms == offset

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.phones.clock import ClockBounds, narrowed
+from backend.phones.clock import ClockBounds, on_buses_clock
 from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
     DetectedTrip,
@@ -201,17 +201,19 @@ def phone_rows(
         seen.add((batch.device_id, batch.batch_id))
         b = batch.beacons
         resolved = beacons.resolve_intervals(b.t, b.major, b.minor)
-        bounds = narrowed(clocks.get(batch.device_id), b.t, [interval for _, interval in resolved])
+        bounds, on_bus = on_buses_clock(
+            batch, clocks.get(batch.device_id), [interval for _, interval in resolved]
+        )
         clocks[batch.device_id] = bounds
         offset = 0 if bounds is None else bounds.offset_ms
         rows.extend(
             PhoneRows(
                 [
-                    (batch.device_id, t - offset, rssi, v)
-                    for t, rssi, (v, _) in zip(b.t, b.rssi, resolved, strict=True)
+                    (batch.device_id, t, rssi, v)
+                    for t, rssi, (v, _) in zip(on_bus.beacons.t, b.rssi, resolved, strict=True)
                 ],
-                [(batch.device_id, e.t - offset, e.type) for e in batch.regions],
-                [(batch.device_id, e.t - offset, e.type) for e in batch.activity],
+                [(batch.device_id, e.t, e.type) for e in on_bus.regions],
+                [(batch.device_id, e.t, e.type) for e in on_bus.activity],
                 {batch.device_id: batch.sent_at - offset},
             )
         )

@@ -81,3 +81,28 @@ def narrowed(
         if both_hi - both_lo >= 2:
             return ClockBounds(both_lo, both_hi, max(last, before.as_of_ms))
     return ClockBounds(lo, hi, last)
+
+
+def corrected(batch: wire.PhoneBatch, offset_ms: int) -> wire.PhoneBatch:
+    """``batch`` with every time of its rows on the buses' clock: its phone's clock ran
+    ``offset_ms`` ahead (``sent_at`` stays as the phone sent it)."""
+    if not offset_ms:
+        return batch
+    b = batch.beacons
+    return batch.model_copy(
+        update={
+            "beacons": b.model_copy(update={"t": [t - offset_ms for t in b.t]}),
+            "regions": [e.model_copy(update={"t": e.t - offset_ms}) for e in batch.regions],
+            "activity": [e.model_copy(update={"t": e.t - offset_ms}) for e in batch.activity],
+        }
+    )
+
+
+def on_buses_clock(
+    batch: wire.PhoneBatch, before: ClockBounds | None, intervals: Sequence[int | None]
+) -> tuple[ClockBounds | None, wire.PhoneBatch]:
+    """The device's bounds after ``batch`` (whose beacons heard the ids of ``intervals``,
+    ``narrowed`` from ``before``) and the batch with its times corrected by them: what the
+    backend stores, and what the offline evaluation reads, batch by batch."""
+    bounds = narrowed(before, batch.beacons.t, intervals)
+    return bounds, corrected(batch, 0 if bounds is None else bounds.offset_ms)

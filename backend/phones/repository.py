@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -29,13 +29,13 @@ def insert_batch(session: Session, values: dict[str, Any]) -> int | None:
     return phone_batch_id
 
 
-def device_clock(session: Session, device_id: str, before: int) -> ClockBounds | None:
-    """The device's clock bounds after its newest batch stored before batch ``before``
-    (``phone_batch_id``) that had any (None: none had)."""
+def device_clock(session: Session, device_id: str) -> ClockBounds | None:
+    """The device's clock bounds after its newest stored batch that had any (None: none
+    had)."""
     b = models.PhoneBatch
     row = session.execute(
         select(b.clock_lo_ms, b.clock_hi_ms, b.clock_as_of_ms)
-        .where(b.device_id == device_id, b.phone_batch_id < before, b.clock_lo_ms.is_not(None))
+        .where(b.device_id == device_id, b.clock_lo_ms.is_not(None))
         .order_by(b.phone_batch_id.desc())
         .limit(1)
     ).first()
@@ -45,22 +45,6 @@ def device_clock(session: Session, device_id: str, before: int) -> ClockBounds |
     if lo is None or hi is None or as_of is None:
         return None
     return ClockBounds(int(lo), int(hi), int(as_of))
-
-
-def set_batch_clock(
-    session: Session, phone_batch_id: int, offset_ms: int, bounds: ClockBounds | None
-) -> None:
-    """Record the offset a batch's times were corrected by and the device's bounds after it."""
-    session.execute(
-        update(models.PhoneBatch)
-        .where(models.PhoneBatch.phone_batch_id == phone_batch_id)
-        .values(
-            clock_offset_ms=offset_ms,
-            clock_lo_ms=None if bounds is None else bounds.lo_ms,
-            clock_hi_ms=None if bounds is None else bounds.hi_ms,
-            clock_as_of_ms=None if bounds is None else bounds.as_of_ms,
-        )
-    )
 
 
 def batch_fingerprint(session: Session, device_id: str, batch_id: str) -> bytes | None:

@@ -108,6 +108,16 @@ def store_phone_batch(
     """Store a phone batch once, each beacon with the vehicle it resolves to; a resend
     answers ``duplicate``, a different body under its identity is refused."""
     digest = fingerprint(batch)
+    b = batch.beacons
+    resolved = beacons.resolve_intervals(session, b.t, b.major, b.minor)
+    vehicles = [vehicle for vehicle, _ in resolved]
+    # The phone's clock, read off the beacons it heard so far: every time is stored on the
+    # buses' clock (backend.phones.clock).
+    bounds, on_bus = clock.on_buses_clock(
+        batch,
+        phones_repo.device_clock(session, batch.device_id),
+        [interval for _, interval in resolved],
+    )
     phone_batch_id = phones_repo.insert_batch(
         session,
         {
@@ -117,6 +127,10 @@ def store_phone_batch(
             "sent_at": batch.sent_at,
             "platform": batch.platform,
             "received_at": now,
+            "clock_offset_ms": 0 if bounds is None else bounds.offset_ms,
+            "clock_lo_ms": None if bounds is None else bounds.lo_ms,
+            "clock_hi_ms": None if bounds is None else bounds.hi_ms,
+            "clock_as_of_ms": None if bounds is None else bounds.as_of_ms,
         },
     )
     if phone_batch_id is None:
@@ -124,20 +138,7 @@ def store_phone_batch(
         return wire.BatchAccepted(inserted=0, duplicate=True)
     # Before any row that retention deletes is written (as for a vehicle upload).
     final = maintenance_repo.hold_retention(session, writing=True)
-
-    b = batch.beacons
-    resolved = beacons.resolve_intervals(session, b.t, b.major, b.minor)
-    vehicles = [vehicle for vehicle, _ in resolved]
-    # The phone's clock, read off the beacons it heard so far: every time is stored on the
-    # buses' clock (backend.phones.clock).
-    bounds = clock.narrowed(
-        phones_repo.device_clock(session, batch.device_id, phone_batch_id),
-        b.t,
-        [interval for _, interval in resolved],
-    )
-    offset = 0 if bounds is None else bounds.offset_ms
-    phones_repo.set_batch_clock(session, phone_batch_id, offset, bounds)
-    batch = corrected(batch, offset)
+    batch = on_bus
 
     def row(k: int, day: dt.date, t: int) -> dict[str, Any]:
         return {
@@ -177,21 +178,6 @@ def store_phone_batch(
     mark_heard_vehicles(session, batch, now, final)
     return wire.BatchAccepted(
         inserted=len(b) + len(batch.regions) + len(batch.activity), duplicate=False
-    )
-
-
-def corrected(batch: wire.PhoneBatch, offset_ms: int) -> wire.PhoneBatch:
-    """``batch`` with every time of its rows on the buses' clock: its phone's clock ran
-    ``offset_ms`` ahead (``sent_at`` stays as the phone sent it)."""
-    if not offset_ms:
-        return batch
-    b = batch.beacons
-    return batch.model_copy(
-        update={
-            "beacons": b.model_copy(update={"t": [t - offset_ms for t in b.t]}),
-            "regions": [e.model_copy(update={"t": e.t - offset_ms}) for e in batch.regions],
-            "activity": [e.model_copy(update={"t": e.t - offset_ms}) for e in batch.activity],
-        }
     )
 
 

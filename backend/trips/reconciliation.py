@@ -1269,8 +1269,10 @@ def phone_terms(
             arrived[row] = _overlap_ms(driving, before) >= before.end - before.start
         for enter, end in stays:
             in_stay = (heard_t >= enter) & (heard_t <= end + REGION_EXIT_DELAY_MS)
-            if in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS:
-                continue  # a stay near other buses, or this one heard too briefly
+            # A stay near other buses, or this one heard too briefly to tell how near (a
+            # phone in a vehicle vouches by its motion, not by this bus's level).
+            if not in_stay.any() or (not driving and in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS):
+                continue
             # Heard close by, or in a vehicle while this bus drove (whether it boarded this
             # bus rather than drove beside it is the boarding's question).
             loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))

@@ -281,6 +281,20 @@ def test_a_burst_vouches_only_for_the_bus_that_left_soon_after_it():
     assert trips([], [rider])["dev_a"].board_stop_id == STOPS[2]
 
 
+@pytest.mark.parametrize("heard_s", [1, 2])
+def test_a_burst_that_caught_the_bus_for_a_second_vouches_for_the_ride_it_drove_off_in(heard_s):
+    # Busy bursts (several buses, a crowd) catch one bus for a second or two. A phone that
+    # then set off in a vehicle as this bus left rode it; one that stayed put did not.
+    rider = burst_rider(0, 1, 4)
+    rider.beacons = rider.beacons[:heard_s]
+    found = trips([], [rider])
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[1], STOPS[4])
+    waiter = burst_rider(0, 1, 4)
+    waiter.beacons = waiter.beacons[:heard_s]
+    waiter.activity = [(waiter.id, T0, "stationary")]
+    assert trips([], [waiter]) == {}
+
+
 def approaching_rider(device: int, board: int, alight: int, before_ms: int) -> Phone:
     """A burst-only iPhone at the stop that enters the region as the bus comes into earshot,
     ``before_ms`` before it arrives: its ten seconds of ranging are over before the doors

@@ -116,6 +116,26 @@ most that where positive (``reconciliation.with_levels``). A reference below
 ``LEVEL_REFERENCE_FLOOR_DBM`` changes nothing. Margin, quantile, floor and veto are those
 of the fit's best relative candidate (see LEVELS_RELATIVE)."""
 
+LEVELS_FROM_RIDERS: Final = False
+RIDER_MARGIN_DB: Final = 16.5
+"""The riders model (``LevelModel.riders``; ``bibo calibrate`` scores it beside the others):
+no absolute level at all. Each stretch's median RSSI (tx-corrected by the weight the bus's
+riders give the tx byte, ``learn_levels``) is read against the median of the bus's riders
+beyond doubt, those who boarded through the doors and were heard through every part of two
+stretches since (``reconciliation._boarded_riders``; the journey and the
+``LEVEL_POOL_JOURNEYS`` before it), in the path loss's form: neutral ``RIDER_MARGIN_DB``
+below them, ``PATH_LOSS_SLOPE_PER_DB`` nats per dB, at most ``PATH_LOSS_MAX_LLR``. A bus's
+receiver gain, the phones' tx convention and a fleet of quiet phones all move the riders
+with everyone else. Without a reference (fewer than ``MIN_REFERENCE_CELLS`` rider cells)
+the path loss decides as in the absolute model. The margin is the riders candidate that
+``bibo calibrate`` ranks best (``simulator.calibrate.RIDER_MARGINS_DB``; a wider margin
+charges more bystanders than the goal in some training world, a narrower one misses quiet
+riders); the fit ranks the relative model above it, so ``LEVELS_FROM_RIDERS`` is off."""
+
+RIDER_REFERENCE_QUANTILE: Final = 0.5
+"""The riders model reads levels against the median rider (set by hand: the centre of the
+riders, which a few quiet or loud phones do not move)."""
+
 LEVEL_POOL_JOURNEYS: Final = 3
 """Journeys before this one whose riders also calibrate its levels (``learn_levels``)."""
 

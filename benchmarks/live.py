@@ -172,7 +172,7 @@ def main() -> int:
         print(
             f"{recording.name}: {len(recording.vehicles)} buses, {len(j):,} moments "
             f"(every {args.every_s} s of each bus's day), "
-            f"{'relative' if level.relative else 'absolute'} level model"
+            f"{level.name} level model"
         )
         print(
             f"journey rebuild per upload: mean {1000 * j.mean():.2f} ms, "

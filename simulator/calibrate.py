@@ -41,13 +41,15 @@ RELATIVE_MARGINS_DB = (24.0, 30.0, 36.0)
 RELATIVE_QUANTILES = (0.75, 0.9)
 RELATIVE_FLOORS_DBM = (-76.0,)
 RELATIVE_VETOES = (False, True)
+RIDER_MARGINS_DB = (13.5, 16.5, 19.5, 22.5)
 
 
 def grid() -> list[LevelModel]:
     """The candidates: the absolute path-loss model at several boundaries, with and without
-    the door contrast, and the relative model (the absolute one at the default boundary,
+    the door contrast; the relative model (the absolute one at the default boundary,
     quiet riders excused by levels learnt per bus, with and without their veto) at several
-    margins, reference quantiles and reference floors."""
+    margins, reference quantiles and reference floors; and the riders model (no absolute
+    level: each level read against the bus's median rider) at several margins."""
     absolute = [
         LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
         for b, c in itertools.product(ABSOLUTE_BOUNDARIES_DB, CONTRAST_SLOPES_PER_DB)
@@ -64,7 +66,8 @@ def grid() -> list[LevelModel]:
             RELATIVE_MARGINS_DB, RELATIVE_QUANTILES, RELATIVE_FLOORS_DBM, RELATIVE_VETOES
         )
     ]
-    return absolute + relative
+    riders = [LevelModel(relative=False, riders=True, rider_margin_db=m) for m in RIDER_MARGINS_DB]
+    return absolute + relative + riders
 
 
 BYSTANDER_PENALTY = 0.01
@@ -182,9 +185,9 @@ def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int | None]) -> T
     for c in candidates:
         m = c.model
         table.add_row(
-            "relative" if m.relative else "absolute",
-            f"{m.boundary_db:g}",
-            f"{m.margin_db:g}" if m.relative else "",
+            m.name,
+            "" if m.riders else f"{m.boundary_db:g}",
+            f"{m.rider_margin_db:g}" if m.riders else f"{m.margin_db:g}" if m.relative else "",
             f"{m.reference_quantile:g}" if m.relative else "",
             f"{m.reference_floor_dbm:g}" if m.relative else "",
             ("yes" if m.level_veto else "no") if m.relative else "",

@@ -237,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--level",
         choices=LEVEL_CHOICES,
         default="default",
-        help="with --worlds: bibo's level model (default: backend.const's LEVELS_RELATIVE; "
-        "the other one with the same constants)",
+        help="with --worlds: bibo's level model (default: backend.const's LEVELS_RELATIVE and "
+        "LEVELS_FROM_RIDERS; the others with the same constants)",
     )
     ev.add_argument("--trips", type=Path, metavar="FILE", help="'bibo trips --format json' output")
     ev.add_argument("--no-backend", action="store_true", help="score only the naive baseline")
@@ -490,7 +490,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     }
     results: dict[str, list[WorldResult]] = {}
     level = level_model_named(args.level)
-    log.log(f"bibo's level model: {'relative' if level.relative else 'absolute'}")
+    log.log(f"bibo's level model: {level.name}")
     started = time.monotonic()
     for name, seeds in sets.items():
 

@@ -56,6 +56,7 @@ from backend.const import (
     LEVEL_REFERENCE_QUANTILE,
     LEVEL_SLOPE_PER_DB,
     LEVEL_VETO,
+    LEVELS_FROM_RIDERS,
     LEVELS_RELATIVE,
     MAX_TRANSFER_WAIT_MS,
     MIN_CHORD_PAIRS,
@@ -79,6 +80,8 @@ from backend.const import (
     REGION_COVER_MAX_LLR,
     REGION_COVER_NATS_PER_MIN,
     REGION_EXIT_DELAY_MS,
+    RIDER_MARGIN_DB,
+    RIDER_REFERENCE_QUANTILE,
     STANDING_DECIDES_AFTER_MS,
     STANDING_GAP_MS,
     STANDING_MIN_RATE,
@@ -838,6 +841,33 @@ class LevelModel:
     reference_floor_dbm: float = LEVEL_REFERENCE_FLOOR_DBM
     level_veto: bool = LEVEL_VETO
 
+    riders: bool = LEVELS_FROM_RIDERS
+    rider_margin_db: float = RIDER_MARGIN_DB
+
+    @property
+    def name(self) -> str:
+        """``riders``, ``relative`` or ``absolute``: the model's kind, as commands print it."""
+        return "riders" if self.riders else "relative" if self.relative else "absolute"
+
+    @property
+    def learns_levels(self) -> bool:
+        """Whether the bus's riders calibrate its levels (``learn_levels``)."""
+        return self.riders or self.relative
+
+    @property
+    def level_quantile(self) -> float:
+        """Which quantile of the riders' levels is the reference: their median in the
+        riders model (``RIDER_REFERENCE_QUANTILE``), ``reference_quantile`` in the relative
+        one."""
+        return RIDER_REFERENCE_QUANTILE if self.riders else self.reference_quantile
+
+    def rider_llr(self, relative_db: FloatArray) -> FloatArray:
+        """The riders model's nats for "in" per dB against the bus's median rider: neutral
+        ``rider_margin_db`` below them, ``slope_per_db`` per dB, capped at ``max_llr`` (the
+        path loss's form, its boundary read off the bus's own riders)."""
+        value = self.slope_per_db * (relative_db + self.rider_margin_db)
+        return np.asarray(np.clip(value, -self.max_llr, self.max_llr), dtype=np.float64)
+
     def relative_llr(self, relative_db: FloatArray) -> FloatArray:
         """Nats for "in" per dB against the bus's riders (0 where unknown): neutral at
         ``margin_db`` below them, ``level_slope_per_db`` per dB, capped at ``level_max_llr``
@@ -863,18 +893,18 @@ class LevelModel:
 
 DEFAULT_LEVEL: Final = LevelModel()
 
-LEVEL_CHOICES: Final = ("default", "absolute", "relative")
+LEVEL_CHOICES: Final = ("default", "absolute", "relative", "riders")
 """What ``--level`` accepts where a command can score either level model."""
 
 
 def level_model_named(name: str) -> LevelModel:
-    """``default`` (backend.const's), or the absolute or relative model with the same
-    constants."""
+    """``default`` (backend.const's), or the absolute, relative or riders model with the
+    same constants."""
     if name not in LEVEL_CHOICES:
         raise ValueError(f"level: expected one of {', '.join(LEVEL_CHOICES)}, got {name!r}")
     if name == "default":
         return DEFAULT_LEVEL
-    return dataclasses.replace(DEFAULT_LEVEL, relative=name == "relative")
+    return dataclasses.replace(DEFAULT_LEVEL, relative=name == "relative", riders=name == "riders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -933,6 +963,9 @@ class Evidence:
     terms: tuple[tuple[str, FloatArray], ...] = ()
     """``llr`` by feature (``EVIDENCE_TERMS`` names; each (device, stretch), adding up to
     ``llr``), kept to explain a confidence (``explain_trip``); decisions read ``llr`` only."""
+    by_bus: npt.NDArray[np.bool_] | None = None
+    """Per device: heard by the bus itself (None: all were); a level of a phone that only
+    heard the bus's beacon is of the other link and not read against the bus's riders."""
     heard_late: npt.NDArray[np.bool_] | None = None
     """(device, stretch): heard in ``STILL_HEARD_MIN_WINDOWS`` windows or more later than
     ``STILL_HEARD_AFTER_MS`` after the bus left the stop before the stretch: not someone
@@ -1075,16 +1108,17 @@ def stretch_evidence(
         level_llr *= np.minimum(1.0, per_part.sum(axis=2) / n_windows[None, :])
     llr += level_llr
     terms.append(("path_loss", level_llr))
-    if level_model.relative:
+    full = np.asarray((heard > 0).all(axis=2), dtype=bool)
+    level_known = known
+    if level_model.learns_levels:
         # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
         neg_rssi = pl - np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM)
         level = -_cell_medians(cell, neg_rssi, n_dev * n_str).reshape(n_dev, n_str)
         cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
-        full = np.asarray((heard > 0).all(axis=2), dtype=bool)
         neighbour = np.zeros_like(full)
         neighbour[:, 1:] |= full[:, :-1]
         neighbour[:, :-1] |= full[:, 1:]
-        confident = full & neighbour & known
+        confident = full & neighbour & known  # (the riders model narrows it below)
     else:
         level = -moving
         cell_tx = np.full((n_dev, n_str), np.nan)
@@ -1105,6 +1139,11 @@ def stretch_evidence(
     rows = np.searchsorted(devices, dwell_hits[0])
     known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[known], dwell_hits[1][known]] = True
+
+    if level_model.riders:
+        confident = _boarded_riders(
+            full & level_known & by_bus[:, None], heard_at_stop & ~alongside_before
+        )
 
     # Door contrast: open doors let a phone outside the bus through with less loss, so one
     # outside (a car behind the bus, a bus beside) is louder while the bus stands at the stop
@@ -1127,8 +1166,28 @@ def stretch_evidence(
         cell_tx,
         confident,
         tuple(terms),
+        None if by_bus.all() else by_bus,
         heard_late if heard_late.any() else None,
     )
+
+
+def _boarded_riders(
+    full: npt.NDArray[np.bool_], boarded: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """(device, stretch): riders beyond doubt for the riders model (``learn_levels``): heard
+    through every part of this stretch and the one before it, and of every stretch since
+    they boarded at a stop where they were heard while the doors were open and not heard
+    along the way to it (``boarded``). A car trailing the bus is heard through whole
+    stretches too, but it did not come in through the doors: left out, it cannot pull the
+    riders' level down to its own."""
+    run = np.zeros_like(full)
+    on = np.zeros(full.shape[0], dtype=bool)
+    for s in range(full.shape[1]):
+        on = (on | boarded[:, s]) & full[:, s]
+        run[:, s] = on
+    out = np.zeros_like(run)
+    out[:, 1:] = run[:, 1:] & run[:, :-1]
+    return out
 
 
 def _heard_approaching(
@@ -1380,13 +1439,23 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     nothing: it is no rider's level but that of cars trailing a bus that carries nobody,
     who are then the only ones heard throughout.
     """
-    if (
-        not level_model.relative
-        or not np.isfinite(levels.reference)
-        or levels.reference < level_model.reference_floor_dbm
-    ):
+    if not level_model.learns_levels or not np.isfinite(levels.reference):
         return evidence
     relative = levels.relative(evidence)
+    if level_model.riders:
+        by_bus = (
+            np.ones(len(evidence.devices), dtype=bool)
+            if evidence.by_bus is None
+            else evidence.by_bus
+        )
+        read = np.isfinite(relative) & by_bus[:, None]
+        level = np.where(read, level_model.rider_llr(relative), evidence.level_llr)
+        change = level - evidence.level_llr
+        return dataclasses.replace(
+            evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
+        )
+    if levels.reference < level_model.reference_floor_dbm:
+        return evidence
     bus_says = level_model.relative_llr(relative)
     floor = np.minimum(bus_says, 0.0)
     if level_model.level_veto:
@@ -1712,13 +1781,13 @@ def _decided_evidence(
     on (``reconcile_journeys``)."""
     parts = [stretches(j, obs.data_end_ms) for j in journeys]
     # The absolute model needs no context: its journeys decide alone.
-    scored = range(0 if level_model.relative else context, len(journeys))
+    scored = range(0 if level_model.learns_levels else context, len(journeys))
     evidence = {i: stretch_evidence(journeys[i], obs, parts[i], level_model) for i in scored}
     for i in range(context, len(journeys)):
         decided = evidence[i]
-        if level_model.relative:
+        if level_model.learns_levels:
             pool = [evidence[k] for k in range(max(0, i - LEVEL_POOL_JOURNEYS), i + 1)]
-            levels = learn_levels(pool, level_model.reference_quantile)
+            levels = learn_levels(pool, level_model.level_quantile)
             decided = with_levels(decided, levels, level_model)
         yield i, parts[i], decided
 
@@ -1834,7 +1903,7 @@ def rebuild_from(journeys: Sequence[Journey], since: int) -> int:
 def calibrating_journeys(level_model: LevelModel = DEFAULT_LEVEL) -> int:
     """How many journeys before the first one rebuilt a rebuild must score as well: those
     the level model learns the rebuilt journeys' levels from (none for the absolute one)."""
-    return LEVEL_POOL_JOURNEYS if level_model.relative else 0
+    return LEVEL_POOL_JOURNEYS if level_model.learns_levels else 0
 
 
 @dataclass(frozen=True, slots=True)

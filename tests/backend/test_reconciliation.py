@@ -3,6 +3,7 @@
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -451,6 +452,43 @@ def test_the_bus_s_riders_veto_a_tx_byte_read_on_the_wrong_convention():
 
     assert riders(veto=False) == {"dev_b", *CROWD}
     assert riders(veto=True) == set(CROWD)
+
+
+RIDERS = LevelModel(relative=False, riders=True, rider_margin_db=13.5)
+
+
+@pytest.mark.parametrize("gain_db", [-12.0, -6.0, 0.0, 6.0, 12.0])
+def test_the_riders_model_hears_a_deaf_bus_and_a_loud_one_alike(gain_db):
+    # A quiet rider (10 dB below the bus's riders, boarding at stop 1) and a car trailing the
+    # bus from stop 0 (20 dB below them, heard at the stops it waited behind the bus at):
+    # whatever the bus's receiver gain, the riders model charges the rider and not the car,
+    # since it reads both against the riders heard on this bus. The absolute path loss
+    # misses the rider on a deaf bus and charges the car on a loud one.
+    rows = (
+        crowd()
+        + heard(0, arrival(1), arrival(3), pl=RIDER_PL + 10)
+        + heard(1, departure(0), arrival(3), pl=RIDER_PL + 20)
+    )
+    louder = [(t, d, pl - gain_db) for t, d, pl in rows]
+    assert _trips(louder, RIDERS) == {"dev_a", *CROWD}
+    absolute = _trips(louder, ABSOLUTE)
+    if gain_db <= -12:
+        assert "dev_a" not in absolute
+    if gain_db >= 12:
+        assert "dev_b" in absolute
+
+
+def test_a_car_trailing_the_bus_does_not_set_its_riders_level():
+    # Only those who came in through the doors calibrate the bus: cars heard through every
+    # stretch, but along the way to each stop, are not its riders, however many.
+    cars = [row for d in range(4) for row in heard(d, departure(0), arrival(3), pl=RIDER_PL + 20)]
+    obs = observations("RLG-1", crowd() + cars)
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), RIDERS)
+    levels = learn_levels([evidence], RIDERS.level_quantile)
+    assert set(evidence.devices[evidence.confident.any(axis=1)].tolist()) == {4, 5, 6}
+    assert levels.reference == pytest.approx(DEFAULT_TX_POWER_DBM - RIDER_PL, abs=1.5)
+    assert _trips(crowd() + cars, RIDERS) == set(CROWD)
 
 
 def _evidence(rows, tx):

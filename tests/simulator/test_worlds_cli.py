@@ -93,6 +93,7 @@ def test_calibrate_scores_every_candidate_on_recorded_worlds(tmp_path: Path):
     clean = [p for p in paths if p.name == "clean"]
     candidates = fit([clean])
     assert len(candidates) == len(grid())
+    assert {c.model.name for c in candidates} == {"absolute", "relative", "riders"}
     objectives = [c.objective for c in candidates]
     assert objectives == sorted(objectives, reverse=True)
     # Recorded worlds are reused, not recorded again.

@@ -101,7 +101,7 @@ trailing-car scenario charges them (``bibo evaluate --worlds --scenarios trailin
 scores the journeys that calibrate the levels (``benchmarks/live.py --level relative``
 prints the cost). ``bibo calibrate`` prints the fit."""
 
-LEVEL_MARGIN_DB: Final = 24.0
+LEVEL_MARGIN_DB: Final = 36.0
 LEVEL_REFERENCE_QUANTILE: Final = 0.9
 LEVEL_SLOPE_PER_DB: Final = 0.5
 LEVEL_MAX_LLR: Final = 4.0

@@ -1438,6 +1438,12 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     decides among loud devices; and a reference below ``reference_floor_dbm`` changes
     nothing: it is no rider's level but that of cars trailing a bus that carries nobody,
     who are then the only ones heard throughout.
+
+    The riders model (``level_model.riders``) instead replaces the path loss's nats of every
+    device the bus heard by what its level against the riders' median says
+    (``LevelModel.rider_llr``); its riders are those who came in through the doors
+    (``_boarded_riders``), so the cars above cannot set it. A phone that only heard the
+    bus's beacon keeps its path loss: its level is of the other link.
     """
     if not level_model.learns_levels or not np.isfinite(levels.reference):
         return evidence

@@ -523,7 +523,8 @@ def test_the_tx_weight_is_learnt_from_the_riders():
     assert follows.riders == 8 * 3
 
 
-def test_a_rebuild_with_context_decides_as_the_whole_day():
+@pytest.mark.parametrize("model", [RELATIVE, RIDERS], ids=["relative", "riders"])
+def test_a_rebuild_with_context_decides_as_the_whole_day(model):
     # Three journeys; rebuilding the last with the two before as context gives exactly the
     # trips a rebuild of the whole day gives for it.
     events, rows = [], []
@@ -540,8 +541,8 @@ def test_a_rebuild_with_context_decides_as_the_whole_day():
     obs = observations("RLG-1", rows, data_end=arrival(3) + 2 * 20 * 60_000 + 60_000)
     journeys = journeys_from_events("RLG-1", events)
     ids = ["dev_a", "dev_b", "dev_c", "dev_d"]
-    whole = reconcile_journeys(journeys, obs, ids, RELATIVE)
-    last = reconcile_journeys(journeys, obs, ids, RELATIVE, context=2)
+    whole = reconcile_journeys(journeys, obs, ids, model)
+    last = reconcile_journeys(journeys, obs, ids, model, context=2)
     assert last == [t for t in whole if t.journey_id == "R61-2"]
     assert last
 

@@ -127,6 +127,8 @@ def app(engine: Engine, database_url: str) -> FastAPI:
     app.state.vehicle_limiter = RateLimiter(1e9, 1e9, time.monotonic)
     app.state.signup_limiter = RateLimiter(1e9, 1e9, time.monotonic)
     app.state.resend_limiter = RateLimiter(1e9, 1e9, time.monotonic)
+    app.state.phone_limiter = RateLimiter(1e9, 1e9, time.monotonic)
+    app.state.phone_resend_limiter = RateLimiter(1e9, 1e9, time.monotonic)
     return app
 
 

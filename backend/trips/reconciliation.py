@@ -1110,19 +1110,22 @@ def stretch_evidence(
     terms.append(("path_loss", level_llr))
     full = np.asarray((heard > 0).all(axis=2), dtype=bool)
     level_known = known
+    # The riders beyond doubt, whose level calibrates the others (the riders model's are
+    # found below, once who was heard at the stops is known).
+    confident = np.zeros((n_dev, n_str), dtype=bool)
     if level_model.learns_levels:
         # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
         neg_rssi = pl - np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM)
         level = -_cell_medians(cell, neg_rssi, n_dev * n_str).reshape(n_dev, n_str)
         cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
-        neighbour = np.zeros_like(full)
-        neighbour[:, 1:] |= full[:, :-1]
-        neighbour[:, :-1] |= full[:, 1:]
-        confident = full & neighbour & known  # (the riders model narrows it below)
+        if not level_model.riders:
+            neighbour = np.zeros_like(full)
+            neighbour[:, 1:] |= full[:, :-1]
+            neighbour[:, :-1] |= full[:, 1:]
+            confident = full & neighbour & known
     else:
         level = -moving
         cell_tx = np.full((n_dev, n_str), np.nan)
-        confident = np.zeros((n_dev, n_str), dtype=bool)
 
     if phone is not None:
         said, arrived = phone_terms(

@@ -128,7 +128,9 @@ below them, ``PATH_LOSS_SLOPE_PER_DB`` nats per dB, at most ``PATH_LOSS_MAX_LLR`
 receiver gain, the phones' tx convention and a fleet of quiet phones all move the riders
 with everyone else. Without a reference (fewer than ``MIN_REFERENCE_CELLS`` rider cells)
 the path loss decides as in the absolute model. The margin is the riders candidate that
-``bibo calibrate`` ranks best (``simulator.calibrate.RIDER_MARGINS_DB``; a wider margin
+``bibo calibrate`` ranks best on the training worlds ``simulator.const.TRAINING_WORLDS``
+(the default world and drawn worlds 1-10; ``simulator.calibrate.RIDER_MARGINS_DB``; ``bibo
+evaluate --worlds --level riders`` scores it on the test worlds beside them; a wider margin
 charges more bystanders than the goal in some training world, a narrower one misses quiet
 riders); the fit ranks the relative model above it, so ``LEVELS_FROM_RIDERS`` is off."""
 

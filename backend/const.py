@@ -278,6 +278,13 @@ on-board posterior); a ride the decoder may yet take back waits for the departur
 before. Set by hand: be-outs settled early and later withdrawn count as flip-flops in the
 paced replay (``bibo evaluate``)."""
 
+SCANNER_RESTART_MS: Final = 100_000
+"""How long a bus's scanner may hear nothing before the onboard agent has restarted it
+(onboard.const ``SCANNER_WATCHDOG_TIMEOUT_S``, 90 s from the last advert of any phone, plus a
+tick and an adapter power cycle, rounded up): a rider the standing bus stops hearing while
+it hears nobody else has walked away once the silence outlasts this as well
+(``reconciliation.walked_away``). Not fitted: a property of the agent, checked by a test."""
+
 STANDING_SILENCE_PROB: Final = 0.001
 STANDING_MIN_RATE: Final = 0.05
 """A rider the bus stopped hearing has got off once a phone heard at its rate on the way in

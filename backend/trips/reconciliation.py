@@ -82,6 +82,7 @@ from backend.const import (
     REGION_EXIT_DELAY_MS,
     RIDER_MARGIN_DB,
     RIDER_REFERENCE_QUANTILE,
+    SCANNER_RESTART_MS,
     STANDING_DECIDES_AFTER_MS,
     STANDING_GAP_MS,
     STANDING_MIN_RATE,
@@ -970,6 +971,11 @@ class Evidence:
     """(device, stretch): heard in ``STILL_HEARD_MIN_WINDOWS`` windows or more later than
     ``STILL_HEARD_AFTER_MS`` after the bus left the stop before the stretch: not someone
     who got off there (``decode_rides``). None: nobody was."""
+    level_share: FloatArray | None = None
+    """(device, stretch): the share of the stretch a level speaks for (the parts up to the
+    last one the device was heard in; for a phone's ranging, also the share it ranged
+    through): what ``level_llr`` was scaled by, and what ``with_levels`` scales the bus's
+    own levels by. None: all of it."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -1102,10 +1108,16 @@ def stretch_evidence(
     known = np.isfinite(moving)
     level_llr = np.zeros((n_dev, n_str))
     level_llr[known] = level_model.llr(moving[known])
+    # A level speaks for the time it was heard over. Heard only early in a stretch (a rider
+    # stepping off after a departure event that came early, a car that turned off), it says
+    # how near the device was then, not that it stayed: it counts for the share of the
+    # stretch's parts up to the last one it was heard in.
+    reached = PARTS_PER_STRETCH - np.argmax((heard > 0)[:, :, ::-1], axis=2)
+    level_share = reached / PARTS_PER_STRETCH
     if phone is not None:
-        # A level speaks for the time it was heard over: a phone that ranged through a
-        # few seconds of a stretch says how near it was then, not for the whole stretch.
-        level_llr *= np.minimum(1.0, per_part.sum(axis=2) / n_windows[None, :])
+        # A phone that ranged through a few seconds of a stretch likewise.
+        level_share *= np.minimum(1.0, per_part.sum(axis=2) / n_windows[None, :])
+    level_llr *= level_share
     llr += level_llr
     terms.append(("path_loss", level_llr))
     full = np.asarray((heard > 0).all(axis=2), dtype=bool)
@@ -1171,6 +1183,7 @@ def stretch_evidence(
         tuple(terms),
         None if by_bus.all() else by_bus,
         heard_late if heard_late.any() else None,
+        level_share,
     )
 
 
@@ -1447,10 +1460,14 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     (``LevelModel.rider_llr``); its riders are those who came in through the doors
     (``_boarded_riders``), so the cars above cannot set it. A phone that only heard the
     bus's beacon keeps its path loss: its level is of the other link.
+
+    Either way the bus's levels speak for the share of a stretch the path loss does
+    (``Evidence.level_share``).
     """
     if not level_model.learns_levels or not np.isfinite(levels.reference):
         return evidence
     relative = levels.relative(evidence)
+    share = 1.0 if evidence.level_share is None else evidence.level_share
     if level_model.riders:
         by_bus = (
             np.ones(len(evidence.devices), dtype=bool)
@@ -1458,14 +1475,14 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
             else evidence.by_bus
         )
         read = np.isfinite(relative) & by_bus[:, None]
-        level = np.where(read, level_model.rider_llr(relative), evidence.level_llr)
+        level = np.where(read, level_model.rider_llr(relative) * share, evidence.level_llr)
         change = level - evidence.level_llr
         return dataclasses.replace(
             evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
         )
     if levels.reference < level_model.reference_floor_dbm:
         return evidence
-    bus_says = level_model.relative_llr(relative)
+    bus_says = level_model.relative_llr(relative) * share
     floor = np.minimum(bus_says, 0.0)
     if level_model.level_veto:
         level = np.clip(evidence.level_llr, floor, np.maximum(bus_says, 0.0))
@@ -1736,19 +1753,22 @@ def walked_away(
     least ``CLOSE_AFTER_SILENCE_MS``: it got off and walked out of range.
 
     Only the bus's own hearing counts (a phone's reports arrive late, and one that ranges in
-    bursts says nothing in between); one heard on that stretch too rarely to tell is not, and
-    a silence in which the bus heard nobody else either says nothing (its scanner may have
-    stopped)."""
+    bursts says nothing in between); one heard on that stretch too rarely to tell is not. A
+    silence in which the bus heard nobody else either (the last rider off at a terminus, the
+    bus laying over) may be a stalled scanner: the onboard agent restarts one that hears
+    nothing (``SCANNER_RESTART_MS``), after which a rider still on board would be heard
+    again, so such a silence counts once it outlasts that restart as well."""
     needed = silence_needed(obs, device, int(parts.start[last]), int(parts.end[last]))
     if needed is None:
         return False
     times = obs.t[obs.device == device]
     # (Every sighting is before the data end: ``VehicleObservations``.)
     since = max(arrival, int(times[-1]) + obs.window_ms) if times.size else arrival
-    if obs.data_end_ms - since < needed:
+    silent = obs.data_end_ms - since
+    if silent < needed:
         return False
     lo, hi = np.searchsorted(obs.t, [since, obs.data_end_ms], side="right")
-    return bool((obs.device[lo:hi] != device).any())
+    return bool((obs.device[lo:hi] != device).any()) or silent >= needed + SCANNER_RESTART_MS
 
 
 def reconcile_vehicle(

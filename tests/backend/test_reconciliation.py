@@ -1,6 +1,7 @@
 """The pure trip reconstruction on small, hand-built journeys."""
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from backend.const import (
     LEVEL_MARGIN_DB,
     LEVEL_POOL_JOURNEYS,
     PATH_LOSS_BOUNDARY_DB,
+    SCANNER_RESTART_MS,
 )
 from backend.trips.reconciliation import (
     EventRecord,
@@ -31,6 +33,7 @@ from backend.trips.reconciliation import (
 )
 from backend.trips.stops import stop_index
 from fare_engine.geo import METRES_PER_DEGREE
+from onboard.const import ADAPTER_POWER_CYCLE_S, SCANNER_WATCHDOG_TIMEOUT_S, TICK_INTERVAL_S
 
 STOPS = ["de:05974:1001", "de:05974:1002", "de:05974:1003", "de:05974:1004"]
 T0 = 1_795_420_000_000
@@ -643,14 +646,62 @@ def test_a_rider_the_standing_bus_stops_hearing_has_walked_away():
     rare = heard(0, arrival(0), arrival(2), every_ms=30_000)
     (trip,) = one_bus(rare, data_end=later, events=events)
     assert trip.status == "open"
-    # A bus that heard nobody at all since (its scanner may have stopped) says nothing.
+    # A bus that heard nobody at all since (its scanner may have stopped) says nothing
+    # until the onboard agent would have restarted a stalled scanner and heard the rider
+    # again (the last riders off at a terminus, the bus laying over).
     alone = [
         *heard(0, arrival(0), arrival(2)),
         *[row for d in (4, 5, 6) for row in heard(d, T0, arrival(2))],
     ]
-    trips = reconcile({"RLG-1": events}, [observations("RLG-1", alone, later)], DEVICES)
-    (trip,) = [t for t in trips if t.device_id == "dev_a"]
-    assert (trip.alight_stop_id, trip.status) == (STOPS[2], "open")
+    for data_end, status in (
+        (later, "open"),
+        (later + SCANNER_RESTART_MS - 10_000, "open"),
+        (later + SCANNER_RESTART_MS, "closed"),
+    ):
+        trips = reconcile({"RLG-1": events}, [observations("RLG-1", alone, data_end)], DEVICES)
+        (trip,) = [t for t in trips if t.device_id == "dev_a"]
+        assert (trip.alight_stop_id, trip.status) == (STOPS[2], status), data_end - later
+
+
+def test_the_scanner_restart_the_backend_waits_out_is_the_onboard_agents():
+    # walked_away's wait for a silent bus rests on the agent's watchdog: restart after
+    # SCANNER_WATCHDOG_TIMEOUT_S without an advert, checked every tick, with an adapter
+    # power cycle at worst. A longer watchdog would let a stall pass for a walk-away.
+    agent_restart_s = SCANNER_WATCHDOG_TIMEOUT_S + TICK_INTERVAL_S + ADAPTER_POWER_CYCLE_S
+    assert agent_restart_s * 1000 <= SCANNER_RESTART_MS
+
+
+@pytest.mark.parametrize("early_ms", [4_000, 8_000, 12_000])
+def test_a_departure_sent_early_does_not_keep_the_rider_on_board(early_ms):
+    # Stop 2's departure event comes ``early_ms`` before the bus really leaves (events are
+    # early or late by up to 15 s), so the loud seconds of a rider still stepping off fall
+    # into the stretch after it. Their level speaks for those seconds only: the rider is off
+    # at stop 2 within twice the silence an on-time event needs, and never moved on to
+    # stop 3 (before, the level held the stretch "in" until the bus got there).
+    events = [
+        replace(e, t=e.t - early_ms) if (e.type, e.stop_id) == ("departure", STOPS[1]) else e
+        for e in journey_events()
+    ]
+    rows = heard(0, departure(0) - 20_000, departure(1) - 1_000)
+    for since in (2 * CLOSE_AFTER_SILENCE_MS, DRIVE):
+        (trip,) = one_bus(rows, data_end=departure(1) + since, events=events)
+        assert (trip.alight_stop_id, trip.status) == (STOPS[1], "closed"), since
+
+
+def test_a_level_heard_early_in_a_stretch_speaks_for_the_parts_up_to_it():
+    # The same loud phone heard through the first quarter of a stretch, through half of it,
+    # and through all of it: the path loss's nats grow with the share of the stretch it
+    # reaches into, and a phone heard throughout gets all of them.
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    parts = stretches(journey, arrival(3))
+    said = []
+    for share in (0.25, 0.5, 1.0):
+        end = departure(1) + int(share * DRIVE) - 1_000
+        obs = observations("RLG-1", heard(0, departure(1), end, pl=RIDER_PL - 20), arrival(3))
+        evidence = stretch_evidence(journey, obs, parts, LevelModel(relative=False, riders=False))
+        said.append(dict(evidence.terms)["path_loss"][0, 1])
+    assert 0 < said[0] < said[1] < said[2]
+    assert said[0] == pytest.approx(said[2] / 4)
 
 
 def test_a_phone_heard_rarely_on_the_way_waits_longer_for_its_be_out():

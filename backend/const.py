@@ -278,6 +278,13 @@ on-board posterior); a ride the decoder may yet take back waits for the departur
 before. Set by hand: be-outs settled early and later withdrawn count as flip-flops in the
 paced replay (``bibo evaluate``)."""
 
+SILENCE_GAP_FACTOR: Final = 1.5
+"""A rider is off only after a silence this many times the longest the bus heard them keep
+while they rode (``reconciliation.silence_needed``): their phone's own bursts and gaps, not
+a rate that treats its windows as independent. Set by hand (half as long again as the
+longest gap seen), not fitted; be-outs closed and later reopened count as flip-flops in the
+paced replay (``bibo evaluate``)."""
+
 SCANNER_RESTART_MS: Final = 100_000
 """How long a bus's scanner may hear nothing before the onboard agent has restarted it
 (onboard.const ``SCANNER_WATCHDOG_TIMEOUT_S``, 90 s from the last advert of any phone, plus a

@@ -83,6 +83,7 @@ from backend.const import (
     RIDER_MARGIN_DB,
     RIDER_REFERENCE_QUANTILE,
     SCANNER_RESTART_MS,
+    SILENCE_GAP_FACTOR,
     STANDING_DECIDES_AFTER_MS,
     STANDING_GAP_MS,
     STANDING_MIN_RATE,
@@ -1656,15 +1657,22 @@ def journey_trips(
                 alight = journey.visits[last + 1]
                 alight_time = alight.arrival
             # Decided on the data up to a silence after the bus left the stop that a rider
-            # heard as often as this one was on the way would hardly keep (at least 45 s):
-            # the stretch under way says "out" by then, or the rider rides on.
+            # heard as often as this one was on the way would hardly keep (at least 45 s, and
+            # longer than the longest the rider kept on the way): the stretch under way says
+            # "out" by then, or the rider rides on. The silence runs from the last time the
+            # bus heard the device, which may be after it left (a rider still on board).
             left = alight.departure if alight.departure is not None else alight.arrival
-            silence = (
-                None  # (a rider still riding is not decided)
-                if still_riding
-                else silence_needed(obs, int(device), int(parts.start[first]), int(parts.end[last]))
+            if still_riding:
+                silence = None  # (a rider still riding is not decided)
+            else:
+                ride = (int(device), int(parts.start[first]), int(parts.end[last]))
+                silence = silence_needed(obs, *ride)
+                if silence is None:  # heard too rarely for a rate: its gaps still say
+                    gaps = int(SILENCE_GAP_FACTOR * longest_silence(obs, *ride))
+                    silence = min(max(CLOSE_AFTER_SILENCE_MS, gaps), STANDING_DECIDES_AFTER_MS)
+            decided_at = heard_since(obs, int(device), left) + (
+                CLOSE_AFTER_SILENCE_MS if silence is None else silence
             )
-            decided_at = left + (CLOSE_AFTER_SILENCE_MS if silence is None else silence)
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
@@ -1729,11 +1737,13 @@ def journey_trips(
 def silence_needed(obs: VehicleObservations, device: int, start: int, end: int) -> int | None:
     """How long (ms) the bus must not hear ``device`` before it is off: a phone heard at the
     rate it was from ``start`` to ``end`` (its ride) would keep silent that long with at most
-    ``STANDING_SILENCE_PROB``, and never less than ``CLOSE_AFTER_SILENCE_MS``. None where
-    the bus heard it in fewer than ``STANDING_MIN_RATE`` of the windows (too rarely to tell
-    a silence; a phone's own reports have rules of their own). Learnt from the device
-    itself, so a phone, a carry or a scanner that is heard less often waits longer, and one
-    heard every second no longer than the floor."""
+    ``STANDING_SILENCE_PROB``, never less than ``CLOSE_AFTER_SILENCE_MS`` and never less
+    than ``SILENCE_GAP_FACTOR`` times the longest silence it kept on that ride
+    (``longest_silence``: a phone heard in bursts, in a bag or a crowd, is silent far longer
+    than its rate says). None where the bus heard it in fewer than ``STANDING_MIN_RATE`` of
+    the windows (too rarely to tell a silence; a phone's own reports have rules of their
+    own). Learnt from the device itself, so a phone, a carry or a scanner that is heard less
+    often waits longer, and one heard every second no longer than the floor."""
     lo, hi = np.searchsorted(obs.t, [start, end])
     heard = int(np.count_nonzero(obs.device[lo:hi] == device))
     windows = max(1, -(-(end - start) // obs.window_ms))
@@ -1741,7 +1751,24 @@ def silence_needed(obs: VehicleObservations, device: int, start: int, end: int) 
     if rate < STANDING_MIN_RATE:
         return None
     needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
-    return min(max(needed, CLOSE_AFTER_SILENCE_MS), STANDING_DECIDES_AFTER_MS)
+    gaps = SILENCE_GAP_FACTOR * longest_silence(obs, device, start, end)
+    return int(min(max(needed, CLOSE_AFTER_SILENCE_MS, gaps), STANDING_DECIDES_AFTER_MS))
+
+
+def longest_silence(obs: VehicleObservations, device: int, start: int, end: int) -> int:
+    """The longest time (ms) between two windows in which the bus heard ``device`` from
+    ``start`` to ``end`` (0 if heard in fewer than two)."""
+    lo, hi = np.searchsorted(obs.t, [start, end])
+    times = obs.t[lo:hi][obs.device[lo:hi] == device]
+    return int(np.diff(times).max()) if times.size > 1 else 0
+
+
+def heard_since(obs: VehicleObservations, device: int, since: int) -> int:
+    """The end of the newest window after ``since`` in which the bus heard ``device``
+    (``since`` if none)."""
+    lo = int(np.searchsorted(obs.t, since, side="right"))
+    times = obs.t[lo:][obs.device[lo:] == device]
+    return int(times[-1]) + obs.window_ms if times.size else since
 
 
 def walked_away(

@@ -16,6 +16,7 @@ from backend.const import (
     LEVEL_POOL_JOURNEYS,
     PATH_LOSS_BOUNDARY_DB,
     SCANNER_RESTART_MS,
+    SILENCE_GAP_FACTOR,
 )
 from backend.trips.reconciliation import (
     EventRecord,
@@ -719,6 +720,36 @@ def test_a_phone_heard_rarely_on_the_way_waits_longer_for_its_be_out():
     rows = heard(0, departure(0) - 20_000, arrival(1) + 5_000)
     (trip,) = one_bus(rows, data_end=departure(1) + CLOSE_AFTER_SILENCE_MS + 5_000)
     assert trip.status == "closed"
+
+
+def test_a_rider_heard_in_bursts_is_off_only_after_a_longer_silence_than_they_kept_on_board():
+    # Heard every second, but silent for 40 s in the middle of the ride (a phone in a bag,
+    # a crowd): a silence of 45 s after stop 2 is no evidence they got off, one half as
+    # long again as their longest on the way (SILENCE_GAP_FACTOR) is.
+    gap_ms = 40_000
+    start = departure(0) + 30_000
+    rows = [
+        row
+        for row in heard(0, departure(0) - 20_000, arrival(1) + 5_000)
+        if not start <= row[0] < start + gap_ms
+    ]
+    waits = SILENCE_GAP_FACTOR * gap_ms
+    (trip,) = one_bus(rows, data_end=departure(1) + int(waits) - 10_000)
+    assert (trip.alight_stop_id, trip.status) == (STOPS[1], "open")
+    (trip,) = one_bus(rows, data_end=departure(1) + int(waits) + 5_000)
+    assert (trip.alight_stop_id, trip.status) == (STOPS[1], "closed")
+
+
+def test_the_silence_before_a_be_out_runs_from_when_the_rider_was_last_heard():
+    # Heard once more 30 s after the bus left stop 2: the silence that closes the ride
+    # counts from then, not from the departure.
+    heard_again = departure(1) + 30_000
+    rows = heard(0, departure(0) - 20_000, arrival(1) + 5_000)
+    rows += heard(0, heard_again, heard_again + 1_000)
+    (trip,) = one_bus(rows, data_end=heard_again + CLOSE_AFTER_SILENCE_MS - 5_000)
+    assert (trip.alight_stop_id, trip.status) == (STOPS[1], "open")
+    (trip,) = one_bus(rows, data_end=heard_again + CLOSE_AFTER_SILENCE_MS + 10_000)
+    assert (trip.alight_stop_id, trip.status) == (STOPS[1], "closed")
 
 
 def test_a_lost_departure_is_derived_once_the_bus_is_away_from_the_stop():

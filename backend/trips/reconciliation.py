@@ -1670,7 +1670,11 @@ def journey_trips(
                 if silence is None:  # heard too rarely for a rate: its gaps still say
                     gaps = int(SILENCE_GAP_FACTOR * longest_silence(obs, *ride))
                     silence = min(max(CLOSE_AFTER_SILENCE_MS, gaps), STANDING_DECIDES_AFTER_MS)
-            decided_at = heard_since(obs, int(device), left) + (
+            # (A phone that has reported leaving the beacon region since said so itself.)
+            exited = obs.phone is not None and obs.phone.left_region_since(
+                int(device), alight.arrival
+            )
+            decided_at = (left if exited else heard_since(obs, int(device), left)) + (
                 CLOSE_AFTER_SILENCE_MS if silence is None else silence
             )
             # A bus still standing at the stop (its departure not yet known) may keep the
@@ -1755,19 +1759,42 @@ def silence_needed(obs: VehicleObservations, device: int, start: int, end: int) 
     return int(min(max(needed, CLOSE_AFTER_SILENCE_MS, gaps), STANDING_DECIDES_AFTER_MS))
 
 
-def longest_silence(obs: VehicleObservations, device: int, start: int, end: int) -> int:
-    """The longest time (ms) between two windows in which the bus heard ``device`` from
-    ``start`` to ``end`` (0 if heard in fewer than two)."""
+def _heard_times(obs: VehicleObservations, device: int, start: int, end: int) -> IntArray:
+    """The windows from ``start`` to ``end`` in which the bus heard ``device`` or its phone
+    heard the bus's beacon, in order."""
     lo, hi = np.searchsorted(obs.t, [start, end])
     times = obs.t[lo:hi][obs.device[lo:hi] == device]
-    return int(np.diff(times).max()) if times.size > 1 else 0
+    phone = obs.phone
+    if phone is not None:
+        a, b = np.searchsorted(phone.t, [start, end])
+        times = np.sort(np.concatenate([times, phone.t[a:b][phone.device[a:b] == device]]))
+    return np.asarray(times, dtype=np.int64)
+
+
+def longest_silence(obs: VehicleObservations, device: int, start: int, end: int) -> int:
+    """The longest time (ms) from ``start`` to ``end`` between two windows in which the bus
+    heard ``device``, or its phone heard the bus within one stay in the beacon region (0
+    if none): a phone ranges while it is in the region, so a silence across an exit and a
+    new entry is not one it kept while listening."""
+    lo, hi = np.searchsorted(obs.t, [start, end])
+    times = obs.t[lo:hi][obs.device[lo:hi] == device]
+    longest = int(np.diff(times).max()) if times.size > 1 else 0
+    phone = obs.phone
+    if phone is not None and device in phone.stays:
+        a, b = np.searchsorted(phone.t, [start, end])
+        heard = phone.t[a:b][phone.device[a:b] == device]
+        entered = np.array([enter for enter, _ in phone.stays[device]], dtype=np.int64)
+        stay = np.searchsorted(entered, heard, side="right")
+        same = stay[1:] == stay[:-1]
+        if same.any():
+            longest = max(longest, int(np.diff(heard)[same].max()))
+    return longest
 
 
 def heard_since(obs: VehicleObservations, device: int, since: int) -> int:
-    """The end of the newest window after ``since`` in which the bus heard ``device``
-    (``since`` if none)."""
-    lo = int(np.searchsorted(obs.t, since, side="right"))
-    times = obs.t[lo:][obs.device[lo:] == device]
+    """The end of the newest window after ``since`` in which the bus heard ``device``, or
+    its phone the bus (``since`` if none)."""
+    times = _heard_times(obs, device, since + 1, obs.data_end_ms + 1)
     return int(times[-1]) + obs.window_ms if times.size else since
 
 

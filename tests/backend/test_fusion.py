@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.const import (
+    CLOSE_AFTER_SILENCE_MS,
     PHONE_APPROACH_MS,
     PHONE_SILENCE_DECIDES_AFTER_MS,
     REGION_EXIT_DELAY_MS,
+    SILENCE_GAP_FACTOR,
 )
 from backend.trips import reconciliation
 from backend.trips.reconciliation import (
@@ -483,6 +485,35 @@ def test_a_phone_gone_silent_is_decided_on_what_it_said():
     cut = departure(3) + PHONE_SILENCE_DECIDES_AFTER_MS
     late = trips_at(cut, [rider], reported=last_upload)["dev_a"]
     assert (late.alight_stop_id, late.status) == (STOPS[3], "closed")
+
+
+def test_a_phone_that_heard_the_bus_in_bursts_waits_out_a_longer_silence():
+    # Rides 1 -> 3 ranging, but its phone heard nothing of the bus for 40 s on the way (a
+    # pause in ranging): its be-out waits for half as long again as that silence after
+    # the bus left stop 3 (SILENCE_GAP_FACTOR), not the bare 45 s a phone that heard the
+    # bus every second waits.
+    gap_ms = 40_000
+    rider = ranging_rider(0, 1, 3)
+    rider.regions = [r for r in rider.regions if r[2] == "enter"]  # still in the region
+    hole = departure(1) + 40_000
+    rider.beacons = [b for b in rider.beacons if not hole <= b[1] < hole + gap_ms]
+    waits = int(SILENCE_GAP_FACTOR * gap_ms)
+    cut = departure(3) + waits - 10_000
+    assert trips_at(cut, [rider], reported=cut)["dev_a"].status == "open"
+    cut = departure(3) + waits + 5_000
+    decided = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert (decided.alight_stop_id, decided.status) == (STOPS[3], "closed")
+    # Had the phone left the region in that pause and entered it again, it was not
+    # listening through it: the pause is no silence it kept, and the bare wait holds.
+    enter = rider.regions[0][1]
+    rider.regions = [
+        (rider.id, enter, "enter"),
+        (rider.id, hole + 30_000, "exit"),
+        (rider.id, hole + 35_000, "enter"),
+    ]
+    cut = departure(3) + CLOSE_AFTER_SILENCE_MS + 5_000
+    decided = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert (decided.alight_stop_id, decided.status) == (STOPS[3], "closed")
 
 
 @pytest.mark.parametrize("rider", [ranging_rider, burst_rider], ids=["ranging", "burst"])

@@ -279,9 +279,10 @@ before. Set by hand: be-outs settled early and later withdrawn count as flip-flo
 paced replay (``bibo evaluate``)."""
 
 SILENCE_GAP_FACTOR: Final = 1.5
-"""A rider is off only after a silence this many times the longest the bus heard them keep
-while they rode (``reconciliation.silence_needed``): their phone's own bursts and gaps, not
-a rate that treats its windows as independent. Set by hand (half as long again as the
+"""A rider is off only after a silence this many times the longest they kept while they
+rode (``reconciliation.silence_needed``: the bus not hearing them, or their phone, within a
+stay in the beacon region, not hearing the bus): their phone's own bursts and gaps, not a
+rate that treats its windows as independent. Set by hand (half as long again as the
 longest gap seen), not fitted; be-outs closed and later reopened count as flip-flops in the
 paced replay (``bibo evaluate``)."""
 

@@ -1792,9 +1792,11 @@ def longest_silence(obs: VehicleObservations, device: int, start: int, end: int)
 
 
 def heard_since(obs: VehicleObservations, device: int, since: int) -> int:
-    """The end of the newest window after ``since`` in which the bus heard ``device``, or
-    its phone the bus (``since`` if none)."""
-    times = _heard_times(obs, device, since + 1, obs.data_end_ms + 1)
+    """The end of the newest window after ``since``, and at most
+    ``STANDING_DECIDES_AFTER_MS`` after it, in which the bus heard ``device``, or its phone
+    the bus (``since`` if none)."""
+    until = min(obs.data_end_ms, since + STANDING_DECIDES_AFTER_MS)
+    times = _heard_times(obs, device, since + 1, until + 1)
     return int(times[-1]) + obs.window_ms if times.size else since
 
 

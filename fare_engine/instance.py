@@ -37,10 +37,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
-from operator import le, mul
+from itertools import accumulate, repeat
+from operator import attrgetter, itemgetter, le, lshift, mul
 from typing import Any
 
 from fare_engine.const import MS_PER_MINUTE
@@ -55,9 +56,9 @@ from fare_engine.offers import (
     TariffView,
     ZoneRide,
     chain_valid_to,
-    ride_key,
+    ride_keys,
     ride_points,
-    view_of,
+    ride_rows,
 )
 from fare_engine.periods import window
 from fare_engine.trips import Trip
@@ -108,6 +109,15 @@ class Instance:
     """The person of each seat (0 = the rider); all 0 without parties."""
     rides: list[int]
     """The ride (boarding position of the rider's trip) of each seat."""
+    boards: list[int]
+    """Each seat's boarding time."""
+    lines: dict[int, list[int]]
+    """Each person's seat positions, in boarding order."""
+    where: list[int]
+    """Each seat's place among its person's seats (in `lines`)."""
+    special: set[int]
+    """The seats whose candidates may include a party ticket or a joined check-in
+    (`Cand.group`, `Cand.joined`), which the DP buys differently; no other seat's do."""
 
     @property
     def n(self) -> int:
@@ -163,25 +173,39 @@ class _Builder:
         self.persons = persons
         self.ride_of = ride_of
         self.party = bool(persons) and max(persons) > 0
-        self.next_seat = [self.n] * self.n
-        """The position of the same person's next seat (n if none)."""
-        self.prev_seat = [-1] * self.n
-        last_of: dict[int, int] = {}
-        for k, person in enumerate(persons):
-            before = last_of.get(person)
-            if before is not None:
-                self.next_seat[before] = k
-                self.prev_seat[k] = before
-            last_of[person] = k
-        self.boards = [t.board_time for t in trips]
-        self.alights = [t.alight_time for t in trips]
+        self.lines: dict[int, list[int]] = {}
+        """Each person's seats, in boarding order (`Instance.lines`)."""
+        # next_seat: the position of the same person's next seat (n if none); prev_seat: of
+        # the previous one (-1 if none); where: each seat's place among its person's seats.
+        if self.party:
+            self.next_seat = [self.n] * self.n
+            self.prev_seat = [-1] * self.n
+            self.where = [0] * self.n
+            for k, person in enumerate(persons):
+                line = self.lines.get(person)
+                if line is None:
+                    line = self.lines[person] = []
+                else:
+                    self.next_seat[line[-1]] = k
+                    self.prev_seat[k] = line[-1]
+                self.where[k] = len(line)
+                line.append(k)
+        else:  # (the rider alone: each seat follows the one before)
+            self.next_seat = list(range(1, self.n + 1))
+            self.prev_seat = list(range(-1, self.n - 1))
+            self.where = list(range(self.n))
+            if self.n:
+                self.lines[0] = list(range(self.n))
+        self.boards = list(map(attrgetter("board_time"), trips))
+        self.alights = list(map(attrgetter("alight_time"), trips))
         self.facts: list[list[RideFacts | None]] = []
         self.touched: list[frozenset[str]] = []
         self.rides: list[dict[tuple[int, int], list[Any]]] = []
         """Per tariff: the distinct rides of each person as [facts, a trip, mask of the
         trips riding it] (a pass covers one person's trips)."""
         boards = self.boards
-        if boards and all(v.valid_from <= min(boards) and max(boards) < v.valid_to for v in views):
+        earliest, latest = (min(boards), max(boards)) if boards else (0, 0)
+        if boards and all(v.valid_from <= earliest and latest < v.valid_to for v in views):
             cheapest = self._known_rides(trips, views, persons)
         else:
             cheapest = self._rides_one_by_one(trips, views, persons)
@@ -200,10 +224,13 @@ class _Builder:
         self.joining = any(p.check_in_across_changes is not None for v in views for p in v.distance)
         """Does some tariff price rides joined by changes as one check-in?"""
         self.scope_masks: list[int] = []
+        self.special: set[int] = set()
+        """The seats given a party ticket or a joined check-in (`Instance.special`)."""
         self._ride_totals: dict[int, int] = {}
-        self._local: dict[str, list[tuple[dt.date, dt.time]]] = {}
         self._days: dict[tuple[str, dt.time], list[tuple[int, int, dt.date]]] = {}
         self._his_cache: dict[tuple[int, int], tuple[list[int], bool]] = {}
+        self._ordered: dict[int, bool] = {}
+        self._prefixes: dict[int, list[int]] = {}
 
     def _known_rides(
         self, trips: list[Trip], views: list[TariffView], persons: list[int]
@@ -212,12 +239,11 @@ class _Builder:
         a ride's facts then depend on its `ride_key` alone, so each key is looked up once
         (a month repeats a few rides), and each person's trips of one key are one ride in
         every tariff that knows it. Returns each trip's cheapest single fare."""
-        known: dict[RideKey, tuple[list[RideFacts | None], SingleFare | None]] = {}
+        known = ride_rows(views)  # (kept from call to call, as the views' own facts are)
         per_trip: list[list[RideFacts | None]] = []
         cheapest: list[SingleFare | None] = []
         by_person: dict[tuple[int, RideKey], list[Any]] = {}  # -> [facts per tariff, trip, mask]
-        for j, t in enumerate(trips):
-            key = ride_key(t)
+        for j, (t, key) in enumerate(zip(trips, ride_keys(trips), strict=True)):
             found = known.get(key)
             if found is None:
                 row = [v.ride(t, key) for v in views]
@@ -235,7 +261,7 @@ class _Builder:
             else:
                 ride[2] |= 1 << j
         for v in range(len(views)):
-            self.facts.append([row[v] for row in per_trip])
+            self.facts.append(list(map(itemgetter(v), per_trip)))
             rides: dict[tuple[int, int], list[Any]] = {}
             areas: set[str] = set()
             for (person, _), (row, t, mask) in by_person.items():
@@ -254,7 +280,7 @@ class _Builder:
     ) -> list[SingleFare | None]:
         """`facts`, `rides` and `touched` trip by trip, each tariff only inside its
         validity. Returns each trip's cheapest single fare."""
-        keys = [ride_key(t) for t in trips]
+        keys = ride_keys(trips)
         cheapest: list[SingleFare | None] = [None] * self.n
         for v in views:
             lo, hi = v.valid_from, v.valid_to
@@ -307,12 +333,12 @@ class _Builder:
             else:
                 runs = self._runs_at(i)
                 cands.append(self._pruned_runs(i, runs) if self.prune else runs)
-        for i, passes in enumerate(self._passes()):
+        for i, passes in self._passes().items():
             cands[i] += passes
         levels = [f.zone.level.code if f and f.zone else None for f in self.facts[0]]
         return Instance(
             self.trips, cands, self.min_single, self.single_offer, self.scope_masks, levels,
-            self.persons, self.ride_of,
+            self.persons, self.ride_of, self.boards, self.lines, self.where, self.special,
         )  # fmt: skip
 
     # --- single journeys and EinzelTicket chains ------------------------------------
@@ -322,6 +348,7 @@ class _Builder:
         out: list[Cand] = []
         if best is not None and (self.prune or self.cheapest[i] is None):
             out.append(Cand(bit, best[0], i, i, best[1]))
+        joins_next = self._joins(self.next_seat[i])  # (one check-in may go on to it)
         for v, view in enumerate(self.views):
             facts = self.facts[v][i]
             if facts is None:
@@ -329,11 +356,14 @@ class _Builder:
             if not self.prune:
                 for fare in facts.distance_fares:
                     out.append(Cand(bit, fare.cents, i, i, fare.offer))
-            for fare in facts.distance_fares:
+            for fare in facts.distance_fares if joins_next else ():
                 product = fare.product
                 assert isinstance(product, DistanceProduct)
-                if product.check_in_across_changes is not None and self._joins(self.next_seat[i]):
-                    out += self._joined_runs(v, view, i, product, fare.cents)
+                if product.check_in_across_changes is not None:
+                    joined = self._joined_runs(v, view, i, product, fare.cents)
+                    if joined:
+                        self.special.add(i)
+                        out += joined
             walk = self._walk(v, view, i) if facts.single_zone_levels else []
             if self.prune:
                 if walk:
@@ -467,7 +497,7 @@ class _Builder:
             return []
         assert view.single is not None
         returns = view.single.allow_return_trip
-        rank = view.rank_between
+        rank, ranks = view.rank_between, view.ranks
         zone = self._zone(v, i)
         n, next_seat = self.n, self.next_seat
         # The rank needed from every earlier boarding area to every later area: a set of
@@ -494,7 +524,9 @@ class _Builder:
             need = max(need, there.level.rank)
             for q in there.areas:
                 for b in boarded:
-                    step = rank(b, q)
+                    step = ranks.get((b, q))
+                    if step is None:
+                        step = rank(b, q)
                     if step > need:
                         need = step
             walk.append((j, need))
@@ -550,7 +582,7 @@ class _Builder:
         return total
 
     # --- passes and caps ------------------------------------------------------------
-    def _passes(self) -> list[list[Cand]]:
+    def _passes(self) -> dict[int, list[Cand]]:
         """Pass candidates per trip, generated per group of equal (tariff, period, caps,
         scope, rider, price). A ride is offered a group's pass exactly when it lies in the
         group's scope, so the group's trips are the union of the rides offered it."""
@@ -605,19 +637,26 @@ class _Builder:
             scoped.append((opt, smask, person))
         if prune:
             scoped = _drop_dominated_groups(scoped)
-        rows: list[list[Cand]] = [[] for _ in range(self.n)]
+        rows: dict[int, list[Cand]] = defaultdict(list)  # (only the trips with passes)
+        view_of_tariff = {id(view.tariff): view for view in self.views}  # (whose option)
         for opt, smask, _person in scoped:
-            self._group_candidates(opt, smask, self._prefix(smask), rows)
+            view = view_of_tariff[id(opt.offer.tariff)]
+            self._group_candidates(view, opt, smask, self._prefix(smask), rows)
         if self.party:
             self._party_candidates(rows)
         if prune:
-            return [_drop_dominated(row) if len(row) > 1 else row for row in rows]
+            return {i: _drop_dominated(row) if len(row) > 1 else row for i, row in rows.items()}
         return rows
 
     def _group_candidates(
-        self, opt: PassOption, smask: int, prefix: list[int], rows: list[list[Cand]]
+        self,
+        view: TariffView,
+        opt: PassOption,
+        smask: int,
+        prefix: list[int],
+        rows: dict[int, list[Cand]],
     ) -> None:
-        his, ordered = self._his(view_of(opt.offer.tariff), opt.period)
+        his, ordered = self._his(view, opt.period)
         price = opt.cents
         offer = opt.offer
         prune = self.prune
@@ -640,7 +679,7 @@ class _Builder:
             rows[i].append(Cand(((1 << hi) - low) & smask, price, i, -1, offer))
             m ^= low
 
-    def _party_candidates(self, rows: list[list[Cand]]) -> None:
+    def _party_candidates(self, rows: dict[int, list[Cand]]) -> None:
         """Party tickets (`PassProduct.group`) as candidates over several persons' seats
         (module doc). For every ride r as the window's first ride, every scope the ride
         offers, and every maximal choice of persons, the candidate covers those persons'
@@ -666,10 +705,10 @@ class _Builder:
         n_rides = len(seat_at)
         rider_seat = [here[0] for here in seat_at]
         boards = [self.boards[k] for k in rider_seat]
-        categories = [t.rider_category for t in self.trips]
-        rider_prefix = [0, *accumulate(ms[k] for k in rider_seat)]
+        categories = list(map(attrgetter("rider_category"), self.trips))
+        rider_prefix = [0, *accumulate(map(ms.__getitem__, rider_seat))]
         # The rider's seats on rides 0..q-1 as a bitmask (their bits are distinct: a sum).
-        rider_bits = [0, *accumulate(1 << k for k in rider_seat)]
+        rider_bits = [0, *accumulate(map(lshift, repeat(1), rider_seat))]
         seat_prefix = [0, *accumulate(ride_cents)]
         # The rides each person is on, as a bitmask of rides (the rider is on all of them):
         # window, scope and persons then meet by `&` instead of ride by ride.
@@ -683,17 +722,21 @@ class _Builder:
         # A window takes each person's category from its last ride (`_PartyWindow`): a
         # rider whose category changes from ride to ride gets every party ride as a key.
         uniform = len({categories[k] for k in rider_seat}) == 1
+        kinds = set(categories)
         seen: set[tuple[int, int]] = set()
+        seats_of: dict[tuple[int, int], tuple[int, int]] = {}  # (`_PartyWindow._seats`)
         for v, view in enumerate(self.views):
+            if not view.group_passes:
+                continue
             facts_of = self.facts[v]
             ride_facts = [facts_of[k] for k in rider_seat]
             in_scope: dict[frozenset[str] | None, int] = {}  # scope -> rides in it (bitmask)
             by_facts: dict[int, list[Any]] = {}  # id(facts) -> [facts, rides], on first use
             for product in view.group_passes:
-                priced = self._priced_seats(view, product, categories)
+                free, sold = self._roles(view, product, categories, kinds)
                 keys = party_rides
                 if uniform:
-                    keys = self._key_rides(product, party_rides, seat_at, priced)
+                    keys = self._key_rides(product, party_rides, seat_at, free, sold)
                 if not keys:
                     continue
                 period = product.period
@@ -708,7 +751,8 @@ class _Builder:
                 leveled = any(price.level is not None for price in product.prices)
                 windows = _PartyWindow(
                     self, product, view, seat_at, on_rides, companions, ride_facts, by_facts,
-                    in_scope, priced, categories, rider_prefix, rider_bits, rows, seen,
+                    in_scope, free, sold, categories, rider_prefix, rider_bits, rows, seen,
+                    seats_of,
                 )  # fmt: skip
                 last_window: tuple[int, object] = (-1, None)
                 kp = 0
@@ -766,21 +810,33 @@ class _Builder:
                     ]
                     windows.candidates(facts, start, q, party_in)
 
-    def _priced_seats(
-        self, view: TariffView, product: PassProduct, categories: list[str]
-    ) -> list[str]:
-        """The category each seat's rider is priced as by `product`, looked up once per
-        category."""
+    @staticmethod
+    def _roles(
+        view: TariffView, product: PassProduct, categories: list[str], kinds: set[str]
+    ) -> tuple[list[bool], list[bool]]:
+        """For each seat (of category `categories[k]`, all of them in `kinds`): does its
+        person ride free with a holder of a `product` ticket (priced as a free rider), and
+        may they buy it (one person) or be one of its persons? Looked up once per category."""
+        group = product.group
+        assert group is not None
         pricing = view.tariff.pricing_rider
-        by_category = {c: pricing(product.id, c) for c in set(categories)}
-        return [by_category[c] for c in categories]
+        sold = product.riders
+        free_of: dict[str, bool] = {}
+        sold_of: dict[str, bool] = {}
+        for category in kinds:
+            priced = pricing(product.id, category)
+            free_of[category] = priced in group.free_riders
+            sold_of[category] = sold is None or priced in sold
+        free = list(map(free_of.__getitem__, categories))
+        return free, list(map(sold_of.__getitem__, categories))
 
     @staticmethod
     def _key_rides(
         product: PassProduct,
         party_rides: list[int],
         seat_at: list[dict[int, int]],
-        priced: list[str],
+        free: list[bool],
+        sold: list[bool],
     ) -> list[int]:
         """The rides on which a party ticket of `product` covers two persons: a holder it is
         sold to with a free companion (`persons = 1`), or a companion the ticket is sold to
@@ -788,21 +844,17 @@ class _Builder:
         `_PartyWindow` covering seats of several persons needs one in its window: a free
         companion is picked only on a ride shared with the holder, and without an eligible
         companion the rider is the only eligible person (then nothing is generated).
-        `priced`: the category each seat is priced as."""
+        `free`, `sold`: each seat's role (`_roles`)."""
         group = product.group
         assert group is not None
         out: list[int] = []
-        sold = product.riders
         for r in party_rides:
             here = seat_at[r]
             if group.persons == 1:
-                free = [p for p, k in here.items() if priced[k] in group.free_riders]
-                if any(
-                    (sold is None or priced[k] in sold) and any(f != h for f in free)
-                    for h, k in here.items()
-                ):
+                free_here = [p for p, k in here.items() if free[k]]
+                if any(sold[k] and any(f != h for f in free_here) for h, k in here.items()):
                     out.append(r)
-            elif any(p != 0 and (sold is None or priced[k] in sold) for p, k in here.items()):
+            elif any(p != 0 and sold[k] for p, k in here.items()):
                 out.append(r)
         return out
 
@@ -821,10 +873,11 @@ class _Builder:
             # Trips in ends order (as checked trips are) share one search per service day:
             # the first trip at or after the window's end from trip i on is the one from
             # the day's first trip on, or trip i itself.
-            in_order = all(map(le, ends, ends[1:]))
+            in_order = self._in_order(ends)
             his = []
+            known = view.windows_of(period)
             for first, stop, day in self._service_days(view, period.day_starts_at):
-                end = view.calendar_window(period, day)[1]
+                end = (known.get(day) or view.calendar_window(period, day))[1]
                 if in_order:
                     h = bisect_left(ends, end, first)
                     if h >= stop:  # (the usual case: the window outlasts the day's trips)
@@ -836,40 +889,40 @@ class _Builder:
         found = self._his_cache[key] = (his, all(map(le, his, his[1:])))
         return found
 
+    def _in_order(self, times: list[int]) -> bool:
+        """Are `times` (the boarding or the alighting times) in order? Once per list."""
+        found = self._ordered.get(id(times))
+        if found is None:
+            found = self._ordered[id(times)] = all(map(le, times, times[1:]))
+        return found
+
     def _service_days(self, view: TariffView, start: dt.time) -> list[tuple[int, int, dt.date]]:
         """The trips in runs of one service day (days beginning at `start`): (first trip,
         one past the last, day), from each trip's local time in the tariff's zone."""
         key = (str(view.tariff.tz), start)
         found = self._days.get(key)
         if found is None:
+            tz = view.tariff.tz
+            # A moment's service day is the day of its local wall-clock time `start` earlier.
+            since = dt.timedelta(
+                hours=start.hour, minutes=start.minute, seconds=start.second,
+                microseconds=start.microsecond,
+            )  # fmt: skip
             found = []
-            day_before = dt.timedelta(days=1)
-            last_day: dt.date | None = None
-            for i, (day, clock) in enumerate(self._local_times(view)):
-                if clock < start:
-                    day -= day_before
+            first, last_day, last_board = 0, dt.date.min, None
+            for i, board in enumerate(self.boards):
+                if board == last_board:
+                    continue  # (a party's seats share their ride's time)
+                last_board = board
+                # (`tz` passed by position: by keyword the call takes twice as long)
+                day = (dt.datetime.fromtimestamp(board / 1000, tz) - since).date()
                 if day != last_day:
-                    found.append((i, i + 1, day))
-                    last_day = day
-                else:
-                    found[-1] = (found[-1][0], i + 1, day)
+                    if i:
+                        found.append((first, i, last_day))
+                    first, last_day = i, day
+            if self.n:
+                found.append((first, self.n, last_day))
             self._days[key] = found
-        return found
-
-    def _local_times(self, view: TariffView) -> list[tuple[dt.date, dt.time]]:
-        tz = view.tariff.tz
-        key = str(tz)
-        found = self._local.get(key)
-        if found is None:
-            found = []
-            last_board: int | None = None
-            local = (dt.date.min, dt.time())
-            for board in self.boards:
-                if board != last_board:  # (a party's seats share their ride's time)
-                    moment = dt.datetime.fromtimestamp(board / 1000, tz=tz)
-                    last_board, local = board, (moment.date(), moment.time())
-                found.append(local)
-            self._local[key] = found
         return found
 
     def _ride_total(self, ride_mask: int) -> int:
@@ -885,16 +938,20 @@ class _Builder:
         return total
 
     def _prefix(self, mask: int) -> list[int]:
-        """Prefix sums of the single prices of the trips in `mask` (by boarding position)."""
-        # The mask's bits as bytes 0/1, lowest first, weigh each price (no Python loop).
-        bits = bin(mask)[:1:-1].encode().translate(_BIT_BYTES).ljust(self.n, b"\0")
-        return [0, *accumulate(map(mul, self.min_single, bits))]
+        """Prefix sums of the single prices of the trips in `mask` (by boarding position).
+        Once per mask: passes of several products often have the same trips."""
+        found = self._prefixes.get(mask)
+        if found is None:
+            # The mask's bits as bytes 0/1, lowest first, weigh each price (no Python loop).
+            bits = bin(mask)[:1:-1].encode().translate(_BIT_BYTES).ljust(self.n, b"\0")
+            found = self._prefixes[mask] = [0, *accumulate(map(mul, self.min_single, bits))]
+        return found
 
 
 class _PartyWindow:
     """The party candidates of one party ticket product, window by window (the body of
     `_Builder._party_candidates`). What depends on the product alone is worked out once:
-    the category each seat is priced as, whether it rides free or may hold the ticket;
+    whether each seat's person rides free or may hold the ticket (`_Builder._roles`);
     rides are bitmasks (`on_rides`, the rides of each scope), so window, scope and persons
     meet by `&`."""
 
@@ -909,12 +966,14 @@ class _PartyWindow:
         ride_facts: list[RideFacts | None],
         by_facts: dict[int, list[Any]],
         in_scope: dict[frozenset[str] | None, int],
-        priced: list[str],
+        free: list[bool],
+        sold: list[bool],
         categories: list[str],
         rider_prefix: list[int],
         rider_bits: list[int],
-        rows: list[list[Cand]],
+        rows: dict[int, list[Cand]],
         seen: set[tuple[int, int]],
+        seats_of: dict[tuple[int, int], tuple[int, int]],
     ) -> None:
         group = product.group
         assert group is not None
@@ -933,106 +992,158 @@ class _PartyWindow:
         self.rider_bits = rider_bits
         self.rows = rows
         self.seen = seen
+        self.special = builder.special
         self.companions = companions
-        self.free = [category in group.free_riders for category in priced]
+        self.free = free
         """Does each seat's person ride free with a holder (priced as a free rider)?"""
-        sold = product.riders
-        self.sold = [sold is None or category in sold for category in priced]
+        self.sold = sold
         """May each seat's person buy the ticket (one person) or be one of its persons?"""
+        self.seats_of = seats_of
+        """`_seats` of each person and rides looked at (windows overlap, the products share
+        their windows: most come back)."""
+        self.options: dict[tuple[int, str | None], list[tuple[PassOption, str | None]]] = {}
+        """`TariffView.group_options` of this product by ride facts (id) and rider."""
 
     def candidates(self, facts: RideFacts, r: int, q_end: int, party_in: list[int]) -> None:
         """The candidates for a window over rides r..q_end-1 (`party_in`: those of them with
         companions; only there ride persons other than the rider, whose seat is on every
-        ride)."""
-        group, seat_at, on_rides, ms = self.group, self.seat_at, self.on_rides, self.ms
-        rows, seen = self.rows, self.seen
+        ride): for each choice of persons (`_choice`), in the order of `people`."""
+        seat_at, ms, prune = self.seat_at, self.ms, self.prune
         # Each person's category is the one of their last seat in the window.
         last_seat: dict[int, int] = {}
         for q in party_in:
             last_seat.update(seat_at[q])
         last_seat[0] = seat_at[q_end - 1][0]
         people = sorted(last_seat)
-        choices: list[tuple[int, str | None, tuple[int, ...]]]
-        if group.persons == 1:
-            free = tuple(p for p in people if self.free[last_seat[p]])
-            if not free:
-                return
-            choices = [
-                (h, self.categories[last_seat[h]], tuple(c for c in free if c != h))
-                for h in people
-                if self.sold[last_seat[h]]
-            ]
-        else:
+        rider_cents = self.rider_prefix[q_end] - self.rider_prefix[r]
+        if self.group.persons > 1:
             eligible = tuple(p for p in people if self.sold[last_seat[p]])
             if len(eligible) < 2:
                 return
-            choices = [(-1, None, eligible)]
-        window = (1 << q_end) - (1 << r)
-        for holder, rider, others in choices:
-            if holder >= 0 and not others:
-                continue
-            options = self.view.group_options(self.product, facts, rider)
+            options = self._options(facts, None)
+            if not options:
+                return
+            most = INF
+            if prune:
+                # Every candidate below covers at most these seats: an option costing as
+                # much as they do one by one is not worth buying.
+                members = set(eligible)
+                most = rider_cents if 0 in members else 0
+                for q in party_in:
+                    for p, cents in self.companions[q]:
+                        if p in members:
+                            most += cents
+            self._choice(-1, eligible, options, most, r, q_end)
+            return
+        # One holder with free companions: each person the ticket is sold to, in turn.
+        free = tuple(p for p in people if self.free[last_seat[p]])
+        if not free:
+            return
+        if prune:
+            # What the free persons' seats cost on each party ride (the rider's too, if
+            # free): a holder's candidates cover at most those, on the rides the holder
+            # takes, and the holder's own (`most` below).
+            free_set = set(free)
+            rider_free = 0 in free_set
+            free_on: list[tuple[dict[int, int], int]] = []  # (seats, their cost) per ride
+            for q in party_in:
+                here = seat_at[q]
+                cents_here = ms[here[0]] if rider_free else 0
+                for p, cents in self.companions[q]:
+                    if p in free_set:
+                        cents_here += cents
+                free_on.append((here, cents_here))
+        for holder in people:
+            if not self.sold[last_seat[holder]] or (len(free) == 1 and free[0] == holder):
+                continue  # (not sold to them, or no companion to take along)
+            options = self._options(facts, self.categories[last_seat[holder]])
             if not options:
                 continue
             most = INF
-            if self.prune:
-                # Every candidate below covers at most these seats: an option costing as
-                # much as they do one by one is not worth buying.
-                # (The rider rides every ride, companions only the party rides.)
-                members = {holder, *others}
-                most = 0
-                if holder <= 0 and 0 in members:
-                    most = self.rider_prefix[q_end] - self.rider_prefix[r]
-                for q in party_in:
-                    here = seat_at[q]
-                    if holder < 0 or holder in here:
+            if prune:
+                # (The rider rides every ride, companions only the party rides; the free
+                # persons' seats as above, the holder's own if not free.)
+                if holder == 0:
+                    most = rider_cents
+                    for q in party_in:
                         for p, cents in self.companions[q]:
-                            if p in members:
+                            if p in free_set:
                                 most += cents
-                        if holder > 0 and 0 in members:
-                            most += ms[here[0]]
-            taken: list[tuple[int, int]] = []  # (price, rides bitmask) of the options used
-            for opt, _level in options:  # (cheapest first)
-                if opt.cents >= most:
-                    break  # (this and every dearer option)
-                in_scope = self.in_scope.get(opt.scope_areas)
-                if in_scope is None:
-                    in_scope = self._scope_rides(opt.scope_areas)
-                rides_bits = in_scope & window
-                if any(
-                    bits & rides_bits == rides_bits
-                    and (self.prune or (bits == rides_bits and cents == opt.cents))
-                    for cents, bits in taken
-                ):
-                    # A cheaper (or equal) option of this choice has all these rides in
-                    # scope: each candidate below is a subset of one of its candidates
-                    # (without pruning: only the same price and rides, the same candidates).
-                    continue
-                taken.append((opt.cents, rides_bits))
-                if holder >= 0:
-                    shared = rides_bits & on_rides[holder]
-                    base, base_cents = self._seats(holder, shared, r, q_end)
-                    size = group.free_count
                 else:
-                    shared, base, base_cents, size = rides_bits, 0, 0, group.persons
-                pick = [p for p in others if on_rides[p] & shared]
-                if not pick:
+                    most = 0
+                    own = holder not in free_set
+                    for here, cents_here in free_on:
+                        if holder in here:
+                            most += (cents_here + ms[here[holder]]) if own else cents_here
+                if options[0][0].cents >= most:
+                    continue  # (no option is worth buying: the usual case for a companion)
+            self._choice(holder, tuple(p for p in free if p != holder), options, most, r, q_end)
+
+    def _options(self, facts: RideFacts, rider: str | None) -> list[tuple[PassOption, str | None]]:
+        """`TariffView.group_options` of this product, looked up once per window."""
+        key = (id(facts), rider)
+        found = self.options.get(key)
+        if found is None:
+            found = self.options[key] = self.view.group_options(self.product, facts, rider)
+        return found
+
+    def _choice(
+        self,
+        holder: int,
+        others: tuple[int, ...],
+        options: list[tuple[PassOption, str | None]],
+        most: int,
+        r: int,
+        q_end: int,
+    ) -> None:
+        """The candidates of one choice of persons in the window r..q_end-1: `holder` (-1 for
+        a ticket for several persons) and the `others` it may take along; `options` its
+        prices and scopes (cheapest first), `most` what its seats cost one by one."""
+        group, on_rides, rows, seen = self.group, self.on_rides, self.rows, self.seen
+        window = (1 << q_end) - (1 << r)
+        taken: list[tuple[int, int]] = []  # (price, rides bitmask) of the options used
+        for opt, _level in options:  # (cheapest first)
+            if opt.cents >= most:
+                break  # (this and every dearer option)
+            in_scope = self.in_scope.get(opt.scope_areas)
+            if in_scope is None:
+                in_scope = self._scope_rides(opt.scope_areas)
+            rides_bits = in_scope & window
+            if any(
+                bits & rides_bits == rides_bits
+                and (self.prune or (bits == rides_bits and cents == opt.cents))
+                for cents, bits in taken
+            ):
+                # A cheaper (or equal) option of this choice has all these rides in
+                # scope: each candidate below is a subset of one of its candidates
+                # (without pruning: only the same price and rides, the same candidates).
+                continue
+            taken.append((opt.cents, rides_bits))
+            if holder >= 0:
+                shared = rides_bits & on_rides[holder]
+                base, base_cents = self._seats(holder, shared, r, q_end)
+                size = group.free_count
+            else:
+                shared, base, base_cents, size = rides_bits, 0, 0, group.persons
+            pick = [p for p in others if on_rides[p] & shared]
+            if not pick:
+                continue
+            subsets = [tuple(pick)] if len(pick) <= size else itertools.combinations(pick, size)
+            for chosen in subsets:
+                # (Different persons' seats: the mask's single prices add up.)
+                mask, singles = base, base_cents
+                for p in chosen:
+                    seats, cents = self._seats(p, on_rides[p] & shared, r, q_end)
+                    mask |= seats
+                    singles += cents
+                if mask.bit_count() < 2 or (mask, opt.cents) in seen:
                     continue
-                subsets = [tuple(pick)] if len(pick) <= size else itertools.combinations(pick, size)
-                for chosen in subsets:
-                    # (Different persons' seats: the mask's single prices add up.)
-                    mask, singles = base, base_cents
-                    for p in chosen:
-                        seats, cents = self._seats(p, on_rides[p] & shared, r, q_end)
-                        mask |= seats
-                        singles += cents
-                    if mask.bit_count() < 2 or (mask, opt.cents) in seen:
-                        continue
-                    seen.add((mask, opt.cents))
-                    if self.prune and opt.cents >= singles:
-                        continue
-                    first = (mask & -mask).bit_length() - 1
-                    rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
+                seen.add((mask, opt.cents))
+                if self.prune and opt.cents >= singles:
+                    continue
+                first = (mask & -mask).bit_length() - 1
+                rows[first].append(Cand(mask, opt.cents, first, -1, opt.offer, group=True))
+                self.special.add(first)
 
     def _seats(self, p: int, rides: int, r: int, q_end: int) -> tuple[int, int]:
         """Person p's seats on `rides` (a bitmask of rides inside the window r..q_end-1) as
@@ -1043,15 +1154,19 @@ class _PartyWindow:
                 self.rider_bits[q_end] - self.rider_bits[r],
                 self.rider_prefix[q_end] - self.rider_prefix[r],
             )
-        seat_at, ms = self.seat_at, self.ms
-        seats = cents = 0
-        while rides:  # (`_bits`, inline: called for every person of every candidate)
-            low = rides & -rides
-            k = seat_at[low.bit_length() - 1][p]
-            seats |= 1 << k
-            cents += ms[k]
-            rides ^= low
-        return seats, cents
+        found = self.seats_of.get((p, rides))
+        if found is None:
+            seat_at, ms = self.seat_at, self.ms
+            seats = cents = 0
+            m = rides
+            while m:  # (`_bits`, inline)
+                low = m & -m
+                k = seat_at[low.bit_length() - 1][p]
+                seats |= 1 << k
+                cents += ms[k]
+                m ^= low
+            found = self.seats_of[(p, rides)] = (seats, cents)
+        return found
 
     def _scope_rides(self, scope: frozenset[str] | None) -> int:
         """The rides (bitmask) a ticket valid in `scope` may cover: those the tariff knows,
@@ -1093,18 +1208,18 @@ def _drop_dominated_groups(groups: list[_Scoped]) -> list[_Scoped]:
     rider has a superset of its trips for no more money: at every trip its candidate is
     then covered by the other group's candidate."""
     groups.sort(key=lambda g: (g[0].cents, -g[1].bit_count()))
-    kept: list[tuple[tuple[object, ...], int]] = []
+    kept: dict[tuple[tuple[object, ...], int], list[int]] = {}  # -> the trips of those kept
     out: list[_Scoped] = []
     for g in groups:
         opt, smask, person = g
-        p = opt.period
-        sig = (
-            str(opt.offer.tariff.tz), opt.offer.rider, person, p.kind, p.minutes, p.days,
-            p.day_starts_at, p.week_starts_on, p.trips_must_end_inside,
-        )  # fmt: skip
-        if not any(k_sig == sig and k_mask & smask == smask for k_sig, k_mask in kept):
-            kept.append((sig, smask))
-            out.append(g)
+        masks = kept.get((opt.kind_key, person))
+        if masks is None:
+            kept[(opt.kind_key, person)] = [smask]
+        elif has_superset(masks, smask):
+            continue
+        else:
+            masks.append(smask)
+        out.append(g)
     return out
 
 
@@ -1114,7 +1229,22 @@ def _drop_dominated(cands: list[Cand]) -> list[Cand]:
         return cands
     cands.sort(key=lambda c: (c.price, -c.mask.bit_count()))
     kept: list[Cand] = []
+    masks: list[int] = []  # (of `kept`)
+    reach = 0  # (their union: a mask with a bit outside it has no superset among them)
     for c in cands:
-        if not any(k.mask & c.mask == c.mask for k in kept):
-            kept.append(c)
+        mask = c.mask
+        if reach & mask == mask and has_superset(masks, mask):
+            continue
+        kept.append(c)
+        masks.append(mask)
+        reach |= mask
     return kept
+
+
+def has_superset(masks: list[int], mask: int) -> bool:
+    """Does some mask of `masks` have every bit of `mask`? (A loop, not `any()` over a
+    generator: this is the solver's innermost check, and the loop is the faster.)"""
+    for other in masks:  # noqa: SIM110
+        if other & mask == mask:
+            return True
+    return False

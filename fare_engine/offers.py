@@ -14,6 +14,7 @@ import itertools
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Literal
 
 from fare_engine.const import MS_PER_MINUTE
@@ -44,16 +45,26 @@ MONTH_PERIOD = PeriodSpec(
 RideKey = tuple[str, str, str | None, str, int | None, str]
 
 
+_RIDE_KEY = attrgetter(
+    "board_stop_id",
+    "alight_stop_id",
+    "farthest_stop_id",
+    "rider_category",
+    "stops_travelled",
+    "mode",
+)
+
+
 def ride_key(trip: Trip) -> RideKey:
-    """What a trip's own prices depend on (not its time)."""
-    return (
-        trip.board_stop_id,
-        trip.alight_stop_id,
-        trip.farthest_stop_id,
-        trip.rider_category,
-        trip.stops_travelled,
-        trip.mode,
-    )
+    """What a trip's own prices depend on (not its time): stops, rider, stops travelled,
+    mode."""
+    key: RideKey = _RIDE_KEY(trip)
+    return key
+
+
+def ride_keys(trips: Iterable[Trip]) -> list[RideKey]:
+    """`ride_key` of each trip (one C-level getter over all of them)."""
+    return list(map(_RIDE_KEY, trips))
 
 
 OfferKind = Literal["single", "distance", "pass"]
@@ -79,6 +90,12 @@ class Offer:
     """The keys of `bill.BillProduct` that depend on the offer alone, as the bill shows them
     (a dict to copy, never to change). Worked out once here: an offer is made once per
     ride, option or check-in and cached, while a bill shows it for every product."""
+    label: str = field(init=False, repr=False, compare=False)
+    """Product name with its level, e.g. "EinzelTicket 4" (worked out once, as
+    `bill_fields`: the bill shows each trip's cheapest single)."""
+    span_ms: int | None = field(init=False, repr=False, compare=False)
+    """How long it is valid from its first boarding, where that is fixed: an EinzelTicket
+    (its level's validity), a rolling pass; None for others (`pricing._validity`)."""
 
     def __post_init__(self) -> None:
         detail = self.detail
@@ -97,11 +114,15 @@ class Offer:
         }
         # (A frozen dataclass sets a field it derives itself through object.__setattr__.)
         object.__setattr__(self, "bill_fields", fields)
-
-    @property
-    def label(self) -> str:
-        """Product name with its level, e.g. "EinzelTicket 4"."""
-        return f"{self.product_name} {self.level}" if self.level else self.product_name
+        label = f"{self.product_name} {self.level}" if self.level else self.product_name
+        object.__setattr__(self, "label", label)
+        span: int | None = None
+        period = self.period
+        if self.kind == "single" and self.level is not None:
+            span = self.tariff.level(self.level).validity_minutes * MS_PER_MINUTE
+        elif self.kind == "pass" and period is not None and period.kind is PeriodKind.ROLLING:
+            span = (period.minutes or 0) * MS_PER_MINUTE
+        object.__setattr__(self, "span_ms", span)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +169,18 @@ class PassOption:
     offer: Offer
     group: int
     """Same number for the same (period, caps, scope, rider, price) within a tariff view."""
+    kind_key: tuple[object, ...] = field(init=False, repr=False, compare=False)
+    """Time zone, rider and period (by value): passes equal in it differ only in scope and
+    price, so one covering another's trips for no more money makes it useless
+    (`instance._drop_dominated_groups`)."""
+
+    def __post_init__(self) -> None:
+        p = self.period
+        key = (
+            str(self.offer.tariff.tz), self.offer.rider, p.kind, p.minutes, p.days,
+            p.day_starts_at, p.week_starts_on, p.trips_must_end_inside,
+        )  # fmt: skip
+        object.__setattr__(self, "kind_key", key)
 
 
 class PassShape:
@@ -196,14 +229,17 @@ class TariffView:
         several persons are offered only there."""
         self.passes += [(p, MONTH_PERIOD, None) for p in tariff.calendar_month_products()]
         self._rides: dict[RideKey, RideFacts | None] = {}
+        self.ride_rows: dict[tuple[TariffView, ...], dict[RideKey, RideRow]] = {}
+        """`ride_rows` of this tariff followed by others."""
         chaining = [
             lv.validity_minutes for lv in self.levels if lv.changes and lv.max_further_stops is None
         ]
         self.max_chain_ms = max(chaining, default=0) * MS_PER_MINUTE if self.single else 0
         """No EinzelTicket reaches a trip boarding this long after the first one."""
         self._groups: dict[tuple[int, str | None, frozenset[str] | None, str, int], int] = {}
-        self._windows: dict[tuple[int, dt.date], tuple[int, int]] = {}
-        self._ranks: dict[tuple[str, str], int] = {}
+        self._windows: dict[int, dict[dt.date, tuple[int, int]]] = {}
+        self.ranks: dict[tuple[str, str], int] = {}
+        """`rank_between` of the pairs of Tarifgebiete looked up so far (it fills it)."""
         self._area_scope_cache: dict[frozenset[str], Scope] = {}
         self._metres: dict[tuple[str, str], float] = {}
         self._check_ins: dict[tuple[str, str, str, str, str | None], SingleFare | None] = {}
@@ -215,16 +251,16 @@ class TariffView:
     def rank_between(self, start_area: str, dest_area: str) -> int:
         """Rank of the price level between two Tarifgebiete (cached)."""
         key = (start_area, dest_area)
-        rank = self._ranks.get(key)
+        rank = self.ranks.get(key)
         if rank is None:
             rank = self.tariff.level_between_areas(start_area, dest_area).rank
-            self._ranks[key] = rank
+            self.ranks[key] = rank
         return rank
 
     def calendar_window(self, period: PeriodSpec, day: dt.date) -> tuple[int, int]:
         """[start, end) in epoch ms of the calendar window of `period` containing local `day`."""
-        key = (id(period), day)
-        found = self._windows.get(key)
+        windows = self.windows_of(period)
+        found = windows.get(day)
         if found is None:
             first = first_day(period, day)
             tz = self.tariff.tz
@@ -232,7 +268,15 @@ class TariffView:
                 local_ms(first, period.day_starts_at, tz),
                 local_ms(after_last_day(period, first), period.day_starts_at, tz),
             )
-            self._windows[key] = found
+            windows[day] = found
+        return found
+
+    def windows_of(self, period: PeriodSpec) -> dict[dt.date, tuple[int, int]]:
+        """The calendar windows of `period` worked out so far, by local day (filled by
+        `calendar_window`; for a caller looking up many days)."""
+        found = self._windows.get(id(period))
+        if found is None:
+            found = self._windows[id(period)] = {}
         return found
 
     def covers_time(self, board_ms: int) -> bool:
@@ -661,6 +705,20 @@ def _level_fits(level: LevelSpec, zone: ZoneRide, trip: Trip) -> bool:
 def chain_valid_to(level: LevelSpec, first_board_ms: int) -> int:
     """End (exclusive) of an EinzelTicket's validity, in epoch ms."""
     return first_board_ms + level.validity_minutes * MS_PER_MINUTE
+
+
+RideRow = tuple[list[RideFacts | None], SingleFare | None]
+"""A ride's facts in each of several tariffs, and its cheapest single fare over them."""
+
+
+def ride_rows(views: Sequence[TariffView]) -> dict[RideKey, RideRow]:
+    """The `RideRow`s of rides priced over `views` (in this order), by ride key: filled by
+    the caller (`instance._Builder._known_rides`), kept with the first view's per-ride
+    caches (one dict per list of tariffs; bounded, like them, by the network)."""
+    rows = views[0].ride_rows.get(tuple(views[1:]))
+    if rows is None:
+        rows = views[0].ride_rows[tuple(views[1:])] = {}
+    return rows
 
 
 _VIEWS: weakref.WeakKeyDictionary[Tariff, TariffView] = weakref.WeakKeyDictionary()

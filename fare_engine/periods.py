@@ -15,7 +15,7 @@ from fare_engine.model import WEEKDAYS, PeriodKind, PeriodSpec
 
 def service_date(at_ms: int, tz: ZoneInfo, day_starts_at: dt.time) -> dt.date:
     """The local day a moment belongs to when days begin at `day_starts_at`."""
-    local = dt.datetime.fromtimestamp(at_ms / 1000, tz=tz)
+    local = dt.datetime.fromtimestamp(at_ms / 1000, tz)  # (`tz` by position: faster)
     if local.time() < day_starts_at:
         return local.date() - dt.timedelta(days=1)
     return local.date()
@@ -23,7 +23,7 @@ def service_date(at_ms: int, tz: ZoneInfo, day_starts_at: dt.time) -> dt.date:
 
 def local_ms(day: dt.date, at: dt.time, tz: ZoneInfo) -> int:
     """Epoch ms of a local wall-clock moment."""
-    return int(dt.datetime.combine(day, at, tzinfo=tz).timestamp()) * 1000
+    return int(dt.datetime.combine(day, at, tz).timestamp()) * 1000
 
 
 def first_day(period: PeriodSpec, day: dt.date) -> dt.date:

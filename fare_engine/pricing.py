@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import lt
+from operator import le, lt
 from typing import Any, Literal
 
 from fare_engine.bill import Bill
-from fare_engine.const import DEFAULT_TARIFF_IDS, DP_LABEL_BUDGET, MS_PER_MINUTE
+from fare_engine.const import DEFAULT_TARIFF_IDS, DP_LABEL_BUDGET
 from fare_engine.errors import FareInputError, FareInputReason
 from fare_engine.instance import INF, Cand, Instance, build_instance
 from fare_engine.offers import view_of
@@ -53,7 +53,7 @@ def best_price_multi(
     if not tariffs:
         raise ValueError("best_price_multi needs at least one tariff")
     order = check_trips(trips, tariffs[0])
-    return price_ordered([trips[k] for k in order], order, tariffs, method).bill
+    return price_ordered(list(map(trips.__getitem__, order)), order, tariffs, method).bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +82,16 @@ def price_ordered(
     views = [view_of(t) for t in tariffs]
     seats, persons, rides, labels = party_seats(ordered)
     inst = build_instance(seats, views, prune=method != "plain_milp", persons=persons, rides=rides)
-    for i, cheapest in enumerate(inst.min_single):
-        if cheapest >= INF:
-            raise FareInputError(
-                FareInputReason.NO_PRODUCT,
-                "rider_category" if persons[i] == 0 else f"party.{seats[i].rider_category}",
-                seats[i].rider_category,
-                f"a ride {[t.tariff_id for t in tariffs]} sell a ticket for",
-                order[rides[i]],
-            )
+    if max(inst.min_single, default=0) >= INF:  # (a seat no product covers: the first)
+        for i, cheapest in enumerate(inst.min_single):
+            if cheapest >= INF:
+                raise FareInputError(
+                    FareInputReason.NO_PRODUCT,
+                    "rider_category" if persons[i] == 0 else f"party.{seats[i].rider_category}",
+                    seats[i].rider_category,
+                    f"a ride {[t.tariff_id for t in tariffs]} sell a ticket for",
+                    order[rides[i]],
+                )
     singles = solve_singles(inst)
     solution = _solve(inst, method, singles, lower_bound, upper_bound)
     groups = partition(inst, solution.chosen)
@@ -113,7 +114,8 @@ def party_seats(ordered: list[Trip]) -> tuple[list[Trip], list[int], list[int], 
     if not any(t.party for t in ordered):
         return ordered, [0] * n, list(range(n)), [RIDER]
     companions: set[tuple[str, int]] = set()
-    counts = [dict(t.party or ()) for t in ordered]
+    nobody: dict[str, int] = {}  # (shared by the rides without companions; only read)
+    counts = [dict(t.party) if t.party else nobody for t in ordered]
     for party in counts:
         for category, count in party.items():
             companions.update((category, k) for k in range(1, count + 1))
@@ -183,11 +185,7 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
     """
     owner = [-1] * inst.n
     groups: list[tuple[Cand, list[int]]] = []
-    seats_of = person_seats(inst)
-    where = [0] * inst.n  # each seat's place among its person's seats
-    for line in seats_of.values():
-        for idx, k in enumerate(line):
-            where[k] = idx
+    seats_of, where = inst.lines, inst.where
     by_person: dict[int, list[Cand]] = {}
     for cand in (c for c in chosen if c.last >= 0):
         by_person.setdefault(inst.persons[cand.first], []).append(cand)
@@ -222,20 +220,17 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
     if -1 in owner:
         raise LookupError(f"trip position {owner.index(-1)} is not covered")
     rides, persons = inst.rides, inst.persons
-    groups.sort(
-        key=lambda g: (min(map(rides.__getitem__, g[1])), g[0].last < 0, persons[g[1][0]], g[1][0])
-    )
+    if all(map(le, rides, rides[1:])):
+        # (Seats numbered ride by ride, as `party_seats` does, and each product's positions
+        # in order: its first ride is its first position's.)
+        groups.sort(key=lambda g: (rides[g[1][0]], g[0].last < 0, persons[g[1][0]], g[1][0]))
+    else:
+        groups.sort(
+            key=lambda g: (
+                min(map(rides.__getitem__, g[1])), g[0].last < 0, persons[g[1][0]], g[1][0]
+            )
+        )  # fmt: skip
     return groups
-
-
-def person_seats(inst: Instance) -> dict[int, list[int]]:
-    """Each person's seat positions, in boarding order."""
-    if not any(inst.persons):
-        return {0: list(range(inst.n))} if inst.n else {}
-    out: dict[int, list[int]] = {}
-    for k, person in enumerate(inst.persons):
-        out.setdefault(person, []).append(k)
-    return out
 
 
 def _first_rides(inst: Instance, run: Cand, positions: list[int]) -> Cand:
@@ -270,7 +265,7 @@ def make_bill(
     products: list[dict[str, Any]] = []
     covered_by = [0] * inst.n
     rides, persons, trips, min_single = inst.rides, inst.persons, inst.trips, inst.min_single
-    boards = [t.board_time for t in trips]
+    boards = inst.boards
     trip_of = [order[r] for r in rides]
     """The caller's index of each seat's trip."""
     person_of = [labels[p] for p in persons]
@@ -280,6 +275,24 @@ def make_bill(
     seat_order = all(map(lt, by_seat, by_seat[1:]))
     for n, (cand, positions) in enumerate(groups):
         offer = cand.offer
+        if len(positions) == 1:
+            # (Most products: a single journey; the same as below, for one seat.)
+            k = positions[0]
+            trip = trips[k]
+            valid_from, valid_to = _validity(cand, trip.board_time, trip)
+            covered_by[k] = n
+            products.append(
+                {
+                    **offer.bill_fields,
+                    "price_cents": cand.price,
+                    "valid_from": valid_from,
+                    "valid_to": valid_to,
+                    "covers": [trip_of[k]],
+                    "seats": [{"trip": trip_of[k], "person": person_of[k]}],
+                    "singles_cents": min_single[k],
+                }
+            )
+            continue
         first = trips[min(positions, key=boards.__getitem__)]
         last = trips[max(positions, key=boards.__getitem__)]
         valid_from, valid_to = _validity(cand, first.board_time, last)
@@ -289,7 +302,9 @@ def make_bill(
             by_ride = sorted(positions)
         else:
             by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
-        covers = list(dict.fromkeys([trip_of[k] for k in by_ride]))
+        covers = [trip_of[k] for k in by_ride]
+        if cand.group:  # (a party ticket: a trip once for all its seats; others have one)
+            covers = list(dict.fromkeys(covers))
         products.append(
             {
                 **offer.bill_fields,
@@ -302,19 +317,19 @@ def make_bill(
             }
         )
     primary = tariffs[0]
-    name = primary.stop_name
+    name = primary.stop_names
     n_rides = len(order)
     if n_rides == inst.n:  # nobody rode along: each seat is a ride, the rider's
         seat_trips, seat_levels, seat_singles = trips, inst.levels, inst.single_offer
         seat_covered, alone = covered_by, min_single
         riding = [[person_of[k]] for k in range(n_rides)]
     else:
-        rider_seats = [k for k in range(inst.n) if persons[k] == 0]
+        rider_seats = inst.lines.get(0, [])
         alone = [0] * n_rides
         riding = [[] for _ in range(n_rides)]
-        for k in range(inst.n):
-            alone[rides[k]] += min_single[k]
-            riding[rides[k]].append(person_of[k])
+        for r, cents, who in zip(rides, min_single, person_of, strict=True):
+            alone[r] += cents
+            riding[r].append(who)
         seat_trips = [trips[k] for k in rider_seats]
         seat_levels = [inst.levels[k] for k in rider_seats]
         seat_singles = [inst.single_offer[k] for k in rider_seats]
@@ -323,9 +338,9 @@ def make_bill(
         {
             "index": order[k],
             "board_stop_id": trip.board_stop_id,
-            "board_stop_name": name(trip.board_stop_id),
+            "board_stop_name": name[trip.board_stop_id],
             "alight_stop_id": trip.alight_stop_id,
-            "alight_stop_name": name(trip.alight_stop_id),
+            "alight_stop_name": name[trip.alight_stop_id],
             "board_time": trip.board_time,
             "alight_time": trip.alight_time,
             "rider_category": trip.rider_category,
@@ -365,10 +380,8 @@ def _validity(cand: Cand, first_board: int, last_trip: Trip) -> tuple[int, int]:
     offer = cand.offer
     if offer.kind == "distance":  # valid while checked in; [from, to) holds each boarding
         return first_board, max(last_trip.alight_time, last_trip.board_time + 1)
-    if offer.kind == "single":
-        assert offer.level is not None
-        minutes = offer.tariff.level(offer.level).validity_minutes
-        return first_board, first_board + minutes * MS_PER_MINUTE
+    if offer.span_ms is not None:  # (a single ticket's validity, a rolling window)
+        return first_board, first_board + offer.span_ms
     assert offer.period is not None
     # Rolling windows and free-start days begin with the first trip the product ends up
     # covering: a later start than the one it was bought at only moves the end later.

@@ -41,7 +41,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csc_array
 
 from fare_engine.const import DP_LABEL_BUDGET, MILP_TIME_LIMIT_S
-from fare_engine.instance import INF, Cand, Instance
+from fare_engine.instance import INF, Cand, Instance, has_superset
 
 Method = Literal["dp", "milp", "plain_milp"]
 
@@ -77,26 +77,50 @@ def solve_dp(
     ub = upper_bound if upper_bound is not None else INF
     labels: dict[int, tuple[int, _Back]] = {0: (0, None)}
     peak = 1
+    special = inst.special
     for i, row in enumerate(inst.cands):
         bit = 1 << i
-        tickets = [c for c in row if c.group]
-        if tickets:
-            labels = _buy_party_tickets(labels, tickets, ub)
-            row = [c for c in row if not c.group]
-        # (`Cand.joined`, inline: a run of several trips, one eezy check-in)
-        joined = [c for c in row if c.last > c.first and c.offer.kind == "distance"]
+        joined: list[Cand] = []
+        if i in special:
+            tickets = [c for c in row if c.group]
+            if tickets:
+                labels = _buy_party_tickets(labels, tickets, ub)
+                row = [c for c in row if not c.group]
+            # (`Cand.joined`, inline: a run of several trips, one eezy check-in)
+            joined = [c for c in row if c.last > c.first and c.offer.kind == "distance"]
+        if len(labels) == 1 and not joined:
+            # (The most common steps, without the dicts below: one state, with this seat
+            # paid already, or buying the one product there is.)
+            ((mask, state),) = labels.items()
+            if mask & bit:
+                labels = {mask ^ bit: state}
+                continue
+            if len(row) == 1:
+                cost, back = state
+                c = row[0]
+                new_cost = cost + c.price
+                if new_cost > ub:
+                    raise LookupError(f"no product covers trip position {i}")
+                labels = {(mask | c.mask) ^ bit: (new_cost, (back, c))}
+                continue
         nxt: dict[int, tuple[int, _Back]] = {}
         carried: dict[int, tuple[int, _Back]] = {}
+        bought = False
         for mask, state in labels.items():
-            cost, back = state
             if mask & bit:
                 key = mask ^ bit
                 old = nxt.get(key)
                 if old is None:
                     nxt[key] = carried[key] = state
-                elif cost < old[0]:
+                elif state[0] < old[0]:
                     nxt[key] = state  # (placed where the product bought first put it)
-            for c in joined if mask & bit else row:
+                if not joined:
+                    continue
+                buy = joined
+            else:
+                buy = row
+            cost, back = state
+            for c in buy:
                 new_cost = cost + c.price
                 if new_cost > ub:
                     continue
@@ -104,7 +128,9 @@ def solve_dp(
                 old = nxt.get(key)
                 if old is None or new_cost < old[0]:
                     nxt[key] = (new_cost, (back, c))
-        labels = _pareto(nxt, carried)
+                    bought = True
+        # (Nothing bought: the states of the last step, this seat taken off, none beaten.)
+        labels = _pareto(nxt, carried) if bought else nxt
         if len(labels) > peak:
             peak = len(labels)
             if budget is not None and peak > budget:
@@ -120,9 +146,16 @@ def _buy_party_tickets(
 ) -> dict[int, tuple[int, _Back]]:
     """Every state with any subset of the party tickets generated at this seat bought,
     whether the seat is paid already or not (a party ticket's persons need not be the
-    ones whose seats are paid: see `instance`)."""
+    ones whose seats are paid: see `instance`).
+
+    `labels` is a `_pareto` result (in cost order), so when a ticket makes no state
+    cheaper it is kept as it is: `_pareto` would return the same states in the same order.
+    Every state a ticket makes or makes cheaper covers the ticket's seats, which lets
+    `_pareto` check it against the states that do (`common`) instead of all of them.
+    """
     for c in tickets:
         grown = dict(labels)
+        changed = False
         for mask, (cost, back) in labels.items():
             new_cost = cost + c.price
             if new_cost > ub:
@@ -131,7 +164,9 @@ def _buy_party_tickets(
             old = grown.get(key)
             if old is None or new_cost < old[0]:
                 grown[key] = (new_cost, (back, c))
-        labels = _pareto(grown, labels)
+                changed = True
+        if changed:
+            labels = _pareto(grown, labels, c.mask)
     return labels
 
 
@@ -142,16 +177,7 @@ def solve_singles(inst: Instance) -> Solution:
     best[k] = cheapest cover of their first k seats = min over runs from seat i to seat j
     with i < k <= j+1 of best[i] + price (a run may reach past k: its first trips alone
     cost no more, see `instance`)."""
-    lines: dict[int, list[int]] = {}
-    if any(inst.persons):
-        for k, person in enumerate(inst.persons):
-            lines.setdefault(person, []).append(k)
-    elif inst.n:
-        lines[0] = list(range(inst.n))  # (the rider alone)
-    where = [0] * inst.n  # each seat's place among its person's seats
-    for line in lines.values():
-        for idx, k in enumerate(line):
-            where[k] = idx
+    lines, where = inst.lines, inst.where
     total = 0
     chosen: list[Cand] = []
     for line in lines.values():
@@ -187,7 +213,9 @@ def solve_singles(inst: Instance) -> Solution:
 
 
 def _pareto(
-    states: dict[int, tuple[int, _Back]], settled: dict[int, tuple[int, _Back]]
+    states: dict[int, tuple[int, _Back]],
+    settled: dict[int, tuple[int, _Back]],
+    common: int = 0,
 ) -> dict[int, tuple[int, _Back]]:
     """Keep the states no other state beats (cheaper or equal, covering a superset): a
     state is dropped when one before it in (cost, insertion) order covers a superset.
@@ -199,6 +227,12 @@ def _pareto(
     (a state beaten by a dropped one is beaten by whatever dropped that one, which comes
     before both), so the quadratic check runs only against those; the result is the
     same as checking against every state kept.
+
+    `common`: bits every state that is not settled covers (a party ticket's seats, see
+    `_buy_party_tickets`). Only a state covering them can beat such a state, so it is
+    checked against those alone. And a state none of whose possible beaters has all its
+    bits between them (`reach`, the union of their masks) is kept without the loop: the
+    loops decide the same, they just skip comparisons that cannot succeed.
     """
     if len(states) <= 1:
         return states
@@ -211,16 +245,25 @@ def _pareto(
         return {a: value_a, b: value_b}
     items = sorted(states.items(), key=_cost)
     kept: dict[int, tuple[int, _Back]] = {}
-    fresh: list[int] = []  # the masks kept that are not settled
+    fresh: list[int] = []  # the masks kept that are not settled (each covers `common`)
+    covering: list[int] = []  # the masks kept that cover `common` (fresh ones among them)
+    fresh_reach = reach = 0  # the union of `fresh`, of `covering`
     for mask, value in items:
-        old = settled.get(mask) is value
-        for other in fresh if old else kept:
-            if other & mask == mask:
-                break
-        else:
+        if settled.get(mask) is value:
+            if fresh_reach & mask == mask and has_superset(fresh, mask):
+                continue
             kept[mask] = value
-            if not old:
-                fresh.append(mask)
+            if mask & common == common:
+                covering.append(mask)
+                reach |= mask
+        else:
+            if reach & mask == mask and has_superset(covering, mask):
+                continue
+            kept[mask] = value
+            fresh.append(mask)
+            fresh_reach |= mask
+            covering.append(mask)
+            reach |= mask
     return kept
 
 
@@ -275,7 +318,7 @@ def solve_milp(inst: Instance, method: Method = "milp") -> Solution:
 
 def scopes_nested(inst: Instance) -> bool:
     """True if the trip sets of all pass scopes form a laminar family (nested or disjoint)."""
-    masks = sorted(set(inst.scope_masks), key=lambda m: m.bit_count())
+    masks = sorted(set(inst.scope_masks), key=int.bit_count)
     for k, a in enumerate(masks):
         for b in masks[k + 1 :]:
             common = a & b

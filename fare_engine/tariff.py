@@ -59,9 +59,13 @@ class Tariff:
         self.tz = ZoneInfo(spec.timezone)
         self._stop_list = list(spec.stops if stops is None else stops)
         self._stops = {s.stop_id: s for s in self._stop_list}
+        self.stop_names = {s.stop_id: s.name for s in self._stop_list}
+        """Stop id -> name (`stop_name`, as one dict for the bill's many look-ups)."""
         self._areas = {a.code: a for a in spec.areas}
         self._levels = {lv.code: lv for lv in spec.levels}
         self._riders = {r.id: r for r in spec.riders}
+        self.rider_set = frozenset(self._riders)
+        """The rider category ids (`has_rider`, as one set for checking many trips)."""
         self._named = {p.id: named_riders(p) for p in spec.products}
         self._neighbours = frozenset(frozenset(n.areas) for n in spec.neighbours)
         self._neighbours_of: dict[str, list[str]] = {}

@@ -158,15 +158,19 @@ def check_party(tariff: Tariff, party: Party, i: int | None) -> None:
     """Refuse an unknown category, a negative count or a party too large, naming the field."""
     people = 0
     for category, count in party:
-        field = f"party.{category}"
+        # (The field's name is made for an error only: a party is checked on every ride.)
         if not tariff.has_rider(category):
-            check_rider(tariff, category, field, i)
+            check_rider(tariff, category, f"party.{category}", i)
         if count < 0:
-            raise FareInputError(FareInputReason.BAD_PARTY, field, count, ">= 0", i)
+            raise FareInputError(FareInputReason.BAD_PARTY, f"party.{category}", count, ">= 0", i)
         if category == BIKE:
             if count > MAX_PARTY_BIKES:
                 raise FareInputError(
-                    FareInputReason.BAD_PARTY, field, count, f"<= {MAX_PARTY_BIKES} bicycles", i
+                    FareInputReason.BAD_PARTY,
+                    f"party.{category}",
+                    count,
+                    f"<= {MAX_PARTY_BIKES} bicycles",
+                    i,
                 )
         else:
             people += count
@@ -183,20 +187,22 @@ def check_party(tariff: Tariff, party: Party, i: int | None) -> None:
 def check_trips(trips: Sequence[Trip], tariff: Tariff) -> list[int]:
     """Refuse bad trips (naming index and field); return indexes in boarding order."""
     start, end = tariff.validity_ms()
-    has_rider, has_stop = tariff.has_rider, tariff.has_stop
+    # (`has_rider`, `has_stop` as look-ups: the checks run for every trip.)
+    riders, stops = tariff.rider_set, tariff.stop_names
     for i, trip in enumerate(trips):
         # The usual trip passes these at once; any other goes through every check in
-        # order, so a bad one is refused for the same field as one by one.
+        # order, so a bad one is refused for the same field as one by one (a party last).
         if (
-            trip.party is not None
-            or not start <= trip.board_time < end
+            not start <= trip.board_time < end
             or trip.alight_time < trip.board_time
-            or not has_rider(trip.rider_category)
-            or not has_stop(trip.board_stop_id)
-            or not has_stop(trip.alight_stop_id)
-            or (trip.farthest_stop_id is not None and not has_stop(trip.farthest_stop_id))
+            or trip.rider_category not in riders
+            or trip.board_stop_id not in stops
+            or trip.alight_stop_id not in stops
+            or (trip.farthest_stop_id is not None and trip.farthest_stop_id not in stops)
         ):
             check_trip(trip, tariff, i)
+        elif trip.party is not None:
+            check_party(tariff, trip.party, i)
     boards = [t.board_time for t in trips]
     if all(map(operator.lt, boards, boards[1:])):
         order = list(range(len(trips)))  # in boarding order already (no tie to break)

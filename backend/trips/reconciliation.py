@@ -1662,14 +1662,13 @@ def journey_trips(
             # "out" by then, or the rider rides on. The silence runs from the last time the
             # bus heard the device, which may be after it left (a rider still on board).
             left = alight.departure if alight.departure is not None else alight.arrival
-            if still_riding:
-                silence = None  # (a rider still riding is not decided)
-            else:
-                ride = (int(device), int(parts.start[first]), int(parts.end[last]))
-                silence = silence_needed(obs, *ride)
-                if silence is None:  # heard too rarely for a rate: its gaps still say
-                    gaps = int(SILENCE_GAP_FACTOR * longest_silence(obs, *ride))
-                    silence = min(max(CLOSE_AFTER_SILENCE_MS, gaps), STANDING_DECIDES_AFTER_MS)
+            silence = (
+                None  # (a rider still riding is not decided)
+                if still_riding
+                else silence_needed(
+                    obs, int(device), int(parts.start[first]), int(parts.end[last]), rare=True
+                )
+            )
             # (A phone that has reported leaving the beacon region since said so itself.)
             exited = obs.phone is not None and obs.phone.left_region_since(
                 int(device), alight.arrival
@@ -1688,10 +1687,7 @@ def journey_trips(
                 not journey.complete
                 and alight.departure is None
                 and obs.data_end_ms < alight.arrival + STANDING_DECIDES_AFTER_MS
-                and not (
-                    obs.phone is not None
-                    and obs.phone.left_region_since(int(device), alight.arrival)
-                )
+                and not exited
                 and not (
                     posterior[row, first : last + 1].min() >= LEFT_SETTLES_FROM_CONFIDENCE
                     and walked_away(obs, int(device), parts, last, alight.arrival)
@@ -1738,32 +1734,41 @@ def journey_trips(
     return trips
 
 
-def silence_needed(obs: VehicleObservations, device: int, start: int, end: int) -> int | None:
+def silence_needed(
+    obs: VehicleObservations, device: int, start: int, end: int, rare: bool = False
+) -> int | None:
     """How long (ms) the bus must not hear ``device`` before it is off: a phone heard at the
     rate it was from ``start`` to ``end`` (its ride) would keep silent that long with at most
     ``STANDING_SILENCE_PROB``, never less than ``CLOSE_AFTER_SILENCE_MS`` and never less
     than ``SILENCE_GAP_FACTOR`` times the longest silence it kept on that ride
     (``longest_silence``: a phone heard in bursts, in a bag or a crowd, is silent far longer
-    than its rate says). None where the bus heard it in fewer than ``STANDING_MIN_RATE`` of
-    the windows (too rarely to tell a silence; a phone's own reports have rules of their
-    own). Learnt from the device itself, so a phone, a carry or a scanner that is heard less
-    often waits longer, and one heard every second no longer than the floor."""
-    lo, hi = np.searchsorted(obs.t, [start, end])
-    heard = int(np.count_nonzero(obs.device[lo:hi] == device))
+    than its rate says). Where the bus heard it in fewer than ``STANDING_MIN_RATE`` of the
+    windows its rate tells no silence: None, or with ``rare`` the floor and its gaps alone
+    (a be-out after the bus left; a phone's own reports have rules of their own). Learnt
+    from the device itself, so a phone, a carry or a scanner that is heard less often waits
+    longer, and one heard every second no longer than the floor."""
+    times = _bus_times(obs, device, start, end)
     windows = max(1, -(-(end - start) // obs.window_ms))
-    rate = min(heard / windows, 1.0 - 1e-9)
-    if rate < STANDING_MIN_RATE:
+    rate = min(times.size / windows, 1.0 - 1e-9)
+    if rate < STANDING_MIN_RATE and not rare:
         return None
-    needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
+    needed = 0
+    if rate >= STANDING_MIN_RATE:
+        needed = int(np.ceil(np.log(STANDING_SILENCE_PROB) / np.log1p(-rate))) * obs.window_ms
     gaps = SILENCE_GAP_FACTOR * longest_silence(obs, device, start, end)
     return int(min(max(needed, CLOSE_AFTER_SILENCE_MS, gaps), STANDING_DECIDES_AFTER_MS))
+
+
+def _bus_times(obs: VehicleObservations, device: int, start: int, end: int) -> IntArray:
+    """The windows from ``start`` to ``end`` in which the bus heard ``device``."""
+    lo, hi = np.searchsorted(obs.t, [start, end])
+    return np.asarray(obs.t[lo:hi][obs.device[lo:hi] == device], dtype=np.int64)
 
 
 def _heard_times(obs: VehicleObservations, device: int, start: int, end: int) -> IntArray:
     """The windows from ``start`` to ``end`` in which the bus heard ``device`` or its phone
     heard the bus's beacon, in order."""
-    lo, hi = np.searchsorted(obs.t, [start, end])
-    times = obs.t[lo:hi][obs.device[lo:hi] == device]
+    times = _bus_times(obs, device, start, end)
     phone = obs.phone
     if phone is not None:
         a, b = np.searchsorted(phone.t, [start, end])
@@ -1776,8 +1781,7 @@ def longest_silence(obs: VehicleObservations, device: int, start: int, end: int)
     heard ``device``, or its phone heard the bus within one stay in the beacon region (0
     if none): a phone ranges while it is in the region, so a silence across an exit and a
     new entry is not one it kept while listening."""
-    lo, hi = np.searchsorted(obs.t, [start, end])
-    times = obs.t[lo:hi][obs.device[lo:hi] == device]
+    times = _bus_times(obs, device, start, end)
     longest = int(np.diff(times).max()) if times.size > 1 else 0
     phone = obs.phone
     if phone is not None and device in phone.stays:

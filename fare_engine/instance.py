@@ -60,7 +60,7 @@ from fare_engine.offers import (
     ride_points,
     ride_rows,
 )
-from fare_engine.periods import window
+from fare_engine.periods import service_date, window
 from fare_engine.trips import Trip
 
 _BIT_BYTES = bytes.maketrans(b"01", b"\0\1")
@@ -903,19 +903,13 @@ class _Builder:
         found = self._days.get(key)
         if found is None:
             tz = view.tariff.tz
-            # A moment's service day is the day of its local wall-clock time `start` earlier.
-            since = dt.timedelta(
-                hours=start.hour, minutes=start.minute, seconds=start.second,
-                microseconds=start.microsecond,
-            )  # fmt: skip
             found = []
             first, last_day, last_board = 0, dt.date.min, None
             for i, board in enumerate(self.boards):
                 if board == last_board:
                     continue  # (a party's seats share their ride's time)
                 last_board = board
-                # (`tz` passed by position: by keyword the call takes twice as long)
-                day = (dt.datetime.fromtimestamp(board / 1000, tz) - since).date()
+                day = service_date(board, tz, start)
                 if day != last_day:
                     if i:
                         found.append((first, i, last_day))
@@ -1080,7 +1074,8 @@ class _PartyWindow:
             self._choice(holder, tuple(p for p in free if p != holder), options, most, r, q_end)
 
     def _options(self, facts: RideFacts, rider: str | None) -> list[tuple[PassOption, str | None]]:
-        """`TariffView.group_options` of this product, looked up once per window."""
+        """`TariffView.group_options` of this product, looked up once per (ride facts, holder
+        category) and shared by every window of the builder."""
         key = (id(facts), rider)
         found = self.options.get(key)
         if found is None:

@@ -104,7 +104,7 @@ class Tariff:
         return self._stops[stop_id]
 
     def stop_name(self, stop_id: str) -> str:
-        return self._stops[stop_id].name
+        return self.stop_names[stop_id]
 
     def has_zones(self) -> bool:
         """True if stops belong to Tarifgebiete / zones (a zone tariff, not distance-only)."""

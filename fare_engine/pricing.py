@@ -275,33 +275,19 @@ def make_bill(
     seat_order = all(map(lt, by_seat, by_seat[1:]))
     for n, (cand, positions) in enumerate(groups):
         offer = cand.offer
-        if len(positions) == 1:
-            # (Most products: a single journey; the same as below, for one seat.)
-            k = positions[0]
-            trip = trips[k]
-            valid_from, valid_to = _validity(cand, trip.board_time, trip)
-            covered_by[k] = n
-            products.append(
-                {
-                    **offer.bill_fields,
-                    "price_cents": cand.price,
-                    "valid_from": valid_from,
-                    "valid_to": valid_to,
-                    "covers": [trip_of[k]],
-                    "seats": [{"trip": trip_of[k], "person": person_of[k]}],
-                    "singles_cents": min_single[k],
-                }
-            )
-            continue
-        first = trips[min(positions, key=boards.__getitem__)]
-        last = trips[max(positions, key=boards.__getitem__)]
+        if len(positions) == 1:  # (most products: a single journey)
+            first = last = trips[positions[0]]
+            by_ride = positions
+        else:
+            first = trips[min(positions, key=boards.__getitem__)]
+            last = trips[max(positions, key=boards.__getitem__)]
+            if seat_order:
+                by_ride = sorted(positions)
+            else:
+                by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
         valid_from, valid_to = _validity(cand, first.board_time, last)
         for k in positions:
             covered_by[k] = n
-        if seat_order:
-            by_ride = sorted(positions)
-        else:
-            by_ride = sorted(positions, key=lambda k: (rides[k], persons[k]))
         covers = [trip_of[k] for k in by_ride]
         if cand.group:  # (a party ticket: a trip once for all its seats; others have one)
             covers = list(dict.fromkeys(covers))

@@ -158,6 +158,9 @@ The last fit (``bibo calibrate``) found no gain from it (0.5 scored no better th
 calls without boardings last seconds, too short to hear a contrast."""
 
 MIN_WINDOWS_FOR_PATH_LOSS: Final = 3
+"""Windows a (device, stretch) level needs to count in full and to calibrate others; a level
+of fewer weighs in proportion to them (``stretch_evidence``). Set by hand: the median of
+three windows is the first that one faded reading cannot move."""
 
 REGION_EXIT_DELAY_MS: Final = 30_000
 """iOS reports leaving a beacon region about 30 s after it last heard a beacon of it: a

@@ -955,8 +955,9 @@ class Evidence:
     """(device, stretch): the median loudness over the stretch (dB; RSSI in the relative
     model, minus the tx-calibrated path loss in the absolute one; NaN: too few windows)."""
     level_llr: FloatArray
-    """(device, stretch): the nats the tx-calibrated path loss added to ``llr`` (0: too few
-    windows); what the relative model bounds (``with_levels``)."""
+    """(device, stretch): the nats the tx-calibrated path loss added to ``llr`` (0: never
+    heard; from fewer than ``MIN_WINDOWS_FOR_PATH_LOSS`` windows a share of them); what the
+    relative model bounds (``with_levels``)."""
     tx: FloatArray
     """(device, stretch): the advertised tx (NaN: none)."""
     confident: npt.NDArray[np.bool_]
@@ -1105,10 +1106,18 @@ def stretch_evidence(
 
     # Calibrated path loss: a rider is metres away inside, a non-rider further and outside.
     cell = d_idx.astype(np.int64) * n_str + k
-    moving = _cell_medians(cell, pl, n_dev * n_str).reshape(n_dev, n_str)
-    known = np.isfinite(moving)
+    # A level read from fewer than MIN_WINDOWS_FOR_PATH_LOSS windows is a noisier one: it
+    # weighs in proportion to its windows (a rider heard twice on the first seconds of a
+    # stretch shows on board sooner), and only levels of that many windows or more calibrate.
+    windows = np.bincount(cell, minlength=n_dev * n_str).reshape(n_dev, n_str)
+    any_level = _cell_medians(cell, pl, n_dev * n_str, min_windows=1).reshape(n_dev, n_str)
+    known = windows >= MIN_WINDOWS_FOR_PATH_LOSS
+    moving = np.where(known, any_level, np.nan)
+    heard_in = windows > 0
     level_llr = np.zeros((n_dev, n_str))
-    level_llr[known] = level_model.llr(moving[known])
+    level_llr[heard_in] = level_model.llr(any_level[heard_in]) * np.minimum(
+        1.0, windows[heard_in] / MIN_WINDOWS_FOR_PATH_LOSS
+    )
     # A level speaks for the time it was heard over. Heard only early in a stretch (a rider
     # stepping off after a departure event that came early, a car that turned off), it says
     # how near the device was then, not that it stayed: it counts for the share of the
@@ -1495,9 +1504,14 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     )
 
 
-def _cell_medians(cell: IntArray, values: FloatArray, n_cells: int) -> FloatArray:
+def _cell_medians(
+    cell: IntArray,
+    values: FloatArray,
+    n_cells: int,
+    min_windows: int = MIN_WINDOWS_FOR_PATH_LOSS,
+) -> FloatArray:
     """The median of ``values`` per cell index (NaN for cells with fewer than
-    ``MIN_WINDOWS_FOR_PATH_LOSS`` values)."""
+    ``min_windows`` values)."""
     out = np.full(n_cells, np.nan)
     if cell.size == 0:
         return out
@@ -1505,7 +1519,7 @@ def _cell_medians(cell: IntArray, values: FloatArray, n_cells: int) -> FloatArra
     cell_sorted, values_sorted = cell[order], values[order]
     bounds = np.flatnonzero(np.r_[True, cell_sorted[1:] != cell_sorted[:-1], True])
     starts, stops = bounds[:-1], bounds[1:]
-    enough = stops - starts >= MIN_WINDOWS_FOR_PATH_LOSS
+    enough = stops - starts >= min_windows
     out[cell_sorted[starts][enough]] = values_sorted[(starts + stops)[enough] // 2]
     return out
 

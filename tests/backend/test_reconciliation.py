@@ -14,6 +14,7 @@ from backend.const import (
     DOORS_CLOSE_BEFORE_DEPARTURE_MS,
     LEVEL_MARGIN_DB,
     LEVEL_POOL_JOURNEYS,
+    MIN_WINDOWS_FOR_PATH_LOSS,
     PATH_LOSS_BOUNDARY_DB,
     SCANNER_RESTART_MS,
     SILENCE_GAP_FACTOR,
@@ -703,6 +704,44 @@ def test_a_level_heard_early_in_a_stretch_speaks_for_the_parts_up_to_it():
         said.append(dict(evidence.terms)["path_loss"][0, 1])
     assert 0 < said[0] < said[1] < said[2]
     assert said[0] == pytest.approx(said[2] / 4)
+
+
+def test_a_level_read_from_fewer_windows_weighs_in_proportion_to_them():
+    # The same loud phone heard in 1, 2, 3 and 5 windows, all in the stretch's last part:
+    # the path loss's nats grow with the windows up to MIN_WINDOWS_FOR_PATH_LOSS, then hold;
+    # a quiet phone heard once loses a share of its nats likewise.
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    parts = stretches(journey, arrival(3))
+    model = LevelModel(relative=False, riders=False)
+
+    def said(windows: int, pl: float) -> float:
+        last = arrival(2) - 1_000
+        rows = [(last - 2_000 * i, 0, pl) for i in range(windows)]
+        evidence = stretch_evidence(journey, observations("RLG-1", rows, arrival(3)), parts, model)
+        return float(dict(evidence.terms)["path_loss"][0, 1])
+
+    full = said(MIN_WINDOWS_FOR_PATH_LOSS, RIDER_PL)
+    assert full > 0
+    assert said(1, RIDER_PL) == pytest.approx(full / MIN_WINDOWS_FOR_PATH_LOSS)
+    assert said(2, RIDER_PL) == pytest.approx(2 * full / MIN_WINDOWS_FOR_PATH_LOSS)
+    assert said(5, RIDER_PL) == pytest.approx(full)
+    assert said(1, OUTSIDE_PL) == pytest.approx(said(3, OUTSIDE_PL) / MIN_WINDOWS_FOR_PATH_LOSS)
+    assert said(1, OUTSIDE_PL) < 0
+
+
+def test_a_rider_heard_at_the_stop_and_twice_after_it_shows_on_board_within_seconds():
+    # Heard waiting at stop 2, then in two windows of the first 20 s after the bus left
+    # (a sparse scanner): the be-in shows on that data, before a third window is heard.
+    data_end = departure(1) + 20_000
+    rows = [
+        *heard(0, arrival(1), departure(1) - 10_000, every_ms=5_000),
+        (departure(1) + 8_000, 0, RIDER_PL),
+        (departure(1) + 18_000, 0, RIDER_PL),
+    ]
+    (trip,) = one_bus(rows, data_end=data_end)
+    assert (trip.board_stop_id, trip.status) == (STOPS[1], "open")
+    # Heard only once so far, nothing is shown yet.
+    assert one_bus(rows[:-1], data_end=departure(1) + 10_000) == []
 
 
 def test_a_phone_heard_rarely_on_the_way_waits_longer_for_its_be_out():

@@ -320,6 +320,16 @@ value between no bound (more flip-flops) and a strict one (riders lingering by a
 its layover kept open past the be-out goal); test worlds 1001 and 1002 were looked at
 while choosing it. Its effect is scored by ``bibo evaluate --worlds``."""
 
+STILL_IN_VEHICLE_AFTER_MS: Final = 45_000
+"""A phone whose motion activity said ``automotive`` from before the bus reached a stop
+until this long after it left (as far as the phone has reported) rode on from there, or
+drove off in another vehicle at once: its be-out there is held like that of a phone that
+has not reported (``PHONE_SILENCE_DECIDES_AFTER_MS``), however long it has not heard the
+bus (a phone that loses the beacons in a bag or a crowd, and may leave the beacon region
+and enter it again, riding on). A rider who got off by the time the bus left says
+"walking" up to Core Motion's lag later (about 30 s: the simulator's ``ACTIVITY_LAG_MS``,
+tested to be shorter); set by hand at that lag and a margin, not fitted."""
+
 PHONE_SILENCE_DECIDES_AFTER_MS: Final = 10 * 60_000
 """A trip resting on a phone's reports (it heard this bus's beacon) is not closed before the
 phone has reported up to the be-out's decision time (its newest upload's ``sent_at``: the

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ from backend.const import (
     STANDING_SPEED_MPS,
     STILL_HEARD_AFTER_MS,
     STILL_HEARD_MIN_WINDOWS,
+    STILL_IN_VEHICLE_AFTER_MS,
     STOP_MATCH_M,
     STOP_MATCH_TIME_MS,
     TX_WEIGHT_PRIOR_CELLS,
@@ -328,12 +330,17 @@ def derive_missing_calls(
 
 def _began(journey: Journey, departed: bool = False) -> int:
     """When a journey began: its first call's arrival (with ``departed``, its departure where
-    known), or its ``journey`` event where it has no call yet."""
+    known), or its ``journey`` event where it has no call yet; an inferred one that began as
+    the bus moved off after a layover, by then at the latest (its first call known may be
+    stops later, its calls before derived from the fixes)."""
     if not journey.visits:
         assert journey.started is not None  # only a journey with its event has no call
         return journey.started
     first = journey.visits[0]
-    return first.departure if departed and first.departure is not None else first.arrival
+    began = first.departure if departed and first.departure is not None else first.arrival
+    if journey.inferred and journey.started is not None:
+        return min(began, journey.started)
+    return began
 
 
 def _at_stop(away: FloatArray) -> bool:
@@ -442,7 +449,8 @@ class Journey:
     inferred: bool = False
     """Cut without its ``journey`` event (see ``journeys_from_events``): id and line inferred."""
     started: int | None = None
-    """When its ``journey`` event came (None: inferred): the bus stood at its first stop then."""
+    """When its ``journey`` event came (the bus stood at its first stop then), or, inferred
+    where the bus moved off after a layover, its first moving fix; None: inferred at a call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,11 +527,23 @@ class PhoneObservations:
         for good)."""
         return self.reported_until.get(device, _NEVER) < t and self.last_exit(device) is None
 
-    def left_region_since(self, device: int, t: int) -> bool:
-        """Whether ``device``'s phone last reported leaving the beacon region, at ``t`` or
-        later: no bibo bus near it since, the one it rode included."""
-        exit_ = self.last_exit(device)
-        return exit_ is not None and exit_ >= t
+    def longest_away(self, device: int, since: int) -> int:
+        """The longest time (ms) ``device``'s phone was out of the beacon region between an
+        exit at ``since`` or later and its next entry (0 if it never came back)."""
+        stays = self.stays.get(device, ())
+        return max(
+            (b[0] - a[1] for a, b in itertools.pairwise(stays) if a[1] >= since),
+            default=0,
+        )
+
+    def in_vehicle_through(self, device: int, since: int, until: int) -> bool:
+        """Whether ``device``'s phone said it was in a vehicle without a break from ``since``
+        or before until after ``until``, as far as it has reported."""
+        reported = self.reported_until.get(device, _NEVER)
+        return any(
+            start <= since and min(end, reported) > until
+            for start, end in self.in_vehicle.get(device, ())
+        )
 
 
 def phone_observations(
@@ -668,6 +688,7 @@ def journeys_from_events(
     journeys: list[Journey] = []
     current: EventRecord | None = None
     inferred = False
+    moved_off: int | None = None  # (an inferred journey's first moving fix after a layover)
     visits: list[StopVisit] = []
     open_stop: tuple[str, int] | None = None
 
@@ -688,7 +709,7 @@ def journeys_from_events(
                     visits=tuple(visits),
                     complete=complete,
                     inferred=inferred,
-                    started=None if inferred else current.t,
+                    started=moved_off if inferred else current.t,
                 )
             )
         visits.clear()
@@ -705,7 +726,7 @@ def journeys_from_events(
         """Start a journey whose ``journey`` event is missing at this call's first event, or
         where the bus moved off after a layover (``moved``: its first moving fix, which also
         names it, so the journey keeps its id once its next call comes)."""
-        nonlocal current, inferred
+        nonlocal current, inferred, moved_off
         previous = current
         close(complete=True)
         begun = event.t if moved is None else moved
@@ -717,7 +738,7 @@ def journeys_from_events(
             f"~{begun}",
             None,
         )
-        inferred = True
+        inferred, moved_off = True, moved
 
     def moved_after_layover(before: int, t: int) -> int | None:
         """The bus's first moving fix after its call at ``before`` and before ``t``, where
@@ -761,7 +782,7 @@ def journeys_from_events(
             if inferred and not visits:
                 open_stop = None  # that call was all there was of an inferred journey
             close(complete=True)
-            current, inferred, open_stop = event, False, carried
+            current, inferred, moved_off, open_stop = event, False, None, carried
             continue
         if event.type not in ("arrival", "departure") or event.stop_id is None:
             continue
@@ -1683,13 +1704,23 @@ def journey_trips(
                     obs, int(device), int(parts.start[first]), int(parts.end[last]), rare=True
                 )
             )
-            # (A phone that has reported leaving the beacon region since said so itself.)
-            exited = obs.phone is not None and obs.phone.left_region_since(
-                int(device), alight.arrival
-            )
-            decided_at = (left if exited else heard_since(obs, int(device), left)) + (
-                CLOSE_AFTER_SILENCE_MS if silence is None else silence
-            )
+            # A phone that has reported leaving the beacon region since said so itself. One
+            # that said it was in a vehicle all along from the arrival until after its exit
+            # may have lost the beacons riding on (in a bag, a crowd): its exit counts once it
+            # has stayed out longer than it ever did on this ride before coming back
+            # (SILENCE_GAP_FACTOR times).
+            silence_ms = CLOSE_AFTER_SILENCE_MS if silence is None else silence
+            phone = obs.phone
+            exit_at = None if phone is None else phone.last_exit(int(device))
+            exited = phone is not None and exit_at is not None and exit_at >= alight.arrival
+            if exited and phone is not None and exit_at is not None:
+                decided_at = left + silence_ms
+                if phone.in_vehicle_through(int(device), alight.arrival, exit_at):
+                    away = phone.longest_away(int(device), int(parts.start[first]))
+                    decided_at = max(decided_at, exit_at + int(SILENCE_GAP_FACTOR * away))
+                    exited = obs.data_end_ms >= decided_at
+            else:
+                decided_at = heard_since(obs, int(device), left) + silence_ms
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).
@@ -1714,8 +1745,18 @@ def journey_trips(
             # A rider seen by a phone's reports: what it heard up to then must be in, or the
             # stretch since is judged without its seconds (PHONE_SILENCE_DECIDES_AFTER_MS).
             waiting = (
-                obs.phone is not None
-                and obs.phone.behind(int(device), decided_at)
+                phone is not None
+                and phone.behind(int(device), decided_at)
+                and obs.data_end_ms < left + PHONE_SILENCE_DECIDES_AFTER_MS
+            )
+            # A phone that said it was in a vehicle from before the bus reached the stop until
+            # well after it left (STILL_IN_VEHICLE_AFTER_MS) rode on, whatever its silence:
+            # held as long as for a phone that has not reported.
+            riding_on = (
+                phone is not None
+                and phone.in_vehicle_through(
+                    int(device), alight.arrival, left + STILL_IN_VEHICLE_AFTER_MS
+                )
                 and obs.data_end_ms < left + PHONE_SILENCE_DECIDES_AFTER_MS
             )
             closed = (
@@ -1723,7 +1764,12 @@ def journey_trips(
                 and not standing
                 and (
                     journey.complete
-                    or (obs.data_end_ms >= decided_at and not doubt and not waiting)
+                    or (
+                        obs.data_end_ms >= decided_at
+                        and not doubt
+                        and not waiting
+                        and not riding_on
+                    )
                 )
             )
             device_id = device_ids[int(device)]

@@ -14,6 +14,7 @@ from backend.const import (
     PHONE_SILENCE_DECIDES_AFTER_MS,
     REGION_EXIT_DELAY_MS,
     SILENCE_GAP_FACTOR,
+    STILL_IN_VEHICLE_AFTER_MS,
 )
 from backend.trips import reconciliation
 from backend.trips.reconciliation import (
@@ -22,6 +23,7 @@ from backend.trips.reconciliation import (
     phone_observations,
     reconcile_vehicle,
 )
+from simulator.const import ACTIVITY_LAG_MS
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 8)]
 T0 = 1_795_420_000_000
@@ -513,6 +515,59 @@ def test_a_phone_that_heard_the_bus_in_bursts_waits_out_a_longer_silence():
     ]
     cut = departure(3) + CLOSE_AFTER_SILENCE_MS + 5_000
     decided = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert (decided.alight_stop_id, decided.status) == (STOPS[3], "closed")
+
+
+def test_a_phone_still_in_a_vehicle_well_after_the_bus_left_a_stop_did_not_get_off_there():
+    # Rides 1 -> 5 ranging, in the region all along, but hears nothing of the bus from its
+    # arrival at 3 until 150 s after it left (a phone deep in a bag): the silence alone
+    # would put it off at 3. Its motion said "automotive" from stop 1 on, and it has
+    # reported past STILL_IN_VEHICLE_AFTER_MS after the departure: it rode on.
+    rider = ranging_rider(0, 1, 5)
+    rider.regions = [r for r in rider.regions if r[2] == "enter"]
+    rider.beacons = [b for b in rider.beacons if not arrival(3) <= b[1] < departure(3) + 150_000]
+    cut = departure(3) + STILL_IN_VEHICLE_AFTER_MS + 30_000
+    shown = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert shown.status == "open"
+    # Had it said "walking" after the stop, it got off there.
+    rider.activity.append((rider.id, arrival(3) + 10_000, "walking"))
+    shown = trips_at(cut, [rider], reported=cut)["dev_a"]
+    assert (shown.alight_stop_id, shown.status) == (STOPS[3], "closed")
+
+
+def test_the_backend_waits_out_the_activity_lag_the_simulator_models():
+    # A rider's "walking" comes up to ACTIVITY_LAG_MS late: one who got off as the bus left
+    # must have said so before STILL_IN_VEHICLE_AFTER_MS is over.
+    assert ACTIVITY_LAG_MS[1] < STILL_IN_VEHICLE_AFTER_MS
+
+
+def test_a_region_exit_made_in_a_vehicle_counts_once_the_phone_stayed_out_longer_than_before():
+    # Rides 1 -> 3 ranging. On the way it lost the beacons once and was out of the region
+    # for 40 s before it entered it again; it leaves the region 20 s after the bus left 3,
+    # its motion still "automotive" when it uploads at the exit. The exit counts once the
+    # phone has stayed out SILENCE_GAP_FACTOR times as long as before; one that said
+    # "walking" before its exit is off at once.
+    away_ms = 40_000
+    rider = ranging_rider(0, 1, 3)
+    enter = rider.regions[0][1]
+    lost = departure(1) + 30_000
+    exit_ = departure(3) + 20_000
+    rider.regions = [
+        (rider.id, enter, "enter"),
+        (rider.id, lost, "exit"),
+        (rider.id, lost + away_ms, "enter"),
+        (rider.id, exit_, "exit"),
+    ]
+    rider.activity = [(rider.id, departure(1) + 10_000, "automotive")]
+    reported = exit_ + 5_000
+    waits = exit_ + int(SILENCE_GAP_FACTOR * away_ms)
+    assert trips_at(waits - 5_000, [rider], reported=reported)["dev_a"].status == "open"
+    decided = trips_at(waits + 5_000, [rider], reported=reported)["dev_a"]
+    assert (decided.alight_stop_id, decided.status) == (STOPS[3], "closed")
+    rider.activity.append((rider.id, arrival(3) + 15_000, "walking"))
+    cut = departure(3) + CLOSE_AFTER_SILENCE_MS + 5_000
+    assert cut < waits - 5_000
+    decided = trips_at(cut, [rider], reported=reported)["dev_a"]
     assert (decided.alight_stop_id, decided.status) == (STOPS[3], "closed")
 
 

@@ -1142,6 +1142,29 @@ def test_a_journey_after_a_layover_begins_as_the_bus_moves_off():
     assert len(journeys_from_events("RLG-1", standing, _stop_index(), data_end_ms=leave)) == 1
 
 
+def test_calls_derived_after_a_layover_belong_to_the_journey_that_moved_off():
+    # As _terminus_day, and the way back's call at stop 3 lost too (the fixes pause there).
+    # Live, before and after the way back's first call with events (stop 2): its derived
+    # calls are the way back's alone, never added to the journey that ended at the terminus
+    # (a rider of the way back would be a rider of both).
+    events, leave = _terminus_day(10 * 60_000)
+    south = [e for e in events if e.type == "position" and e.t > leave]
+    arrive3 = next(e.t for e in events if e.t > leave and e.type == "arrival")
+    leave3 = arrive3 + DWELL
+    lat, lon = POSITIONS[STOPS[2]]
+    events = [e for e in events if e.t <= leave or e.type in ("arrival", "departure")]
+    events = [e for e in events if not (e.t > leave and e.stop_id == STOPS[2])]
+    events += [e for e in south if e.t < leave + DRIVE // 2]
+    events += _fixes(lat, lon, leave + DRIVE // 2, arrive3 - 4_000, at=arrive3, south=True)
+    events += _fixes(lat, lon, leave3 + 5_000, leave3 + DRIVE - 4_000, at=leave3, south=True)
+    arrive2 = leave3 + DRIVE
+    for now in (leave3 + 40_000, arrive2 + 5_000, arrive2 + DWELL + 40_000):
+        live = [e for e in events if e.t <= now]
+        first, second = journeys_from_events("RLG-1", live, _stop_index(), data_end_ms=now)
+        assert [v.stop_id for v in first.visits] == STOPS, now - leave
+        assert [v.stop_id for v in second.visits][:2] == [STOPS[3], STOPS[2]], now - leave
+
+
 def test_a_device_heard_only_as_the_bus_pulls_out_did_not_board_there():
     # A device about as loud as the boundary between inside and outside, heard through
     # every stretch from stop 1 on: whether it boarded rests on whether it was heard at

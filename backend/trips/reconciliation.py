@@ -1712,15 +1712,15 @@ def journey_trips(
             silence_ms = CLOSE_AFTER_SILENCE_MS if silence is None else silence
             phone = obs.phone
             exit_at = None if phone is None else phone.last_exit(int(device))
-            exited = phone is not None and exit_at is not None and exit_at >= alight.arrival
-            if exited and phone is not None and exit_at is not None:
+            if phone is not None and exit_at is not None and exit_at >= alight.arrival:
                 decided_at = left + silence_ms
                 if phone.in_vehicle_through(int(device), alight.arrival, exit_at):
                     away = phone.longest_away(int(device), int(parts.start[first]))
                     decided_at = max(decided_at, exit_at + int(SILENCE_GAP_FACTOR * away))
-                    exited = obs.data_end_ms >= decided_at
+                exited = obs.data_end_ms >= decided_at
             else:
                 decided_at = heard_since(obs, int(device), left) + silence_ms
+                exited = False
             # A bus still standing at the stop (its departure not yet known) may keep the
             # rider: nothing is decided before it leaves, or has stood there too long for
             # anyone to sit through (switched off at the terminus, no event or fix since).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import le, lt
+from operator import lt
 from typing import Any, Literal
 
 from fare_engine.bill import Bill
@@ -220,16 +220,9 @@ def partition(inst: Instance, chosen: Sequence[Cand]) -> list[tuple[Cand, list[i
     if -1 in owner:
         raise LookupError(f"trip position {owner.index(-1)} is not covered")
     rides, persons = inst.rides, inst.persons
-    if all(map(le, rides, rides[1:])):
-        # (Seats numbered ride by ride, as `party_seats` does, and each product's positions
-        # in order: its first ride is its first position's.)
-        groups.sort(key=lambda g: (rides[g[1][0]], g[0].last < 0, persons[g[1][0]], g[1][0]))
-    else:
-        groups.sort(
-            key=lambda g: (
-                min(map(rides.__getitem__, g[1])), g[0].last < 0, persons[g[1][0]], g[1][0]
-            )
-        )  # fmt: skip
+    groups.sort(
+        key=lambda g: (min(map(rides.__getitem__, g[1])), g[0].last < 0, persons[g[1][0]], g[1][0])
+    )
     return groups
 
 

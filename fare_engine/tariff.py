@@ -64,8 +64,6 @@ class Tariff:
         self._areas = {a.code: a for a in spec.areas}
         self._levels = {lv.code: lv for lv in spec.levels}
         self._riders = {r.id: r for r in spec.riders}
-        self.rider_set = frozenset(self._riders)
-        """The rider category ids (`has_rider`, as one set for checking many trips)."""
         self._named = {p.id: named_riders(p) for p in spec.products}
         self._neighbours = frozenset(frozenset(n.areas) for n in spec.neighbours)
         self._neighbours_of: dict[str, list[str]] = {}

@@ -188,7 +188,7 @@ def check_trips(trips: Sequence[Trip], tariff: Tariff) -> list[int]:
     """Refuse bad trips (naming index and field); return indexes in boarding order."""
     start, end = tariff.validity_ms()
     # (`has_rider`, `has_stop` as look-ups: the checks run for every trip.)
-    riders, stops = tariff.rider_set, tariff.stop_names
+    riders, stops = frozenset(tariff.rider_ids()), tariff.stop_names
     for i, trip in enumerate(trips):
         # The usual trip passes these at once; any other goes through every check in
         # order, so a bad one is refused for the same field as one by one (a party last).

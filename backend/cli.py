@@ -203,6 +203,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.api.app import create_app
+    from backend.const import SERVER_KEEP_ALIVE_S
     from backend.db import make_engine, upgrade
     from backend.observability import configure_logging
 
@@ -218,6 +219,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=SERVER_KEEP_ALIVE_S,
     )
     return 0
 

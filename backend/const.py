@@ -22,6 +22,13 @@ MAX_SIGHTINGS_PER_BATCH: Final = 20_000
 MAX_EVENTS_PER_BATCH: Final = 10_000
 """Row limits per batch (the agent seals at most 5,000 sightings and 2,000 events)."""
 
+SERVER_KEEP_ALIVE_S: Final = 75
+"""How long ``bibo serve`` keeps an idle connection open (uvicorn's default is 5 s). Set by
+hand: longer than any client of bibo keeps one idle (httpx's default 5 s, the onboard unit's
+``HTTP_KEEPALIVE_EXPIRY_S``) and than nginx's upstream ``keepalive_timeout`` (60 s), so the
+client side always closes an idle connection first. When the server closes first, a request
+sent at that moment is lost on the way and gets no answer."""
+
 VEHICLE_UPLOADS_PER_S: Final = 2.0
 VEHICLE_UPLOAD_BURST: Final = 30.0
 """A unit uploads every 10 s; catching up after an outage it may send faster, but more than

@@ -353,6 +353,8 @@ class Run:
     stored_late: int = 0
     """Stored after the play's end (a bus was behind)."""
     errors: Counter[str] = field(default_factory=Counter)
+    first_error: dict[str, str] = field(default_factory=dict)
+    """Each kind of error's first detail (the server's ``detail`` or the network error)."""
     samples: list[Sample] = field(default_factory=list)
     closed: dict[tuple[str, str], FirstClosed] = field(default_factory=dict)
     failed_units: set[tuple[dt.date, str]] = field(default_factory=set)
@@ -398,7 +400,9 @@ async def play_bus(
                 if time.time() > run.wall0 + run.play_s:
                     run.stored_late += 1
                 break
-            run.errors[f"HTTP {outcome.http_status}" if outcome.http_status else "no answer"] += 1
+            kind = f"HTTP {outcome.http_status}" if outcome.http_status else "no answer"
+            run.errors[kind] += 1
+            run.first_error.setdefault(kind, outcome.detail)
             if outcome.status is UploadStatus.QUARANTINE:
                 run.refused += 1
                 break
@@ -689,6 +693,8 @@ def report(
         f"non-2xx in /metrics: {server_errors}; work units failed: {len(run.failed_units)}; "
         f"processes exited: {', '.join(exited) or 'none'})"
     )
+    for kind, detail in sorted(run.first_error.items()):
+        print(f"    first {kind}: {detail}")
     shares = ", ".join(f"{k} {v / cpu_s:.2f}" for k, v in sorted(cpu.items()))
     print(
         f"  CPU (cores)      {shares}; {sum(cpu.values()) / cpu_s:.2f} of {os.cpu_count()} "

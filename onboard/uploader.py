@@ -29,6 +29,7 @@ from onboard.const import (
     CLOCK_OFFSET_APPLY_MS,
     GZIP_LEVEL,
     HTTP_CONNECT_TIMEOUT_S,
+    HTTP_KEEPALIVE_EXPIRY_S,
     HTTP_POOL_TIMEOUT_S,
     HTTP_READ_TIMEOUT_S,
     HTTP_WRITE_TIMEOUT_S,
@@ -85,7 +86,8 @@ def make_client() -> httpx.AsyncClient:
         write=HTTP_WRITE_TIMEOUT_S,
         pool=HTTP_POOL_TIMEOUT_S,
     )
-    return httpx.AsyncClient(timeout=timeout)
+    limits = httpx.Limits(keepalive_expiry=HTTP_KEEPALIVE_EXPIRY_S)
+    return httpx.AsyncClient(timeout=timeout, limits=limits)
 
 
 def classify_status(http_status: int) -> UploadStatus:

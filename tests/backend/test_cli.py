@@ -482,6 +482,25 @@ def test_serve_refuses_a_port_it_cannot_listen_on(cli, capsys):
     assert "expected a TCP port 0-65535" in capsys.readouterr().err
 
 
+def test_serve_keeps_idle_connections_open_longer_than_any_client_of_bibo(cli, monkeypatch):
+    """The client closes an idle connection first: a request sent just as the server
+    closed it would get no answer (a lost upload until the retry)."""
+    import httpx
+    import uvicorn
+
+    from onboard.const import HTTP_KEEPALIVE_EXPIRY_S
+
+    ran: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    assert cli("serve", "--port", "0")[0] == 0
+    keep_alive = ran["timeout_keep_alive"]
+    assert isinstance(keep_alive, (int, float))
+    nginx_upstream_s = 60
+    default_client = httpx.Limits().keepalive_expiry
+    assert default_client is not None
+    assert keep_alive > max(HTTP_KEEPALIVE_EXPIRY_S, default_client, nginx_upstream_s)
+
+
 def test_reconciling_a_day_past_retention_is_one_line_and_exit_2(cli, engine):
     import datetime as dt
 

@@ -90,6 +90,17 @@ class Device(Base):
     created_at: Mapped[dt.datetime] = _created_at()
 
 
+class DeviceRegistry(Base):
+    """One row whose ``version`` goes up with every change to the registered devices (in the
+    transaction that adds or deletes them), so a process keeping a token resolver knows in
+    one primary-key read whether it is still right (``trips.service.ResolverCache``)."""
+
+    __tablename__ = "device_registry"
+
+    registry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Batch(Base):
     __tablename__ = "batches"
     __table_args__ = (UniqueConstraint("vehicle_id", "boot_id", "seq"),)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from backend import models
@@ -45,9 +45,26 @@ def passenger_categories(session: Session, passenger_ids: Sequence[str]) -> dict
 
 
 def add_device(session: Session, device_id: str, passenger_id: str, device_key: bytes) -> None:
-    session.add(
-        models.Device(device_id=device_id, passenger_id=passenger_id, device_key=device_key)
+    add_devices(session, [(device_id, passenger_id, device_key)])
+
+
+def add_devices(session: Session, devices: Sequence[tuple[str, str, bytes]]) -> None:
+    """Register ``(device_id, passenger_id, device_key)`` devices (their passengers exist)."""
+    if not devices:
+        return
+    session.add_all(
+        models.Device(device_id=device_id, passenger_id=passenger_id, device_key=key)
+        for device_id, passenger_id, key in devices
     )
+    _devices_changed(session)
+
+
+def _devices_changed(session: Session) -> None:
+    """Raise the registry's version (in the transaction that changed the devices)."""
+    r = models.DeviceRegistry
+    bumped = session.execute(update(r).where(r.registry_id == 1).values(version=r.version + 1))
+    if not bumped.rowcount:  # type: ignore[attr-defined]
+        session.execute(insert(r).values(registry_id=1, version=1))
 
 
 def device_key(session: Session, device_id: str) -> bytes | None:
@@ -56,10 +73,10 @@ def device_key(session: Session, device_id: str) -> bytes | None:
     return session.scalar(select(d.device_key).where(d.device_id == device_id))
 
 
-def device_registry_version(session: Session) -> tuple[int, str | None]:
-    """Changes whenever a device is added or removed (count and newest id)."""
-    count, newest = session.execute(select(func.count(), func.max(models.Device.device_id))).one()
-    return int(count), newest
+def device_registry_version(session: Session) -> int:
+    """Goes up whenever a device is added or removed (one primary-key read)."""
+    r = models.DeviceRegistry
+    return session.scalar(select(r.version).where(r.registry_id == 1)) or 0
 
 
 def all_devices(session: Session) -> list[tuple[str, bytes, str]]:
@@ -118,7 +135,9 @@ def delete_personal_rows(session: Session, passenger_id: str) -> None:
     session.execute(delete(e).where(e.passenger_id == passenger_id))
     k = models.TripCompanion
     session.execute(delete(k).where(k.passenger_id == passenger_id))
-    session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
+    gone = session.execute(delete(models.Device).where(models.Device.passenger_id == passenger_id))
+    if gone.rowcount:  # type: ignore[attr-defined]
+        _devices_changed(session)
 
 
 def delete_passenger(session: Session, passenger_id: str) -> None:

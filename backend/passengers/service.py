@@ -62,7 +62,8 @@ def import_devices(session: Session, doc: DeviceImportFile) -> tuple[int, int]:
     known_passengers = set(
         passengers_repo.passenger_categories(session, sorted({d.passenger_id for d in doc.devices}))
     )
-    created = present = 0
+    present = 0
+    new: list[tuple[str, str, bytes]] = []
     for d in doc.devices:
         key = base64.b64decode(d.device_key)
         if d.device_id in known:
@@ -75,10 +76,10 @@ def import_devices(session: Session, doc: DeviceImportFile) -> tuple[int, int]:
                 session, d.passenger_id, d.rider_category, token_hash(new_api_token("pt"))
             )
             known_passengers.add(d.passenger_id)
-        passengers_repo.add_device(session, d.device_id, d.passenger_id, key)
+        new.append((d.device_id, d.passenger_id, key))
         known[d.device_id] = key
-        created += 1
-    return created, present
+    passengers_repo.add_devices(session, new)
+    return len(new), present
 
 
 @dataclass(frozen=True)

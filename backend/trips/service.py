@@ -51,7 +51,7 @@ class ResolverCache:
     """One token resolver per process, rebuilt when devices were registered or removed."""
 
     def __init__(self) -> None:
-        self._version: tuple[int, str | None] | None = None
+        self._version: int | None = None
         self._resolver = TokenResolver([])
         self._passenger_of: dict[str, str] = {}
         self._index: dict[str, int] = {}

@@ -172,3 +172,30 @@ def test_hourly_maintenance_bills_ended_days_and_closes_the_last_month(engine, r
     maintain(sessions, settings, dt.datetime(2026, 12, 3, 13, tzinfo=dt.UTC))
     with sessions() as session:
         assert len(billing_repo.passenger_invoices(session, riders[0].passenger_id)) == 1
+
+
+def test_the_resolver_sees_every_change_to_the_registered_devices(engine):
+    """A device registered as another is deleted leaves the count (and, with random ids,
+    often the newest id) as it was: the worker's resolver must be rebuilt all the same, or
+    the new phone's rides go undetected until the process restarts."""
+    from backend.passengers import repository as passengers_repo
+
+    sessions = make_sessionmaker(engine)
+    cache = trips_service.ResolverCache()
+
+    def device_ids() -> list[str]:
+        with transaction(sessions) as session:
+            return list(cache.get(session)[0].device_ids)
+
+    with transaction(sessions) as session:
+        for passenger, device in (("pas_a", "dev_b"), ("pas_z", "dev_z")):
+            passengers_repo.add_passenger(session, passenger, "adult", passenger.encode() * 8)
+            passengers_repo.add_device(session, device, passenger, bytes(32))
+    assert device_ids() == ["dev_b", "dev_z"]
+    with transaction(sessions) as session:
+        passengers_repo.delete_personal_rows(session, "pas_a")
+        passengers_repo.add_device(session, "dev_c", "pas_z", bytes(32))
+    assert device_ids() == ["dev_c", "dev_z"]
+    with transaction(sessions) as session:
+        passengers_repo.delete_personal_rows(session, "pas_z")
+    assert device_ids() == []

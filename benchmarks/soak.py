@@ -17,6 +17,8 @@ buses' data before 07:30 is not sent: the backend meets them under way.
 A progress line comes every 30 s; at the end the run drains the workers' backlog and prints:
 
 - **uploads/s** offered (due by the buses' clocks) and held (stored by the backend);
+- **upload timing**: how late each upload was sent after it was due (the load generator's
+  own lateness) and how long the servers took to answer each send, p50/p95/p99;
 - **ingest backlog**: uploads due but not stored yet, work units waiting for a worker and
   ``bibo_reconciliation_lag_seconds`` scraped from ``/metrics``, per minute and as means
   over the first and the last quarter of the run;
@@ -356,6 +358,11 @@ class Run:
     first_error: dict[str, str] = field(default_factory=dict)
     """Each kind of error's first detail (the server's ``detail`` or the network error)."""
     samples: list[Sample] = field(default_factory=list)
+    sent_late_s: list[float] = field(default_factory=list)
+    """Per upload: from when it was due to when its first send began (the load's lateness:
+    waiting for a turn among ``IN_FLIGHT``, or an event loop busy elsewhere)."""
+    answered_s: list[float] = field(default_factory=list)
+    """Per send: from its start to the servers' answer (or to giving up on one)."""
     closed: dict[tuple[str, str], FirstClosed] = field(default_factory=dict)
     failed_units: set[tuple[dt.date, str]] = field(default_factory=set)
 
@@ -394,7 +401,11 @@ async def play_bus(
         await asyncio.sleep(max(0.0, run.wall_of(sent_at) - time.time()))
         for attempt in itertools.count(1):
             async with in_flight:
+                began = time.time()
+                if attempt == 1:
+                    run.sent_late_s.append(began - run.wall_of(sent_at))
                 outcome = await uploaders[next(turn) % len(uploaders)].send_stored(body, "gzip")
+                run.answered_s.append(time.time() - began)
             if outcome.status is UploadStatus.DELIVERED:
                 run.stored += 1
                 if time.time() > run.wall0 + run.play_s:
@@ -627,11 +638,13 @@ def _measured(ride: TruthTrip, left: int, region: Region, horizon: int) -> bool:
     )
 
 
-def _pct(values: Sequence[float]) -> str:
+def _pct(values: Sequence[float], decimals: int = 0) -> str:
     if not values:
-        return "no rides"
+        return "none"
     a = np.array(values)
-    return "  ".join(f"p{q} {np.percentile(a, q, method='higher'):.0f} s" for q in (50, 95, 99))
+    return "  ".join(
+        f"p{q} {np.percentile(a, q, method='higher'):.{decimals}f} s" for q in (50, 95, 99)
+    )
 
 
 def _quarters(samples: Sequence[Sample], attr: str) -> tuple[float, float]:
@@ -671,6 +684,10 @@ def report(
             f"{np.mean([s.upload_backlog for s in g]):15.1f}  "
             f"{np.mean([s.units_waiting for s in g]):5.0f}  {np.mean([s.lag_s for s in g]):7.1f}"
         )
+    print(
+        f"  upload timing    sent after due {_pct(run.sent_late_s, 2)}; "
+        f"answered after sent {_pct(run.answered_s, 2)}"
+    )
     up0, up1 = _quarters(play, "upload_backlog")
     un0, un1 = _quarters(play, "units_waiting")
     lag0, lag1 = _quarters(play, "lag_s")

@@ -149,6 +149,8 @@ def test_soak_benchmark_runs_and_prints_every_figure():
         "setup ",
         "uploads/s        offered",
         "ingest backlog",
+        "upload timing    sent after due p50 ",
+        "answered after sent p50 ",
         "first/last quarter:",
         "be-out latency",
         "database growth",

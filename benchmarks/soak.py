@@ -10,9 +10,10 @@ devices registered with the ``bibo`` command line. The load is the ``region-day`
 window), recorded with the fast recorder into a temporary directory. From 07:30 local time,
 the morning peak, each bus's uploads go out when the bus seals them (every 10 s of
 simulated time) at ``--speedup`` times real time, alternately to the two servers, gzip and
-signed by the onboard agent's own uploader, at most ``IN_FLIGHT`` at once; a bus sends a
-failed upload again after the agent's back-off before its next one, as the agent does. The
-buses' data before 07:30 is not sent: the backend meets them under way.
+signed by the onboard agent's own uploader over a connection of the bus's own (the agent's
+HTTP client: a bus keeps its connection between uploads, and no bus waits for another's
+turn); a bus sends a failed upload again after the agent's back-off before its next one, as
+the agent does. The buses' data before 07:30 is not sent: the backend meets them under way.
 
 A progress line comes every 30 s; at the end the run drains the workers' backlog and prints:
 
@@ -125,10 +126,6 @@ TRIPS_POLL_S = 2.0
 first-closed time when a worker rewrites the trip again within this."""
 SAMPLE_S = 10.0
 PROGRESS_S = 30.0
-IN_FLIGHT = 64
-"""Uploads sent at once, below the HTTP client's pool of 100 connections: a bus waits for a
-turn here without a time limit, as its outbox would. In a trial run without it, 660 buses
-overran the pool's 5 s wait and no upload went through after that."""
 DRAIN_TIMEOUT_S = 300.0
 """How long the workers get after the run to finish what is waiting."""
 GOAL_ERRORS = 0
@@ -360,7 +357,7 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     sent_late_s: list[float] = field(default_factory=list)
     """Per upload: from when it was due to when its first send began (the load's lateness:
-    waiting for a turn among ``IN_FLIGHT``, or an event loop busy elsewhere)."""
+    an event loop busy elsewhere)."""
     answered_s: list[float] = field(default_factory=list)
     """Per send: from its start to the servers' answer (or to giving up on one)."""
     closed: dict[tuple[str, str], FirstClosed] = field(default_factory=dict)
@@ -385,39 +382,37 @@ class Run:
 async def play_bus(
     bus: Bus,
     run: Run,
-    client: httpx.AsyncClient,
     urls: Sequence[str],
     turn: Iterator[int],
-    in_flight: asyncio.Semaphore,
 ) -> None:
-    """Upload the bus's batches when they are due, each until stored or refused; a failed
-    upload is sent again after the agent's back-off."""
-    uploaders = [
-        Uploader(client, url, bus.vehicle_id, bus.secret, lambda: int(time.time() * 1000))
-        for url in urls
-    ]
-    rng = random.Random(bus.vehicle_id)
-    for sent_at, _, body in bus.batches:
-        await asyncio.sleep(max(0.0, run.wall_of(sent_at) - time.time()))
-        for attempt in itertools.count(1):
-            async with in_flight:
+    """Upload the bus's batches when they are due, each until stored or refused, with the
+    bus's own HTTP client; a failed upload is sent again after the agent's back-off."""
+    async with make_client() as client:
+        uploaders = [
+            Uploader(client, url, bus.vehicle_id, bus.secret, lambda: int(time.time() * 1000))
+            for url in urls
+        ]
+        rng = random.Random(bus.vehicle_id)
+        for sent_at, _, body in bus.batches:
+            await asyncio.sleep(max(0.0, run.wall_of(sent_at) - time.time()))
+            for attempt in itertools.count(1):
                 began = time.time()
                 if attempt == 1:
                     run.sent_late_s.append(began - run.wall_of(sent_at))
                 outcome = await uploaders[next(turn) % len(uploaders)].send_stored(body, "gzip")
                 run.answered_s.append(time.time() - began)
-            if outcome.status is UploadStatus.DELIVERED:
-                run.stored += 1
-                if time.time() > run.wall0 + run.play_s:
-                    run.stored_late += 1
-                break
-            kind = f"HTTP {outcome.http_status}" if outcome.http_status else "no answer"
-            run.errors[kind] += 1
-            run.first_error.setdefault(kind, outcome.detail)
-            if outcome.status is UploadStatus.QUARANTINE:
-                run.refused += 1
-                break
-            await asyncio.sleep(backoff_ms(attempt, rng.random()) / 1000)
+                if outcome.status is UploadStatus.DELIVERED:
+                    run.stored += 1
+                    if time.time() > run.wall0 + run.play_s:
+                        run.stored_late += 1
+                    break
+                kind = f"HTTP {outcome.http_status}" if outcome.http_status else "no answer"
+                run.errors[kind] += 1
+                run.first_error.setdefault(kind, outcome.detail)
+                if outcome.status is UploadStatus.QUARANTINE:
+                    run.refused += 1
+                    break
+                await asyncio.sleep(backoff_ms(attempt, rng.random()) / 1000)
 
 
 def poll_closed(engine: Engine, run: Run, since: float) -> None:
@@ -560,9 +555,7 @@ async def soak(
     with httpx.Client(timeout=30) as metrics:
         observer = asyncio.create_task(observe(engine, run, metrics, urls[0], done))
         turn = itertools.count()
-        in_flight = asyncio.Semaphore(IN_FLIGHT)
-        async with make_client() as client:
-            await asyncio.gather(*(play_bus(b, run, client, urls, turn, in_flight) for b in buses))
+        await asyncio.gather(*(play_bus(b, run, urls, turn) for b in buses))
         print(f"played; draining the workers' backlog (at most {DRAIN_TIMEOUT_S:.0f} s)")
         deadline = time.time() + DRAIN_TIMEOUT_S
         while time.time() < deadline:

@@ -492,6 +492,8 @@ def test_serve_keeps_idle_connections_open_longer_than_any_client_of_bibo(cli, m
 
     ran: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    # (serve's logging set-up would outlive this test's captured stderr)
+    monkeypatch.setattr("backend.observability.configure_logging", lambda level: None)
     assert cli("serve", "--port", "0")[0] == 0
     keep_alive = ran["timeout_keep_alive"]
     assert isinstance(keep_alive, (int, float))

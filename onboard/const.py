@@ -84,8 +84,9 @@ HTTP_POOL_TIMEOUT_S: Final = 5.0
 HTTP_KEEPALIVE_EXPIRY_S: Final = 20.0
 """How long an idle connection to the backend is kept for the next upload, in s. Set by
 hand: two upload intervals, so a bus reuses one connection (no TLS handshake per batch on a
-mobile link), and well below the backend's keep-alive (75 s), so the unit, not the server,
-closes an idle connection (a batch sent just as the server closed gets no answer)."""
+mobile link), and well below the backend's keep-alive (``backend.const.SERVER_KEEP_ALIVE_S``),
+so the unit, not the server, closes an idle connection (a batch sent just as the server
+closed gets no answer)."""
 
 GZIP_LEVEL: Final = 6
 """zlib's default trade-off; columnar JSON shrinks ~8x at this level."""

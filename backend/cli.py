@@ -265,15 +265,25 @@ def cmd_vehicles_add(args: argparse.Namespace) -> int:
     from backend.db import AlreadyExistsError, transaction
     from backend.ingest import service as ingest_service
 
+    vehicle_ids: list[str] = args.vehicle_id
     url = _database_url()
     try:
         with _database(url) as factory, transaction(factory) as session:
-            secret = ingest_service.register_vehicle(session, args.vehicle_id, args.operator)
-    except AlreadyExistsError as exc:
-        raise CliError(str(exc)) from None
+            secrets = ingest_service.register_vehicles(session, vehicle_ids, args.operator)
+    except (AlreadyExistsError, ValueError) as exc:
+        several = len(vehicle_ids) > 1
+        raise CliError(f"{exc}; no vehicle registered" if several else str(exc)) from None
     run_by = f" (operator {args.operator})" if args.operator else ""
-    _out(f"vehicle {args.vehicle_id}{run_by} registered; its upload secret (shown once):")
-    _out(secret.hex())
+    if len(vehicle_ids) == 1:
+        _out(f"vehicle {vehicle_ids[0]}{run_by} registered; its upload secret (shown once):")
+        _out(secrets[vehicle_ids[0]].hex())
+        return 0
+    _out(
+        f"{len(vehicle_ids)} vehicles{run_by} registered; their upload secrets (shown once), "
+        "one 'VEHICLE_ID SECRET' per line:"
+    )
+    for vehicle_id in vehicle_ids:
+        _out(f"{vehicle_id} {secrets[vehicle_id].hex()}")
     return 0
 
 
@@ -449,8 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     vehicles = sub.add_parser("vehicles", help="manage vehicles")
     vsub = vehicles.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    vadd = vsub.add_parser("add", help="register a vehicle; prints its secret once")
-    vadd.add_argument("vehicle_id", type=_vehicle_id)
+    vadd = vsub.add_parser(
+        "add",
+        help="register vehicles (all or none); prints each upload secret once",
+        description="Register one vehicle (its upload secret alone on the last line) or a "
+        "fleet of one company at once (all or none; one 'VEHICLE_ID SECRET' line each).",
+    )
+    vadd.add_argument("vehicle_id", type=_vehicle_id, nargs="+", metavar="VEHICLE_ID")
     vadd.add_argument(
         "--operator",
         type=_company,

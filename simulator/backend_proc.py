@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -72,26 +71,23 @@ def last_line(text: str) -> str:
 def add_vehicles(
     vehicle_ids: Sequence[str],
     env: Mapping[str, str],
-    jobs: int = 4,
     operators: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """``bibo vehicles add`` for each vehicle (a few processes at a time), with its transit
-    company from ``operators`` where given; secrets by id.
-
-    Each command migrates the database first, so the first one runs alone.
-    """
+    """``bibo vehicles add`` once per transit company (from ``operators``; none where not
+    given) with all of its vehicles, as an operator registers a fleet; secrets by id."""
+    fleets: dict[str | None, list[str]] = {}
+    for vid in vehicle_ids:
+        fleets.setdefault((operators or {}).get(vid), []).append(vid)
     secrets: dict[str, bytes] = {}
-    if not vehicle_ids:
-        return secrets
-
-    def one(vid: str) -> None:
-        company = (operators or {}).get(vid)
-        command = ["vehicles", "add", vid] + (["--operator", company] if company else [])
-        secrets[vid] = bytes.fromhex(last_line(bibo(command, env)))
-
-    one(vehicle_ids[0])
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(one, vehicle_ids[1:]))
+    for company, fleet in fleets.items():
+        command = ["vehicles", "add", *fleet] + (["--operator", company] if company else [])
+        lines = bibo(command, env).strip().splitlines()
+        if len(fleet) == 1:
+            secrets[fleet[0]] = bytes.fromhex(lines[-1].strip())
+            continue
+        for line in lines[-len(fleet) :]:
+            vid, secret = line.split()
+            secrets[vid] = bytes.fromhex(secret)
     return {vid: secrets[vid] for vid in vehicle_ids}
 
 

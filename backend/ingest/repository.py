@@ -7,7 +7,7 @@ boundary does.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +18,21 @@ from backend import models
 from backend.db import AlreadyExistsError, insert_once, insert_rows
 
 
-def add_vehicle(
-    session: Session, vehicle_id: str, secret: bytes, company: str | None = None
+def add_vehicles(
+    session: Session, secrets: Mapping[str, bytes], company: str | None = None
 ) -> None:
-    if session.get(models.Vehicle, vehicle_id) is not None:
-        raise AlreadyExistsError(f"vehicle {vehicle_id!r} is already registered")
-    session.add(models.Vehicle(vehicle_id=vehicle_id, secret=secret, company=company))
+    """Add vehicles (their secrets by id) run by ``company``; AlreadyExistsError naming the
+    first id registered already (none is added then)."""
+    v = models.Vehicle
+    known = session.scalars(
+        select(v.vehicle_id).where(v.vehicle_id.in_(list(secrets))).order_by(v.vehicle_id)
+    ).first()
+    if known is not None:
+        raise AlreadyExistsError(f"vehicle {known!r} is already registered")
+    session.add_all(
+        v(vehicle_id=vehicle_id, secret=secret, company=company)
+        for vehicle_id, secret in secrets.items()
+    )
 
 
 def set_vehicle_company(session: Session, vehicle_id: str, company: str | None) -> bool:

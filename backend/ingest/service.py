@@ -14,7 +14,8 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -55,11 +56,23 @@ def check_company(company: str) -> str:
 def register_vehicle(session: Session, vehicle_id: str, company: str | None = None) -> bytes:
     """Register a vehicle, run by the transit company ``company`` (None: not yet assigned),
     and return its upload secret (shown once). ValueError for an invalid company code."""
+    return register_vehicles(session, [vehicle_id], company)[vehicle_id]
+
+
+def register_vehicles(
+    session: Session, vehicle_ids: Sequence[str], company: str | None = None
+) -> dict[str, bytes]:
+    """Register several vehicles of one company at once (a fleet): all or none, in the
+    caller's transaction; their upload secrets by id. ValueError for an invalid company code
+    or an id given twice, AlreadyExistsError (naming it) for one registered already."""
     if company is not None:
         check_company(company)
-    secret = new_secret()
-    ingest_repo.add_vehicle(session, vehicle_id, secret, company)
-    return secret
+    twice = sorted(v for v, n in Counter(vehicle_ids).items() if n > 1)
+    if twice:
+        raise ValueError(f"vehicle {twice[0]!r} is given more than once")
+    secrets = {vehicle_id: new_secret() for vehicle_id in vehicle_ids}
+    ingest_repo.add_vehicles(session, secrets, company)
+    return secrets
 
 
 def set_vehicle_company(session: Session, vehicle_id: str, company: str | None) -> None:

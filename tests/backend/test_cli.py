@@ -528,3 +528,32 @@ def test_retention_refuses_a_day_in_the_future(cli):
     assert code == 2
     assert out == ""
     assert "--today 2999-01-01: must not be after today" in err
+
+
+def test_vehicles_add_registers_a_fleet_at_once_with_one_secret_line_each(cli, engine):
+    code, out, _ = cli("vehicles", "add", "VKU-1", "VKU-2", "VKU-3", "--operator", "VKU")
+    assert code == 0
+    assert out.splitlines()[0].startswith("3 vehicles (operator VKU) registered")
+    lines = [line.split() for line in out.strip().splitlines()[1:]]
+    assert [vid for vid, _ in lines] == ["VKU-1", "VKU-2", "VKU-3"]
+    assert len({secret for _, secret in lines}) == 3
+    with make_sessionmaker(engine)() as session:
+        for vid, secret in lines:
+            vehicle = session.get(models.Vehicle, vid)
+            assert vehicle is not None
+            assert (vehicle.secret.hex(), vehicle.company) == (secret, "VKU")
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["BUS-1", "BUS-7"], "vehicle 'BUS-7' is already registered"),
+        (["BUS-1", "BUS-1"], "vehicle 'BUS-1' is given more than once"),
+    ],
+)
+def test_vehicles_add_of_a_fleet_is_all_or_none(cli, engine, argv, error):
+    cli("vehicles", "add", "BUS-7")
+    code, out, err = cli("vehicles", "add", *argv)
+    assert (code, out, err.strip()) == (2, "", f"bibo: {error}; no vehicle registered")
+    with make_sessionmaker(engine)() as session:
+        assert session.get(models.Vehicle, "BUS-1") is None

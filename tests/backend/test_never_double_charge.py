@@ -66,7 +66,7 @@ async def run(template: Path, order: list[int], bill_after: set[int], closes: in
     try:
         sessions = make_sessionmaker(engine)
         with transaction(sessions) as session:
-            ingest_repo.add_vehicle(session, VEHICLE.vehicle_id, VEHICLE.secret)
+            ingest_repo.add_vehicles(session, {VEHICLE.vehicle_id: VEHICLE.secret})
             for n, key in enumerate(KEYS):
                 pid = f"pas_{n}"
                 passengers_repo.add_passenger(

@@ -33,7 +33,8 @@ A progress line comes every 30 s; at the end the run drains the workers' backlog
   as measured, not scaled: in production it would carry ``1/speedup`` of this load. The
   reading that scales it by the speed-up too is printed beside. Rides never shown closed
   at the true stop are missed detections, counted apart;
-- **database growth** per bus-hour of simulated service (``pg_database_size``);
+- **database growth** per bus-hour of simulated service (``pg_database_size``), and the
+  sightings a bus stores a minute;
 - **errors**: uploads answered other than 2xx or not at all, work units that failed,
   processes that exited;
 - the CPU each part used, and whether each goal of issue 13 is met: 0 errors, be-out p99
@@ -475,6 +476,11 @@ def database_bytes(engine: Engine) -> int:
         return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
 
 
+def stored_sightings(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM sightings")).scalar_one())
+
+
 async def observe(
     engine: Engine, run: Run, metrics: httpx.Client, url: str, until: asyncio.Event
 ) -> None:
@@ -652,6 +658,7 @@ def report(
     run: Run,
     buses: Sequence[Bus],
     grew_bytes: int,
+    sightings: int,
     cpu: Mapping[str, float],
     cpu_s: float,
     load: tuple[float, float],
@@ -694,7 +701,8 @@ def report(
     print(f"    rides never shown closed at the true stop (missed detections): {b.missed:,}")
     print(
         f"  database growth  {grew_bytes / 1e6:,.1f} MB over {region.bus_hours:,.1f} bus-hours "
-        f"= {grew_bytes / 1e6 / region.bus_hours:.2f} MB per bus-hour"
+        f"= {grew_bytes / 1e6 / region.bus_hours:.2f} MB per bus-hour; "
+        f"{sightings:,} sightings = {sightings / region.bus_hours / 60:,.0f} a bus stores a minute"
     )
     errors = sum(run.errors.values()) + len(run.failed_units) + len(exited)
     print(
@@ -833,6 +841,7 @@ def main(argv: list[str]) -> int:
             run,
             buses,
             grew,
+            stored_sightings(engine),
             {k: v - cpu0.get(k, 0.0) for k, v in cpu1.items()},
             cpu_s,
             (load0, load1),

@@ -154,6 +154,7 @@ def test_soak_benchmark_runs_and_prints_every_figure():
         "first/last quarter:",
         "be-out latency",
         "database growth",
+        "a bus stores a minute",
         "CPU (cores)",
         "errors = 0: met",
         "be-out p99 <= 120 s:",

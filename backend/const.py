@@ -386,6 +386,20 @@ WORK_LEASE: Final = dt.timedelta(minutes=5)
 """A claimed unit is a worker's for this long; a crashed worker's unit is redone after it.
 A region-day vehicle unit takes well under a second, so five minutes is generous."""
 
+OWN_UNIT_HEAD_START_MS: Final = 10_000
+"""How much older (data time) another worker's unit must be than a worker's own oldest
+before it claims that one first: a worker holds its own units' sightings
+(``trips.service.SightingsCache``), so it rebuilds them from the new data alone. Set by hand
+to one upload interval: a unit waits at most that much longer for its own worker, and a
+stopped worker's units pass to the others."""
+
+SIGHTINGS_CACHE_ROWS: Final = 12_000_000
+"""Resolved sightings a worker holds at most (``trips.service.SightingsCache``; the least
+recently used vehicle-days go first), 22 bytes each: about 260 MB. Set by hand against the
+soak's morning peak (``benchmarks/soak.py`` prints the sightings a bus stores a minute):
+each of two workers holds the current journey of the half of the fleet it serves for at
+least its first half hour; beyond that a rebuild reads the journey again."""
+
 TOKEN_CACHE_INTERVALS: Final = 12
 """Token intervals (10 min each) whose tokens a process keeps: two hours covers late uploads of
 every bus without recomputing, and a whole day is computed interval by interval."""

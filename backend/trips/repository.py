@@ -11,10 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from backend import models
+from backend.const import OWN_UNIT_HEAD_START_MS
 from backend.db import core_connection, dialect_insert, insert_rows
 from backend.trips.reconciliation import DetectedTrip, EventRecord
 
@@ -120,22 +124,34 @@ class ClaimedUnit:
     generation: int
     dirty_from: int = 0
     """Data time from which the unit changed (0: the whole day)."""
+    reconciled_by: str | None = None
+    """The worker that last reconciled the unit (``WorkUnit.reconciled_by``)."""
 
 
 def claim_unit(
-    session: Session, now: dt.datetime, lease: dt.timedelta, day: dt.date | None = None
+    session: Session,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    day: dt.date | None = None,
+    worker: str | None = None,
 ) -> ClaimedUnit | None:
     """Take one dirty unit whose lease is free; vehicle units before their day's conflicts,
     and among them the one whose waiting data is oldest (``dirty_from``): under load every
     bus uploads again before its unit is done, and an order by vehicle id alone served the
-    same first buses over and over while the last ones' be-outs waited.
+    same first buses over and over while the last ones' be-outs waited. A ``worker`` takes
+    the units it reconciled last first, unless another's waits ``OWN_UNIT_HEAD_START_MS``
+    longer: it holds their sightings (``trips.service.SightingsCache``).
 
     On PostgreSQL concurrent workers skip each other's locked rows (``SKIP LOCKED``); the
     lease keeps the unit theirs after this transaction commits.
     """
     w = models.WorkUnit
+    waiting_from: ColumnElement[int] = func.coalesce(w.dirty_from, 0)
+    if worker is not None:
+        others = case((w.reconciled_by == worker, 0), else_=OWN_UNIT_HEAD_START_MS)
+        waiting_from = waiting_from + others
     stmt = (
-        select(w.service_day, w.vehicle_id, w.generation, w.dirty_from)
+        select(w.service_day, w.vehicle_id, w.generation, w.dirty_from, w.reconciled_by)
         .where(
             w.dirty.is_(True),
             w.parked.is_(False),
@@ -144,7 +160,7 @@ def claim_unit(
         .order_by(
             w.service_day,
             (w.vehicle_id == models.DAY_UNIT),
-            func.coalesce(w.dirty_from, 0),
+            waiting_from,
             w.vehicle_id,
         )
         .limit(1)
@@ -161,11 +177,16 @@ def claim_unit(
         .where(w.service_day == row.service_day, w.vehicle_id == row.vehicle_id)
         .values(lease_until=now + lease)
     )
-    return ClaimedUnit(row.service_day, row.vehicle_id, row.generation, row.dirty_from or 0)
+    return ClaimedUnit(
+        row.service_day, row.vehicle_id, row.generation, row.dirty_from or 0, row.reconciled_by
+    )
 
 
-def complete_unit(session: Session, unit: ClaimedUnit, now: dt.datetime) -> bool:
-    """Release the lease; the unit is clean unless new data arrived meanwhile (returns that)."""
+def complete_unit(
+    session: Session, unit: ClaimedUnit, now: dt.datetime, worker: str | None = None
+) -> bool:
+    """Release the lease; the unit is clean unless new data arrived meanwhile (returns that).
+    A clean unit records the ``worker`` that reconciled it."""
     w = models.WorkUnit
     where = (w.service_day == unit.service_day, w.vehicle_id == unit.vehicle_id)
     done = session.execute(
@@ -175,6 +196,7 @@ def complete_unit(session: Session, unit: ClaimedUnit, now: dt.datetime) -> bool
             dirty=False,
             lease_until=None,
             reconciled_at=now,
+            reconciled_by=worker,
             dirty_from=None,
             attempts=0,
             last_error=None,
@@ -353,20 +375,21 @@ def save_vehicle_day_data(session: Session, data: models.VehicleDayData) -> None
 
 
 @dataclass(frozen=True)
-class VehicleDaySightings:
-    """A vehicle's sightings of one day, by time: window start (ms), token, RSSI and tx power
-    (dBm), and the window length (ms); ``data_end_ms`` the newest data time uploaded, or
-    the time up to which uploads are complete if later (heartbeats, see ``sealed_until``)."""
+class SightingRows:
+    """A vehicle's sightings of one day from some data time on, column by column, by time
+    (then batch and place in it): window start (UTC epoch ms), token, RSSI and advertised tx
+    (dBm; NaN where the phone gave none), and the window length of each one's batch (ms)."""
 
-    t: list[int]
+    t: npt.NDArray[np.int64]
     token: list[bytes]
-    rssi: list[int]
-    tx: list[int | None]
-    window_ms: int
-    data_end_ms: int
+    rssi: npt.NDArray[np.int16]
+    tx: npt.NDArray[np.float32]
+    window_ms: npt.NDArray[np.int32]
 
 
-def _events_and_seal_end(session: Session, day: dt.date, vehicle_id: str) -> int:
+def vehicle_day_seal_end(session: Session, day: dt.date, vehicle_id: str) -> int:
+    """The newest data time of a vehicle-day but its sightings': its latest event, or the
+    time up to which its uploads are complete if later (heartbeats, see ``sealed_until``)."""
     e, w = models.VehicleEvent, models.WorkUnit
     last_event = session.scalar(
         select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
@@ -377,8 +400,11 @@ def _events_and_seal_end(session: Session, day: dt.date, vehicle_id: str) -> int
     return max(last_event or 0, sealed or 0)
 
 
-def vehicle_day_data_end(session: Session, day: dt.date, vehicle_id: str) -> int:
-    """The newest data time of a vehicle-day (``VehicleDaySightings.data_end_ms``)."""
+def vehicle_day_data_end(
+    session: Session, day: dt.date, vehicle_id: str, seal_end: int | None = None
+) -> int:
+    """The newest data time of a vehicle-day: its last sighting's window end, or
+    ``vehicle_day_seal_end`` (read unless given) if later."""
     s, b = models.Sighting, models.Batch
     last = session.execute(
         select(s.t, b.window_ms)
@@ -387,33 +413,32 @@ def vehicle_day_data_end(session: Session, day: dt.date, vehicle_id: str) -> int
         .order_by(s.t.desc())
         .limit(1)
     ).first()
-    end = _events_and_seal_end(session, day, vehicle_id)
+    end = vehicle_day_seal_end(session, day, vehicle_id) if seal_end is None else seal_end
     return max(end, last[0] + last[1]) if last is not None else end
 
 
-def vehicle_day_sightings(
+def vehicle_day_sighting_rows(
     session: Session, day: dt.date, vehicle_id: str, since: int = 0
-) -> VehicleDaySightings:
+) -> SightingRows:
     """A vehicle's sightings of a service day from data time ``since`` on (0: all)."""
     s, b = models.Sighting, models.Batch
     mine = (s.service_day == day, s.vehicle_id == vehicle_id, s.t >= since)
-    rows = session.execute(
-        select(s.t, s.token, s.rssi, s.tx).where(*mine).order_by(s.t, s.batch_id, s.k)
+    # Core, not the ORM: a rebuild reads a journey's sightings, and rows need no objects.
+    connection = core_connection(session)
+    rows = connection.execute(
+        select(s.t, s.token, s.rssi, s.tx, s.batch_id).where(*mine).order_by(s.t, s.batch_id, s.k)
     ).all()
-    window_ms = session.scalar(
-        select(func.max(b.window_ms)).where(b.batch_id.in_(select(s.batch_id).where(*mine)))
-    )
-    window = int(window_ms or 1000)
-    ends = [_events_and_seal_end(session, day, vehicle_id)]
+    windows: dict[int, int] = {}
     if rows:
-        ends.append(rows[-1][0] + window)
-    return VehicleDaySightings(
-        t=[r[0] for r in rows],
-        token=[r[1] for r in rows],
-        rssi=[r[2] for r in rows],
-        tx=[r[3] for r in rows],
-        window_ms=window,
-        data_end_ms=max(ends),
+        in_rows = b.batch_id.in_(select(s.batch_id).where(*mine))
+        windows = dict(connection.execute(select(b.batch_id, b.window_ms).where(in_rows)).all())
+    t, token, rssi, tx, batch = zip(*rows, strict=True) if rows else ((),) * 5
+    return SightingRows(
+        np.array(t, dtype=np.int64),
+        list(token),
+        np.array(rssi, dtype=np.int16),
+        np.array(tx, dtype=np.float32),  # None -> NaN
+        np.array([windows[k] for k in batch], dtype=np.int32),
     )
 
 

@@ -184,6 +184,14 @@ class BeaconResolver:
         return out
 
 
+def advertised_tx(tx: Sequence[int | None] | npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """The advertised tx bytes as the reconciliation reads them (dBm; NaN where the phone
+    gave none or said "unknown")."""
+    tx_dbm = np.array(tx, dtype=np.float64)  # None -> NaN
+    tx_dbm[np.isin(tx_dbm, tuple(TX_UNKNOWN))] = np.nan
+    return tx_dbm
+
+
 def resolved_observations(
     vehicle_id: str,
     t: npt.NDArray[np.int64],
@@ -199,8 +207,7 @@ def resolved_observations(
     (NaN where the phone gave none or said "unknown"). Also returns how many resolved."""
     device = resolver.resolve(t, tokens)
     known = device != UNRESOLVED
-    tx_dbm = np.array(tx, dtype=np.float64)  # None -> NaN
-    tx_dbm[np.isin(tx_dbm, tuple(TX_UNKNOWN))] = np.nan
+    tx_dbm = advertised_tx(tx)
     obs = VehicleObservations(
         vehicle_id,
         t[known],

@@ -9,17 +9,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections import Counter
+import uuid
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import models
 from backend.const import (
     MAX_UNIT_ATTEMPTS,
+    SIGHTINGS_CACHE_ROWS,
     UNIT_RETRY_BACKOFF,
     WORK_LEASE,
 )
@@ -41,20 +45,26 @@ from backend.trips.reconciliation import (
     reconcile_journeys,
     transfer_chains,
 )
-from backend.trips.resolution import TokenResolver, resolved_observations
+from backend.trips.resolution import UNRESOLVED, TokenResolver, advertised_tx
 from backend.trips.stops import stop_index, stop_walkable
 
 log = logging.getLogger(__name__)
 
+DEFAULT_WINDOW_MS: Final = 1000
+"""The window length taken when no sighting says its batch's (one second, the agent's)."""
+
 
 class ResolverCache:
-    """One token resolver per process, rebuilt when devices were registered or removed."""
+    """What a process keeps between units of work: one token resolver, rebuilt when devices
+    were registered or removed, and the sightings of the vehicle-days it reconciled last
+    (``sightings``)."""
 
     def __init__(self) -> None:
         self._version: int | None = None
         self._resolver = TokenResolver([])
         self._passenger_of: dict[str, str] = {}
         self._index: dict[str, int] = {}
+        self.sightings = SightingsCache()
 
     def get(self, session: Session) -> tuple[TokenResolver, dict[str, str]]:
         version = passengers_repo.device_registry_version(session)
@@ -66,11 +76,179 @@ class ResolverCache:
             self._version = version
         return self._resolver, self._passenger_of
 
+    @property
+    def version(self) -> int | None:
+        """The device registry's version the resolver was built from (None: not yet built)."""
+        return self._version
+
     def device_index(self, resolver: TokenResolver) -> dict[str, int]:
         """Each device id's index in ``resolver.device_ids`` (built once per registry)."""
         if not self._index:
             self._index = {d: i for i, d in enumerate(resolver.device_ids)}
         return self._index
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A vehicle-day's sightings from data time ``read_from`` on, as last read: the resolved
+    ones column by column (``device`` indexes the resolver of registry ``version``), and of
+    the others (strangers' tokens) the time and window, which ``data_end_ms`` counts."""
+
+    read_from: int
+    version: int | None
+    t: npt.NDArray[np.int64]
+    device: npt.NDArray[np.int32]
+    rssi: npt.NDArray[np.int16]
+    tx: npt.NDArray[np.float32]
+    window_ms: npt.NDArray[np.int32]
+    stranger_t: npt.NDArray[np.int64]
+    stranger_window_ms: npt.NDArray[np.int32]
+
+    @classmethod
+    def resolved(
+        cls,
+        rows: trips_repo.SightingRows,
+        read_from: int,
+        resolver: TokenResolver,
+        version: int | None,
+    ) -> _Held:
+        device = resolver.resolve(rows.t, rows.token)
+        known = device != UNRESOLVED
+        tx = advertised_tx(rows.tx[known]).astype(np.float32)
+        return cls(
+            read_from,
+            version,
+            rows.t[known],
+            device[known],
+            rows.rssi[known],
+            tx,
+            rows.window_ms[known],
+            rows.t[~known],
+            rows.window_ms[~known],
+        )
+
+    @property
+    def rows(self) -> int:
+        return len(self.t) + len(self.stranger_t)
+
+    def before(self, data_time: int) -> _Held:
+        """Its sightings before ``data_time``."""
+        n, m = np.searchsorted(self.t, data_time), np.searchsorted(self.stranger_t, data_time)
+        return dataclasses.replace(
+            self,
+            t=self.t[:n],
+            device=self.device[:n],
+            rssi=self.rssi[:n],
+            tx=self.tx[:n],
+            window_ms=self.window_ms[:n],
+            stranger_t=self.stranger_t[:m],
+            stranger_window_ms=self.stranger_window_ms[:m],
+        )
+
+    def since(self, data_time: int) -> _Held:
+        """Its sightings from ``data_time`` on (``data_time`` not before ``read_from``)."""
+        n, m = np.searchsorted(self.t, data_time), np.searchsorted(self.stranger_t, data_time)
+        return dataclasses.replace(
+            self,
+            read_from=data_time,
+            t=self.t[n:],
+            device=self.device[n:],
+            rssi=self.rssi[n:],
+            tx=self.tx[n:],
+            window_ms=self.window_ms[n:],
+            stranger_t=self.stranger_t[m:],
+            stranger_window_ms=self.stranger_window_ms[m:],
+        )
+
+    def then(self, later: _Held) -> _Held:
+        """These sightings followed by ``later``'s (all of them later than these)."""
+        return dataclasses.replace(
+            self,
+            t=np.concatenate([self.t, later.t]),
+            device=np.concatenate([self.device, later.device]),
+            rssi=np.concatenate([self.rssi, later.rssi]),
+            tx=np.concatenate([self.tx, later.tx]),
+            window_ms=np.concatenate([self.window_ms, later.window_ms]),
+            stranger_t=np.concatenate([self.stranger_t, later.stranger_t]),
+            stranger_window_ms=np.concatenate([self.stranger_window_ms, later.stranger_window_ms]),
+        )
+
+    def observations(self, vehicle_id: str, seal_end: int) -> VehicleObservations:
+        """As reconciliation reads them; the window is the longest of their batches' (1 s
+        without any), and the data end the last one's window end or ``seal_end``."""
+        windows = np.concatenate([self.window_ms, self.stranger_window_ms])
+        window = int(windows.max()) if len(windows) else DEFAULT_WINDOW_MS
+        last = max([int(x[-1]) for x in (self.t, self.stranger_t) if len(x)], default=None)
+        return VehicleObservations(
+            vehicle_id,
+            self.t,
+            self.device,
+            self.rssi.astype(np.float64),
+            self.tx.astype(np.float64),
+            window,
+            seal_end if last is None else max(seal_end, last + window),
+        )
+
+
+class SightingsCache:
+    """The sightings of the vehicle-days a worker reconciled last, so that the next upload
+    of a bus costs a read of its new sightings, not of its whole journey again.
+
+    A unit records the worker that last reconciled it (``complete_unit``), and its
+    ``dirty_from`` is the earliest data time uploaded since: every sighting this worker has
+    not read is from then on. So when a unit is this worker's, the sightings held before
+    ``dirty_from`` are those stored; those from it on are read again (uploads may come late
+    and out of order). Anything else (another worker's unit, a whole-day mark, a changed
+    device registry) reads everything again. The rows, their order and so the trips are
+    those of a full read. At most ``SIGHTINGS_CACHE_ROWS`` rows are held, the least
+    recently used vehicle-days dropped first.
+    """
+
+    def __init__(self, max_rows: int = SIGHTINGS_CACHE_ROWS) -> None:
+        self.owner = uuid.uuid4().hex
+        """This process's name in ``WorkUnit.reconciled_by``."""
+        self._held: OrderedDict[tuple[dt.date, str], _Held] = OrderedDict()
+        self._rows = 0
+        self._max_rows = max_rows
+        self.rows_read = 0
+        """Sightings read from the database so far (the cache's effect, for tests and
+        benchmarks)."""
+
+    def read(
+        self,
+        session: Session,
+        day: dt.date,
+        vehicle_id: str,
+        read_from: int,
+        changed_from: int,
+        resolver: TokenResolver,
+        version: int | None,
+    ) -> _Held:
+        """The vehicle-day's sightings from ``read_from`` on; ``changed_from`` is the
+        earliest data time stored since this worker last read them (0: not known)."""
+        key = (day, vehicle_id)
+        held = self._held.pop(key, None)
+        if held is not None:
+            self._rows -= held.rows
+        fresh_from = read_from
+        if (
+            held is not None
+            and changed_from > 0
+            and held.version == version
+            and held.read_from <= read_from
+        ):
+            fresh_from = max(read_from, changed_from)
+        rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, fresh_from)
+        self.rows_read += len(rows.t)
+        fresh = _Held.resolved(rows, fresh_from, resolver, version)
+        if fresh_from > read_from and held is not None:
+            fresh = held.since(read_from).before(fresh_from).then(fresh)
+        self._held[key] = fresh
+        self._rows += fresh.rows
+        while self._rows > self._max_rows and len(self._held) > 1:
+            _, dropped = self._held.popitem(last=False)
+            self._rows -= dropped.rows
+        return fresh
 
 
 @dataclass(frozen=True)
@@ -92,21 +270,20 @@ def vehicle_day_observations(
     read_from: int,
     resolvers: ResolverCache,
     resolver: TokenResolver,
+    changed_from: int = 0,
+    seal_end: int | None = None,
 ) -> tuple[VehicleObservations, int, int]:
     """What one vehicle heard on ``day`` from data time ``read_from`` on, as reconciliation
     reads it: the bus's sightings resolved to devices and the beacon phones' reports of it;
-    with the number of sightings read and of those resolved."""
-    data = trips_repo.vehicle_day_sightings(session, day, vehicle_id, read_from)
-    obs, resolved = resolved_observations(
-        vehicle_id,
-        np.asarray(data.t, dtype=np.int64),
-        data.token,
-        data.rssi,
-        data.tx,
-        data.window_ms,
-        data.data_end_ms,
-        resolver,
+    with the number of sightings read and of those resolved. ``changed_from``: the earliest
+    data time stored since this process last read the vehicle-day (0: not known; see
+    ``SightingsCache``); ``seal_end``: ``vehicle_day_seal_end`` if read already."""
+    held = resolvers.sightings.read(
+        session, day, vehicle_id, read_from, changed_from, resolver, resolvers.version
     )
+    if seal_end is None:
+        seal_end = trips_repo.vehicle_day_seal_end(session, day, vehicle_id)
+    obs = held.observations(vehicle_id, seal_end)
     phones = phones_repo.vehicle_day_phone_rows(session, day, vehicle_id, read_from)
     if phones.beacons:
         index = resolvers.device_index(resolver)
@@ -114,7 +291,7 @@ def vehicle_day_observations(
             vehicle_id, index, phones.beacons, phones.regions, phones.activity, phones.reported
         )
         obs = dataclasses.replace(obs, phone=heard)
-    return obs, len(data.t), resolved
+    return obs, held.rows, len(held.t)
 
 
 def vehicle_day_data(
@@ -143,21 +320,31 @@ def reconcile_vehicle_day(
     vehicle_id: str,
     resolvers: ResolverCache,
     since: int = 0,
+    held: bool = False,
 ) -> VehicleDayResult:
     """Rebuild one vehicle's trips of one service day from what is stored for it, after its
     data changed from data time ``since`` on (0: everything): the journeys from the first
-    one not finished by then (``rebuild_from``), so an upload costs one journey, not a day."""
+    one not finished by then (``rebuild_from``), so an upload costs one journey, not a day.
+    ``held``: this process reconciled the vehicle-day last, so the sightings it holds are
+    current up to ``since`` (``SightingsCache``)."""
     resolver, passenger_of = resolvers.get(session)
     events = trips_repo.vehicle_day_events(session, day, vehicle_id, doors=True)
-    journeys = journeys_from_events(
-        vehicle_id, events, stop_index(), trips_repo.vehicle_day_data_end(session, day, vehicle_id)
-    )
+    seal_end = trips_repo.vehicle_day_seal_end(session, day, vehicle_id)
+    data_end = trips_repo.vehicle_day_data_end(session, day, vehicle_id, seal_end)
+    journeys = journeys_from_events(vehicle_id, events, stop_index(), data_end)
     trips_repo.save_vehicle_day_data(session, vehicle_day_data(day, vehicle_id, events, journeys))
     # The journeys rebuilt, and before them those that calibrate their levels (context).
     plan = rebuild_plan(journeys, since)
     start, first, context_from = plan.start, plan.first, plan.context_from
     obs, stored, resolved = vehicle_day_observations(
-        session, day, vehicle_id, plan.read_from, resolvers, resolver
+        session,
+        day,
+        vehicle_id,
+        plan.read_from,
+        resolvers,
+        resolver,
+        changed_from=since if held else 0,
+        seal_end=seal_end,
     )
     trips = reconcile_journeys(
         journeys[context_from:], obs, resolver.device_ids, context=first - context_from
@@ -228,14 +415,15 @@ def run_unit(
     elif unit.vehicle_id == DAY_UNIT:
         settle_day(session, unit.service_day)
     else:
+        held = unit.reconciled_by == resolvers.sightings.owner
         result = reconcile_vehicle_day(
-            session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from
+            session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from, held
         )
         # Queued only (one insert); texts, prices and pushes are the drain's (notifications).
         enqueue_notifications(session, unit.service_day, unit.vehicle_id, now)
         # The day's conflicts are settled again after this vehicle's trips changed.
         trips_repo.mark_dirty(session, {(unit.service_day, DAY_UNIT)}, now)
-    trips_repo.complete_unit(session, unit, now)
+    trips_repo.complete_unit(session, unit, now, resolvers.sightings.owner)
     return result
 
 
@@ -262,7 +450,9 @@ def work_once(
     worker waits and tries again), and the unit's lease runs out for another worker.
     """
     with transaction(sessions) as session:
-        unit = trips_repo.claim_unit(session, clock(), WORK_LEASE, day=day)
+        unit = trips_repo.claim_unit(
+            session, clock(), WORK_LEASE, day=day, worker=resolvers.sightings.owner
+        )
     if unit is None:
         return None
     try:

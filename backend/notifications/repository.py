@@ -4,31 +4,52 @@ reads, and push subscriptions."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend import models
 from backend.db import core_connection, dialect_insert
 
 
+@dataclass(frozen=True)
+class RecentTrip:
+    """What the queue's rules read of a stored trip (times UTC epoch ms)."""
+
+    passenger_id: str
+    trip_id: str
+    status: str
+    confidence: float
+    board_time: int
+    alight_time: int
+    conflict_lost: bool
+
+
 def recent_vehicle_trips(
     session: Session, day: dt.date, vehicle_id: str, since_ms: int
-) -> list[models.Trip]:
+) -> list[RecentTrip]:
     """The vehicle-day's trips boarded or alighted at ``since_ms`` (UTC epoch ms) or later."""
     t = models.Trip
-    return list(
-        session.scalars(
-            select(t).where(
-                t.service_day == day,
-                t.vehicle_id == vehicle_id,
-                or_(t.board_time >= since_ms, t.alight_time >= since_ms),
-            )
+    rows = core_connection(session).execute(
+        select(
+            t.passenger_id,
+            t.trip_id,
+            t.status,
+            t.confidence,
+            t.board_time,
+            t.alight_time,
+            t.conflict_lost,
+        ).where(
+            t.service_day == day,
+            t.vehicle_id == vehicle_id,
+            or_(t.board_time >= since_ms, t.alight_time >= since_ms),
         )
     )
+    return [RecentTrip(*row) for row in rows]
 
 
 def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -36,13 +57,28 @@ def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     it is (``ON CONFLICT DO NOTHING``): the at-most-once of notifications."""
     if not rows:
         return
+    dialect = session.get_bind().dialect.name
+    core_connection(session).execute(
+        _enqueue_stmt(dialect), [dict(r, status="queued", pushed=0) for r in rows]
+    )
+
+
+@functools.cache
+def _enqueue_stmt(dialect: str) -> Any:
+    # One statement with the rows as parameters (executemany), compiled once: it runs on
+    # every reconciled unit.
     n = models.Notification
-    stmt = (
-        dialect_insert(session.get_bind().dialect.name)(n)
-        .values([dict(r, status="queued", pushed=0) for r in rows])
+    return (
+        dialect_insert(dialect)(n)
+        .values(
+            passenger_id=bindparam("passenger_id"),
+            trip_id=bindparam("trip_id"),
+            kind=bindparam("kind"),
+            status=bindparam("status"),
+            pushed=bindparam("pushed"),
+        )
         .on_conflict_do_nothing(index_elements=["passenger_id", "trip_id", "kind"])
     )
-    core_connection(session).execute(stmt)
 
 
 def claim_queued(session: Session, limit: int) -> list[models.Notification]:

@@ -67,7 +67,7 @@ def trip_evidence(
         trip.vehicle_id,
         trips_repo.vehicle_day_events(session, trip.service_day, trip.vehicle_id),
         stop_index(),
-        trips_repo.vehicle_day_data_end(session, trip.service_day, trip.vehicle_id),
+        trips_repo.vehicle_day_ends(session, trip.service_day, trip.vehicle_id).data_end,
     )
     mine = [
         i

@@ -387,34 +387,36 @@ class SightingRows:
     window_ms: npt.NDArray[np.int32]
 
 
-def vehicle_day_seal_end(session: Session, day: dt.date, vehicle_id: str) -> int:
-    """The newest data time of a vehicle-day but its sightings': its latest event, or the
-    time up to which its uploads are complete if later (heartbeats, see ``sealed_until``)."""
-    e, w = models.VehicleEvent, models.WorkUnit
-    last_event = session.scalar(
-        select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
-    )
-    sealed = session.scalar(
-        select(w.sealed_until).where(w.service_day == day, w.vehicle_id == vehicle_id)
-    )
-    return max(last_event or 0, sealed or 0)
+@dataclass(frozen=True)
+class VehicleDayEnds:
+    """How far a vehicle-day's data reaches (UTC epoch ms)."""
+
+    seal_end: int
+    """Its latest event, or the time up to which its uploads are complete if later
+    (heartbeats, see ``sealed_until``): the newest data time but the sightings'."""
+    data_end: int
+    """Its last sighting's window end, or ``seal_end`` if later: the newest data time."""
 
 
-def vehicle_day_data_end(
-    session: Session, day: dt.date, vehicle_id: str, seal_end: int | None = None
-) -> int:
-    """The newest data time of a vehicle-day: its last sighting's window end, or
-    ``vehicle_day_seal_end`` (read unless given) if later."""
-    s, b = models.Sighting, models.Batch
-    last = session.execute(
-        select(s.t, b.window_ms)
+def vehicle_day_ends(session: Session, day: dt.date, vehicle_id: str) -> VehicleDayEnds:
+    """``VehicleDayEnds`` of a vehicle-day, in one round trip (every rebuild asks)."""
+    e, w, s, b = models.VehicleEvent, models.WorkUnit, models.Sighting, models.Batch
+    last_event = select(func.max(e.t)).where(e.service_day == day, e.vehicle_id == vehicle_id)
+    sealed = select(w.sealed_until).where(w.service_day == day, w.vehicle_id == vehicle_id)
+    last_window = (
+        select(s.t + b.window_ms)
         .join(b, b.batch_id == s.batch_id)
         .where(s.service_day == day, s.vehicle_id == vehicle_id)
         .order_by(s.t.desc())
         .limit(1)
-    ).first()
-    end = vehicle_day_seal_end(session, day, vehicle_id) if seal_end is None else seal_end
-    return max(end, last[0] + last[1]) if last is not None else end
+    )
+    row = session.execute(
+        select(
+            last_event.scalar_subquery(), sealed.scalar_subquery(), last_window.scalar_subquery()
+        )
+    ).one()
+    seal_end = max(row[0] or 0, row[1] or 0)
+    return VehicleDayEnds(seal_end, max(seal_end, row[2] or 0))
 
 
 def vehicle_day_sighting_rows(
@@ -458,12 +460,14 @@ def replace_vehicle_trips(
     """
     t = models.Trip
     mine = (t.service_day == day, t.vehicle_id == vehicle_id, t.board_time >= boarded_from)
-    stored = session.execute(
+    # Core, not the ORM: every rebuild replaces its trips, and no Trip object is loaded here.
+    connection = core_connection(session)
+    stored = connection.execute(
         select(t.trip_id, t.alight_known_at, t.alight_stop_id, t.status).where(*mine)
     ).all()
     known = {r.trip_id: r.alight_known_at for r in stored if r.status == "closed"}
     known_alight = {r.trip_id: r.alight_stop_id for r in stored}
-    session.execute(delete(t).where(*mine))
+    connection.execute(delete(t).where(*mine))
     rows = []
     for trip in trips:
         known_at = trip.alight_known_at

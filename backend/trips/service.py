@@ -277,12 +277,12 @@ def vehicle_day_observations(
     reads it: the bus's sightings resolved to devices and the beacon phones' reports of it;
     with the number of sightings read and of those resolved. ``changed_from``: the earliest
     data time stored since this process last read the vehicle-day (0: not known; see
-    ``SightingsCache``); ``seal_end``: ``vehicle_day_seal_end`` if read already."""
+    ``SightingsCache``); ``seal_end``: ``VehicleDayEnds.seal_end`` if read already."""
     held = resolvers.sightings.read(
         session, day, vehicle_id, read_from, changed_from, resolver, resolvers.version
     )
     if seal_end is None:
-        seal_end = trips_repo.vehicle_day_seal_end(session, day, vehicle_id)
+        seal_end = trips_repo.vehicle_day_ends(session, day, vehicle_id).seal_end
     obs = held.observations(vehicle_id, seal_end)
     phones = phones_repo.vehicle_day_phone_rows(session, day, vehicle_id, read_from)
     if phones.beacons:
@@ -329,9 +329,8 @@ def reconcile_vehicle_day(
     current up to ``since`` (``SightingsCache``)."""
     resolver, passenger_of = resolvers.get(session)
     events = trips_repo.vehicle_day_events(session, day, vehicle_id, doors=True)
-    seal_end = trips_repo.vehicle_day_seal_end(session, day, vehicle_id)
-    data_end = trips_repo.vehicle_day_data_end(session, day, vehicle_id, seal_end)
-    journeys = journeys_from_events(vehicle_id, events, stop_index(), data_end)
+    ends = trips_repo.vehicle_day_ends(session, day, vehicle_id)
+    journeys = journeys_from_events(vehicle_id, events, stop_index(), ends.data_end)
     trips_repo.save_vehicle_day_data(session, vehicle_day_data(day, vehicle_id, events, journeys))
     # The journeys rebuilt, and before them those that calibrate their levels (context).
     plan = rebuild_plan(journeys, since)
@@ -344,7 +343,7 @@ def reconcile_vehicle_day(
         resolvers,
         resolver,
         changed_from=since if held else 0,
-        seal_end=seal_end,
+        seal_end=ends.seal_end,
     )
     trips = reconcile_journeys(
         journeys[context_from:], obs, resolver.device_ids, context=first - context_from

@@ -507,16 +507,12 @@ async def observe(
 def take_sample(engine: Engine, run: Run, metrics: httpx.Client, url: str, now: float) -> None:
     """Note the backlogs at ``now``; the lag as the server reports it on ``/metrics``."""
     lag = scrape(metrics, url)["bibo_reconciliation_lag_seconds"][0][1]
-    due = run.due(now)
+    waiting = units_waiting(engine, run)
+    # Due and stored counted at one moment (after the scrapes, which take a while): counted
+    # apart, uploads stored meanwhile showed as a negative backlog.
+    due, stored = run.due(time.time()), run.stored
     run.samples.append(
-        Sample(
-            now - run.wall0,
-            due,
-            run.stored,
-            due - run.stored - run.refused,
-            units_waiting(engine, run),
-            lag,
-        )
+        Sample(now - run.wall0, due, stored, due - stored - run.refused, waiting, lag)
     )
 
 

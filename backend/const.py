@@ -394,11 +394,11 @@ to one upload interval: a unit waits at most that much longer for its own worker
 stopped worker's units pass to the others."""
 
 SIGHTINGS_CACHE_ROWS: Final = 12_000_000
-"""Resolved sightings a worker holds at most (``trips.service.SightingsCache``; the least
-recently used vehicle-days go first), 22 bytes each: about 260 MB. Set by hand against the
-soak's morning peak (``benchmarks/soak.py`` prints the sightings a bus stores a minute):
-each of two workers holds the current journey of the half of the fleet it serves for at
-least its first half hour; beyond that a rebuild reads the journey again."""
+"""Sightings a worker holds at most (``trips.service.SightingsCache``; the least recently
+used vehicle-days go first), 22 bytes a resolved one (12 a stranger's): about 260 MB. Set
+by hand against the soak's morning peak (``benchmarks/soak.py`` prints the sightings a bus
+stores a minute): each of two workers holds the current journey of the half of the fleet
+it serves for at least its first half hour; beyond that a rebuild reads the journey again."""
 
 TOKEN_CACHE_INTERVALS: Final = 12
 """Token intervals (10 min each) whose tokens a process keeps: two hours covers late uploads of

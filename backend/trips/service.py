@@ -211,8 +211,7 @@ class SightingsCache:
         self._rows = 0
         self._max_rows = max_rows
         self.rows_read = 0
-        """Sightings read from the database so far (the cache's effect, for tests and
-        benchmarks)."""
+        """Sightings read from the database so far (the cache's effect, for tests)."""
 
     def read(
         self,

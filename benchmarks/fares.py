@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fare_engine import PricingAccount, Trip, best_price_multi, default_tariffs  # noqa: E402
+from fare_engine.trips import Party  # noqa: E402
 
 NETWORK = ROOT / "simulator" / "data" / "network.toml"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -103,7 +104,7 @@ class Generator:
         )
         return trip, start_min + duration
 
-    def _party(self) -> dict[str, int] | None:
+    def _party(self) -> Party | None:
         rng = self.rng
         if rng.random() >= PARTY_SHARE:
             return None
@@ -115,7 +116,7 @@ class Generator:
             party[category[0]] = party.get(category[0], 0) + 1
         if rng.random() < BIKE_SHARE:
             party["bike"] = 1
-        return party
+        return tuple(sorted(party.items()))
 
     def _pair(self, line: Line, min_gap: int = 1) -> tuple[int, int]:
         n = len(line.stops)

@@ -387,11 +387,11 @@ WORK_LEASE: Final = dt.timedelta(minutes=5)
 A region-day vehicle unit takes well under a second, so five minutes is generous."""
 
 OWN_UNIT_HEAD_START_MS: Final = 10_000
-"""How much older (data time) another worker's unit must be than a worker's own oldest
-before it claims that one first: a worker holds its own units' sightings
-(``trips.service.SightingsCache``), so it rebuilds them from the new data alone. Set by hand
-to one upload interval: a unit waits at most that much longer for its own worker, and a
-stopped worker's units pass to the others."""
+"""A worker takes another worker's unit before its own only when the other's data waits
+this much longer (data time, ``dirty_from``): it may hold its own units' sightings
+(``trips.service.SightingsCache``) and rebuild them from the new data alone. Set by hand
+to one upload interval. It only orders the claims: an idle worker takes any unit at once,
+and a stopped worker's units pass to the others."""
 
 SIGHTINGS_CACHE_ROWS: Final = 12_000_000
 """Sightings a worker holds at most (``trips.service.SightingsCache``; the least recently

@@ -339,7 +339,8 @@ class WorkUnit(Base):
     reconciled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reconciled_by: Mapped[str | None] = mapped_column(String(64))
     """The worker process (its ``SightingsCache.owner``) that last reconciled the unit: it
-    holds the unit's sightings up to then and claims the unit first (``claim_unit``)."""
+    may still hold the unit's sightings up to then, and claims the unit first
+    (``claim_unit``)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     """Failed attempts since the unit last succeeded; each failure waits longer (the lease is
     the back-off), and after ``MAX_UNIT_ATTEMPTS`` the unit is parked."""

@@ -238,6 +238,15 @@ MAX_ERROR_CHARS = 2000
 """A unit's stored error is cut here: the type and message, never a whole traceback."""
 
 
+def unit_dirty_from(session: Session, day: dt.date, vehicle_id: str) -> int:
+    """The unit's ``dirty_from`` as stored now (0: none, or the whole day)."""
+    w = models.WorkUnit
+    pending = session.scalar(
+        select(w.dirty_from).where(w.service_day == day, w.vehicle_id == vehicle_id)
+    )
+    return pending or 0
+
+
 def unit_attempts(session: Session, unit: ClaimedUnit) -> int:
     """Failed attempts at ``unit`` since it last succeeded."""
     w = models.WorkUnit
@@ -456,7 +465,8 @@ def replace_vehicle_trips(
     replacing those stored; the day's conflict pass sets ``conflict_lost`` after.
 
     A trip already known with the same alighting keeps its ``alight_known_at``: the be-out
-    was known from then, whatever later uploads add.
+    was known from then, whatever later uploads add. Written through Core: ``Trip`` objects
+    the session holds are not updated (the rebuild's session holds none).
     """
     t = models.Trip
     mine = (t.service_day == day, t.vehicle_id == vehicle_id, t.board_time >= boarded_from)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
@@ -104,6 +105,28 @@ class _Held:
     stranger_t: npt.NDArray[np.int64]
     stranger_window_ms: npt.NDArray[np.int32]
 
+    def __post_init__(self) -> None:
+        # Held across units and handed to reconciliation as they are: nothing may write
+        # into them.
+        for array in (self.t, self.device, self.rssi, self.tx, self.window_ms):
+            array.setflags(write=False)
+        for array in (self.stranger_t, self.stranger_window_ms):
+            array.setflags(write=False)
+
+    @classmethod
+    def read(
+        cls,
+        session: Session,
+        day: dt.date,
+        vehicle_id: str,
+        read_from: int,
+        resolver: TokenResolver,
+        version: int | None,
+    ) -> _Held:
+        """The vehicle-day's sightings from ``read_from`` on, read whole."""
+        rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, read_from)
+        return cls.resolved(rows, read_from, resolver, version)
+
     @classmethod
     def resolved(
         cls,
@@ -198,10 +221,15 @@ class SightingsCache:
     ``dirty_from`` is the earliest data time uploaded since: every sighting this worker has
     not read is from then on. So when a unit is this worker's, the sightings held before
     ``dirty_from`` are those stored; those from it on are read again (uploads may come late
-    and out of order). Anything else (another worker's unit, a whole-day mark, a changed
-    device registry) reads everything again. The rows, their order and so the trips are
-    those of a full read. At most ``SIGHTINGS_CACHE_ROWS`` rows are held, the least
-    recently used vehicle-days dropped first.
+    and out of order). An upload that came in after the claim with earlier data lowered the
+    unit's ``dirty_from`` meanwhile: it is read again after the sightings, and if it fell
+    below what was kept, everything is read again. So are another worker's unit, a
+    whole-day mark and a changed device registry. The rows, their order and so the trips
+    are those of a full read at the same moment. At most ``SIGHTINGS_CACHE_ROWS`` rows are
+    held, the least recently used vehicle-days dropped first.
+
+    Safe to share between threads (``bibo serve`` reconciles in the background and on
+    ``POST /v1/reconcile``); only units a thread has claimed may read through it.
     """
 
     def __init__(self, max_rows: int = SIGHTINGS_CACHE_ROWS) -> None:
@@ -210,8 +238,14 @@ class SightingsCache:
         self._held: OrderedDict[tuple[dt.date, str], _Held] = OrderedDict()
         self._rows = 0
         self._max_rows = max_rows
+        self._lock = threading.Lock()
         self.rows_read = 0
         """Sightings read from the database so far (the cache's effect, for tests)."""
+
+    def peek(self, day: dt.date, vehicle_id: str) -> _Held | None:
+        """What is held of the vehicle-day, without reading (for tests and inspection)."""
+        with self._lock:
+            return self._held.get((day, vehicle_id))
 
     def read(
         self,
@@ -224,11 +258,11 @@ class SightingsCache:
         version: int | None,
     ) -> _Held:
         """The vehicle-day's sightings from ``read_from`` on; ``changed_from`` is the
-        earliest data time stored since this worker last read them (0: not known)."""
+        earliest data time stored since this worker last read them, as the unit said when
+        it was claimed (0: not known)."""
         key = (day, vehicle_id)
-        held = self._held.pop(key, None)
-        if held is not None:
-            self._rows -= held.rows
+        with self._lock:
+            held = self._held.get(key)
         fresh_from = read_from
         if (
             held is not None
@@ -238,15 +272,25 @@ class SightingsCache:
         ):
             fresh_from = max(read_from, changed_from)
         rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, fresh_from)
-        self.rows_read += len(rows.t)
+        if fresh_from > read_from and trips_repo.unit_dirty_from(session, day, vehicle_id) < (
+            fresh_from
+        ):
+            # Data from before ``fresh_from`` came in since the claim: what is held misses it.
+            fresh_from = read_from
+            rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, read_from)
         fresh = _Held.resolved(rows, fresh_from, resolver, version)
         if fresh_from > read_from and held is not None:
             fresh = held.since(read_from).before(fresh_from).then(fresh)
-        self._held[key] = fresh
-        self._rows += fresh.rows
-        while self._rows > self._max_rows and len(self._held) > 1:
-            _, dropped = self._held.popitem(last=False)
-            self._rows -= dropped.rows
+        with self._lock:
+            self.rows_read += len(rows.t)
+            replaced = self._held.pop(key, None)
+            if replaced is not None:
+                self._rows -= replaced.rows
+            self._held[key] = fresh
+            self._rows += fresh.rows
+            while self._rows > self._max_rows and len(self._held) > 1:
+                _, dropped = self._held.popitem(last=False)
+                self._rows -= dropped.rows
         return fresh
 
 
@@ -269,17 +313,21 @@ def vehicle_day_observations(
     read_from: int,
     resolvers: ResolverCache,
     resolver: TokenResolver,
-    changed_from: int = 0,
+    changed_from: int | None = None,
     seal_end: int | None = None,
 ) -> tuple[VehicleObservations, int, int]:
     """What one vehicle heard on ``day`` from data time ``read_from`` on, as reconciliation
     reads it: the bus's sightings resolved to devices and the beacon phones' reports of it;
-    with the number of sightings read and of those resolved. ``changed_from``: the earliest
-    data time stored since this process last read the vehicle-day (0: not known; see
-    ``SightingsCache``); ``seal_end``: ``VehicleDayEnds.seal_end`` if read already."""
-    held = resolvers.sightings.read(
-        session, day, vehicle_id, read_from, changed_from, resolver, resolvers.version
-    )
+    with the number of sightings read and of those resolved. ``changed_from``: for a unit
+    this process claimed, the earliest data time stored since it last read the vehicle-day
+    (0: not known), read through ``ResolverCache.sightings``; None (any other reader): read
+    whole, past the cache. ``seal_end``: ``VehicleDayEnds.seal_end`` if read already."""
+    if changed_from is None:
+        held = _Held.read(session, day, vehicle_id, read_from, resolver, resolvers.version)
+    else:
+        held = resolvers.sightings.read(
+            session, day, vehicle_id, read_from, changed_from, resolver, resolvers.version
+        )
     if seal_end is None:
         seal_end = trips_repo.vehicle_day_ends(session, day, vehicle_id).seal_end
     obs = held.observations(vehicle_id, seal_end)
@@ -319,12 +367,12 @@ def reconcile_vehicle_day(
     vehicle_id: str,
     resolvers: ResolverCache,
     since: int = 0,
-    held: bool = False,
+    own: bool = False,
 ) -> VehicleDayResult:
     """Rebuild one vehicle's trips of one service day from what is stored for it, after its
     data changed from data time ``since`` on (0: everything): the journeys from the first
     one not finished by then (``rebuild_from``), so an upload costs one journey, not a day.
-    ``held``: this process reconciled the vehicle-day last, so the sightings it holds are
+    ``own``: this process reconciled the vehicle-day last, so the sightings it may hold are
     current up to ``since`` (``SightingsCache``)."""
     resolver, passenger_of = resolvers.get(session)
     events = trips_repo.vehicle_day_events(session, day, vehicle_id, doors=True)
@@ -341,7 +389,7 @@ def reconcile_vehicle_day(
         plan.read_from,
         resolvers,
         resolver,
-        changed_from=since if held else 0,
+        changed_from=since if own else 0,
         seal_end=ends.seal_end,
     )
     trips = reconcile_journeys(
@@ -413,9 +461,9 @@ def run_unit(
     elif unit.vehicle_id == DAY_UNIT:
         settle_day(session, unit.service_day)
     else:
-        held = unit.reconciled_by == resolvers.sightings.owner
+        own = unit.reconciled_by == resolvers.sightings.owner
         result = reconcile_vehicle_day(
-            session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from, held
+            session, unit.service_day, unit.vehicle_id, resolvers, unit.dirty_from, own
         )
         # Queued only (one insert); texts, prices and pushes are the drain's (notifications).
         enqueue_notifications(session, unit.service_day, unit.vehicle_id, now)

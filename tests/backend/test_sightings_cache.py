@@ -10,9 +10,11 @@ import random
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from backend import models
 from backend.api.app import reconcile_dirty_units
+from backend.const import WORK_LEASE
 from backend.db import make_sessionmaker, transaction
 from backend.ingest import service as ingest_service
 from backend.passengers import service as passengers_service
@@ -178,6 +180,9 @@ async def test_a_worker_holds_its_row_budget_and_drops_the_least_recently_used(
         ):
             assert (await post_batch(client, bus, body)).status_code == 200
     resolvers = trips_service.ResolverCache()
+    later = T0 + 10**9
+    with transaction(app.state.sessions) as session:  # as if claimed with nothing newer
+        session.execute(update(models.WorkUnit).values(dirty_from=later))
     with app.state.sessions() as session:
         resolver, _ = resolvers.get(session)
         rows = len(trips_repo.vehicle_day_sighting_rows(session, DAY, "RLG-4711").t)
@@ -189,6 +194,57 @@ async def test_a_worker_holds_its_row_budget_and_drops_the_least_recently_used(
             return cache.rows_read - before
 
         assert read("RLG-4711", 0) == rows
-        assert read("RLG-4711", T0 + 10**9) == 0  # held: nothing newer to read
+        assert read("RLG-4711", later) == 0  # held: nothing newer to read
         assert read("VKU-0815", 0) > 0  # over budget: RLG-4711's rows are dropped
-        assert read("RLG-4711", T0 + 10**9) == rows
+        assert read("RLG-4711", later) == rows
+
+
+async def test_an_upload_between_claim_and_read_with_earlier_data_is_not_missed(
+    client, app, vehicle, engine, keys
+):
+    batches = two_journeys(keys)[:12]
+    held_back, late = batches[5], batches[9]
+    resolvers, sessions = app.state.resolvers, app.state.sessions
+    for body in batches[:9]:
+        if body is not held_back:
+            assert (await post_batch(client, vehicle, body)).status_code == 200
+    trips_service.work_until_idle(sessions, resolvers, app.state.clock)  # this worker's now
+    assert (await post_batch(client, vehicle, late)).status_code == 200
+    with transaction(sessions) as session:
+        unit = trips_repo.claim_unit(
+            session, app.state.clock(), WORK_LEASE, worker=resolvers.sightings.owner
+        )
+    assert unit is not None
+    assert unit.reconciled_by == resolvers.sightings.owner
+    # Claimed from the late upload's data on; now the held-back one comes, with earlier data.
+    assert (await post_batch(client, vehicle, held_back)).status_code == 200
+    with transaction(sessions) as session:
+        trips_service.run_unit(session, unit, resolvers, app.state.clock())
+    with sessions() as session:
+        resolver, _ = resolvers.get(session)
+        full = trips_service.SightingsCache().read(
+            session, DAY, vehicle.vehicle_id, 0, 0, resolver, resolvers.version
+        )
+    held = resolvers.sightings.peek(DAY, vehicle.vehicle_id)
+    assert held is not None
+    assert held.rows == full.rows
+    np.testing.assert_array_equal(held.t, full.t)
+    np.testing.assert_array_equal(held.device, full.device)
+
+
+async def test_readers_that_claim_no_unit_read_past_the_cache(client, app, vehicle, engine, keys):
+    # The operator's trip evidence reads a vehicle-day while workers may rebuild it: what it
+    # read must not replace what a worker holds.
+    for body in two_journeys(keys)[:8]:
+        assert (await post_batch(client, vehicle, body)).status_code == 200
+    resolvers = app.state.resolvers
+    with app.state.sessions() as session:
+        resolver, _ = resolvers.get(session)
+        before = resolvers.sightings.rows_read
+        obs, stored, _ = trips_service.vehicle_day_observations(
+            session, DAY, vehicle.vehicle_id, 0, resolvers, resolver
+        )
+    assert stored > 0
+    assert len(obs.t) > 0
+    assert resolvers.sightings.peek(DAY, vehicle.vehicle_id) is None
+    assert resolvers.sightings.rows_read == before

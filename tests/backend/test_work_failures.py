@@ -27,10 +27,10 @@ def poisoned(monkeypatch):
     January-1970 sighting); every other vehicle's works."""
     real = trips_service.reconcile_vehicle_day
 
-    def rebuild(session, day, vehicle_id, resolvers, since=0, held=False):
+    def rebuild(session, day, vehicle_id, resolvers, since=0, own=False):
         if vehicle_id == "BAD":
             raise OverflowError("date value out of range")
-        return real(session, day, vehicle_id, resolvers, since, held)
+        return real(session, day, vehicle_id, resolvers, since, own)
 
     monkeypatch.setattr(trips_service, "reconcile_vehicle_day", rebuild)
 

@@ -1,6 +1,6 @@
 """Which worker process last reconciled each work unit: that worker may rebuild the unit's
-next upload from the sightings it holds plus the new ones (``trips.service.SightingsCache``),
-and claims its own units first.
+next upload from the sightings it still holds plus the new ones
+(``trips.service.SightingsCache``), and claims its own units first.
 
 Revision ID: 0017
 Revises: 0016
@@ -17,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("work_units", sa.Column("reconciled_by", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("work_units") as batch:
+        batch.add_column(sa.Column("reconciled_by", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column("work_units", "reconciled_by")
+    with op.batch_alter_table("work_units") as batch:
+        batch.drop_column("reconciled_by")

@@ -272,12 +272,13 @@ class SightingsCache:
         ):
             fresh_from = max(read_from, changed_from)
         rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, fresh_from)
-        if fresh_from > read_from and trips_repo.unit_dirty_from(session, day, vehicle_id) < (
-            fresh_from
-        ):
-            # Data from before ``fresh_from`` came in since the claim: what is held misses it.
-            fresh_from = read_from
-            rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, read_from)
+        if fresh_from > read_from:
+            pending = trips_repo.unit_dirty_from(session, day, vehicle_id)
+            if pending < fresh_from:
+                # Data from before ``fresh_from`` came in since the claim: what is held
+                # misses it.
+                fresh_from = read_from
+                rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, read_from)
         fresh = _Held.resolved(rows, fresh_from, resolver, version)
         if fresh_from > read_from and held is not None:
             fresh = held.since(read_from).before(fresh_from).then(fresh)

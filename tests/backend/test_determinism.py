@@ -7,11 +7,10 @@ import random
 import pytest
 
 from backend.api.app import reconcile_dirty_units
-from backend.db import make_sessionmaker, transaction
-from backend.passengers import service as passengers_service
+from backend.db import make_sessionmaker
 from backend.timeutil import service_day_of
 from backend.trips import service as trips_service
-from tests.backend.conftest import post_batch
+from tests.backend.conftest import post_batch, register_phone
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, Waiting, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 9)]
@@ -20,16 +19,7 @@ T0 = 1_795_420_000_000
 
 @pytest.fixture
 def keys(engine):
-    with transaction(make_sessionmaker(engine)) as session:
-        devices = [
-            passengers_service.register_device(
-                session, passengers_service.register_passenger(session, "adult").passenger_id
-            )
-            for _ in range(4)
-        ]
-    import base64
-
-    return [(d.device_id, base64.b64decode(d.device_key_b64)) for d in devices]
+    return [(p.device_id, p.device_key) for p in (register_phone(engine) for _ in range(4))]
 
 
 def day_batches(keys):

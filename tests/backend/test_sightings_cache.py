@@ -4,7 +4,6 @@ the order uploads arrive in, and units go back to the worker that holds them."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import random
 
@@ -17,11 +16,10 @@ from backend.api.app import reconcile_dirty_units
 from backend.const import WORK_LEASE
 from backend.db import make_sessionmaker, transaction
 from backend.ingest import service as ingest_service
-from backend.passengers import service as passengers_service
 from backend.timeutil import service_day_of
 from backend.trips import repository as trips_repo
 from backend.trips import service as trips_service
-from tests.backend.conftest import Vehicle, post_batch
+from tests.backend.conftest import Vehicle, post_batch, register_phone
 from tests.backend.synth import DRIVE_MS, DWELL_MS, Rider, Waiting, journey_batches
 
 STOPS = [f"de:05974:10{k:02d}" for k in range(1, 9)]
@@ -31,14 +29,7 @@ DAY = service_day_of(T0)
 
 @pytest.fixture
 def keys(engine):
-    with transaction(make_sessionmaker(engine)) as session:
-        devices = [
-            passengers_service.register_device(
-                session, passengers_service.register_passenger(session, "adult").passenger_id
-            )
-            for _ in range(4)
-        ]
-    return [base64.b64decode(d.device_key_b64) for d in devices]
+    return [register_phone(engine).device_key for _ in range(4)]
 
 
 def two_journeys(keys):

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backend import models
@@ -482,11 +482,7 @@ class TripFilters:
         )
 
 
-@router.get("/trips")
-def trip_list(
-    request: Request,
-    session: SessionDep,
-    operator: WebOperator,
+def trip_filters(
     day: str = "",
     line: str = "",
     vehicle: str = "",
@@ -494,10 +490,24 @@ def trip_list(
     sort: str = "time",
     passenger: str = "",
     device: str = "",
+) -> TripFilters:
+    """The trip list's filters from the query string (the page and its CSV take the same)."""
+    return TripFilters.parse(day, line, vehicle, max_confidence, sort, passenger, device)
+
+
+TripFiltersDep = Annotated[TripFilters, Depends(trip_filters)]
+"""Declared after the operator in a route, so a request is authorised before it is parsed."""
+
+
+@router.get("/trips")
+def trip_list(
+    request: Request,
+    session: SessionDep,
+    operator: WebOperator,
+    f: TripFiltersDep,
     page: str = "1",
     size: str = "",
 ) -> HTMLResponse:
-    f = TripFilters.parse(day, line, vehicle, max_confidence, sort, passenger, device)
     found = pages.trips_page(session, f.query_of, parse_paging(page, size))
     corrected, disputed = pages.trip_flags(session, found.items)
     return render(
@@ -532,15 +542,8 @@ def trips_csv(
     request: Request,
     session: SessionDep,
     _operator: WebOperator,
-    day: str = "",
-    line: str = "",
-    vehicle: str = "",
-    max_confidence: str = "",
-    sort: str = "time",
-    passenger: str = "",
-    device: str = "",
+    f: TripFiltersDep,
 ) -> Response:
-    f = TripFilters.parse(day, line, vehicle, max_confidence, sort, passenger, device)
     rows = pages.trips_for_export(session, f.query_of, CSV_MAX_ROWS)
     return csv_response(
         operators_service.readable_trips_csv(rows, stop_names(request)),

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +89,11 @@ class ResolverCache:
         return self._index
 
 
+_RESOLVED_COLUMNS: Final = ("t", "device", "rssi", "tx", "window_ms")
+_STRANGER_COLUMNS: Final = ("stranger_t", "stranger_window_ms")
+"""``_Held``'s columns: of the resolved sightings, and of the strangers'."""
+
+
 @dataclass(frozen=True)
 class _Held:
     """A vehicle-day's sightings from data time ``read_from`` on, as last read: the resolved
@@ -108,10 +113,8 @@ class _Held:
     def __post_init__(self) -> None:
         # Held across units and handed to reconciliation as they are: nothing may write
         # into them.
-        for array in (self.t, self.device, self.rssi, self.tx, self.window_ms):
-            array.setflags(write=False)
-        for array in (self.stranger_t, self.stranger_window_ms):
-            array.setflags(write=False)
+        for name in _RESOLVED_COLUMNS + _STRANGER_COLUMNS:
+            getattr(self, name).setflags(write=False)
 
     @classmethod
     def read(
@@ -154,47 +157,21 @@ class _Held:
     def rows(self) -> int:
         return len(self.t) + len(self.stranger_t)
 
-    def before(self, data_time: int) -> _Held:
-        """Its sightings before ``data_time``."""
-        n, m = np.searchsorted(self.t, data_time), np.searchsorted(self.stranger_t, data_time)
-        return dataclasses.replace(
-            self,
-            t=self.t[:n],
-            device=self.device[:n],
-            rssi=self.rssi[:n],
-            tx=self.tx[:n],
-            window_ms=self.window_ms[:n],
-            stranger_t=self.stranger_t[:m],
-            stranger_window_ms=self.stranger_window_ms[:m],
-        )
-
-    def since(self, data_time: int) -> _Held:
-        """Its sightings from ``data_time`` on (``data_time`` not before ``read_from``)."""
-        n, m = np.searchsorted(self.t, data_time), np.searchsorted(self.stranger_t, data_time)
-        return dataclasses.replace(
-            self,
-            read_from=data_time,
-            t=self.t[n:],
-            device=self.device[n:],
-            rssi=self.rssi[n:],
-            tx=self.tx[n:],
-            window_ms=self.window_ms[n:],
-            stranger_t=self.stranger_t[m:],
-            stranger_window_ms=self.stranger_window_ms[m:],
-        )
+    def between(self, start: int, end: int) -> _Held:
+        """Its sightings from data time ``start`` (not before ``read_from``) to ``end``."""
+        n = np.searchsorted(self.t, [start, end])
+        m = np.searchsorted(self.stranger_t, [start, end])
+        cut: dict[str, Any] = {name: getattr(self, name)[n[0] : n[1]] for name in _RESOLVED_COLUMNS}
+        cut |= {name: getattr(self, name)[m[0] : m[1]] for name in _STRANGER_COLUMNS}
+        return dataclasses.replace(self, read_from=start, **cut)
 
     def then(self, later: _Held) -> _Held:
         """These sightings followed by ``later``'s (all of them later than these)."""
-        return dataclasses.replace(
-            self,
-            t=np.concatenate([self.t, later.t]),
-            device=np.concatenate([self.device, later.device]),
-            rssi=np.concatenate([self.rssi, later.rssi]),
-            tx=np.concatenate([self.tx, later.tx]),
-            window_ms=np.concatenate([self.window_ms, later.window_ms]),
-            stranger_t=np.concatenate([self.stranger_t, later.stranger_t]),
-            stranger_window_ms=np.concatenate([self.stranger_window_ms, later.stranger_window_ms]),
-        )
+        joined: dict[str, Any] = {
+            name: np.concatenate([getattr(self, name), getattr(later, name)])
+            for name in _RESOLVED_COLUMNS + _STRANGER_COLUMNS
+        }
+        return dataclasses.replace(self, **joined)
 
     def observations(self, vehicle_id: str, seal_end: int) -> VehicleObservations:
         """As reconciliation reads them; the window is the longest of their batches' (1 s
@@ -281,7 +258,7 @@ class SightingsCache:
                 rows = trips_repo.vehicle_day_sighting_rows(session, day, vehicle_id, read_from)
         fresh = _Held.resolved(rows, fresh_from, resolver, version)
         if fresh_from > read_from and held is not None:
-            fresh = held.since(read_from).before(fresh_from).then(fresh)
+            fresh = held.between(read_from, fresh_from).then(fresh)
         with self._lock:
             self.rows_read += len(rows.t)
             replaced = self._held.pop(key, None)

@@ -224,6 +224,12 @@ bus pulled out (a car behind it, someone walking by) and did not board through t
 so that alone is not "heard at the stop" (``P_BOARD_HEARD``); it also absorbs a departure
 event logged a few seconds late. Set by hand from that reasoning, not fitted."""
 
+DOOR_EVENT_SLACK_MS: Final = 15_000
+"""A door spell belongs to the call it opened within this long of (``reconciliation.with_doors``):
+stop events come early or late by up to 15 s (issue 12's range for an onboard computer's
+stop events; door events come from the door controller itself). Set from that range, not
+fitted."""
+
 P_BOARD_HEARD: Final = 0.3
 """Chance that a device heard while the bus stands at a stop boards there (many waiting
 people are heard; the stretches after decide)."""

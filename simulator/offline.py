@@ -18,6 +18,7 @@ import numpy as np
 from backend.phones.clock import ClockBounds, on_buses_clock
 from backend.trips.reconciliation import (
     DEFAULT_LEVEL,
+    RECONCILED_EVENTS,
     DetectedTrip,
     EventRecord,
     LevelModel,
@@ -33,8 +34,6 @@ from onboard.wire import PhoneBatch
 
 DAY_INTERVALS = 160
 """Token intervals a resolver keeps at once: a whole service day (144) and its neighbours."""
-
-_RECONCILED_EVENTS = frozenset({"journey", "arrival", "departure", "position"})
 
 
 class VehicleData:
@@ -85,7 +84,7 @@ def vehicle_data(vehicle_id: str, batches: Iterable[bytes]) -> VehicleData:
                 e.get("speed_mps"),
             )
             for e in batch["events"]
-            if e["type"] in _RECONCILED_EVENTS
+            if e["type"] in RECONCILED_EVENTS
         ]
     return data
 

@@ -44,6 +44,7 @@ from backend.const import (
     CONTRAST_MAX_LLR,
     CONTRAST_SLOPE_PER_DB,
     DEFAULT_TX_POWER_DBM,
+    DOOR_EVENT_SLACK_MS,
     DOORS_CLOSE_BEFORE_DEPARTURE_MS,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
@@ -118,6 +119,17 @@ class EventRecord:
     speed_mps: float | None = None
 
 
+RECONCILED_EVENTS: Final = (
+    "journey",
+    "arrival",
+    "departure",
+    "position",
+    "doors_open",
+    "doors_closed",
+)
+"""The vehicle event types reconciliation reads (``EventRecord.type``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StopVisit:
     """A call at a stop; ``departure`` is None while the bus still stands there."""
@@ -128,6 +140,10 @@ class StopVisit:
     derived: bool = False
     """Derived from GNSS positions: its arrival and departure events never came, or (the
     journey under way) its departure event has not come though the bus has left."""
+    doors: tuple[int, int | None] | None = None
+    """When the doors were open at this call: its first ``doors_open`` event and the last
+    ``doors_closed`` after it (None: not yet closed). None: the bus reported no door event
+    for it (``with_doors``)."""
 
 
 class StopIndex:
@@ -841,7 +857,71 @@ def journeys_from_events(
     close(complete=False)
     if stops is not None:
         journeys = derive_missing_calls(journeys, events, stops, data_end_ms)
-    return [j for j in journeys if j.visits]
+    return with_doors([j for j in journeys if j.visits], events)
+
+
+def _door_spells(events: Sequence[EventRecord]) -> list[tuple[int, int | None]]:
+    """The bus's doors-open spells by time: from a ``doors_open`` event to the first
+    ``doors_closed`` after it (None: not closed yet); a repeated event changes nothing."""
+    spells: list[tuple[int, int | None]] = []
+    opened: int | None = None
+    doors = sorted((e for e in events if e.type in ("doors_open", "doors_closed")), key=_time)
+    for e in doors:
+        if e.type == "doors_open" and opened is None:
+            opened = e.t
+        elif e.type == "doors_closed" and opened is not None:
+            spells.append((opened, e.t))
+            opened = None
+    if opened is not None:
+        spells.append((opened, None))
+    return spells
+
+
+def _time(e: EventRecord) -> int:
+    return e.t
+
+
+def with_doors(journeys: Sequence[Journey], events: Sequence[EventRecord]) -> list[Journey]:
+    """The journeys with each call's doors-open time (``StopVisit.doors``) from the bus's
+    door events. A spell belongs to the call it opened nearest to, within
+    ``DOOR_EVENT_SLACK_MS`` of the call's arrival and departure (the stop events may come that
+    early or late); the doors opening and closing several times at one call make one spell,
+    from the first opening to the last closing."""
+    spells = _door_spells(events)
+    if not spells:
+        return list(journeys)
+    calls = sorted(
+        ((v.arrival, _NEVER if v.departure is None else v.departure), (j, k))
+        for j, journey in enumerate(journeys)
+        for k, v in enumerate(journey.visits)
+    )
+    arrivals = [c[0][0] for c in calls]
+    found: dict[tuple[int, int], tuple[int, int | None]] = {}
+    for opened, closed in spells:
+        near: list[tuple[int, tuple[int, int]]] = []
+        k = bisect.bisect_right(arrivals, opened + DOOR_EVENT_SLACK_MS)
+        # The calls just before it in time (a call shared by two journeys is two of them).
+        for (arrival, departure), key in calls[max(0, k - 4) : k]:
+            gap = max(0, arrival - opened, opened - departure)
+            if gap <= DOOR_EVENT_SLACK_MS:
+                near.append((gap, key))
+        if not near:
+            continue
+        best = min(gap for gap, _ in near)
+        for gap, key in near:
+            if gap == best:
+                first = found.get(key)
+                found[key] = (opened, closed) if first is None else (first[0], closed)
+    return [
+        dataclasses.replace(
+            journey,
+            visits=tuple(
+                v if (j, k) not in found else dataclasses.replace(v, doors=found[(j, k)])
+                for k, v in enumerate(journey.visits)
+            ),
+        )
+        for j, journey in enumerate(journeys)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1034,7 +1114,13 @@ def stretch_evidence(
     )
     if n_str == 0:
         return empty
-    begin, finish = journey.visits[0].arrival, int(parts.end[-1])
+    first_doors = journey.visits[0].doors
+    begin = (
+        journey.visits[0].arrival
+        if first_doors is None
+        else min(journey.visits[0].arrival, first_doors[0])
+    )
+    finish = int(parts.end[-1])
     lo, hi = np.searchsorted(obs.t, [begin, finish])
     t, dev, rssi, tx = obs.t[lo:hi], obs.device[lo:hi], obs.rssi[lo:hi], obs.tx[lo:hi]
     bus_heard = np.unique(dev)
@@ -1061,10 +1147,13 @@ def stretch_evidence(
     at = np.searchsorted(dwell_start, t, side="right") - 1
     left = parts.start[np.clip(at, 0, None)]
     at_stop = (at >= 0) & (t < left)
-    # Heard while the doors were open: not only in the last seconds before the bus pulled
-    # away (DOORS_CLOSE_BEFORE_DEPARTURE_MS).
-    boarding = at_stop & (t < left - DOORS_CLOSE_BEFORE_DEPARTURE_MS)
-    dwell_hits = (dev[boarding], at[boarding])
+    # Heard while the doors were open: between the bus's door events where it sends them
+    # (exact, where its stop events may be early or late), else while it stood there but
+    # not in the last seconds before it pulled away (DOORS_CLOSE_BEFORE_DEPARTURE_MS).
+    door_open, door_shut = _door_windows(journey.visits[:n_str], parts.start)
+    at_door = np.searchsorted(door_open, t, side="right") - 1
+    boarding = (at_door >= 0) & (t < door_shut[np.clip(at_door, 0, None)])
+    dwell_hits = (dev[boarding], at_door[boarding])
     dwell_pl = pl[boarding]
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
@@ -1216,6 +1305,26 @@ def stretch_evidence(
         heard_late if heard_late.any() else None,
         level_share,
     )
+
+
+def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray, IntArray]:
+    """Per call, when people could board through its doors (start, end; ms): its door spell
+    where the bus reported one (a spell not yet closed ends as the bus left, ``left``), else
+    from its arrival until ``DOORS_CLOSE_BEFORE_DEPARTURE_MS`` before it left. Ends are
+    kept no later than the next call's start, so the windows stay in order."""
+    start = np.array([v.arrival if v.doors is None else v.doors[0] for v in visits], dtype=np.int64)
+    end = np.array(
+        [
+            left[k] - DOORS_CLOSE_BEFORE_DEPARTURE_MS
+            if v.doors is None
+            else (left[k] if v.doors[1] is None else v.doors[1])
+            for k, v in enumerate(visits)
+        ],
+        dtype=np.int64,
+    )
+    start = np.maximum.accumulate(start)
+    end[:-1] = np.minimum(end[:-1], start[1:])
+    return start, end
 
 
 def _boarded_riders(

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from backend import models
 from backend.const import OWN_UNIT_HEAD_START_MS
 from backend.db import core_connection, dialect_insert, insert_rows
-from backend.trips.reconciliation import DetectedTrip, EventRecord
+from backend.trips.reconciliation import RECONCILED_EVENTS, DetectedTrip, EventRecord
 
 
 def mark_dirty(
@@ -355,16 +355,12 @@ def dirty_units(session: Session) -> list[tuple[dt.date, str]]:
     return [(day, vehicle) for day, vehicle in rows]
 
 
-def vehicle_day_events(
-    session: Session, day: dt.date, vehicle_id: str, doors: bool = False
-) -> list[EventRecord]:
-    """The vehicle's journey, stop and position events of the day, by time (and its door
-    events with ``doors``; reconciliation does not read them)."""
+def vehicle_day_events(session: Session, day: dt.date, vehicle_id: str) -> list[EventRecord]:
+    """The vehicle's journey, stop, position and door events of the day, by time."""
     e = models.VehicleEvent
-    types = ["journey", "arrival", "departure", "position"] + (["doors_open"] if doors else [])
     rows = session.execute(
         select(e.t, e.type, e.stop_id, e.line, e.journey_id, e.direction, e.lat, e.lon, e.speed_mps)
-        .where(e.service_day == day, e.vehicle_id == vehicle_id, e.type.in_(types))
+        .where(e.service_day == day, e.vehicle_id == vehicle_id, e.type.in_(RECONCILED_EVENTS))
         .order_by(e.t, e.event_id)
     )
     return [EventRecord(*row) for row in rows]

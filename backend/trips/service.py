@@ -353,7 +353,7 @@ def reconcile_vehicle_day(
     ``own``: this process reconciled the vehicle-day last, so the sightings it may hold are
     current up to ``since`` (``SightingsCache``)."""
     resolver, passenger_of = resolvers.get(session)
-    events = trips_repo.vehicle_day_events(session, day, vehicle_id, doors=True)
+    events = trips_repo.vehicle_day_events(session, day, vehicle_id)
     ends = trips_repo.vehicle_day_ends(session, day, vehicle_id)
     journeys = journeys_from_events(vehicle_id, events, stop_index(), ends.data_end)
     trips_repo.save_vehicle_day_data(session, vehicle_day_data(day, vehicle_id, events, journeys))

@@ -1179,3 +1179,89 @@ def test_a_device_heard_only_as_the_bus_pulls_out_did_not_board_there():
         assert bool(trips) == boards, before
         if boards:
             assert [(t.board_stop_id, t.alight_stop_id) for t in trips] == [(STOPS[0], STOPS[3])]
+
+
+# --- door events (issue 12: stop events early or late, door signals where a bus has them) ---
+
+DOOR_OPEN_AFTER_ARRIVAL_MS, DOOR_CLOSE_BEFORE_DEPARTURE = 3_000, 4_000
+
+
+def _door_events(stops=range(len(STOPS))) -> list[EventRecord]:
+    """The doors open a moment after each arrival and close a moment before the departure."""
+    out = []
+    for k in stops:
+        out.append(EventRecord(arrival(k) + DOOR_OPEN_AFTER_ARRIVAL_MS, "doors_open"))
+        out.append(EventRecord(departure(k) - DOOR_CLOSE_BEFORE_DEPARTURE, "doors_closed"))
+    return out
+
+
+def _shifted(events: list[EventRecord], shift_ms: int) -> list[EventRecord]:
+    """The stop events ``shift_ms`` late (negative: early), as an onboard computer's may be."""
+    return [
+        replace(e, t=e.t + shift_ms) if e.type in ("arrival", "departure") else e for e in events
+    ]
+
+
+@pytest.mark.parametrize("shift_ms", [-15_000, -6_000, 0, 9_000, 15_000])
+def test_each_call_keeps_the_door_spell_of_its_stop_however_its_stop_events_are_shifted(shift_ms):
+    events = _shifted(journey_events(), shift_ms) + _door_events()
+    (journey,) = journeys_from_events("RLG-1", events)
+    assert [v.doors for v in journey.visits] == [
+        (arrival(k) + DOOR_OPEN_AFTER_ARRIVAL_MS, departure(k) - DOOR_CLOSE_BEFORE_DEPARTURE)
+        for k in range(len(STOPS))
+    ]
+
+
+def test_doors_opened_twice_at_a_call_are_one_spell_and_a_stray_spell_belongs_to_no_call():
+    reopened = [
+        EventRecord(departure(1) - 3_000, "doors_open"),  # a late runner: opened again
+        EventRecord(departure(1) - 1_000, "doors_closed"),
+        EventRecord(arrival(2) - 60_000, "doors_open"),  # on the way: a minute from any call
+        EventRecord(arrival(2) - 55_000, "doors_closed"),
+    ]
+    events = journey_events() + _door_events() + reopened
+    (journey,) = journeys_from_events("RLG-1", events)
+    assert journey.visits[1].doors == (
+        arrival(1) + DOOR_OPEN_AFTER_ARRIVAL_MS,
+        departure(1) - 1_000,
+    )
+    assert journey.visits[2].doors == (
+        arrival(2) + DOOR_OPEN_AFTER_ARRIVAL_MS,
+        departure(2) - DOOR_CLOSE_BEFORE_DEPARTURE,
+    )
+
+
+def test_a_bus_without_door_events_has_no_door_spells_and_one_open_now_has_no_end():
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    assert all(v.doors is None for v in journey.visits)
+    standing = [e for e in journey_events() if e.t <= arrival(1) + 10_000]
+    doors = [EventRecord(arrival(1) + DOOR_OPEN_AFTER_ARRIVAL_MS, "doors_open")]
+    (journey,) = journeys_from_events("RLG-1", standing + _door_events([0]) + doors)
+    assert journey.visits[1].doors == (arrival(1) + DOOR_OPEN_AFTER_ARRIVAL_MS, None)
+
+
+def _heard_at_stop(events, rows) -> bool:
+    (journey,) = journeys_from_events("RLG-1", events)
+    obs = observations("RLG-1", rows)
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms))
+    (row,) = np.flatnonzero(evidence.devices == 0)
+    return bool(evidence.heard_at_stop[row, 1])
+
+
+def test_a_rider_stepping_in_after_an_early_departure_event_is_heard_through_the_doors():
+    # Stop 2's stop events come 12 s early: the rider, heard from 8 s before the doors
+    # close, steps in after the bus "left". The door events say the doors were open then;
+    # without them the last seconds before a departure do not count as at the stop.
+    events = _shifted(journey_events(), -12_000)
+    rows = heard(0, departure(1) - DOOR_CLOSE_BEFORE_DEPARTURE - 8_000, arrival(3))
+    assert _heard_at_stop(events + _door_events(), rows)
+    assert not _heard_at_stop(events, rows)
+
+
+def test_a_car_heard_only_after_the_doors_closed_is_not_heard_at_the_stop_through_them():
+    # Stop events 12 s late: a car behind the bus, heard from the moment the doors closed,
+    # falls in the stand by the stop events, but the doors were shut all that time.
+    events = _shifted(journey_events(), 12_000)
+    rows = heard(0, departure(1) - DOOR_CLOSE_BEFORE_DEPARTURE + 1_000, arrival(3), pl=OUTSIDE_PL)
+    assert not _heard_at_stop(events + _door_events(), rows)
+    assert _heard_at_stop(events, rows)

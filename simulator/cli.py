@@ -469,6 +469,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     from simulator.const import TEST_WORLDS, TRAINING_WORLDS
     from simulator.sweep import (
         WorldResult,
+        cause_table,
         goals_failed,
         heard_table,
         kind_table,
@@ -511,6 +512,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
     pairs = [(summarize(n, r), summarize(n, r, "naive")) for n, r in results.items()]
     console.print(summary_table(pairs))
     console.print(heard_table(results))
+    console.print(cause_table(results))
     console.print(platform_table(results))
     console.print(kind_table(results))
     test, training = pairs[0][0], pairs[1][0]

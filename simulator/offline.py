@@ -112,14 +112,22 @@ def reconcile_one(
 ) -> tuple[list[DetectedTrip], int]:
     """One vehicle-day's trips (before cross-vehicle conflicts) and how many sightings
     resolved to a known device; ``phones``: what phones heard of it."""
-    obs, resolved = observations(data, resolver)
-    if phones is not None and phones.beacons:
-        index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
-        obs = dataclasses.replace(obs, phone=phones.observations(data.vehicle_id, index))
+    obs, resolved = vehicle_observations(data, resolver, phones)
     trips = reconcile_vehicle(
         sorted_events(data), obs, resolver.device_ids, level_model, stop_index()
     )
     return trips, resolved
+
+
+def vehicle_observations(
+    data: VehicleData, resolver: TokenResolver, phones: PhoneRows | None = None
+) -> tuple[VehicleObservations, int]:
+    """``observations`` with what ``phones`` heard of the vehicle's beacon joined."""
+    obs, resolved = observations(data, resolver)
+    if phones is not None and phones.beacons:
+        index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
+        obs = dataclasses.replace(obs, phone=phones.observations(data.vehicle_id, index))
+    return obs, resolved
 
 
 def sorted_events(data: VehicleData) -> list[EventRecord]:
@@ -219,6 +227,22 @@ def phone_rows(
     return rows
 
 
+def region_resolvers(
+    devices: Sequence[tuple[str, bytes]],
+    phone_bodies: Sequence[bytes] = (),
+    vehicle_secrets: Mapping[str, bytes] | None = None,
+) -> tuple[TokenResolver, PhoneRows]:
+    """The day's token resolver and its phone uploads resolved to vehicles (see
+    ``reconcile_region``)."""
+    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
+    if not phone_bodies:
+        return resolver, PhoneRows()
+    if vehicle_secrets is None:
+        raise ValueError("vehicle_secrets: required to resolve the phones' beacons")
+    beacons = BeaconResolver(sorted(vehicle_secrets.items()), cache_intervals=DAY_INTERVALS)
+    return resolver, phone_rows(phone_bodies, beacons)
+
+
 def reconcile_region(
     vehicles: Sequence[VehicleData],
     devices: Sequence[tuple[str, bytes]],
@@ -231,13 +255,7 @@ def reconcile_region(
 
     ``phone_bodies`` are phone uploads; their beacons resolve with the ``vehicle_secrets``
     the beacons were derived from (required with them)."""
-    resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
-    phones = PhoneRows()
-    if phone_bodies:
-        if vehicle_secrets is None:
-            raise ValueError("vehicle_secrets: required to resolve the phones' beacons")
-        beacons = BeaconResolver(sorted(vehicle_secrets.items()), cache_intervals=DAY_INTERVALS)
-        phones = phone_rows(phone_bodies, beacons)
+    resolver, phones = region_resolvers(devices, phone_bodies, vehicle_secrets)
     trips: list[DetectedTrip] = []
     resolved = 0
     for data in vehicles:

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from rich.table import Table
@@ -40,18 +40,20 @@ from simulator.const import (
 from simulator.day import DayPlan, has_background_location, plan_day
 from simulator.evaluation import person_of
 from simulator.latency import ADVERTISING, BEACON, LatencyCounts, paced_latency
+from simulator.misses import MISS_CAUSES, miss_causes
 from simulator.network import Network, load_network
 from simulator.offline import (
     DAY_INTERVALS,
     VehicleData,
     reconcile_region,
+    region_resolvers,
     vehicle_data,
 )
 from simulator.parallel import fork_map
 from simulator.recording import Recording, write_recording
 from simulator.scenarios import Scenario, library
 from simulator.scoring import ScoredTrip, Scores, detectable, score
-from simulator.truth import GroundTruth
+from simulator.truth import GroundTruth, TruthTrip
 from simulator.world import DEFAULT_WORLD, World
 
 METHODS = ("bibo", "naive")
@@ -73,6 +75,8 @@ class Counts:
     """Rides per ``HEARD_BUCKETS`` label: how often the bus heard the rider's phone."""
     missed_by_heard: dict[str, int] = field(default_factory=dict)
     """Of those, the rides the method missed."""
+    missed_by_cause: dict[str, int] = field(default_factory=dict)
+    """bibo's missed rides (with a registered phone) per ``misses.MISS_CAUSES`` entry."""
     charged_by_kind: dict[str, int] = field(default_factory=dict)
     """Bystanders charged per kind of their encounter with the bus (``none``: none)."""
     encounters_by_kind: dict[str, int] = field(default_factory=dict)
@@ -110,11 +114,16 @@ class Counts:
         for mine, theirs in (
             (self.rides_by_heard, other.rides_by_heard),
             (self.missed_by_heard, other.missed_by_heard),
+            (self.missed_by_cause, other.missed_by_cause),
             (self.charged_by_kind, other.charged_by_kind),
             (self.encounters_by_kind, other.encounters_by_kind),
         ):
             for key, n in theirs.items():
                 mine[key] = mine.get(key, 0) + n
+
+    def add_cause(self, cause: str) -> None:
+        """Count one missed ride put down to ``cause``."""
+        self.missed_by_cause[cause] = self.missed_by_cause.get(cause, 0) + 1
 
     def add_heard(self, truth: GroundTruth, shares: Sequence[float | None], s: Scores) -> None:
         """Count the rides ``s`` scored (the detectable ones of ``truth``) by the
@@ -280,17 +289,54 @@ def bibo_trips(
 ) -> list[ScoredTrip]:
     """bibo's trips on a recording (its ``recorded_vehicles`` if already read), reconciled
     in process as the backend's workers do."""
-    devices = list(recording.device_keys().items())
+    trips, losers = bibo_day(recording, level_model, vehicles)
+    return scored_trips(trips, losers)
+
+
+def bibo_day(
+    recording: Recording,
+    level_model: LevelModel = DEFAULT_LEVEL,
+    vehicles: Sequence[VehicleData] | None = None,
+) -> tuple[list[DetectedTrip], set[str]]:
+    """``bibo_trips`` as the backend holds them: every vehicle's trips and the ids of the
+    cross-vehicle conflicts' losers."""
     if vehicles is None:
         vehicles = recorded_vehicles(recording)
     trips, losers, _ = reconcile_region(
         vehicles,
-        devices,
+        list(recording.device_keys().items()),
         level_model,
         phone_bodies=list(recording.phone_batches()),
         vehicle_secrets=recording.vehicle_secrets(),
     )
-    return scored_trips(trips, losers)
+    return trips, losers
+
+
+def missed_by_cause(
+    recording: Recording,
+    truth: GroundTruth,
+    scores: Scores,
+    day: tuple[list[DetectedTrip], set[str]],
+    vehicles: Sequence[VehicleData],
+    level_model: LevelModel,
+) -> list[tuple[TruthTrip, str]]:
+    """Why bibo missed the detectable rides of ``truth`` it did not match (``scores``) with
+    its trips of the ``day`` (``bibo_day``): each with its ``misses.MISS_CAUSES`` entry."""
+    matched = {i for _, i in scores.matched_pairs}
+    missed = [
+        t
+        for i, t in enumerate(truth.trips)
+        if detectable(t) and i not in matched and t.device_id is not None
+    ]
+    if not missed:
+        return []
+    resolver, phones = region_resolvers(
+        list(recording.device_keys().items()),
+        list(recording.phone_batches()),
+        recording.vehicle_secrets(),
+    )
+    trips, losers = day
+    return miss_causes(missed, trips, losers, vehicles, resolver, phones, level_model)
 
 
 def scored_trips(trips: Iterable[DetectedTrip], losers: Container[str]) -> list[ScoredTrip]:
@@ -361,7 +407,8 @@ def evaluate_world(
             records, device_ids = vehicle_records(recording, vehicles)
             shares = heard_shares(truth, records, device_ids)
             naive = [trip for r in records for trip in naive_trips(r, device_ids)]
-            detected = bibo_trips(recording, level_model, vehicles)
+            day = bibo_day(recording, level_model, vehicles)
+            detected = scored_trips(*day)
             ranging = {
                 q.person_id
                 for q in plan.persons
@@ -378,6 +425,13 @@ def evaluate_world(
                 scores = score(truth, trips, person)
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)
+                if method == "bibo":
+                    causes = missed_by_cause(recording, truth, scores, day, vehicles, level_model)
+                    for ride, cause in causes:
+                        methods[method].add_cause(cause)
+                        for platform, persons in on.items():
+                            if ride.person_id in persons:
+                                platforms[method][platform].add_cause(cause)
                 for platform, persons in on.items():
                     part, part_trips = platform_part(truth, trips, person, persons)
                     platforms[method][platform].add(score(part, part_trips, person))
@@ -615,6 +669,44 @@ def heard_table(sets: Mapping[str, Sequence[WorldResult]], method: str = "bibo")
             rides = sum(r.methods[method].rides_by_heard.get(label, 0) for r in results)
             missed = sum(r.methods[method].missed_by_heard.get(label, 0) for r in results)
             row += [f"{rides:,}", f"{missed:,} ({missed / rides:.1%})" if rides else "–"]
+        table.add_row(*row)
+    return table
+
+
+CAUSE_LABELS: Final = {
+    "unheard": "never heard on its bus",
+    "lost": "lost a conflict to another bus",
+    "sparse": "heard too little along the ride",
+    "level": "heard, but the level said outside",
+    "boarding": "not heard at its boarding stop",
+    "other": "other (decoded elsewhere)",
+}
+"""How ``cause_table`` names each ``misses.MISS_CAUSES`` entry."""
+
+
+def cause_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
+    """Per set and platform (Android; iPhones that range, and that range only in bursts),
+    pooled over the set's worlds: bibo's missed rides by cause (``simulator.misses``), each
+    with its share of those misses."""
+    table = Table(title="Rides bibo missed, by cause (share of the platform's misses)")
+    table.add_column("cause")
+    shown = (PLATFORMS[0], PLATFORMS[2], PLATFORMS[3])  # Android; iPhones ranging, in bursts
+    columns = [(name, platform) for name in sets for platform in shown]
+    for name, platform in columns:
+        table.add_column(f"{name}: {platform}", justify="right")
+
+    def missed(results: Sequence[WorldResult], platform: str, cause: str) -> int:
+        return sum(
+            r.platforms.get("bibo", {}).get(platform, Counts()).missed_by_cause.get(cause, 0)
+            for r in results
+        )
+
+    totals = {(name, p): sum(missed(sets[name], p, c) for c in MISS_CAUSES) for name, p in columns}
+    for cause in MISS_CAUSES:
+        row = [CAUSE_LABELS[cause]]
+        for name, platform in columns:
+            n, total = missed(sets[name], platform, cause), totals[(name, platform)]
+            row.append(f"{n:,} ({n / total:.1%})" if total else "–")
         table.add_row(*row)
     return table
 

@@ -2027,12 +2027,12 @@ def reconcile_journeys(
     exactly as a rebuild of the whole day.
     """
     trips: list[DetectedTrip] = []
-    for i, parts, decided in _decided_evidence(journeys, obs, level_model, context):
+    for i, parts, decided in decided_evidence(journeys, obs, level_model, context):
         trips.extend(journey_trips(journeys[i], parts, decided, obs, device_ids))
     return sorted(trips, key=lambda t: (t.board_time, t.device_id))
 
 
-def _decided_evidence(
+def decided_evidence(
     journeys: Sequence[Journey], obs: VehicleObservations, level_model: LevelModel, context: int
 ) -> Iterable[tuple[int, Stretches, Evidence]]:
     """Each journey from ``context`` on, with its stretches and the evidence it is decoded
@@ -2123,7 +2123,7 @@ def explain_trip(
     journeys (decided as ``reconcile_journeys`` decides them, the first ``context`` only
     calibrating); None if these data no longer make that trip."""
     device = device_ids.index(device_id) if device_id in device_ids else -1
-    for i, _parts, evidence in _decided_evidence(journeys, obs, level_model, context):
+    for i, _parts, evidence in decided_evidence(journeys, obs, level_model, context):
         rows = np.flatnonzero(evidence.devices == device)
         if not rows.size:
             continue

@@ -47,6 +47,8 @@ def test_bibo_holds_its_floors_in_a_world_it_was_not_fitted_on(seed: int, tmp_pa
     for counts in (bibo, naive):
         assert sum(counts.rides_by_heard.values()) == counts.truth
         assert sum(counts.missed_by_heard.values()) == counts.truth - counts.matched
+    # Every ride bibo missed has one cause (every truth ride here has a registered phone).
+    assert sum(bibo.missed_by_cause.values()) == bibo.truth - bibo.matched
 
 
 NOT_SELF_CALIBRATING = pytest.mark.xfail(

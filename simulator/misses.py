@@ -1,0 +1,140 @@
+"""Why bibo missed the rides it missed (``bibo evaluate --worlds`` prints the table).
+
+Each detectable ride bibo did not match gets one cause, read off the evidence the
+reconciliation decoded its bus's journey on (``reconciliation.decided_evidence``), summed
+over the stretches the rider really rode:
+
+- ``unheard``: the journey's evidence has no row for the device: neither did the bus hear
+  its phone nor did the phone report hearing the bus;
+- ``lost``: the ride was decoded on its bus, and lost a conflict to a trip of the same
+  device on another bus;
+- ``sparse``: the hearing pattern and the phone's own reports speak against "on board"
+  over the ride (heard in too few parts of its stretches, or too briefly);
+- ``level``: they speak for it, and the level (the path loss, with the bus's own levels
+  in the relative models) turns the sum against;
+- ``boarding``: the evidence over the ride says "on board", but the device was not heard
+  at the stop it boarded at, where boarding unheard is unlikely (``P_BOARD_UNHEARD``);
+- ``other``: none of these (the decoded chain put the ride elsewhere: a neighbour
+  stretch's evidence, a split, a boarding the stretch before looked alongside).
+
+The causes sum to the misses, so a table of them says where recall is lost and which part
+of the model to look at first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping, Sequence
+from typing import Final
+
+import numpy as np
+
+from backend.trips.reconciliation import (
+    DetectedTrip,
+    Evidence,
+    Journey,
+    LevelModel,
+    decided_evidence,
+    journeys_from_events,
+)
+from backend.trips.resolution import TokenResolver
+from backend.trips.stops import stop_index
+from simulator.offline import PhoneRows, VehicleData, sorted_events, vehicle_observations
+from simulator.truth import TruthTrip
+
+MISS_CAUSES: Final = ("unheard", "lost", "sparse", "level", "boarding", "other")
+"""The causes a missed ride is put down to, in the order they are tested (module doc)."""
+
+LEVEL_TERMS: Final = frozenset({"path_loss", "bus_levels"})
+"""The ``Evidence.terms`` that say how loud a device was; the others say how it was heard."""
+
+
+def cause_of(terms: Mapping[str, float], heard_at_boarding: bool) -> str:
+    """The cause of a miss whose evidence over the ride's stretches sums to ``terms``
+    (``Evidence.terms`` by name, summed), heard or not at its boarding stop (one of
+    ``MISS_CAUSES`` after ``unheard`` and ``lost``)."""
+    level = sum(v for name, v in terms.items() if name in LEVEL_TERMS)
+    rest = sum(v for name, v in terms.items() if name not in LEVEL_TERMS)
+    if rest <= 0:
+        return "sparse"
+    if rest + level < 0:
+        return "level"
+    if not heard_at_boarding:
+        return "boarding"
+    return "other"
+
+
+def _call_index(journey: Journey, stop_id: str, t: int, after: int = -1) -> int | None:
+    """The journey's call at ``stop_id`` after call ``after`` nearest in time to ``t``."""
+    calls = [k for k, v in enumerate(journey.visits) if k > after and v.stop_id == stop_id]
+    if not calls:
+        return None
+    return min(calls, key=lambda k: abs(journey.visits[k].arrival - t))
+
+
+def _ride_cause(
+    ride: TruthTrip, journeys: Sequence[Journey], evidence: Mapping[int, Evidence], device: int
+) -> str:
+    for i, journey in enumerate(journeys):
+        if not journey.visits[0].arrival <= ride.board_time <= journey.visits[-1].arrival:
+            continue
+        e = evidence.get(i)
+        rows = np.flatnonzero(e.devices == device) if e is not None else np.zeros(0)
+        if e is None or not rows.size:
+            return "unheard"
+        board = _call_index(journey, ride.board_stop_id, ride.board_time)
+        alight = (
+            None
+            if board is None
+            else _call_index(journey, ride.alight_stop_id, ride.alight_time, board)
+        )
+        if board is None or alight is None:
+            return "other"
+        row = int(rows[0])
+        terms = {name: float(v[row, board:alight].sum()) for name, v in e.terms}
+        return cause_of(terms, bool(e.heard_at_stop[row, board]))
+    return "unheard"
+
+
+def miss_causes(
+    missed: Sequence[TruthTrip],
+    trips: Sequence[DetectedTrip],
+    losers: Container[str],
+    vehicles: Sequence[VehicleData],
+    resolver: TokenResolver,
+    phones: PhoneRows,
+    level_model: LevelModel,
+) -> list[tuple[TruthTrip, str]]:
+    """Each of the ``missed`` rides (detectable, with a registered phone) with its cause
+    (``MISS_CAUSES``), given bibo's ``trips`` of the day (the conflicts' ``losers`` among
+    them) on the recorded ``vehicles``; ``resolver`` and ``phones`` as
+    ``offline.region_resolvers`` returns them."""
+    out: list[tuple[TruthTrip, str]] = []
+    by_vehicle: dict[str, list[TruthTrip]] = {}
+    for ride in missed:
+        lost = any(
+            t.trip_id in losers
+            and t.device_id == ride.device_id
+            and t.vehicle_id == ride.vehicle_id
+            and max(t.board_time, ride.board_time) <= min(t.alight_time, ride.alight_time)
+            for t in trips
+        )
+        if lost:
+            out.append((ride, "lost"))
+        else:
+            by_vehicle.setdefault(ride.vehicle_id, []).append(ride)
+    index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
+    stops = stop_index()
+    for data in vehicles:
+        rides = by_vehicle.pop(data.vehicle_id, [])
+        if not rides:
+            continue
+        obs, _ = vehicle_observations(data, resolver, phones.of_vehicle(data.vehicle_id))
+        events = sorted_events(data)
+        journeys = journeys_from_events(data.vehicle_id, events, stops, obs.data_end_ms)
+        evidence = {i: e for i, _, e in decided_evidence(journeys, obs, level_model, 0)}
+        for ride in rides:
+            device = index.get(ride.device_id or "", -1)
+            out.append((ride, _ride_cause(ride, journeys, evidence, device)))
+    # A bus that sent nothing at all.
+    out += [(ride, "unheard") for rides in by_vehicle.values() for ride in rides]
+    return out

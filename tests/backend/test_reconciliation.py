@@ -1186,10 +1186,11 @@ def test_a_device_heard_only_as_the_bus_pulls_out_did_not_board_there():
 DOOR_OPEN_AFTER_ARRIVAL_MS, DOOR_CLOSE_BEFORE_DEPARTURE = 3_000, 4_000
 
 
-def _door_events(stops=range(len(STOPS))) -> list[EventRecord]:
-    """The doors open a moment after each arrival and close a moment before the departure."""
+def _door_events(stops: range | None = None) -> list[EventRecord]:
+    """The doors open a moment after each arrival and close a moment before the departure
+    (at every stop, or at ``stops``)."""
     out = []
-    for k in stops:
+    for k in stops if stops is not None else range(len(STOPS)):
         out.append(EventRecord(arrival(k) + DOOR_OPEN_AFTER_ARRIVAL_MS, "doors_open"))
         out.append(EventRecord(departure(k) - DOOR_CLOSE_BEFORE_DEPARTURE, "doors_closed"))
     return out
@@ -1236,7 +1237,7 @@ def test_a_bus_without_door_events_has_no_door_spells_and_one_open_now_has_no_en
     assert all(v.doors is None for v in journey.visits)
     standing = [e for e in journey_events() if e.t <= arrival(1) + 10_000]
     doors = [EventRecord(arrival(1) + DOOR_OPEN_AFTER_ARRIVAL_MS, "doors_open")]
-    (journey,) = journeys_from_events("RLG-1", standing + _door_events([0]) + doors)
+    (journey,) = journeys_from_events("RLG-1", standing + _door_events(range(1)) + doors)
     assert journey.visits[1].doors == (arrival(1) + DOOR_OPEN_AFTER_ARRIVAL_MS, None)
 
 

@@ -9,9 +9,10 @@ over the stretches the rider really rode:
 - ``lost``: the ride was decoded on its bus, and lost a conflict to a trip of the same
   device on another bus;
 - ``sparse``: the hearing pattern and the phone's own reports speak against "on board"
-  over the ride (heard in too few parts of its stretches, or too briefly);
+  over the ride (heard in too few parts of its stretches, or too briefly; or the phone
+  said it was on foot, or out of the beacon region);
 - ``level``: they speak for it, and the level (the path loss, with the bus's own levels
-  in the relative models) turns the sum against;
+  in the relative models, and the door contrast) turns the sum against;
 - ``boarding``: the evidence over the ride says "on board", but the device was not heard
   at the stop it boarded at, where boarding unheard is unlikely (``P_BOARD_UNHEARD``);
 - ``other``: none of these (the decoded chain put the ride elsewhere: a neighbour
@@ -28,6 +29,7 @@ from typing import Final
 
 import numpy as np
 
+from backend.const import DOOR_EVENT_SLACK_MS
 from backend.trips.reconciliation import (
     DetectedTrip,
     Evidence,
@@ -42,10 +44,11 @@ from simulator.offline import PhoneRows, VehicleData, sorted_events, vehicle_obs
 from simulator.truth import TruthTrip
 
 MISS_CAUSES: Final = ("unheard", "lost", "sparse", "level", "boarding", "other")
-"""The causes a missed ride is put down to, in the order they are tested (module doc)."""
+"""The causes a missed ride is put down to (module doc); ``lost`` is tested first."""
 
-LEVEL_TERMS: Final = frozenset({"path_loss", "bus_levels"})
-"""The ``Evidence.terms`` that say how loud a device was; the others say how it was heard."""
+LEVEL_TERMS: Final = frozenset({"path_loss", "bus_levels", "door_contrast"})
+"""The ``Evidence.terms`` that say how loud a device was; the others (``hearing``, and
+``phone``: what the phone reported) say how and whether it was heard."""
 
 
 def cause_of(terms: Mapping[str, float], heard_at_boarding: bool) -> str:
@@ -71,28 +74,41 @@ def _call_index(journey: Journey, stop_id: str, t: int, after: int = -1) -> int 
     return min(calls, key=lambda k: abs(journey.visits[k].arrival - t))
 
 
+def _journey_of(ride: TruthTrip, journeys: Sequence[Journey]) -> int | None:
+    """The index of the ride's journey: by its id, else (the bus lost the journey event)
+    the one whose calls span the ride, give or take ``DOOR_EVENT_SLACK_MS`` (its stop
+    events may be that early or late)."""
+    for i, journey in enumerate(journeys):
+        if journey.journey_id == ride.journey_id:
+            return i
+    for i, journey in enumerate(journeys):
+        first, last = journey.visits[0].arrival, journey.visits[-1].arrival
+        if first - DOOR_EVENT_SLACK_MS <= ride.board_time <= last + DOOR_EVENT_SLACK_MS:
+            return i
+    return None
+
+
 def _ride_cause(
     ride: TruthTrip, journeys: Sequence[Journey], evidence: Mapping[int, Evidence], device: int
 ) -> str:
-    for i, journey in enumerate(journeys):
-        if not journey.visits[0].arrival <= ride.board_time <= journey.visits[-1].arrival:
-            continue
-        e = evidence.get(i)
-        rows = np.flatnonzero(e.devices == device) if e is not None else np.zeros(0)
-        if e is None or not rows.size:
-            return "unheard"
-        board = _call_index(journey, ride.board_stop_id, ride.board_time)
-        alight = (
-            None
-            if board is None
-            else _call_index(journey, ride.alight_stop_id, ride.alight_time, board)
-        )
-        if board is None or alight is None:
-            return "other"
-        row = int(rows[0])
-        terms = {name: float(v[row, board:alight].sum()) for name, v in e.terms}
-        return cause_of(terms, bool(e.heard_at_stop[row, board]))
-    return "unheard"
+    i = _journey_of(ride, journeys)
+    if i is None:
+        return "other"  # its journey was not cut as the bus ran it
+    journey, e = journeys[i], evidence.get(i)
+    rows = np.flatnonzero(e.devices == device) if e is not None else np.zeros(0)
+    if e is None or not rows.size:
+        return "unheard"
+    board = _call_index(journey, ride.board_stop_id, ride.board_time)
+    alight = (
+        None
+        if board is None
+        else _call_index(journey, ride.alight_stop_id, ride.alight_time, board)
+    )
+    if board is None or alight is None:
+        return "other"
+    row = int(rows[0])
+    terms = {name: float(v[row, board:alight].sum()) for name, v in e.terms}
+    return cause_of(terms, bool(e.heard_at_stop[row, board]))
 
 
 def miss_causes(

@@ -676,7 +676,7 @@ def heard_table(sets: Mapping[str, Sequence[WorldResult]], method: str = "bibo")
 CAUSE_LABELS: Final = {
     "unheard": "never heard on its bus",
     "lost": "lost a conflict to another bus",
-    "sparse": "heard too little along the ride",
+    "sparse": "heard too little (or the phone said no)",
     "level": "heard, but the level said outside",
     "boarding": "not heard at its boarding stop",
     "other": "other (decoded elsewhere)",

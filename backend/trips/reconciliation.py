@@ -468,6 +468,13 @@ class Journey:
     """When its ``journey`` event came (the bus stood at its first stop then), or, inferred
     where the bus moved off after a layover, its first moving fix; None: inferred at a call."""
 
+    @property
+    def first_seen(self) -> int:
+        """From when its sightings count: its first call's arrival, or the doors opening
+        there if that came first (its stop events late)."""
+        first = self.visits[0]
+        return first.arrival if first.doors is None else min(first.arrival, first.doors[0])
+
 
 @dataclass(frozen=True, slots=True)
 class VehicleObservations:
@@ -883,35 +890,56 @@ def _time(e: EventRecord) -> int:
 
 def with_doors(journeys: Sequence[Journey], events: Sequence[EventRecord]) -> list[Journey]:
     """The journeys with each call's doors-open time (``StopVisit.doors``) from the bus's
-    door events. A spell belongs to the call it opened nearest to, within
-    ``DOOR_EVENT_SLACK_MS`` of the call's arrival and departure (the stop events may come that
-    early or late); the doors opening and closing several times at one call make one spell,
-    from the first opening to the last closing."""
+    door events. A spell belongs to the call it opened nearest to (of the few just before
+    it in time), within ``DOOR_EVENT_SLACK_MS`` of the call's arrival and departure (the stop
+    events may come that early or late; a call whose departure has not come is matched by
+    its arrival, the newest by any spell since); the doors opening and closing several times
+    at one call make one spell, from the first opening to the last closing, which ends no
+    later than the slack after the call's departure (a ``doors_closed`` lost)."""
     spells = _door_spells(events)
     if not spells:
         return list(journeys)
     calls = sorted(
-        ((v.arrival, _NEVER if v.departure is None else v.departure), (j, k))
-        for j, journey in enumerate(journeys)
-        for k, v in enumerate(journey.visits)
+        (
+            (v.arrival, v.departure, (j, k))
+            for j, journey in enumerate(journeys)
+            for k, v in enumerate(journey.visits)
+        ),
+        key=lambda c: (c[0], c[2]),
     )
-    arrivals = [c[0][0] for c in calls]
+    arrivals = [arrival for arrival, _, _ in calls]
+    # A call whose departure has not come is matched by its arrival, but the last one, where
+    # the bus may stand now (a terminus call shared by two journeys is one call).
+    last = arrivals[-1]
+    ends = [
+        departure if departure is not None else _NEVER if arrival == last else arrival
+        for arrival, departure, _ in calls
+    ]
     found: dict[tuple[int, int], tuple[int, int | None]] = {}
     for opened, closed in spells:
-        near: list[tuple[int, tuple[int, int]]] = []
+        near: list[tuple[int, int]] = []
         k = bisect.bisect_right(arrivals, opened + DOOR_EVENT_SLACK_MS)
         # The calls just before it in time (a call shared by two journeys is two of them).
-        for (arrival, departure), key in calls[max(0, k - 4) : k]:
-            gap = max(0, arrival - opened, opened - departure)
+        for i in range(max(0, k - 4), k):
+            gap = max(0, arrivals[i] - opened, opened - ends[i])
             if gap <= DOOR_EVENT_SLACK_MS:
-                near.append((gap, key))
+                near.append((gap, i))
         if not near:
             continue
-        best = min(gap for gap, _ in near)
-        for gap, key in near:
-            if gap == best:
+        # The nearest call, in each journey it belongs to (a terminus call is the last of
+        # one journey and the first of the next: one arrival).
+        _, nearest = min(near)
+        # A spell ends by the call's departure and the slack: a lost ``doors_closed`` does
+        # not carry it into the next call.
+        end, departure = closed, calls[nearest][1]
+        if departure is not None:
+            cap = departure + DOOR_EVENT_SLACK_MS
+            end = cap if end is None or end > cap else end
+        for _, i in near:
+            if arrivals[i] == arrivals[nearest]:
+                key = calls[i][2]
                 first = found.get(key)
-                found[key] = (opened, closed) if first is None else (first[0], closed)
+                found[key] = (opened, end) if first is None else (first[0], end)
     return [
         dataclasses.replace(
             journey,
@@ -1114,13 +1142,7 @@ def stretch_evidence(
     )
     if n_str == 0:
         return empty
-    first_doors = journey.visits[0].doors
-    begin = (
-        journey.visits[0].arrival
-        if first_doors is None
-        else min(journey.visits[0].arrival, first_doors[0])
-    )
-    finish = int(parts.end[-1])
+    begin, finish = journey.first_seen, int(parts.end[-1])
     lo, hi = np.searchsorted(obs.t, [begin, finish])
     t, dev, rssi, tx = obs.t[lo:hi], obs.device[lo:hi], obs.rssi[lo:hi], obs.tx[lo:hi]
     bus_heard = np.unique(dev)
@@ -1162,7 +1184,7 @@ def stretch_evidence(
     devices = np.unique(
         dev[inside]
         if approach is None
-        else np.concatenate([dev[inside], dev[at_stop], approach[0]])
+        else np.concatenate([dev[inside], dev[at_stop], dev[boarding], approach[0]])
     )
     if len(devices) == 0:
         return empty
@@ -1310,8 +1332,9 @@ def stretch_evidence(
 def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray, IntArray]:
     """Per call, when people could board through its doors (start, end; ms): its door spell
     where the bus reported one (a spell not yet closed ends as the bus left, ``left``), else
-    from its arrival until ``DOORS_CLOSE_BEFORE_DEPARTURE_MS`` before it left. Ends are
-    kept no later than the next call's start, so the windows stay in order."""
+    from its arrival until ``DOORS_CLOSE_BEFORE_DEPARTURE_MS`` before it left: also on a bus
+    that reports its doors, as a door event may be lost. Ends are kept no later than the
+    next call's start, so the windows stay in order."""
     start = np.array([v.arrival if v.doors is None else v.doors[0] for v in visits], dtype=np.int64)
     end = np.array(
         [
@@ -2187,9 +2210,11 @@ def rebuild_plan(
     start = rebuild_from(journeys, since)
     first = next((i for i, j in enumerate(journeys) if j.visits[0].arrival >= start), len(journeys))
     context_from = max(0, first - calibrating_journeys(level_model))
+    # The sightings from the first journey read on (its doors may have opened before its
+    # arrival event came).
     read_from = start
-    if context_from < first:
-        read_from = min(start, journeys[context_from].visits[0].arrival)
+    if context_from < len(journeys):
+        read_from = min(start, journeys[context_from].first_seen)
     return RebuildPlan(start, first, context_from, read_from)
 
 

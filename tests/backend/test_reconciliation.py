@@ -1266,3 +1266,68 @@ def test_a_car_heard_only_after_the_doors_closed_is_not_heard_at_the_stop_throug
     rows = heard(0, departure(1) - DOOR_CLOSE_BEFORE_DEPARTURE + 1_000, arrival(3), pl=OUTSIDE_PL)
     assert not _heard_at_stop(events + _door_events(), rows)
     assert _heard_at_stop(events, rows)
+
+
+def _two_journeys(late_ms: int) -> list[EventRecord]:
+    """R61-1 over the four stops, its last call's departure never sent (the next journey's
+    event came while the bus stood at the terminus), then R61-2 back from there ten minutes
+    later, its stop events ``late_ms`` late; doors at every call of both."""
+    back = 10 * 60_000
+    first = [e for e in journey_events("R61-1") if (e.type, e.stop_id) != ("departure", STOPS[-1])]
+    second = [EventRecord(arrival(len(STOPS) - 1) + 5_000, "journey", None, "R61", "R61-2", 1)]
+    for k, stop in enumerate(reversed(STOPS[:-1])):
+        second.append(EventRecord(arrival(k + 1) + back + late_ms, "arrival", stop))
+        second.append(EventRecord(departure(k + 1) + back + late_ms, "departure", stop))
+    doors = _door_events()
+    doors += [replace(e, t=e.t + back) for e in _door_events(range(1, len(STOPS)))]
+    return first + second + doors
+
+
+@pytest.mark.parametrize("late_ms", [0, 10_000])
+def test_a_terminus_call_without_its_departure_keeps_only_its_own_door_spell(late_ms):
+    one, two = journeys_from_events("RLG-1", _two_journeys(late_ms))
+    assert one.visits[-1].departure is None
+    assert one.visits[-1].doors == (
+        arrival(3) + DOOR_OPEN_AFTER_ARRIVAL_MS,
+        departure(3) - DOOR_CLOSE_BEFORE_DEPARTURE,
+    )
+    # The terminus call is also the next journey's first, with the same spell.
+    back = 10 * 60_000
+    assert [v.doors for v in two.visits] == [one.visits[-1].doors] + [
+        (
+            arrival(k) + back + DOOR_OPEN_AFTER_ARRIVAL_MS,
+            departure(k) + back - DOOR_CLOSE_BEFORE_DEPARTURE,
+        )
+        for k in range(1, len(STOPS))
+    ]
+
+
+def test_a_lost_doors_closed_does_not_carry_a_spell_into_the_next_call():
+    doors = [e for e in _door_events() if e.t != departure(1) - DOOR_CLOSE_BEFORE_DEPARTURE]
+    (journey,) = journeys_from_events("RLG-1", journey_events() + doors)
+    opened, closed = journey.visits[1].doors
+    assert opened == arrival(1) + DOOR_OPEN_AFTER_ARRIVAL_MS
+    assert closed is not None
+    assert closed < arrival(2)
+
+
+def test_a_rebuild_reads_the_sightings_of_doors_that_opened_before_the_arrival_event():
+    # Stop events 12 s late: the doors of every call open before its arrival event. A rider
+    # heard only through the doors at the first stop is on board whether the day is
+    # reconciled whole or rebuilt from the plan's read_from on.
+    from backend.trips.reconciliation import rebuild_plan
+
+    events = _shifted(journey_events(), 12_000) + _door_events()
+    journeys = journeys_from_events("RLG-1", events)
+    plan = rebuild_plan(journeys, departure(0) + 1_000)
+    assert plan.read_from <= arrival(0) + DOOR_OPEN_AFTER_ARRIVAL_MS
+    rows = heard(0, arrival(0) + DOOR_OPEN_AFTER_ARRIVAL_MS, arrival(0) + 9_000)
+    rows += heard(0, departure(0) + 12_000, arrival(2))
+    full = observations("RLG-1", rows + crowd())
+    cut = observations("RLG-1", [r for r in rows + crowd() if r[0] >= plan.read_from])
+    whole = reconcile_journeys(journeys, full, DEVICES)
+    rebuilt = reconcile_journeys(journeys[plan.context_from :], cut, DEVICES)
+    assert [t for t in rebuilt if t.device_id == "dev_a"] == [
+        t for t in whole if t.device_id == "dev_a"
+    ]
+    assert [t.board_stop_id for t in whole if t.device_id == "dev_a"] == [STOPS[0]]

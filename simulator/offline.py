@@ -232,8 +232,9 @@ def region_resolvers(
     phone_bodies: Sequence[bytes] = (),
     vehicle_secrets: Mapping[str, bytes] | None = None,
 ) -> tuple[TokenResolver, PhoneRows]:
-    """The day's token resolver and its phone uploads resolved to vehicles (see
-    ``reconcile_region``)."""
+    """The day's token resolver and its phone uploads resolved to vehicles: ``phone_bodies``
+    are phone uploads, whose beacons resolve with the ``vehicle_secrets`` they were derived
+    from (required with them)."""
     resolver = TokenResolver(devices, cache_intervals=DAY_INTERVALS)
     if not phone_bodies:
         return resolver, PhoneRows()
@@ -245,17 +246,13 @@ def region_resolvers(
 
 def reconcile_region(
     vehicles: Sequence[VehicleData],
-    devices: Sequence[tuple[str, bytes]],
+    resolver: TokenResolver,
+    phones: PhoneRows,
     level_model: LevelModel = DEFAULT_LEVEL,
-    phone_bodies: Sequence[bytes] = (),
-    vehicle_secrets: Mapping[str, bytes] | None = None,
 ) -> tuple[list[DetectedTrip], set[str], int]:
-    """What the workers do for a day, in one process: resolve, reconcile, settle. Returns
-    the trips, the ids of the cross-vehicle conflicts' losers and the sightings resolved.
-
-    ``phone_bodies`` are phone uploads; their beacons resolve with the ``vehicle_secrets``
-    the beacons were derived from (required with them)."""
-    resolver, phones = region_resolvers(devices, phone_bodies, vehicle_secrets)
+    """What the workers do for a day, in one process: resolve, reconcile, settle, with the
+    day's resolvers (``region_resolvers``). Returns the trips, the ids of the cross-vehicle
+    conflicts' losers and the sightings resolved."""
     trips: list[DetectedTrip] = []
     resolved = 0
     for data in vehicles:

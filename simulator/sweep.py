@@ -44,6 +44,7 @@ from simulator.misses import MISS_CAUSES, miss_causes
 from simulator.network import Network, load_network
 from simulator.offline import (
     DAY_INTERVALS,
+    PhoneRows,
     VehicleData,
     reconcile_region,
     region_resolvers,
@@ -289,54 +290,56 @@ def bibo_trips(
 ) -> list[ScoredTrip]:
     """bibo's trips on a recording (its ``recorded_vehicles`` if already read), reconciled
     in process as the backend's workers do."""
-    trips, losers = bibo_day(recording, level_model, vehicles)
-    return scored_trips(trips, losers)
+    day = bibo_day(recording, level_model, vehicles)
+    return scored_trips(day.trips, day.losers)
+
+
+@dataclass(frozen=True)
+class BiboDay:
+    """bibo's trips of a recording as the backend holds them: every vehicle's trips, the ids
+    of the cross-vehicle conflicts' losers, and the resolvers they were read with."""
+
+    trips: list[DetectedTrip]
+    losers: set[str]
+    resolver: TokenResolver
+    phones: PhoneRows
 
 
 def bibo_day(
     recording: Recording,
     level_model: LevelModel = DEFAULT_LEVEL,
     vehicles: Sequence[VehicleData] | None = None,
-) -> tuple[list[DetectedTrip], set[str]]:
-    """``bibo_trips`` as the backend holds them: every vehicle's trips and the ids of the
-    cross-vehicle conflicts' losers."""
+) -> BiboDay:
+    """``bibo_trips`` before the conflicts' losers are left out (``BiboDay``)."""
     if vehicles is None:
         vehicles = recorded_vehicles(recording)
-    trips, losers, _ = reconcile_region(
-        vehicles,
+    resolver, phones = region_resolvers(
         list(recording.device_keys().items()),
-        level_model,
-        phone_bodies=list(recording.phone_batches()),
-        vehicle_secrets=recording.vehicle_secrets(),
+        list(recording.phone_batches()),
+        recording.vehicle_secrets(),
     )
-    return trips, losers
+    trips, losers, _ = reconcile_region(vehicles, resolver, phones, level_model)
+    return BiboDay(trips, losers, resolver, phones)
 
 
 def missed_by_cause(
-    recording: Recording,
     truth: GroundTruth,
     scores: Scores,
-    day: tuple[list[DetectedTrip], set[str]],
+    day: BiboDay,
     vehicles: Sequence[VehicleData],
     level_model: LevelModel,
 ) -> list[tuple[TruthTrip, str]]:
     """Why bibo missed the detectable rides of ``truth`` it did not match (``scores``) with
-    its trips of the ``day`` (``bibo_day``): each with its ``misses.MISS_CAUSES`` entry."""
+    its trips of the ``day``: each with its ``misses.MISS_CAUSES`` entry."""
     matched = {i for _, i in scores.matched_pairs}
     missed = [
         t
         for i, t in enumerate(truth.trips)
         if detectable(t) and i not in matched and t.device_id is not None
     ]
-    if not missed:
-        return []
-    resolver, phones = region_resolvers(
-        list(recording.device_keys().items()),
-        list(recording.phone_batches()),
-        recording.vehicle_secrets(),
+    return miss_causes(
+        missed, day.trips, day.losers, vehicles, day.resolver, day.phones, level_model
     )
-    trips, losers = day
-    return miss_causes(missed, trips, losers, vehicles, resolver, phones, level_model)
 
 
 def scored_trips(trips: Iterable[DetectedTrip], losers: Container[str]) -> list[ScoredTrip]:
@@ -408,7 +411,7 @@ def evaluate_world(
             shares = heard_shares(truth, records, device_ids)
             naive = [trip for r in records for trip in naive_trips(r, device_ids)]
             day = bibo_day(recording, level_model, vehicles)
-            detected = scored_trips(*day)
+            detected = scored_trips(day.trips, day.losers)
             ranging = {
                 q.person_id
                 for q in plan.persons
@@ -426,7 +429,7 @@ def evaluate_world(
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)
                 if method == "bibo":
-                    causes = missed_by_cause(recording, truth, scores, day, vehicles, level_model)
+                    causes = missed_by_cause(truth, scores, day, vehicles, level_model)
                     for ride, cause in causes:
                         methods[method].add_cause(cause)
                         for platform, persons in on.items():

@@ -907,6 +907,8 @@ def with_doors(journeys: Sequence[Journey], events: Sequence[EventRecord]) -> li
         ),
         key=lambda c: (c[0], c[2]),
     )
+    if not calls:
+        return list(journeys)
     arrivals = [arrival for arrival, _, _ in calls]
     # A call whose departure has not come is matched by its arrival, but the last one, where
     # the bus may stand now (a terminus call shared by two journeys is one call).

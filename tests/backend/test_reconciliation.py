@@ -1331,3 +1331,23 @@ def test_a_rebuild_reads_the_sightings_of_doors_that_opened_before_the_arrival_e
         t for t in whole if t.device_id == "dev_a"
     ]
     assert [t.board_stop_id for t in whole if t.device_id == "dev_a"] == [STOPS[0]]
+
+
+def test_every_prefix_of_a_day_with_door_events_cuts_as_the_day_would():
+    # Seen live: door events before any call (the doors opened as the bus stood at its first
+    # stop before its stop events came), and every prefix after.
+    events = sorted(_two_journeys(10_000), key=lambda e: e.t)
+    whole = journeys_from_events("RLG-1", events)
+    assert journeys_from_events("RLG-1", [e for e in events if e.type.startswith("doors")]) == []
+
+    def calls(journey):
+        return [(v.stop_id, v.arrival, v.departure) for v in journey.visits]
+
+    for k in range(len(events) + 1):
+        part = journeys_from_events("RLG-1", events[:k])
+        settled = [j for j in part if j.complete]
+        assert [calls(j) for j in settled] == [calls(j) for j in whole[: len(settled)]], k
+        # A door spell seen so far is the day's, or the same one still open.
+        for j, day in zip(part, whole, strict=False):
+            for v, w in zip(j.visits, day.visits, strict=False):
+                assert v.doors in (None, w.doors, (w.doors[0], None) if w.doors else None), k

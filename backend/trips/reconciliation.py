@@ -29,7 +29,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -867,24 +867,36 @@ def journeys_from_events(
     return with_doors([j for j in journeys if j.visits], events)
 
 
-def _door_spells(events: Sequence[EventRecord]) -> list[tuple[int, int | None]]:
-    """The bus's doors-open spells by time: from a ``doors_open`` event to the first
-    ``doors_closed`` after it (None: not closed yet); a repeated event changes nothing."""
-    spells: list[tuple[int, int | None]] = []
+class TimedEvent(Protocol):
+    """An event with a time (UTC epoch ms) and a type, as ``spells`` pairs them."""
+
+    @property
+    def t(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+
+def spells(
+    events: Iterable[TimedEvent], opening: str, closing: str
+) -> list[tuple[int, int | None]]:
+    """The spells from an ``opening`` event to the first ``closing`` after it, by time (None:
+    not closed yet); an opening while open, or a closing while closed, changes nothing (a
+    repeated event)."""
+    out: list[tuple[int, int | None]] = []
     opened: int | None = None
-    doors = sorted((e for e in events if e.type in ("doors_open", "doors_closed")), key=_time)
-    for e in doors:
-        if e.type == "doors_open" and opened is None:
+    for e in sorted((e for e in events if e.type in (opening, closing)), key=_time):
+        if e.type == opening and opened is None:
             opened = e.t
-        elif e.type == "doors_closed" and opened is not None:
-            spells.append((opened, e.t))
+        elif e.type == closing and opened is not None:
+            out.append((opened, e.t))
             opened = None
     if opened is not None:
-        spells.append((opened, None))
-    return spells
+        out.append((opened, None))
+    return out
 
 
-def _time(e: EventRecord) -> int:
+def _time(e: TimedEvent) -> int:
     return e.t
 
 
@@ -896,8 +908,8 @@ def with_doors(journeys: Sequence[Journey], events: Sequence[EventRecord]) -> li
     its arrival, the newest by any spell since); the doors opening and closing several times
     at one call make one spell, from the first opening to the last closing, which ends no
     later than the slack after the call's departure (a ``doors_closed`` lost)."""
-    spells = _door_spells(events)
-    if not spells:
+    door_spells = spells(events, "doors_open", "doors_closed")
+    if not door_spells:
         return list(journeys)
     calls = sorted(
         (
@@ -918,7 +930,7 @@ def with_doors(journeys: Sequence[Journey], events: Sequence[EventRecord]) -> li
         for arrival, departure, _ in calls
     ]
     found: dict[tuple[int, int], tuple[int, int | None]] = {}
-    for opened, closed in spells:
+    for opened, closed in door_spells:
         near: list[tuple[int, int]] = []
         k = bisect.bisect_right(arrivals, opened + DOOR_EVENT_SLACK_MS)
         # The calls just before it in time (a call shared by two journeys is two of them).

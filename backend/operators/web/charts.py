@@ -18,6 +18,7 @@ from markupsafe import Markup
 from backend.const import SERVICE_DAY_TZ, TRACE_MARGIN_MS
 from backend.operators.service import Trace, TraceEvent
 from backend.operators.web.const import TRACE_HEIGHT_PX, TRACE_RSSI_RANGE_DBM, TRACE_WIDTH_PX
+from backend.trips.reconciliation import spells
 
 _TZ = ZoneInfo(SERVICE_DAY_TZ)
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
@@ -131,17 +132,7 @@ def _clock(t_ms: int) -> str:
 
 def _spans(events: Sequence[TraceEvent], start: str, end: str, t_end: int) -> list[tuple[int, int]]:
     """``[start, end)`` intervals from paired events (an unpaired start runs to ``t_end``)."""
-    spans: list[tuple[int, int]] = []
-    opened: int | None = None
-    for e in events:
-        if e.type == start and opened is None:
-            opened = e.t
-        elif e.type == end and opened is not None:
-            spans.append((opened, e.t))
-            opened = None
-    if opened is not None:
-        spans.append((opened, t_end))
-    return spans
+    return [(a, t_end if b is None else b) for a, b in spells(events, start, end)]
 
 
 def _short(name: str, limit: int = 24) -> str:

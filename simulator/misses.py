@@ -41,6 +41,7 @@ from backend.trips.reconciliation import (
 from backend.trips.resolution import TokenResolver
 from backend.trips.stops import stop_index
 from simulator.offline import PhoneRows, VehicleData, sorted_events, vehicle_observations
+from simulator.scoring import overlaps
 from simulator.truth import TruthTrip
 
 MISS_CAUSES: Final = ("unheard", "lost", "sparse", "level", "boarding", "other")
@@ -131,7 +132,7 @@ def miss_causes(
             t.trip_id in losers
             and t.device_id == ride.device_id
             and t.vehicle_id == ride.vehicle_id
-            and max(t.board_time, ride.board_time) <= min(t.alight_time, ride.alight_time)
+            and overlaps(t, ride)
             for t in trips
         )
         if lost:

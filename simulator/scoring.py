@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from simulator.truth import GroundTruth, TruthEncounter, TruthTrip
 
@@ -100,7 +101,17 @@ def _overlap_ms(d: ScoredTrip, t: TruthTrip) -> int:
     return min(d.alight_time, t.alight_time) - max(d.board_time, t.board_time)
 
 
-def _overlaps(d: ScoredTrip, t: TruthTrip) -> bool:
+class Ride(Protocol):
+    """Anything ridden from ``board_time`` to ``alight_time`` (epoch ms)."""
+
+    @property
+    def board_time(self) -> int: ...
+
+    @property
+    def alight_time(self) -> int: ...
+
+
+def overlaps(d: Ride, t: Ride) -> bool:
     """Closed-interval overlap, so a zero-length detection at a true instant still counts."""
     return max(d.board_time, t.board_time) <= min(d.alight_time, t.alight_time)
 
@@ -144,8 +155,8 @@ def score(
         if person is None:
             unknown += 1
         key = (person or "", d.vehicle_id)
-        hits = [i for i in truth_by_key.get(key, []) if _overlaps(d, trips[i])]
-        overlapping.append(any(_overlaps(d, t) for t in all_by_key.get(key, [])))
+        hits = [i for i in truth_by_key.get(key, []) if overlaps(d, trips[i])]
+        overlapping.append(any(overlaps(d, t) for t in all_by_key.get(key, [])))
         candidates.extend((-_overlap_ms(d, trips[i]), k, i) for i in hits)
     candidates.sort()
 

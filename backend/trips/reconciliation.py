@@ -933,7 +933,9 @@ def with_doors(journeys: Sequence[Journey], events: Sequence[EventRecord]) -> li
     for opened, closed in door_spells:
         near: list[tuple[int, int]] = []
         k = bisect.bisect_right(arrivals, opened + DOOR_EVENT_SLACK_MS)
-        # The calls just before it in time (a call shared by two journeys is two of them).
+        # The calls just before it in time: a bus's calls follow one another, so only the
+        # last one or two can hold it (a call shared by two journeys is two of them); four
+        # leave room.
         for i in range(max(0, k - 4), k):
             gap = max(0, arrivals[i] - opened, opened - ends[i])
             if gap <= DOOR_EVENT_SLACK_MS:

@@ -209,7 +209,26 @@ or only passing while the phone waited) says nothing about which bus the phone r
 in the same stay. Set by hand from that reasoning; before it was chosen, 120, 240 and
 600 s were also tried on the default world's ordinary weekday with a scratch script that is
 not in the repo, so the default world (also a training world of ``bibo calibrate``) has
-seen it; no ``bibo`` command fits or reports it."""
+seen it; no ``bibo`` command fits or reports it. A burst longer before the departure still
+vouches when the phone's motion and its region exit both line up with this bus
+(``MOTION_ONSET_WINDOW_MS``, ``EXIT_AT_STOP_SLACK_MS``)."""
+
+MOTION_ONSET_WINDOW_MS: Final = (-45_000, 75_000)
+"""A burst-only phone that heard the bus lay over rode off with it only if its motion
+activity turned ``automotive`` this long after the bus left (from, to; ms, on the phone's
+clock against the bus's): Core Motion reports the change a few seconds to half a minute
+late, and a phone's clock, uncorrected until it hears a beacon change its id (rare in a
+ten-second burst), is off by up to a minute and mostly by well under one. Set by hand from
+those ranges, not fitted; tried beside an exit check alone on the training worlds 1-5 of
+``bibo evaluate --worlds`` (the exit alone charged about twice the bystanders of the
+bunched scenario there)."""
+
+EXIT_AT_STOP_SLACK_MS: Final = 30_000
+"""...and only if its stay in the region ended (``REGION_EXIT_DELAY_MS`` before the exit)
+while the bus stood at a later stop, give or take this: iOS's silence before an exit varies
+by several seconds either side of ``REGION_EXIT_DELAY_MS``, a rider walks off for a few
+seconds more, and the phone's clock is off as above. Set by hand from those ranges, not
+fitted; 15 s was tried too on the training worlds 1-5 (fewer rides, no fewer bystanders)."""
 
 ON_FOOT_LLR: Final = 4.0
 """Nats against "on board" for a stretch the phone's motion activity called ``walking`` or

@@ -46,6 +46,7 @@ from backend.const import (
     DEFAULT_TX_POWER_DBM,
     DOOR_EVENT_SLACK_MS,
     DOORS_CLOSE_BEFORE_DEPARTURE_MS,
+    EXIT_AT_STOP_SLACK_MS,
     FAR_HEAR_PROB,
     HEAR_PROB_GRID,
     JOURNEY_GAP_MS,
@@ -66,6 +67,7 @@ from backend.const import (
     MIN_REFERENCE_CELLS,
     MIN_STAND_MS,
     MIN_WINDOWS_FOR_PATH_LOSS,
+    MOTION_ONSET_WINDOW_MS,
     NEAR_PART_PROB,
     ON_FOOT_LLR,
     P_ALIGHT,
@@ -1470,6 +1472,35 @@ def _overlap_ms(spells: Sequence[tuple[int, int]], parts: Stretches) -> IntArray
     return total
 
 
+def _rode_off_with(
+    driving: Sequence[tuple[int, int]] | None,
+    burst: int,
+    end: int,
+    parts: Stretches,
+    moved_off: int,
+) -> bool:
+    r"""Whether a phone whose burst at ``burst`` heard the bus long before it left (stretch
+    ``moved_off`` the first after the burst: a layover, a long hold) rode off with it all
+    the same: its motion activity turned ``automotive`` as the bus moved off
+    (``MOTION_ONSET_WINDOW_MS``) *and* its stay in the region, which ``end``\ s, ended while
+    the bus stood at a later stop (``EXIT_AT_STOP_SLACK_MS``): it got off there. Each alone
+    also happens to someone who rode off on another bus leaving with this one, or who heard
+    this one lay over and then rode another; a stay still open says neither yet."""
+    if end == _NEVER or not driving:
+        return False
+    onset = next((start for start, _ in driving if start >= burst), None)
+    earliest, latest = MOTION_ONSET_WINDOW_MS
+    left = int(parts.start[moved_off])
+    if onset is None or not left + earliest <= onset <= left + latest:
+        return False
+    n = len(parts.start)
+    for k in range(moved_off, n):
+        leaves = parts.start[k + 1] if k + 1 < n else parts.end[k]
+        if parts.end[k] - EXIT_AT_STOP_SLACK_MS <= end <= leaves + EXIT_AT_STOP_SLACK_MS:
+            return True
+    return False
+
+
 def phone_terms(
     phone: PhoneObservations,
     devices: npt.NDArray[np.int32],
@@ -1490,6 +1521,8 @@ def phone_terms(
       range through (a phone that ranges only in a burst on entering the region), and
       which it spent ``automotive`` (or, without activity, after hearing this bus close by:
       median path loss on the "in" side of ``level_model``): for, by the stretch's length.
+      A stay vouches so only for a bus that left within ``BURST_TO_DEPARTURE_MS`` of the
+      burst, or that the phone rode off with and got off at a stop of (``_rode_off_with``).
 
     Also returns (device, stretch): the phone was in a vehicle (``automotive``) from
     ``ARRIVED_IN_VEHICLE_MS`` before the bus arrived at the stop before the stretch until
@@ -1536,7 +1569,12 @@ def phone_terms(
             # it soon after: a burst says which bus was near then, not which one the phone
             # later rode.
             leaving = np.flatnonzero(parts.start >= first)
-            if not leaving.size or parts.start[leaving[0]] > last + BURST_TO_DEPARTURE_MS:
+            if not leaving.size:
+                continue
+            moved_off = int(leaving[0])
+            if parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS and not _rode_off_with(
+                driving, first, end, parts, moved_off
+            ):
                 continue
             covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
             covered &= in_a_vehicle if driving else close

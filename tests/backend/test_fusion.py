@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
+    MOTION_ONSET_WINDOW_MS,
     PHONE_APPROACH_MS,
     PHONE_SILENCE_DECIDES_AFTER_MS,
     REGION_EXIT_DELAY_MS,
@@ -399,34 +400,71 @@ def test_heard_late_moves_where_a_rider_got_off_never_whether_they_rode(seed, n_
         assert (one[0] == path[row]).all()
 
 
-def test_a_burst_before_a_layover_vouches_for_no_bus():
-    # The phone heard the bus pull in to the terminus and waited through its 8-minute
-    # layover (a burst only); it turned automotive 20 s after this bus left. Another bus
-    # leaving the same stop at that time would look the same: the stay vouches for neither,
-    # and a ride missed is better than a bystander charged.
-    layover = 8 * 60_000
+LAYOVER = 8 * 60_000
+
+
+def layover_waiter(onset_ms: int, off_ms: int) -> Phone:
+    """A burst-only phone that heard the bus pull in to its terminus and waited through its
+    ``LAYOVER`` (``layover_events``), turned ``automotive`` ``onset_ms`` after the bus left
+    and left the region as if it got off at ``off_ms`` (stay ending 10 s later)."""
+    return (
+        Phone(0)
+        .stay(arrival(0) - 30_000, off_ms + 10_000 + REGION_EXIT_DELAY_MS)
+        .hear([(t, 0, -70) for t in seconds(arrival(0) - 29_000, arrival(0) - 19_000)])
+        .moves(
+            (T0 - 600_000, "stationary"),
+            (departure(0) + LAYOVER + onset_ms, "automotive"),
+            (off_ms + 30_000, "walking"),
+        )
+    )
+
+
+def layover_trips(waiter: Phone) -> list:
     later = [
-        dataclasses.replace(e, t=e.t + layover)
+        dataclasses.replace(e, t=e.t + LAYOVER)
         if e.t > arrival(0) or (e.type == "departure" and e.stop_id == STOPS[0])
         else e
         for e in events()
     ]
-    off = arrival(3) + layover
-    waiter = (
-        Phone(0)
-        .stay(arrival(0) - 30_000, off + 10_000 + REGION_EXIT_DELAY_MS)
-        .hear([(t, 0, -70) for t in seconds(arrival(0) - 29_000, arrival(0) - 19_000)])
-        .moves(
-            (T0 - 600_000, "stationary"),
-            (departure(0) + layover + 20_000, "automotive"),
-            (off + 30_000, "walking"),
-        )
-    )
     empty = bus_side([])
     obs = dataclasses.replace(
-        empty, data_end_ms=empty.data_end_ms + layover, phone=heard_by([waiter])
+        empty, data_end_ms=empty.data_end_ms + LAYOVER, phone=heard_by([waiter])
     )
-    assert reconcile_vehicle(later, obs, DEVICES) == []
+    return reconcile_vehicle(later, obs, DEVICES)
+
+
+def test_a_burst_before_a_layover_vouches_for_the_bus_the_phone_rode_off_with_and_left():
+    # Its motion turned automotive 20 s after this bus left and it left the region as this
+    # bus stood at stop 3: it rode this bus from the terminus to stop 3.
+    (trip,) = layover_trips(layover_waiter(20_000, arrival(3) + LAYOVER))
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[0], STOPS[3])
+
+
+@pytest.mark.parametrize(
+    ("onset_ms", "off_ms"),
+    [
+        # Off between stops of this bus: it rode another bus that left with this one.
+        (20_000, arrival(3) + LAYOVER - DRIVE // 2),
+        # Moving off long after this bus left: it rode a later bus, and got off at a time
+        # this one happened to stand at a stop.
+        (MOTION_ONSET_WINDOW_MS[1] + 60_000, arrival(3) + LAYOVER),
+        # Moving off before this bus left: it came and went in a vehicle.
+        (MOTION_ONSET_WINDOW_MS[0] - 60_000, arrival(3) + LAYOVER),
+    ],
+    ids=["off-between-stops", "moved-off-later", "moved-off-before"],
+)
+def test_a_burst_before_a_layover_vouches_for_no_bus_the_phone_did_not_leave_and_alight(
+    onset_ms, off_ms
+):
+    # Either sign alone also fits someone who heard this bus lay over and rode another:
+    # a ride missed is better than a bystander charged.
+    assert layover_trips(layover_waiter(onset_ms, off_ms)) == []
+
+
+def test_a_burst_before_a_layover_vouches_for_no_bus_while_the_stay_is_open():
+    waiter = layover_waiter(20_000, arrival(3) + LAYOVER)
+    waiter.regions = waiter.regions[:1]
+    assert layover_trips(waiter) == []
 
 
 def trips_at(cut: int, phones: list[Phone], reported: int) -> dict:

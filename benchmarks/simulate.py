@@ -30,8 +30,8 @@ import time  # noqa: E402
 
 from simulator.day import plan_day  # noqa: E402
 from simulator.network import load_network  # noqa: E402
-from simulator.recording import write_recording  # noqa: E402
 from simulator.scenarios import scenario  # noqa: E402
+from simulator.sweep import record_plan  # noqa: E402
 
 
 def _peak_mb(who: int) -> float:
@@ -53,17 +53,7 @@ def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     plan = plan_day(load_network(), s.config, s.seed)
     t_plan = time.monotonic() - t0
-    rec = write_recording(
-        plan,
-        out,
-        name=s.name,
-        description=s.description,
-        radio_seed=s.radio_seed,
-        recorder="fast",
-        upload_interval_ms=s.upload_interval_ms,
-        compress=True,
-        jobs=args.jobs,
-    )
+    rec = record_plan(s, plan, out, compress=True, jobs=args.jobs)
     total = time.monotonic() - t0
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     figures = {

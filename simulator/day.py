@@ -16,7 +16,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +78,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,14 @@ def has_background_location(cfg: DayConfig, seed: int, person_id: str) -> bool:
     return _person_unit(seed, "background", person_id) < cfg.background_location_share
 
 
+def _by_id(table: Mapping[str, _V], field_name: str, key: str) -> _V:
+    """``table[key]``; a missing key raises a KeyError that names the id and its field."""
+    try:
+        return table[key]
+    except KeyError:
+        raise KeyError(f"unknown {field_name} {key!r}") from None
+
+
 @dataclass(frozen=True)
 class DayPlan:
     """Everything decided before any radio is simulated (pure data, comparable with ==).
@@ -170,24 +179,15 @@ class DayPlan:
 
     def vehicle(self, vehicle_id: str) -> Vehicle:
         """The vehicle with this id (KeyError names it)."""
-        try:
-            return self._vehicles[vehicle_id]
-        except KeyError:
-            raise KeyError(f"unknown vehicle_id {vehicle_id!r}") from None
+        return _by_id(self._vehicles, "vehicle_id", vehicle_id)
 
     def person(self, person_id: str) -> Person:
         """The person with this id (KeyError names it)."""
-        try:
-            return self._persons[person_id]
-        except KeyError:
-            raise KeyError(f"unknown person_id {person_id!r}") from None
+        return _by_id(self._persons, "person_id", person_id)
 
     def person_index(self, person_id: str) -> int:
         """The person's index in ``persons`` (KeyError names it)."""
-        try:
-            return self._index[person_id]
-        except KeyError:
-            raise KeyError(f"unknown person_id {person_id!r}") from None
+        return _by_id(self._index, "person_id", person_id)
 
     def journey_of(self, trip: PlannedTrip) -> Journey:
         """The journey a ride is on."""

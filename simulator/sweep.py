@@ -51,7 +51,7 @@ from simulator.offline import (
     vehicle_data,
 )
 from simulator.parallel import fork_map
-from simulator.recording import Recording, write_recording
+from simulator.recording import Recorded, Recording, write_recording
 from simulator.scenarios import Scenario, library
 from simulator.scoring import ScoredTrip, Scores, detectable, score
 from simulator.truth import GroundTruth, TruthTrip
@@ -372,7 +372,23 @@ def vehicle_records(
 def record_in_world(s: Scenario, world: World, out: Path, network: Network) -> DayPlan:
     """Plan scenario ``s`` and record it in ``world`` into ``out`` (the fast recorder)."""
     plan = plan_day(network, s.config, s.seed)
-    write_recording(
+    record_plan(s, plan, out, world=world)
+    return plan
+
+
+def record_plan(
+    s: Scenario,
+    plan: DayPlan,
+    out: Path,
+    *,
+    world: World = DEFAULT_WORLD,
+    compress: bool = False,
+    jobs: int = 1,
+) -> Recorded:
+    """Record ``plan``, scenario ``s``'s day, into ``out`` with the fast recorder, under the
+    scenario's name, description, radio seed and upload interval; ``world``, ``compress``
+    and ``jobs`` as ``write_recording`` takes them."""
+    return write_recording(
         plan,
         out,
         name=s.name,
@@ -380,9 +396,10 @@ def record_in_world(s: Scenario, world: World, out: Path, network: Network) -> D
         radio_seed=s.radio_seed,
         recorder="fast",
         upload_interval_ms=s.upload_interval_ms,
+        compress=compress,
+        jobs=jobs,
         world=world,
     )
-    return plan
 
 
 def evaluate_world(
@@ -575,18 +592,30 @@ def _f(x: float | None, fmt: str) -> str:
     return "–" if x is None else fmt.format(x)
 
 
+_QUALITY_COLUMNS: Final = ("F1", "P", "R", "board", "alight", "byst/1000")
+"""The heads of the columns ``_quality_cells`` fills."""
+
+
+def _quality_cells(c: Counts) -> list[str]:
+    """``c``'s F1, precision, recall, shares of right boarding and alighting stops and
+    bystanders per 1,000 encounters, as the tables show them (``_QUALITY_COLUMNS``)."""
+    return [
+        f"{c.f1:.4f}",
+        f"{c.precision:.4f}",
+        f"{c.recall:.4f}",
+        _f(c.board_share, "{:.3f}"),
+        _f(c.alight_share, "{:.3f}"),
+        f"{c.per_1000:.2f}",
+    ]
+
+
 def world_table(title: str, results: Sequence[WorldResult]) -> Table:
     """One row per world: bibo's figures with the naive baseline's F1 and bystanders beside."""
     table = Table(title=title, show_lines=False)
     for col in (
         "world",
         "trips",
-        "F1",
-        "P",
-        "R",
-        "board",
-        "alight",
-        "byst/1000",
+        *_QUALITY_COLUMNS,
         "be-in p50/p95/p99 s",
         "be-out p50/p95/p99 s",
         "flip",
@@ -601,12 +630,7 @@ def world_table(title: str, results: Sequence[WorldResult]) -> Table:
         table.add_row(
             "default" if r.seed is None else str(r.seed),
             str(b.truth),
-            f"{b.f1:.4f}",
-            f"{b.precision:.4f}",
-            f"{b.recall:.4f}",
-            _f(b.board_ok / b.matched if b.matched else None, "{:.3f}"),
-            _f(b.alight_ok / b.alight_observable if b.alight_observable else None, "{:.3f}"),
-            f"{b.per_1000:.2f}",
+            *_quality_cells(b),
             "/".join(_f(bein[k], "{:.0f}") for k in ("p50_s", "p95_s", "p99_s")),
             "/".join(_f(beout[k], "{:.0f}") for k in ("p50_s", "p95_s", "p99_s")),
             _f(lat["flip_flop_share"], "{:.2%}"),
@@ -725,12 +749,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
         "set",
         "platform",
         "trips",
-        "F1",
-        "P",
-        "R",
-        "board",
-        "alight",
-        "byst/1000",
+        *_QUALITY_COLUMNS,
         "encounters",
         "naive F1",
         "be-in/be-out p95 s",
@@ -753,12 +772,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
                 name,
                 platform,
                 f"{b.truth:,}",
-                f"{b.f1:.4f}",
-                f"{b.precision:.4f}",
-                f"{b.recall:.4f}",
-                _f(b.board_share, "{:.3f}"),
-                _f(b.alight_share, "{:.3f}"),
-                f"{b.per_1000:.2f}",
+                *_quality_cells(b),
                 f"{b.encounters:,}",
                 f"{pooled['naive'].f1:.4f}",
                 (

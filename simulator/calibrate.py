@@ -3,8 +3,8 @@
 The constants of the reconciliation fitted to data are the level model's
 (``backend.const.LEVELS_RELATIVE``, ``LEVEL_MARGIN_DB``, ``LEVEL_REFERENCE_QUANTILE``,
 ``LEVEL_REFERENCE_FLOOR_DBM``, ``LEVEL_VETO``, the absolute model's ``PATH_LOSS_BOUNDARY_DB``
-and the door contrast's ``CONTRAST_SLOPE_PER_DB``): whether the bus's own riders bound the
-path loss's evidence, where inside turns to outside and how much the door contrast is
+and the stand contrast's ``CONTRAST_SLOPE_PER_DB``): whether the bus's own riders bound the
+path loss's evidence, where inside turns to outside and how much the stand contrast is
 worth. This command records every library scenario in every training world
 (``simulator.const.TRAINING_WORLDS``, or ``--worlds``), reconciles each recording with
 every candidate of the grid (``grid``), and prints per candidate the training worlds' mean,
@@ -35,8 +35,8 @@ from simulator.sweep import Counts, bibo_trips, record_in_world
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
 
-ABSOLUTE_BOUNDARIES_DB = (73.5, 76.5, 80.0, 84.0)
-CONTRAST_SLOPES_PER_DB = (0.0, 0.5)
+ABSOLUTE_BOUNDARIES_DB = (76.5, 78.5, 80.5, 82.5)
+CONTRAST_SLOPES_PER_DB = (0.0, 1.0)
 RELATIVE_MARGINS_DB = (24.0, 30.0, 36.0)
 RELATIVE_QUANTILES = (0.75, 0.9)
 RELATIVE_FLOORS_DBM = (-76.0,)
@@ -46,9 +46,10 @@ RIDER_MARGINS_DB = (13.5, 16.5, 19.5, 22.5)
 
 def grid() -> list[LevelModel]:
     """The candidates: the absolute path-loss model at several boundaries, with and without
-    the door contrast; the relative model (the absolute one at the default boundary,
-    quiet riders excused by levels learnt per bus, with and without their veto) at several
-    margins, reference quantiles and reference floors; and the riders model (no absolute
+    the stand contrast; the relative model (the absolute one at the default boundary,
+    quiet riders excused by levels learnt per bus, with and without their veto, with and
+    without the stand contrast) at several margins, reference quantiles and reference
+    floors; and the riders model (no absolute
     level: each level read against the bus's median rider) at several margins."""
     absolute = [
         LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
@@ -61,9 +62,14 @@ def grid() -> list[LevelModel]:
             reference_quantile=q,
             reference_floor_dbm=f,
             level_veto=v,
+            contrast_slope_per_db=c,
         )
-        for m, q, f, v in itertools.product(
-            RELATIVE_MARGINS_DB, RELATIVE_QUANTILES, RELATIVE_FLOORS_DBM, RELATIVE_VETOES
+        for m, q, f, v, c in itertools.product(
+            RELATIVE_MARGINS_DB,
+            RELATIVE_QUANTILES,
+            RELATIVE_FLOORS_DBM,
+            RELATIVE_VETOES,
+            CONTRAST_SLOPES_PER_DB,
         )
     ]
     riders = [LevelModel(relative=False, riders=True, rider_margin_db=m) for m in RIDER_MARGINS_DB]

@@ -12,7 +12,7 @@ over the stretches the rider really rode:
   over the ride (heard in too few parts of its stretches, or too briefly; or the phone
   said it was on foot, or out of the beacon region);
 - ``level``: they speak for it, and the level (the path loss, with the bus's own levels
-  in the relative models, and the door contrast) turns the sum against;
+  in the relative models, and the stand contrast) turns the sum against;
 - ``boarding``: the evidence over the ride says "on board", but the device was not heard
   at the stop it boarded at, where boarding unheard is unlikely (``P_BOARD_UNHEARD``);
 - ``other``: none of these (the decoded chain put the ride elsewhere: a neighbour
@@ -47,7 +47,7 @@ from simulator.truth import TruthTrip
 MISS_CAUSES: Final = ("unheard", "lost", "sparse", "level", "boarding", "other")
 """The causes a missed ride is put down to (module doc); ``lost`` is tested first."""
 
-LEVEL_TERMS: Final = frozenset({"path_loss", "bus_levels", "door_contrast"})
+LEVEL_TERMS: Final = frozenset({"path_loss", "bus_levels", "stand_contrast"})
 """The ``Evidence.terms`` that say how loud a device was; the others (``hearing``, and
 ``phone``: what the phone reported) say how and whether it was heard."""
 

@@ -88,6 +88,7 @@ from backend.const import (
     RIDER_REFERENCE_QUANTILE,
     SCANNER_RESTART_MS,
     SILENCE_GAP_FACTOR,
+    STAND_CONTRAST_MIN_WINDOWS,
     STANDING_DECIDES_AFTER_MS,
     STANDING_GAP_MS,
     STANDING_MIN_RATE,
@@ -1032,8 +1033,8 @@ class LevelModel:
         return np.asarray(np.clip(value, -self.max_llr, self.max_llr), dtype=np.float64)
 
     def contrast_llr(self, contrast_db: FloatArray) -> FloatArray:
-        """Nats against "in" per dB a device is louder at the stop than on the stretch after
-        it, beyond the margin (0 where either level is unknown)."""
+        """Nats against "in" per dB a device was louder while the bus stood at its stops than
+        as it drove (``_stand_contrast``), beyond the margin (0 where unknown)."""
         known = np.isfinite(contrast_db)
         excess = np.where(known, contrast_db, 0.0) - self.contrast_margin_db
         value = np.clip(self.contrast_slope_per_db * excess, 0.0, self.contrast_max_llr)
@@ -1145,7 +1146,7 @@ def stretch_evidence(
     level_model: LevelModel = DEFAULT_LEVEL,
 ) -> Evidence:
     """Score every device heard on the journey's stretches (vectorised over devices): the
-    hearing pattern, the tx-calibrated path loss and the door contrast. The relative
+    hearing pattern, the tx-calibrated path loss and the stand contrast. The relative
     model's excuse is added by ``with_levels`` once the levels are learnt."""
     n_str = len(parts.start)
     empty = Evidence(
@@ -1320,17 +1321,19 @@ def stretch_evidence(
             full & level_known & by_bus[:, None], heard_at_stop & ~alongside_before
         )
 
-    # Door contrast: open doors let a phone outside the bus through with less loss, so one
-    # outside (a car behind the bus, a bus beside) is louder while the bus stands at the stop
-    # than on the stretch after it; one inside is not. A difference of the device's own
-    # levels: its phone, carry and the bus's receiver gain cancel out.
+    # Stand contrast: a car behind the bus closes up while the bus stands at a stop and falls
+    # back as it drives on; a rider inside stays where they are. A difference of the
+    # device's own levels: its phone, carry and the bus's receiver gain cancel out.
     if level_model.contrast_slope_per_db > 0:
-        dwell_cell = rows[known].astype(np.int64) * n_str + dwell_hits[1][known]
-        at_stop_level = _cell_medians(dwell_cell, dwell_pl[known], n_dev * n_str)
-        contrast = moving - at_stop_level.reshape(n_dev, n_str)  # dB louder at the stop
-        against = level_model.contrast_llr(contrast)
+        on_bus_hits = known & by_bus[np.minimum(rows, n_dev - 1)]
+        contrast = _stand_contrast(
+            (heard > 0).all(axis=2) & by_bus[:, None],
+            (rows[on_bus_hits], dwell_hits[1][on_bus_hits], dwell_pl[on_bus_hits]),
+            (d_idx, k, pl),
+        )
+        against = np.where(heard_in, level_model.contrast_llr(contrast)[:, None], 0.0)
         llr -= against
-        terms.append(("door_contrast", -against))
+        terms.append(("stand_contrast", -against))
     return Evidence(
         devices.astype(np.int32),
         llr,
@@ -1345,6 +1348,32 @@ def stretch_evidence(
         heard_late if heard_late.any() else None,
         level_share,
     )
+
+
+def _stand_contrast(
+    full: npt.NDArray[np.bool_],
+    standing: tuple[IntArray, IntArray, FloatArray],
+    moving: tuple[IntArray, IntArray, FloatArray],
+) -> FloatArray:
+    """Per device: how many dB louder it was while the bus stood at the stops it was heard
+    all through (``full`` (device, stretch): heard in every part of the stretches before
+    and after the stop) than on those stretches (NaN: fewer than
+    ``STAND_CONTRAST_MIN_WINDOWS`` windows of either). ``standing`` and ``moving`` are
+    (device row, stop or stretch, path loss) per window: while the doors were open, and on
+    the stretches. A rider's interior stops (not where they boarded or got off) count, as
+    do all of a trailing car's."""
+    n_dev, n_str = full.shape
+    through = np.zeros((n_dev, n_str), dtype=bool)  # (device, stop before the stretch)
+    through[:, 1:] = full[:, :-1] & full[:, 1:]
+    around = through.copy()  # (device, stretch): next to a stop heard all through
+    around[:, :-1] |= through[:, 1:]
+    row, stop, stand_pl = standing
+    kept = through[row, stop]
+    at_stop = _cell_medians(row[kept], stand_pl[kept], n_dev, STAND_CONTRAST_MIN_WINDOWS)
+    row, stretch, move_pl = moving
+    kept = around[row, stretch]
+    driving = _cell_medians(row[kept], move_pl[kept], n_dev, STAND_CONTRAST_MIN_WINDOWS)
+    return driving - at_stop  # path loss: more of it is quieter
 
 
 def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray, IntArray]:
@@ -2131,7 +2160,7 @@ EVIDENCE_TERMS: Final = {
     "hearing": "how it was heard along the stretch (in every part, at a rider's rate)",
     "path_loss": "how loud it was (path loss calibrated by the advertised tx power)",
     "phone": "the phone's own side (beacon region stays, on foot, in a vehicle)",
-    "door_contrast": "louder at the stop with doors open than on the stretch after it",
+    "stand_contrast": "louder while the bus stood at its stops than as it drove",
     "bus_levels": "against the levels of this bus's own riders (relative model)",
     "journey": "the rest of the journey: boarding and alighting odds and the other stretches",
 }

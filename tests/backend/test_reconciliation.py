@@ -1,5 +1,6 @@
 """The pure trip reconstruction on small, hand-built journeys."""
 
+import dataclasses
 import itertools
 from dataclasses import replace
 
@@ -1351,3 +1352,55 @@ def test_every_prefix_of_a_day_with_door_events_cuts_as_the_day_would():
         for j, day in zip(part, whole, strict=False):
             for v, w in zip(j.visits, day.visits, strict=False):
                 assert v.doors in (None, w.doors, (w.doors[0], None) if w.doors else None), k
+
+
+# --- stand contrast: a trailing car closes up at the stops, a rider stays put ---------------
+
+
+def _closing_up(device: int, pl_driving: float, pl_standing: float):
+    """A device heard from the bus's stand at stop 0 to its arrival at stop 3: at
+    ``pl_standing`` while the bus stands at a stop, ``pl_driving`` as it drives."""
+    rows = heard(device, arrival(0) + 5_000, arrival(3), pl=pl_driving)
+    standing = [(arrival(k), departure(k)) for k in range(len(STOPS))]
+    return [
+        (t, d, pl - pl_driving + pl_standing if any(a <= t < b for a, b in standing) else pl)
+        for t, d, pl in rows
+    ]
+
+
+@pytest.mark.parametrize("gain_db", [-8.0, 0.0, 8.0])
+def test_a_car_that_closes_up_at_every_stop_is_told_from_a_rider_who_stays_put(gain_db):
+    # Both are heard all through, a dB or so on the far side of the path-loss boundary
+    # (the hearing pattern carries them aboard); the car, queued behind the bus, is 8 dB
+    # louder whenever the bus stands. With the stand contrast the car is not charged and
+    # the rider still is, whatever the bus's receiver gain (a difference of a device's own
+    # levels).
+    rows = crowd() + _closing_up(0, 77.0, 77.0) + _closing_up(1, 77.0, 69.0)
+    rows = [(t, d, pl - gain_db) for t, d, pl in rows]
+    plain = LevelModel(relative=False, boundary_db=76.5 - gain_db, contrast_slope_per_db=0.0)
+    contrast = dataclasses.replace(plain, contrast_slope_per_db=1.0)
+    assert _trips(rows, plain) == {"dev_a", "dev_b", *CROWD}
+    assert _trips(rows, contrast) == {"dev_a", *CROWD}
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    obs = observations("RLG-1", rows)
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), contrast)
+    against = dict(evidence.terms)["stand_contrast"]
+    rider, car = (int(np.flatnonzero(evidence.devices == d)[0]) for d in (0, 1))
+    assert (against[rider] == 0).all()
+    # Against it on every stretch it was heard on (not the one after stop 3).
+    assert (against[car][:3] == -contrast.contrast_max_llr).all()
+    assert against[car][3] == 0
+
+
+def test_a_device_heard_through_no_stop_has_no_stand_contrast():
+    # Heard over one stretch only (no stop with a stretch heard all through on either
+    # side): nothing to compare, nothing against it, however loud it was at the stops.
+    rows = crowd() + [
+        (t, 1, 62.0 if t < departure(1) else 72.0)
+        for t in range(arrival(1) + 5_000, arrival(2), 1000)
+    ]
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    obs = observations("RLG-1", rows)
+    model = LevelModel(relative=False, contrast_slope_per_db=1.0)
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), model)
+    assert (dict(evidence.terms)["stand_contrast"] == 0).all()

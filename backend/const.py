@@ -155,8 +155,8 @@ LEVEL_POOL_JOURNEYS: Final = 1
 """Journeys before this one whose riders also calibrate its levels (``learn_levels``). Set
 by hand: every upload's rebuild scores them too, and three cost the region more than the
 one core of ``benchmarks/live.py``'s goal (``--level relative`` prints it), while one
-scored the training worlds' median F1 within a thousandth of three (``bibo evaluate
---worlds --level relative`` with each)."""
+scored the training worlds' median F1 about as three did (``bibo evaluate --worlds --level
+relative`` with each, the constant changed by hand between the runs)."""
 
 MIN_REFERENCE_CELLS: Final = 3
 """Rider cells the pooled journeys need before their level says anything."""
@@ -172,9 +172,10 @@ CONTRAST_MAX_LLR: Final = 4.0
 while the bus stands at a stop and falls back as it drives on, a rider inside stays put. A
 device this many dB louder at the stops it was heard all through than on the stretches
 around them gets, for each dB beyond, ``CONTRAST_SLOPE_PER_DB`` nats against "in" on every
-stretch it was heard on, capped. The slope is the absolute candidates' best in ``bibo
-calibrate`` on the training worlds ``simulator.const.TRAINING_WORLDS``; the margin and cap
-are set by hand: on training worlds 1-6's trailing-car scenario (a scratch script, not
+stretch it was heard on, capped. The slope is the best of ``bibo calibrate``'s absolute
+candidates and of its relative ones on the training worlds
+``simulator.const.TRAINING_WORLDS`` (the riders candidates take it as it is); the margin
+and cap are set by hand: on training worlds 1-6's trailing-car scenario (a scratch script, not
 in the repo) riders' contrasts were mostly within a dB or two of none and cars' a few dB
 louder at the stops."""
 
@@ -238,8 +239,8 @@ clock against the bus's): Core Motion reports the change a few seconds to half a
 late, and a phone's clock, uncorrected until it hears a beacon change its id (rare in a
 ten-second burst), is off by up to a minute and mostly by well under one. Set by hand from
 those ranges, not fitted; tried beside an exit check alone on the training worlds 1-5 of
-``bibo evaluate --worlds`` (the exit alone charged about twice the bystanders of the
-bunched scenario there)."""
+``bibo evaluate --worlds`` (a scratch change, not in the repo: the exit alone charged more
+bystanders of the bunched scenario there)."""
 
 EXIT_AT_STOP_SLACK_MS: Final = 30_000
 """...and only if its stay in the region ended (``REGION_EXIT_DELAY_MS`` before the exit)

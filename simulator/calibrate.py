@@ -35,7 +35,7 @@ from simulator.sweep import Counts, bibo_trips, record_in_world
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
 
-ABSOLUTE_BOUNDARIES_DB = (76.5, 78.5, 80.5, 82.5)
+ABSOLUTE_BOUNDARIES_DB = (74.5, 76.5, 78.5, 80.5, 82.5)
 CONTRAST_SLOPES_PER_DB = (0.0, 1.0)
 RELATIVE_MARGINS_DB = (24.0, 30.0, 36.0)
 RELATIVE_QUANTILES = (0.75, 0.9)
@@ -49,8 +49,8 @@ def grid() -> list[LevelModel]:
     the stand contrast; the relative model (the absolute one at the default boundary,
     quiet riders excused by levels learnt per bus, with and without their veto, with and
     without the stand contrast) at several margins, reference quantiles and reference
-    floors; and the riders model (no absolute
-    level: each level read against the bus's median rider) at several margins."""
+    floors; and the riders model (no absolute level: each level read against the bus's
+    median rider) at several margins, with the default stand contrast."""
     absolute = [
         LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
         for b, c in itertools.product(ABSOLUTE_BOUNDARIES_DB, CONTRAST_SLOPES_PER_DB)

@@ -1313,8 +1313,8 @@ def stretch_evidence(
         ahead = np.searchsorted(devices, approach[0])
         heard_at_stop[ahead, approach[1]] = True  # every approach device is in ``devices``
     rows = np.searchsorted(devices, dwell_hits[0])
-    known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
-    heard_at_stop[rows[known], dwell_hits[1][known]] = True
+    hit_known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
+    heard_at_stop[rows[hit_known], dwell_hits[1][hit_known]] = True
 
     if level_model.riders:
         confident = _boarded_riders(
@@ -1325,9 +1325,9 @@ def stretch_evidence(
     # back as it drives on; a rider inside stays where they are. A difference of the
     # device's own levels: its phone, carry and the bus's receiver gain cancel out.
     if level_model.contrast_slope_per_db > 0:
-        on_bus_hits = known & by_bus[np.minimum(rows, n_dev - 1)]
+        on_bus_hits = hit_known & by_bus[np.minimum(rows, n_dev - 1)]
         contrast = _stand_contrast(
-            (heard > 0).all(axis=2) & by_bus[:, None],
+            full & by_bus[:, None],
             (rows[on_bus_hits], dwell_hits[1][on_bus_hits], dwell_pl[on_bus_hits]),
             (d_idx, k, pl),
         )
@@ -1355,13 +1355,15 @@ def _stand_contrast(
     standing: tuple[IntArray, IntArray, FloatArray],
     moving: tuple[IntArray, IntArray, FloatArray],
 ) -> FloatArray:
-    """Per device: how many dB louder it was while the bus stood at the stops it was heard
-    all through (``full`` (device, stretch): heard in every part of the stretches before
-    and after the stop) than on those stretches (NaN: fewer than
-    ``STAND_CONTRAST_MIN_WINDOWS`` windows of either). ``standing`` and ``moving`` are
-    (device row, stop or stretch, path loss) per window: while the doors were open, and on
-    the stretches. A rider's interior stops (not where they boarded or got off) count, as
-    do all of a trailing car's."""
+    """Per device the bus heard: how many dB louder it was while the bus stood at the stops
+    it was heard all through than on the stretches next to them (NaN: fewer than
+    ``STAND_CONTRAST_MIN_WINDOWS`` readings of either). ``full`` (device, stretch): heard in
+    every part of the stretch; a stop is heard all through when the stretches before and
+    after it are. ``standing`` and ``moving`` are (device row, stop or stretch, path loss)
+    per reading: while the doors were open, and on the stretches (one per window there). A
+    rider's interior stops count (not where they boarded or got off, the stretch before or
+    after was not heard all through), as do a trailing car's between its first and last
+    full stretch."""
     n_dev, n_str = full.shape
     through = np.zeros((n_dev, n_str), dtype=bool)  # (device, stop before the stretch)
     through[:, 1:] = full[:, :-1] & full[:, 1:]
@@ -1523,7 +1525,9 @@ def _rode_off_with(
     if onset is None or not left + earliest <= onset <= left + latest:
         return False
     n = len(parts.start)
-    for k in range(moved_off, n):
+    # A partial last stretch ends at the data's end, not at a stop; the last call of all is
+    # read as its arrival give or take the slack (its departure is no stretch's start).
+    for k in range(moved_off, n - 1 if parts.partial else n):
         leaves = parts.start[k + 1] if k + 1 < n else parts.end[k]
         if parts.end[k] - EXIT_AT_STOP_SLACK_MS <= end <= leaves + EXIT_AT_STOP_SLACK_MS:
             return True

@@ -461,6 +461,22 @@ def test_a_burst_before_a_layover_vouches_for_no_bus_the_phone_did_not_leave_and
     assert layover_trips(layover_waiter(onset_ms, off_ms)) == []
 
 
+def test_a_burst_before_a_layover_vouches_for_no_bus_left_between_stops_so_far():
+    # The bus's data ends as it drives from stop 2 (a partial stretch): a region exit there
+    # is not at a stop, however near the data's end it falls.
+    cut = departure(2) + LAYOVER + 90_000
+    later = [
+        dataclasses.replace(e, t=e.t + LAYOVER)
+        if e.t > arrival(0) or (e.type == "departure" and e.stop_id == STOPS[0])
+        else e
+        for e in events()
+    ]
+    later = [e for e in later if e.t <= departure(2) + LAYOVER]
+    waiter = layover_waiter(20_000, cut - 10_000)
+    obs = dataclasses.replace(bus_side([]), data_end_ms=cut, phone=heard_by([waiter]))
+    assert reconcile_vehicle(later, obs, DEVICES) == []
+
+
 def test_a_burst_before_a_layover_vouches_for_no_bus_while_the_stay_is_open():
     waiter = layover_waiter(20_000, arrival(3) + LAYOVER)
     waiter.regions = waiter.regions[:1]

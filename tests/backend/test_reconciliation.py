@@ -1370,7 +1370,7 @@ def _closing_up(device: int, pl_driving: float, pl_standing: float):
 
 @pytest.mark.parametrize("gain_db", [-8.0, 0.0, 8.0])
 def test_a_car_that_closes_up_at_every_stop_is_told_from_a_rider_who_stays_put(gain_db):
-    # Both are heard all through, a dB or so on the far side of the path-loss boundary
+    # Both are heard all through, half a dB on the far side of the path-loss boundary
     # (the hearing pattern carries them aboard); the car, queued behind the bus, is 8 dB
     # louder whenever the bus stands. With the stand contrast the car is not charged and
     # the rider still is, whatever the bus's receiver gain (a difference of a device's own
@@ -1404,3 +1404,22 @@ def test_a_device_heard_through_no_stop_has_no_stand_contrast():
     model = LevelModel(relative=False, contrast_slope_per_db=1.0)
     evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), model)
     assert (dict(evidence.terms)["stand_contrast"] == 0).all()
+
+
+def test_a_rider_louder_where_they_boarded_is_not_taken_for_a_car():
+    # Waiting right by the doors at stop 1, 10 dB louder than once inside; then steady
+    # through stop 2. Where they boarded is not a stop they were heard all through (the
+    # stretch before it was not), so only stop 2 compares, and it shows no contrast.
+    standing = (arrival(1), departure(1))
+    rows = crowd() + [
+        (t, 0, 64.0 if standing[0] <= t < standing[1] else 74.0)
+        for t in range(arrival(1) + 5_000, arrival(3), 1000)
+    ]
+    model = LevelModel(relative=False, contrast_slope_per_db=1.0)
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    obs = observations("RLG-1", rows)
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), model)
+    rider = int(np.flatnonzero(evidence.devices == 0)[0])
+    assert (dict(evidence.terms)["stand_contrast"][rider] == 0).all()
+    (trip,) = [t for t in one_bus(rows[len(crowd()) :]) if t.device_id == "dev_a"]
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[3])

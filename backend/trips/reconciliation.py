@@ -79,6 +79,7 @@ from backend.const import (
     PATH_LOSS_MAX_LLR,
     PATH_LOSS_SLOPE_PER_DB,
     PHONE_APPROACH_MS,
+    PHONE_CLOCK_SLACK_MS,
     PHONE_SILENCE_DECIDES_AFTER_MS,
     RANGING_BURST_MAX_MS,
     REGION_COVER_MAX_LLR,
@@ -1165,6 +1166,7 @@ def stretch_evidence(
     lo, hi = np.searchsorted(obs.t, [begin, finish])
     t, dev, rssi, tx = obs.t[lo:hi], obs.device[lo:hi], obs.rssi[lo:hi], obs.tx[lo:hi]
     bus_heard = np.unique(dev)
+    read_late = np.zeros(len(t), dtype=bool)  # a burst's seconds, on a phone's clock
     phone = obs.phone
     approach: tuple[npt.NDArray[np.int32], IntArray] | None = None
     if phone is not None:
@@ -1180,6 +1182,10 @@ def stretch_evidence(
             dev = np.concatenate([dev, phone.device[a:b]])[order]
             rssi = np.concatenate([rssi, phone.rssi[a:b]])[order]
             tx = np.concatenate([tx, np.full(b - a, np.nan)])[order]
+            # Only a burst's seconds may be read late (a phone that ranges all along heard
+            # the bus as it came, before it stopped: ``_heard_approaching``).
+            burst = ~_in_spells(phone.ranging, phone.device[a:b], phone.t[a:b])
+            read_late = np.concatenate([read_late, burst])[order]
     # The loudness measure: the path loss calibrated by the advertised tx (a typical phone's
     # where none); a model that learns its levels also keeps the RSSI with tx aside.
     pl = np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - rssi
@@ -1193,8 +1199,13 @@ def stretch_evidence(
     # not in the last seconds before it pulled away (DOORS_CLOSE_BEFORE_DEPARTURE_MS).
     door_open, door_shut = _door_windows(journey.visits[:n_str], parts.start)
     at_door = np.searchsorted(door_open, t, side="right") - 1
-    boarding = (at_door >= 0) & (t < door_shut[np.clip(at_door, 0, None)])
+    shut = door_shut[np.clip(at_door, 0, None)]
+    boarding = (at_door >= 0) & (t < shut)
     dwell_hits = (dev[boarding], at_door[boarding])
+    # A burst's second is on its phone's clock, which may run ahead (PHONE_CLOCK_SLACK_MS):
+    # one soon after the doors closed may have been heard while they were open.
+    late = read_late & (at_door >= 0) & (t >= shut) & (t < shut + PHONE_CLOCK_SLACK_MS)
+    late_hits = (dev[late], at_door[late])
     dwell_pl = pl[boarding]
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
@@ -1300,8 +1311,9 @@ def stretch_evidence(
         level = -moving
         cell_tx = np.full((n_dev, n_str), np.nan)
 
+    waited = np.zeros((n_dev, n_str), dtype=bool)
     if phone is not None:
-        said, arrived = phone_terms(
+        said, arrived, waited = phone_terms(
             phone, devices, by_bus, listening, parts, dwell_start, level_model
         )
         llr += said
@@ -1315,6 +1327,12 @@ def stretch_evidence(
     rows = np.searchsorted(devices, dwell_hits[0])
     hit_known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[hit_known], dwell_hits[1][hit_known]] = True
+    # A burst heard soon after the doors closed counts if the phone waited and rode off in a
+    # vehicle as the bus left: its clock ran ahead, and it was at the stop (``phone_terms``).
+    late_rows = np.minimum(np.searchsorted(devices, late_hits[0]), n_dev - 1)
+    known_late = devices[late_rows] == late_hits[0]
+    late_rows, late_at = late_rows[known_late], late_hits[1][known_late]
+    heard_at_stop[late_rows, late_at] |= waited[late_rows, late_at]
 
     if level_model.riders:
         confident = _boarded_riders(
@@ -1451,6 +1469,20 @@ def _heard_approaching(
     )
 
 
+def _in_spells(
+    spells: Mapping[int, Sequence[tuple[int, int]]], device: npt.NDArray[np.int32], t: IntArray
+) -> npt.NDArray[np.bool_]:
+    """Whether each second ``t[k]`` of ``device[k]`` lies in one of that device's spells."""
+    out = np.zeros(len(t), dtype=bool)
+    for d, spans in spells.items():
+        mine = device == d
+        if not mine.any():
+            continue
+        for start, end in spans:
+            out |= mine & (t >= start) & (t <= end)
+    return out
+
+
 def _ranging_windows(
     phone: PhoneObservations, devices: npt.NDArray[np.int32], parts: Stretches, begin: int, end: int
 ) -> FloatArray:
@@ -1542,7 +1574,7 @@ def phone_terms(
     parts: Stretches,
     arrivals: IntArray,
     level_model: LevelModel,
-) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(device, stretch): the nats for "in" from what a phone said besides its beacon
     seconds (``REGION_*``, ``ON_FOOT_LLR``):
 
@@ -1560,10 +1592,18 @@ def phone_terms(
     Also returns (device, stretch): the phone was in a vehicle (``automotive``) from
     ``ARRIVED_IN_VEHICLE_MS`` before the bus arrived at the stop before the stretch until
     it left: it came in a car or another bus and did not wait there, so boarding there is
-    as unlikely as for a device heard alongside (``decode``).
+    as unlikely as for a device heard alongside (``decode``); and (device, stretch): the
+    phone's burst, read as on a clock running ahead (below), was heard at the stop before
+    the stretch.
+
+    A burst read on a phone clock running ahead seems to begin after the bus left the stop
+    it was heard at (``PHONE_CLOCK_SLACK_MS``): one that began that soon after a departure
+    counts from that stop on if the phone was still as the burst began (not in a vehicle
+    yet: both times are the phone's) and in a vehicle for most of the stretch after the stop.
     """
     out = np.zeros((len(devices), len(parts.start)))
     arrived = np.zeros((len(devices), len(parts.start)), dtype=bool)
+    waited = np.zeros((len(devices), len(parts.start)), dtype=bool)
     length = (parts.end - parts.start).astype(np.float64)
     before = Stretches(arrivals - ARRIVED_IN_VEHICLE_MS, parts.start, parts.partial)
     for row, device in enumerate(devices.tolist()):
@@ -1601,20 +1641,30 @@ def phone_terms(
             # Only the bus heard as it stood at (or pulled in to) the phone's stop and left
             # it soon after: a burst says which bus was near then, not which one the phone
             # later rode.
-            leaving = np.flatnonzero(parts.start >= first)
+            leaving = np.flatnonzero(parts.start >= first - PHONE_CLOCK_SLACK_MS)
             if not leaving.size:
                 continue
-            moved_off = int(leaving[0])
+            moved_off, since = int(leaving[0]), first - PHONE_CLOCK_SLACK_MS
+            # A phone waiting at the stop was still when its burst began, on any clock.
+            still = driving is not None and not any(a <= first < b for a, b in driving)
+            if parts.start[moved_off] < first:
+                if still and in_a_vehicle[moved_off]:
+                    waited[row, moved_off] = True
+                else:  # not read as a clock running ahead: it did not wait and ride off
+                    leaving = leaving[parts.start[leaving] >= first]
+                    if not leaving.size:
+                        continue
+                    moved_off, since = int(leaving[0]), first
             if parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS and not _rode_off_with(
                 driving, first, end, parts, moved_off
             ):
                 continue
-            covered = (parts.start >= first) & (parts.end <= end) & ~listening[row]
+            covered = (parts.start >= since) & (parts.end <= end) & ~listening[row]
             covered &= in_a_vehicle if driving else close
             out[row, covered] += np.minimum(
                 REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000
             )
-    return out, arrived & ~by_bus[:, None]
+    return out, arrived & ~by_bus[:, None], waited
 
 
 @dataclass(frozen=True, slots=True)

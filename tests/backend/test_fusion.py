@@ -12,11 +12,13 @@ from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
     MOTION_ONSET_WINDOW_MS,
     PHONE_APPROACH_MS,
+    PHONE_CLOCK_SLACK_MS,
     PHONE_SILENCE_DECIDES_AFTER_MS,
     REGION_EXIT_DELAY_MS,
     SILENCE_GAP_FACTOR,
     STILL_IN_VEHICLE_AFTER_MS,
 )
+from backend.phones.clock import PHONE_CLOCK_MAX_OFFSET_MS
 from backend.trips import reconciliation
 from backend.trips.reconciliation import (
     EventRecord,
@@ -351,6 +353,77 @@ def test_a_waiting_phone_whose_clock_runs_ahead_has_still_waited_at_the_stop(ahe
     ]
     found = trips([], [rider])
     assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[2], STOPS[4])
+
+
+def test_the_slack_for_a_phone_clock_is_the_contracts_bound_on_it():
+    assert PHONE_CLOCK_SLACK_MS == PHONE_CLOCK_MAX_OFFSET_MS
+
+
+def clock_ahead(phone: Phone, ms: int) -> Phone:
+    """``phone`` with every time it reports read on a clock ``ms`` ahead of the bus's."""
+    phone.beacons = [(d, t + ms, rssi, v) for d, t, rssi, v in phone.beacons]
+    phone.regions = [(d, t + ms, kind) for d, t, kind in phone.regions]
+    phone.activity = [(d, t + ms, kind) for d, t, kind in phone.activity]
+    return phone
+
+
+@pytest.mark.parametrize("ahead_s", [30, 40])
+def test_a_burst_on_a_clock_running_ahead_still_boards_where_the_phone_waited(ahead_s, monkeypatch):
+    # Heard while the doors were open, stamped after the bus left: a phone clock the backend
+    # could not correct (no change of beacon id in ten seconds). Still when the burst began
+    # and in a vehicle as the bus drove off, the phone waited at the stop and rode.
+    rider = clock_ahead(burst_rider(0, 1, 4), ahead_s * 1000)
+    assert rider.beacons[0][1] > departure(1)
+    found = trips([], [rider])
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[1], STOPS[4])
+    monkeypatch.setattr(reconciliation, "PHONE_CLOCK_SLACK_MS", 0)
+    unread = trips([], [clock_ahead(burst_rider(0, 1, 4), ahead_s * 1000)])
+    assert "dev_a" not in unread or unread["dev_a"].board_stop_id != STOPS[1]
+
+
+def test_a_burst_heard_after_the_bus_left_is_no_boarding_for_a_phone_already_moving():
+    # A car that comes up behind the bus as it pulls away: its burst begins 20 s after the
+    # departure, with the phone already in a vehicle. A clock running ahead does not explain
+    # that: it did not wait at the stop.
+    enter = departure(1) + 20_000
+    car = (
+        Phone(0)
+        .stay(enter, departure(4) + REGION_EXIT_DELAY_MS)
+        .hear([(t, 0, -72) for t in seconds(enter + 1_000, enter + 10_000)])
+        .moves((T0, "stationary"), (enter - 5_000, "automotive"))
+    )
+    found = trips([], [car])
+    assert "dev_a" not in found or found["dev_a"].board_stop_id != STOPS[1]
+    # Still as the burst began, it is read as a waiting phone whose clock ran ahead.
+    car.activity = [(car.id, T0, "stationary"), (car.id, enter + 15_000, "automotive")]
+    assert trips([], [car])["dev_a"].board_stop_id == STOPS[1]
+
+
+def _heard_at_stop(phone: Phone, stop: int) -> bool:
+    obs = dataclasses.replace(bus_side(crowd_rows()), phone=heard_by([phone]))
+    (journey,) = reconciliation.journeys_from_events(BUS, events())
+    parts = reconciliation.stretches(journey, obs.data_end_ms)
+    evidence = reconciliation.stretch_evidence(journey, obs, parts)
+    (row,) = np.flatnonzero(evidence.devices == 0)
+    return bool(evidence.heard_at_stop[row, stop])
+
+
+@pytest.mark.parametrize("ranging", [False, True], ids=["burst", "ranging"])
+def test_only_a_burst_is_read_as_heard_at_the_stop_it_seems_to_follow(ranging):
+    # First heard 20 s after the bus left stop 1, still then, in a vehicle soon after. A
+    # burst (ten seconds on entering the region) may be one heard while the doors were open
+    # on a clock running ahead; a phone that ranges all along would have heard the bus
+    # coming had it waited there: it was not at the stop, whatever its clock.
+    start = departure(1) + 20_000
+    end = arrival(4) + 10_000 if ranging else start + 10_000
+    phone = (
+        Phone(0)
+        .stay(start - 2_000, arrival(4) + 10_000 + REGION_EXIT_DELAY_MS)
+        .hear([(t, 0, -70) for t in seconds(start, end)])
+        .moves((T0, "stationary"), (start + 15_000, "automotive"))
+    )
+    assert PHONE_CLOCK_SLACK_MS > 20_000
+    assert _heard_at_stop(phone, 1) is not ranging
 
 
 def test_a_device_still_heard_long_after_a_stop_did_not_get_off_there():

@@ -194,10 +194,11 @@ phone's time in the region ends this much before its ``exit`` event."""
 
 REGION_COVER_NATS_PER_MIN: Final = 1.0
 REGION_COVER_MAX_LLR: Final = 4.0
-"""Phone-side evidence where a phone did not range (``reconciliation.phone_evidence``): a
-stretch it spent wholly in the beacon region, after hearing this bus close by in that stay,
-counts one nat per minute for "on board", at most 4; a stay that ends during the stretch
-counts 4 against. Set by hand from iOS's region behaviour (entry within seconds, exit
+"""Phone-side evidence where a phone did not range (``reconciliation.phone_terms``): a
+stretch it spent mostly in the beacon region, after hearing this bus close by in that stay,
+counts one nat per minute for "on board", at most 4; one it spent mostly out of the region
+counts 4 against (most, not all: the exit is stamped by the phone's clock, up to a minute
+off). Set by hand from iOS's region behaviour (entry within seconds, exit
 ``REGION_EXIT_DELAY_MS`` after the last beacon), not fitted."""
 
 ARRIVED_IN_VEHICLE_MS: Final = 60_000

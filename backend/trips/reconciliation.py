@@ -1582,7 +1582,7 @@ def phone_terms(
     - out of the beacon region for most of a stretch: against (no bibo bus was near). A
       stay in the region ends ``REGION_EXIT_DELAY_MS`` before its exit event, and a phone
       that reported none is never out;
-    - a stretch wholly inside a stay in which the phone heard this bus, which it did not
+    - a stretch mostly inside a stay in which the phone heard this bus, which it did not
       range through (a phone that ranges only in a burst on entering the region), and
       which it spent ``automotive`` (or, without activity, after hearing this bus close by:
       median path loss on the "in" side of ``level_model``): for, by the stretch's length.
@@ -1659,7 +1659,10 @@ def phone_terms(
                 driving, first, end, parts, moved_off
             ):
                 continue
-            covered = (parts.start >= since) & (parts.end <= end) & ~listening[row]
+            # Most of the stretch in the stay, not all of it: the exit is read on the phone's
+            # clock too, and a rider whose clock runs behind seems to leave before the stop.
+            in_stay = 2 * np.minimum(parts.end, end) > parts.start + parts.end
+            covered = (parts.start >= since) & in_stay & ~listening[row]
             covered &= in_a_vehicle if driving else close
             out[row, covered] += np.minimum(
                 REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000

@@ -381,6 +381,15 @@ def test_a_burst_on_a_clock_running_ahead_still_boards_where_the_phone_waited(ah
     assert "dev_a" not in unread or unread["dev_a"].board_stop_id != STOPS[1]
 
 
+@pytest.mark.parametrize("ahead_s", [-25, 40])
+def test_a_burst_riders_exit_on_a_clock_off_either_way_still_ends_the_ride_at_its_stop(ahead_s):
+    # The region exit is stamped by the phone's clock too: 25 s behind, the stay seems to
+    # end before the bus reached the stop (most of the stretch to it is still in the stay);
+    # 40 s ahead, it seems to end after the bus left (most of the next stretch is not).
+    found = trips([], [clock_ahead(burst_rider(0, 1, 4), ahead_s * 1000)])
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[1], STOPS[4])
+
+
 def test_a_burst_heard_after_the_bus_left_is_no_boarding_for_a_phone_already_moving():
     # A car that comes up behind the bus as it pulls away: its burst begins 20 s after the
     # departure, with the phone already in a vehicle. A clock running ahead does not explain

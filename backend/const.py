@@ -197,8 +197,8 @@ REGION_COVER_MAX_LLR: Final = 4.0
 """Phone-side evidence where a phone did not range (``reconciliation.phone_terms``): a
 stretch it spent mostly in the beacon region, after hearing this bus close by in that stay,
 counts one nat per minute for "on board", at most 4; one it spent mostly out of the region
-counts 4 against (most, not all: the exit is stamped by the phone's clock, up to a minute
-off). Set by hand from iOS's region behaviour (entry within seconds, exit
+counts 4 against (most, not all: the exit is stamped by the phone's clock, off by up to
+``PHONE_CLOCK_SLACK_MS``). Set by hand from iOS's region behaviour (entry within seconds, exit
 ``REGION_EXIT_DELAY_MS`` after the last beacon), not fitted."""
 
 ARRIVED_IN_VEHICLE_MS: Final = 60_000
@@ -223,15 +223,16 @@ the doors open. Set by hand from that reasoning, not fitted."""
 PHONE_CLOCK_SLACK_MS: Final = 60_000
 """A phone's sightings are stamped by its own clock, which the backend corrects only once it
 has heard a beacon change its id (``backend.phones.clock``): rare for a phone that ranges
-only in a ten-second burst on entering the region. Until then a phone running ahead reports
-the burst it heard while the bus stood at its stop as heard after the bus left. A burst
-that began up to this long after a departure, on a phone that was still as it began and in
-a vehicle for most of the stretch after that stop, counts as heard at the stop (its
-seconds up to this long after the doors closed) and vouches from that stop on
-(``reconciliation.phone_terms``). Not fitted: the contract's bound on a phone's clock
-(docs/contracts.md, Token resolution; ``backend.phones.clock.PHONE_CLOCK_MAX_OFFSET_MS``, a
-test keeps them equal). 30 s was also tried, with an earlier form of the rule, on the
-training worlds 1-5 of ``bibo evaluate --worlds`` (a scratch change: one ride fewer there)."""
+only in a burst of seconds on entering the region (``RANGING_BURST_MAX_MS``). Until then a
+phone running ahead reports the burst it heard while the bus stood at its stop as heard
+after the doors closed. A burst that began less than this after the doors of a stop closed,
+on a phone that was still as it began and, read with the least offset that explains it,
+in a vehicle for most of the stretch after that stop, counts as heard at that stop and
+vouches from it on (``reconciliation._waited_at``). Not fitted: the contract's bound on a
+phone's clock (docs/contracts.md, Token resolution; ``backend.phones.clock.
+PHONE_CLOCK_MAX_OFFSET_MS``, a test keeps them equal). 30 s was also tried, with an
+earlier form of the rule, on the training worlds 1-5 of ``bibo evaluate --worlds`` (a
+scratch change: one ride fewer there than with 60 s)."""
 
 BURST_TO_DEPARTURE_MS: Final = 120_000
 """A phone that ranges only in a burst on entering the region vouches by its stay only for

@@ -1096,7 +1096,10 @@ class Evidence:
     devices: npt.NDArray[np.int32]
     llr: FloatArray
     heard_at_stop: npt.NDArray[np.bool_]
-    """(device, stretch): heard while the bus stood at the stop before the stretch."""
+    """(device, stretch): heard while the doors were open at the stop before the stretch;
+    for a phone also in the ``PHONE_APPROACH_MS`` before the bus arrived there
+    (``_heard_approaching``) or, for a burst on a clock running ahead, soon after the doors
+    closed (``_waited_at``)."""
     alongside_before: npt.NDArray[np.bool_]
     """(device, stretch): heard along most of the stretch before that stop (all but one of
     its parts): travelling beside the bus, not waiting at the stop."""
@@ -1166,7 +1169,6 @@ def stretch_evidence(
     lo, hi = np.searchsorted(obs.t, [begin, finish])
     t, dev, rssi, tx = obs.t[lo:hi], obs.device[lo:hi], obs.rssi[lo:hi], obs.tx[lo:hi]
     bus_heard = np.unique(dev)
-    read_late = np.zeros(len(t), dtype=bool)  # a burst's seconds, on a phone's clock
     phone = obs.phone
     approach: tuple[npt.NDArray[np.int32], IntArray] | None = None
     if phone is not None:
@@ -1182,10 +1184,6 @@ def stretch_evidence(
             dev = np.concatenate([dev, phone.device[a:b]])[order]
             rssi = np.concatenate([rssi, phone.rssi[a:b]])[order]
             tx = np.concatenate([tx, np.full(b - a, np.nan)])[order]
-            # Only a burst's seconds may be read late (a phone that ranges all along heard
-            # the bus as it came, before it stopped: ``_heard_approaching``).
-            burst = ~_in_spells(phone.ranging, phone.device[a:b], phone.t[a:b])
-            read_late = np.concatenate([read_late, burst])[order]
     # The loudness measure: the path loss calibrated by the advertised tx (a typical phone's
     # where none); a model that learns its levels also keeps the RSSI with tx aside.
     pl = np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM) - rssi
@@ -1199,13 +1197,8 @@ def stretch_evidence(
     # not in the last seconds before it pulled away (DOORS_CLOSE_BEFORE_DEPARTURE_MS).
     door_open, door_shut = _door_windows(journey.visits[:n_str], parts.start)
     at_door = np.searchsorted(door_open, t, side="right") - 1
-    shut = door_shut[np.clip(at_door, 0, None)]
-    boarding = (at_door >= 0) & (t < shut)
+    boarding = (at_door >= 0) & (t < door_shut[np.clip(at_door, 0, None)])
     dwell_hits = (dev[boarding], at_door[boarding])
-    # A burst's second is on its phone's clock, which may run ahead (PHONE_CLOCK_SLACK_MS):
-    # one soon after the doors closed may have been heard while they were open.
-    late = read_late & (at_door >= 0) & (t >= shut) & (t < shut + PHONE_CLOCK_SLACK_MS)
-    late_hits = (dev[late], at_door[late])
     dwell_pl = pl[boarding]
     k = np.searchsorted(parts.start, t, side="right") - 1
     inside = (k >= 0) & (t < parts.end[np.clip(k, 0, None)])
@@ -1314,7 +1307,14 @@ def stretch_evidence(
     waited = np.zeros((n_dev, n_str), dtype=bool)
     if phone is not None:
         said, arrived, waited = phone_terms(
-            phone, devices, by_bus, listening, parts, dwell_start, level_model
+            phone,
+            devices,
+            by_bus,
+            listening,
+            parts,
+            dwell_start,
+            (door_open, door_shut),
+            level_model,
         )
         llr += said
         terms.append(("phone", said))
@@ -1327,12 +1327,9 @@ def stretch_evidence(
     rows = np.searchsorted(devices, dwell_hits[0])
     hit_known = (rows < n_dev) & (devices[np.minimum(rows, n_dev - 1)] == dwell_hits[0])
     heard_at_stop[rows[hit_known], dwell_hits[1][hit_known]] = True
-    # A burst heard soon after the doors closed counts if the phone waited and rode off in a
-    # vehicle as the bus left: its clock ran ahead, and it was at the stop (``phone_terms``).
-    late_rows = np.minimum(np.searchsorted(devices, late_hits[0]), n_dev - 1)
-    known_late = devices[late_rows] == late_hits[0]
-    late_rows, late_at = late_rows[known_late], late_hits[1][known_late]
-    heard_at_stop[late_rows, late_at] |= waited[late_rows, late_at]
+    # A burst stamped soon after the doors closed, of a phone that waited and rode off: its
+    # clock ran ahead, and it was heard at the stop (``phone_terms``).
+    heard_at_stop |= waited
 
     if level_model.riders:
         confident = _boarded_riders(
@@ -1469,20 +1466,6 @@ def _heard_approaching(
     )
 
 
-def _in_spells(
-    spells: Mapping[int, Sequence[tuple[int, int]]], device: npt.NDArray[np.int32], t: IntArray
-) -> npt.NDArray[np.bool_]:
-    """Whether each second ``t[k]`` of ``device[k]`` lies in one of that device's spells."""
-    out = np.zeros(len(t), dtype=bool)
-    for d, spans in spells.items():
-        mine = device == d
-        if not mine.any():
-            continue
-        for start, end in spans:
-            out |= mine & (t >= start) & (t <= end)
-    return out
-
-
 def _ranging_windows(
     phone: PhoneObservations, devices: npt.NDArray[np.int32], parts: Stretches, begin: int, end: int
 ) -> FloatArray:
@@ -1566,6 +1549,38 @@ def _rode_off_with(
     return False
 
 
+def _waited_at(
+    driving: Sequence[tuple[int, int]],
+    first: int,
+    parts: Stretches,
+    doors: tuple[IntArray, IntArray],
+) -> int | None:
+    """The stop (index of the stretch after it) at which a phone whose burst began at
+    ``first``, after the doors there had closed, waited and rode off all the same: its clock
+    ran ahead by at least ``first`` minus the doors' closing, and at most
+    ``PHONE_CLOCK_SLACK_MS``. It waited if it was still as its burst began (on its own
+    clock, as both times are) and rode off if, read on the bus's clock with that least
+    offset taken off, its motion said ``automotive`` for most of the stretch after the stop.
+    The latest such stop is taken (it needs the smallest offset); None if there is none, or
+    if the burst began while the doors of a stop were open (heard there, on any clock)."""
+    if any(a <= first < b for a, b in driving):
+        return None  # already moving: it came in a vehicle
+    opened, shut = doors
+    at = int(np.searchsorted(opened, first, side="right")) - 1
+    if at >= 0 and first < shut[at]:
+        return None
+    for stop in range(at, -1, -1):
+        ahead = first - int(shut[stop])
+        if ahead >= PHONE_CLOCK_SLACK_MS:
+            break
+        stretch = Stretches(
+            parts.start[stop : stop + 1] + ahead, parts.end[stop : stop + 1] + ahead, False
+        )
+        if 2 * int(_overlap_ms(driving, stretch)[0]) > int(parts.end[stop] - parts.start[stop]):
+            return stop
+    return None
+
+
 def phone_terms(
     phone: PhoneObservations,
     devices: npt.NDArray[np.int32],
@@ -1573,6 +1588,7 @@ def phone_terms(
     listening: npt.NDArray[np.bool_],
     parts: Stretches,
     arrivals: IntArray,
+    doors: tuple[IntArray, IntArray],
     level_model: LevelModel,
 ) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(device, stretch): the nats for "in" from what a phone said besides its beacon
@@ -1587,19 +1603,15 @@ def phone_terms(
       which it spent ``automotive`` (or, without activity, after hearing this bus close by:
       median path loss on the "in" side of ``level_model``): for, by the stretch's length.
       A stay vouches so only for a bus that left within ``BURST_TO_DEPARTURE_MS`` of the
-      burst, or that the phone rode off with and got off at a stop of (``_rode_off_with``).
+      burst (or of the stop it waited at on a clock running ahead, ``_waited_at``), or
+      that the phone rode off with and got off at a stop of (``_rode_off_with``).
 
     Also returns (device, stretch): the phone was in a vehicle (``automotive``) from
     ``ARRIVED_IN_VEHICLE_MS`` before the bus arrived at the stop before the stretch until
     it left: it came in a car or another bus and did not wait there, so boarding there is
     as unlikely as for a device heard alongside (``decode``); and (device, stretch): the
-    phone's burst, read as on a clock running ahead (below), was heard at the stop before
-    the stretch.
-
-    A burst read on a phone clock running ahead seems to begin after the bus left the stop
-    it was heard at (``PHONE_CLOCK_SLACK_MS``): one that began that soon after a departure
-    counts from that stop on if the phone was still as the burst began (not in a vehicle
-    yet: both times are the phone's) and in a vehicle for most of the stretch after the stop.
+    phone waited at the stop before the stretch and rode off from it, its burst read on a
+    clock running ahead (``_waited_at``): it counts as heard at that stop.
     """
     out = np.zeros((len(devices), len(parts.start)))
     arrived = np.zeros((len(devices), len(parts.start)), dtype=bool)
@@ -1641,28 +1653,25 @@ def phone_terms(
             # Only the bus heard as it stood at (or pulled in to) the phone's stop and left
             # it soon after: a burst says which bus was near then, not which one the phone
             # later rode.
-            leaving = np.flatnonzero(parts.start >= first - PHONE_CLOCK_SLACK_MS)
-            if not leaving.size:
+            leaving = np.flatnonzero(parts.start >= first)
+            stop = None
+            if driving and not any(a == enter for a, _ in phone.ranging.get(device, ())):
+                stop = _waited_at(driving, first, parts, doors)
+            if stop is not None:
+                waited[row, stop] = True
+                moved_off = stop
+            elif leaving.size:
+                moved_off = int(leaving[0])
+            else:
                 continue
-            moved_off, since = int(leaving[0]), first - PHONE_CLOCK_SLACK_MS
-            # A phone waiting at the stop was still when its burst began, on any clock.
-            still = driving is not None and not any(a <= first < b for a, b in driving)
-            if parts.start[moved_off] < first:
-                if still and in_a_vehicle[moved_off]:
-                    waited[row, moved_off] = True
-                else:  # not read as a clock running ahead: it did not wait and ride off
-                    leaving = leaving[parts.start[leaving] >= first]
-                    if not leaving.size:
-                        continue
-                    moved_off, since = int(leaving[0]), first
             if parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS and not _rode_off_with(
                 driving, first, end, parts, moved_off
             ):
                 continue
             # Most of the stretch in the stay, not all of it: the exit is read on the phone's
             # clock too, and a rider whose clock runs behind seems to leave before the stop.
-            in_stay = 2 * np.minimum(parts.end, end) > parts.start + parts.end
-            covered = (parts.start >= since) & in_stay & ~listening[row]
+            mostly_in = 2 * np.minimum(parts.end, end) > parts.start + parts.end
+            covered = (parts.start >= first) & mostly_in & ~listening[row]
             covered &= in_a_vehicle if driving else close
             out[row, covered] += np.minimum(
                 REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
+    DOORS_CLOSE_BEFORE_DEPARTURE_MS,
     MOTION_ONSET_WINDOW_MS,
     PHONE_APPROACH_MS,
     PHONE_CLOCK_SLACK_MS,
@@ -367,13 +368,15 @@ def clock_ahead(phone: Phone, ms: int) -> Phone:
     return phone
 
 
-@pytest.mark.parametrize("ahead_s", [30, 40])
+@pytest.mark.parametrize("ahead_s", [22, 30, 40, 55])
 def test_a_burst_on_a_clock_running_ahead_still_boards_where_the_phone_waited(ahead_s, monkeypatch):
     # Heard while the doors were open, stamped after the bus left: a phone clock the backend
     # could not correct (no change of beacon id in ten seconds). Still when the burst began
     # and in a vehicle as the bus drove off, the phone waited at the stop and rode.
+    # (22 s: it began between the doors closing and the departure; 55 s: the phone's move
+    # into the bus reads as under half the stretch until the least offset is taken off.)
     rider = clock_ahead(burst_rider(0, 1, 4), ahead_s * 1000)
-    assert rider.beacons[0][1] > departure(1)
+    assert rider.beacons[0][1] > departure(1) - DOORS_CLOSE_BEFORE_DEPARTURE_MS
     found = trips([], [rider])
     assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[1], STOPS[4])
     monkeypatch.setattr(reconciliation, "PHONE_CLOCK_SLACK_MS", 0)
@@ -406,6 +409,23 @@ def test_a_burst_heard_after_the_bus_left_is_no_boarding_for_a_phone_already_mov
     # Still as the burst began, it is read as a waiting phone whose clock ran ahead.
     car.activity = [(car.id, T0, "stationary"), (car.id, enter + 15_000, "automotive")]
     assert trips([], [car])["dev_a"].board_stop_id == STOPS[1]
+
+
+def test_a_burst_after_two_departures_is_read_at_the_later_stop_it_fits():
+    # Stop 1's doors close at 95 s and the bus leaves at 100 s for a 25 s hop to stop 2,
+    # whose doors close at 140 s. A burst from 150 s, in a vehicle from 175 s (phone clock),
+    # waited at stop 2 on a clock 10 s ahead (the smallest offset), not at stop 1.
+    parts = reconciliation.Stretches(
+        np.array([0, 100_000, 145_000]), np.array([80_000, 125_000, 400_000]), False
+    )
+    doors = (np.array([-30_000, 80_000, 125_000]), np.array([-5_000, 95_000, 140_000]))
+    assert reconciliation._waited_at([(175_000, 10**9)], 150_000, parts, doors) == 2
+    # Already moving as the burst began, or heard while stop 2's doors were open: neither.
+    assert reconciliation._waited_at([(140_000, 10**9)], 150_000, parts, doors) is None
+    assert reconciliation._waited_at([(175_000, 10**9)], 130_000, parts, doors) is None
+    # Begun a minute or more after the last doors closed: no clock runs that far ahead.
+    late = 140_000 + PHONE_CLOCK_SLACK_MS
+    assert reconciliation._waited_at([(late + 20_000, 10**9)], late, parts, doors) is None
 
 
 def _heard_at_stop(phone: Phone, stop: int) -> bool:

@@ -232,7 +232,7 @@ vouches from it on (``reconciliation._waited_at``). Not fitted: the contract's b
 phone's clock (docs/contracts.md, Token resolution; ``backend.phones.clock.
 PHONE_CLOCK_MAX_OFFSET_MS``, a test keeps them equal). 30 s was also tried, with an
 earlier form of the rule, on the training worlds 1-5 of ``bibo evaluate --worlds`` (a
-scratch change: one ride fewer there than with 60 s)."""
+scratch change: fewer rides there than with 60 s, no bystander fewer)."""
 
 BURST_TO_DEPARTURE_MS: Final = 120_000
 """A phone that ranges only in a burst on entering the region vouches by its stay only for

@@ -1315,6 +1315,7 @@ def stretch_evidence(
             dwell_start,
             (door_open, door_shut),
             level_model,
+            obs.data_end_ms,
         )
         llr += said
         terms.append(("phone", said))
@@ -1590,6 +1591,7 @@ def phone_terms(
     arrivals: IntArray,
     doors: tuple[IntArray, IntArray],
     level_model: LevelModel,
+    data_end: int,
 ) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(device, stretch): the nats for "in" from what a phone said besides its beacon
     seconds (``REGION_*``, ``ON_FOOT_LLR``):
@@ -1604,7 +1606,9 @@ def phone_terms(
       median path loss on the "in" side of ``level_model``): for, by the stretch's length.
       A stay vouches so only for a bus that left within ``BURST_TO_DEPARTURE_MS`` of the
       burst (or of the stop it waited at on a clock running ahead, ``_waited_at``), or
-      that the phone rode off with and got off at a stop of (``_rode_off_with``).
+      that the phone rode off with and got off at a stop of (``_rode_off_with``). A stay
+      still open is known only to ``REGION_EXIT_DELAY_MS`` before ``data_end`` (the
+      newest data): the stretch under way counts for that much of it.
 
     Also returns (device, stretch): the phone was in a vehicle (``automotive``) from
     ``ARRIVED_IN_VEHICLE_MS`` before the bus arrived at the stop before the stretch until
@@ -1668,13 +1672,23 @@ def phone_terms(
                 driving, first, end, parts, moved_off
             ):
                 continue
+            # A stay still open is known only to ``REGION_EXIT_DELAY_MS`` before the newest
+            # data: a phone that left the region since has not said so yet (a bystander the
+            # bus left behind at the stop still seems to be in it for that long).
+            known = min(end, data_end - REGION_EXIT_DELAY_MS)
+            in_part = (np.minimum(parts.end, known) - parts.start).astype(np.float64)
             # Most of the stretch in the stay, not all of it: the exit is read on the phone's
             # clock too, and a rider whose clock runs behind seems to leave before the stop.
-            mostly_in = 2 * np.minimum(parts.end, end) > parts.start + parts.end
+            # The stretch under way counts for as long as the stay is known in it.
+            mostly_in = 2 * in_part > length
+            span = length.copy()
+            if parts.partial:
+                mostly_in[-1] = in_part[-1] > 0
+                span[-1] = in_part[-1]
             covered = (parts.start >= first) & mostly_in & ~listening[row]
             covered &= in_a_vehicle if driving else close
             out[row, covered] += np.minimum(
-                REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * length[covered] / 60_000
+                REGION_COVER_MAX_LLR, REGION_COVER_NATS_PER_MIN * span[covered] / 60_000
             )
     return out, arrived & ~by_bus[:, None], waited
 

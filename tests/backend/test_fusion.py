@@ -753,3 +753,51 @@ def test_a_region_exit_while_the_bus_stands_ends_the_ride_there(rider):
         [e for e in standing if e.t <= cut], dataclasses.replace(obs, phone=seen), DEVICES
     )
     assert next(t for t in found if t.device_id == "dev_a").status == "open"
+
+
+def test_a_burst_riders_ride_of_one_stop_is_charged():
+    # Two minutes between stops 2 and 3 in a vehicle, in the region all along after hearing
+    # the bus close by at 2: the phone's word alone carries a ride of one stretch.
+    found = trips([], [burst_rider(0, 2, 3)])
+    assert (found["dev_a"].board_stop_id, found["dev_a"].alight_stop_id) == (STOPS[2], STOPS[3])
+
+
+def burst_waiter(device: int, stop: int, heard_after_ms: int, silence_ms: int) -> Phone:
+    """Waits at ``stop`` and ranges ten seconds as the bus pulls in, stays behind: it last
+    hears the bus ``heard_after_ms`` after the bus left, and iOS reports the region exit
+    ``silence_ms`` after that."""
+    return (
+        Phone(device)
+        .stay(arrival(stop) + 2_000, departure(stop) + heard_after_ms + silence_ms)
+        .hear(ride_rows(device, stop, stop)[:10])
+        .moves((arrival(stop) - 60_000, "stationary"))
+    )
+
+
+def seals_after(t: int, until_ms: int = 180_000) -> range:
+    return range(t, t + until_ms + 1, 10_000)
+
+
+@pytest.mark.parametrize("heard_after_s", [0, 15])
+@pytest.mark.parametrize("silence_s", [25, 30, 35])
+def test_a_burst_waiter_the_bus_left_behind_is_never_shown_on_board(heard_after_s, silence_s):
+    # Seal by seal after the bus left, with the phone's uploads as they came: the burst
+    # (10 s after entering) and then its exit, 5 s after the exit. Until the exit is in,
+    # its stay is still open; that alone must not show it on the bus, not even for a while.
+    waiter = burst_waiter(0, 2, heard_after_s * 1000, silence_s * 1000)
+    enter, exit_ = (t for _, t, _ in waiter.regions)
+    for cut in seals_after(departure(2)):
+        reported = exit_ + 5_000 if cut >= exit_ + 5_000 else enter + 10_000
+        assert trips_at(cut, [waiter], reported) == {}, cut - departure(2)
+
+
+def test_a_burst_rider_is_shown_on_board_once_its_stay_outlasts_a_waiters():
+    # The same phone riding on: nothing more comes from it after its burst. Once its stay
+    # is known to run on past the time a waiter left behind would have reported its exit
+    # (REGION_EXIT_DELAY_MS before the newest data), it is on board from stop 1.
+    rider = burst_rider(0, 1, 4)
+    burst_sent = rider.regions[0][1] + 10_000
+    early = trips_at(departure(1) + REGION_EXIT_DELAY_MS, [rider], burst_sent)
+    assert early == {}
+    shown = trips_at(departure(1) + 2 * REGION_EXIT_DELAY_MS + 10_000, [rider], burst_sent)
+    assert (shown["dev_a"].board_stop_id, shown["dev_a"].status) == (STOPS[1], "open")

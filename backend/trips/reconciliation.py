@@ -1316,6 +1316,7 @@ def stretch_evidence(
             (door_open, door_shut),
             level_model,
             obs.data_end_ms,
+            _last_left(journey, parts),
         )
         llr += said
         terms.append(("phone", said))
@@ -1519,12 +1520,23 @@ def _overlap_ms(spells: Sequence[tuple[int, int]], parts: Stretches) -> IntArray
     return total
 
 
+def _last_left(journey: Journey, parts: Stretches) -> int:
+    """When the bus left the last call its stretches reach (its arrival there while the
+    departure is not known, and the data's end for a partial last stretch)."""
+    n = len(parts.start)
+    last = journey.visits[n] if not parts.partial and n < len(journey.visits) else None
+    if last is None or last.departure is None:
+        return int(parts.end[-1])
+    return last.departure
+
+
 def _rode_off_with(
     driving: Sequence[tuple[int, int]] | None,
     burst: int,
     end: int,
     parts: Stretches,
     moved_off: int,
+    last_left: int,
 ) -> bool:
     r"""Whether a phone whose burst at ``burst`` heard the bus long before it left (stretch
     ``moved_off`` the first after the burst: a layover, a long hold) rode off with it all
@@ -1541,10 +1553,10 @@ def _rode_off_with(
     if onset is None or not left + earliest <= onset <= left + latest:
         return False
     n = len(parts.start)
-    # A partial last stretch ends at the data's end, not at a stop; the last call of all is
-    # read as its arrival give or take the slack (its departure is no stretch's start).
+    # A partial last stretch ends at the data's end, not at a stop; the bus stood at the
+    # last call of all until ``last_left`` (its departure is no stretch's start).
     for k in range(moved_off, n - 1 if parts.partial else n):
-        leaves = parts.start[k + 1] if k + 1 < n else parts.end[k]
+        leaves = parts.start[k + 1] if k + 1 < n else last_left
         if parts.end[k] - EXIT_AT_STOP_SLACK_MS <= end <= leaves + EXIT_AT_STOP_SLACK_MS:
             return True
     return False
@@ -1592,6 +1604,7 @@ def phone_terms(
     doors: tuple[IntArray, IntArray],
     level_model: LevelModel,
     data_end: int,
+    last_left: int,
 ) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(device, stretch): the nats for "in" from what a phone said besides its beacon
     seconds (``REGION_*``, ``ON_FOOT_LLR``):
@@ -1606,7 +1619,8 @@ def phone_terms(
       median path loss on the "in" side of ``level_model``): for, by the stretch's length.
       A stay vouches so only for a bus that left within ``BURST_TO_DEPARTURE_MS`` of the
       burst (or of the stop it waited at on a clock running ahead, ``_waited_at``), or
-      that the phone rode off with and got off at a stop of (``_rode_off_with``). A stay
+      that the phone rode off with and got off at a stop of (``_rode_off_with``; the bus
+      stood at the last call the stretches reach until ``last_left``). A stay
       still open is known only to ``REGION_EXIT_DELAY_MS`` before ``data_end`` (the
       newest data): the stretch under way counts for that much of it.
 
@@ -1669,7 +1683,7 @@ def phone_terms(
             else:
                 continue
             if parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS and not _rode_off_with(
-                driving, first, end, parts, moved_off
+                driving, first, end, parts, moved_off, last_left
             ):
                 continue
             # A stay still open is known only to ``REGION_EXIT_DELAY_MS`` before the newest

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
     DOORS_CLOSE_BEFORE_DEPARTURE_MS,
+    EXIT_AT_STOP_SLACK_MS,
     MOTION_ONSET_WINDOW_MS,
     PHONE_APPROACH_MS,
     PHONE_CLOCK_SLACK_MS,
@@ -540,6 +541,17 @@ def test_a_burst_before_a_layover_vouches_for_the_bus_the_phone_rode_off_with_an
     # bus stood at stop 3: it rode this bus from the terminus to stop 3.
     (trip,) = layover_trips(layover_waiter(20_000, arrival(3) + LAYOVER))
     assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[0], STOPS[3])
+
+
+def test_a_burst_before_a_layover_vouches_for_the_bus_the_phone_left_at_its_last_stop():
+    # Got off at the last stop and walked off while the bus still stood there (its stay
+    # ending 35 s after the arrival, inside the dwell and the slack): it rode to there.
+    last = len(STOPS) - 1
+    (trip,) = layover_trips(layover_waiter(20_000, arrival(last) + LAYOVER + 25_000))
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[0], STOPS[last])
+    # Leaving the region long after the bus left its last stop is no alighting there.
+    later = departure(last) + LAYOVER + EXIT_AT_STOP_SLACK_MS + 30_000
+    assert layover_trips(layover_waiter(20_000, later)) == []
 
 
 @pytest.mark.parametrize(

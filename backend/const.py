@@ -240,6 +240,16 @@ PHONE_CLOCK_MAX_OFFSET_MS``, a test keeps them equal). 30 s was also tried, with
 earlier form of the rule, on the training worlds 1-5 of ``bibo evaluate --worlds`` (a
 scratch change: fewer rides there than with 60 s, no bystander fewer)."""
 
+OTHER_BUS_LOOKBACK_MS: Final = 10 * 60_000
+"""A burst-only phone that heard another bus (or a beacon of none) this long before its burst
+and up to this bus's departure may have ridden that other one: at a hub two buses leave
+together, and the burst heard only one of them. Its stay vouches for this bus only if it
+ended while this bus stood at a stop (``EXIT_AT_STOP_SLACK_MS``), as for a burst before a
+layover. A phone that heard no other bus is not asked that: its exit is stamped by its own
+clock, up to a minute off. Set by hand (the length of a wait at a hub), not fitted; the rule
+was tried on training worlds 1-5 without the other-bus condition too (every burst-only ride
+asked: more bystanders left off, and riders on clocks running ahead lost)."""
+
 BURST_TO_DEPARTURE_MS: Final = 120_000
 """A phone that ranges only in a burst on entering the region vouches by its stay only for
 a bus that left within this long of the burst. The phone enters the region as the bus

@@ -70,6 +70,7 @@ from backend.const import (
     MOTION_ONSET_WINDOW_MS,
     NEAR_PART_PROB,
     ON_FOOT_LLR,
+    OTHER_BUS_LOOKBACK_MS,
     P_ALIGHT,
     P_ALIGHT_HEARD_LATE,
     P_BOARD_HEARD,
@@ -1552,6 +1553,12 @@ def _rode_off_with(
     left = int(parts.start[moved_off])
     if onset is None or not left + earliest <= onset <= left + latest:
         return False
+    return _left_at_a_stop(end, parts, moved_off, last_left)
+
+
+def _left_at_a_stop(end: int, parts: Stretches, moved_off: int, last_left: int) -> bool:
+    """Whether a stay ending at ``end`` ended while the bus stood at a stop after stretch
+    ``moved_off`` began, give or take ``EXIT_AT_STOP_SLACK_MS``."""
     n = len(parts.start)
     # A partial last stretch ends at the data's end, not at a stop; the bus stood at the
     # last call of all until ``last_left`` (its departure is no stretch's start).
@@ -1620,7 +1627,9 @@ def phone_terms(
       A stay vouches so only for a bus that left within ``BURST_TO_DEPARTURE_MS`` of the
       burst (or of the stop it waited at on a clock running ahead, ``_waited_at``), or
       that the phone rode off with and got off at a stop of (``_rode_off_with``; the bus
-      stood at the last call the stretches reach until ``last_left``). A stay
+      stood at the last call the stretches reach until ``last_left``); one that heard
+      another bus as it waited (``OTHER_BUS_LOOKBACK_MS``) and has left the region, only if
+      it left while this bus stood at a stop (``_left_at_a_stop``). A stay
       still open is known only to ``REGION_EXIT_DELAY_MS`` before ``data_end`` (the
       newest data): the stretch under way counts for that much of it.
 
@@ -1684,6 +1693,19 @@ def phone_terms(
                 continue
             if parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS and not _rode_off_with(
                 driving, first, end, parts, moved_off, last_left
+            ):
+                continue
+            # A phone that heard another bus while it waited may have ridden that one: its
+            # stay vouches for this bus only if it ended while this bus stood at a stop.
+            left = int(parts.start[moved_off])
+            since = first - OTHER_BUS_LOOKBACK_MS
+            mine = int(((heard_t >= since) & (heard_t <= left)).sum())
+            lo, hi = np.searchsorted(phone.listen_t, [since, left], side="left")
+            heard_any = int((phone.listen_device[lo:hi] == device).sum())
+            if (
+                heard_any > mine
+                and end != _NEVER
+                and not _left_at_a_stop(end, parts, moved_off, last_left)
             ):
                 continue
             # A stay still open is known only to ``REGION_EXIT_DELAY_MS`` before the newest

@@ -813,3 +813,35 @@ def test_a_burst_rider_is_shown_on_board_once_its_stay_outlasts_a_waiters():
     assert early == {}
     shown = trips_at(departure(1) + 2 * REGION_EXIT_DELAY_MS + 10_000, [rider], burst_sent)
     assert (shown["dev_a"].board_stop_id, shown["dev_a"].status) == (STOPS[1], "open")
+
+
+def hub_rider(off_ms: int, heard_other: bool) -> Phone:
+    """A burst-only phone waiting at stop 1 that may have heard another bus (``V2``) five
+    minutes before this one came; its burst heard this one, it rode off as this bus left
+    and its stay in the region ended at ``off_ms``."""
+    phone = Phone(0)
+    if heard_other:
+        before = arrival(1) - 300_000
+        phone.stay(before, before + 40_000).hear(
+            [(before + k * 1000, 0, -75) for k in range(5)], "V2"
+        )
+    enter = arrival(1) + 5_000
+    return (
+        phone.stay(enter, off_ms + REGION_EXIT_DELAY_MS)
+        .hear([r for r in ride_rows(0, 1, 4) if r[0] < enter + 10_000])
+        .moves((departure(1) + 10_000, "automotive"), (off_ms + 20_000, "walking"))
+    )
+
+
+def test_a_burst_phone_that_heard_another_bus_rode_this_one_only_if_it_left_at_its_stop():
+    # At a hub two buses leave together; the burst heard only this one. Leaving the region
+    # between two stops of this bus, it rode the other: nothing is charged here. Leaving
+    # it while this bus stood at stop 3, it rode this one to there.
+    between = departure(2) + DRIVE // 2
+    assert "dev_a" not in trips([], [hub_rider(between, heard_other=True)])
+    at_stop = trips([], [hub_rider(arrival(3) + 10_000, heard_other=True)])
+    assert (at_stop["dev_a"].board_stop_id, at_stop["dev_a"].alight_stop_id) == (STOPS[1], STOPS[3])
+    # A phone that heard no other bus is not asked where it left (its clock may be off by
+    # a minute): it rode this one as far as its stay reached.
+    alone = trips([], [hub_rider(between, heard_other=False)])
+    assert alone["dev_a"].board_stop_id == STOPS[1]

@@ -1668,6 +1668,13 @@ def phone_terms(
             arrived[row] = _overlap_ms(driving, before) >= before.end - before.start
         for enter, end in stays:
             in_stay = (heard_t >= enter) & (heard_t <= end + REGION_EXIT_DELAY_MS)
+            # A stay whose burst heard other buses only, of a phone that heard this one
+            # earlier in its wait (it left the region and entered it again as another bus
+            # came): it vouches as a burst before a layover does, if the phone rode off with
+            # this bus and left the region at one of its stops (``_rode_off_with``).
+            earlier = not in_stay.any() and bool(driving) and end != _NEVER
+            if earlier:
+                in_stay = (heard_t >= enter - OTHER_BUS_LOOKBACK_MS) & (heard_t < enter)
             # A stay near other buses, or this one heard too briefly to tell how near (a
             # phone in a vehicle vouches by its motion, not by this bus's level).
             if not in_stay.any() or (not driving and in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS):
@@ -1682,7 +1689,11 @@ def phone_terms(
             # later rode.
             leaving = np.flatnonzero(parts.start >= first)
             stop = None
-            if driving and not any(a == enter for a, _ in phone.ranging.get(device, ())):
+            if (
+                driving
+                and not earlier
+                and not any(a == enter for a, _ in phone.ranging.get(device, ()))
+            ):
                 stop = _waited_at(driving, first, parts, doors)
             if stop is not None:
                 waited[row, stop] = True
@@ -1691,9 +1702,8 @@ def phone_terms(
                 moved_off = int(leaving[0])
             else:
                 continue
-            if parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS and not _rode_off_with(
-                driving, first, end, parts, moved_off, last_left
-            ):
+            long_before = earlier or parts.start[moved_off] > last + BURST_TO_DEPARTURE_MS
+            if long_before and not _rode_off_with(driving, first, end, parts, moved_off, last_left):
                 continue
             # A phone that heard another bus while it waited may have ridden that one: its
             # stay vouches for this bus only if it ended while this bus stood at a stop.

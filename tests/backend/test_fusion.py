@@ -845,3 +845,32 @@ def test_a_burst_phone_that_heard_another_bus_rode_this_one_only_if_it_left_at_i
     # a minute): it rode this one as far as its stay reached.
     alone = trips([], [hub_rider(between, heard_other=False)])
     assert alone["dev_a"].board_stop_id == STOPS[1]
+
+
+def rewaiter(off_ms: int) -> Phone:
+    """A burst-only phone that heard the bus pull in to its terminus, left the beacon region
+    during the ``LAYOVER`` and entered it again three minutes before the bus left, its burst
+    then hearing only another bus (``V2``); it turned ``automotive`` 20 s after this bus
+    left and left the region as if it got off at ``off_ms``."""
+    again = departure(0) + LAYOVER - 180_000
+    return (
+        Phone(0)
+        .stay(arrival(0) - 30_000, arrival(0) + 60_000)
+        .hear([(t, 0, -70) for t in seconds(arrival(0) - 29_000, arrival(0) - 19_000)])
+        .stay(again, off_ms + 10_000 + REGION_EXIT_DELAY_MS)
+        .hear([(t, 0, -72) for t in seconds(again + 1_000, again + 11_000)], "V2")
+        .moves(
+            (T0 - 600_000, "stationary"),
+            (departure(0) + LAYOVER + 20_000, "automotive"),
+            (off_ms + 30_000, "walking"),
+        )
+    )
+
+
+def test_a_phone_that_heard_this_bus_before_entering_the_region_again_rode_it_if_off_at_a_stop():
+    # Its last burst heard another bus only; this one it heard earlier in its wait. It rode
+    # off as this bus left and left the region as this bus stood at stop 3: it rode this bus.
+    (trip,) = layover_trips(rewaiter(arrival(3) + LAYOVER))
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[0], STOPS[3])
+    # Leaving the region between two stops of this bus, it rode the other one.
+    assert layover_trips(rewaiter(arrival(3) + LAYOVER - DRIVE // 2)) == []

@@ -505,6 +505,11 @@ class VehicleObservations:
 _NEVER: Final = np.iinfo(np.int64).max
 """An open stay's end (the phone has not reported leaving the region yet)."""
 
+PHONE_ROWS_LOOKBACK_MS: Final = OTHER_BUS_LOOKBACK_MS + PHONE_APPROACH_MS
+"""How long before the first journey it rebuilds reconciliation reads the phones' rows:
+``phone_terms`` reads a burst heard as the bus approached that journey's first stop, and
+what else the phone heard in the ``OTHER_BUS_LOOKBACK_MS`` before it."""
+
 ON_FOOT: Final = frozenset({"walking", "cycling"})
 """Motion activities no rider's phone reports while the bus moves."""
 
@@ -1627,11 +1632,12 @@ def phone_terms(
       A stay vouches so only for a bus that left within ``BURST_TO_DEPARTURE_MS`` of the
       burst (or of the stop it waited at on a clock running ahead, ``_waited_at``), or
       that the phone rode off with and got off at a stop of (``_rode_off_with``; the bus
-      stood at the last call the stretches reach until ``last_left``); one that heard
-      another bus as it waited (``OTHER_BUS_LOOKBACK_MS``) and has left the region, only if
-      it left while this bus stood at a stop (``_left_at_a_stop``). A stay
-      still open is known only to ``REGION_EXIT_DELAY_MS`` before ``data_end`` (the
-      newest data): the stretch under way counts for that much of it.
+      stood at the last call the stretches reach until ``last_left``). A phone that heard
+      another bus as it waited (``OTHER_BUS_LOOKBACK_MS``) and has left the region vouches
+      only if it left while this bus stood at a stop (``_left_at_a_stop``); one whose burst
+      heard other buses only vouches for a bus it heard earlier in that wait as for a burst
+      before a layover. A stay still open is known only to ``REGION_EXIT_DELAY_MS`` before
+      ``data_end`` (the newest data): the stretch under way counts for that much of it.
 
     Also returns (device, stretch): the phone was in a vehicle (``automotive``) from
     ``ARRIVED_IN_VEHICLE_MS`` before the bus arrived at the stop before the stretch until
@@ -1644,6 +1650,7 @@ def phone_terms(
     arrived = np.zeros((len(devices), len(parts.start)), dtype=bool)
     waited = np.zeros((len(devices), len(parts.start)), dtype=bool)
     length = (parts.end - parts.start).astype(np.float64)
+    approach = int(arrivals[0]) - PHONE_APPROACH_MS
     before = Stretches(arrivals - ARRIVED_IN_VEHICLE_MS, parts.start, parts.partial)
     for row, device in enumerate(devices.tolist()):
         foot = phone.on_foot.get(device)
@@ -1666,15 +1673,30 @@ def phone_terms(
         if driving:
             in_a_vehicle = 2 * _overlap_ms(driving, parts) > length
             arrived[row] = _overlap_ms(driving, before) >= before.end - before.start
+        # Seconds heard before the bus approached the journey's first stop belong to its
+        # journey before (and a rebuild from this journey on does not read them).
+        heard_t, heard_rssi = heard_t[heard_t >= approach], heard_rssi[heard_t >= approach]
         for enter, end in stays:
             in_stay = (heard_t >= enter) & (heard_t <= end + REGION_EXIT_DELAY_MS)
-            # A stay whose burst heard other buses only, of a phone that heard this one
-            # earlier in its wait (it left the region and entered it again as another bus
-            # came): it vouches as a burst before a layover does, if the phone rode off with
-            # this bus and left the region at one of its stops (``_rode_off_with``).
+            # A stay in which the phone heard no second of this bus, of a phone that heard
+            # this one earlier in its wait (it left the region and entered it again as
+            # another bus came) and was in no vehicle since: it vouches from its entry as a
+            # burst before a layover does, if the phone rode off with this bus and left the
+            # region at one of its stops (``_rode_off_with``).
             earlier = not in_stay.any() and bool(driving) and end != _NEVER
             if earlier:
-                in_stay = (heard_t >= enter - OTHER_BUS_LOOKBACK_MS) & (heard_t < enter)
+                # Heard as this bus approached or stood at the stop it then left.
+                k = int(np.searchsorted(parts.start, enter, side="left"))
+                if k == len(parts.start):
+                    continue
+                waiting_from = max(
+                    int(arrivals[k]) - PHONE_APPROACH_MS, enter - OTHER_BUS_LOOKBACK_MS
+                )
+                in_stay = (heard_t >= waiting_from) & (heard_t < enter)
+                if in_stay.any():
+                    since_heard = int(heard_t[in_stay][0])
+                    if any(a < enter and b > since_heard for a, b in driving or ()):
+                        continue  # it came in a vehicle (rode this bus, or another) since
             # A stay near other buses, or this one heard too briefly to tell how near (a
             # phone in a vehicle vouches by its motion, not by this bus's level).
             if not in_stay.any() or (not driving and in_stay.sum() < MIN_WINDOWS_FOR_PATH_LOSS):
@@ -1684,6 +1706,8 @@ def phone_terms(
             loss = DEFAULT_TX_POWER_DBM - float(np.median(heard_rssi[in_stay]))
             close = level_model.llr(np.array([loss]))[0] > 0
             first, last = int(heard_t[in_stay][0]), int(heard_t[in_stay][-1])
+            if earlier:
+                first = last = enter  # what follows is read from its entry on
             # Only the bus heard as it stood at (or pulled in to) the phone's stop and left
             # it soon after: a burst says which bus was near then, not which one the phone
             # later rode.
@@ -1710,7 +1734,8 @@ def phone_terms(
             left = int(parts.start[moved_off])
             since = first - OTHER_BUS_LOOKBACK_MS
             mine = int(((heard_t >= since) & (heard_t <= left)).sum())
-            lo, hi = np.searchsorted(phone.listen_t, [since, left], side="left")
+            lo = int(np.searchsorted(phone.listen_t, since, side="left"))
+            hi = int(np.searchsorted(phone.listen_t, left, side="right"))
             heard_any = int((phone.listen_device[lo:hi] == device).sum())
             if (
                 heard_any > mine
@@ -1721,14 +1746,14 @@ def phone_terms(
             # A stay still open is known only to ``REGION_EXIT_DELAY_MS`` before the newest
             # data: a phone that left the region since has not said so yet (a bystander the
             # bus left behind at the stop still seems to be in it for that long).
-            known = min(end, data_end - REGION_EXIT_DELAY_MS)
+            known = end if end != _NEVER else data_end - REGION_EXIT_DELAY_MS
             in_part = (np.minimum(parts.end, known) - parts.start).astype(np.float64)
             # Most of the stretch in the stay, not all of it: the exit is read on the phone's
             # clock too, and a rider whose clock runs behind seems to leave before the stop.
-            # The stretch under way counts for as long as the stay is known in it.
+            # The stretch under way counts for as long as an open stay is known in it.
             mostly_in = 2 * in_part > length
             span = length.copy()
-            if parts.partial:
+            if parts.partial and end == _NEVER:
                 mostly_in[-1] = in_part[-1] > 0
                 span[-1] = in_part[-1]
             covered = (parts.start >= first) & mostly_in & ~listening[row]

@@ -36,6 +36,7 @@ from backend.passengers import repository as passengers_repo
 from backend.phones import repository as phones_repo
 from backend.trips import repository as trips_repo
 from backend.trips.reconciliation import (
+    PHONE_ROWS_LOOKBACK_MS,
     EventRecord,
     Journey,
     VehicleObservations,
@@ -309,7 +310,9 @@ def vehicle_day_observations(
     if seal_end is None:
         seal_end = trips_repo.vehicle_day_ends(session, day, vehicle_id).seal_end
     obs = held.observations(vehicle_id, seal_end)
-    phones = phones_repo.vehicle_day_phone_rows(session, day, vehicle_id, read_from)
+    phones = phones_repo.vehicle_day_phone_rows(
+        session, day, vehicle_id, read_from - PHONE_ROWS_LOOKBACK_MS
+    )
     if phones.beacons:
         index = resolvers.device_index(resolver)
         heard = phone_observations(

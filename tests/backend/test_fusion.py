@@ -23,6 +23,7 @@ from backend.const import (
 from backend.phones.clock import PHONE_CLOCK_MAX_OFFSET_MS
 from backend.trips import reconciliation
 from backend.trips.reconciliation import (
+    PHONE_ROWS_LOOKBACK_MS,
     EventRecord,
     VehicleObservations,
     phone_observations,
@@ -874,3 +875,41 @@ def test_a_phone_that_heard_this_bus_before_entering_the_region_again_rode_it_if
     assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[0], STOPS[3])
     # Leaving the region between two stops of this bus, it rode the other one.
     assert layover_trips(rewaiter(arrival(3) + LAYOVER - DRIVE // 2)) == []
+
+
+def test_a_phone_that_got_off_this_bus_and_rode_another_on_is_not_kept_on_this_one():
+    # Rides this bus 1 -> 3 on bursts and leaves the region at 3; enters it again as another
+    # bus comes (its burst hears only V2) and rides V2 on, leaving the region as this bus
+    # happens to stand at 5. It heard this bus before that stay, but it rode in on it: that
+    # is no wait for this bus, and its ride here ends at 3.
+    again = arrival(3) + 40_000
+    phone = (
+        Phone(0)
+        .stay(arrival(1) + 5_000, arrival(3) + 5_000 + REGION_EXIT_DELAY_MS)
+        .hear([r for r in ride_rows(0, 1, 4) if r[0] < arrival(1) + 15_000])
+        .stay(again, arrival(5) + 10_000 + REGION_EXIT_DELAY_MS)
+        .hear([(t, 0, -72) for t in seconds(again + 1_000, again + 11_000)], "V2")
+        .moves(
+            (departure(1) + 10_000, "automotive"),
+            (arrival(3) + 20_000, "walking"),
+            (departure(3) + 10_000, "automotive"),
+            (arrival(5) + 30_000, "walking"),
+        )
+    )
+    trip = trips([], [phone])["dev_a"]
+    assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[3])
+
+
+def test_phone_rows_read_from_the_lookback_before_a_rebuilt_journey_decide_as_all_rows():
+    # A rebuild from a journey on reads phone rows from PHONE_ROWS_LOOKBACK_MS before its
+    # first stop's arrival (backend.trips.service): the burst heard as the bus pulled in,
+    # and what else the phone heard while it waited, decide as they do on a full read.
+    phone = rewaiter(arrival(3) + LAYOVER)
+    full = layover_trips(phone)
+    assert len(full) == 1
+    cut = rewaiter(arrival(3) + LAYOVER)
+    cut.beacons = [b for b in phone.beacons if b[1] >= arrival(0) - PHONE_ROWS_LOOKBACK_MS]
+    assert layover_trips(cut) == full
+    # Read from the arrival itself, the burst as it pulled in would be lost.
+    cut.beacons = [b for b in phone.beacons if b[1] >= arrival(0)]
+    assert layover_trips(cut) != full

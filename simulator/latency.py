@@ -18,6 +18,9 @@ the backend's own code.
   ride counts as not known (infinite) until it shows the right one.
 - **flip-flop**: a trip shown closed at some seal whose existence or stops differ in the
   final reconciliation of the whole day.
+- **bystanders shown**: trips shown at some seal (open or closed) on a vehicle the device's
+  person rode at no time of the trip: someone the backend held on board, if only for a
+  while, who was not (their app said "on bus X", a be-in notification went out).
 
 Rides the final reconciliation did not match, and alightings the phone could not show
 (``alight_observable``), are left out of the latency; a ride not shown right within the
@@ -60,7 +63,7 @@ from simulator.offline import (
     vehicle_data,
 )
 from simulator.recording import Recording
-from simulator.scoring import ScoredTrip, alight_observable, detectable, score
+from simulator.scoring import ScoredTrip, alight_observable, detectable, overlaps, score
 from simulator.truth import GroundTruth, TruthTrip
 
 ADVERTISING: Final = "advertising"
@@ -77,6 +80,7 @@ class LatencyCounts:
     beout: list[float] = field(default_factory=list)
     flip_flops: int = 0
     closed_trips: int = 0
+    bystanders_shown: int = 0
     platform_bein: dict[str, list[float]] = field(default_factory=dict)
     platform_beout: dict[str, list[float]] = field(default_factory=dict)
     """The same latencies by the platforms of the rider's phone (``BEACON``: iPhones, and
@@ -95,6 +99,7 @@ class LatencyCounts:
         self.beout += other.beout
         self.flip_flops += other.flip_flops
         self.closed_trips += other.closed_trips
+        self.bystanders_shown += other.bystanders_shown
         for mine, theirs in (
             (self.platform_bein, other.platform_bein),
             (self.platform_beout, other.platform_beout),
@@ -137,6 +142,7 @@ class LatencyCounts:
             },
             "flip_flops": self.flip_flops,
             "closed_trips": self.closed_trips,
+            "bystanders_shown": self.bystanders_shown,
             "flip_flop_share": (
                 round(self.flip_flops / self.closed_trips, 5) if self.closed_trips else None
             ),
@@ -233,6 +239,18 @@ def _shows(trips: Sequence[BackendTrip], ride: TruthTrip, stop: str, alight: boo
     return False
 
 
+def shown_to_a_bystander(
+    trip: BackendTrip,
+    rode: Mapping[tuple[str, str], Sequence[TruthTrip]],
+    person_of_device: Mapping[str, str],
+) -> bool:
+    """Whether ``trip`` (as a seal shows it: an open one ends at the data's end) overlaps
+    none of the true rides of its device's person on its vehicle (``rode``, by person and
+    vehicle id)."""
+    person = person_of_device.get(trip.device_id, "")
+    return not any(overlaps(trip, r) for r in rode.get((person, trip.vehicle_id), ()))
+
+
 def latency_at(cut: int, dep: int, horizon_ms: int, shown: bool) -> float | None:
     """A ride's latency (s) as decided at seal ``cut`` for a departure at ``dep``
     (``shown``: the trips then show it right): the time to then, infinite once the horizon
@@ -279,6 +297,11 @@ def paced_latency(
                 departures[(vehicle.vehicle_id, journey.journey_id, call.stop_id)] = (
                     call.departure_ms
                 )
+    # Every true ride (detectable or not) by person and vehicle: a trip overlapping none of
+    # them is shown to a bystander.
+    rode: dict[tuple[str, str], list[TruthTrip]] = {}
+    for ride in truth.trips:
+        rode.setdefault((ride.person_id, ride.vehicle_id), []).append(ride)
     rides_on: dict[str, list[TruthTrip]] = {}
     for ride in matched:
         if detectable(ride) and ride.device_id:
@@ -325,6 +348,7 @@ def paced_latency(
             (r.person_id, r.board_time, a): (r, a, dep) for v in wanted.values() for r, a, dep in v
         }
         flipped: set[str] = set()
+        shown_to_bystanders: set[str] = set()
         for cut in cuts:
             # The events since shortly before the journey two before the one under way:
             # enough to cut the two journeys a seal can change as the whole day would,
@@ -358,6 +382,8 @@ def paced_latency(
                     t.alight_stop_id,
                 ):
                     flipped.add(t.trip_id)
+                if shown_to_a_bystander(t, rode, person_of_device):
+                    shown_to_bystanders.add(t.trip_id)
             done = []
             for key, (ride, alight, dep) in pending.items():
                 if cut < dep:
@@ -372,4 +398,5 @@ def paced_latency(
         for ride, alight, _ in pending.values():
             out.add(alight, float("inf"), platforms_of(ride))
         out.flip_flops += len(flipped)
+        out.bystanders_shown += len(shown_to_bystanders)
     return out

@@ -540,6 +540,8 @@ class SetSummary:
     bein_p95_s: float | None
     beout_p99_s: float | None
     flip_flop_share: float | None
+    bystanders_shown: int | None
+    """Trips the paced replay showed to someone not riding (``LatencyCounts``)."""
 
 
 def summarize(name: str, results: Sequence[WorldResult], method: str = "bibo") -> SetSummary:
@@ -562,6 +564,9 @@ def summarize(name: str, results: Sequence[WorldResult], method: str = "bibo") -
         bein_p95_s=lat["bein"]["p95_s"] if method == "bibo" else None,
         beout_p99_s=lat["beout"]["p99_s"] if method == "bibo" else None,
         flip_flop_share=lat["flip_flop_share"] if method == "bibo" else None,
+        bystanders_shown=lat["bystanders_shown"]
+        if method == "bibo" and lat["closed_trips"]
+        else None,
     )
 
 
@@ -654,6 +659,7 @@ def summary_table(summaries: Sequence[tuple[SetSummary, SetSummary]]) -> Table:
         "be-in p95 s",
         "be-out p99 s",
         "flip-flops",
+        "bystanders shown",
         "naive median F1",
         "naive worst F1",
     ):
@@ -670,6 +676,7 @@ def summary_table(summaries: Sequence[tuple[SetSummary, SetSummary]]) -> Table:
             _f(b.bein_p95_s, "{:.0f}"),
             _f(b.beout_p99_s, "{:.0f}"),
             _f(b.flip_flop_share, "{:.2%}"),
+            _f(b.bystanders_shown, "{:d}"),
             f"{n.median_f1:.4f}",
             f"{n.worst_f1:.4f}",
         )

@@ -15,17 +15,25 @@ from pathlib import Path
 
 import pytest
 
+from backend.trips.reconciliation import DetectedTrip
 from backend.trips.resolution import TokenResolver
 from onboard.const import UPLOAD_INTERVAL_MS
 from simulator.const import GOAL_FLIP_FLOPS, IPHONE_SHARE, LATENCY_HORIZON_S, WORKER_PASS_S
 from simulator.day import DayPlan, plan_day
 from simulator.evaluation import person_of
-from simulator.latency import ADVERTISING, BEACON, latency_at, paced_latency, phone_uploads
+from simulator.latency import (
+    ADVERTISING,
+    BEACON,
+    latency_at,
+    paced_latency,
+    phone_uploads,
+    shown_to_a_bystander,
+)
 from simulator.network import Network
 from simulator.offline import DAY_INTERVALS, reconcile_one, vehicle_data
 from simulator.recording import Recording, write_recording
 from simulator.sweep import bibo_trips, recorded_vehicles
-from simulator.truth import GroundTruth
+from simulator.truth import GroundTruth, TruthTrip
 from tests.simulator.conftest import SMALL_DAY
 
 
@@ -164,3 +172,34 @@ def test_a_ride_not_shown_within_the_horizon_is_infinite(shown_at_s: int | None)
         assert got <= shown_at_s + 10 + WORKER_PASS_S
     else:
         assert got == float("inf")
+
+
+def test_a_trip_shown_on_a_bus_its_person_did_not_ride_then_is_shown_to_a_bystander():
+    ride = TruthTrip("p1", "V1", "J1", "R1", "s1", 1_000_000, "s3", 1_400_000, "adult", "d1")
+    rode = {("p1", "V1"): [ride]}
+    person = {"d1": "p1", "d2": "p2"}
+
+    def shown(device: str, vehicle: str, board: int, until: int) -> DetectedTrip:
+        return DetectedTrip(
+            "trp_x",
+            device,
+            vehicle,
+            "J1",
+            "R1",
+            "s1",
+            board,
+            "s2",
+            until,
+            0.9,
+            1,
+            1.0,
+            "open",
+            None,
+        )
+
+    assert not shown_to_a_bystander(shown("d1", "V1", 1_000_000, 1_100_000), rode, person)
+    # Held on board from before the ride began until into it: it overlaps, not a bystander.
+    assert not shown_to_a_bystander(shown("d1", "V1", 900_000, 1_000_000), rode, person)
+    assert shown_to_a_bystander(shown("d1", "V1", 1_500_000, 1_600_000), rode, person)
+    assert shown_to_a_bystander(shown("d1", "V2", 1_000_000, 1_100_000), rode, person)
+    assert shown_to_a_bystander(shown("d2", "V1", 1_000_000, 1_100_000), rode, person)

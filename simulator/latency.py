@@ -81,6 +81,8 @@ class LatencyCounts:
     flip_flops: int = 0
     closed_trips: int = 0
     bystanders_shown: int = 0
+    platform_shown: dict[str, int] = field(default_factory=dict)
+    """``bystanders_shown`` by the platforms of the person's phone."""
     platform_bein: dict[str, list[float]] = field(default_factory=dict)
     platform_beout: dict[str, list[float]] = field(default_factory=dict)
     """The same latencies by the platforms of the rider's phone (``BEACON``: iPhones, and
@@ -100,6 +102,8 @@ class LatencyCounts:
         self.flip_flops += other.flip_flops
         self.closed_trips += other.closed_trips
         self.bystanders_shown += other.bystanders_shown
+        for platform, n in other.platform_shown.items():
+            self.platform_shown[platform] = self.platform_shown.get(platform, 0) + n
         for mine, theirs in (
             (self.platform_bein, other.platform_bein),
             (self.platform_beout, other.platform_beout),
@@ -127,7 +131,9 @@ class LatencyCounts:
                 },
             }
 
-        platforms = sorted(set(self.platform_bein) | set(self.platform_beout))
+        platforms = sorted(
+            set(self.platform_bein) | set(self.platform_beout) | set(self.platform_shown)
+        )
         return {
             "bein": pct(self.bein),
             "beout": pct(self.beout),
@@ -137,6 +143,7 @@ class LatencyCounts:
                 p: {
                     "bein": pct(self.platform_bein.get(p, [])),
                     "beout": pct(self.platform_beout.get(p, [])),
+                    "bystanders_shown": self.platform_shown.get(p, 0),
                 }
                 for p in platforms
             },
@@ -282,10 +289,10 @@ def paced_latency(
     (default: ``BEACON`` for the plan's iPhones, ``ADVERTISING`` for the others).
     """
 
-    def platforms_of(ride: TruthTrip) -> Sequence[str]:
-        if platforms is not None and ride.person_id in platforms:
-            return platforms[ride.person_id]
-        return (BEACON,) if ride.person_id in plan.iphones else (ADVERTISING,)
+    def platforms_of(person_id: str) -> Sequence[str]:
+        if platforms is not None and person_id in platforms:
+            return platforms[person_id]
+        return (BEACON,) if person_id in plan.iphones else (ADVERTISING,)
 
     horizon = int(LATENCY_HORIZON_S * 1000)
     scores = score(truth, detected, person_of_device)
@@ -348,7 +355,7 @@ def paced_latency(
             (r.person_id, r.board_time, a): (r, a, dep) for v in wanted.values() for r, a, dep in v
         }
         flipped: set[str] = set()
-        shown_to_bystanders: set[str] = set()
+        shown_to_bystanders: dict[str, str] = {}  # trip id: device id
         for cut in cuts:
             # The events since shortly before the journey two before the one under way:
             # enough to cut the two journeys a seal can change as the whole day would,
@@ -383,7 +390,7 @@ def paced_latency(
                 ):
                     flipped.add(t.trip_id)
                 if shown_to_a_bystander(t, rode, person_of_device):
-                    shown_to_bystanders.add(t.trip_id)
+                    shown_to_bystanders[t.trip_id] = t.device_id
             done = []
             for key, (ride, alight, dep) in pending.items():
                 if cut < dep:
@@ -391,12 +398,15 @@ def paced_latency(
                 stop = ride.alight_stop_id if alight else ride.board_stop_id
                 seconds = latency_at(cut, dep, horizon, _shows(trips, ride, stop, alight))
                 if seconds is not None:
-                    out.add(alight, seconds, platforms_of(ride))
+                    out.add(alight, seconds, platforms_of(ride.person_id))
                     done.append(key)
             for key in done:
                 del pending[key]
         for ride, alight, _ in pending.values():
-            out.add(alight, float("inf"), platforms_of(ride))
+            out.add(alight, float("inf"), platforms_of(ride.person_id))
         out.flip_flops += len(flipped)
         out.bystanders_shown += len(shown_to_bystanders)
+        for device_id in shown_to_bystanders.values():
+            for platform in platforms_of(person_of_device.get(device_id, "")):
+                out.platform_shown[platform] = out.platform_shown.get(platform, 0) + 1
     return out

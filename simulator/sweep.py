@@ -750,7 +750,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
     boarding and alighting stops and bystanders per 1,000 encounters of that platform's
     phones, with the naive baseline's F1 beside (it reads the vehicle uploads only, so it
     never finds a beacon phone's ride), and each platform's be-in and be-out p95 from the
-    paced replay."""
+    paced replay, and the trips it showed to people not riding."""
     table = Table(title="By platform (advertising: Android, beacon: iPhone)")
     for col in (
         "set",
@@ -760,6 +760,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
         "encounters",
         "naive F1",
         "be-in/be-out p95 s",
+        "bystanders shown",
     ):
         table.add_column(col, justify="right")
     for name, results in sets.items():
@@ -788,6 +789,7 @@ def platform_table(sets: Mapping[str, Sequence[WorldResult]]) -> Table:
                     if platform in paced
                     else ""
                 ),
+                str(paced[platform]["bystanders_shown"]) if platform in paced else "",
             )
     return table
 

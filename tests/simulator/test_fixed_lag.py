@@ -133,6 +133,10 @@ def test_a_trip_of_an_iphone_shown_closed_is_not_withdrawn(
         again.beacon_bein
     )
     assert ADVERTISING in again.platform_bein  # riders not named keep their default
+    # Every trip shown to someone not riding counts under that person's platforms too.
+    shown = again.platform_shown
+    assert shown.get(ADVERTISING, 0) + shown.get(BEACON, 0) == again.bystanders_shown
+    assert shown.get("ranging", 0) + shown.get("burst", 0) == shown.get(BEACON, 0)
 
 
 def test_an_iphone_upload_counts_from_when_it_was_sent_in_true_time(

@@ -1675,7 +1675,9 @@ def phone_terms(
             arrived[row] = _overlap_ms(driving, before) >= before.end - before.start
         # Seconds heard before the bus approached the journey's first stop belong to its
         # journey before (and a rebuild from this journey on does not read them).
-        heard_t, heard_rssi = heard_t[heard_t >= approach], heard_rssi[heard_t >= approach]
+        all_heard_t = heard_t
+        this_journey = heard_t >= approach
+        heard_t, heard_rssi = heard_t[this_journey], heard_rssi[this_journey]
         for enter, end in stays:
             in_stay = (heard_t >= enter) & (heard_t <= end + REGION_EXIT_DELAY_MS)
             # A stay in which the phone heard no second of this bus, of a phone that heard
@@ -1731,18 +1733,13 @@ def phone_terms(
                 continue
             # A phone that heard another bus while it waited may have ridden that one: its
             # stay vouches for this bus only if it ended while this bus stood at a stop.
-            left = int(parts.start[moved_off])
-            since = first - OTHER_BUS_LOOKBACK_MS
-            mine = int(((heard_t >= since) & (heard_t <= left)).sum())
-            lo = int(np.searchsorted(phone.listen_t, since, side="left"))
-            hi = int(np.searchsorted(phone.listen_t, left, side="right"))
-            heard_any = int((phone.listen_device[lo:hi] == device).sum())
-            if (
-                heard_any > mine
-                and end != _NEVER
-                and not _left_at_a_stop(end, parts, moved_off, last_left)
-            ):
-                continue
+            if end != _NEVER and not _left_at_a_stop(end, parts, moved_off, last_left):
+                since, left = first - OTHER_BUS_LOOKBACK_MS, int(parts.start[moved_off])
+                mine = int(((all_heard_t >= since) & (all_heard_t <= left)).sum())
+                lo = int(np.searchsorted(phone.listen_t, since, side="left"))
+                hi = int(np.searchsorted(phone.listen_t, left, side="right"))
+                if int((phone.listen_device[lo:hi] == device).sum()) > mine:
+                    continue
             # A stay still open is known only to ``REGION_EXIT_DELAY_MS`` before the newest
             # data: a phone that left the region since has not said so yet (a bystander the
             # bus left behind at the stop still seems to be in it for that long).

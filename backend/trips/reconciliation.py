@@ -1305,7 +1305,8 @@ def stretch_evidence(
             neighbour = np.zeros_like(full)
             neighbour[:, 1:] |= full[:, :-1]
             neighbour[:, :-1] |= full[:, 1:]
-            confident = full & neighbour & known
+            # A phone that only heard the bus's beacon is a level of the other link.
+            confident = full & neighbour & known & by_bus[:, None]
     else:
         level = -moving
         cell_tx = np.full((n_dev, n_str), np.nan)
@@ -1852,23 +1853,22 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     The riders model (``level_model.riders``) instead replaces the path loss's nats of every
     device the bus heard by what its level against the riders' median says
     (``LevelModel.rider_llr``); its riders are those who came in through the doors
-    (``_boarded_riders``), so the cars above cannot set it. A phone that only heard the
-    bus's beacon keeps its path loss: its level is of the other link.
+    (``_boarded_riders``), so the cars above cannot set it. In either, a phone that only
+    heard the bus's beacon keeps its path loss: its level is of the other link.
 
     Either way the bus's levels speak for the share of a stretch the path loss does
     (``Evidence.level_share``).
     """
     if not level_model.learns_levels or not np.isfinite(levels.reference):
         return evidence
-    relative = levels.relative(evidence)
     share = 1.0 if evidence.level_share is None else evidence.level_share
+    by_bus = (
+        np.ones(len(evidence.devices), dtype=bool) if evidence.by_bus is None else evidence.by_bus
+    )
+    # Read against the riders only the levels of the link they were learnt on.
+    relative = np.where(by_bus[:, None], levels.relative(evidence), np.nan)
     if level_model.riders:
-        by_bus = (
-            np.ones(len(evidence.devices), dtype=bool)
-            if evidence.by_bus is None
-            else evidence.by_bus
-        )
-        read = np.isfinite(relative) & by_bus[:, None]
+        read = np.isfinite(relative)
         level = np.where(read, level_model.rider_llr(relative) * share, evidence.level_llr)
         change = level - evidence.level_llr
         return dataclasses.replace(

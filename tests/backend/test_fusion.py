@@ -913,3 +913,29 @@ def test_phone_rows_read_from_the_lookback_before_a_rebuilt_journey_decide_as_al
     # Read from the arrival itself, the burst as it pulled in would be lost.
     cut.beacons = [b for b in phone.beacons if b[1] >= arrival(0)]
     assert layover_trips(cut) != full
+
+
+def test_a_phone_s_level_of_the_bus_beacon_is_not_read_against_the_bus_s_riders():
+    # The bus hears its riders at -70 dBm; a ranging iPhone hears the bus's beacon at -95
+    # through every stretch. That level is of the other link (the bus's beacon as the phone
+    # hears it): it neither calibrates the bus's riders nor is excused by them, so its path
+    # loss speaks as it would without them.
+    model = reconciliation.LevelModel(relative=True)
+    quiet = ranging_rider(0, 1, 4)
+    quiet.beacons = [(d, t, -95, v) for d, t, _, v in quiet.beacons]
+    obs = dataclasses.replace(bus_side(crowd_rows()), phone=heard_by([quiet]))
+    (journey,) = reconciliation.journeys_from_events(BUS, events())
+    parts = reconciliation.stretches(journey, obs.data_end_ms)
+    evidence = reconciliation.stretch_evidence(journey, obs, parts, model)
+    row = int(np.flatnonzero(evidence.devices == 0)[0])
+    assert evidence.by_bus is not None
+    assert not evidence.by_bus[row]
+    assert not evidence.confident[row].any()
+    assert set(evidence.devices[evidence.confident.any(axis=1)].tolist()) == set(CROWD)
+    levels = reconciliation.learn_levels([evidence], model.level_quantile)
+    assert levels.reference == pytest.approx(RIDER_RSSI, abs=3)
+    leveled = reconciliation.with_levels(evidence, levels, model)
+    terms = dict(leveled.terms)
+    assert (terms["path_loss"][row, 1:4] < 0).all()
+    assert (terms["bus_levels"][row] == 0).all()
+    np.testing.assert_array_equal(leveled.llr[row], evidence.llr[row])

@@ -3,7 +3,7 @@ that upload touched (``reconciliation.rebuild_from``, what ``bibo worker`` does)
 rebuilding the bus's whole day so far (what it did before), measured in the same run on
 the same moments of a recorded day.
 
-    .venv/bin/python benchmarks/live.py [--recording DIR] [--every-s 300] [--level relative]
+    .venv/bin/python benchmarks/live.py [--recording DIR] [--every-s 300] [--level absolute]
 
 Without ``--recording`` the ``ordinary-weekday`` scenario (10 buses, 05:00-22:00) is
 recorded first into a temporary directory. At every ``--every-s`` of each bus's day the
@@ -12,9 +12,10 @@ resolution included; reading the rows from the database is not). It prints the c
 upload and what it means for the region: 660 buses uploading every 10 s (66 uploads/s)
 against this machine's two cores. Goal: the region's uploads need at most one core, so
 the be-out (decided 45 s after the bus leaves for a phone heard every second, known one
-upload and one worker pass later) stays within two minutes. ``--level`` measures the
-other level model than the default (``backend.const.LEVELS_RELATIVE``): the relative one
-also scores the journeys that calibrate the rebuilt ones' levels.
+upload and one worker pass later) stays within two minutes. ``--level`` measures another
+level model than the default (``backend.const.LEVELS_RELATIVE``, the relative one, which
+also scores the journeys that calibrate the rebuilt ones' levels; the absolute one scores
+only the rebuilt journeys).
 """
 
 from __future__ import annotations

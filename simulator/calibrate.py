@@ -2,14 +2,16 @@
 
 The constants of the reconciliation fitted to data are the level model's
 (``backend.const.LEVELS_RELATIVE``, ``LEVEL_MARGIN_DB``, ``LEVEL_REFERENCE_QUANTILE``,
-``LEVEL_REFERENCE_FLOOR_DBM``, ``LEVEL_VETO``, the absolute model's ``PATH_LOSS_BOUNDARY_DB``
+``LEVEL_VETO``, the absolute model's ``PATH_LOSS_BOUNDARY_DB``
 and the stand contrast's ``CONTRAST_SLOPE_PER_DB``): whether the bus's own riders bound the
 path loss's evidence, where inside turns to outside and how much the stand contrast is
 worth. This command records every library scenario in every training world
 (``simulator.const.TRAINING_WORLDS``, or ``--worlds``), reconciles each recording with
 every candidate of the grid (``grid``), and prints per candidate the training worlds' mean,
 median and worst F1 and worst bystanders per 1,000 encounters; the candidate with the best
-objective (``Candidate.objective``) is the fit. Test worlds are never read here:
+objective (``Candidate.objective``) is the fit (``backend.const.LEVELS_RELATIVE`` says where
+the default departs from it, and which constants are set by hand). Test worlds are never
+read here:
 ``bibo evaluate --worlds`` scores them beside the training worlds.
 """
 
@@ -37,19 +39,19 @@ from simulator.world import DEFAULT_WORLD, World
 
 ABSOLUTE_BOUNDARIES_DB = (74.5, 76.5, 78.5, 80.5, 82.5)
 CONTRAST_SLOPES_PER_DB = (0.0, 1.0)
-RELATIVE_MARGINS_DB = (24.0, 30.0, 36.0)
-RELATIVE_QUANTILES = (0.75, 0.9)
-RELATIVE_FLOORS_DBM = (-76.0,)
-RELATIVE_VETOES = (False, True)
+RELATIVE_MARGINS_DB = (3.0, 6.0, 10.0, 36.0)
+RELATIVE_QUANTILES = (0.1, 0.25, 0.9)
+RELATIVE_VETOES = (True,)
+RELATIVE_CONTRAST_SLOPES_PER_DB = (1.0,)
 RIDER_MARGINS_DB = (13.5, 16.5, 19.5, 22.5)
 
 
 def grid() -> list[LevelModel]:
     """The candidates: the absolute path-loss model at several boundaries, with and without
     the stand contrast; the relative model (the absolute one at the default boundary,
-    quiet riders excused by levels learnt per bus, with and without their veto, with and
-    without the stand contrast) at several margins, reference quantiles and reference
-    floors; and the riders model (no absolute level: each level read against the bus's
+    quiet riders excused by the levels of the riders who came in through the bus's doors,
+    with their veto and the stand contrast) at several margins below several quantiles of
+    those riders; and the riders model (no absolute level: each level read against the bus's
     median rider) at several margins, with the default stand contrast."""
     absolute = [
         LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
@@ -60,16 +62,14 @@ def grid() -> list[LevelModel]:
             relative=True,
             margin_db=m,
             reference_quantile=q,
-            reference_floor_dbm=f,
             level_veto=v,
             contrast_slope_per_db=c,
         )
-        for m, q, f, v, c in itertools.product(
+        for m, q, v, c in itertools.product(
             RELATIVE_MARGINS_DB,
             RELATIVE_QUANTILES,
-            RELATIVE_FLOORS_DBM,
             RELATIVE_VETOES,
-            CONTRAST_SLOPES_PER_DB,
+            RELATIVE_CONTRAST_SLOPES_PER_DB,
         )
     ]
     riders = [LevelModel(relative=False, riders=True, rider_margin_db=m) for m in RIDER_MARGINS_DB]
@@ -178,7 +178,6 @@ def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int | None]) -> T
         "boundary dB",
         "margin dB",
         "quantile",
-        "floor dBm",
         "veto",
         "contrast nats/dB",
         "mean F1",
@@ -195,7 +194,6 @@ def fit_table(candidates: Sequence[Candidate], seeds: Sequence[int | None]) -> T
             "" if m.riders else f"{m.boundary_db:g}",
             f"{m.rider_margin_db:g}" if m.riders else f"{m.margin_db:g}" if m.relative else "",
             f"{m.reference_quantile:g}" if m.relative else "",
-            f"{m.reference_floor_dbm:g}" if m.relative else "",
             ("yes" if m.level_veto else "no") if m.relative else "",
             f"{m.contrast_slope_per_db:g}",
             f"{np.mean(c.f1):.4f}",

@@ -5,8 +5,9 @@ over the stretches between stops with three states (not yet boarded, on board, a
 boards the same journey twice). The state may change only at a stop (doors open), so boarding and
 alighting stops follow from the decoded states. Each stretch's evidence is scored by how a rider
 would be heard there (in every part of the stretch, at a short tx-calibrated path loss; in the
-relative model the bus's own riders, levels learnt per bus from the data, excuse a quiet device
-about as loud as them and veto one far below them, see ``with_levels``) against how a non-rider
+relative model the riders who came in through the bus's doors, levels learnt per bus from the
+data, excuse a quiet device about as loud as them and veto one below them, see
+``with_levels``) against how a non-rider
 would (only in parts of it — a car alongside, a person passed by — or far away); boarding needs the
 device heard at the stop while the bus stood there, and is unlikely for one heard along the stretch
 before (it travelled beside the bus). Calls and journeys whose events never came are derived
@@ -55,7 +56,6 @@ from backend.const import (
     LEVEL_MARGIN_DB,
     LEVEL_MAX_LLR,
     LEVEL_POOL_JOURNEYS,
-    LEVEL_REFERENCE_FLOOR_DBM,
     LEVEL_REFERENCE_QUANTILE,
     LEVEL_SLOPE_PER_DB,
     LEVEL_VETO,
@@ -995,7 +995,6 @@ class LevelModel:
     reference_quantile: float = LEVEL_REFERENCE_QUANTILE
     level_slope_per_db: float = LEVEL_SLOPE_PER_DB
     level_max_llr: float = LEVEL_MAX_LLR
-    reference_floor_dbm: float = LEVEL_REFERENCE_FLOOR_DBM
     level_veto: bool = LEVEL_VETO
 
     riders: bool = LEVELS_FROM_RIDERS
@@ -1119,8 +1118,11 @@ class Evidence:
     tx: FloatArray
     """(device, stretch): the advertised tx (NaN: none)."""
     confident: npt.NDArray[np.bool_]
-    """(device, stretch): heard through every part of it and of a neighbouring stretch: a
-    rider beyond doubt, whose level calibrates the others (see ``learn_levels``)."""
+    """(device, stretch): a rider beyond doubt, whose level calibrates the others (see
+    ``learn_levels``): heard by the bus while the doors were open at a stop (not along the
+    stretch before it), then in every part of every stretch since, in
+    ``MIN_WINDOWS_FOR_PATH_LOSS`` windows or more, from the second stretch on
+    (``_boarded_riders``; none in the absolute model)."""
     terms: tuple[tuple[str, FloatArray], ...] = ()
     """``llr`` by feature (``EVIDENCE_TERMS`` names; each (device, stretch), adding up to
     ``llr``), kept to explain a confidence (``explain_trip``); decisions read ``llr`` only."""
@@ -1293,20 +1295,14 @@ def stretch_evidence(
     terms.append(("path_loss", level_llr))
     full = np.asarray((heard > 0).all(axis=2), dtype=bool)
     level_known = known
-    # The riders beyond doubt, whose level calibrates the others (the riders model's are
-    # found below, once who was heard at the stops is known).
+    # The riders beyond doubt, whose level calibrates the others, are found below, once who
+    # was heard at the stops is known.
     confident = np.zeros((n_dev, n_str), dtype=bool)
     if level_model.learns_levels:
-        # What ``learn_levels`` learns from: the riders beyond doubt, their RSSI and tx.
+        # What ``learn_levels`` learns from: the riders' RSSI and tx.
         neg_rssi = pl - np.where(np.isfinite(tx), tx, DEFAULT_TX_POWER_DBM)
         level = -_cell_medians(cell, neg_rssi, n_dev * n_str).reshape(n_dev, n_str)
         cell_tx = _cell_medians(cell, tx, n_dev * n_str).reshape(n_dev, n_str)
-        if not level_model.riders:
-            neighbour = np.zeros_like(full)
-            neighbour[:, 1:] |= full[:, :-1]
-            neighbour[:, :-1] |= full[:, 1:]
-            # A phone that only heard the bus's beacon is a level of the other link.
-            confident = full & neighbour & known & by_bus[:, None]
     else:
         level = -moving
         cell_tx = np.full((n_dev, n_str), np.nan)
@@ -1340,7 +1336,9 @@ def stretch_evidence(
     # clock ran ahead, and it was heard at the stop (``phone_terms``).
     heard_at_stop |= waited
 
-    if level_model.riders:
+    if level_model.learns_levels:
+        # Those who came in through the doors (a phone that only heard the bus's beacon is a
+        # level of the other link).
         confident = _boarded_riders(
             full & level_known & by_bus[:, None], heard_at_stop & ~alongside_before
         )
@@ -1426,7 +1424,7 @@ def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray
 def _boarded_riders(
     full: npt.NDArray[np.bool_], boarded: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
-    """(device, stretch): riders beyond doubt for the riders model (``learn_levels``): heard
+    """(device, stretch): riders beyond doubt, who calibrate the bus (``learn_levels``): heard
     through every part of this stretch and the one before it, and of every stretch since
     they boarded at a stop where they were heard while the doors were open and not heard
     along the way to it (``boarded``). A car trailing the bus is heard through whole
@@ -1790,11 +1788,13 @@ def learn_levels(pool: Sequence[Evidence], quantile: float) -> Levels:
     every phone. Among the riders that report it, the least-squares slope of their level
     (less their stretch's median) on their tx says how much a dB of tx is worth here; it is
     shrunk towards 1 (the byte means what it says) by ``TX_WEIGHT_PRIOR_CELLS`` and kept
-    within 0..1. The reference is the ``quantile`` of the riders' tx-corrected levels (an
-    upper quantile is not pulled down by a car trailing the bus, which is heard like a
-    rider but weaker); with fewer than ``MIN_REFERENCE_CELLS`` riders it is NaN and the
-    level says nothing. It follows the bus's receiver gain and the phones' conventions, and
-    pooling journeys keeps a quiet journey's few riders from deciding alone.
+    within 0..1. The reference is the ``quantile`` of the riders' tx-corrected levels (the
+    riders are those who came in through the doors, ``_boarded_riders``: a car trailing the
+    bus from where it pulled away, heard like a rider, does not pull even a low quantile
+    down to its own level); with
+    fewer than ``MIN_REFERENCE_CELLS`` rider cells it is NaN and the level says nothing.
+    It follows the bus's receiver gain and the phones' conventions, and pooling journeys
+    keeps a quiet journey's few riders from deciding alone.
     """
     levels: list[FloatArray] = []
     txs: list[FloatArray] = []
@@ -1842,19 +1842,19 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
       loud as the riders (a quiet phone in a bag, a bus whose receiver is deaf, a phone
       whose tx byte is on another convention): the level term is at least the negative
       side of ``relative_llr``;
-    - with ``level_veto``, a device the path loss counts for gains at most what the riders
-      allow (nothing if it is far below them: a tx byte read on the wrong convention makes a
-      car behind the bus sound near).
+    - with ``level_veto``, a device more than ``margin_db`` below them gains nothing from the
+      path loss (a tx byte read on the wrong convention makes a car behind the bus sound
+      near); about as loud as them or louder, the path loss says what it says.
     The learnt levels never add evidence beyond the path loss's, so the absolute model still
-    decides among loud devices; and a reference below ``reference_floor_dbm`` changes
-    nothing: it is no rider's level but that of cars trailing a bus that carries nobody,
-    who are then the only ones heard throughout.
+    decides among loud devices. The riders are those who came in through the doors
+    (``_boarded_riders``): a car that trails the bus from where it pulled away does not set
+    the reference, though one heard behind it while the doors were open at a stop and
+    through the stretches after counts as boarded there.
 
     The riders model (``level_model.riders``) instead replaces the path loss's nats of every
     device the bus heard by what its level against the riders' median says
-    (``LevelModel.rider_llr``); its riders are those who came in through the doors
-    (``_boarded_riders``), so the cars above cannot set it. In either, a phone that only
-    heard the bus's beacon keeps its path loss: its level is of the other link.
+    (``LevelModel.rider_llr``). In either, a phone that only heard the bus's beacon keeps its
+    path loss: its level is of the other link.
 
     Either way the bus's levels speak for the share of a stretch the path loss does
     (``Evidence.level_share``).
@@ -1874,14 +1874,13 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
         return dataclasses.replace(
             evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
         )
-    if levels.reference < level_model.reference_floor_dbm:
-        return evidence
     bus_says = level_model.relative_llr(relative) * share
     floor = np.minimum(bus_says, 0.0)
+    level = np.maximum(evidence.level_llr, floor)
     if level_model.level_veto:
-        level = np.clip(evidence.level_llr, floor, np.maximum(bus_says, 0.0))
-    else:
-        level = np.maximum(evidence.level_llr, floor)
+        # Below the riders the path loss may not count for "in"; about as loud as them or
+        # louder it says what it says.
+        level = np.where(bus_says < 0, np.minimum(level, 0.0), level)
     change = np.where(np.isfinite(relative), level - evidence.level_llr, 0.0)
     return dataclasses.replace(
         evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))

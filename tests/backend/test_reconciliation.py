@@ -33,6 +33,7 @@ from backend.trips.reconciliation import (
     reconcile_vehicle,
     stretch_evidence,
     stretches,
+    with_levels,
 )
 from backend.trips.stops import stop_index
 from fare_engine.geo import METRES_PER_DEGREE
@@ -432,11 +433,15 @@ def test_a_quiet_rider_is_excused_by_the_bus_s_own_riders():
     assert _trips(rows, RELATIVE) == {"dev_a", *CROWD}
 
 
-def test_a_reference_below_the_floor_excuses_nothing():
-    # A bus nobody rides, followed by cars: they are the only devices heard throughout, so
-    # the learnt reference is theirs, far below any rider's level; it excuses nobody.
+def test_cars_trailing_a_bus_nobody_rides_set_no_reference():
+    # A bus nobody rides, followed by cars heard throughout: none came in through its doors,
+    # so none calibrates it, and their level excuses nobody.
     cars = [row for d in range(4) for row in heard(d, departure(0), arrival(3), pl=86.0)]
-    assert RELATIVE.reference_floor_dbm > -8 - 86.0
+    obs = observations("RLG-1", cars)
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), RELATIVE)
+    assert not evidence.confident.any()
+    assert np.isnan(learn_levels([evidence], RELATIVE.level_quantile).reference)
     assert _trips(cars, RELATIVE) == _trips(cars, ABSOLUTE) == set()
 
 
@@ -458,6 +463,28 @@ def test_the_bus_s_riders_veto_a_tx_byte_read_on_the_wrong_convention():
 
     assert riders(veto=False) == {"dev_b", *CROWD}
     assert riders(veto=True) == set(CROWD)
+
+
+def test_a_device_as_loud_as_the_bus_s_riders_keeps_what_its_path_loss_says():
+    # The veto bites only below the riders: a phone as loud as them keeps its short path
+    # loss's nats in full, one far below them none of them (the default relative model).
+    model = LevelModel(relative=True)
+    # Device 1: 30 dB below them, its tx byte a calibrated RSSI read as a transmit power.
+    far = heard(1, arrival(1), arrival(3), pl=RIDER_PL + 30)
+    obs = observations("RLG-1", crowd() + heard(0, arrival(1), arrival(3)) + far)
+    tx = np.where(obs.device == 1, -59.0, np.nan)
+    obs = VehicleObservations(
+        obs.vehicle_id, obs.t, obs.device, obs.rssi, tx, obs.window_ms, obs.data_end_ms
+    )
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), model)
+    leveled = with_levels(evidence, learn_levels([evidence], model.level_quantile), model)
+    terms = dict(leveled.terms)
+    rider, far = (int(np.flatnonzero(evidence.devices == d)[0]) for d in (0, 1))
+    assert (terms["path_loss"][rider, 1:3] > 0).all()
+    assert (terms["bus_levels"][rider, 1:3] == 0).all()
+    assert (terms["path_loss"][far, 1:3] > 0).all()
+    assert (terms["path_loss"][far, 1:3] + terms["bus_levels"][far, 1:3] <= 0).all()
 
 
 RIDERS = LevelModel(relative=False, riders=True, rider_margin_db=13.5)
@@ -526,7 +553,7 @@ def test_the_tx_weight_is_learnt_from_the_riders():
     garbage = learn_levels([_evidence(rows_noise, noise)] * 6, 0.75)
     assert follows.tx_weight > 0.95
     assert garbage.tx_weight < 0.5
-    assert follows.riders == 8 * 3
+    assert follows.riders == 8 * 2  # each beyond doubt from its second stretch on
 
 
 @pytest.mark.parametrize("model", [RELATIVE, RIDERS], ids=["relative", "riders"])

@@ -15,13 +15,14 @@ from simulator.sweep import evaluate_world
 from simulator.world import DEFAULT_WORLD, World
 
 SCENARIOS = ("clean", "trailing-car", "stop-wait")
-"""A rider day and the two bystander cases that absolute levels got wrong."""
+"""A rider day and the two bystander cases that levels alone get wrong."""
 
 F1_FLOOR = 0.87
 BYSTANDERS_PER_1000_CEILING = 2.0
 EXACT_STOPS_FLOOR = 0.95
-"""F1 and exact stops below the goals (0.99, 98 %): the absolute path-loss model is not yet
-self-calibrating (issue 12, item 1). The bystander ceiling is the goal itself."""
+"""F1 and exact stops below the goals (0.99, 98 %): the level model still starts from the
+absolute path loss, which the bus's own riders only bound (issue 12, item 1). The bystander
+ceiling is the goal itself."""
 
 
 def _scenarios():
@@ -53,8 +54,8 @@ def test_bibo_holds_its_floors_in_a_world_it_was_not_fitted_on(seed: int, tmp_pa
 
 NOT_SELF_CALIBRATING = pytest.mark.xfail(
     strict=True,
-    reason="the path-loss boundary is an absolute level (issue 12, item 1 not done): "
-    "without tx or with other receiver gains the level moves",
+    reason="the level model starts from the absolute path loss, which the bus's riders only "
+    "bound (issue 12, item 1 not done): without tx or with other receiver gains it moves",
 )
 
 ABLATIONS = [

@@ -48,11 +48,11 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
 
 
 def test_evaluate_worlds_scores_the_other_level_model_on_request(tmp_path: Path, capsys):
-    # The relative model, paced replay included (its rebuilds carry calibrating journeys).
+    # The absolute model (the default is the relative one), paced replay included.
     args = ["evaluate", "--worlds", "--test-worlds", "2004", "--training-worlds", "default"]
     args += ["--scenarios", "clean", "--latency-scenarios", "clean", "--jobs", "1"]
-    assert main([*args, "--level", "relative", "--out", str(tmp_path)]) == 0
-    assert "level model: relative" in capsys.readouterr().err
+    assert main([*args, "--level", "absolute", "--out", str(tmp_path)]) == 0
+    assert "level model: absolute" in capsys.readouterr().err
     doc = json.loads((tmp_path / "worlds.json").read_text("utf-8"))
     (test,) = doc["test"]
     assert test["bibo"]["truth"] > 0

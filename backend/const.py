@@ -104,11 +104,11 @@ the bus's riders who came in through its doors (``reconciliation.learn_levels`` 
 as loud as the quiet end of them, and, with the veto, one below them gains nothing from a
 short path loss. A car that trails the bus from where it pulled away did not come in
 through the doors, so it does not set the reference (one heard behind the bus while its
-doors were open, and through the stretches after, does count as boarded); where a car is as
-loud as the riders, no level tells it apart. Only levels the
-bus itself measured are read so: a phone that only heard the bus's beacon keeps its path
-loss (its level is of the other link). A bus with too few such riders yet
-(``MIN_REFERENCE_CELLS``) decides on the absolute path loss.
+doors were open, and through the stretches after, does count as boarded); where a car is
+as loud as the riders, no level tells it apart. Only levels the bus itself measured are
+read so: a phone that only heard the bus's beacon keeps its path loss (its level is of the
+other link). A bus with too few such riders yet (``MIN_REFERENCE_CELLS``) decides on the
+absolute path loss.
 
 ``bibo calibrate``'s objective ranks the relative model 6 dB below the 0.1 quantile of the
 riders first, every absolute candidate well below it. The default departs from that fit

@@ -7,12 +7,12 @@ alighting stops follow from the decoded states. Each stretch's evidence is score
 would be heard there (in every part of the stretch, at a short tx-calibrated path loss; in the
 relative model the riders who came in through the bus's doors, levels learnt per bus from the
 data, excuse a quiet device about as loud as them and veto one below them, see
-``with_levels``) against how a non-rider
-would (only in parts of it — a car alongside, a person passed by — or far away); boarding needs the
-device heard at the stop while the bus stood there, and is unlikely for one heard along the stretch
-before (it travelled beside the bus). Calls and journeys whose events never came are derived
-(``journeys_from_events``, ``derive_missing_calls``). Viterbi decodes the states, forward-backward
-gives the confidence, and a device rides one vehicle at a time.
+``with_levels``) against how a non-rider would (only in parts of it — a car alongside, a person
+passed by — or far away); boarding needs the device heard at the stop while the bus stood there,
+and is unlikely for one heard along the stretch before (it travelled beside the bus). Calls and
+journeys whose events never came are derived (``journeys_from_events``,
+``derive_missing_calls``). Viterbi decodes the states, forward-backward gives the confidence, and
+a device rides one vehicle at a time.
 
 Incremental use: the newest stretch may still be under way (``data_end_ms``); a rider's
 alighting is *closed* once the data reaches a silence past the bus leaving that stop that
@@ -1791,10 +1791,10 @@ def learn_levels(pool: Sequence[Evidence], quantile: float) -> Levels:
     within 0..1. The reference is the ``quantile`` of the riders' tx-corrected levels (the
     riders are those who came in through the doors, ``_boarded_riders``: a car trailing the
     bus from where it pulled away, heard like a rider, does not pull even a low quantile
-    down to its own level); with
-    fewer than ``MIN_REFERENCE_CELLS`` rider cells it is NaN and the level says nothing.
-    It follows the bus's receiver gain and the phones' conventions, and pooling journeys
-    keeps a quiet journey's few riders from deciding alone.
+    down to its own level); with fewer than ``MIN_REFERENCE_CELLS`` rider cells it is NaN
+    and the level says nothing. It follows the bus's receiver gain and the phones'
+    conventions, and pooling journeys keeps a quiet journey's few riders from deciding
+    alone.
     """
     levels: list[FloatArray] = []
     txs: list[FloatArray] = []

@@ -242,7 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--trips", type=Path, metavar="FILE", help="'bibo trips --format json' output")
     ev.add_argument("--no-backend", action="store_true", help="score only the naive baseline")
-    ev.add_argument("--out", type=Path, help="where evaluation.json/.png go (default DIR)")
+    ev.add_argument(
+        "--out",
+        type=Path,
+        help="where evaluation.json/.png go (default DIR); with --worlds: where worlds.json "
+        "and mistakes.jsonl go (bibo's every missed ride and bystander charged, with why and "
+        "its evidence per stretch)",
+    )
     ev.add_argument("--keep-workdir", type=Path, help="keep the backend's database here")
 
     cal = sub.add_parser(
@@ -478,6 +484,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         summary_table,
         sweep,
         world_table,
+        write_mistakes,
     )
     from simulator.sweep import write_json as write_sweep_json
 
@@ -529,6 +536,8 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_sweep_json(results, args.out / "worlds.json")
         console.print(f"wrote {args.out / 'worlds.json'}")
+        write_mistakes(results, args.out / "mistakes.jsonl")
+        console.print(f"wrote {args.out / 'mistakes.jsonl'} (every ride missed, every bystander)")
     return 0
 
 

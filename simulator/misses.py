@@ -25,7 +25,7 @@ of the model to look at first.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -67,6 +67,35 @@ def cause_of(terms: Mapping[str, float], heard_at_boarding: bool) -> str:
     return "other"
 
 
+class Span(Protocol):
+    """A ride or a trip on one journey of one vehicle: a truth ride, or a trip bibo found."""
+
+    @property
+    def device_id(self) -> str | None: ...
+
+    @property
+    def vehicle_id(self) -> str: ...
+
+    @property
+    def journey_id(self) -> str: ...
+
+    @property
+    def board_stop_id(self) -> str: ...
+
+    @property
+    def board_time(self) -> int: ...
+
+    @property
+    def alight_stop_id(self) -> str: ...
+
+    @property
+    def alight_time(self) -> int: ...
+
+
+Terms = dict[str, list[float]]
+"""``Evidence.terms`` by name, one value per stretch of a span (empty: no row for it)."""
+
+
 def _call_index(journey: Journey, stop_id: str, t: int, after: int = -1) -> int | None:
     """The journey's call at ``stop_id`` after call ``after`` nearest in time to ``t``."""
     calls = [k for k, v in enumerate(journey.visits) if k > after and v.stop_id == stop_id]
@@ -75,7 +104,7 @@ def _call_index(journey: Journey, stop_id: str, t: int, after: int = -1) -> int 
     return min(calls, key=lambda k: abs(journey.visits[k].arrival - t))
 
 
-def _journey_of(ride: TruthTrip, journeys: Sequence[Journey]) -> int | None:
+def _journey_of(ride: Span, journeys: Sequence[Journey]) -> int | None:
     """The index of the ride's journey: by its id, else (the bus lost the journey event)
     the one whose calls span the ride, give or take ``DOOR_EVENT_SLACK_MS`` (its stop
     events may be that early or late)."""
@@ -89,27 +118,62 @@ def _journey_of(ride: TruthTrip, journeys: Sequence[Journey]) -> int | None:
     return None
 
 
-def _ride_cause(
-    ride: TruthTrip, journeys: Sequence[Journey], evidence: Mapping[int, Evidence], device: int
-) -> str:
-    i = _journey_of(ride, journeys)
+def _span_evidence(
+    span: Span, journeys: Sequence[Journey], evidence: Mapping[int, Evidence], device: int
+) -> tuple[str, Terms]:
+    """The cause a span would be missed for (``cause_of``, or ``unheard``/``other``), and its
+    evidence terms over the stretches it covers."""
+    i = _journey_of(span, journeys)
     if i is None:
-        return "other"  # its journey was not cut as the bus ran it
+        return "other", {}  # its journey was not cut as the bus ran it
     journey, e = journeys[i], evidence.get(i)
     rows = np.flatnonzero(e.devices == device) if e is not None else np.zeros(0)
     if e is None or not rows.size:
-        return "unheard"
-    board = _call_index(journey, ride.board_stop_id, ride.board_time)
+        return "unheard", {}
+    board = _call_index(journey, span.board_stop_id, span.board_time)
     alight = (
         None
         if board is None
-        else _call_index(journey, ride.alight_stop_id, ride.alight_time, board)
+        else _call_index(journey, span.alight_stop_id, span.alight_time, board)
     )
     if board is None or alight is None:
-        return "other"
+        return "other", {}
     row = int(rows[0])
-    terms = {name: float(v[row, board:alight].sum()) for name, v in e.terms}
-    return cause_of(terms, bool(e.heard_at_stop[row, board]))
+    sums = {name: float(v[row, board:alight].sum()) for name, v in e.terms}
+    terms = {name: [round(float(x), 3) for x in v[row, board:alight]] for name, v in e.terms}
+    return cause_of(sums, bool(e.heard_at_stop[row, board])), terms
+
+
+def explain_spans(
+    spans: Sequence[Span],
+    vehicles: Sequence[VehicleData],
+    resolver: TokenResolver,
+    phones: PhoneRows,
+    level_model: LevelModel,
+) -> list[tuple[str, Terms]]:
+    """Per span (in order): the cause it would be missed for and its evidence terms per
+    stretch, read off the evidence its bus's journey was decoded on (``decided_evidence``);
+    a span on a bus that sent nothing is ``unheard``. For a missed ride the cause is why
+    bibo missed it; for a trip bibo charged a bystander the terms say what outweighed
+    the rest."""
+    out: list[tuple[str, Terms]] = [("unheard", {}) for _ in spans]
+    by_vehicle: dict[str, list[int]] = {}
+    for k, span in enumerate(spans):
+        by_vehicle.setdefault(span.vehicle_id, []).append(k)
+    index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
+    stops = stop_index()
+    for data in vehicles:
+        mine = by_vehicle.get(data.vehicle_id, [])
+        if not mine:
+            continue
+        obs, _ = vehicle_observations(data, resolver, phones.of_vehicle(data.vehicle_id))
+        events = sorted_events(data)
+        journeys = journeys_from_events(data.vehicle_id, events, stops, obs.data_end_ms)
+        evidence = {i: e for i, _, e in decided_evidence(journeys, obs, level_model, 0)}
+        for k in mine:
+            device = index.get(spans[k].device_id or "", -1)
+            out[k] = _span_evidence(spans[k], journeys, evidence, device)
+    return out
 
 
 def miss_causes(
@@ -120,38 +184,28 @@ def miss_causes(
     resolver: TokenResolver,
     phones: PhoneRows,
     level_model: LevelModel,
-) -> list[tuple[TruthTrip, str]]:
+) -> list[tuple[TruthTrip, str, Terms]]:
     """Each of the ``missed`` rides (detectable, with a registered phone) with its cause
-    (``MISS_CAUSES``), given bibo's ``trips`` of the day (the conflicts' ``losers`` among
-    them) on the recorded ``vehicles``; ``resolver`` and ``phones`` as
-    ``offline.region_resolvers`` returns them."""
-    out: list[tuple[TruthTrip, str]] = []
-    by_vehicle: dict[str, list[TruthTrip]] = {}
-    for ride in missed:
-        lost = any(
+    (``MISS_CAUSES``) and its evidence terms per stretch (``explain_spans``), given bibo's
+    ``trips`` of the day (the conflicts' ``losers`` among them) on the recorded
+    ``vehicles``; ``resolver`` and ``phones`` as ``offline.region_resolvers`` returns them."""
+    lost = [
+        any(
             t.trip_id in losers
             and t.device_id == ride.device_id
             and t.vehicle_id == ride.vehicle_id
             and overlaps(t, ride)
             for t in trips
         )
-        if lost:
-            out.append((ride, "lost"))
+        for ride in missed
+    ]
+    rest = [ride for ride, gone in zip(missed, lost, strict=True) if not gone]
+    explained = iter(explain_spans(rest, vehicles, resolver, phones, level_model))
+    out: list[tuple[TruthTrip, str, Terms]] = []
+    for ride, gone in zip(missed, lost, strict=True):
+        if gone:
+            out.append((ride, "lost", {}))
         else:
-            by_vehicle.setdefault(ride.vehicle_id, []).append(ride)
-    index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
-    stops = stop_index()
-    for data in vehicles:
-        rides = by_vehicle.pop(data.vehicle_id, [])
-        if not rides:
-            continue
-        obs, _ = vehicle_observations(data, resolver, phones.of_vehicle(data.vehicle_id))
-        events = sorted_events(data)
-        journeys = journeys_from_events(data.vehicle_id, events, stops, obs.data_end_ms)
-        evidence = {i: e for i, _, e in decided_evidence(journeys, obs, level_model, 0)}
-        for ride in rides:
-            device = index.get(ride.device_id or "", -1)
-            out.append((ride, _ride_cause(ride, journeys, evidence, device)))
-    # A bus that sent nothing at all.
-    out += [(ride, "unheard") for rides in by_vehicle.values() for ride in rides]
+            cause, terms = next(explained)
+            out.append((ride, cause, terms))
     return out

@@ -75,11 +75,14 @@ class Scores:
     encounters_by_kind: dict[str, int] = field(default_factory=dict)
     matched_pairs: tuple[tuple[int, int], ...] = field(default=(), repr=False)
     """(detected index, truth index) of every match (for latency and money)."""
+    charged: tuple[tuple[int, str], ...] = field(default=(), repr=False)
+    """(detected index, kind) of every bystander charged (``bystanders_by_kind`` per trip)."""
 
     def as_dict(self) -> dict[str, object]:
-        """Plain dict for JSON reports (without the match list)."""
+        """Plain dict for JSON reports (without the match and bystander lists)."""
         doc = asdict(self)
         doc.pop("matched_pairs")
+        doc.pop("charged")
         return doc
 
 
@@ -175,14 +178,15 @@ def score(
     by_person: dict[str, list[TruthEncounter]] = defaultdict(list)
     for e in truth.bystander_encounters:
         by_person[e.person_id].append(e)
-    kinds = Counter(
+    charged_kinds = [
         _kind_of(
             detected[k],
             person_of_device.get(detected[k].device_id),
             by_person.get(person_of_device.get(detected[k].device_id, ""), []),
         )
         for k in charged
-    )
+    ]
+    kinds = Counter(charged_kinds)
     board_ok = sum(
         1 for k, i in pairs.items() if detected[k].board_stop_id == trips[i].board_stop_id
     )
@@ -227,4 +231,5 @@ def score(
             sorted(Counter(e.kind for e in truth.bystander_encounters).items())
         ),
         matched_pairs=tuple(sorted((k, full_index[id(trips[i])]) for k, i in pairs.items())),
+        charged=tuple(zip(charged, charged_kinds, strict=True)),
     )

@@ -40,7 +40,7 @@ from simulator.const import (
 from simulator.day import DayPlan, has_background_location, plan_day
 from simulator.evaluation import person_of
 from simulator.latency import ADVERTISING, BEACON, LatencyCounts, paced_latency
-from simulator.misses import MISS_CAUSES, miss_causes
+from simulator.misses import MISS_CAUSES, Span, Terms, explain_spans, miss_causes
 from simulator.network import Network, load_network
 from simulator.offline import (
     DAY_INTERVALS,
@@ -252,6 +252,12 @@ class WorldResult:
     world: dict[str, Any] = field(default_factory=dict)
     platforms: dict[str, dict[str, Counts]] = field(default_factory=dict)
     """Per method, its counts per ``PLATFORMS`` entry (the phones of that platform only)."""
+    mistakes: list[dict[str, Any]] = field(default_factory=list)
+    """bibo's mistakes, one dict per ride it missed (``why``: its ``misses.MISS_CAUSES``
+    entry) and per bystander it charged (``why``: the kind of the person's encounter with
+    the bus), each with the scenario, the person, their platform, the ride or trip and its
+    evidence terms per stretch (``misses.explain_spans``): what ``bibo evaluate --worlds
+    --out`` writes to mistakes.jsonl."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seed": self.seed, "world": self.world}
@@ -328,9 +334,10 @@ def missed_by_cause(
     day: BiboDay,
     vehicles: Sequence[VehicleData],
     level_model: LevelModel,
-) -> list[tuple[TruthTrip, str]]:
+) -> list[tuple[TruthTrip, str, Terms]]:
     """Why bibo missed the detectable rides of ``truth`` it did not match (``scores``) with
-    its trips of the ``day``: each with its ``misses.MISS_CAUSES`` entry."""
+    its trips of the ``day``: each with its ``misses.MISS_CAUSES`` entry and its evidence
+    terms per stretch."""
     matched = {i for _, i in scores.matched_pairs}
     missed = [
         t
@@ -414,6 +421,7 @@ def evaluate_world(
     with ``level_model``)."""
     seed = world.seed
     methods = {m: Counts() for m in METHODS}
+    mistakes: list[dict[str, Any]] = []
     platforms = {m: {p: Counts() for p in PLATFORMS} for m in METHODS}
     latency = LatencyCounts()
     for s in scenarios:
@@ -447,11 +455,23 @@ def evaluate_world(
                 methods[method].add_heard(truth, shares, scores)
                 if method == "bibo":
                     causes = missed_by_cause(truth, scores, day, vehicles, level_model)
-                    for ride, cause in causes:
+                    for ride, cause, terms in causes:
                         methods[method].add_cause(cause)
                         for platform, persons in on.items():
                             if ride.person_id in persons:
                                 platforms[method][platform].add_cause(cause)
+                        mistakes.append(
+                            _mistake(s.name, "missed", ride, ride.person_id, cause, terms, plan)
+                        )
+                    charged = [detected[k] for k, _ in scores.charged]
+                    explained = explain_spans(
+                        charged, vehicles, day.resolver, day.phones, level_model
+                    )
+                    for trip, (_, kind), (_, terms) in zip(
+                        charged, scores.charged, explained, strict=True
+                    ):
+                        who = person.get(trip.device_id, "")
+                        mistakes.append(_mistake(s.name, "bystander", trip, who, kind, terms, plan))
                 for platform, persons in on.items():
                     part, part_trips = platform_part(truth, trips, person, persons)
                     platforms[method][platform].add(score(part, part_trips, person))
@@ -467,7 +487,28 @@ def evaluate_world(
                 )
         finally:
             shutil.rmtree(out, ignore_errors=True)
-    return WorldResult(seed, methods, latency, world.document(), platforms)
+    return WorldResult(seed, methods, latency, world.document(), platforms, mistakes)
+
+
+def _mistake(
+    scenario: str, what: str, span: Span, person_id: str, why: str, terms: Terms, plan: DayPlan
+) -> dict[str, Any]:
+    """One of bibo's mistakes as ``WorldResult.mistakes`` holds it."""
+    return {
+        "scenario": scenario,
+        "mistake": what,
+        "why": why,
+        "person_id": person_id,
+        "platform": platform_of(plan, person_id) if person_id else None,
+        "device_id": span.device_id,
+        "vehicle_id": span.vehicle_id,
+        "journey_id": span.journey_id,
+        "board_stop_id": span.board_stop_id,
+        "board_time": span.board_time,
+        "alight_stop_id": span.alight_stop_id,
+        "alight_time": span.alight_time,
+        "terms": terms,
+    }
 
 
 def _scratch() -> str | None:
@@ -686,6 +727,18 @@ def summary_table(summaries: Sequence[tuple[SetSummary, SetSummary]]) -> Table:
 def write_json(sets: Mapping[str, Sequence[WorldResult]], path: Path) -> None:
     doc = {name: [r.as_dict() for r in results] for name, results in sets.items()}
     path.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+
+
+def write_mistakes(sets: Mapping[str, Sequence[WorldResult]], path: Path) -> None:
+    """bibo's mistakes in every world of ``sets`` as JSON lines (``WorldResult.mistakes``,
+    each with its set and world seed), written to a temporary file and moved into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for name, results in sets.items():
+            for r in results:
+                for m in r.mistakes:
+                    f.write(json.dumps({"set": name, "world": r.seed, **m}) + "\n")
+    tmp.replace(path)
 
 
 def heard_table(sets: Mapping[str, Sequence[WorldResult]], method: str = "bibo") -> Table:

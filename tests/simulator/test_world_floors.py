@@ -4,6 +4,7 @@ world. The floors sit below the issue's goals where bibo does not reach them yet
 figures on the full test set come from ``bibo evaluate --worlds``."""
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,26 @@ def test_bibo_holds_its_floors_in_a_world_it_was_not_fitted_on(seed: int, tmp_pa
         assert sum(counts.missed_by_heard.values()) == counts.truth - counts.matched
     # Every ride bibo missed has one cause (every truth ride here has a registered phone).
     assert sum(bibo.missed_by_cause.values()) == bibo.truth - bibo.matched
+    # ... and is listed among its mistakes with it, as is every bystander it charged, each
+    # with the evidence terms of the stretches it covers.
+    missed = [m for m in result.mistakes if m["mistake"] == "missed"]
+    charged = [m for m in result.mistakes if m["mistake"] == "bystander"]
+    assert len(missed) + len(charged) == len(result.mistakes)
+    assert Counter(m["why"] for m in missed) == Counter(bibo.missed_by_cause)
+    assert len(charged) == bibo.charged
+    assert Counter(m["why"] for m in charged) == Counter(bibo.charged_by_kind)
+    for m in result.mistakes:
+        assert m["scenario"] in SCENARIOS
+        assert m["board_time"] <= m["alight_time"]
+        lengths = {len(v) for v in m["terms"].values()}
+        assert len(lengths) <= 1
+        if m["why"] in ("sparse", "level", "boarding"):
+            assert lengths == {len(next(iter(m["terms"].values())))}
+            assert min(lengths) >= 1  # read off the evidence: it has stretches
+    for m in charged:
+        # bibo charged them: the evidence over their trip says "on board".
+        assert m["terms"], m
+        assert sum(sum(v) for v in m["terms"].values()) > 0, m
 
 
 NOT_SELF_CALIBRATING = pytest.mark.xfail(

@@ -45,6 +45,16 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
     assert 0 < beacon["rides"] < test["latency"]["beout"]["rides"]
     assert beacon["p50_s"] is not None
     assert beacon["p50_s"] < float("inf")
+    # Every mistake of bibo's, one JSON line each, adds up to the world's counts.
+    assert "mistakes.jsonl" in out
+    lines = (tmp_path / "mistakes.jsonl").read_text("utf-8").splitlines()
+    mistakes = [json.loads(line) for line in lines]
+    mine = [m for m in mistakes if m["set"] == "test" and m["world"] == 2004]
+    missed = sum(m["mistake"] == "missed" for m in mine)
+    assert missed == bibo["truth"] - bibo["matched"]
+    assert sum(m["mistake"] == "bystander" for m in mine) == bibo["charged"]
+    assert {m["scenario"] for m in mistakes} <= {"clean"}
+    assert all(m["platform"] in ("advertising", "beacon") for m in mine if m["person_id"])
 
 
 def test_evaluate_worlds_scores_the_other_level_model_on_request(tmp_path: Path, capsys):

@@ -461,7 +461,7 @@ def evaluate_world(
                             if ride.person_id in persons:
                                 platforms[method][platform].add_cause(cause)
                         mistakes.append(
-                            _mistake(s.name, "missed", ride, ride.person_id, cause, terms, plan)
+                            _mistake(s.name, "missed", ride, ride.person_id, cause, terms, on)
                         )
                     charged = [detected[k] for k, _ in scores.charged]
                     explained = explain_spans(
@@ -471,7 +471,7 @@ def evaluate_world(
                         charged, scores.charged, explained, strict=True
                     ):
                         who = person.get(trip.device_id, "")
-                        mistakes.append(_mistake(s.name, "bystander", trip, who, kind, terms, plan))
+                        mistakes.append(_mistake(s.name, "bystander", trip, who, kind, terms, on))
                 for platform, persons in on.items():
                     part, part_trips = platform_part(truth, trips, person, persons)
                     platforms[method][platform].add(score(part, part_trips, person))
@@ -491,15 +491,22 @@ def evaluate_world(
 
 
 def _mistake(
-    scenario: str, what: str, span: Span, person_id: str, why: str, terms: Terms, plan: DayPlan
+    scenario: str,
+    what: str,
+    span: Span,
+    person_id: str,
+    why: str,
+    terms: Terms,
+    platforms: Mapping[str, set[str]],
 ) -> dict[str, Any]:
-    """One of bibo's mistakes as ``WorldResult.mistakes`` holds it."""
+    """One of bibo's mistakes as ``WorldResult.mistakes`` holds it (``platforms``: the
+    persons on each of ``PLATFORMS``)."""
     return {
         "scenario": scenario,
         "mistake": what,
         "why": why,
         "person_id": person_id,
-        "platform": platform_of(plan, person_id) if person_id else None,
+        "platforms": [p for p in PLATFORMS if person_id in platforms.get(p, ())],
         "device_id": span.device_id,
         "vehicle_id": span.vehicle_id,
         "journey_id": span.journey_id,

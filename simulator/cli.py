@@ -246,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         help="where evaluation.json/.png go (default DIR); with --worlds: where worlds.json "
-        "and mistakes.jsonl go (bibo's every missed ride and bystander charged, with why and "
-        "its evidence per stretch)",
+        "and mistakes.jsonl go (every ride bibo missed and every bystander it charged, with why "
+        "and the evidence per stretch)",
     )
     ev.add_argument("--keep-workdir", type=Path, help="keep the backend's database here")
 

@@ -19,7 +19,9 @@ over the stretches the rider really rode:
   stretch's evidence, a split, a boarding the stretch before looked alongside).
 
 The causes sum to the misses, so a table of them says where recall is lost and which part
-of the model to look at first.
+of the model to look at first. ``explain_day`` also reads off the terms of every stretch of
+each missed ride and of each trip bibo charged a bystander (what ``bibo evaluate --worlds
+--out`` writes to mistakes.jsonl).
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ class Span(Protocol):
 
 
 Terms = dict[str, list[float]]
-"""``Evidence.terms`` by name, one value per stretch of a span (empty: no row for it)."""
+"""``Evidence.terms`` by name, one value per stretch of a span (empty: its bus's evidence has
+no row for the device, or its journey or calls were not found)."""
 
 
 def _call_index(journey: Journey, stop_id: str, t: int, after: int = -1) -> int | None:
@@ -119,10 +122,15 @@ def _journey_of(ride: Span, journeys: Sequence[Journey]) -> int | None:
 
 
 def _span_evidence(
-    span: Span, journeys: Sequence[Journey], evidence: Mapping[int, Evidence], device: int
+    span: Span,
+    journeys: Sequence[Journey],
+    evidence: Mapping[int, Evidence],
+    device: int,
+    stretches: int | None = None,
 ) -> tuple[str, Terms]:
     """The cause a span would be missed for (``cause_of``, or ``unheard``/``other``), and its
-    evidence terms over the stretches it covers."""
+    evidence terms over the stretches it covers (``stretches`` from its boarding call where
+    known, else to its alighting call)."""
     i = _journey_of(span, journeys)
     if i is None:
         return "other", {}  # its journey was not cut as the bus ran it
@@ -131,11 +139,14 @@ def _span_evidence(
     if e is None or not rows.size:
         return "unheard", {}
     board = _call_index(journey, span.board_stop_id, span.board_time)
-    alight = (
-        None
-        if board is None
-        else _call_index(journey, span.alight_stop_id, span.alight_time, board)
-    )
+    if board is not None and stretches is not None:
+        alight: int | None = board + stretches
+    else:
+        alight = (
+            None
+            if board is None
+            else _call_index(journey, span.alight_stop_id, span.alight_time, board)
+        )
     if board is None or alight is None:
         return "other", {}
     row = int(rows[0])
@@ -150,12 +161,16 @@ def explain_spans(
     resolver: TokenResolver,
     phones: PhoneRows,
     level_model: LevelModel,
+    stretches: Sequence[int | None] = (),
 ) -> list[tuple[str, Terms]]:
     """Per span (in order): the cause it would be missed for and its evidence terms per
     stretch, read off the evidence its bus's journey was decoded on (``decided_evidence``);
     a span on a bus that sent nothing is ``unheard``. For a missed ride the cause is why
     bibo missed it; for a trip bibo charged a bystander the terms say what outweighed
-    the rest."""
+    the rest. ``stretches`` gives, where known, how many stretches a span covers from its
+    boarding stop (a trip bibo found: its ``stops_travelled``; one still riding at the end
+    of the data covers the stretch under way, whose end is no call); else its alighting
+    call says."""
     out: list[tuple[str, Terms]] = [("unheard", {}) for _ in spans]
     by_vehicle: dict[str, list[int]] = {}
     for k, span in enumerate(spans):
@@ -163,7 +178,7 @@ def explain_spans(
     index = {device_id: i for i, device_id in enumerate(resolver.device_ids)}
     stops = stop_index()
     for data in vehicles:
-        mine = by_vehicle.get(data.vehicle_id, [])
+        mine = by_vehicle.pop(data.vehicle_id, [])
         if not mine:
             continue
         obs, _ = vehicle_observations(data, resolver, phones.of_vehicle(data.vehicle_id))
@@ -172,23 +187,27 @@ def explain_spans(
         evidence = {i: e for i, _, e in decided_evidence(journeys, obs, level_model, 0)}
         for k in mine:
             device = index.get(spans[k].device_id or "", -1)
-            out[k] = _span_evidence(spans[k], journeys, evidence, device)
+            n = stretches[k] if k < len(stretches) else None
+            out[k] = _span_evidence(spans[k], journeys, evidence, device, n)
     return out
 
 
-def miss_causes(
+def explain_day(
     missed: Sequence[TruthTrip],
+    charged: Sequence[DetectedTrip],
     trips: Sequence[DetectedTrip],
     losers: Container[str],
     vehicles: Sequence[VehicleData],
     resolver: TokenResolver,
     phones: PhoneRows,
     level_model: LevelModel,
-) -> list[tuple[TruthTrip, str, Terms]]:
+) -> tuple[list[tuple[TruthTrip, str, Terms]], list[Terms]]:
     """Each of the ``missed`` rides (detectable, with a registered phone) with its cause
-    (``MISS_CAUSES``) and its evidence terms per stretch (``explain_spans``), given bibo's
-    ``trips`` of the day (the conflicts' ``losers`` among them) on the recorded
-    ``vehicles``; ``resolver`` and ``phones`` as ``offline.region_resolvers`` returns them."""
+    (``MISS_CAUSES``; ``lost`` is tested first) and its evidence terms per stretch on its
+    own bus, and the terms of each trip bibo ``charged`` a bystander (``explain_spans``,
+    one pass over the buses for both), given bibo's ``trips`` of the day (the conflicts'
+    ``losers`` among them) on the recorded ``vehicles``; ``resolver`` and ``phones`` as
+    ``offline.region_resolvers`` returns them."""
     lost = [
         any(
             t.trip_id in losers
@@ -199,13 +218,11 @@ def miss_causes(
         )
         for ride in missed
     ]
-    rest = [ride for ride, gone in zip(missed, lost, strict=True) if not gone]
-    explained = iter(explain_spans(rest, vehicles, resolver, phones, level_model))
-    out: list[tuple[TruthTrip, str, Terms]] = []
-    for ride, gone in zip(missed, lost, strict=True):
-        if gone:
-            out.append((ride, "lost", {}))
-        else:
-            cause, terms = next(explained)
-            out.append((ride, cause, terms))
-    return out
+    spans: list[Span] = [*missed, *charged]
+    stretches = [None] * len(missed) + [t.stops_travelled for t in charged]
+    explained = explain_spans(spans, vehicles, resolver, phones, level_model, stretches)
+    rides = [
+        (ride, "lost" if gone else cause, terms)
+        for ride, gone, (cause, terms) in zip(missed, lost, explained[: len(missed)], strict=True)
+    ]
+    return rides, [terms for _, terms in explained[len(missed) :]]

@@ -75,14 +75,14 @@ class Scores:
     encounters_by_kind: dict[str, int] = field(default_factory=dict)
     matched_pairs: tuple[tuple[int, int], ...] = field(default=(), repr=False)
     """(detected index, truth index) of every match (for latency and money)."""
-    charged: tuple[tuple[int, str], ...] = field(default=(), repr=False)
+    charged_trips: tuple[tuple[int, str], ...] = field(default=(), repr=False)
     """(detected index, kind) of every bystander charged (``bystanders_by_kind`` per trip)."""
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for JSON reports (without the match and bystander lists)."""
         doc = asdict(self)
         doc.pop("matched_pairs")
-        doc.pop("charged")
+        doc.pop("charged_trips")
         return doc
 
 
@@ -231,5 +231,5 @@ def score(
             sorted(Counter(e.kind for e in truth.bystander_encounters).items())
         ),
         matched_pairs=tuple(sorted((k, full_index[id(trips[i])]) for k, i in pairs.items())),
-        charged=tuple(zip(charged, charged_kinds, strict=True)),
+        charged_trips=tuple(zip(charged, charged_kinds, strict=True)),
     )

@@ -40,7 +40,7 @@ from simulator.const import (
 from simulator.day import DayPlan, has_background_location, plan_day
 from simulator.evaluation import person_of
 from simulator.latency import ADVERTISING, BEACON, LatencyCounts, paced_latency
-from simulator.misses import MISS_CAUSES, Span, Terms, explain_spans, miss_causes
+from simulator.misses import MISS_CAUSES, Span, Terms, explain_day
 from simulator.network import Network, load_network
 from simulator.offline import (
     DAY_INTERVALS,
@@ -328,24 +328,26 @@ def bibo_day(
     return BiboDay(trips, losers, resolver, phones)
 
 
-def missed_by_cause(
+def explain_mistakes(
     truth: GroundTruth,
     scores: Scores,
     day: BiboDay,
     vehicles: Sequence[VehicleData],
     level_model: LevelModel,
-) -> list[tuple[TruthTrip, str, Terms]]:
+    charged: Sequence[DetectedTrip] = (),
+) -> tuple[list[tuple[TruthTrip, str, Terms]], list[Terms]]:
     """Why bibo missed the detectable rides of ``truth`` it did not match (``scores``) with
     its trips of the ``day``: each with its ``misses.MISS_CAUSES`` entry and its evidence
-    terms per stretch."""
+    terms per stretch; and the terms of the trips it ``charged`` bystanders
+    (``misses.explain_day``)."""
     matched = {i for _, i in scores.matched_pairs}
     missed = [
         t
         for i, t in enumerate(truth.trips)
         if detectable(t) and i not in matched and t.device_id is not None
     ]
-    return miss_causes(
-        missed, day.trips, day.losers, vehicles, day.resolver, day.phones, level_model
+    return explain_day(
+        missed, charged, day.trips, day.losers, vehicles, day.resolver, day.phones, level_model
     )
 
 
@@ -454,7 +456,11 @@ def evaluate_world(
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)
                 if method == "bibo":
-                    causes = missed_by_cause(truth, scores, day, vehicles, level_model)
+                    kept = [t for t in day.trips if t.trip_id not in day.losers]
+                    charged = [kept[k] for k, _ in scores.charged_trips]
+                    causes, explained = explain_mistakes(
+                        truth, scores, day, vehicles, level_model, charged
+                    )
                     for ride, cause, terms in causes:
                         methods[method].add_cause(cause)
                         for platform, persons in on.items():
@@ -463,15 +469,14 @@ def evaluate_world(
                         mistakes.append(
                             _mistake(s.name, "missed", ride, ride.person_id, cause, terms, on)
                         )
-                    charged = [detected[k] for k, _ in scores.charged]
-                    explained = explain_spans(
-                        charged, vehicles, day.resolver, day.phones, level_model
-                    )
-                    for trip, (_, kind), (_, terms) in zip(
-                        charged, scores.charged, explained, strict=True
+                    for trip, (_, kind), terms in zip(
+                        charged, scores.charged_trips, explained, strict=True
                     ):
                         who = person.get(trip.device_id, "")
-                        mistakes.append(_mistake(s.name, "bystander", trip, who, kind, terms, on))
+                        entry = _mistake(s.name, "bystander", trip, who, kind, terms, on)
+                        entry["stops_travelled"] = trip.stops_travelled
+                        entry["score"] = trip.score
+                        mistakes.append(entry)
                 for platform, persons in on.items():
                     part, part_trips = platform_part(truth, trips, person, persons)
                     platforms[method][platform].add(score(part, part_trips, person))

@@ -59,6 +59,7 @@ def test_perfect_detection():
     assert s.per_1000_encounters == 0.0
     assert s.as_dict()["matched"] == 3
     assert "matched_pairs" not in s.as_dict()
+    assert "charged_trips" not in s.as_dict()
     assert s.matched_pairs == ((0, 0), (1, 1), (2, 2))
 
 
@@ -68,6 +69,7 @@ def test_bystander_trip_is_counted_and_attributed_to_its_encounter():
     s = score(truth, detected, DEVICES)
     assert s.bystanders_charged == 1
     assert s.bystanders_by_kind == {"trailing_car": 1}
+    assert s.charged_trips == ((3, "trailing_car"),)  # the detection's index, its kind
     assert s.encounters_by_kind == {"stop_wait": 1, "trailing_car": 1}
     assert s.per_1000_encounters == 500.0
     assert s.false_positives == 1

@@ -56,21 +56,20 @@ def test_bibo_holds_its_floors_in_a_world_it_was_not_fitted_on(seed: int, tmp_pa
     missed = [m for m in result.mistakes if m["mistake"] == "missed"]
     charged = [m for m in result.mistakes if m["mistake"] == "bystander"]
     assert len(missed) + len(charged) == len(result.mistakes)
-    assert Counter(m["why"] for m in missed) == Counter(bibo.missed_by_cause)
+    assert len(missed) == bibo.truth - bibo.matched
     assert len(charged) == bibo.charged
     assert Counter(m["why"] for m in charged) == Counter(bibo.charged_by_kind)
     for m in result.mistakes:
         assert m["scenario"] in SCENARIOS
         assert m["board_time"] <= m["alight_time"]
-        lengths = {len(v) for v in m["terms"].values()}
-        assert len(lengths) <= 1
-        if m["why"] in ("sparse", "level", "boarding"):
-            assert lengths == {len(next(iter(m["terms"].values())))}
-            assert min(lengths) >= 1  # read off the evidence: it has stretches
+        assert len({len(v) for v in m["terms"].values()}) <= 1  # one value per stretch
     for m in charged:
-        # bibo charged them: the evidence over their trip says "on board".
-        assert m["terms"], m
-        assert sum(sum(v) for v in m["terms"].values()) > 0, m
+        # The terms are read off the evidence the trip was decoded on: one per stretch it
+        # rode, adding up to its score (each rounded to 0.001).
+        stretches = {len(v) for v in m["terms"].values()}
+        assert stretches == {m["stops_travelled"]}, m
+        total = sum(sum(v) for v in m["terms"].values())
+        assert total == pytest.approx(m["score"], abs=0.001 * (1 + 5 * m["stops_travelled"]))
 
 
 NOT_SELF_CALIBRATING = pytest.mark.xfail(

@@ -1857,14 +1857,34 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
     path loss: its level is of the other link.
 
     Either way the bus's levels speak for the share of a stretch the path loss does
-    (``Evidence.level_share``).
+    (``Evidence.level_share``). A bus without a reference yet (fewer than
+    ``MIN_REFERENCE_CELLS`` rider cells on the pooled journeys) keeps the path loss of a
+    device that came in through its doors (heard at a stop while they were open, not
+    alongside on the way there), and lets it count only against a device that never did: an
+    absolute level is one receiver's and one tx convention's reading, and alone it would
+    charge a car that fell in behind a bus nobody rides yet.
     """
-    if not level_model.learns_levels or not np.isfinite(levels.reference):
+    if not level_model.learns_levels:
         return evidence
-    share = 1.0 if evidence.level_share is None else evidence.level_share
     by_bus = (
         np.ones(len(evidence.devices), dtype=bool) if evidence.by_bus is None else evidence.by_bus
     )
+    if not np.isfinite(levels.reference):
+        # No riders of its own yet to read a level against: an absolute level is one
+        # receiver's and one tx convention's reading. It still speaks for a device that came
+        # in through the doors (heard at a stop while they were open, not alongside on the
+        # way there), but for one that never did (a car that fell in behind the bus as it
+        # pulled away) only against.
+        came_in = np.logical_or.accumulate(
+            evidence.heard_at_stop & ~evidence.alongside_before, axis=1
+        )
+        capped = by_bus[:, None] & ~came_in
+        level = np.where(capped, np.minimum(evidence.level_llr, 0.0), evidence.level_llr)
+        change = level - evidence.level_llr
+        return dataclasses.replace(
+            evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
+        )
+    share = 1.0 if evidence.level_share is None else evidence.level_share
     # Read against the riders only the levels of the link they were learnt on.
     relative = np.where(by_bus[:, None], levels.relative(evidence), np.nan)
     if level_model.riders:

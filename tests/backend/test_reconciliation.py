@@ -156,6 +156,24 @@ def test_car_trailing_the_bus_for_several_stops_is_not_a_rider():
     assert one_bus(rows) == []
 
 
+def test_a_bus_without_riders_to_read_levels_against_charges_no_car_on_its_level_alone():
+    # Nobody on board yet whose level could calibrate the bus (no reference): a car that
+    # fell in behind it as it pulled away from the first stop, heard through every stretch
+    # and, by the absolute path loss, as near as a rider, is not charged; a rider who came
+    # in through the doors there at the same level is.
+    car = heard(0, departure(0) + 1_000, arrival(3), pl=RIDER_PL + 8)
+    rider = heard(1, arrival(0), arrival(3), pl=RIDER_PL + 8)
+    absolute = dataclasses.replace(LevelModel(), relative=False, riders=False)
+    for model in (LevelModel(), dataclasses.replace(LevelModel(), riders=True)):
+        trips = reconcile_vehicle(
+            journey_events(), observations("RLG-1", car + rider), DEVICES, model
+        )
+        assert [(t.device_id, t.board_stop_id) for t in trips] == [("dev_b", STOPS[0])], model
+    # The absolute path loss alone would charge the car.
+    trips = reconcile_vehicle(journey_events(), observations("RLG-1", car), DEVICES, absolute)
+    assert [t.device_id for t in trips] == ["dev_a"]
+
+
 def test_a_rider_heard_poorly_for_a_stretch_stays_one_ride():
     # Six stops; heard well on the first two stretches and the last two, and only in a
     # quarter of the middle stretch (a crowd around the phone). Nobody gets off a bus and

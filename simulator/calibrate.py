@@ -51,8 +51,8 @@ def grid() -> list[LevelModel]:
     the stand contrast; the relative model (the absolute one at the default boundary,
     quiet riders excused by the levels of the riders who came in through the bus's doors,
     with their veto and the stand contrast) at several margins below several quantiles of
-    those riders; and the riders model (no absolute level: each level read against the bus's
-    median rider) at several margins, with the default stand contrast."""
+    those riders; and the riders model (no absolute level once the bus has riders: each level
+    read against the bus's median rider) at several margins, with the default stand contrast."""
     absolute = [
         LevelModel(relative=False, boundary_db=b, contrast_slope_per_db=c)
         for b, c in itertools.product(ABSOLUTE_BOUNDARIES_DB, CONTRAST_SLOPES_PER_DB)

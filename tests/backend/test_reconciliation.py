@@ -22,7 +22,9 @@ from backend.const import (
 )
 from backend.trips.reconciliation import (
     EventRecord,
+    Evidence,
     LevelModel,
+    Levels,
     StopIndex,
     VehicleObservations,
     conflict_losers,
@@ -164,6 +166,10 @@ def test_a_bus_without_riders_to_read_levels_against_charges_no_car_on_its_level
     car = heard(0, departure(0) + 1_000, arrival(3), pl=RIDER_PL + 8)
     rider = heard(1, arrival(0), arrival(3), pl=RIDER_PL + 8)
     absolute = dataclasses.replace(LevelModel(), relative=False, riders=False)
+    obs = observations("RLG-1", car + rider)
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), LevelModel())
+    assert np.isnan(learn_levels([evidence], LevelModel().level_quantile).reference)
     for model in (LevelModel(), dataclasses.replace(LevelModel(), riders=True)):
         trips = reconcile_vehicle(
             journey_events(), observations("RLG-1", car + rider), DEVICES, model
@@ -172,6 +178,34 @@ def test_a_bus_without_riders_to_read_levels_against_charges_no_car_on_its_level
     # The absolute path loss alone would charge the car.
     trips = reconcile_vehicle(journey_events(), observations("RLG-1", car), DEVICES, absolute)
     assert [t.device_id for t in trips] == ["dev_a"]
+
+
+def test_without_a_reference_the_path_loss_speaks_for_a_device_from_where_it_came_in():
+    # Device 0 came in through the doors at the second stop, device 1 was heard alongside
+    # the first stretch and at that stop (a car), device 2 is a phone that only heard the
+    # bus's beacon: without a reference only device 0's path loss counts for "in", and only
+    # from the stop it came in at; what counts against counts for every device.
+    n = 3
+    level_llr = np.array([[2.0, 3.0, -1.0], [2.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    evidence = Evidence(
+        np.arange(n, dtype=np.int32),
+        level_llr.copy(),
+        np.array([[False, True, False], [False, True, False], [False, False, False]]),
+        np.array([[False, False, False], [False, True, True], [False, False, False]]),
+        np.zeros((n, 3)),
+        level_llr,
+        np.full((n, 3), np.nan),
+        np.zeros((n, 3), dtype=bool),
+        by_bus=np.array([True, True, False]),
+    )
+    for model in (LevelModel(), dataclasses.replace(LevelModel(), riders=True)):
+        decided = with_levels(evidence, Levels(float("nan"), 0.0, 0.0, 0), model)
+        np.testing.assert_array_equal(
+            decided.llr, [[0.0, 3.0, -1.0], [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]]
+        )
+        assert dict(decided.terms)["bus_levels"][0, 0] == -2.0
+    absolute = dataclasses.replace(LevelModel(), relative=False)
+    assert with_levels(evidence, Levels(float("nan"), 0.0, 0.0, 0), absolute) is evidence
 
 
 def test_a_rider_heard_poorly_for_a_stretch_stays_one_ride():

@@ -123,10 +123,9 @@ world (its Android-only worlds), the training rows of ``bibo evaluate --worlds
 10 and 36 dB exceed the goal in calibrate's worst training world; 6 dB meets the first two
 but not the third; 3 dB, the grid's narrowest, meets all three (the margin was changed by
 hand between the runs, and the test rows printed beside them were not read for this
-choice). The fit reads only the
-training worlds' Android phones (the library scenarios have no iPhones); ``bibo evaluate
---worlds`` scores both platforms, and ``--level absolute`` (or ``riders``) scores the
-others."""
+choice). The fit reads only the training worlds' Android phones (the library scenarios
+have no iPhones); ``bibo evaluate --worlds`` scores both platforms, and ``--level
+absolute`` (or ``riders``) scores the others."""
 
 LEVEL_MARGIN_DB: Final = 3.0
 LEVEL_REFERENCE_QUANTILE: Final = 0.1

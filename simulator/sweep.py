@@ -255,8 +255,9 @@ class WorldResult:
     mistakes: list[dict[str, Any]] = field(default_factory=list)
     """bibo's mistakes, one dict per ride it missed (``why``: its ``misses.MISS_CAUSES``
     entry) and per bystander it charged (``why``: the kind of the person's encounter with
-    the bus), each with the scenario, the person, their platform, the ride or trip and its
-    evidence terms per stretch (``misses.explain_spans``): what ``bibo evaluate --worlds
+    the bus, with the trip's score and stretches), each with the scenario, the person, the
+    platforms of their phone, the ride or trip and its evidence terms per stretch
+    (``misses.explain_day``): what ``bibo evaluate --worlds
     --out`` writes to mistakes.jsonl."""
 
     def as_dict(self) -> dict[str, Any]:
@@ -297,7 +298,7 @@ def bibo_trips(
     """bibo's trips on a recording (its ``recorded_vehicles`` if already read), reconciled
     in process as the backend's workers do."""
     day = bibo_day(recording, level_model, vehicles)
-    return scored_trips(day.trips, day.losers)
+    return scored_trips(day.kept)
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,11 @@ class BiboDay:
     losers: set[str]
     resolver: TokenResolver
     phones: PhoneRows
+
+    @property
+    def kept(self) -> list[DetectedTrip]:
+        """The trips the backend keeps: the conflicts' losers left out."""
+        return [t for t in self.trips if t.trip_id not in self.losers]
 
 
 def bibo_day(
@@ -351,8 +357,8 @@ def explain_mistakes(
     )
 
 
-def scored_trips(trips: Iterable[DetectedTrip], losers: Container[str]) -> list[ScoredTrip]:
-    """The backend's trips as the scoring reads them, conflict losers left out."""
+def scored_trips(trips: Iterable[DetectedTrip], losers: Container[str] = ()) -> list[ScoredTrip]:
+    """The backend's trips as the scoring reads them, conflict ``losers`` left out."""
     return [
         ScoredTrip(
             t.device_id,
@@ -438,7 +444,8 @@ def evaluate_world(
             shares = heard_shares(truth, records, device_ids)
             naive = [trip for r in records for trip in naive_trips(r, device_ids)]
             day = bibo_day(recording, level_model, vehicles)
-            detected = scored_trips(day.trips, day.losers)
+            kept = day.kept
+            detected = scored_trips(kept)
             ranging = {
                 q.person_id
                 for q in plan.persons
@@ -456,7 +463,6 @@ def evaluate_world(
                 methods[method].add(scores)
                 methods[method].add_heard(truth, shares, scores)
                 if method == "bibo":
-                    kept = [t for t in day.trips if t.trip_id not in day.losers]
                     charged = [kept[k] for k, _ in scores.charged_trips]
                     causes, explained = explain_mistakes(
                         truth, scores, day, vehicles, level_model, charged

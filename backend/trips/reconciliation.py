@@ -1340,7 +1340,7 @@ def stretch_evidence(
         # Those who came in through the doors (a phone that only heard the bus's beacon is a
         # level of the other link).
         confident = _boarded_riders(
-            full & level_known & by_bus[:, None], heard_at_stop & ~alongside_before
+            full & level_known & by_bus[:, None], _came_in_at(heard_at_stop, alongside_before)
         )
 
     # Stand contrast: a car behind the bus closes up while the bus stands at a stop and falls
@@ -1419,6 +1419,14 @@ def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray
     start = np.maximum.accumulate(start)
     end[:-1] = np.minimum(end[:-1], start[1:])
     return start, end
+
+
+def _came_in_at(
+    heard_at_stop: npt.NDArray[np.bool_], alongside_before: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """(device, stretch): came in through the doors at the stop before the stretch: heard
+    there while they were open, and not along the stretch before it (``Evidence``)."""
+    return heard_at_stop & ~alongside_before
 
 
 def _boarded_riders(
@@ -1881,24 +1889,18 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
         # way there), but for one that never did (a car that fell in behind the bus as it
         # pulled away) only against.
         came_in = np.logical_or.accumulate(
-            evidence.heard_at_stop & ~evidence.alongside_before, axis=1
+            _came_in_at(evidence.heard_at_stop, evidence.alongside_before), axis=1
         )
         capped = by_bus[:, None] & ~came_in
         level = np.where(capped, np.minimum(evidence.level_llr, 0.0), evidence.level_llr)
-        change = level - evidence.level_llr
-        return dataclasses.replace(
-            evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
-        )
+        return _with_bus_levels(evidence, level - evidence.level_llr)
     share = 1.0 if evidence.level_share is None else evidence.level_share
     # Read against the riders only the levels of the link they were learnt on.
     relative = np.where(by_bus[:, None], levels.relative(evidence), np.nan)
     if level_model.riders:
         read = np.isfinite(relative)
         level = np.where(read, level_model.rider_llr(relative) * share, evidence.level_llr)
-        change = level - evidence.level_llr
-        return dataclasses.replace(
-            evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
-        )
+        return _with_bus_levels(evidence, level - evidence.level_llr)
     bus_says = level_model.relative_llr(relative) * share
     floor = np.minimum(bus_says, 0.0)
     level = np.maximum(evidence.level_llr, floor)
@@ -1906,7 +1908,13 @@ def with_levels(evidence: Evidence, levels: Levels, level_model: LevelModel) -> 
         # Below the riders the path loss may not count for "in"; about as loud as them or
         # louder it says what it says.
         level = np.where(bus_says < 0, np.minimum(level, 0.0), level)
-    change = np.where(np.isfinite(relative), level - evidence.level_llr, 0.0)
+    return _with_bus_levels(
+        evidence, np.where(np.isfinite(relative), level - evidence.level_llr, 0.0)
+    )
+
+
+def _with_bus_levels(evidence: Evidence, change: FloatArray) -> Evidence:
+    """The evidence with ``change`` added to its nats as the ``bus_levels`` term."""
     return dataclasses.replace(
         evidence, llr=evidence.llr + change, terms=(*evidence.terms, ("bus_levels", change))
     )

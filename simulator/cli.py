@@ -22,7 +22,7 @@ from typing import NoReturn
 from rich.console import Console
 
 from simulator.backend_proc import BackendError
-from simulator.const import IPHONE_SHARE, REPLAY_CONCURRENCY
+from simulator.const import GOAL_ABLATION_F1, IPHONE_SHARE, REPLAY_CONCURRENCY
 from simulator.demo import DemoOptions, report, run_demo, write_json
 from simulator.gtfs import export_gtfs, load_gtfs
 from simulator.network import Network, NetworkError, load_network
@@ -213,11 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
         "(reconciled in process with the backend's code) and the naive baseline, print a "
         "row per world, the median and worst world per set and the gap between the sets",
     )
+    ev.add_argument(
+        "--ablations",
+        action="store_true",
+        help="instead of DIR: record the scenario library in the default world and in it "
+        "with one thing taken away each (no phone advertises tx, no bus reports doors, "
+        "receiver gains spread +-10 dB: simulator.const ABLATIONS), score bibo and print "
+        "each one's F1 beside the default's",
+    )
     ev.add_argument("--test-worlds", type=_seeds, metavar="SEEDS", help="override the test set")
     ev.add_argument(
         "--training-worlds", type=_seeds, metavar="SEEDS", help="override the training set"
     )
-    ev.add_argument("--scenarios", metavar="NAMES", help="with --worlds: a subset of the library")
+    ev.add_argument(
+        "--scenarios", metavar="NAMES", help="with --worlds or --ablations: a subset of the library"
+    )
     ev.add_argument(
         "--latency-scenarios",
         metavar="NAMES",
@@ -230,15 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_share,
         default=IPHONE_SHARE,
         metavar="SHARE",
-        help=f"with --worlds: share of persons on an iPhone (default {IPHONE_SHARE}; 0: none)",
+        help="with --worlds or --ablations: share of persons on an iPhone "
+        f"(default {IPHONE_SHARE}; 0: none)",
     )
-    ev.add_argument("--jobs", type=_positive, default=2, help="with --worlds: processes")
+    ev.add_argument(
+        "--jobs", type=_positive, default=2, help="with --worlds or --ablations: processes"
+    )
     ev.add_argument(
         "--level",
         choices=LEVEL_CHOICES,
         default="default",
-        help="with --worlds: bibo's level model (default: backend.const's LEVELS_RELATIVE and "
-        "LEVELS_FROM_RIDERS; the others with the same constants)",
+        help="with --worlds or --ablations: bibo's level model (default: backend.const's "
+        "LEVELS_RELATIVE and LEVELS_FROM_RIDERS; the others with the same constants)",
     )
     ev.add_argument("--trips", type=Path, metavar="FILE", help="'bibo trips --format json' output")
     ev.add_argument("--no-backend", action="store_true", help="score only the naive baseline")
@@ -562,11 +575,43 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_ablations(args: argparse.Namespace) -> int:
+    from backend.trips.reconciliation import level_model_named
+    from simulator.sweep import WorldResult, ablation_table, ablations_failed, sweep_ablations
+
+    console = Console(width=EVALUATE_TABLE_WIDTH)
+    log = Console(stderr=True)
+    names = [x for x in (args.scenarios or "").split(",") if x] or None
+    level = level_model_named(args.level)
+    log.log(f"bibo's level model: {level.name}")
+    started = time.monotonic()
+
+    def progress(name: str, r: WorldResult) -> None:
+        log.log(f"{name}: F1 {r.methods['bibo'].f1:.4f} ({time.monotonic() - started:.0f} s)")
+
+    try:
+        results = sweep_ablations(names, args.jobs, progress, level, args.iphone_share)
+    except ValueError as exc:
+        return _fail("evaluate", str(exc))
+    console.print(ablation_table(results))
+    failed = ablations_failed(results)
+    console.print(
+        f"every ablation within {GOAL_ABLATION_F1} F1 of the default world"
+        if not failed
+        else "ablations miss: " + "; ".join(failed)
+    )
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.worlds and args.ablations:
+        return _fail("evaluate", "--worlds and --ablations: expected one of them, not both")
+    if args.ablations:
+        return _evaluate_ablations(args)
     if args.worlds:
         return _evaluate_worlds(args)
     if args.dir is None:
-        return _fail("evaluate", "expected DIR (a recording) or --worlds")
+        return _fail("evaluate", "expected DIR (a recording), --worlds or --ablations")
     from simulator.evaluation import (
         EvaluationError,
         evaluate_recording,

@@ -29,6 +29,8 @@ from backend.trips.reconciliation import DEFAULT_LEVEL, DetectedTrip, LevelModel
 from backend.trips.resolution import TokenResolver
 from simulator.baseline import VehicleRecord, naive_trips, read_vehicle
 from simulator.const import (
+    ABLATIONS,
+    GOAL_ABLATION_F1,
     GOAL_BEIN_P95_S,
     GOAL_BEOUT_P99_S,
     GOAL_BYSTANDERS_PER_1000,
@@ -542,10 +544,15 @@ def with_iphones(s: Scenario, iphone_share: float) -> Scenario:
 
 
 def _one(
-    args: tuple[int | None, tuple[str, ...], tuple[str, ...], LevelModel, float],
+    args: tuple[World | int | None, tuple[str, ...], tuple[str, ...], LevelModel, float],
 ) -> WorldResult:
     seed, names, latency_scenarios, level_model, iphone_share = args
-    world = DEFAULT_WORLD if seed is None else World.draw(seed)
+    if isinstance(seed, World):
+        world = seed
+    elif seed is None:
+        world = DEFAULT_WORLD
+    else:
+        world = World.draw(seed)
     scenarios = [with_iphones(s, iphone_share) for s in library() if s.name in names]
     with tempfile.TemporaryDirectory(prefix="bibo-sweep-", dir=_scratch()) as tmp:
         return evaluate_world(
@@ -579,6 +586,75 @@ def sweep(
         if progress:
             progress(r)
     return sorted(results, key=lambda r: -1 if r.seed is None else r.seed)
+
+
+def ablated_worlds() -> list[tuple[str, World]]:
+    """The default world (its per-phone and per-bus draws salted with seed 0, as it has
+    none of its own) and, after it, each of ``ABLATIONS`` applied to it, by name."""
+    base = replace(DEFAULT_WORLD, seed=0)
+    worlds = [("default", base)]
+    for name, change in ABLATIONS:
+        changes: dict[str, Any] = dict(change)
+        worlds.append((name, replace(base, **changes)))
+    return worlds
+
+
+def sweep_ablations(
+    scenario_names: Sequence[str] | None = None,
+    jobs: int = 1,
+    progress: Callable[[str, WorldResult], None] | None = None,
+    level_model: LevelModel = DEFAULT_LEVEL,
+    iphone_share: float = 0.0,
+) -> list[tuple[str, WorldResult]]:
+    """Evaluate ``ablated_worlds`` (in ``jobs`` processes) on the scenario library (or
+    ``scenario_names``), the default first, in their order."""
+    names = tuple(scenario_names or [s.name for s in library()])
+    unknown = sorted(set(names) - {s.name for s in library()})
+    if unknown:
+        raise ValueError(f"scenarios: not in the library: {', '.join(unknown)}")
+    worlds = ablated_worlds()
+    work = [(world, names, (), level_model, iphone_share) for _, world in worlds]
+    results: list[tuple[str, WorldResult]] = []
+    for (name, _), r in zip(worlds, fork_map(_one, work, jobs), strict=True):
+        results.append((name, r))
+        if progress:
+            progress(name, r)
+    return results
+
+
+def ablations_failed(results: Sequence[tuple[str, WorldResult]]) -> list[str]:
+    """The ablations (after the default world, first in ``results``) whose F1 moves more
+    than ``GOAL_ABLATION_F1`` from the default's or that charge more bystanders than
+    ``GOAL_BYSTANDERS_PER_1000``."""
+    default = results[0][1].methods["bibo"]
+    failed: list[str] = []
+    for name, r in results[1:]:
+        b = r.methods["bibo"]
+        if abs(b.f1 - default.f1) > GOAL_ABLATION_F1:
+            failed.append(f"{name}: F1 {b.f1 - default.f1:+.4f}")
+        if b.per_1000 > GOAL_BYSTANDERS_PER_1000:
+            failed.append(f"{name}: {b.per_1000:.2f} bystanders per 1000")
+    return failed
+
+
+def ablation_table(results: Sequence[tuple[str, WorldResult]]) -> Table:
+    """One row per world of ``sweep_ablations``: bibo's figures and the change of F1 from
+    the default world (the first row)."""
+    table = Table(title="Ablations of the default world (bibo)")
+    for col in ("world", "trips", *_QUALITY_COLUMNS, "F1 change", "exact stops", "naive F1"):
+        table.add_column(col, justify="right")
+    default = results[0][1].methods["bibo"].f1
+    for k, (name, r) in enumerate(results):
+        b = r.methods["bibo"]
+        table.add_row(
+            name,
+            str(b.truth),
+            *_quality_cells(b),
+            "–" if k == 0 else f"{b.f1 - default:+.4f}",
+            f"{b.exact_stops:.3f}",
+            f"{r.methods['naive'].f1:.4f}",
+        )
+    return table
 
 
 # --- summaries and report ------------------------------------------------------------------

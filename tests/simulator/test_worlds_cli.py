@@ -3,6 +3,7 @@ that are neither training nor test worlds)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from simulator.calibrate import fit, grid, record_worlds, world_dir
 from simulator.cli import main
+from simulator.const import ABLATIONS
+from simulator.sweep import ablated_worlds
 
 
 def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, capsys):
@@ -99,6 +102,42 @@ def test_evaluate_worlds_refuses_bad_arguments(flag, value, message, capsys):
 def test_evaluate_without_dir_or_worlds_says_what_it_needs(capsys):
     assert main(["evaluate"]) == 2
     assert "expected DIR" in capsys.readouterr().err
+
+
+def test_evaluate_ablations_scores_each_beside_the_default_world(capsys):
+    args = ["evaluate", "--ablations", "--scenarios", "clean", "--jobs", "1"]
+    assert main([*args, "--iphone-share", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Ablations of the default world" in out
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 11 and cells[0]:
+            rows[cells[0]] = cells
+    assert list(rows) == [name for name, _ in ablated_worlds()]
+    assert rows["default"][8] == "–"
+    default_f1 = float(rows["default"][2])
+    for name, cells in list(rows.items())[1:]:
+        assert cells[1] == rows["default"][1]  # the same riders, only the radio differs
+        assert float(cells[8]) == pytest.approx(float(cells[2]) - default_f1, abs=2e-4), name
+    assert "every ablation within 0.005 F1" in out or "ablations miss:" in out
+
+
+def test_ablated_worlds_each_change_only_their_own_parameters():
+    (_, base), *ablated = ablated_worlds()
+    assert base.seed is not None  # salts the per-phone and per-bus draws
+    for (name, world), (_, change) in zip(ablated, ABLATIONS, strict=True):
+        differs = {
+            f.name
+            for f in dataclasses.fields(world)
+            if getattr(world, f.name) != getattr(base, f.name)
+        }
+        assert differs == {field for field, _ in change}, name
+
+
+def test_evaluate_takes_worlds_or_ablations_not_both(capsys):
+    assert main(["evaluate", "--worlds", "--ablations"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_calibrate_scores_every_candidate_on_recorded_worlds(tmp_path: Path):

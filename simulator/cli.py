@@ -259,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         help="where evaluation.json/.png go (default DIR); with --worlds: where worlds.json "
-        "and mistakes.jsonl go (every ride bibo missed and every bystander it charged, with why "
-        "and the evidence per stretch)",
+        "and (also with --ablations) mistakes.jsonl go (every ride bibo missed and every "
+        "bystander it charged, with why and the evidence per stretch)",
     )
     ev.add_argument("--keep-workdir", type=Path, help="keep the backend's database here")
 
@@ -577,7 +577,13 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _evaluate_ablations(args: argparse.Namespace) -> int:
     from backend.trips.reconciliation import level_model_named
-    from simulator.sweep import WorldResult, ablation_table, ablations_failed, sweep_ablations
+    from simulator.sweep import (
+        WorldResult,
+        ablation_table,
+        ablations_failed,
+        sweep_ablations,
+        write_mistakes,
+    )
 
     console = Console(width=EVALUATE_TABLE_WIDTH)
     log = Console(stderr=True)
@@ -600,6 +606,10 @@ def _evaluate_ablations(args: argparse.Namespace) -> int:
         if not failed
         else "ablations miss: " + "; ".join(failed)
     )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_mistakes({name: [r] for name, r in results}, args.out / "mistakes.jsonl")
+        console.print(f"wrote {args.out / 'mistakes.jsonl'} (set: the ablation's name)")
     return 0
 
 

@@ -104,9 +104,9 @@ def test_evaluate_without_dir_or_worlds_says_what_it_needs(capsys):
     assert "expected DIR" in capsys.readouterr().err
 
 
-def test_evaluate_ablations_scores_each_beside_the_default_world(capsys):
+def test_evaluate_ablations_scores_each_beside_the_default_world(tmp_path: Path, capsys):
     args = ["evaluate", "--ablations", "--scenarios", "clean", "--jobs", "1"]
-    assert main([*args, "--iphone-share", "0"]) == 0
+    assert main([*args, "--iphone-share", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Ablations of the default world" in out
     rows = {}
@@ -121,6 +121,9 @@ def test_evaluate_ablations_scores_each_beside_the_default_world(capsys):
         assert cells[1] == rows["default"][1]  # the same riders, only the radio differs
         assert float(cells[8]) == pytest.approx(float(cells[2]) - default_f1, abs=2e-4), name
     assert "every ablation within 0.005 F1" in out or "ablations miss:" in out
+    # Each one's mistakes, under its name.
+    lines = (tmp_path / "mistakes.jsonl").read_text("utf-8").splitlines()
+    assert {json.loads(line)["set"] for line in lines} <= set(rows)
 
 
 def test_ablated_worlds_each_change_only_their_own_parameters():

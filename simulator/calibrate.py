@@ -26,14 +26,13 @@ import numpy as np
 from rich.table import Table
 
 from backend.trips.reconciliation import LevelModel
-from simulator.const import GOAL_BYSTANDERS_PER_1000
 from simulator.evaluation import person_of
 from simulator.network import load_network
 from simulator.parallel import fork_map
 from simulator.recording import Recording
 from simulator.scenarios import library
 from simulator.scoring import score
-from simulator.sweep import Counts, bibo_trips, record_in_world
+from simulator.sweep import Counts, bibo_trips, fit_objective, record_in_world
 from simulator.truth import GroundTruth
 from simulator.world import DEFAULT_WORLD, World
 
@@ -74,14 +73,6 @@ def grid() -> list[LevelModel]:
     ]
     riders = [LevelModel(relative=False, riders=True, rider_margin_db=m) for m in RIDER_MARGINS_DB]
     return absolute + relative + riders
-
-
-BYSTANDER_PENALTY = 0.01
-OVER_GOAL_PENALTY = 0.05
-"""Objective: mean F1 over the training worlds less ``BYSTANDER_PENALTY`` per bystander
-charged per 1,000 encounters (mean over worlds: one per 1,000 costs as much as 1 % of F1),
-less ``OVER_GOAL_PENALTY`` per bystander per 1,000 above the goal in any world (the goal
-``GOAL_BYSTANDERS_PER_1000`` holds in every world, so exceeding it costs five times more)."""
 
 
 def record_worlds(
@@ -142,10 +133,7 @@ class Candidate:
 
     @property
     def objective(self) -> float:
-        over = np.maximum(0.0, np.array(self.per_1000) - GOAL_BYSTANDERS_PER_1000).sum()
-        return float(
-            np.mean(self.f1) - BYSTANDER_PENALTY * np.mean(self.per_1000) - OVER_GOAL_PENALTY * over
-        )
+        return fit_objective(self.f1, self.per_1000)
 
 
 def _score_candidate(item: tuple[LevelModel, tuple[tuple[Path, ...], ...]]) -> Candidate:

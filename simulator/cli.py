@@ -493,6 +493,7 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         heard_table,
         kind_table,
         platform_table,
+        set_objective,
         summarize,
         summary_table,
         sweep,
@@ -540,6 +541,10 @@ def _evaluate_worlds(args: argparse.Namespace) -> int:
         f"gap (training - test): median F1 {training.median_f1 - test.median_f1:+.4f}, "
         f"worst F1 {training.worst_f1 - test.worst_f1:+.4f}, worst bystanders per 1000 "
         f"{training.worst_per_1000 - test.worst_per_1000:+.2f}"
+    )
+    console.print(
+        "objective (bibo calibrate's: mean F1 less bystander penalties): training "
+        f"{set_objective(results['training']):.4f}, test {set_objective(results['test']):.4f}"
     )
     failed = goals_failed(test, results["test"])
     console.print(

@@ -650,7 +650,7 @@ def ablation_table(results: Sequence[tuple[str, WorldResult]]) -> Table:
             name,
             str(b.truth),
             *_quality_cells(b),
-            "–" if k == 0 else f"{b.f1 - default:+.4f}",
+            "–" if k == 0 else f"{round(b.f1 - default, 4) + 0.0:+.4f}",
             f"{b.exact_stops:.3f}",
             f"{r.methods['naive'].f1:.4f}",
         )
@@ -703,6 +703,28 @@ def summarize(name: str, results: Sequence[WorldResult], method: str = "bibo") -
         if method == "bibo" and lat["closed_trips"]
         else None,
     )
+
+
+BYSTANDER_PENALTY = 0.01
+OVER_GOAL_PENALTY = 0.05
+"""Objective (``fit_objective``): mean F1 over the worlds less ``BYSTANDER_PENALTY`` per
+bystander charged per 1,000 encounters (mean over worlds: one per 1,000 costs as much as
+1 % of F1), less ``OVER_GOAL_PENALTY`` per bystander per 1,000 above the goal in any world
+(the goal ``GOAL_BYSTANDERS_PER_1000`` holds in every world, so exceeding it costs five
+times more)."""
+
+
+def fit_objective(f1: Sequence[float], per_1000: Sequence[float]) -> float:
+    """What ``bibo calibrate`` maximises over the training worlds, one value per world in
+    ``f1`` and ``per_1000`` (see ``BYSTANDER_PENALTY``)."""
+    over = np.maximum(0.0, np.array(per_1000) - GOAL_BYSTANDERS_PER_1000).sum()
+    return float(np.mean(f1) - BYSTANDER_PENALTY * np.mean(per_1000) - OVER_GOAL_PENALTY * over)
+
+
+def set_objective(results: Sequence[WorldResult], method: str = "bibo") -> float:
+    """``fit_objective`` of ``method`` over a set of worlds."""
+    counts = [r.methods[method] for r in results]
+    return fit_objective([c.f1 for c in counts], [c.per_1000 for c in counts])
 
 
 def goals_failed(s: SetSummary, results: Sequence[WorldResult]) -> list[str]:

@@ -23,6 +23,7 @@ def test_evaluate_worlds_prints_both_sets_the_gap_and_the_goals(tmp_path: Path, 
     assert "test worlds 2004" in out
     assert "training worlds default" in out
     assert "gap (training - test)" in out
+    assert "objective (bibo calibrate's" in out
     assert "Rides missed by how often the bus heard the phone" in out
     assert "test worlds meet every goal" in out or "test worlds miss:" in out
     doc = json.loads((tmp_path / "worlds.json").read_text("utf-8"))

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from backend.const import (
     ARRIVED_IN_VEHICLE_MS,
     BOARD_AFTER_ALONGSIDE,
+    BOARD_AFTER_FAR,
     BURST_TO_DEPARTURE_MS,
     CLOSE_AFTER_SILENCE_MS,
     CLOSE_MAX_IN_PROB,
@@ -49,6 +50,7 @@ from backend.const import (
     DOORS_CLOSE_BEFORE_DEPARTURE_MS,
     EXIT_AT_STOP_SLACK_MS,
     FAR_HEAR_PROB,
+    FAR_STRETCH_MS,
     HEAR_PROB_GRID,
     JOURNEY_GAP_MS,
     LAYOVER_MS,
@@ -75,6 +77,7 @@ from backend.const import (
     P_ALIGHT_HEARD_LATE,
     P_BOARD_HEARD,
     P_BOARD_UNHEARD,
+    P_DOORS_SHUT,
     PARTS_PER_STRETCH,
     PATH_LOSS_BOUNDARY_DB,
     PATH_LOSS_MAX_LLR,
@@ -1138,6 +1141,13 @@ class Evidence:
     last one the device was heard in; for a phone's ranging, also the share it ranged
     through): what ``level_llr`` was scaled by, and what ``with_levels`` scales the bus's
     own levels by. None: all of it."""
+    served: npt.NDArray[np.bool_] | None = None
+    """Per stretch: whether the doors may have opened at the stop before it (``_served``);
+    nobody boards or alights where they did not. None: at every stop."""
+    alongside_far: npt.NDArray[np.bool_] | None = None
+    """(device, stretch): heard in every part of the stretch before, one of at least
+    ``FAR_STRETCH_MS``: from its far end on, where nobody waiting at the stop is heard
+    (None: nobody was)."""
 
 
 def _binomial_loglik(heard: FloatArray, total: FloatArray, p: float) -> FloatArray:
@@ -1204,6 +1214,7 @@ def stretch_evidence(
     # (exact, where its stop events may be early or late), else while it stood there but
     # not in the last seconds before it pulled away (DOORS_CLOSE_BEFORE_DEPARTURE_MS).
     door_open, door_shut = _door_windows(journey.visits[:n_str], parts.start)
+    served = _served(journey, n_str)
     at_door = np.searchsorted(door_open, t, side="right") - 1
     boarding = (at_door >= 0) & (t < door_shut[np.clip(at_door, 0, None)])
     dwell_hits = (dev[boarding], at_door[boarding])
@@ -1252,6 +1263,9 @@ def stretch_evidence(
     heard = np.minimum(heard, per_part)
     alongside_before = np.zeros((n_dev, n_str), dtype=bool)
     alongside_before[:, 1:] = (heard[:, :-1] > 0).sum(axis=2) >= PARTS_PER_STRETCH - 1
+    # Heard from the far end of a long stretch on: nobody waiting at the stop it leads to.
+    alongside_far = np.zeros((n_dev, n_str), dtype=bool)
+    alongside_far[:, 1:] = (heard[:, :-1] > 0).all(axis=2) & (length[:-1] >= FAR_STRETCH_MS)
     late = t >= parts.start[k] + STILL_HEARD_AFTER_MS
     late_windows = np.zeros((n_dev, n_str))
     np.add.at(late_windows, (d_idx[late], k[late]), 1.0)
@@ -1369,6 +1383,8 @@ def stretch_evidence(
         None if by_bus.all() else by_bus,
         heard_late if heard_late.any() else None,
         level_share,
+        served,
+        alongside_far if alongside_far.any() else None,
     )
 
 
@@ -1419,6 +1435,23 @@ def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray
     start = np.maximum.accumulate(start)
     end[:-1] = np.minimum(end[:-1], start[1:])
     return start, end
+
+
+def _served(journey: Journey, n_str: int) -> npt.NDArray[np.bool_]:
+    """Per stretch: whether the doors may have opened at the stop before it: where the bus
+    stood at least ``DOORS_CLOSE_BEFORE_DEPARTURE_MS`` between its arrival and departure
+    events (shorter, no door window is left, ``_door_windows``: a bus running through a stop
+    nobody asked for stands a few seconds or not at all). A call
+    derived from GNSS positions, one the bus still stands at, one with a door spell and the
+    journey's first are served. (A call without a door spell on a bus that reports its
+    doors is not taken as shut: a spell can fail to match a call whose stop events came
+    late, or the end of a journey whose journey event was lost.)"""
+    out = np.ones(n_str, dtype=bool)
+    for k, v in enumerate(journey.visits[:n_str]):
+        if k == 0 or v.derived or v.departure is None or v.doors is not None:
+            continue
+        out[k] = v.departure - v.arrival >= DOORS_CLOSE_BEFORE_DEPARTURE_MS
+    return out
 
 
 def _came_in_at(
@@ -1949,6 +1982,8 @@ def decode(
     heard_at_stop: npt.NDArray[np.bool_],
     alongside_before: npt.NDArray[np.bool_],
     heard_late: npt.NDArray[np.bool_] | None = None,
+    served: npt.NDArray[np.bool_] | None = None,
+    alongside_far: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
     """Viterbi path (True = in) and posterior P(in) per (device, stretch).
 
@@ -1957,18 +1992,24 @@ def decode(
     bus stood there (people board through open doors, and are heard waiting and stepping
     in), else with ``P_BOARD_UNHEARD``, and ``BOARD_AFTER_ALONGSIDE`` times that when it was
     heard along the stretch before the stop (``alongside_before``: a car or a bike beside
-    the bus, not someone waiting at the stop); a rider alights with ``P_ALIGHT`` and does not
+    the bus, not someone waiting at the stop), ``BOARD_AFTER_FAR`` times that again when it
+    was heard from the far end of a long one (``alongside_far``, per (device, stretch)); a
+    rider alights with ``P_ALIGHT`` and does not
     board the same journey again (nobody outruns their bus), so a rider heard poorly for a
     few stretches stays one ride instead of several. Emissions are log-likelihood ratios
     (in vs out; both out states have 0). With ``heard_late`` a rider alights before a
     stretch it was heard late in (``Evidence.heard_late``) only with
-    ``P_ALIGHT_HEARD_LATE`` times ``P_ALIGHT``.
+    ``P_ALIGHT_HEARD_LATE`` times ``P_ALIGHT``. With ``served`` (per stretch, ``_served``)
+    boarding and alighting at a stop where the doors cannot have opened weigh
+    ``P_DOORS_SHUT`` more.
     """
     n_dev, n_str = llr.shape
     board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)
     # Being heard alongside is evidence about the boarding, not a change of the prior: it
     # weighs only the boarding transition.
     log_board = np.log(board) + np.where(alongside_before, np.log(BOARD_AFTER_ALONGSIDE), 0.0)
+    if alongside_far is not None:
+        log_board = log_board + np.where(alongside_far, np.log(BOARD_AFTER_FAR), 0.0)
     # log_t[d, s, from, to]: the transition into stretch s (before, in, after).
     log_t = np.full((n_dev, n_str, 3, 3), -np.inf)
     log_t[:, :, _BEFORE, _BEFORE] = np.log1p(-board)
@@ -1977,6 +2018,10 @@ def decode(
     log_t[:, :, _IN, _AFTER] = np.log(P_ALIGHT)
     if heard_late is not None:
         log_t[:, :, _IN, _AFTER] += np.where(heard_late, np.log(P_ALIGHT_HEARD_LATE), 0.0)
+    if served is not None:
+        shut = np.where(served, 0.0, np.log(P_DOORS_SHUT))[None, :]
+        log_t[:, :, _BEFORE, _IN] += shut
+        log_t[:, :, _IN, _AFTER] += shut
     log_t[:, :, _AFTER, _AFTER] = 0.0
     zero = np.zeros_like(llr)
     emis = np.stack([zero, llr, zero], axis=2)  # (dev, str, state)
@@ -2019,8 +2064,14 @@ def decode_rides(
     posterior stays the plain chain's: a stretch the rider is kept on for having been heard
     late in it, but that the plain chain doubted, keeps its doubt (the confidence, the
     "still on board?" question)."""
+    far = None if evidence.alongside_far is None else evidence.alongside_far[rows]
     plain = decode(
-        evidence.llr[rows], evidence.heard_at_stop[rows], evidence.alongside_before[rows]
+        evidence.llr[rows],
+        evidence.heard_at_stop[rows],
+        evidence.alongside_before[rows],
+        None,
+        evidence.served,
+        far,
     )
     if evidence.heard_late is None:
         return plain
@@ -2035,6 +2086,8 @@ def decode_rides(
         evidence.heard_at_stop[rows][again],
         evidence.alongside_before[rows][again],
         heard_late[again],
+        evidence.served,
+        None if far is None else far[again],
     )
     path = plain[0].copy()
     rode = late.any(axis=1)

@@ -13,6 +13,7 @@ from backend.const import (
     CLOSE_AFTER_SILENCE_MS,
     DEFAULT_TX_POWER_DBM,
     DOORS_CLOSE_BEFORE_DEPARTURE_MS,
+    FAR_STRETCH_MS,
     LEVEL_MARGIN_DB,
     LEVEL_POOL_JOURNEYS,
     MIN_WINDOWS_FOR_PATH_LOSS,
@@ -20,6 +21,7 @@ from backend.const import (
     SCANNER_RESTART_MS,
     SILENCE_GAP_FACTOR,
 )
+from backend.trips import reconciliation
 from backend.trips.reconciliation import (
     EventRecord,
     Evidence,
@@ -1502,3 +1504,74 @@ def test_a_rider_louder_where_they_boarded_is_not_taken_for_a_car():
     assert (dict(evidence.terms)["stand_contrast"][rider] == 0).all()
     (trip,) = [t for t in one_bus(rows[len(crowd()) :]) if t.device_id == "dev_a"]
     assert (trip.board_stop_id, trip.alight_stop_id) == (STOPS[1], STOPS[3])
+
+
+# --- where the doors could not have opened, and boarding unheard ----------------------------
+
+
+def run_through_events(stop: int = 1, stand_ms: int = 3_000) -> list[EventRecord]:
+    """``journey_events`` with the bus running through stop ``stop``: it stands there
+    ``stand_ms`` (nobody asked to get on or off), no door events anywhere."""
+    events = []
+    for e in journey_events():
+        if e.stop_id == STOPS[stop] and e.type == "arrival":
+            e = replace(e, t=arrival(stop) + DWELL // 2 - stand_ms // 2)
+        elif e.stop_id == STOPS[stop] and e.type == "departure":
+            e = replace(e, t=arrival(stop) + DWELL // 2 + stand_ms // 2)
+        events.append(e)
+    return events
+
+
+def test_a_stop_the_bus_ran_through_is_not_served():
+    for stand_ms, served in ((3_000, False), (DOORS_CLOSE_BEFORE_DEPARTURE_MS, True)):
+        (journey,) = journeys_from_events("RLG-1", run_through_events(1, stand_ms))
+        evidence = stretch_evidence(
+            journey, observations("RLG-1", crowd()), stretches(journey, arrival(4)), LevelModel()
+        )
+        assert evidence.served is not None
+        assert evidence.served[:3].tolist() == [True, served, True]
+
+
+def test_a_car_that_joined_where_the_bus_ran_through_a_stop_does_not_board_there():
+    # Heard as loud as a rider from where the bus ran through stop 2 on, through stop 3 (where
+    # it stood behind the bus) to stop 4: nobody got on at stop 2, and at stop 3 it came
+    # along the whole stretch before. A rider heard from the same point on who was heard at
+    # stop 1's open doors rode from there.
+    through = arrival(1) + DWELL // 2 + 1_500
+    car = heard(0, through, arrival(3))
+    rider = heard(1, arrival(0) + 5_000, arrival(3))
+    trips = reconcile(
+        {"RLG-1": run_through_events(1)},
+        [observations("RLG-1", car + rider + crowd())],
+        DEVICES,
+    )
+    rides = [(t.device_id, t.board_stop_id) for t in trips if t.device_id not in CROWD]
+    assert rides == [("dev_b", STOPS[0])]
+
+
+def test_a_rider_does_not_get_off_where_the_bus_ran_through():
+    # Heard on board from stop 1 until the bus came into stop 2, which it ran through, then
+    # never again: the ride ends at stop 3, the next stop anybody could get off at.
+    llr = np.array([[6.0, 6.0, -3.0, -3.0]])
+    at_stop = np.array([[True, False, False, False]])
+    no = np.zeros_like(at_stop)
+    path, _ = reconciliation.decode(llr, at_stop, no)
+    assert path.tolist() == [[True, True, False, False]]
+    served = np.array([True, True, False, True])
+    path, _ = reconciliation.decode(llr, at_stop, no, served=served)
+    assert path.tolist() == [[True, True, True, False]]
+
+
+def test_heard_from_the_far_end_of_a_long_stretch_is_nobody_waiting_at_its_stop():
+    # Heard through every part of the 120 s drive to stop 2 (FAR_STRETCH_MS or more): it came
+    # with the bus. Someone waiting at stop 2 is heard only as the bus came in.
+    assert DRIVE >= FAR_STRETCH_MS
+    car = heard(0, departure(0) + 500, arrival(3), every_ms=2000)
+    waiting = heard(1, arrival(1) - 20_000, arrival(3))
+    obs = observations("RLG-1", car + waiting + crowd())
+    (journey,) = journeys_from_events("RLG-1", journey_events())
+    evidence = stretch_evidence(journey, obs, stretches(journey, obs.data_end_ms), LevelModel())
+    assert evidence.alongside_far is not None
+    far = {int(d): evidence.alongside_far[r] for r, d in enumerate(evidence.devices)}
+    assert far[0][1:3].tolist() == [True, True]
+    assert not far[1][1]  # where it boarded (on board, it is heard along the stretches after)

@@ -701,6 +701,10 @@ GOAL_EXACT_STOPS: Final = 0.98
 GOAL_BEIN_P95_S: Final = 60.0
 GOAL_BEOUT_P99_S: Final = 120.0
 GOAL_FLIP_FLOPS: Final = 0.005
+"""Issue 12's goals for every test world: F1 (each, and the median), bystanders charged per
+1,000 encounters, exact boarding and alighting stops, be-in p95 after the bus leaves the
+boarding stop, be-out p99 after it leaves the alighting stop, flip-flops per closed trip."""
+
 GOAL_ABLATION_F1: Final = 0.005
 """An ablation (``ABLATIONS``) keeps F1 within this of the world it takes something from."""
 
@@ -711,6 +715,3 @@ ABLATIONS: Final[tuple[tuple[str, tuple[tuple[str, float], ...]], ...]] = (
 )
 """The default world with one thing taken away (``bibo evaluate --ablations``): the world
 parameters (``simulator.world.World`` fields) each one sets."""
-"""Issue 12's goals for every test world: F1 (each, and the median), bystanders charged per
-1,000 encounters, exact boarding and alighting stops, be-in p95 after the bus leaves the
-boarding stop, be-out p99 after it leaves the alighting stop, flip-flops per closed trip."""

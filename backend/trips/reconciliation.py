@@ -1438,19 +1438,23 @@ def _door_windows(visits: Sequence[StopVisit], left: IntArray) -> tuple[IntArray
 
 
 def _served(journey: Journey, n_str: int) -> npt.NDArray[np.bool_]:
-    """Per stretch: whether the doors may have opened at the stop before it: where the bus
-    stood at least ``DOORS_CLOSE_BEFORE_DEPARTURE_MS`` between its arrival and departure
-    events (shorter, no door window is left, ``_door_windows``: a bus running through a stop
-    nobody asked for stands a few seconds or not at all). A call
-    derived from GNSS positions, one the bus still stands at, one with a door spell and the
-    journey's first are served. (A call without a door spell on a bus that reports its
-    doors is not taken as shut: a spell can fail to match a call whose stop events came
-    late, or the end of a journey whose journey event was lost.)"""
+    """Per stretch: whether the doors may have opened at the stop before it. Not where the
+    bus reported no door spell and stood no longer than ``DOORS_CLOSE_BEFORE_DEPARTURE_MS``
+    between its arrival and departure events (no door window is left, ``_door_windows``):
+    it ran through a stop nobody asked for, standing a few seconds or not at all. Served
+    are a call with a door spell, one derived from GNSS positions, one that came of a single
+    stop event (the other lost: its length says nothing), the journey's first and its
+    newest (the bus may stand there now, or a terminus's departure event may come at once).
+    A call without a door spell on a bus that reports its doors is not taken as shut by
+    that alone: a spell can fail to match a call whose stop events came late."""
     out = np.ones(n_str, dtype=bool)
+    newest = len(journey.visits) - 1
     for k, v in enumerate(journey.visits[:n_str]):
-        if k == 0 or v.derived or v.departure is None or v.doors is not None:
+        if k in (0, newest) or v.derived or v.departure is None or v.doors is not None:
             continue
-        out[k] = v.departure - v.arrival >= DOORS_CLOSE_BEFORE_DEPARTURE_MS
+        if v.departure == v.arrival:
+            continue  # one stop event of the two
+        out[k] = v.departure - v.arrival > DOORS_CLOSE_BEFORE_DEPARTURE_MS
     return out
 
 
@@ -2000,8 +2004,8 @@ def decode(
     (in vs out; both out states have 0). With ``heard_late`` a rider alights before a
     stretch it was heard late in (``Evidence.heard_late``) only with
     ``P_ALIGHT_HEARD_LATE`` times ``P_ALIGHT``. With ``served`` (per stretch, ``_served``)
-    boarding and alighting at a stop where the doors cannot have opened weigh
-    ``P_DOORS_SHUT`` more.
+    boarding and alighting at a stop where the doors cannot have opened are ``P_DOORS_SHUT``
+    times as likely.
     """
     n_dev, n_str = llr.shape
     board = np.where(heard_at_stop, P_BOARD_HEARD, P_BOARD_UNHEARD)  # (dev, str)

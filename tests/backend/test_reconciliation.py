@@ -1522,21 +1522,40 @@ def run_through_events(stop: int = 1, stand_ms: int = 3_000) -> list[EventRecord
     return events
 
 
+def served_at(events: list[EventRecord], data_end: int = arrival(4)) -> list[bool]:
+    (journey,) = journeys_from_events("RLG-1", events)
+    parts = stretches(journey, data_end)
+    evidence = stretch_evidence(journey, observations("RLG-1", crowd(), data_end), parts)
+    assert evidence.served is not None
+    return evidence.served.tolist()
+
+
 def test_a_stop_the_bus_ran_through_is_not_served():
-    for stand_ms, served in ((3_000, False), (DOORS_CLOSE_BEFORE_DEPARTURE_MS, True)):
-        (journey,) = journeys_from_events("RLG-1", run_through_events(1, stand_ms))
-        evidence = stretch_evidence(
-            journey, observations("RLG-1", crowd()), stretches(journey, arrival(4)), LevelModel()
-        )
-        assert evidence.served is not None
-        assert evidence.served[:3].tolist() == [True, served, True]
+    # The stops before the three stretches (and the one under way after the last stop).
+    assert served_at(run_through_events(1, 3_000)) == [True, False, True, True]
+    stood = DOORS_CLOSE_BEFORE_DEPARTURE_MS + 1_000  # long enough for the doors to open
+    assert served_at(run_through_events(1, stood)) == [True, True, True, True]
+
+
+@pytest.mark.parametrize("lost", ["arrival", "departure"])
+def test_a_call_with_one_of_its_stop_events_lost_is_served(lost):
+    # The other event alone makes a call of no length: that says nothing about its doors.
+    events = [e for e in journey_events() if not (e.stop_id == STOPS[2] and e.type == lost)]
+    assert served_at(events)[:3] == [True, True, True]
+
+
+def test_the_newest_call_is_served_however_short_its_stand():
+    # A terminus whose departure event came three seconds after its arrival (some onboard
+    # computers end the trip at once): its riders still get off there.
+    events = run_through_events(3, 3_000)
+    assert served_at(events, data_end=arrival(3) + 120_000)[-1] is True
 
 
 def test_a_car_that_joined_where_the_bus_ran_through_a_stop_does_not_board_there():
-    # Heard as loud as a rider from where the bus ran through stop 2 on, through stop 3 (where
-    # it stood behind the bus) to stop 4: nobody got on at stop 2, and at stop 3 it came
-    # along the whole stretch before. A rider heard from the same point on who was heard at
-    # stop 1's open doors rode from there.
+    # Heard as loud as a rider from where the bus ran through the second stop on, through
+    # the third (behind the bus while its doors were open) to the fourth: nobody got on at
+    # the second, and at the third it came along the whole stretch before. A rider heard at
+    # the first stop's open doors rode from there.
     through = arrival(1) + DWELL // 2 + 1_500
     car = heard(0, through, arrival(3))
     rider = heard(1, arrival(0) + 5_000, arrival(3))
@@ -1550,8 +1569,8 @@ def test_a_car_that_joined_where_the_bus_ran_through_a_stop_does_not_board_there
 
 
 def test_a_rider_does_not_get_off_where_the_bus_ran_through():
-    # Heard on board from stop 1 until the bus came into stop 2, which it ran through, then
-    # never again: the ride ends at stop 3, the next stop anybody could get off at.
+    # Heard on board from the first stop until the bus came into the third, which it ran
+    # through, then never again: the ride ends at the fourth, where anybody could get off.
     llr = np.array([[6.0, 6.0, -3.0, -3.0]])
     at_stop = np.array([[True, False, False, False]])
     no = np.zeros_like(at_stop)
@@ -1562,9 +1581,25 @@ def test_a_rider_does_not_get_off_where_the_bus_ran_through():
     assert path.tolist() == [[True, True, True, False]]
 
 
+def test_a_car_that_came_from_the_far_end_of_a_stretch_does_not_board_at_its_stop():
+    # A car falls in behind the bus where it runs through the second stop and is heard, as
+    # near as a weak rider, along the rest of the journey, at the third stop too (behind the
+    # bus while its doors were open): it got on nowhere. Told only that it came along the
+    # stretch before the third stop, the chain lets it board there; told that it came from
+    # that stretch's far end (a minute's drive away), it does not.
+    llr = np.array([[-20.0, 5.0, 5.0, 5.0]])
+    at_stop = np.array([[False, False, True, True]])
+    alongside = np.array([[False, False, True, True]])
+    served = np.array([True, False, True, True])
+    path, _ = reconciliation.decode(llr, at_stop, alongside, served=served)
+    assert path.tolist() == [[False, False, True, True]]
+    path, _ = reconciliation.decode(llr, at_stop, alongside, served=served, alongside_far=alongside)
+    assert not path.any()
+
+
 def test_heard_from_the_far_end_of_a_long_stretch_is_nobody_waiting_at_its_stop():
-    # Heard through every part of the 120 s drive to stop 2 (FAR_STRETCH_MS or more): it came
-    # with the bus. Someone waiting at stop 2 is heard only as the bus came in.
+    # Heard through every part of the 120 s drive to the second stop (FAR_STRETCH_MS or
+    # more): it came with the bus. Someone waiting there is heard only as the bus came in.
     assert DRIVE >= FAR_STRETCH_MS
     car = heard(0, departure(0) + 500, arrival(3), every_ms=2000)
     waiting = heard(1, arrival(1) - 20_000, arrival(3))

@@ -621,6 +621,12 @@ def _evaluate_ablations(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     if args.worlds and args.ablations:
         return _fail("evaluate", "--worlds and --ablations: expected one of them, not both")
+    if args.ablations and (args.dir or args.test_worlds or args.training_worlds):
+        return _fail(
+            "evaluate",
+            "--ablations scores the default world: DIR, --test-worlds and --training-worlds "
+            "do not apply",
+        )
     if args.ablations:
         return _evaluate_ablations(args)
     if args.worlds:

@@ -142,6 +142,8 @@ def test_ablated_worlds_each_change_only_their_own_parameters():
 def test_evaluate_takes_worlds_or_ablations_not_both(capsys):
     assert main(["evaluate", "--worlds", "--ablations"]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["evaluate", "--ablations", "--test-worlds", "2004"]) == 2
+    assert "do not apply" in capsys.readouterr().err
 
 
 def test_calibrate_scores_every_candidate_on_recorded_worlds(tmp_path: Path):

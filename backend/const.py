@@ -307,7 +307,9 @@ DOORS_CLOSE_BEFORE_DEPARTURE_MS: Final = 5_000
 in the last this-many ms before the departure (event or derived) came into range as the
 bus pulled out (a car behind it, someone walking by) and did not board through the doors,
 so that alone is not "heard at the stop" (``P_BOARD_HEARD``); it also absorbs a departure
-event logged a few seconds late. Set by hand from that reasoning, not fitted."""
+event logged a few seconds late. A bus that stood no longer than this and reported no door
+spell left no time with its doors open: it ran through the stop (``P_DOORS_SHUT``). Set by
+hand from that reasoning, not fitted."""
 
 DOOR_EVENT_SLACK_MS: Final = 15_000
 """A door spell belongs to the call it opened within this long of (``reconciliation.with_doors``):

@@ -560,6 +560,15 @@ def _one(
         )
 
 
+def library_names(scenario_names: Sequence[str] | None) -> tuple[str, ...]:
+    """``scenario_names`` (None: the whole library), each checked to be in the library."""
+    names = tuple(scenario_names or [s.name for s in library()])
+    unknown = sorted(set(names) - {s.name for s in library()})
+    if unknown:
+        raise ValueError(f"scenarios: not in the library: {', '.join(unknown)}")
+    return names
+
+
 def sweep(
     seeds: Sequence[int | None],
     scenario_names: Sequence[str] | None = None,
@@ -572,10 +581,7 @@ def sweep(
     """Evaluate every world of ``seeds`` (None: the default world; in ``jobs`` processes),
     in seed order; the paced latency is measured on ``latency_scenarios``; every
     scenario runs with ``iphone_share`` of its persons on an iPhone."""
-    names = tuple(scenario_names or [s.name for s in library()])
-    unknown = sorted(set(names) - {s.name for s in library()})
-    if unknown:
-        raise ValueError(f"scenarios: not in the library: {', '.join(unknown)}")
+    names = library_names(scenario_names)
     unknown_latency = sorted(set(latency_scenarios) - set(names))
     if unknown_latency:
         raise ValueError(f"latency scenarios: not evaluated: {', '.join(unknown_latency)}")
@@ -608,10 +614,7 @@ def sweep_ablations(
 ) -> list[tuple[str, WorldResult]]:
     """Evaluate ``ablated_worlds`` (in ``jobs`` processes) on the scenario library (or
     ``scenario_names``), the default first, in their order."""
-    names = tuple(scenario_names or [s.name for s in library()])
-    unknown = sorted(set(names) - {s.name for s in library()})
-    if unknown:
-        raise ValueError(f"scenarios: not in the library: {', '.join(unknown)}")
+    names = library_names(scenario_names)
     worlds = ablated_worlds()
     work = [(world, names, (), level_model, iphone_share) for _, world in worlds]
     results: list[tuple[str, WorldResult]] = []
